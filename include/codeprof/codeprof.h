@@ -1,0 +1,334 @@
+/*
+ * codeprof.h -- public C API of libcodeprof.
+ *
+ * libcodeprof measures where time (and, as later modules land, memory, GPU
+ * and data-loading time) goes in a process, folds the measurements into a
+ * profile model, runs analysis rules over it and writes reports.  The Python
+ * package `code_profiler` is a thin facade over this same library, so native
+ * stages instrumented with this header land in the same report as Python
+ * code.
+ *
+ * Conventions (every function below follows them unless its comment says
+ * otherwise):
+ *   - Every public name starts with `codeprof_` / `CODEPROF_`.
+ *   - Functions that can fail return a `codeprof_status`; `CODEPROF_OK` is 0.
+ *     Where a `codeprof_error *err` parameter exists it may be NULL; when
+ *     non-NULL it receives the failing field name and a readable message.
+ *   - A `codeprof_session *` argument may be NULL wherever documented as
+ *     "NULL means the current session": the session most recently started
+ *     in this process (see codeprof_session_current()).
+ *   - Memory returned to the caller is documented as "free with X".
+ *   - Thread safety is stated per function.
+ *
+ * Quick start:
+ *
+ *     codeprof_config cfg;
+ *     codeprof_config_init(&cfg);
+ *     codeprof_session *s = NULL;
+ *     if (codeprof_session_new(&cfg, &s, NULL) != CODEPROF_OK) abort();
+ *     codeprof_session_start(s);
+ *     {
+ *         CODEPROF_SCOPE(s, "decode_frame");    // GNU C: ends at block exit
+ *         decode_frame();
+ *     }
+ *     codeprof_session_stop(s);
+ *     codeprof_session_save(s, "report.json", CODEPROF_FORMAT_JSON, NULL);
+ *     codeprof_session_free(s);
+ */
+#ifndef CODEPROF_CODEPROF_H
+#define CODEPROF_CODEPROF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codeprof/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CODEPROF_API __attribute__((visibility("default")))
+#else
+#define CODEPROF_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Status codes: one table generates the enum, the names and the messages.  */
+/* ------------------------------------------------------------------------ */
+
+#define CODEPROF_STATUS_MAP(XX)                                                \
+    XX(OK, "success")                                                          \
+    XX(EINVAL, "invalid argument")                                             \
+    XX(ENOMEM, "out of memory")                                                \
+    XX(ESTATE, "operation not allowed in the session's current state")        \
+    XX(ECONFIG, "invalid configuration value")                                 \
+    XX(EIO, "input/output error")                                              \
+    XX(ENOTSUP, "not supported on this platform or build")                     \
+    XX(EFORMAT, "malformed input data")                                        \
+    XX(EBUSY, "resource is busy")
+
+typedef enum codeprof_status {
+#define CODEPROF_STATUS_ENUM_(name, msg) CODEPROF_##name,
+    CODEPROF_STATUS_MAP(CODEPROF_STATUS_ENUM_)
+#undef CODEPROF_STATUS_ENUM_
+    CODEPROF_STATUS_COUNT_
+} codeprof_status;
+
+/* "CODEPROF_EINVAL" etc.  Never NULL; unknown codes give "CODEPROF_UNKNOWN".
+ * Returns a static string.  Thread-safe. */
+CODEPROF_API const char *codeprof_status_name(codeprof_status st);
+/* Human readable message for a status.  Never NULL; static string.
+ * Thread-safe. */
+CODEPROF_API const char *codeprof_status_message(codeprof_status st);
+
+/* Optional error detail.  Filled by functions taking `codeprof_error *err`
+ * when they fail (left untouched on success).  `field` names the config
+ * field, file or argument at fault ("" if none); `message` is a complete
+ * sentence naming what was expected. */
+typedef struct codeprof_error {
+    codeprof_status code;
+    char field[64];
+    char message[512];
+} codeprof_error;
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Bits for codeprof_config.flags. */
+enum codeprof_config_flag {
+    /* Measure thread CPU time at named-scope boundaries (one
+     * clock_gettime(CLOCK_THREAD_CPUTIME_ID) per begin/end; never on traced
+     * Python calls). */
+    CODEPROF_CFG_SCOPE_CPU = 1u << 0,
+    /* Record per-call durations for percentiles (reservoir per node). */
+    CODEPROF_CFG_PERCENTILES = 1u << 1,
+};
+
+/* Session configuration.  Initialise with codeprof_config_init() and then
+ * change fields; codeprof_config_validate() checks every field. */
+typedef struct codeprof_config {
+    uint32_t struct_size;  /* sizeof(codeprof_config), set by init */
+    uint32_t flags;        /* codeprof_config_flag bits */
+
+    /* Events a thread buffers before it folds them into its own tree.
+     * Range [1024, 1<<24].  Default 65536 (2 MiB per thread). */
+    uint32_t buffer_events;
+    /* Maximum calling-context tree nodes per thread; calls in contexts past
+     * the cap are attributed to their parent and counted as dropped.
+     * Range [16, 1<<26].  Default 1<<20. */
+    uint32_t max_nodes;
+    /* Per-node duration reservoir size for percentiles (exact below it,
+     * uniform reservoir sample above).  Range [1, 1<<20].  Default 10000. */
+    uint32_t max_samples;
+
+    /* Analysis thresholds (the rules in src/analysis read these). */
+    double slow_function_s;        /* > 0; default 1.0   */
+    double memory_intensive_bytes; /* > 0; default 100 MiB */
+    double slow_data_loading_s;    /* > 0; default 1.0   */
+    double slow_preprocessing_s;   /* > 0; default 0.5   */
+    double slow_gpu_op_s;          /* > 0; default 0.1   */
+    /* Data-stall fraction (wait / (wait + step)) above which the loader is
+     * reported as the bottleneck.  (0, 1); default 0.2. */
+    double data_stall_fraction;
+} codeprof_config;
+
+/* Fills `cfg` with defaults.  `cfg` must not be NULL.  Thread-safe. */
+CODEPROF_API void codeprof_config_init(codeprof_config *cfg);
+
+/* Checks every field.  Returns CODEPROF_OK or CODEPROF_ECONFIG with `err`
+ * naming the first bad field and the allowed range.  `cfg` NULL gives
+ * CODEPROF_EINVAL.  Thread-safe. */
+CODEPROF_API codeprof_status codeprof_config_validate(const codeprof_config *cfg,
+                                                      codeprof_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Sessions                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct codeprof_session codeprof_session;
+
+/* Creates a stopped session with a copy of `cfg` (NULL: defaults).
+ * On success stores a new session in *out: free with codeprof_session_free.
+ * Fails with CODEPROF_ECONFIG (see `err`) or CODEPROF_ENOMEM.
+ * Thread-safe. */
+CODEPROF_API codeprof_status codeprof_session_new(const codeprof_config *cfg,
+                                                  codeprof_session **out,
+                                                  codeprof_error *err);
+
+/* Stops (if running) and frees the session and all its data.  NULL is a
+ * no-op.  No other thread may use `s` during or after the call. */
+CODEPROF_API void codeprof_session_free(codeprof_session *s);
+
+/* Starts recording.  Data from earlier runs is kept (start/stop may be
+ * repeated; codeprof_session_reset discards).  The started session becomes
+ * the current session.  CODEPROF_ESTATE if already running.
+ * Thread-safe with respect to recording threads. */
+CODEPROF_API codeprof_status codeprof_session_start(codeprof_session *s);
+
+/* Stops recording, waits for in-flight appends on other threads to finish
+ * (never for a lock they hold) and folds every thread's buffer into the
+ * model.  Scopes still open are closed at the stop time and counted as
+ * truncated.  CODEPROF_ESTATE if not running.  Thread-safe. */
+CODEPROF_API codeprof_status codeprof_session_stop(codeprof_session *s);
+
+/* Discards all recorded data.  CODEPROF_ESTATE while running. */
+CODEPROF_API codeprof_status codeprof_session_reset(codeprof_session *s);
+
+/* 1 while recording, 0 otherwise (also for NULL).  Thread-safe. */
+CODEPROF_API int codeprof_session_is_running(const codeprof_session *s);
+
+/* The session most recently started and not yet freed, or NULL.
+ * Thread-safe; the pointer is valid until that session is freed. */
+CODEPROF_API codeprof_session *codeprof_session_current(void);
+
+/* Tags the session's process role in reports, e.g. "main" or
+ * "worker-3".  `role` is copied; NULL means "main". */
+CODEPROF_API codeprof_status codeprof_session_set_role(codeprof_session *s,
+                                                       const char *role);
+
+/* ------------------------------------------------------------------------ */
+/* Sites and scopes                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* What a site stands for; shown in reports as "kind". */
+typedef enum codeprof_site_kind {
+    CODEPROF_SITE_SCOPE = 0,     /* named scope (C API, profiling_context) */
+    CODEPROF_SITE_PYTHON = 1,    /* Python function                        */
+    CODEPROF_SITE_NATIVE = 2,    /* C function called from Python          */
+    CODEPROF_SITE_FUNCTION = 3,  /* explicitly profiled function           */
+    CODEPROF_SITE_DATASET = 4,   /* dataset item load                      */
+    CODEPROF_SITE_LOADER = 5,    /* data-loader batch wait                 */
+    CODEPROF_SITE_PREPROCESS = 6,/* preprocessing stage                    */
+    CODEPROF_SITE_AUGMENT = 7,   /* augmentation stage                     */
+    CODEPROF_SITE_GPU = 8,       /* GPU operation                          */
+    CODEPROF_SITE_KIND_COUNT_
+} codeprof_site_kind;
+
+/* Interns a site (a named place in code) in the process-wide site table
+ * and returns its id (> 0); the same (name, file, line, kind) always gives
+ * the same id.  `name` must not be NULL; `file` may be NULL.  Strings are
+ * copied.  Returns 0 only when out of memory or name is NULL.  Thread-safe
+ * (takes a mutex; call once per site and cache the id). */
+CODEPROF_API uint32_t codeprof_site(const char *name, const char *file,
+                                    uint32_t line, codeprof_site_kind kind);
+
+/* Bits for codeprof_scope_begin's `flags`. */
+enum codeprof_scope_flag {
+    CODEPROF_SCOPE_CPU = 1u << 0, /* measure thread CPU time of this scope  */
+    CODEPROF_SCOPE_RSS = 1u << 1, /* measure process RSS delta of this scope */
+};
+
+/* Opens a scope for `site` on the calling thread.  `s` NULL means the
+ * current session; when there is none or it is not running, does nothing.
+ * Never allocates per call (a thread's first call allocates its buffer
+ * once).  Every begin must be ended by codeprof_scope_end on the same
+ * thread.  Thread-safe. */
+CODEPROF_API void codeprof_scope_begin(codeprof_session *s, uint32_t site,
+                                       uint32_t flags);
+
+/* Closes the innermost scope the calling thread opened for `site`.
+ * Same NULL and thread rules as codeprof_scope_begin. */
+CODEPROF_API void codeprof_scope_end(codeprof_session *s, uint32_t site,
+                                     uint32_t flags);
+
+/* Records a value for the innermost open scope of the calling thread,
+ * e.g. a data item's index.  `key` is one of codeprof_attr_key. */
+typedef enum codeprof_attr_key {
+    CODEPROF_ATTR_INDEX = 1, /* dataset index of the enclosing item scope */
+    CODEPROF_ATTR_BYTES = 2, /* bytes processed by the enclosing scope    */
+    CODEPROF_ATTR_ITEMS = 3, /* items (e.g. batch size) of the scope      */
+} codeprof_attr_key;
+CODEPROF_API void codeprof_scope_attr(codeprof_session *s, codeprof_attr_key key,
+                                      int64_t value);
+
+/* A static source location, the cheap way to name scopes from C.  The
+ * macros below declare one per use site; `id` caches the interned site. */
+typedef struct codeprof_srcloc {
+    const char *name;
+    const char *file;
+    uint32_t line;
+    uint32_t id; /* 0 until first use; then the site id (atomic) */
+} codeprof_srcloc;
+
+/* Begin/end using a static source location (interned on first use). */
+CODEPROF_API void codeprof_scope_begin_loc(codeprof_session *s,
+                                           codeprof_srcloc *loc,
+                                           uint32_t flags);
+CODEPROF_API void codeprof_scope_end_loc(codeprof_session *s,
+                                         codeprof_srcloc *loc, uint32_t flags);
+
+#define CODEPROF_CAT2_(a, b) a##b
+#define CODEPROF_CAT_(a, b) CODEPROF_CAT2_(a, b)
+
+/* CODEPROF_SCOPE_BEGIN(session, "name"); ... CODEPROF_SCOPE_END(session);
+ * The pair must appear in the same C block. */
+#define CODEPROF_SCOPE_BEGIN(s, name_)                                         \
+    static codeprof_srcloc codeprof_loc_ = {(name_), __FILE__, __LINE__, 0};   \
+    codeprof_scope_begin_loc((s), &codeprof_loc_, 0)
+#define CODEPROF_SCOPE_END(s) codeprof_scope_end_loc((s), &codeprof_loc_, 0)
+
+#if defined(__GNUC__)
+typedef struct codeprof_scope_guard_ {
+    codeprof_session *s;
+    codeprof_srcloc *loc;
+} codeprof_scope_guard_;
+static inline void codeprof_scope_guard_end_(codeprof_scope_guard_ *g) {
+    codeprof_scope_end_loc(g->s, g->loc, 0);
+}
+/* GNU C: a scope that ends when the enclosing block exits (any path). */
+#define CODEPROF_SCOPE(s, name_)                                               \
+    static codeprof_srcloc CODEPROF_CAT_(codeprof_loc_, __LINE__) = {          \
+        (name_), __FILE__, __LINE__, 0};                                       \
+    __attribute__((cleanup(codeprof_scope_guard_end_)))                        \
+    codeprof_scope_guard_ CODEPROF_CAT_(codeprof_guard_, __LINE__) = {         \
+        (s), &CODEPROF_CAT_(codeprof_loc_, __LINE__)};                         \
+    codeprof_scope_begin_loc((s), &CODEPROF_CAT_(codeprof_loc_, __LINE__), 0)
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Reports                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum codeprof_format {
+    CODEPROF_FORMAT_JSON = 0, /* the versioned report (docs/report-schema.md) */
+    CODEPROF_FORMAT_TEXT = 1, /* human summary: top functions and findings   */
+} codeprof_format;
+
+/* Renders the report of everything recorded so far.  If the session is
+ * running it is paused for the fold (appends during the pause are counted
+ * as dropped) and resumed.  Stores a new NUL-terminated string in *out
+ * (and its length in *len if len is non-NULL): free with codeprof_free.
+ * Thread-safe. */
+CODEPROF_API codeprof_status codeprof_session_report(codeprof_session *s,
+                                                     codeprof_format fmt,
+                                                     char **out, size_t *len);
+
+/* Writes the report to `path` atomically: a temporary file in the same
+ * directory, fsync, then rename, so a reader never sees a partial file and
+ * a crash leaves the previous report intact.  On failure nothing recorded
+ * is lost; `err` names the path and the OS error.  Thread-safe. */
+CODEPROF_API codeprof_status codeprof_session_save(codeprof_session *s,
+                                                   const char *path,
+                                                   codeprof_format fmt,
+                                                   codeprof_error *err);
+
+/* Frees memory returned by libcodeprof.  NULL is a no-op. */
+CODEPROF_API void codeprof_free(void *p);
+
+/* ------------------------------------------------------------------------ */
+/* Utilities                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Monotonic time in nanoseconds (same clock as the events).  Thread-safe. */
+CODEPROF_API uint64_t codeprof_now_ns(void);
+
+/* Resident set size of this process in bytes, 0 if unknown.  One read of
+ * /proc/self/statm.  Thread-safe; not async-signal-safe. */
+CODEPROF_API uint64_t codeprof_rss_bytes(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CODEPROF_CODEPROF_H */

@@ -1,0 +1,103 @@
+"""Typed interface of ``code_profiler._core``, the C extension (src/python/).
+
+This is the contract between the C extension and the Python facade.  Every
+measurement, aggregation, analysis and report is produced by libcodeprof;
+the facade only translates the seed's API into these calls.
+"""
+from typing import Final, Literal, Optional
+
+# codeprof_site_kind
+SITE_SCOPE: Final[int]       # 0  named scope / profiling_context
+SITE_PYTHON: Final[int]      # 1  Python function seen by the tracer
+SITE_NATIVE: Final[int]      # 2  C function called from Python (tracer)
+SITE_FUNCTION: Final[int]    # 3  function decorated with profile_function
+SITE_DATASET: Final[int]     # 4  dataset item load
+SITE_LOADER: Final[int]      # 5  data-loader batch wait
+SITE_PREPROCESS: Final[int]  # 6  preprocessing stage
+SITE_AUGMENT: Final[int]     # 7  augmentation stage
+SITE_GPU: Final[int]         # 8  GPU operation
+
+# codeprof_scope_flag
+SCOPE_CPU: Final[int]        # measure thread CPU time of the scope
+SCOPE_RSS: Final[int]        # measure the RSS delta of the scope
+
+# codeprof_attr_key
+ATTR_INDEX: Final[int]
+ATTR_BYTES: Final[int]
+ATTR_ITEMS: Final[int]
+
+VERSION: Final[str]
+REPORT_SCHEMA_VERSION: Final[int]
+
+def site(name: str, file: Optional[str] = None, line: int = 0, kind: int = 0) -> int:
+    """Intern a site in the process-wide table; same arguments -> same id (> 0)."""
+
+def now_ns() -> int:
+    """Monotonic ns on the event clock."""
+
+def rss_bytes() -> int:
+    """Current resident set size of the process in bytes (0 if unknown)."""
+
+def clock_source() -> str:
+    """'tsc', 'monotonic' or 'fake'."""
+
+class Scope:
+    """Context manager returned by Session.scope(); enter/exit in C.
+
+    Reusable and reentrant-safe per thread: each __enter__ opens a scope on
+    the calling thread and the matching __exit__ closes it.  __exit__ never
+    swallows exceptions (returns False)."""
+    def __enter__(self) -> "Scope": ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
+
+class Session:
+    """A libcodeprof session (codeprof_session).
+
+    Keyword arguments are the fields of codeprof_config; an invalid value
+    raises ValueError naming the field and the allowed range."""
+    def __init__(
+        self,
+        *,
+        buffer_events: int = 65536,
+        max_nodes: int = 1 << 20,
+        max_samples: int = 10000,
+        slow_function_s: float = 1.0,
+        memory_intensive_bytes: float = 100 * 1024 * 1024,
+        slow_data_loading_s: float = 1.0,
+        slow_preprocessing_s: float = 0.5,
+        slow_gpu_op_s: float = 0.1,
+        data_stall_fraction: float = 0.2,
+        scope_cpu: bool = True,
+        percentiles: bool = True,
+    ) -> None: ...
+
+    def start(self, trace_python: bool = False) -> None:
+        """Start recording; RuntimeError if already running.  With
+        trace_python=True, every Python call (and C call made from Python)
+        on every thread, existing and future, is recorded until stop():
+        sys.monitoring on 3.12+ (falling back to the profile hook when the
+        tool id is taken), PyEval_SetProfile on all threads on 3.11."""
+    def stop(self) -> None:
+        """Stop recording and fold; RuntimeError if not running."""
+    def reset(self) -> None:
+        """Discard recorded data; RuntimeError while running."""
+    @property
+    def running(self) -> bool: ...
+    @property
+    def tracer(self) -> Literal["off", "setprofile", "sys.monitoring"]:
+        """Which tracer mechanism is active for this session."""
+    def set_role(self, role: str) -> None: ...
+
+    def scope(self, site: int, flags: int = 0) -> Scope:
+        """A C-implemented context manager timing `site` on this session."""
+    def enter(self, site: int, flags: int = 0) -> None: ...
+    def exit(self, site: int, flags: int = 0) -> None: ...
+    def attr(self, key: int, value: int) -> None: ...
+
+    def report_json(self) -> str:
+        """The versioned JSON report (docs/report-schema.md) of all data so far."""
+    def report_text(self) -> str:
+        """Human summary: top functions by inclusive and self time, findings."""
+    def save(self, path: str, format: Literal["json", "text"] = "json") -> None:
+        """Write the report atomically; OSError naming the path on failure
+        (nothing recorded is lost)."""

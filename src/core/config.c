@@ -1,0 +1,64 @@
+/* config.c -- codeprof_config defaults and validation. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codeprof/codeprof.h"
+#include "core/errors.h"
+
+void codeprof_config_init(codeprof_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = (uint32_t)sizeof *cfg;
+    cfg->flags = CODEPROF_CFG_SCOPE_CPU | CODEPROF_CFG_PERCENTILES;
+    cfg->buffer_events = 65536;
+    cfg->max_nodes = 1u << 20;
+    cfg->max_samples = 10000;
+    cfg->slow_function_s = 1.0;
+    cfg->memory_intensive_bytes = 100.0 * 1024 * 1024;
+    cfg->slow_data_loading_s = 1.0;
+    cfg->slow_preprocessing_s = 0.5;
+    cfg->slow_gpu_op_s = 0.1;
+    cfg->data_stall_fraction = 0.2;
+}
+
+static codeprof_status check_u32(uint32_t v, uint32_t lo, uint32_t hi, const char *field,
+                                 codeprof_error *err) {
+    if (v >= lo && v <= hi)
+        return CODEPROF_OK;
+    return cp_error_set(err, CODEPROF_ECONFIG, field,
+                        "%s must be an integer in [%u, %u], got %u", field, lo, hi, v);
+}
+
+static codeprof_status check_pos(double v, const char *field, codeprof_error *err) {
+    if (isfinite(v) && v > 0)
+        return CODEPROF_OK;
+    return cp_error_set(err, CODEPROF_ECONFIG, field,
+                        "%s must be a finite number > 0, got %g", field, v);
+}
+
+codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_error *err) {
+    codeprof_status st;
+    if (!cfg)
+        return cp_error_set(err, CODEPROF_EINVAL, "cfg", "config pointer is NULL");
+    if (cfg->struct_size != sizeof *cfg)
+        return cp_error_set(err, CODEPROF_ECONFIG, "struct_size",
+                            "struct_size must be %zu (call codeprof_config_init), got %u",
+                            sizeof *cfg, cfg->struct_size);
+    if (cfg->flags & ~(uint32_t)(CODEPROF_CFG_SCOPE_CPU | CODEPROF_CFG_PERCENTILES))
+        return cp_error_set(err, CODEPROF_ECONFIG, "flags",
+                            "flags has unknown bits 0x%x", cfg->flags);
+    if ((st = check_u32(cfg->buffer_events, 1024, 1u << 24, "buffer_events", err)) ||
+        (st = check_u32(cfg->max_nodes, 16, 1u << 26, "max_nodes", err)) ||
+        (st = check_u32(cfg->max_samples, 1, 1u << 20, "max_samples", err)) ||
+        (st = check_pos(cfg->slow_function_s, "slow_function_s", err)) ||
+        (st = check_pos(cfg->memory_intensive_bytes, "memory_intensive_bytes", err)) ||
+        (st = check_pos(cfg->slow_data_loading_s, "slow_data_loading_s", err)) ||
+        (st = check_pos(cfg->slow_preprocessing_s, "slow_preprocessing_s", err)) ||
+        (st = check_pos(cfg->slow_gpu_op_s, "slow_gpu_op_s", err)))
+        return st;
+    if (!(cfg->data_stall_fraction > 0 && cfg->data_stall_fraction < 1))
+        return cp_error_set(err, CODEPROF_ECONFIG, "data_stall_fraction",
+                            "data_stall_fraction must be in (0, 1), got %g",
+                            cfg->data_stall_fraction);
+    return CODEPROF_OK;
+}

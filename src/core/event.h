@@ -1,0 +1,45 @@
+/* event.h -- the fixed-size record every instrument appends.
+ *
+ * One event is 32 bytes.  Producers (scopes, the Python tracer, later the
+ * sampler, allocator hooks, GPU and data-loading instruments) append events
+ * to their thread's buffer (tbuf.h); the aggregator (src/cpu/cct.c) folds
+ * them into the profile model.  Kinds not yet produced are reserved here so
+ * the record never has to change shape.
+ */
+#ifndef CP_EVENT_H
+#define CP_EVENT_H
+
+#include <stdint.h>
+
+typedef enum cp_event_kind {
+    CP_EV_NONE = 0,
+    CP_EV_ENTER = 1,   /* site entered; aux = thread CPU ns if flag CPU      */
+    CP_EV_EXIT = 2,    /* site left;    aux = thread CPU ns if flag CPU      */
+    CP_EV_RSS = 3,     /* value = process RSS bytes, for the top frame       */
+    CP_EV_ATTR = 4,    /* flags = codeprof_attr_key, value = attribute value */
+    CP_EV_MARK = 5,    /* instant event at site                               */
+    CP_EV_SAMPLE = 6,  /* reserved: sampled stack (value = stack id)         */
+    CP_EV_ALLOC = 7,   /* reserved: allocation (value = bytes, aux = addr)   */
+    CP_EV_FREE = 8,    /* reserved: free (aux = addr)                        */
+    CP_EV_GPU = 9,     /* reserved: GPU op (value = device ns)               */
+    CP_EV_COUNTER = 10 /* reserved: counter sample (value)                   */
+} cp_event_kind;
+
+/* Event flags. */
+enum {
+    CP_EVF_CPU = 1u << 0, /* aux holds thread CPU time in ns               */
+    CP_EVF_RSS = 1u << 1, /* the scope asked for an RSS delta              */
+};
+
+typedef struct cp_event {
+    uint64_t tick;  /* cp_clock_ticks() when the event was taken */
+    int64_t value;  /* kind-specific payload                     */
+    uint64_t aux;   /* kind-specific payload                     */
+    uint32_t site;  /* site id (site.h)                          */
+    uint16_t kind;  /* cp_event_kind                             */
+    uint16_t flags; /* CP_EVF_* or attribute key                 */
+} cp_event;
+
+_Static_assert(sizeof(cp_event) == 32, "cp_event must stay 32 bytes");
+
+#endif /* CP_EVENT_H */

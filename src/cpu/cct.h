@@ -1,0 +1,88 @@
+/* cct.h -- a thread's calling-context tree and the fold that builds it
+ * (the "aggregate" stage).
+ *
+ * Each recording thread owns one cp_thread_tree.  cp_tree_fold() consumes
+ * that thread's events in order: ENTER pushes a frame and finds or creates
+ * the child node of the current node; EXIT pops the matching frame and adds
+ * its duration to the node (count, inclusive, self, CPU, min/max, reservoir)
+ * and to the flat per-site table (inclusive only for the outermost
+ * activation, so recursion is not counted twice).  The open-frame stack
+ * persists between folds, so a call may begin in one buffer and end in the
+ * next.
+ *
+ * An EXIT whose site is not on top closes the frames above the matching one
+ * as truncated; one with no matching open frame at all (a function that was
+ * already running when recording began) is ignored and counted.
+ *
+ * Not thread-safe: only the owner thread, or the stopper while the owner is
+ * excluded by the tbuf busy protocol, may call these.
+ */
+#ifndef CP_CCT_H
+#define CP_CCT_H
+
+#include <stdint.h>
+
+#include "core/event.h"
+#include "cpu/reservoir.h"
+
+typedef struct cp_tnode {
+    uint32_t site;
+    uint32_t parent;
+    uint32_t first_child;
+    uint32_t next_sibling;
+    uint32_t last_hit;  /* child found by the last lookup (cache)    */
+    uint32_t depth;
+    uint64_t count, incl_ns, self_ns, cpu_ns, cpu_count, min_ns, max_ns, truncated;
+    int64_t rss_delta_sum, rss_delta_max;
+    uint64_t rss_count;
+    cp_reservoir res;
+} cp_tnode;
+
+typedef struct cp_tfunc {
+    uint64_t calls, incl_ns, self_ns, cpu_ns, cpu_count, min_ns, max_ns;
+    int64_t rss_delta_sum, rss_delta_max;
+    uint64_t rss_count;
+    uint32_t active;    /* open activations on this thread (recursion) */
+    cp_reservoir res;
+} cp_tfunc;
+
+typedef struct cp_frame {
+    uint32_t node;      /* CP_TREE_NO_NODE when past the node cap        */
+    uint32_t site;
+    uint64_t t0;        /* enter tick                                   */
+    uint64_t child_ns;  /* time of completed children                   */
+    uint64_t cpu0;      /* thread CPU at enter if has_cpu               */
+    int64_t rss0, rss1; /* RSS at enter / before exit                   */
+    uint8_t has_cpu, has_rss0, has_rss1;
+} cp_frame;
+
+#define CP_TREE_NO_NODE UINT32_MAX
+
+typedef struct cp_thread_tree {
+    cp_tnode *nodes;    /* nodes[0] is the root (site 0)                 */
+    uint32_t nnodes, cap_nodes, max_nodes;
+    uint32_t *hash;     /* (parent, site) -> node index + 1; 0 = empty    */
+    uint32_t hash_cap;
+    cp_frame *stack;
+    uint32_t depth, cap_stack;
+    cp_tfunc *funcs;    /* indexed by site id                            */
+    uint32_t cap_funcs;
+    uint32_t max_samples;
+    int percentiles;
+    uint64_t rng;
+    uint64_t dropped_nodes, unmatched_exits, truncated, oom;
+} cp_thread_tree;
+
+/* New empty tree; NULL on OOM.  Free with cp_tree_free. */
+cp_thread_tree *cp_tree_new(uint32_t max_nodes, uint32_t max_samples, int percentiles);
+void cp_tree_free(cp_thread_tree *t);
+/* Discards all data (keeps allocations where cheap). */
+void cp_tree_reset(cp_thread_tree *t);
+
+/* Folds `n` events in order. */
+void cp_tree_fold(cp_thread_tree *t, const cp_event *ev, uint32_t n);
+
+/* Closes every open frame at tick `t_end` (counted as truncated). */
+void cp_tree_close_all(cp_thread_tree *t, uint64_t t_end);
+
+#endif /* CP_CCT_H */

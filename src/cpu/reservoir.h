@@ -1,0 +1,33 @@
+/* reservoir.h -- per-node duration samples for percentiles.
+ *
+ * Exact while a node has at most `cap` calls; beyond that a uniform
+ * reservoir sample (Vitter's algorithm R) of `cap` durations, so memory per
+ * node is bounded by cap * 8 bytes and grows only with the call count.
+ */
+#ifndef CP_RESERVOIR_H
+#define CP_RESERVOIR_H
+
+#include <stdint.h>
+
+typedef struct cp_reservoir {
+    uint64_t *v;   /* owned; NULL until the first sample */
+    uint32_t n;    /* samples held                        */
+    uint32_t cap;  /* allocated                           */
+} cp_reservoir;
+
+/* Offers one value; `seen` is the number of values offered so far
+ * including this one; `limit` the reservoir size; `rng` a xorshift state.
+ * Returns 0, or -1 when growing failed (the sample is skipped). */
+int cp_reservoir_add(cp_reservoir *r, uint64_t value, uint64_t seen, uint32_t limit,
+                     uint64_t *rng);
+
+/* Appends every sample of `src` to `dst` (growing it).  -1 on OOM. */
+int cp_reservoir_extend(cp_reservoir *dst, const cp_reservoir *src);
+
+void cp_reservoir_free(cp_reservoir *r);
+
+/* Sorts `v[0..n)` ascending and returns the nearest-rank percentiles
+ * q in (0,1] of it into out[i] for each q[i]; n == 0 gives zeros. */
+void cp_percentiles(uint64_t *v, uint32_t n, const double *q, int nq, uint64_t *out);
+
+#endif /* CP_RESERVOIR_H */

@@ -1,0 +1,58 @@
+/* test_reservoir.c -- percentiles and the bounded reservoir. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "cpu/reservoir.h"
+
+static const double q[3] = {0.5, 0.95, 0.99};
+
+static void test_nearest_rank_exact(void **state) {
+    (void)state;
+    uint64_t v[100], out[3];
+    for (int i = 0; i < 100; i++)
+        v[i] = (uint64_t)(100 - i); /* 100..1, unsorted */
+    cp_percentiles(v, 100, q, 3, out);
+    assert_int_equal(out[0], 50);
+    assert_int_equal(out[1], 95);
+    assert_int_equal(out[2], 99);
+    uint64_t one = 7;
+    cp_percentiles(&one, 1, q, 3, out);
+    assert_int_equal(out[0], 7);
+    assert_int_equal(out[2], 7);
+    cp_percentiles(NULL, 0, q, 3, out);
+    assert_int_equal(out[1], 0);
+}
+
+static void test_reservoir_is_exact_below_limit_and_bounded_above(void **state) {
+    (void)state;
+    cp_reservoir r = {0};
+    uint64_t rng = 1;
+    for (uint64_t i = 1; i <= 50; i++)
+        assert_int_equal(cp_reservoir_add(&r, i, i, 64, &rng), 0);
+    assert_int_equal(r.n, 50);
+    for (uint64_t i = 51; i <= 100000; i++)
+        cp_reservoir_add(&r, i, i, 64, &rng);
+    assert_int_equal(r.n, 64);
+    assert_true(r.cap <= 64);
+    /* a uniform sample of 1..100000: its median is far from the first 64 */
+    uint64_t out[3];
+    cp_percentiles(r.v, r.n, q, 3, out);
+    assert_true(out[0] > 20000 && out[0] < 80000);
+    cp_reservoir dst = {0};
+    assert_int_equal(cp_reservoir_extend(&dst, &r), 0);
+    assert_int_equal(dst.n, 64);
+    cp_reservoir_free(&r);
+    cp_reservoir_free(&dst);
+    assert_null(r.v);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nearest_rank_exact),
+        cmocka_unit_test(test_reservoir_is_exact_below_limit_and_bounded_above),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
