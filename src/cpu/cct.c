@@ -22,7 +22,7 @@ static void node_init(cp_tnode *n, uint32_t site, uint32_t parent, uint32_t dept
     n->next_sibling = CP_TREE_NO_NODE;
     n->last_hit = CP_TREE_NO_NODE;
     n->depth = depth;
-    n->min_ns = UINT64_MAX;
+    n->min_t = UINT64_MAX;
 }
 
 cp_thread_tree *cp_tree_new(uint32_t max_nodes, uint32_t max_samples, int percentiles) {
@@ -137,8 +137,16 @@ static uint32_t child_of(cp_thread_tree *t, uint32_t parent, uint32_t site) {
     return i;
 }
 
-static cp_tfunc *func_of(cp_thread_tree *t, uint32_t site) {
-    if (site >= t->cap_funcs) {
+static cp_tfunc *func_grow(cp_thread_tree *t, uint32_t site);
+
+static inline cp_tfunc *func_of(cp_thread_tree *t, uint32_t site) {
+    if (__builtin_expect(site < t->cap_funcs, 1))
+        return &t->funcs[site];
+    return func_grow(t, site);
+}
+
+static cp_tfunc *func_grow(cp_thread_tree *t, uint32_t site) {
+    {
         uint32_t ncap = t->cap_funcs ? t->cap_funcs : 256;
         while (ncap <= site)
             ncap *= 2;
@@ -178,7 +186,7 @@ static void push(cp_thread_tree *t, const cp_event *e) {
     f->node = node;
     f->site = e->site;
     f->t0 = e->tick;
-    f->child_ns = 0;
+    f->child_t = 0;
     f->has_cpu = (e->flags & CP_EVF_CPU) != 0;
     f->cpu0 = e->aux;
     f->has_rss0 = f->has_rss1 = 0;
@@ -187,14 +195,14 @@ static void push(cp_thread_tree *t, const cp_event *e) {
         fn->active++;
 }
 
-static void add_duration(cp_thread_tree *t, uint64_t *count, uint64_t *min_ns, uint64_t *max_ns,
+static inline void add_duration(cp_thread_tree *t, uint64_t *count, uint64_t *min_t, uint64_t *max_t,
                          cp_reservoir *res, uint64_t dur) {
     (*count)++;
-    if (dur < *min_ns || *count == 1)
-        *min_ns = dur;
-    if (dur > *max_ns)
-        *max_ns = dur;
-    if (t->percentiles && cp_reservoir_add(res, dur, *count, t->max_samples, &t->rng) != 0)
+    if (dur < *min_t || *count == 1)
+        *min_t = dur;
+    if (dur > *max_t)
+        *max_t = dur;
+    if (t->percentiles && cp_reservoir_push(res, dur, *count, t->max_samples, &t->rng) != 0)
         t->oom++;
 }
 
@@ -202,17 +210,17 @@ static void add_duration(cp_thread_tree *t, uint64_t *count, uint64_t *min_ns, u
 static void pop(cp_thread_tree *t, uint64_t t_end, int has_cpu_end, uint64_t cpu_end,
                 int truncated) {
     cp_frame *f = &t->stack[--t->depth];
-    uint64_t dur = t_end > f->t0 ? cp_clock_ticks_to_ns(t_end - f->t0) : 0;
-    uint64_t self = dur > f->child_ns ? dur - f->child_ns : 0;
+    uint64_t dur = t_end > f->t0 ? t_end - f->t0 : 0; /* ticks; ns at model build */
+    uint64_t self = dur > f->child_t ? dur - f->child_t : 0;
     int cpu_ok = f->has_cpu && has_cpu_end && cpu_end >= f->cpu0;
     uint64_t cpu = cpu_ok ? cpu_end - f->cpu0 : 0;
     int rss_ok = f->has_rss0 && f->has_rss1;
     int64_t rss = rss_ok ? f->rss1 - f->rss0 : 0;
     if (f->node != CP_TREE_NO_NODE) {
         cp_tnode *n = &t->nodes[f->node];
-        n->incl_ns += dur;
-        n->self_ns += self;
-        add_duration(t, &n->count, &n->min_ns, &n->max_ns, &n->res, dur);
+        n->incl_t += dur;
+        n->self_t += self;
+        add_duration(t, &n->count, &n->min_t, &n->max_t, &n->res, dur);
         if (cpu_ok) {
             n->cpu_ns += cpu;
             n->cpu_count++;
@@ -228,10 +236,10 @@ static void pop(cp_thread_tree *t, uint64_t t_end, int has_cpu_end, uint64_t cpu
     }
     cp_tfunc *fn = func_of(t, f->site);
     if (fn) {
-        fn->self_ns += self;
-        add_duration(t, &fn->calls, &fn->min_ns, &fn->max_ns, &fn->res, dur);
+        fn->self_t += self;
+        add_duration(t, &fn->calls, &fn->min_t, &fn->max_t, &fn->res, dur);
         if (fn->active && --fn->active == 0)
-            fn->incl_ns += dur;
+            fn->incl_t += dur;
         if (cpu_ok) {
             fn->cpu_ns += cpu;
             fn->cpu_count++;
@@ -246,7 +254,7 @@ static void pop(cp_thread_tree *t, uint64_t t_end, int has_cpu_end, uint64_t cpu
     if (truncated)
         t->truncated++;
     if (t->depth)
-        t->stack[t->depth - 1].child_ns += dur;
+        t->stack[t->depth - 1].child_t += dur;
 }
 
 static void on_exit_event(cp_thread_tree *t, const cp_event *e) {

@@ -25,6 +25,8 @@
 #include "core/event.h"
 #include "cpu/reservoir.h"
 
+/* Wall durations in the tree (fields ending in _t) are in clock ticks;
+ * the model build converts them to ns once.  CPU times are ns. */
 typedef struct cp_tnode {
     uint32_t site;
     uint32_t parent;
@@ -32,14 +34,14 @@ typedef struct cp_tnode {
     uint32_t next_sibling;
     uint32_t last_hit;  /* child found by the last lookup (cache)    */
     uint32_t depth;
-    uint64_t count, incl_ns, self_ns, cpu_ns, cpu_count, min_ns, max_ns, truncated;
+    uint64_t count, incl_t, self_t, cpu_ns, cpu_count, min_t, max_t, truncated;
     int64_t rss_delta_sum, rss_delta_max;
     uint64_t rss_count;
     cp_reservoir res;
 } cp_tnode;
 
 typedef struct cp_tfunc {
-    uint64_t calls, incl_ns, self_ns, cpu_ns, cpu_count, min_ns, max_ns;
+    uint64_t calls, incl_t, self_t, cpu_ns, cpu_count, min_t, max_t;
     int64_t rss_delta_sum, rss_delta_max;
     uint64_t rss_count;
     uint32_t active;    /* open activations on this thread (recursion) */
@@ -50,7 +52,7 @@ typedef struct cp_frame {
     uint32_t node;      /* CP_TREE_NO_NODE when past the node cap        */
     uint32_t site;
     uint64_t t0;        /* enter tick                                   */
-    uint64_t child_ns;  /* time of completed children                   */
+    uint64_t child_t;  /* time of completed children                   */
     uint64_t cpu0;      /* thread CPU at enter if has_cpu               */
     int64_t rss0, rss1; /* RSS at enter / before exit                   */
     uint8_t has_cpu, has_rss0, has_rss1;

@@ -36,7 +36,8 @@ int cp_reservoir_add(cp_reservoir *r, uint64_t value, uint64_t seen, uint32_t li
         r->v[r->n++] = value;
         return 0;
     }
-    uint64_t j = xorshift64(rng) % (seen ? seen : 1);
+    /* uniform in [0, seen) by multiply-high: no 64-bit division */
+    uint64_t j = (uint64_t)(((unsigned __int128)xorshift64(rng) * (seen ? seen : 1)) >> 64);
     if (j < limit)
         r->v[j] = value;
     return 0;

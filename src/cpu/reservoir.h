@@ -21,6 +21,16 @@ typedef struct cp_reservoir {
 int cp_reservoir_add(cp_reservoir *r, uint64_t value, uint64_t seen, uint32_t limit,
                      uint64_t *rng);
 
+/* Inline fast path of cp_reservoir_add for the fold. */
+static inline int cp_reservoir_push(cp_reservoir *r, uint64_t value, uint64_t seen,
+                                    uint32_t limit, uint64_t *rng) {
+    if (r->n < r->cap && r->n < limit) {
+        r->v[r->n++] = value;
+        return 0;
+    }
+    return cp_reservoir_add(r, value, seen, limit, rng);
+}
+
 /* Appends every sample of `src` to `dst` (growing it).  -1 on OOM. */
 int cp_reservoir_extend(cp_reservoir *dst, const cp_reservoir *src);
 

@@ -8,6 +8,8 @@
 #include "cpu/cct.h"
 #include "model/build.h"
 
+#define T2NS(x) cp_clock_ticks_to_ns(x)
+
 static const double pct_q[3] = {0.50, 0.95, 0.99};
 
 void cp_model_free(cp_model *m) {
@@ -128,21 +130,21 @@ cp_model *cp_model_build(cp_session *s) {
                 tn->next_sibling == CP_TREE_NO_NODE ? CP_NONE : base + tn->next_sibling;
             mn->depth = tn->depth;
             mn->count = tn->count;
-            mn->incl_ns = tn->incl_ns;
-            mn->self_ns = tn->self_ns;
+            mn->incl_ns = T2NS(tn->incl_t);
+            mn->self_ns = T2NS(tn->self_t);
             mn->cpu_ns = tn->cpu_ns;
             mn->cpu_count = tn->cpu_count;
-            mn->min_ns = tn->count ? tn->min_ns : 0;
-            mn->max_ns = tn->max_ns;
+            mn->min_ns = tn->count ? T2NS(tn->min_t) : 0;
+            mn->max_ns = T2NS(tn->max_t);
             mn->truncated = tn->truncated;
             mn->rss_delta_sum = tn->rss_delta_sum;
             mn->rss_delta_max = tn->rss_delta_max;
             mn->rss_count = tn->rss_count;
             uint64_t p[3];
             res_pct(&tn->res, &scratch, &scap, p);
-            mn->p50_ns = p[0];
-            mn->p95_ns = p[1];
-            mn->p99_ns = p[2];
+            mn->p50_ns = T2NS(p[0]);
+            mn->p95_ns = T2NS(p[1]);
+            mn->p99_ns = T2NS(p[2]);
         }
         /* The root's inclusive time is the sum of its top-level calls. */
         cp_mnode *root = &m->nodes[base];
@@ -156,15 +158,15 @@ cp_model *cp_model_build(cp_session *s) {
             if (!tf->calls)
                 continue;
             cp_mfunc *f = &funcs[site];
-            if (f->calls == 0 || tf->min_ns < f->min_ns)
-                f->min_ns = tf->min_ns;
-            if (tf->max_ns > f->max_ns)
-                f->max_ns = tf->max_ns;
+            if (f->calls == 0 || T2NS(tf->min_t) < f->min_ns)
+                f->min_ns = T2NS(tf->min_t);
+            if (T2NS(tf->max_t) > f->max_ns)
+                f->max_ns = T2NS(tf->max_t);
             if (tf->rss_count && (f->rss_count == 0 || tf->rss_delta_max > f->rss_delta_max))
                 f->rss_delta_max = tf->rss_delta_max;
             f->calls += tf->calls;
-            f->incl_ns += tf->incl_ns;
-            f->self_ns += tf->self_ns;
+            f->incl_ns += T2NS(tf->incl_t);
+            f->self_ns += T2NS(tf->self_t);
             f->cpu_ns += tf->cpu_ns;
             f->cpu_count += tf->cpu_count;
             f->rss_delta_sum += tf->rss_delta_sum;
@@ -193,9 +195,9 @@ cp_model *cp_model_build(cp_session *s) {
         f->site = site;
         uint64_t p[3];
         cp_percentiles(fres[site].v, fres[site].n, pct_q, 3, p);
-        f->p50_ns = p[0];
-        f->p95_ns = p[1];
-        f->p99_ns = p[2];
+        f->p50_ns = T2NS(p[0]);
+        f->p95_ns = T2NS(p[1]);
+        f->p99_ns = T2NS(p[2]);
     }
     qsort(m->funcs, m->nfuncs, sizeof *m->funcs, cmp_func_incl);
 

@@ -47,15 +47,15 @@ static void test_nested_times_exact(void **state) {
     uint32_t b = find_child(t, a, 2);
     assert_int_not_equal(b, CP_TREE_NO_NODE);
     assert_int_equal(t->nodes[a].count, 1);
-    assert_int_equal(t->nodes[a].incl_ns, 100);
-    assert_int_equal(t->nodes[a].self_ns, 40);
+    assert_int_equal(t->nodes[a].incl_t, 100);
+    assert_int_equal(t->nodes[a].self_t, 40);
     assert_int_equal(t->nodes[b].count, 2);
-    assert_int_equal(t->nodes[b].incl_ns, 60);
-    assert_int_equal(t->nodes[b].self_ns, 60);
-    assert_int_equal(t->nodes[b].min_ns, 20);
-    assert_int_equal(t->nodes[b].max_ns, 40);
+    assert_int_equal(t->nodes[b].incl_t, 60);
+    assert_int_equal(t->nodes[b].self_t, 60);
+    assert_int_equal(t->nodes[b].min_t, 20);
+    assert_int_equal(t->nodes[b].max_t, 40);
     assert_int_equal(t->funcs[2].calls, 2);
-    assert_int_equal(t->funcs[2].incl_ns, 60);
+    assert_int_equal(t->funcs[2].incl_t, 60);
     assert_int_equal(t->nodes[b].res.n, 2);
     cp_tree_free(t);
 }
@@ -67,13 +67,13 @@ static void test_recursion_not_double_counted(void **state) {
     cp_event e[] = {ENTER(7, 0), ENTER(7, 10), ENTER(7, 20), EXIT(7, 50), EXIT(7, 80), EXIT(7, 100)};
     cp_tree_fold(t, e, 6);
     assert_int_equal(t->funcs[7].calls, 3);
-    assert_int_equal(t->funcs[7].incl_ns, 100);      /* outermost only */
-    assert_int_equal(t->funcs[7].self_ns, 100);      /* 30 + 40 + 30 */
+    assert_int_equal(t->funcs[7].incl_t, 100);      /* outermost only */
+    assert_int_equal(t->funcs[7].self_t, 100);      /* 30 + 40 + 30 */
     /* the tree keeps one node per depth */
     uint32_t n1 = find_child(t, 0, 7), n2 = find_child(t, n1, 7), n3 = find_child(t, n2, 7);
-    assert_int_equal(t->nodes[n1].incl_ns, 100);
-    assert_int_equal(t->nodes[n2].incl_ns, 70);
-    assert_int_equal(t->nodes[n3].incl_ns, 30);
+    assert_int_equal(t->nodes[n1].incl_t, 100);
+    assert_int_equal(t->nodes[n2].incl_t, 70);
+    assert_int_equal(t->nodes[n3].incl_t, 30);
     assert_int_equal(t->nodes[n3].depth, 3);
     cp_tree_free(t);
 }
@@ -87,8 +87,8 @@ static void test_fold_across_buffers(void **state) {
     assert_int_equal(t->depth, 2);
     cp_tree_fold(t, e2, 2);
     assert_int_equal(t->depth, 0);
-    assert_int_equal(t->funcs[1].incl_ns, 20);
-    assert_int_equal(t->funcs[2].incl_ns, 10);
+    assert_int_equal(t->funcs[1].incl_t, 20);
+    assert_int_equal(t->funcs[2].incl_t, 10);
     cp_tree_free(t);
 }
 
@@ -102,9 +102,9 @@ static void test_unmatched_and_mismatched_exits(void **state) {
     assert_int_equal(t->unmatched_exits, 1);
     assert_int_equal(t->truncated, 2);
     assert_int_equal(t->depth, 0);
-    assert_int_equal(t->funcs[1].incl_ns, 50);
-    assert_int_equal(t->funcs[2].incl_ns, 40);
-    assert_int_equal(t->funcs[3].incl_ns, 30);
+    assert_int_equal(t->funcs[1].incl_t, 50);
+    assert_int_equal(t->funcs[2].incl_t, 40);
+    assert_int_equal(t->funcs[3].incl_t, 30);
     assert_int_equal(t->funcs[9].calls, 0);
     cp_tree_free(t);
 }
@@ -116,8 +116,8 @@ static void test_close_all_at_stop(void **state) {
     cp_tree_fold(t, e, 2);
     cp_tree_close_all(t, 100);
     assert_int_equal(t->truncated, 2);
-    assert_int_equal(t->funcs[1].incl_ns, 100);
-    assert_int_equal(t->funcs[2].incl_ns, 90);
+    assert_int_equal(t->funcs[1].incl_t, 100);
+    assert_int_equal(t->funcs[2].incl_t, 90);
     uint32_t a = find_child(t, 0, 1);
     assert_int_equal(t->nodes[a].truncated, 1);
     cp_tree_free(t);
@@ -134,7 +134,7 @@ static void test_node_cap_counts_drops(void **state) {
     /* flat statistics still count the dropped contexts */
     assert_int_equal(t->funcs[3].calls, 1);
     assert_int_equal(t->funcs[4].calls, 1);
-    assert_int_equal(t->funcs[3].incl_ns, 3);
+    assert_int_equal(t->funcs[3].incl_t, 3);
     cp_tree_free(t);
 }
 
