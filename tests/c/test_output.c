@@ -1,0 +1,106 @@
+/* test_output.c -- the public report entry points end to end: a session
+ * records, the report renders with findings, saves are atomic and a failed
+ * save loses nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codeprof/codeprof.h"
+#include "core/clock.h"
+
+static _Atomic uint64_t fake_now;
+static uint64_t fake_clock(void) { return atomic_load(&fake_now); }
+
+static codeprof_session *recorded_session(void) {
+    cp_clock_set_fake(fake_clock);
+    codeprof_config cfg;
+    codeprof_config_init(&cfg);
+    cfg.slow_function_s = 0.5;
+    codeprof_session *s = NULL;
+    assert_int_equal(codeprof_session_new(&cfg, &s, NULL), CODEPROF_OK);
+    uint32_t slow = codeprof_site("slow_stage", "pipe.c", 12, CODEPROF_SITE_SCOPE);
+    uint32_t fast = codeprof_site("fast_stage", "pipe.c", 20, CODEPROF_SITE_SCOPE);
+    codeprof_session_start(s);
+    codeprof_scope_begin(s, slow, 0);
+    atomic_fetch_add(&fake_now, 1200000000ull); /* 1.2 s */
+    codeprof_scope_end(s, slow, 0);
+    codeprof_scope_begin(s, fast, 0);
+    atomic_fetch_add(&fake_now, 1000000ull);
+    codeprof_scope_end(s, fast, 0);
+    codeprof_session_stop(s);
+    return s;
+}
+
+static void test_json_report_has_functions_and_findings(void **state) {
+    (void)state;
+    codeprof_session *s = recorded_session();
+    char *json = NULL;
+    size_t len = 0;
+    assert_int_equal(codeprof_session_report(s, CODEPROF_FORMAT_JSON, &json, &len), CODEPROF_OK);
+    assert_non_null(json);
+    assert_int_equal(strlen(json), len);
+    assert_non_null(strstr(json, "\"schema_version\":1"));
+    assert_non_null(strstr(json, "\"total_functions_profiled\":2"));
+    assert_non_null(strstr(json, "\"function\":\"slow_stage\""));
+    assert_non_null(strstr(json, "\"slow_functions\":[{"));
+    /* the fast stage is under the 0.5 s threshold: one slow function only */
+    const char *sf = strstr(json, "\"slow_functions\":[");
+    const char *end = strchr(sf, ']');
+    assert_null(memmem(sf, (size_t)(end - sf), "fast_stage", 10));
+    codeprof_free(json);
+    char *text = NULL;
+    assert_int_equal(codeprof_session_report(s, CODEPROF_FORMAT_TEXT, &text, NULL), CODEPROF_OK);
+    assert_non_null(strstr(text, "slow_stage"));
+    codeprof_free(text);
+    assert_int_equal(codeprof_session_report(s, (codeprof_format)7, &text, NULL), CODEPROF_EINVAL);
+    codeprof_session_free(s);
+}
+
+static void test_save_is_atomic_and_failure_keeps_data(void **state) {
+    (void)state;
+    codeprof_session *s = recorded_session();
+    codeprof_error err = {0};
+    assert_int_equal(
+        codeprof_session_save(s, "/nonexistent-dir/x/report.json", CODEPROF_FORMAT_JSON, &err),
+        CODEPROF_EIO);
+    assert_string_equal(err.field, "path");
+    assert_non_null(strstr(err.message, "/nonexistent-dir/x/report.json"));
+    char dir[] = "/tmp/codeprof-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/report.json", dir);
+    assert_int_equal(codeprof_session_save(s, path, CODEPROF_FORMAT_JSON, &err), CODEPROF_OK);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[4096] = {0};
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    assert_true(n > 0);
+    assert_non_null(strstr(buf, "slow_stage"));
+    /* only the report is left in the directory: no temp file */
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s/report.json.tmp.%d", dir, (int)getpid());
+    struct stat st;
+    assert_int_not_equal(stat(tmp, &st), 0);
+    unlink(path);
+    rmdir(dir);
+    assert_int_equal(codeprof_session_save(s, NULL, CODEPROF_FORMAT_JSON, &err), CODEPROF_EINVAL);
+    codeprof_session_free(s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_report_has_functions_and_findings),
+        cmocka_unit_test(test_save_is_atomic_and_failure_keeps_data),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
