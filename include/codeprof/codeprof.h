@@ -218,6 +218,14 @@ CODEPROF_API uint32_t codeprof_site(const char *name, const char *file,
 enum codeprof_scope_flag {
     CODEPROF_SCOPE_CPU = 1u << 0, /* measure thread CPU time of this scope  */
     CODEPROF_SCOPE_RSS = 1u << 1, /* measure process RSS delta of this scope */
+    /* The scope is one dataset item load (a SITE_DATASET site); set
+     * CODEPROF_ATTR_INDEX inside it.  Scopes nested in it are its stages.
+     * In a worker (codeprof_session_attach_worker) the item's records are
+     * written to the worker's spool as soon as the scope ends. */
+    CODEPROF_SCOPE_ITEM = 1u << 2,
+    /* The scope is one wait for a batch inside a loader's next() (a
+     * SITE_LOADER site); set CODEPROF_ATTR_ITEMS and CODEPROF_ATTR_EPOCH. */
+    CODEPROF_SCOPE_BATCH = 1u << 3,
 };
 
 /* Opens a scope for `site` on the calling thread.  `s` NULL means the
@@ -239,6 +247,8 @@ typedef enum codeprof_attr_key {
     CODEPROF_ATTR_INDEX = 1, /* dataset index of the enclosing item scope */
     CODEPROF_ATTR_BYTES = 2, /* bytes processed by the enclosing scope    */
     CODEPROF_ATTR_ITEMS = 3, /* items (e.g. batch size) of the scope      */
+    CODEPROF_ATTR_EPOCH = 4, /* epoch number of a batch scope             */
+    CODEPROF_ATTR_FAILED = 5,/* the item load raised (value 1)            */
 } codeprof_attr_key;
 CODEPROF_API void codeprof_scope_attr(codeprof_session *s, codeprof_attr_key key,
                                       int64_t value);
@@ -286,6 +296,48 @@ static inline void codeprof_scope_guard_end_(codeprof_scope_guard_ *g) {
         (s), &CODEPROF_CAT_(codeprof_loc_, __LINE__)};                         \
     codeprof_scope_begin_loc((s), &CODEPROF_CAT_(codeprof_loc_, __LINE__), 0)
 #endif
+
+/* ------------------------------------------------------------------------ */
+/* Data loading: loaders and worker processes                                */
+/* ------------------------------------------------------------------------ */
+
+/* How a data loader is configured; read by the data-loading rules. */
+typedef struct codeprof_loader_desc {
+    uint32_t struct_size;     /* sizeof(codeprof_loader_desc)               */
+    int32_t num_workers;      /* >= 0                                       */
+    int32_t batch_size;       /* >= 1, or 0 when unknown                    */
+    int32_t prefetch_factor;  /* >= 0 (0: not applicable)                   */
+    uint8_t pin_memory;       /* 0/1                                        */
+    uint8_t persistent_workers;
+    uint8_t uses_gpu;         /* batches are moved to a GPU                 */
+    uint8_t iterable;         /* iterable-style dataset                     */
+} codeprof_loader_desc;
+
+/* Records the configuration of the loader whose batch scopes use `site`.
+ * `desc` is copied.  CODEPROF_EINVAL for NULL or a bad struct_size.
+ * Thread-safe. */
+CODEPROF_API codeprof_status codeprof_loader_describe(codeprof_session *s, uint32_t site,
+                                                      const codeprof_loader_desc *desc);
+
+/* Parent side: directory whose worker spool files (*.cpspool) are merged
+ * into this session's reports.  `dir` is copied; NULL clears it.
+ * Thread-safe. */
+CODEPROF_API codeprof_status codeprof_session_set_spool_dir(codeprof_session *s,
+                                                            const char *dir);
+
+/* Worker side: from now on this process's data-loading records (items,
+ * their stages, batches) go to a new file "<dir>/<pid>.cpspool", written
+ * through a shared mapping record by record, so a worker killed at any
+ * point loses at most the item it was loading.  `worker_id` is the
+ * DataLoader worker id.  Errors name the file (`err`).  Call once per
+ * process; CODEPROF_ESTATE if already attached.  Thread-safe. */
+CODEPROF_API codeprof_status codeprof_session_attach_worker(codeprof_session *s,
+                                                            const char *dir, int worker_id,
+                                                            codeprof_error *err);
+
+/* Worker side: marks the spool complete (clean shutdown) and flushes the
+ * calling thread's records.  Safe to call more than once.  Thread-safe. */
+CODEPROF_API codeprof_status codeprof_session_close_worker(codeprof_session *s);
 
 /* ------------------------------------------------------------------------ */
 /* Reports                                                                   */

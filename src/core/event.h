@@ -29,6 +29,10 @@ typedef enum cp_event_kind {
 enum {
     CP_EVF_CPU = 1u << 0, /* aux holds thread CPU time in ns               */
     CP_EVF_RSS = 1u << 1, /* the scope asked for an RSS delta              */
+    CP_EVF_ITEM = 1u << 2,     /* ENTER of a dataset item load              */
+    CP_EVF_BATCH = 1u << 3,    /* ENTER of a loader batch wait              */
+    CP_EVF_EXPLICIT = 1u << 4, /* ENTER of a scope-API scope (not the tracer):
+                                  inside an item it is a stage             */
 };
 
 typedef struct cp_event {

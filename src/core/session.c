@@ -15,6 +15,7 @@
 #include "core/errors.h"
 #include "core/site.h"
 #include "cpu/cct.h"
+#include "data/datalog.h"
 #include "model/model.h"
 #include "model/build.h"
 
@@ -66,6 +67,11 @@ static void atfork_child(void) {
         s->bufs = NULL;
         s->nthreads = 0;
         s->pid = (int)getpid();
+        /* The inherited log holds the parent's records (and its mutex may
+         * be held by a thread that no longer exists): set it aside. */
+        s->log = cp_datalog_new_memory();
+        s->retired = NULL; /* the parent's copies; never touched again */
+        s->worker_id = -1;
         s->run_ticks = 0;
         s->start_unix_ns = 0;
         s->ever_started = 0;
@@ -109,7 +115,13 @@ codeprof_status codeprof_session_new(const codeprof_config *cfg, codeprof_sessio
     atomic_init(&s->state, CP_STATE_STOPPED);
     atomic_init(&s->id, atomic_fetch_add(&next_sid, 1));
     s->pid = (int)getpid();
+    s->worker_id = -1;
     strcpy(s->role, "main");
+    s->log = cp_datalog_new_memory();
+    if (!s->log) {
+        free(s);
+        return cp_error_set(err, CODEPROF_ENOMEM, "", "out of memory creating a session");
+    }
     pthread_mutex_lock(&live_mu);
     s->next_live = live_head;
     live_head = s;
@@ -200,6 +212,13 @@ codeprof_status codeprof_session_reset(codeprof_session *s) {
     s->run_ticks = 0;
     s->ever_started = 0;
     s->start_unix_ns = 0;
+    if (s->log && s->log->fd < 0) { /* a worker's spool is never emptied */
+        cp_datalog *fresh = cp_datalog_new_memory();
+        if (fresh) {
+            cp_datalog_free(s->log);
+            s->log = fresh;
+        }
+    }
     pthread_mutex_unlock(&s->mu);
     return CODEPROF_OK;
 }
@@ -225,6 +244,10 @@ void codeprof_session_free(codeprof_session *s) {
         cp_tbuf_free(b);
         b = n;
     }
+    cp_datalog_free(s->log);
+    cp_datalog_free(s->retired);
+    free(s->spool_dir);
+    free(s->loaders);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -244,6 +267,20 @@ codeprof_status codeprof_session_set_role(codeprof_session *s, const char *role)
     snprintf(s->role, sizeof s->role, "%s", role ? role : "main");
     pthread_mutex_unlock(&s->mu);
     return CODEPROF_OK;
+}
+
+void cp_session_flush_self(cp_session *s) {
+    if (cp_tls.sid != atomic_load_explicit(&s->id, memory_order_relaxed))
+        return;
+    cp_tbuf *b = cp_tls.buf;
+    atomic_store_explicit(&b->busy, 1, memory_order_relaxed);
+    if (cp_tbuf_need_fence)
+        atomic_thread_fence(memory_order_seq_cst);
+    else
+        atomic_signal_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) == CP_STATE_RUNNING)
+        cp_tbuf_fold(b);
+    atomic_store_explicit(&b->busy, 0, memory_order_release);
 }
 
 uint64_t cp_session_running_ticks(cp_session *s) {

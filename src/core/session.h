@@ -10,7 +10,14 @@
 #include "codeprof/codeprof.h"
 #include "core/tbuf.h"
 
-struct cp_model; /* src/model/model.h */
+struct cp_model;   /* src/model/model.h */
+struct cp_datalog; /* src/data/datalog.h */
+
+/* A loader's description, by site (codeprof_loader_describe). */
+typedef struct cp_loader_entry {
+    uint32_t site;
+    codeprof_loader_desc desc;
+} cp_loader_entry;
 
 struct codeprof_session {
     atomic_int state;          /* CP_STATE_*                               */
@@ -27,6 +34,13 @@ struct codeprof_session {
     int pid;
     char role[64];
     struct codeprof_session *next_live; /* registry of live sessions (fork) */
+    /* data loading */
+    struct cp_datalog *log;    /* where item/stage/batch records go        */
+    struct cp_datalog *retired;/* logs replaced by attach (freed at free)   */
+    char *spool_dir;           /* parent: worker spools merged in reports  */
+    int worker_id;             /* worker: DataLoader worker id, else -1    */
+    cp_loader_entry *loaders;
+    uint32_t nloaders, cap_loaders;
 };
 typedef struct codeprof_session cp_session;
 
@@ -65,6 +79,10 @@ static inline void cp_emit(cp_session *s, uint16_t kind, uint16_t flags,
     }
     atomic_store_explicit(&b->busy, 0, memory_order_release);
 }
+
+/* Folds the calling thread's buffer now (owner side of the busy
+ * protocol); used so a worker's item records reach its spool at once. */
+void cp_session_flush_self(cp_session *s);
 
 /* Pauses recording, waits for appends in flight, folds every buffer,
  * builds a new model (free with cp_model_free) and resumes if it was

@@ -9,7 +9,7 @@
 #include "core/session.h"
 #include "cpu/cct.h"
 
-_Thread_local cp_tls_slot cp_tls;
+_Thread_local cp_tls_slot cp_tls __attribute__((tls_model("initial-exec")));
 /* A process-unique token per thread: OS thread ids are reused after a
  * thread exits, tokens never are, so a new thread never inherits a dead
  * thread's open frames. */
@@ -33,6 +33,8 @@ cp_tbuf *cp_tbuf_get_slow(cp_session *s) {
             b->ev = malloc((size_t)b->cap * sizeof *b->ev);
             b->tree = cp_tree_new(s->cfg.max_nodes, s->cfg.max_samples,
                                   (s->cfg.flags & CODEPROF_CFG_PERCENTILES) != 0);
+            if (b->tree)
+                cp_tree_set_datalog(b->tree, &s->log);
             if (!b->ev || !b->tree) {
                 cp_tbuf_free(b);
                 b = NULL;

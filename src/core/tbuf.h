@@ -48,7 +48,10 @@ typedef struct cp_tls_slot {
     uint64_t sid;    /* session generation id; 0 = empty */
     cp_tbuf *buf;
 } cp_tls_slot;
-extern _Thread_local cp_tls_slot cp_tls;
+/* initial-exec: one %fs-relative load instead of a __tls_get_addr call;
+ * the slot is 16 bytes, well inside glibc's static TLS surplus for
+ * dlopen'ed modules. */
+extern _Thread_local cp_tls_slot cp_tls __attribute__((tls_model("initial-exec")));
 
 /* Set at init: 1 when membarrier is unavailable and appends must fence. */
 extern int cp_tbuf_need_fence;

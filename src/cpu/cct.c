@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "data/datalog.h"
 
 static uint64_t key_hash(uint32_t parent, uint32_t site) {
     uint64_t k = ((uint64_t)parent << 32) | site;
@@ -45,8 +46,11 @@ cp_thread_tree *cp_tree_new(uint32_t max_nodes, uint32_t max_samples, int percen
     }
     node_init(&t->nodes[0], 0, CP_TREE_NO_NODE, 0);
     t->nnodes = 1;
+    t->item_top = CP_TREE_NO_NODE;
     return t;
 }
+
+void cp_tree_set_datalog(cp_thread_tree *t, struct cp_datalog *const *logp) { t->logp = logp; }
 
 static void free_data(cp_thread_tree *t) {
     for (uint32_t i = 0; i < t->nnodes; i++)
@@ -75,6 +79,7 @@ void cp_tree_reset(cp_thread_tree *t) {
     node_init(&t->nodes[0], 0, CP_TREE_NO_NODE, 0);
     t->nnodes = 1;
     t->depth = 0;
+    t->item_top = CP_TREE_NO_NODE;
     t->dropped_nodes = t->unmatched_exits = t->truncated = t->oom = 0;
 }
 
@@ -190,6 +195,16 @@ static void push(cp_thread_tree *t, const cp_event *e) {
     f->has_cpu = (e->flags & CP_EVF_CPU) != 0;
     f->cpu0 = e->aux;
     f->has_rss0 = f->has_rss1 = 0;
+    f->evflags = e->flags;
+    if (__builtin_expect(e->flags & (CP_EVF_ITEM | CP_EVF_BATCH), 0)) {
+        f->failed = 0;
+        f->epoch = 0;
+        f->index = -1;
+        if (e->flags & CP_EVF_ITEM) {
+            f->prev_item = t->item_top;
+            t->item_top = t->depth - 1;
+        }
+    }
     cp_tfunc *fn = func_of(t, e->site);
     if (fn)
         fn->active++;
@@ -204,6 +219,36 @@ static inline void add_duration(cp_thread_tree *t, uint64_t *count, uint64_t *mi
         *max_t = dur;
     if (t->percentiles && cp_reservoir_push(res, dur, *count, t->max_samples, &t->rng) != 0)
         t->oom++;
+}
+
+/* Appends the data-loading record of a popped frame (datalog.h).  `f` is
+ * the frame just popped (still valid: stack[depth]). */
+static void data_record(cp_thread_tree *t, const cp_frame *f, uint64_t dur_t) {
+    if (f->evflags & CP_EVF_ITEM)
+        t->item_top = f->prev_item;
+    cp_datalog *log = t->logp ? *t->logp : NULL;
+    if (!log)
+        return;
+    cp_drec r = {0};
+    r.u.r.site = f->site;
+    r.u.r.dur_ns = cp_clock_ticks_to_ns(dur_t);
+    if (f->evflags & CP_EVF_ITEM) {
+        r.type = CP_DREC_ITEM;
+        r.flags = f->failed ? CP_DRECF_FAILED : 0;
+        r.u.r.index = f->index;
+        r.u.r.t_ns = cp_tick_to_mono_ns(f->t0);
+    } else if (f->evflags & CP_EVF_BATCH) {
+        r.type = CP_DREC_BATCH;
+        r.u.r.index = f->index; /* items in the batch, -1 unknown */
+        r.u.r.epoch = f->epoch;
+        r.u.r.t_ns = cp_tick_to_mono_ns(f->t0);
+    } else if (t->item_top != CP_TREE_NO_NODE) {
+        r.type = CP_DREC_STAGE;
+        r.u.r.index = t->stack[t->item_top].index;
+    } else {
+        return; /* an explicit scope outside any item: not a stage */
+    }
+    cp_datalog_append(log, &r);
 }
 
 /* Pops the top frame, ending it at tick t_end. */
@@ -253,6 +298,8 @@ static void pop(cp_thread_tree *t, uint64_t t_end, int has_cpu_end, uint64_t cpu
     }
     if (truncated)
         t->truncated++;
+    if (__builtin_expect(f->evflags & (CP_EVF_ITEM | CP_EVF_BATCH | CP_EVF_EXPLICIT), 0))
+        data_record(t, f, dur);
     if (t->depth)
         t->stack[t->depth - 1].child_t += dur;
 }
@@ -296,8 +343,27 @@ void cp_tree_fold(cp_thread_tree *t, const cp_event *ev, uint32_t n) {
                 }
             }
             break;
+        case CP_EV_ATTR:
+            if (t->depth) {
+                cp_frame *f = &t->stack[t->depth - 1];
+                switch (e->flags) {
+                case CODEPROF_ATTR_INDEX:
+                case CODEPROF_ATTR_ITEMS:
+                    f->index = e->value;
+                    break;
+                case CODEPROF_ATTR_EPOCH:
+                    f->epoch = (uint32_t)e->value;
+                    break;
+                case CODEPROF_ATTR_FAILED:
+                    f->failed = e->value != 0;
+                    break;
+                default:
+                    break;
+                }
+            }
+            break;
         default:
-            /* ATTR, MARK and the reserved kinds are folded by the modules
+            /* MARK and the reserved kinds are folded by the modules
              * that produce them (data, memory, gpu) as they land. */
             break;
         }

@@ -56,6 +56,11 @@ typedef struct cp_frame {
     uint64_t cpu0;      /* thread CPU at enter if has_cpu               */
     int64_t rss0, rss1; /* RSS at enter / before exit                   */
     uint8_t has_cpu, has_rss0, has_rss1;
+    uint8_t failed;     /* ATTR_FAILED seen (item scopes)               */
+    uint16_t evflags;   /* CP_EVF_* of the ENTER event                  */
+    uint32_t epoch;     /* ATTR_EPOCH (batch scopes)                     */
+    int64_t index;      /* ATTR_INDEX (items), ATTR_ITEMS (batches)      */
+    uint32_t prev_item; /* item_top before this item frame was pushed   */
 } cp_frame;
 
 #define CP_TREE_NO_NODE UINT32_MAX
@@ -73,10 +78,16 @@ typedef struct cp_thread_tree {
     int percentiles;
     uint64_t rng;
     uint64_t dropped_nodes, unmatched_exits, truncated, oom;
+    /* Data-loading records (src/data/datalog.h): item, stage and batch
+     * scopes append one record each when they end.  *logp may be NULL. */
+    struct cp_datalog *const *logp;
+    uint32_t item_top;  /* stack index of the innermost open item, or NONE */
 } cp_thread_tree;
 
 /* New empty tree; NULL on OOM.  Free with cp_tree_free. */
 cp_thread_tree *cp_tree_new(uint32_t max_nodes, uint32_t max_samples, int percentiles);
+/* Where data-loading records go (the session's log pointer). */
+void cp_tree_set_datalog(cp_thread_tree *t, struct cp_datalog *const *logp);
 void cp_tree_free(cp_thread_tree *t);
 /* Discards all data (keeps allocations where cheap). */
 void cp_tree_reset(cp_thread_tree *t);

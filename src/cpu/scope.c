@@ -5,7 +5,11 @@
 #include "core/session.h"
 
 static inline uint16_t scope_flags(cp_session *s, uint32_t flags) {
-    uint16_t f = 0;
+    uint16_t f = CP_EVF_EXPLICIT;
+    if (flags & CODEPROF_SCOPE_ITEM)
+        f |= CP_EVF_ITEM;
+    if (flags & CODEPROF_SCOPE_BATCH)
+        f |= CP_EVF_BATCH;
     if ((flags & CODEPROF_SCOPE_CPU) && (s->cfg.flags & CODEPROF_CFG_SCOPE_CPU))
         f |= CP_EVF_CPU;
     if (flags & CODEPROF_SCOPE_RSS)
@@ -18,8 +22,8 @@ void codeprof_scope_begin(codeprof_session *s, uint32_t site, uint32_t flags) {
     if (!s || atomic_load_explicit(&s->state, memory_order_relaxed) != CP_STATE_RUNNING)
         return;
     uint16_t f = scope_flags(s, flags);
-    if (__builtin_expect(f == 0, 1)) {
-        cp_emit(s, CP_EV_ENTER, 0, site, 0, 0);
+    if (__builtin_expect(!(f & (CP_EVF_CPU | CP_EVF_RSS)), 1)) {
+        cp_emit(s, CP_EV_ENTER, f, site, 0, 0);
         return;
     }
     uint64_t cpu = (f & CP_EVF_CPU) ? cp_clock_thread_cpu_ns() : 0;
@@ -33,14 +37,17 @@ void codeprof_scope_end(codeprof_session *s, uint32_t site, uint32_t flags) {
     if (!s || atomic_load_explicit(&s->state, memory_order_relaxed) != CP_STATE_RUNNING)
         return;
     uint16_t f = scope_flags(s, flags);
-    if (__builtin_expect(f == 0, 1)) {
-        cp_emit(s, CP_EV_EXIT, 0, site, 0, 0);
-        return;
+    if (__builtin_expect(!(f & (CP_EVF_CPU | CP_EVF_RSS)), 1)) {
+        cp_emit(s, CP_EV_EXIT, f & CP_EVF_CPU, site, 0, 0);
+    } else {
+        if (f & CP_EVF_RSS)
+            cp_emit(s, CP_EV_RSS, 0, site, (int64_t)codeprof_rss_bytes(), 0);
+        uint64_t cpu = (f & CP_EVF_CPU) ? cp_clock_thread_cpu_ns() : 0;
+        cp_emit(s, CP_EV_EXIT, f & CP_EVF_CPU, site, 0, cpu);
     }
-    if (f & CP_EVF_RSS)
-        cp_emit(s, CP_EV_RSS, 0, site, (int64_t)codeprof_rss_bytes(), 0);
-    uint64_t cpu = (f & CP_EVF_CPU) ? cp_clock_thread_cpu_ns() : 0;
-    cp_emit(s, CP_EV_EXIT, f, site, 0, cpu);
+    /* A worker's item reaches its spool file as soon as it ends. */
+    if ((f & CP_EVF_ITEM) && s->worker_id >= 0)
+        cp_session_flush_self(s);
 }
 
 void codeprof_scope_attr(codeprof_session *s, codeprof_attr_key key, int64_t value) {

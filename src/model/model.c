@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/site.h"
 #include "cpu/cct.h"
+#include "data/data_model.h"
 #include "model/build.h"
 
 #define T2NS(x) cp_clock_ticks_to_ns(x)
@@ -15,6 +16,15 @@ static const double pct_q[3] = {0.50, 0.95, 0.99};
 void cp_model_free(cp_model *m) {
     if (!m)
         return;
+    for (uint32_t i = 0; i < m->data.ndatasets; i++) {
+        free(m->data.datasets[i].bottleneck_indices);
+        free(m->data.datasets[i].bottleneck_ns);
+        free(m->data.datasets[i].bottleneck_epochs);
+    }
+    free(m->data.datasets);
+    free(m->data.loaders);
+    free(m->data.workers);
+    free(m->data.stages);
     free(m->nodes);
     free(m->threads);
     free(m->funcs);
@@ -207,6 +217,10 @@ cp_model *cp_model_build(cp_session *s) {
     free(fres);
     free(funcs);
     free(scratch);
+    if (cp_data_build(m, s) != 0) {
+        cp_model_free(m);
+        return NULL;
+    }
     return m;
 
 oom_order:

@@ -73,6 +73,80 @@ typedef struct cp_finding {
     char recommendation[640];/* sentence quoting the numbers                        */
 } cp_finding;
 
+/* ---- data loading (src/data/) ------------------------------------------ */
+
+/* One dataset (a SITE_DATASET site), items merged from the main process and
+ * every worker spool. */
+typedef struct cp_mdataset {
+    uint32_t site;
+    uint64_t items;           /* item loads recorded                        */
+    uint64_t failures;        /* loads whose __getitem__ raised             */
+    uint64_t slow_loads;      /* loads above cfg.slow_data_loading_s        */
+    uint64_t sum_ns, min_ns, max_ns, p50_ns, p95_ns, p99_ns;
+    uint64_t distinct_indices;
+    /* Outlier indices, slowest first: above the slow threshold, or above
+     * 5x the median and at or above p99.  At most CP_MAX_BOTTLENECKS. */
+    int64_t *bottleneck_indices;
+    uint64_t *bottleneck_ns;     /* slowest load of that index            */
+    uint32_t *bottleneck_epochs; /* epochs in which the index was an outlier */
+    uint32_t nbottlenecks;
+    uint32_t repeat_slow;     /* outlier indices slow in >= 2 epochs        */
+} cp_mdataset;
+#define CP_MAX_BOTTLENECKS 50
+
+/* The DataLoader configuration the facade describes (codeprof_loader_describe). */
+typedef struct cp_mloader_desc {
+    int described;
+    int32_t num_workers, batch_size, prefetch_factor;
+    int pin_memory, persistent_workers, uses_gpu, iterable;
+} cp_mloader_desc;
+
+/* One data loader (a SITE_LOADER site): the training loop's view. */
+typedef struct cp_mloader {
+    uint32_t site;
+    cp_mloader_desc desc;
+    uint64_t batches, items, epochs;
+    uint64_t wait_ns;         /* time inside next(), summed                   */
+    uint64_t step_ns;         /* time between batches within an epoch, summed */
+    uint64_t steps;           /* gaps measured (batches - epochs)             */
+    uint64_t first_wait_ns;   /* first batch of each epoch, summed            */
+    uint64_t wait_p50_ns, wait_p95_ns, wait_max_ns;
+    double stall_fraction;    /* wait / (wait + step); 0 when nothing measured */
+    double samples_per_s, batches_per_s;
+} cp_mloader;
+
+/* One worker process (a spool file) or the main process (worker == -1). */
+typedef struct cp_mworker {
+    int32_t worker;           /* DataLoader worker id; -1 for the main process */
+    int32_t pid;
+    uint64_t items, failures;
+    uint64_t busy_ns;         /* sum of item load times                       */
+    uint64_t span_ns;         /* first item start to last item end            */
+    int incomplete;           /* process did not close its spool cleanly      */
+} cp_mworker;
+
+/* A stage inside items (preprocess, augment, any explicit scope), merged
+ * over processes. */
+typedef struct cp_mstage {
+    uint32_t site;
+    uint64_t calls, sum_ns, max_ns;
+    double share_of_item_time; /* sum_ns / total item time of all datasets */
+} cp_mstage;
+
+typedef struct cp_mdata {
+    cp_mdataset *datasets;
+    uint32_t ndatasets;
+    cp_mloader *loaders;
+    uint32_t nloaders;
+    cp_mworker *workers;
+    uint32_t nworkers;
+    cp_mstage *stages;        /* sorted by sum_ns, descending */
+    uint32_t nstages;
+    uint64_t item_ns_total;   /* all datasets, all processes */
+    uint32_t cpu_count;       /* online CPUs of this machine */
+    uint64_t spool_errors;    /* unreadable/corrupt spool files */
+} cp_mdata;
+
 typedef struct cp_model {
     codeprof_config cfg;
     /* meta */
@@ -93,6 +167,8 @@ typedef struct cp_model {
     uint32_t nthreads;
     cp_mfunc *funcs;          /* sorted by incl_ns, descending          */
     uint32_t nfuncs;
+
+    cp_mdata data;            /* data loading; empty when none recorded   */
 
     cp_finding *findings;     /* sorted by severity, descending          */
     uint32_t nfindings;

@@ -1,0 +1,518 @@
+/* data_model.c -- data-loading statistics from item, stage and batch
+ * records (data_model.h).  Worker spools are read with plain read(2): the
+ * parent never maps or writes them, and a spool that is missing, short or
+ * corrupt is counted in spool_errors and skipped, never fatal. */
+#include "data/data_model.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/site.h"
+#include "cpu/reservoir.h"
+#include "data/datalog.h"
+
+typedef struct item {
+    uint32_t site;
+    uint32_t proc;   /* index into the process table */
+    int64_t index;
+    uint64_t t_ns, dur_ns;
+    int failed;
+} item;
+
+typedef struct batch {
+    uint32_t site;
+    uint32_t epoch;
+    int64_t items;
+    uint64_t t_ns, dur_ns;
+} batch;
+
+typedef struct stage {
+    uint32_t site;
+    uint64_t dur_ns;
+} stage;
+
+typedef struct collect {
+    item *items;
+    size_t nitems, cap_items;
+    batch *batches;
+    size_t nbatches, cap_batches;
+    stage *stages;
+    size_t nstages, cap_stages;
+    cp_mworker *procs;
+    uint32_t nprocs, cap_procs;
+    int oom;
+    /* spool decoding state */
+    uint32_t cur_proc;
+    uint32_t *sitemap; /* writer site id -> our site id */
+    uint32_t cap_sitemap;
+    int local;         /* records use this process's site ids */
+} collect;
+
+#define GROW(arr, n, cap, oomflag)                                                                 \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            size_t ncap_ = (cap) ? (cap) * 2 : 64;                                                 \
+            void *np_ = realloc((arr), ncap_ * sizeof *(arr));                                     \
+            if (!np_) {                                                                            \
+                (oomflag) = 1;                                                                     \
+                break;                                                                             \
+            }                                                                                      \
+            (arr) = np_;                                                                           \
+            (cap) = ncap_;                                                                         \
+        }                                                                                          \
+    } while (0)
+
+static uint32_t map_site(collect *c, uint32_t site) {
+    if (c->local)
+        return site;
+    return site < c->cap_sitemap ? c->sitemap[site] : 0;
+}
+
+static void on_record(const cp_drec *r, void *ctx) {
+    collect *c = ctx;
+    if (r->type != CP_DREC_ITEM && r->type != CP_DREC_BATCH && r->type != CP_DREC_STAGE)
+        return;
+    uint32_t site = map_site(c, r->u.r.site);
+    if (!site)
+        return;
+    if (r->type == CP_DREC_ITEM) {
+        GROW(c->items, c->nitems, c->cap_items, c->oom);
+        if (c->oom)
+            return;
+        item *it = &c->items[c->nitems++];
+        it->site = site;
+        it->proc = c->cur_proc;
+        it->index = r->u.r.index;
+        it->t_ns = r->u.r.t_ns;
+        it->dur_ns = r->u.r.dur_ns;
+        it->failed = (r->flags & CP_DRECF_FAILED) != 0;
+        cp_mworker *w = &c->procs[c->cur_proc];
+        w->items++;
+        w->failures += (uint64_t)it->failed;
+        w->busy_ns += it->dur_ns;
+    } else if (r->type == CP_DREC_BATCH) {
+        GROW(c->batches, c->nbatches, c->cap_batches, c->oom);
+        if (c->oom)
+            return;
+        batch *b = &c->batches[c->nbatches++];
+        b->site = site;
+        b->epoch = r->u.r.epoch;
+        b->items = r->u.r.index;
+        b->t_ns = r->u.r.t_ns;
+        b->dur_ns = r->u.r.dur_ns;
+    } else {
+        GROW(c->stages, c->nstages, c->cap_stages, c->oom);
+        if (c->oom)
+            return;
+        c->stages[c->nstages].site = site;
+        c->stages[c->nstages].dur_ns = r->u.r.dur_ns;
+        c->nstages++;
+    }
+}
+
+static int add_proc(collect *c, int32_t worker, int32_t pid, int incomplete) {
+    GROW(c->procs, c->nprocs, c->cap_procs, c->oom);
+    if (c->oom)
+        return -1;
+    cp_mworker *w = &c->procs[c->nprocs];
+    memset(w, 0, sizeof *w);
+    w->worker = worker;
+    w->pid = pid;
+    w->incomplete = incomplete;
+    c->cur_proc = c->nprocs++;
+    return 0;
+}
+
+/* Reads one spool file; returns 0, or -1 if it is not a readable spool. */
+static int read_spool(collect *c, const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(cp_spool_header)) {
+        close(fd);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size;
+    char *buf = malloc(size ? size : 1);
+    size_t got = 0;
+    while (buf && got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!buf || got < sizeof(cp_spool_header)) {
+        free(buf);
+        return -1;
+    }
+    cp_spool_header h;
+    memcpy(&h, buf, sizeof h);
+    if (memcmp(h.magic, CP_SPOOL_MAGIC, 8) != 0 || h.version != 1) {
+        free(buf);
+        return -1;
+    }
+    if (add_proc(c, h.worker, h.pid, h.closed != 1) != 0) {
+        free(buf);
+        return -1;
+    }
+    c->local = 0;
+    if (c->sitemap)
+        memset(c->sitemap, 0, c->cap_sitemap * sizeof *c->sitemap);
+    size_t nrec = got > 4096 ? (got - 4096) / sizeof(cp_drec) : 0;
+    const cp_drec *recs = (const cp_drec *)(buf + 4096);
+    for (size_t i = 0; i < nrec; i++) {
+        const cp_drec *r = &recs[i];
+        if (r->commit != CP_DREC_COMMITTED)
+            continue;
+        if (r->type == CP_DREC_SITE) {
+            size_t len = (size_t)r->u.r.aux, nstr = (len + 55) / 56;
+            if (len < 2 || len > 1u << 16 || i + nstr >= nrec + 1)
+                continue;
+            char *text = calloc(nstr * 56 + 1, 1);
+            if (!text)
+                continue;
+            size_t k;
+            for (k = 0; k < nstr && i + 1 + k < nrec; k++) {
+                const cp_drec *sr = &recs[i + 1 + k];
+                if (sr->commit != CP_DREC_COMMITTED || sr->type != CP_DREC_STR)
+                    break;
+                memcpy(text + k * 56, sr->u.text, 56);
+            }
+            if (k == nstr) {
+                const char *name = text;
+                const char *file = text + strnlen(text, len) + 1;
+                uint32_t wsite = r->u.r.site;
+                if (wsite >= c->cap_sitemap) {
+                    uint32_t ncap = c->cap_sitemap ? c->cap_sitemap : 64;
+                    while (ncap <= wsite)
+                        ncap *= 2;
+                    uint32_t *nm = realloc(c->sitemap, (size_t)ncap * sizeof *nm);
+                    if (nm) {
+                        memset(nm + c->cap_sitemap, 0,
+                               (size_t)(ncap - c->cap_sitemap) * sizeof *nm);
+                        c->sitemap = nm;
+                        c->cap_sitemap = ncap;
+                    }
+                }
+                if (wsite < c->cap_sitemap && r->flags < CODEPROF_SITE_KIND_COUNT_)
+                    c->sitemap[wsite] = codeprof_site(name, file, (uint32_t)r->u.r.index,
+                                                      (codeprof_site_kind)r->flags);
+            }
+            free(text);
+            i += k;
+            continue;
+        }
+        on_record(r, c);
+    }
+    free(buf);
+    return 0;
+}
+
+static int cmp_item_site_dur(const void *a, const void *b) {
+    const item *x = a, *y = b;
+    if (x->site != y->site)
+        return x->site < y->site ? -1 : 1;
+    return (x->dur_ns < y->dur_ns) ? 1 : (x->dur_ns > y->dur_ns) ? -1 : 0;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_batch(const void *a, const void *b) {
+    const batch *x = a, *y = b;
+    if (x->site != y->site)
+        return x->site < y->site ? -1 : 1;
+    return (x->t_ns > y->t_ns) - (x->t_ns < y->t_ns);
+}
+
+static int cmp_stage_site(const void *a, const void *b) {
+    const stage *x = a, *y = b;
+    return (x->site > y->site) - (x->site < y->site);
+}
+
+static int cmp_mstage(const void *a, const void *b) {
+    const cp_mstage *x = a, *y = b;
+    return (x->sum_ns < y->sum_ns) - (x->sum_ns > y->sum_ns);
+}
+
+static const double q3[3] = {0.50, 0.95, 0.99};
+
+/* Items of one dataset: items[lo, hi), sorted by duration, descending. */
+static int build_dataset(cp_mdataset *d, const item *it, size_t n, double slow_s) {
+    memset(d, 0, sizeof *d);
+    d->site = it[0].site;
+    d->items = n;
+    d->min_ns = it[n - 1].dur_ns;
+    d->max_ns = it[0].dur_ns;
+    uint64_t *durs = malloc(n * sizeof *durs);
+    int64_t *idx = malloc(n * sizeof *idx);
+    if (!durs || !idx) {
+        free(durs);
+        free(idx);
+        return -1;
+    }
+    uint64_t slow_ns = (uint64_t)(slow_s * 1e9);
+    for (size_t i = 0; i < n; i++) {
+        durs[i] = it[i].dur_ns;
+        idx[i] = it[i].index;
+        d->sum_ns += it[i].dur_ns;
+        d->failures += (uint64_t)it[i].failed;
+        if (it[i].dur_ns > slow_ns)
+            d->slow_loads++;
+    }
+    uint64_t p[3];
+    cp_percentiles(durs, (uint32_t)n, q3, 3, p);
+    d->p50_ns = p[0];
+    d->p95_ns = p[1];
+    d->p99_ns = p[2];
+    qsort(idx, n, sizeof *idx, cmp_i64);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || idx[i] != idx[i - 1])
+            d->distinct_indices++;
+    free(durs);
+    free(idx);
+
+    /* Outliers, slowest first (it[] is sorted by duration, descending). */
+    d->bottleneck_indices = calloc(CP_MAX_BOTTLENECKS, sizeof *d->bottleneck_indices);
+    d->bottleneck_ns = calloc(CP_MAX_BOTTLENECKS, sizeof *d->bottleneck_ns);
+    d->bottleneck_epochs = calloc(CP_MAX_BOTTLENECKS, sizeof *d->bottleneck_epochs);
+    if (!d->bottleneck_indices || !d->bottleneck_ns || !d->bottleneck_epochs)
+        return -1;
+    uint64_t far = d->p50_ns * 5;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t dur = it[i].dur_ns;
+        int outlier = dur > slow_ns || (dur > far && dur >= d->p99_ns && n >= 5);
+        if (!outlier)
+            break; /* sorted: nothing below is an outlier either */
+        uint32_t k = 0;
+        while (k < d->nbottlenecks && d->bottleneck_indices[k] != it[i].index)
+            k++;
+        if (k < d->nbottlenecks) {
+            d->bottleneck_epochs[k]++;
+            continue;
+        }
+        if (d->nbottlenecks == CP_MAX_BOTTLENECKS)
+            continue;
+        d->bottleneck_indices[k] = it[i].index;
+        d->bottleneck_ns[k] = dur;
+        d->bottleneck_epochs[k] = 1;
+        d->nbottlenecks++;
+    }
+    for (uint32_t k = 0; k < d->nbottlenecks; k++)
+        if (d->bottleneck_epochs[k] >= 2)
+            d->repeat_slow++;
+    return 0;
+}
+
+static void build_loader(cp_mloader *L, const batch *b, size_t n, cp_session *s) {
+    memset(L, 0, sizeof *L);
+    L->site = b[0].site;
+    for (uint32_t i = 0; i < s->nloaders; i++) {
+        if (s->loaders[i].site == L->site) {
+            const codeprof_loader_desc *d = &s->loaders[i].desc;
+            L->desc.described = 1;
+            L->desc.num_workers = d->num_workers;
+            L->desc.batch_size = d->batch_size;
+            L->desc.prefetch_factor = d->prefetch_factor;
+            L->desc.pin_memory = d->pin_memory;
+            L->desc.persistent_workers = d->persistent_workers;
+            L->desc.uses_gpu = d->uses_gpu;
+            L->desc.iterable = d->iterable;
+        }
+    }
+    uint64_t *waits = malloc(n * sizeof *waits);
+    for (size_t i = 0; i < n; i++) {
+        L->batches++;
+        if (b[i].items > 0)
+            L->items += (uint64_t)b[i].items;
+        L->wait_ns += b[i].dur_ns;
+        if (b[i].dur_ns > L->wait_max_ns)
+            L->wait_max_ns = b[i].dur_ns;
+        if (waits)
+            waits[i] = b[i].dur_ns;
+        int new_epoch = i == 0 || b[i].epoch != b[i - 1].epoch;
+        if (new_epoch) {
+            L->epochs++;
+            L->first_wait_ns += b[i].dur_ns;
+        } else {
+            uint64_t prev_end = b[i - 1].t_ns + b[i - 1].dur_ns;
+            L->step_ns += b[i].t_ns > prev_end ? b[i].t_ns - prev_end : 0;
+            L->steps++;
+        }
+    }
+    if (waits) {
+        uint64_t p[3];
+        cp_percentiles(waits, (uint32_t)n, q3, 3, p);
+        L->wait_p50_ns = p[0];
+        L->wait_p95_ns = p[1];
+        free(waits);
+    }
+    /* The stall fraction compares waits and steps over the same batches:
+     * an epoch's first wait (worker start-up) has no step before it. */
+    uint64_t steady_wait = L->wait_ns - L->first_wait_ns;
+    if (steady_wait + L->step_ns > 0)
+        L->stall_fraction = (double)steady_wait / (double)(steady_wait + L->step_ns);
+    else if (L->wait_ns > 0)
+        L->stall_fraction = 1.0;
+    double total_s = (double)(L->wait_ns + L->step_ns) / 1e9;
+    if (total_s > 0) {
+        L->samples_per_s = (double)L->items / total_s;
+        L->batches_per_s = (double)L->batches / total_s;
+    }
+}
+
+int cp_data_build(cp_model *m, cp_session *s) {
+    collect c;
+    memset(&c, 0, sizeof c);
+    cp_mdata *d = &m->data;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    d->cpu_count = ncpu > 0 ? (uint32_t)ncpu : 1;
+
+    if (add_proc(&c, -1, s->pid, 0) != 0)
+        goto oom;
+    c.local = 1;
+    cp_datalog_foreach(s->log, on_record, &c);
+
+    if (s->spool_dir) {
+        DIR *dir = opendir(s->spool_dir);
+        if (dir) {
+            struct dirent *de;
+            size_t sl = strlen(CP_SPOOL_SUFFIX);
+            while ((de = readdir(dir))) {
+                size_t nl = strlen(de->d_name);
+                if (nl <= sl || strcmp(de->d_name + nl - sl, CP_SPOOL_SUFFIX) != 0)
+                    continue;
+                if (atoi(de->d_name) == s->pid)
+                    continue; /* our own spool (a worker reporting) */
+                char path[4096];
+                snprintf(path, sizeof path, "%s/%s", s->spool_dir, de->d_name);
+                if (read_spool(&c, path) != 0)
+                    d->spool_errors++;
+            }
+            closedir(dir);
+        }
+    }
+    if (c.oom)
+        goto oom;
+
+    /* processes: first item start to last item end */
+    {
+        uint64_t *lo = calloc(c.nprocs, sizeof *lo), *hi = calloc(c.nprocs, sizeof *hi);
+        if (!lo || !hi) {
+            free(lo);
+            free(hi);
+            goto oom;
+        }
+        for (size_t i = 0; i < c.nitems; i++) {
+            uint32_t p = c.items[i].proc;
+            uint64_t end = c.items[i].t_ns + c.items[i].dur_ns;
+            if (!lo[p] || c.items[i].t_ns < lo[p])
+                lo[p] = c.items[i].t_ns;
+            if (end > hi[p])
+                hi[p] = end;
+        }
+        for (uint32_t p = 0; p < c.nprocs; p++)
+            c.procs[p].span_ns = hi[p] > lo[p] ? hi[p] - lo[p] : 0;
+        free(lo);
+        free(hi);
+    }
+
+    /* datasets */
+    if (c.nitems) {
+        qsort(c.items, c.nitems, sizeof *c.items, cmp_item_site_dur);
+        size_t ngroups = 0;
+        for (size_t i = 0; i < c.nitems; i++)
+            if (i == 0 || c.items[i].site != c.items[i - 1].site)
+                ngroups++;
+        d->datasets = calloc(ngroups, sizeof *d->datasets);
+        if (!d->datasets)
+            goto oom;
+        size_t lo = 0;
+        for (size_t i = 1; i <= c.nitems; i++) {
+            if (i == c.nitems || c.items[i].site != c.items[lo].site) {
+                if (build_dataset(&d->datasets[d->ndatasets++], &c.items[lo], i - lo,
+                                  m->cfg.slow_data_loading_s) != 0)
+                    goto oom;
+                d->item_ns_total += d->datasets[d->ndatasets - 1].sum_ns;
+                lo = i;
+            }
+        }
+    }
+
+    /* loaders */
+    if (c.nbatches) {
+        qsort(c.batches, c.nbatches, sizeof *c.batches, cmp_batch);
+        size_t ngroups = 0;
+        for (size_t i = 0; i < c.nbatches; i++)
+            if (i == 0 || c.batches[i].site != c.batches[i - 1].site)
+                ngroups++;
+        d->loaders = calloc(ngroups, sizeof *d->loaders);
+        if (!d->loaders)
+            goto oom;
+        size_t lo = 0;
+        for (size_t i = 1; i <= c.nbatches; i++) {
+            if (i == c.nbatches || c.batches[i].site != c.batches[lo].site) {
+                build_loader(&d->loaders[d->nloaders++], &c.batches[lo], i - lo, s);
+                lo = i;
+            }
+        }
+    }
+
+    /* stages */
+    if (c.nstages) {
+        qsort(c.stages, c.nstages, sizeof *c.stages, cmp_stage_site);
+        size_t ngroups = 0;
+        for (size_t i = 0; i < c.nstages; i++)
+            if (i == 0 || c.stages[i].site != c.stages[i - 1].site)
+                ngroups++;
+        d->stages = calloc(ngroups, sizeof *d->stages);
+        if (!d->stages)
+            goto oom;
+        for (size_t i = 0; i < c.nstages; i++) {
+            if (i == 0 || c.stages[i].site != c.stages[i - 1].site) {
+                d->stages[d->nstages].site = c.stages[i].site;
+                d->nstages++;
+            }
+            cp_mstage *st = &d->stages[d->nstages - 1];
+            st->calls++;
+            st->sum_ns += c.stages[i].dur_ns;
+            if (c.stages[i].dur_ns > st->max_ns)
+                st->max_ns = c.stages[i].dur_ns;
+        }
+        for (uint32_t i = 0; i < d->nstages; i++)
+            d->stages[i].share_of_item_time =
+                d->item_ns_total ? (double)d->stages[i].sum_ns / (double)d->item_ns_total : 0;
+        qsort(d->stages, d->nstages, sizeof *d->stages, cmp_mstage);
+    }
+
+    /* workers: keep the main process only if it loaded items itself */
+    d->workers = c.procs;
+    d->nworkers = c.nprocs;
+    if (d->nworkers && d->workers[0].items == 0) {
+        memmove(d->workers, d->workers + 1, (d->nworkers - 1) * sizeof *d->workers);
+        d->nworkers--;
+    }
+    c.procs = NULL;
+    free(c.items);
+    free(c.batches);
+    free(c.stages);
+    free(c.sitemap);
+    return 0;
+
+oom:
+    free(c.items);
+    free(c.batches);
+    free(c.stages);
+    free(c.sitemap);
+    free(c.procs);
+    return -1;
+}

@@ -1,0 +1,105 @@
+/* datalog.h -- data-loading records: items, their stages, batches.
+ *
+ * The fold (src/cpu/cct.c) appends one 64-byte record when an item scope,
+ * a stage scope inside an item, or a batch scope ends.  A session's log
+ * lives in memory in the main process.  In a DataLoader worker it is a
+ * file, "<spool dir>/<pid>.cpspool", written through MAP_SHARED chunks: a
+ * record is in the page cache as soon as it is written, so a worker killed
+ * by SIGTERM or SIGKILL loses at most the item it was loading.  Each record
+ * is committed by a final store of its `commit` word; readers skip
+ * uncommitted records.  The parent reads spool files at report time
+ * (src/data/data_model.c) and never writes them.
+ *
+ * File: a 64-byte header (cp_spool_header) then records.  Site ids are the
+ * writer's; a spool describes each site once (a SITE record followed by STR
+ * records carrying "name\\0file\\0") before the first record that uses it.
+ */
+#ifndef CP_DATALOG_H
+#define CP_DATALOG_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codeprof/codeprof.h"
+
+#define CP_SPOOL_MAGIC "CPSPOOL1"
+#define CP_SPOOL_SUFFIX ".cpspool"
+#define CP_DREC_COMMITTED 0x434f4d4du /* "COMM" */
+
+enum cp_drec_type {
+    CP_DREC_ITEM = 1,  /* site, index, t_ns, dur_ns, epoch, flags FAILED */
+    CP_DREC_STAGE = 2, /* site, index (enclosing item), dur_ns           */
+    CP_DREC_BATCH = 3, /* site, index = items, t_ns, dur_ns (wait), epoch */
+    CP_DREC_SITE = 4,  /* site, flags = kind, index = line, aux = text bytes */
+    CP_DREC_STR = 5,   /* text[56]                                        */
+};
+enum { CP_DRECF_FAILED = 1 };
+
+typedef struct cp_drec {
+    uint32_t commit;  /* CP_DREC_COMMITTED once complete */
+    uint16_t type;
+    uint16_t flags;
+    union {
+        struct {
+            uint32_t site;
+            uint32_t epoch;
+            int64_t index;
+            uint64_t t_ns;   /* CLOCK_MONOTONIC ns at start */
+            uint64_t dur_ns;
+            uint64_t aux;
+            uint64_t reserved;
+        } r;
+        char text[56];
+    } u;
+} cp_drec;
+_Static_assert(sizeof(cp_drec) == 64, "cp_drec must stay 64 bytes");
+
+typedef struct cp_spool_header {
+    char magic[8];
+    uint32_t version;
+    int32_t pid;
+    int32_t worker;
+    uint32_t closed;     /* 1 after a clean close */
+    uint64_t start_ns;
+    uint64_t reserved[4];
+} cp_spool_header;
+_Static_assert(sizeof(cp_spool_header) == 64, "spool header must stay 64 bytes");
+
+#define CP_DLOG_CHUNK 4096 /* records per chunk (256 KiB) */
+
+typedef struct cp_datalog {
+    pthread_mutex_t mu;
+    cp_drec **chunks;
+    uint32_t nchunks, cap_chunks;
+    uint64_t n;            /* records appended */
+    int fd;                /* -1: memory log */
+    cp_spool_header *hdr;  /* mapped header of a file log */
+    char *path;            /* file log path */
+    uint8_t *described;    /* file log: site ids already described */
+    uint32_t cap_described;
+    uint64_t oom;
+} cp_datalog;
+
+/* A memory log; NULL on OOM.  Free with cp_datalog_free. */
+cp_datalog *cp_datalog_new_memory(void);
+/* A file log "<dir>/<pid>.cpspool" for worker `worker`; NULL on failure
+ * with `err` naming the file. */
+cp_datalog *cp_datalog_new_spool(const char *dir, int worker, codeprof_error *err);
+/* Unmaps/frees; does not delete a spool file. */
+void cp_datalog_free(cp_datalog *log);
+/* Marks a file log closed cleanly (no-op for memory logs). */
+void cp_datalog_close(cp_datalog *log);
+
+/* Appends one record (copied; `commit` is set here).  Describes `site`
+ * first in a file log.  Thread-safe. */
+void cp_datalog_append(cp_datalog *log, const cp_drec *rec);
+
+/* Calls fn for every committed record, in order. */
+typedef void (*cp_drec_fn)(const cp_drec *rec, void *ctx);
+void cp_datalog_foreach(cp_datalog *log, cp_drec_fn fn, void *ctx);
+
+/* Monotonic ns for an event tick (same clock in every process). */
+uint64_t cp_tick_to_mono_ns(uint64_t tick);
+
+#endif /* CP_DATALOG_H */

@@ -1,0 +1,229 @@
+/* test_data.c -- data-loading records: items, stages and batches folded in
+ * the main process (exact times with the fake clock), and worker spools
+ * written by forked children, one exiting cleanly and one SIGKILLed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "codeprof/codeprof.h"
+#include "core/clock.h"
+#include "core/session.h"
+#include "core/site.h"
+#include "model/model.h"
+
+static _Atomic uint64_t fake_now = 1000000;
+static uint64_t fake_clock(void) { return atomic_load(&fake_now); }
+static void advance(uint64_t ns) { atomic_fetch_add(&fake_now, ns); }
+
+static codeprof_session *new_session(void) {
+    codeprof_config cfg;
+    codeprof_config_init(&cfg);
+    cfg.slow_data_loading_s = 0.5;
+    codeprof_session *s = NULL;
+    assert_int_equal(codeprof_session_new(&cfg, &s, NULL), CODEPROF_OK);
+    return s;
+}
+
+/* One item load of `ns`, with a stage of half of it inside. */
+static void load_item(codeprof_session *s, uint32_t ds, uint32_t stage, int64_t index,
+                      uint64_t ns, int fail) {
+    codeprof_scope_begin(s, ds, CODEPROF_SCOPE_ITEM);
+    codeprof_scope_attr(s, CODEPROF_ATTR_INDEX, index);
+    codeprof_scope_begin(s, stage, 0);
+    advance(ns / 2);
+    codeprof_scope_end(s, stage, 0);
+    advance(ns - ns / 2);
+    if (fail)
+        codeprof_scope_attr(s, CODEPROF_ATTR_FAILED, 1);
+    codeprof_scope_end(s, ds, CODEPROF_SCOPE_ITEM);
+}
+
+static void test_items_and_stages_in_main(void **state) {
+    (void)state;
+    cp_clock_set_fake(fake_clock);
+    codeprof_session *s = new_session();
+    uint32_t ds = codeprof_site("VideoDataset", "ds.py", 1, CODEPROF_SITE_DATASET);
+    uint32_t st = codeprof_site("decode", "ds.py", 9, CODEPROF_SITE_PREPROCESS);
+    codeprof_session_start(s);
+    for (int64_t i = 0; i < 20; i++)
+        load_item(s, ds, st, i, i == 7 ? 800000000ull : 10000000ull, i == 3);
+    codeprof_session_stop(s);
+    cp_model *m = cp_session_snapshot(s);
+    assert_int_equal(m->data.ndatasets, 1);
+    const cp_mdataset *d = &m->data.datasets[0];
+    assert_int_equal(d->site, ds);
+    assert_int_equal(d->items, 20);
+    assert_int_equal(d->failures, 1);
+    assert_int_equal(d->slow_loads, 1); /* only index 7 is above 0.5 s */
+    assert_int_equal(d->max_ns, 800000000ull);
+    assert_int_equal(d->p50_ns, 10000000ull);
+    assert_int_equal(d->sum_ns, 19 * 10000000ull + 800000000ull);
+    assert_int_equal(d->nbottlenecks, 1);
+    assert_int_equal(d->bottleneck_indices[0], 7);
+    assert_int_equal(d->distinct_indices, 20);
+    assert_int_equal(m->data.nstages, 1);
+    assert_int_equal(m->data.stages[0].calls, 20);
+    assert_int_equal(m->data.stages[0].sum_ns, d->sum_ns / 2);
+    assert_true(m->data.stages[0].share_of_item_time > 0.49 &&
+                m->data.stages[0].share_of_item_time < 0.51);
+    assert_int_equal(m->data.nworkers, 1); /* the main process loaded items */
+    assert_int_equal(m->data.workers[0].worker, -1);
+    assert_int_equal(m->data.workers[0].busy_ns, d->sum_ns);
+    cp_model_free(m);
+    codeprof_session_free(s);
+}
+
+static void test_loader_wait_step_and_stall(void **state) {
+    (void)state;
+    cp_clock_set_fake(fake_clock);
+    codeprof_session *s = new_session();
+    uint32_t ld = codeprof_site("train_loader", "t.py", 3, CODEPROF_SITE_LOADER);
+    codeprof_loader_desc desc = {sizeof desc, 2, 8, 2, 0, 0, 0, 0};
+    assert_int_equal(codeprof_loader_describe(s, ld, &desc), CODEPROF_OK);
+    desc.struct_size = 3;
+    assert_int_equal(codeprof_loader_describe(s, ld, &desc), CODEPROF_EINVAL);
+    codeprof_session_start(s);
+    for (uint32_t epoch = 0; epoch < 2; epoch++) {
+        for (int b = 0; b < 5; b++) {
+            codeprof_scope_begin(s, ld, CODEPROF_SCOPE_BATCH);
+            codeprof_scope_attr(s, CODEPROF_ATTR_ITEMS, 8);
+            codeprof_scope_attr(s, CODEPROF_ATTR_EPOCH, epoch);
+            advance(b == 0 ? 500000000ull : 30000000ull); /* start-up, then 30 ms */
+            codeprof_scope_end(s, ld, CODEPROF_SCOPE_BATCH);
+            advance(10000000ull); /* 10 ms training step */
+        }
+    }
+    codeprof_session_stop(s);
+    cp_model *m = cp_session_snapshot(s);
+    assert_int_equal(m->data.nloaders, 1);
+    const cp_mloader *L = &m->data.loaders[0];
+    assert_int_equal(L->batches, 10);
+    assert_int_equal(L->items, 80);
+    assert_int_equal(L->epochs, 2);
+    assert_int_equal(L->first_wait_ns, 2 * 500000000ull);
+    assert_int_equal(L->wait_ns, 2 * 500000000ull + 8 * 30000000ull);
+    assert_int_equal(L->steps, 8);
+    assert_int_equal(L->step_ns, 8 * 10000000ull);
+    assert_true(L->stall_fraction > 0.749 && L->stall_fraction < 0.751); /* 30/(30+10) */
+    assert_int_equal(L->desc.num_workers, 2);
+    assert_int_equal(L->desc.batch_size, 8);
+    cp_model_free(m);
+    codeprof_session_free(s);
+}
+
+static void test_worker_spools_clean_and_killed(void **state) {
+    (void)state;
+    cp_clock_set_fake(NULL); /* real clock: times are compared across processes */
+    codeprof_session *s = new_session();
+    char dir[] = "/tmp/codeprof-spool-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(codeprof_session_set_spool_dir(s, dir), CODEPROF_OK);
+    uint32_t ds = codeprof_site("SpoolDataset", "ds.py", 1, CODEPROF_SITE_DATASET);
+    codeprof_session_start(s);
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t kids[2];
+    for (int w = 0; w < 2; w++) {
+        kids[w] = fork();
+        if (kids[w] == 0) {
+            codeprof_error err;
+            if (codeprof_session_attach_worker(s, dir, w, &err) != CODEPROF_OK)
+                _exit(3);
+            /* a site the parent has never seen: must be mapped by name */
+            uint32_t aug = codeprof_site("augment_only_in_worker", "w.py", 5,
+                                         CODEPROF_SITE_AUGMENT);
+            for (int i = 0; i < 10; i++) {
+                codeprof_scope_begin(s, ds, CODEPROF_SCOPE_ITEM);
+                codeprof_scope_attr(s, CODEPROF_ATTR_INDEX, w * 100 + i);
+                codeprof_scope_begin(s, aug, 0);
+                usleep(200);
+                codeprof_scope_end(s, aug, 0);
+                codeprof_scope_end(s, ds, CODEPROF_SCOPE_ITEM);
+            }
+            if (w == 0) {
+                codeprof_session_close_worker(s);
+                _exit(0);
+            }
+            /* worker 1: tell the parent we are done, then wait to be killed */
+            if (write(pipefd[1], "k", 1) != 1)
+                _exit(4);
+            for (;;)
+                pause();
+        }
+    }
+    char c;
+    assert_int_equal(read(pipefd[0], &c, 1), 1);
+    kill(kids[1], SIGKILL);
+    int status;
+    waitpid(kids[0], &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    waitpid(kids[1], &status, 0);
+    assert_true(WIFSIGNALED(status));
+    codeprof_session_stop(s);
+    cp_model *m = cp_session_snapshot(s);
+    assert_int_equal(m->data.spool_errors, 0);
+    assert_int_equal(m->data.nworkers, 2);
+    int seen_clean = 0, seen_killed = 0;
+    for (uint32_t i = 0; i < m->data.nworkers; i++) {
+        const cp_mworker *w = &m->data.workers[i];
+        assert_int_equal(w->items, 10); /* nothing lost, SIGKILL included */
+        assert_true(w->busy_ns >= 10 * 200000ull);
+        if (w->worker == 0) {
+            seen_clean = 1;
+            assert_false(w->incomplete);
+        } else if (w->worker == 1) {
+            seen_killed = 1;
+            assert_true(w->incomplete);
+        }
+    }
+    assert_true(seen_clean && seen_killed);
+    assert_int_equal(m->data.ndatasets, 1);
+    assert_int_equal(m->data.datasets[0].items, 20);
+    assert_int_equal(m->data.datasets[0].distinct_indices, 20);
+    assert_int_equal(m->data.nstages, 1);
+    assert_string_equal(cp_site_get(m->data.stages[0].site)->name, "augment_only_in_worker");
+    assert_int_equal(m->data.stages[0].calls, 20);
+    cp_model_free(m);
+    /* a corrupt spool is counted, not fatal */
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/999999.cpspool", dir);
+    FILE *f = fopen(bad, "w");
+    fputs("not a spool at all, but long enough to have a header.........................", f);
+    fclose(f);
+    m = cp_session_snapshot(s);
+    assert_int_equal(m->data.spool_errors, 1);
+    assert_int_equal(m->data.datasets[0].items, 20);
+    cp_model_free(m);
+    codeprof_session_free(s);
+    DIR *dd = opendir(dir);
+    struct dirent *de;
+    while ((de = readdir(dd))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char p[300];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        unlink(p);
+    }
+    closedir(dd);
+    rmdir(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_items_and_stages_in_main),
+        cmocka_unit_test(test_loader_wait_step_and_stall),
+        cmocka_unit_test(test_worker_spools_clean_and_killed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
