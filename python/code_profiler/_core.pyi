@@ -4,6 +4,7 @@ This is the contract between the C extension and the Python facade.  Every
 measurement, aggregation, analysis and report is produced by libcodeprof;
 the facade only translates the seed's API into these calls.
 """
+import types
 from typing import Final, Literal, Optional
 
 # codeprof_site_kind
@@ -20,11 +21,15 @@ SITE_GPU: Final[int]         # 8  GPU operation
 # codeprof_scope_flag
 SCOPE_CPU: Final[int]        # measure thread CPU time of the scope
 SCOPE_RSS: Final[int]        # measure the RSS delta of the scope
+SCOPE_ITEM: Final[int]       # the scope is one dataset item load (set ATTR_INDEX inside)
+SCOPE_BATCH: Final[int]      # the scope is one wait in a loader's next() (ATTR_ITEMS, ATTR_EPOCH)
 
 # codeprof_attr_key
 ATTR_INDEX: Final[int]
 ATTR_BYTES: Final[int]
 ATTR_ITEMS: Final[int]
+ATTR_EPOCH: Final[int]
+ATTR_FAILED: Final[int]
 
 VERSION: Final[str]
 REPORT_SCHEMA_VERSION: Final[int]
@@ -41,6 +46,9 @@ def rss_bytes() -> int:
 def clock_source() -> str:
     """'tsc', 'monotonic' or 'fake'."""
 
+def tracer_ignore(code: types.CodeType) -> None:
+    """Never record calls of this code object (the facade's own wrappers)."""
+
 class Scope:
     """Context manager returned by Session.scope(); enter/exit in C.
 
@@ -49,6 +57,10 @@ class Scope:
     swallows exceptions (returns False)."""
     def __enter__(self) -> "Scope": ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
+    @property
+    def site(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
 
 class Session:
     """A libcodeprof session (codeprof_session).
@@ -84,7 +96,7 @@ class Session:
     @property
     def running(self) -> bool: ...
     @property
-    def tracer(self) -> Literal["off", "setprofile", "sys.monitoring"]:
+    def tracer(self) -> Literal["off", "setprofile", "sys.monitoring", "eval_frame"]:
         """Which tracer mechanism is active for this session."""
     def set_role(self, role: str) -> None: ...
 
@@ -93,6 +105,26 @@ class Session:
     def enter(self, site: int, flags: int = 0) -> None: ...
     def exit(self, site: int, flags: int = 0) -> None: ...
     def attr(self, key: int, value: int) -> None: ...
+
+    def describe_loader(
+        self,
+        site: int,
+        num_workers: int = 0,
+        batch_size: int = 0,
+        prefetch_factor: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        uses_gpu: bool = False,
+        iterable: bool = False,
+    ) -> None:
+        """Record the configuration of the loader whose batch scopes use `site`."""
+    def set_spool_dir(self, dir: Optional[str]) -> None:
+        """Parent: merge worker spool files (*.cpspool) found in `dir` into reports."""
+    def attach_worker(self, dir: str, worker_id: int) -> None:
+        """Worker: from now on write data-loading records to "<dir>/<pid>.cpspool"
+        (OSError naming the file on failure; RuntimeError if already attached)."""
+    def close_worker(self) -> None:
+        """Worker: mark the spool complete (clean shutdown)."""
 
     def report_json(self) -> str:
         """The versioned JSON report (docs/report-schema.md) of all data so far."""

@@ -1,0 +1,877 @@
+/* tracer.c -- the deterministic Python tracer (see tracer.h).
+ *
+ * Hot path per Python call: one code-extra lookup (the site id cached on
+ * the code object) and one cp_emit() (a TSC read and a 32-byte store into
+ * the thread's buffer).  Per C call: a probe of a small open-addressing
+ * table keyed by (PyMethodDef*, type).  Interning (first sight of a code
+ * object or C function) takes the site table's mutex and may allocate;
+ * nothing else does.
+ *
+ * Mechanisms (Session.tracer), chosen at start; the environment variable
+ * CODEPROF_TRACER=auto|eval_frame|setprofile|sys.monitoring overrides:
+ *   "eval_frame"     (3.11, opt-in) a PEP 523 frame-evaluation function
+ *                    wrapping _PyEval_EvalFrameDefault: no frame objects,
+ *                    no per-call tracing machinery, every thread of the
+ *                    interpreter, and a generator resume/yield is an
+ *                    enter/exit.  Python functions only: C functions called
+ *                    from Python are not seen (their time is the caller's
+ *                    self time).  Chains to a frame-evaluation function that
+ *                    was installed before (e.g. a debugger's).
+ *   "sys.monitoring" (auto on 3.12+) C callbacks on tool PROFILER_ID;
+ *                    falls back to "setprofile" when the id is taken.
+ *   "setprofile"     (auto on 3.11) the C profile hook on every thread (+
+ *                    threading hook); records C functions too.  The frame
+ *                    hook is faster but opt-in: it cannot see C functions
+ *                    and it competes for the one frame-evaluation slot with
+ *                    torch.compile (dynamo) and debuggers.
+ *
+ * Trade-off on 3.12+: the CALL event fires for every call site; for a
+ * callable that is not a C function the callback returns DISABLE so that
+ * site costs nothing afterwards.  A call site that later calls a C function
+ * (a polymorphic site) is then not seen.  Python functions are recorded by
+ * PY_START/PY_RETURN and are unaffected.
+ */
+#include "python/tracer.h"
+
+#include <frameobject.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if PY_VERSION_HEX < 0x030D0000
+/* The frame-evaluation hook reads the code and globals of the frame being
+ * evaluated; only the internal header defines that struct. */
+#define CP_HAVE_EVAL_FRAME 1
+#define Py_BUILD_CORE 1
+#include <internal/pycore_frame.h>
+#undef Py_BUILD_CORE
+/* Layout of a code object's co_extra block (Objects/codeobject.c, unchanged
+ * from 3.6 through 3.12): read directly on the hot path instead of calling
+ * _PyCode_GetExtra, which does the same bounds check. */
+typedef struct cp_code_extra_layout {
+    Py_ssize_t ce_size;
+    void *ce_extras[1];
+} cp_code_extra_layout;
+#define CP_INLINE_CO_EXTRA 1
+#else
+#define CP_HAVE_EVAL_FRAME 0
+#define CP_INLINE_CO_EXTRA 0
+#endif
+
+#if PY_VERSION_HEX >= 0x030C0000
+#define CP_HAVE_MONITORING 1
+#define CP_REQUEST_EXTRA PyUnstable_Eval_RequestCodeExtraIndex
+#define CP_GET_EXTRA PyUnstable_Code_GetExtra
+#define CP_SET_EXTRA PyUnstable_Code_SetExtra
+#else
+#define CP_HAVE_MONITORING 0
+#define CP_REQUEST_EXTRA _PyEval_RequestCodeExtraIndex
+#define CP_GET_EXTRA _PyCode_GetExtra
+#define CP_SET_EXTRA _PyCode_SetExtra
+#endif
+
+enum { TR_OFF = 0, TR_SETPROFILE = 1, TR_MONITORING = 2, TR_EVAL_FRAME = 3 };
+
+/* Events the sys.monitoring tool uses; filled at start from
+ * sys.monitoring.events (so the numbers are never hard-coded). */
+enum { MON_PY_START, MON_PY_RESUME, MON_PY_THROW, MON_PY_RETURN, MON_PY_YIELD, MON_PY_UNWIND,
+       MON_CALL, MON_C_RETURN, MON_C_RAISE, MON_NEVENTS };
+#if CP_HAVE_MONITORING
+static const char *const mon_event_names[MON_NEVENTS] = {
+    "PY_START", "PY_RESUME", "PY_THROW", "PY_RETURN", "PY_YIELD",
+    "PY_UNWIND", "CALL", "C_RETURN", "C_RAISE"};
+#endif
+
+/* Process-wide tracer state (one tracer per process; guarded by the GIL). */
+static struct {
+    cp_session *s;          /* session recorded into; NULL when off       */
+    cp_py_session *owner;   /* borrowed: the tracing Session object       */
+    cp_py_state *st;        /* module state whose hooks are installed     */
+    int mode;               /* TR_*                                       */
+    long tool_id;           /* sys.monitoring tool (TR_MONITORING)        */
+    long mon_events[MON_NEVENTS];
+    PyObject *disable;      /* sys.monitoring.DISABLE (strong ref)        */
+#if CP_HAVE_EVAL_FRAME
+    /* The frame evaluator we wrap: NULL means _PyEval_EvalFrameDefault.
+     * Kept after stop so that a hook chained on top of ours keeps working. */
+    _PyFrameEvalFunction prev_eval;
+#endif
+} tracer_g;
+
+static Py_ssize_t code_index = -1;
+
+/* Code-extra value of code objects the tracer must not record
+ * (tracer_ignore); never a site id (those are dense from 1). */
+#define CODE_SKIP UINT32_MAX
+
+/* ------------------------------------------------------------------------ */
+/* Sites of Python code objects                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Interns the site of `co`; `globals` (borrowed, may be NULL) gives the
+ * module name.  Caches the id on the code object.  Never leaves an
+ * exception set; returns 0 on failure. */
+static uint32_t intern_code(PyCodeObject *co, PyObject *globals) {
+    PyObject *exc_t, *exc_v, *exc_tb;
+    PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
+    uint32_t id = 0;
+    PyObject *name = NULL;
+    PyObject *modname = NULL;
+    if (globals && PyDict_Check(globals)) {
+        modname = PyDict_GetItemString(globals, "__name__"); /* borrowed */
+        if (modname && !PyUnicode_Check(modname))
+            modname = NULL;
+    }
+    PyObject *qual = co->co_qualname ? co->co_qualname : co->co_name;
+    if (modname)
+        name = PyUnicode_FromFormat("%U.%U", modname, qual);
+    else
+        name = Py_NewRef(qual);
+    const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
+    const char *cfile = co->co_filename ? PyUnicode_AsUTF8(co->co_filename) : NULL;
+    if (cname) {
+        int line = co->co_firstlineno;
+        id = codeprof_site(cname, cfile, line > 0 ? (uint32_t)line : 0, CODEPROF_SITE_PYTHON);
+        if (id && code_index >= 0 &&
+            CP_SET_EXTRA((PyObject *)co, code_index, (void *)(uintptr_t)id) < 0)
+            PyErr_Clear();
+    }
+    Py_XDECREF(name);
+    PyErr_Clear();
+    PyErr_Restore(exc_t, exc_v, exc_tb);
+    return id;
+}
+
+static inline uint32_t code_site_cached(PyCodeObject *co) {
+#if CP_INLINE_CO_EXTRA
+    const cp_code_extra_layout *x = (const cp_code_extra_layout *)co->co_extra;
+    if (__builtin_expect(x != NULL && code_index < x->ce_size, 1))
+        return (uint32_t)(uintptr_t)x->ce_extras[code_index];
+    return 0;
+#else
+    void *extra = NULL;
+    if (__builtin_expect(CP_GET_EXTRA((PyObject *)co, code_index, &extra) < 0, 0)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return (uint32_t)(uintptr_t)extra;
+#endif
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sites of C functions                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nat_slot {
+    const void *def;   /* PyMethodDef*; NULL = empty slot */
+    const void *type;  /* defining/bound type, or NULL    */
+    uint32_t id;       /* site id; NAT_SKIP = not recorded */
+} nat_slot;
+
+#define NAT_SKIP UINT32_MAX
+
+static nat_slot *nat_tab;
+static size_t nat_cap; /* power of two */
+static size_t nat_len;
+
+static inline size_t nat_hash(const void *def, const void *type) {
+    uint64_t h = ((uint64_t)(uintptr_t)def >> 3) * 0x9E3779B97F4A7C15ull;
+    h ^= ((uint64_t)(uintptr_t)type >> 3) * 0xC2B2AE3D27D4EB4Full;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static int nat_grow(void) {
+    size_t ncap = nat_cap ? nat_cap * 2 : 256;
+    nat_slot *nt = PyMem_RawCalloc(ncap, sizeof *nt);
+    if (!nt)
+        return -1;
+    for (size_t i = 0; i < nat_cap; i++) {
+        if (!nat_tab[i].def)
+            continue;
+        size_t j = nat_hash(nat_tab[i].def, nat_tab[i].type) & (ncap - 1);
+        while (nt[j].def)
+            j = (j + 1) & (ncap - 1);
+        nt[j] = nat_tab[i];
+    }
+    PyMem_RawFree(nat_tab);
+    nat_tab = nt;
+    nat_cap = ncap;
+    return 0;
+}
+
+/* Name of a C callable, e.g. "time.sleep", "list.append", "builtins.len". */
+static PyObject *native_name(const PyMethodDef *ml, PyObject *self, PyObject *module,
+                             PyTypeObject *descr_type) {
+    if (descr_type)
+        return PyUnicode_FromFormat("%s.%s", descr_type->tp_name, ml->ml_name);
+    if (self && PyModule_Check(self)) {
+        PyObject *mn = PyModule_GetNameObject(self);
+        if (mn) {
+            PyObject *r = PyUnicode_FromFormat("%U.%s", mn, ml->ml_name);
+            Py_DECREF(mn);
+            return r;
+        }
+        PyErr_Clear();
+    } else if (self && PyType_Check(self)) {
+        return PyUnicode_FromFormat("%s.%s", ((PyTypeObject *)self)->tp_name, ml->ml_name);
+    } else if (self) {
+        return PyUnicode_FromFormat("%s.%s", Py_TYPE(self)->tp_name, ml->ml_name);
+    }
+    if (module && PyUnicode_Check(module))
+        return PyUnicode_FromFormat("%U.%s", module, ml->ml_name);
+    return PyUnicode_FromString(ml->ml_name);
+}
+
+static uint32_t intern_native(const PyMethodDef *ml, const void *key_type, PyObject *self,
+                              PyObject *module, PyTypeObject *descr_type) {
+    PyObject *exc_t, *exc_v, *exc_tb;
+    PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
+    uint32_t id = 0;
+    int own = cp_py_is_own_method(ml);
+    if (own) {
+        id = NAT_SKIP;
+    } else {
+        PyObject *name = native_name(ml, self, module, descr_type);
+        const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
+        if (cname)
+            id = codeprof_site(cname, NULL, 0, CODEPROF_SITE_NATIVE);
+        Py_XDECREF(name);
+    }
+    if (id && (2 * (nat_len + 1) <= nat_cap || nat_grow() == 0)) {
+        size_t j = nat_hash(ml, key_type) & (nat_cap - 1);
+        while (nat_tab[j].def)
+            j = (j + 1) & (nat_cap - 1);
+        nat_tab[j].def = ml;
+        nat_tab[j].type = key_type;
+        nat_tab[j].id = id;
+        nat_len++;
+    }
+    PyErr_Clear();
+    PyErr_Restore(exc_t, exc_v, exc_tb);
+    return id == NAT_SKIP ? 0 : id;
+}
+
+/* Site of a C callable, or 0 if `callable` is not a C function (or is one
+ * of our own Session methods). */
+static inline uint32_t native_site(PyObject *callable) {
+    const PyMethodDef *ml;
+    const void *key_type;
+    PyObject *self = NULL, *module = NULL;
+    PyTypeObject *descr_type = NULL;
+    if (PyCFunction_Check(callable)) {
+        PyCFunctionObject *f = (PyCFunctionObject *)callable;
+        ml = f->m_ml;
+        self = f->m_self;
+        module = f->m_module;
+        key_type = !self ? NULL : PyType_Check(self) ? (const void *)self : (const void *)Py_TYPE(self);
+    } else if (Py_IS_TYPE(callable, &PyMethodDescr_Type)) {
+        PyMethodDescrObject *d = (PyMethodDescrObject *)callable;
+        ml = d->d_method;
+        descr_type = PyDescr_TYPE(d);
+        key_type = descr_type;
+    } else {
+        return 0;
+    }
+    if (__builtin_expect(nat_cap != 0, 1)) {
+        size_t j = nat_hash(ml, key_type) & (nat_cap - 1);
+        for (;;) {
+            const nat_slot *sl = &nat_tab[j];
+            if (sl->def == ml && sl->type == key_type)
+                return sl->id == NAT_SKIP ? 0 : sl->id;
+            if (!sl->def)
+                break;
+            j = (j + 1) & (nat_cap - 1);
+        }
+    }
+    return intern_native(ml, key_type, self, module, descr_type);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The profile hook (3.11; fallback on 3.12+)                                */
+/* ------------------------------------------------------------------------ */
+
+static int profile_func(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg) {
+    (void)obj;
+    cp_session *s = tracer_g.s;
+    if (__builtin_expect(!s, 0))
+        return 0;
+    uint32_t id;
+    switch (what) {
+    case PyTrace_CALL:
+    case PyTrace_RETURN: {
+        PyCodeObject *co = PyFrame_GetCode(frame);
+        id = code_site_cached(co);
+        if (__builtin_expect(!id, 0)) {
+            PyObject *g = PyFrame_GetGlobals(frame);
+            if (!g)
+                PyErr_Clear();
+            id = intern_code(co, g);
+            Py_XDECREF(g);
+        }
+        Py_DECREF(co);
+        if (id && id != CODE_SKIP)
+            cp_emit(s, what == PyTrace_CALL ? CP_EV_ENTER : CP_EV_EXIT, 0, id, 0, 0);
+        break;
+    }
+    case PyTrace_C_CALL:
+        if ((id = native_site(arg)))
+            cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
+        break;
+    case PyTrace_C_RETURN:
+    case PyTrace_C_EXCEPTION:
+        if ((id = native_site(arg)))
+            cp_emit(s, CP_EV_EXIT, 0, id, 0, 0);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* threading.setprofile() hook: a new thread calls it (as a Python-level
+ * profile function) at its first event; it installs profile_func on that
+ * thread and records the event it was called for. */
+static PyObject *thread_hook(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    (void)mod;
+    PyThreadState *ts = PyThreadState_Get();
+    if (tracer_g.mode != TR_SETPROFILE) {
+        if (_PyEval_SetProfile(ts, NULL, NULL) < 0)
+            PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (_PyEval_SetProfile(ts, profile_func, NULL) < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (nargs == 3 && PyFrame_Check(args[0]) && PyUnicode_Check(args[1])) {
+        static const struct {
+            const char *name;
+            int what;
+        } map[] = {{"call", PyTrace_CALL},
+                   {"return", PyTrace_RETURN},
+                   {"c_call", PyTrace_C_CALL},
+                   {"c_return", PyTrace_C_RETURN},
+                   {"c_exception", PyTrace_C_EXCEPTION}};
+        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+            if (PyUnicode_CompareWithASCIIString(args[1], map[i].name) == 0) {
+                profile_func(NULL, (PyFrameObject *)args[0], map[i].what, args[2]);
+                break;
+            }
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef thread_hook_def = {
+    "_codeprof_thread_hook", (PyCFunction)(void (*)(void))thread_hook, METH_FASTCALL,
+    "Installs the codeprof profile hook on the calling thread (threading.setprofile)."};
+
+/* Calls threading.<fn>(arg); returns the result (new ref) or NULL.  With
+ * `import_it` 0 the module is only looked up in sys.modules (safe during
+ * interpreter shutdown); if it is not there, returns None. */
+static PyObject *call_threading(const char *fn, PyObject *arg, int import_it) {
+    PyObject *threading;
+    if (import_it) {
+        threading = PyImport_ImportModule("threading");
+    } else {
+        PyObject *name = PyUnicode_FromString("threading");
+        if (!name)
+            return NULL;
+        threading = PyImport_GetModule(name);
+        Py_DECREF(name);
+        if (!threading) {
+            if (PyErr_Occurred())
+                return NULL;
+            Py_RETURN_NONE;
+        }
+    }
+    if (!threading)
+        return NULL;
+    PyObject *r = arg ? PyObject_CallMethod(threading, fn, "O", arg)
+                      : PyObject_CallMethod(threading, fn, NULL);
+    Py_DECREF(threading);
+    return r;
+}
+
+/* Removes our hook (and the not-yet-fired thread hook) from every thread. */
+static int setprofile_uninstall(cp_py_state *st) {
+    int rc = 0;
+    PyObject *cur = call_threading("getprofile", NULL, 0);
+    if (!cur) {
+        PyErr_Clear(); /* threading gone (shutdown) or no getprofile */
+    } else {
+        if (cur == st->thread_hook) {
+            PyObject *r = call_threading("setprofile", Py_None, 0);
+            if (!r)
+                rc = -1;
+            Py_XDECREF(r);
+        }
+        Py_DECREF(cur);
+    }
+    PyThreadState *me = PyThreadState_Get();
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(me)); t;
+         t = PyThreadState_Next(t)) {
+        if (t->c_profilefunc == profile_func ||
+            (st->thread_hook && t->c_profileobj == st->thread_hook)) {
+            if (_PyEval_SetProfile(t, NULL, NULL) < 0)
+                rc = -1;
+        }
+    }
+    return rc;
+}
+
+static int setprofile_install(cp_py_state *st) {
+    PyThreadState *me = PyThreadState_Get();
+    if (me->c_profilefunc && me->c_profilefunc != profile_func) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Session.start(trace_python=True): another profiler is installed on "
+                        "this thread with sys.setprofile() (e.g. cProfile); stop it first");
+        return -1;
+    }
+    PyObject *r = call_threading("setprofile", st->thread_hook, 1);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(me)); t;
+         t = PyThreadState_Next(t)) {
+        if (_PyEval_SetProfile(t, profile_func, NULL) < 0) {
+            PyObject *et, *ev, *etb;
+            PyErr_Fetch(&et, &ev, &etb);
+            (void)setprofile_uninstall(st);
+            PyErr_Clear();
+            PyErr_Restore(et, ev, etb);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* PEP 523 frame-evaluation hook                                             */
+/* ------------------------------------------------------------------------ */
+
+#if CP_HAVE_EVAL_FRAME
+static inline PyObject *eval_prev(PyThreadState *ts, struct _PyInterpreterFrame *f, int exc) {
+    _PyFrameEvalFunction prev = tracer_g.prev_eval;
+    return prev ? prev(ts, f, exc) : _PyEval_EvalFrameDefault(ts, f, exc);
+}
+
+static PyObject *eval_hook(PyThreadState *ts, struct _PyInterpreterFrame *f, int exc) {
+    cp_session *s = tracer_g.s;
+    if (__builtin_expect(!s, 0))
+        return eval_prev(ts, f, exc);
+    PyCodeObject *co = f->f_code;
+    uint32_t id = code_site_cached(co);
+    if (__builtin_expect(!id, 0)) {
+        id = intern_code(co, f->f_globals);
+        if (!id)
+            return eval_prev(ts, f, exc);
+    }
+    if (id == CODE_SKIP)
+        return eval_prev(ts, f, exc);
+    cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
+    PyObject *r = eval_prev(ts, f, exc);
+    /* The tracer may have been stopped (and the session freed) meanwhile. */
+    if (__builtin_expect((s = tracer_g.s) != NULL, 1))
+        cp_emit(s, CP_EV_EXIT, 0, id, 0, 0);
+    return r;
+}
+
+static int eval_frame_install(void) {
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+    _PyFrameEvalFunction cur = _PyInterpreterState_GetEvalFrameFunc(interp);
+    if (cur != eval_hook)
+        tracer_g.prev_eval = (cur == _PyEval_EvalFrameDefault) ? NULL : cur;
+    _PyInterpreterState_SetEvalFrameFunc(interp, eval_hook);
+    return 0;
+}
+
+static void eval_frame_uninstall(void) {
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+    /* If another hook was chained on top of ours, leave it: ours passes
+     * through while no session traces. */
+    if (_PyInterpreterState_GetEvalFrameFunc(interp) == eval_hook)
+        _PyInterpreterState_SetEvalFrameFunc(
+            interp, tracer_g.prev_eval ? tracer_g.prev_eval : _PyEval_EvalFrameDefault);
+}
+#endif /* CP_HAVE_EVAL_FRAME */
+
+/* ------------------------------------------------------------------------ */
+/* sys.monitoring (3.12+)                                                    */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *mon_enter(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    (void)mod;
+    cp_session *s = tracer_g.s;
+    if (__builtin_expect(s != NULL && nargs >= 1, 1) && PyCode_Check(args[0])) {
+        PyCodeObject *co = (PyCodeObject *)args[0];
+        uint32_t id = code_site_cached(co);
+        if (__builtin_expect(!id, 0))
+            id = intern_code(co, PyEval_GetGlobals());
+        if (id && id != CODE_SKIP)
+            cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *mon_exit(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    (void)mod;
+    cp_session *s = tracer_g.s;
+    if (__builtin_expect(s != NULL && nargs >= 1, 1) && PyCode_Check(args[0])) {
+        PyCodeObject *co = (PyCodeObject *)args[0];
+        uint32_t id = code_site_cached(co);
+        if (__builtin_expect(!id, 0))
+            id = intern_code(co, PyEval_GetGlobals());
+        if (id && id != CODE_SKIP)
+            cp_emit(s, CP_EV_EXIT, 0, id, 0, 0);
+    }
+    Py_RETURN_NONE;
+}
+
+/* CALL(code, offset, callable, arg0): C functions open a site here; any
+ * other callable disables this call site for our tool. */
+static PyObject *mon_call(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    (void)mod;
+    cp_session *s = tracer_g.s;
+    if (!s || nargs < 3)
+        Py_RETURN_NONE;
+    uint32_t id = native_site(args[2]);
+    if (id) {
+        cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
+        Py_RETURN_NONE;
+    }
+    if (tracer_g.disable && !PyCFunction_Check(args[2]) &&
+        !Py_IS_TYPE(args[2], &PyMethodDescr_Type))
+        return Py_NewRef(tracer_g.disable);
+    Py_RETURN_NONE;
+}
+
+/* C_RETURN / C_RAISE(code, offset, callable, arg0). */
+static PyObject *mon_c_exit(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    (void)mod;
+    cp_session *s = tracer_g.s;
+    if (s && nargs >= 3) {
+        uint32_t id = native_site(args[2]);
+        if (id)
+            cp_emit(s, CP_EV_EXIT, 0, id, 0, 0);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef mon_defs[4] = {
+    {"_codeprof_mon_enter", (PyCFunction)(void (*)(void))mon_enter, METH_FASTCALL,
+     "sys.monitoring PY_START/PY_RESUME/PY_THROW callback."},
+    {"_codeprof_mon_exit", (PyCFunction)(void (*)(void))mon_exit, METH_FASTCALL,
+     "sys.monitoring PY_RETURN/PY_YIELD/PY_UNWIND callback."},
+    {"_codeprof_mon_call", (PyCFunction)(void (*)(void))mon_call, METH_FASTCALL,
+     "sys.monitoring CALL callback."},
+    {"_codeprof_mon_c_exit", (PyCFunction)(void (*)(void))mon_c_exit, METH_FASTCALL,
+     "sys.monitoring C_RETURN/C_RAISE callback."},
+};
+
+#if CP_HAVE_MONITORING
+/* sys.monitoring (new reference) without the import machinery, so that
+ * it also works during interpreter shutdown. */
+static PyObject *get_monitoring(void) {
+    PyObject *mon = PySys_GetObject("monitoring"); /* borrowed */
+    if (!mon) {
+        PyErr_SetString(PyExc_RuntimeError, "sys.monitoring is not available");
+        return NULL;
+    }
+    return Py_NewRef(mon);
+}
+
+static PyObject *mon_callback_for(cp_py_state *st, int ev) {
+    switch (ev) {
+    case MON_PY_START:
+    case MON_PY_RESUME:
+    case MON_PY_THROW:
+        return st->mon_enter;
+    case MON_PY_RETURN:
+    case MON_PY_YIELD:
+    case MON_PY_UNWIND:
+        return st->mon_exit;
+    case MON_CALL:
+        return st->mon_call;
+    default:
+        return st->mon_c_exit;
+    }
+}
+
+/* Turns the tool off: no events, no callbacks, id freed.  Best effort;
+ * returns -1 (exception set) if a step failed. */
+static int monitoring_uninstall(void) {
+    PyObject *mon = get_monitoring();
+    if (!mon)
+        return -1;
+    int rc = 0;
+    PyObject *r = PyObject_CallMethod(mon, "set_events", "li", tracer_g.tool_id, 0);
+    if (!r)
+        rc = -1;
+    Py_XDECREF(r);
+    for (int ev = 0; ev < MON_NEVENTS; ev++) {
+        if (rc < 0)
+            break;
+        r = PyObject_CallMethod(mon, "register_callback", "llO", tracer_g.tool_id,
+                                tracer_g.mon_events[ev], Py_None);
+        if (!r)
+            rc = -1;
+        Py_XDECREF(r);
+    }
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    r = PyObject_CallMethod(mon, "free_tool_id", "l", tracer_g.tool_id);
+    if (!r && !et)
+        PyErr_Fetch(&et, &ev, &etb);
+    PyErr_Clear();
+    Py_XDECREF(r);
+    PyErr_Restore(et, ev, etb);
+    Py_DECREF(mon);
+    return (rc < 0 || PyErr_Occurred()) ? -1 : 0;
+}
+
+/* Returns 1 when installed, 0 when the tool id is taken (nothing changed,
+ * no exception), -1 on error (exception set, nothing left installed). */
+static int monitoring_install(cp_py_state *st) {
+    PyObject *mon = get_monitoring();
+    if (!mon)
+        return -1;
+    int ret = -1, tool_taken = 0;
+    PyObject *tool = NULL, *cur = NULL, *events = NULL, *r = NULL;
+    if (!(tool = PyObject_GetAttrString(mon, "PROFILER_ID")))
+        goto done;
+    long tool_id = PyLong_AsLong(tool);
+    if (tool_id == -1 && PyErr_Occurred())
+        goto done;
+    if (!(cur = PyObject_CallMethod(mon, "get_tool", "l", tool_id)))
+        goto done;
+    if (cur != Py_None) {
+        ret = 0;
+        goto done;
+    }
+    if (!(events = PyObject_GetAttrString(mon, "events")))
+        goto done;
+    long mask = 0;
+    for (int ev = 0; ev < MON_NEVENTS; ev++) {
+        PyObject *v = PyObject_GetAttrString(events, mon_event_names[ev]);
+        if (!v)
+            goto done;
+        long bit = PyLong_AsLong(v);
+        Py_DECREF(v);
+        if (bit == -1 && PyErr_Occurred())
+            goto done;
+        tracer_g.mon_events[ev] = bit;
+        mask |= bit;
+    }
+    if (!tracer_g.disable && !(tracer_g.disable = PyObject_GetAttrString(mon, "DISABLE")))
+        goto done;
+    if (!(r = PyObject_CallMethod(mon, "use_tool_id", "ls", tool_id, "codeprof"))) {
+        /* Lost a race for the id: fall back like a taken id. */
+        if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+            PyErr_Clear();
+            ret = 0;
+        }
+        goto done;
+    }
+    Py_CLEAR(r);
+    tool_taken = 1;
+    tracer_g.tool_id = tool_id;
+    for (int ev = 0; ev < MON_NEVENTS; ev++) {
+        r = PyObject_CallMethod(mon, "register_callback", "llO", tool_id, tracer_g.mon_events[ev],
+                                mon_callback_for(st, ev));
+        if (!r)
+            goto done;
+        Py_CLEAR(r);
+    }
+    if (!(r = PyObject_CallMethod(mon, "set_events", "ll", tool_id, mask)))
+        goto done;
+    Py_CLEAR(r);
+    ret = 1;
+done:
+    if (ret < 0 && tool_taken) {
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb);
+        (void)monitoring_uninstall();
+        PyErr_Clear();
+        PyErr_Restore(et, ev, etb);
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(events);
+    Py_XDECREF(cur);
+    Py_XDECREF(tool);
+    Py_DECREF(mon);
+    return ret;
+}
+#endif /* CP_HAVE_MONITORING */
+
+/* ------------------------------------------------------------------------ */
+/* Public (extension-internal) interface                                     */
+/* ------------------------------------------------------------------------ */
+
+int cp_py_tracer_init(PyObject *module, cp_py_state *st) {
+    if (code_index < 0) {
+        code_index = CP_REQUEST_EXTRA(NULL);
+        if (code_index < 0) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "code_profiler._core: no code-object extra slot left for the tracer");
+            return -1;
+        }
+    }
+    PyObject *modname = PyModule_GetNameObject(module);
+    if (!modname)
+        return -1;
+    st->thread_hook = PyCFunction_NewEx(&thread_hook_def, module, modname);
+    st->mon_enter = PyCFunction_NewEx(&mon_defs[0], module, modname);
+    st->mon_exit = PyCFunction_NewEx(&mon_defs[1], module, modname);
+    st->mon_call = PyCFunction_NewEx(&mon_defs[2], module, modname);
+    st->mon_c_exit = PyCFunction_NewEx(&mon_defs[3], module, modname);
+    Py_DECREF(modname);
+    if (!st->thread_hook || !st->mon_enter || !st->mon_exit || !st->mon_call || !st->mon_c_exit)
+        return -1;
+    return 0;
+}
+
+int cp_py_tracer_ignore_code(PyObject *code) {
+    if (!PyCode_Check(code)) {
+        PyErr_Format(PyExc_TypeError, "tracer_ignore(): expected a code object, got %.80s",
+                     Py_TYPE(code)->tp_name);
+        return -1;
+    }
+    return CP_SET_EXTRA(code, code_index, (void *)(uintptr_t)CODE_SKIP);
+}
+
+int cp_py_tracer_check_free(cp_py_session *owner) {
+    if (!tracer_g.owner || tracer_g.owner == owner) {
+        if (tracer_g.owner == owner) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Session.start(trace_python=True): this session is already tracing");
+            return -1;
+        }
+        return 0;
+    }
+    PyErr_Format(PyExc_RuntimeError,
+                 "Session.start(trace_python=True): another session (%R) is already tracing "
+                 "Python; stop it first (one tracing session per process)",
+                 (PyObject *)tracer_g.owner);
+    return -1;
+}
+
+/* Which mechanism to use: CODEPROF_TRACER, else the best available. */
+static int choose_mode(int *mode) {
+    const char *env = getenv("CODEPROF_TRACER");
+    if (!env || !*env || strcmp(env, "auto") == 0) {
+        /* 3.11: the profile hook (it sees C functions too, and leaves the
+         * frame-evaluation slot to torch.compile and friends); the PEP 523
+         * hook is opt-in. */
+        *mode = CP_HAVE_MONITORING ? TR_MONITORING : TR_SETPROFILE;
+        return 0;
+    }
+    if (strcmp(env, "setprofile") == 0) {
+        *mode = TR_SETPROFILE;
+        return 0;
+    }
+    if (CP_HAVE_MONITORING && strcmp(env, "sys.monitoring") == 0) {
+        *mode = TR_MONITORING;
+        return 0;
+    }
+    if (CP_HAVE_EVAL_FRAME && strcmp(env, "eval_frame") == 0) {
+        *mode = TR_EVAL_FRAME;
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "environment variable CODEPROF_TRACER must be 'auto', 'setprofile'%s%s on "
+                 "this Python, got '%.100s'",
+                 CP_HAVE_MONITORING ? ", 'sys.monitoring'" : "",
+                 CP_HAVE_EVAL_FRAME ? ", 'eval_frame'" : "", env);
+    return -1;
+}
+
+int cp_py_tracer_start(cp_py_session *owner) {
+    if (cp_py_tracer_check_free(owner) < 0)
+        return -1;
+    int mode;
+    if (choose_mode(&mode) < 0)
+        return -1;
+    cp_py_state *st = owner->st;
+    tracer_g.s = owner->s;
+    tracer_g.owner = owner;
+    tracer_g.st = st;
+#if CP_HAVE_EVAL_FRAME
+    if (mode == TR_EVAL_FRAME) {
+        tracer_g.mode = TR_EVAL_FRAME;
+        if (eval_frame_install() == 0)
+            return 0;
+        goto fail;
+    }
+#endif
+#if CP_HAVE_MONITORING
+    if (mode == TR_MONITORING) {
+        tracer_g.mode = TR_MONITORING;
+        int r = monitoring_install(st);
+        if (r > 0)
+            return 0;
+        if (r < 0)
+            goto fail;
+        /* tool id taken: fall back to the profile hook */
+    }
+#endif
+    tracer_g.mode = TR_SETPROFILE;
+    if (setprofile_install(st) == 0)
+        return 0;
+#if CP_HAVE_MONITORING || CP_HAVE_EVAL_FRAME
+fail:
+#endif
+    tracer_g.s = NULL;
+    tracer_g.owner = NULL;
+    tracer_g.st = NULL;
+    tracer_g.mode = TR_OFF;
+    return -1;
+}
+
+int cp_py_tracer_stop(cp_py_session *owner) {
+    if (!owner || tracer_g.owner != owner)
+        return 0;
+    int rc = 0;
+    int mode = tracer_g.mode;
+    cp_py_state *st = tracer_g.st;
+    /* Callbacks that still fire see no session and do nothing. */
+    tracer_g.s = NULL;
+    tracer_g.owner = NULL;
+    tracer_g.mode = TR_OFF;
+    tracer_g.st = NULL;
+    if (mode == TR_SETPROFILE)
+        rc = setprofile_uninstall(st);
+#if CP_HAVE_EVAL_FRAME
+    else if (mode == TR_EVAL_FRAME)
+        eval_frame_uninstall();
+#endif
+#if CP_HAVE_MONITORING
+    else if (mode == TR_MONITORING)
+        rc = monitoring_uninstall();
+#endif
+    return rc;
+}
+
+const char *cp_py_tracer_mode(const cp_py_session *owner) {
+    if (!owner || tracer_g.owner != owner)
+        return "off";
+    switch (tracer_g.mode) {
+    case TR_MONITORING:
+        return "sys.monitoring";
+    case TR_SETPROFILE:
+        return "setprofile";
+    case TR_EVAL_FRAME:
+        return "eval_frame";
+    default:
+        return "off";
+    }
+}
+
+void cp_py_tracer_module_free(cp_py_state *st) {
+    if (tracer_g.owner && tracer_g.st == st) {
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb);
+        (void)cp_py_tracer_stop(tracer_g.owner);
+        PyErr_Clear();
+        PyErr_Restore(et, ev, etb);
+    }
+}

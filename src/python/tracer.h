@@ -1,0 +1,61 @@
+/* tracer.h -- the deterministic Python tracer of code_profiler._core.
+ *
+ * Records every Python function call/return (and C functions called from
+ * Python) of every thread as CP_EV_ENTER/CP_EV_EXIT events via cp_emit().
+ *
+ *   3.12+: sys.monitoring with C-implemented callbacks on tool id
+ *          sys.monitoring.PROFILER_ID; when that id is taken (e.g. by
+ *          cProfile) it falls back to the profile hook below.
+ *   3.11:  a PEP 523 frame-evaluation hook ("eval_frame": Python functions
+ *          only, several times cheaper than the profile hook because no
+ *          frame objects are materialised).
+ *   either, with CODEPROF_TRACER=setprofile: a C profile function
+ *          (Py_tracefunc) on every existing thread state, and on threads
+ *          started later through threading.setprofile() with a C hook that
+ *          installs it on the new thread at its first event; this one also
+ *          records C functions called from Python.
+ *   CODEPROF_TRACER=auto|eval_frame|setprofile|sys.monitoring picks one.
+ *
+ * The tracer is process-wide by nature (one profile hook per thread, one
+ * monitoring tool per interpreter), so one session at a time may trace; its
+ * state lives in tracer.c.  Site ids are cached on code objects with the
+ * code-extra API and, for C functions, in an open-addressing table keyed by
+ * (PyMethodDef*, type): the hot path does no allocation and takes no lock.
+ * All functions here require the GIL.
+ */
+#ifndef CP_PY_TRACER_H
+#define CP_PY_TRACER_H
+
+#include "python/ext.h"
+
+/* Called once from the module's exec slot: requests the code-extra index
+ * and creates the hook callables in `st` (bound to `module`).  Returns 0,
+ * or -1 with an exception set. */
+int cp_py_tracer_init(PyObject *module, cp_py_state *st);
+
+/* Marks a code object as never recorded by the tracer (the facade hides
+ * its wrapper frames this way).  Returns 0, or -1 with TypeError for a
+ * non-code object. */
+int cp_py_tracer_ignore_code(PyObject *code);
+
+/* Returns 0 if no other session traces, else raises RuntimeError naming
+ * the session that does and returns -1. */
+int cp_py_tracer_check_free(cp_py_session *owner);
+
+/* Installs the tracer for `owner` (whose session must be running).
+ * Returns 0, or -1 with an exception set (nothing left installed). */
+int cp_py_tracer_start(cp_py_session *owner);
+
+/* Uninstalls the tracer if `owner` is the tracing session; a no-op (0)
+ * otherwise.  Always leaves the tracer off; returns -1 with an exception
+ * set if some hook could not be removed cleanly. */
+int cp_py_tracer_stop(cp_py_session *owner);
+
+/* "off", "setprofile" or "sys.monitoring" for `owner`. */
+const char *cp_py_tracer_mode(const cp_py_session *owner);
+
+/* Module teardown: uninstalls the hooks of `st` if they are active.  The
+ * C-function site table stays (site ids are process-wide).  Never raises. */
+void cp_py_tracer_module_free(cp_py_state *st);
+
+#endif /* CP_PY_TRACER_H */
