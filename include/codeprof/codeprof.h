@@ -248,7 +248,9 @@ typedef enum codeprof_attr_key {
     CODEPROF_ATTR_BYTES = 2, /* bytes processed by the enclosing scope    */
     CODEPROF_ATTR_ITEMS = 3, /* items (e.g. batch size) of the scope      */
     CODEPROF_ATTR_EPOCH = 4, /* epoch number of a batch scope             */
-    CODEPROF_ATTR_FAILED = 5,/* the item load raised (value 1)            */
+    CODEPROF_ATTR_FAILED = 5,/* the item load raised; on a batch scope:
+                                next() raised (StopIteration ends an epoch)
+                                and the wait is not counted as a batch    */
 } codeprof_attr_key;
 CODEPROF_API void codeprof_scope_attr(codeprof_session *s, codeprof_attr_key key,
                                       int64_t value);

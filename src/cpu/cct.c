@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/site.h"
 #include "data/datalog.h"
 
 static uint64_t key_hash(uint32_t parent, uint32_t site) {
@@ -239,6 +240,7 @@ static void data_record(cp_thread_tree *t, const cp_frame *f, uint64_t dur_t) {
         r.u.r.t_ns = cp_tick_to_mono_ns(f->t0);
     } else if (f->evflags & CP_EVF_BATCH) {
         r.type = CP_DREC_BATCH;
+        r.flags = f->failed ? CP_DRECF_FAILED : 0; /* next() raised: not a batch */
         r.u.r.index = f->index; /* items in the batch, -1 unknown */
         r.u.r.epoch = f->epoch;
         r.u.r.t_ns = cp_tick_to_mono_ns(f->t0);
@@ -246,7 +248,13 @@ static void data_record(cp_thread_tree *t, const cp_frame *f, uint64_t dur_t) {
         r.type = CP_DREC_STAGE;
         r.u.r.index = t->stack[t->item_top].index;
     } else {
-        return; /* an explicit scope outside any item: not a stage */
+        /* Outside any item only preprocessing/augmentation scopes are
+         * stages (e.g. a transform applied in the training loop). */
+        const cp_site_info *si = cp_site_get(f->site);
+        if (!si || (si->kind != CODEPROF_SITE_PREPROCESS && si->kind != CODEPROF_SITE_AUGMENT))
+            return;
+        r.type = CP_DREC_STAGE;
+        r.u.r.index = -1;
     }
     cp_datalog_append(log, &r);
 }

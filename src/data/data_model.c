@@ -96,6 +96,10 @@ static void on_record(const cp_drec *r, void *ctx) {
         w->failures += (uint64_t)it->failed;
         w->busy_ns += it->dur_ns;
     } else if (r->type == CP_DREC_BATCH) {
+        /* A wait that ended in StopIteration (or an error) is the end of an
+         * epoch, not a batch. */
+        if (r->flags & CP_DRECF_FAILED)
+            return;
         GROW(c->batches, c->nbatches, c->cap_batches, c->oom);
         if (c->oom)
             return;

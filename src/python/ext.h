@@ -69,6 +69,7 @@ PyObject *cp_py_scope_new(cp_py_session *owner, uint32_t site, uint32_t flags);
 
 /* 1 if `ml` is one of Session's methods (the tracer skips them). */
 int cp_py_is_own_method(const PyMethodDef *ml);
+int cp_py_scope_is_own_method(const PyMethodDef *ml);
 
 /* Returns 0 if the session is initialised, else raises RuntimeError. */
 int cp_py_session_check(cp_py_session *self);

@@ -64,6 +64,11 @@ static PyMethodDef scope_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+int cp_py_scope_is_own_method(const PyMethodDef *ml) {
+    return ml >= scope_methods &&
+           ml < scope_methods + sizeof scope_methods / sizeof scope_methods[0];
+}
+
 static PyGetSetDef scope_getset[] = {
     {"site", scope_get_site, NULL, "The site id this scope times.", NULL},
     {"flags", scope_get_flags, NULL, "SCOPE_* flags.", NULL},

@@ -301,9 +301,9 @@ static PyObject *session_attr(PyObject *op, PyObject *const *args, Py_ssize_t na
     uint32_t key;
     if (cp_py_as_u32(args[0], "Session.attr(): key", &key) < 0)
         return NULL;
-    if (key != CODEPROF_ATTR_INDEX && key != CODEPROF_ATTR_BYTES && key != CODEPROF_ATTR_ITEMS) {
+    if (key < CODEPROF_ATTR_INDEX || key > CODEPROF_ATTR_FAILED) {
         PyErr_Format(PyExc_ValueError,
-                     "Session.attr(): key must be ATTR_INDEX, ATTR_BYTES or ATTR_ITEMS, got %u",
+                     "Session.attr(): key must be one of the ATTR_* constants, got %u",
                      key);
         return NULL;
     }
@@ -530,8 +530,11 @@ static PyMethodDef session_methods[] = {
 };
 
 int cp_py_is_own_method(const PyMethodDef *ml) {
-    return ml >= session_methods &&
-           ml < session_methods + sizeof session_methods / sizeof session_methods[0];
+    /* Scope.__exit__ is called like any bound C method when a `with` block
+     * ends; recording it would wrap the scope's own end event. */
+    return (ml >= session_methods &&
+            ml < session_methods + sizeof session_methods / sizeof session_methods[0]) ||
+           cp_py_scope_is_own_method(ml);
 }
 
 static PyGetSetDef session_getset[] = {

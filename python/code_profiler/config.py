@@ -1,0 +1,259 @@
+"""ProfilerConfig and create_profiler_config: the seed's configuration API.
+
+The configuration is plain data.  ``ProfilerConfig.session_kwargs()``
+translates it into the keyword arguments of ``_core.Session`` (the C core
+validates them again, so a value that passes here but not there still gets
+a ValueError naming the field).  See docs/python-api.md for what each field
+does in this version.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Final, Literal, Tuple, Union
+
+__all__ = ["LEVELS", "ProfileLevel", "ProfilerConfig", "create_profiler_config"]
+
+ProfileLevel = Literal["basic", "detailed", "comprehensive"]
+
+#: The profiling levels, cheapest first.
+LEVELS: Final[Tuple[str, ...]] = ("basic", "detailed", "comprehensive")
+
+#: Largest max_samples the C core accepts (codeprof_config.max_samples).
+MAX_SAMPLES_LIMIT: Final[int] = 1 << 20
+
+_MIB: Final[float] = 1024.0 * 1024.0
+
+
+def _levels_text() -> str:
+    return ", ".join(repr(lv) for lv in LEVELS)
+
+
+def check_level(value: object, what: str) -> str:
+    """Returns `value` if it is a profiling level, else raises ValueError
+    (TypeError for a non-string) naming `what` and the allowed levels."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, one of {_levels_text()}, "
+                        f"got {type(value).__name__} {value!r}")
+    if value not in LEVELS:
+        raise ValueError(f"{what} must be one of {_levels_text()}, got {value!r}")
+    return value
+
+
+@dataclass
+class ProfilerConfig:
+    """Configuration of a VideoOpusClipProfiler (every field of the guide).
+
+    What each field does in this version (docs/python-api.md has the full
+    table):
+
+    * ``enabled`` -- False makes every profiler API a no-op that records
+      nothing (contexts and decorators cost almost nothing).
+    * ``profile_level`` -- "basic": wall time and RSS delta per decorated
+      call, no per-call CPU time, no percentiles; "detailed" and
+      "comprehensive": also thread CPU time per scope and p50/p95/p99.
+      It is also the default level of ``profile_function`` /
+      ``profile_class`` when they are given none.
+    * ``enable_cprofile`` -- run the C tracer: every Python function (and C
+      function called from Python) on every thread is recorded in the call
+      tree, like cProfile but into the same report.
+    * ``max_samples`` -- per-node reservoir size for percentiles.
+    * ``output_dir`` / ``save_profiles`` -- where reports go; with
+      ``save_profiles`` the report is also saved there at every
+      ``stop_profiling()``.
+    * thresholds (``slow_function_threshold_s`` ...) -- the analysis rules'
+      thresholds, applied by the C core.
+    * the remaining switches (line profiler, memory/GC/CUDA profiling,
+      data-loading, sampling interval, detailed_reports) are accepted and
+      validated; the subsystems they control land in later versions and
+      read them from here.
+    """
+
+    # General settings
+    enabled: bool = True
+    profile_level: str = "detailed"
+
+    # Performance profiling
+    enable_cprofile: bool = False
+    enable_line_profiler: bool = False
+    enable_memory_profiler: bool = False
+    enable_gpu_profiler: bool = False
+
+    # Memory profiling
+    enable_memory_tracking: bool = False
+    enable_gc_profiling: bool = False
+    memory_snapshots: bool = False
+
+    # GPU profiling
+    enable_cuda_profiling: bool = False
+    profile_cuda_memory: bool = False
+    profile_cuda_operations: bool = False
+
+    # Data loading profiling
+    profile_data_loading: bool = False
+    profile_preprocessing: bool = False
+    profile_augmentation: bool = False
+
+    # Output settings
+    save_profiles: bool = False
+    output_dir: Union[str, "os.PathLike[str]"] = "profiles"
+    detailed_reports: bool = True
+
+    # Sampling settings
+    sample_interval: float = 0.1
+    max_samples: int = 10000
+
+    # Analysis thresholds (seconds, MiB, fraction)
+    slow_function_threshold_s: float = 1.0
+    memory_intensive_threshold_mb: float = 100.0
+    slow_data_loading_threshold_s: float = 1.0
+    slow_preprocessing_threshold_s: float = 0.5
+    slow_gpu_operation_threshold_s: float = 0.1
+    data_stall_threshold: float = 0.2
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- validation ---------------------------------------------------------
+
+    def validate(self) -> None:
+        """Checks every field; raises ValueError/TypeError naming the first
+        bad field, what is allowed and what was given."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("bool", bool):
+                if not isinstance(value, bool):
+                    raise TypeError(f"ProfilerConfig.{f.name} must be a bool (True or False), "
+                                    f"got {type(value).__name__} {value!r}")
+        check_level(self.profile_level, "ProfilerConfig.profile_level")
+
+        od = self.output_dir
+        if not isinstance(od, (str, os.PathLike)):
+            raise TypeError("ProfilerConfig.output_dir must be a str or os.PathLike, "
+                            f"got {type(od).__name__} {od!r}")
+        if os.fspath(od) == "":
+            raise ValueError("ProfilerConfig.output_dir must be a non-empty path, got ''")
+
+        ms = self.max_samples
+        if isinstance(ms, bool) or not isinstance(ms, int):
+            raise TypeError(f"ProfilerConfig.max_samples must be an int in [1, {MAX_SAMPLES_LIMIT}], "
+                            f"got {type(ms).__name__} {ms!r}")
+        if not 1 <= ms <= MAX_SAMPLES_LIMIT:
+            raise ValueError(f"ProfilerConfig.max_samples must be an int in [1, {MAX_SAMPLES_LIMIT}], "
+                             f"got {ms!r}")
+
+        for name in ("sample_interval", "slow_function_threshold_s",
+                     "memory_intensive_threshold_mb", "slow_data_loading_threshold_s",
+                     "slow_preprocessing_threshold_s", "slow_gpu_operation_threshold_s"):
+            self._check_number(name, getattr(self, name), upper=None)
+        self._check_number("data_stall_threshold", self.data_stall_threshold, upper=1.0)
+
+    @staticmethod
+    def _check_number(name: str, value: object, upper: Union[float, None]) -> None:
+        allowed = ("a number in (0, 1)" if upper is not None
+                   else "a positive finite number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"ProfilerConfig.{name} must be {allowed}, "
+                            f"got {type(value).__name__} {value!r}")
+        v = float(value)
+        if not math.isfinite(v) or v <= 0 or (upper is not None and v >= upper):
+            raise ValueError(f"ProfilerConfig.{name} must be {allowed}, got {value!r}")
+
+    # -- translation ----------------------------------------------------------
+
+    def session_kwargs(self) -> Dict[str, Any]:
+        """Keyword arguments of ``_core.Session`` for this configuration."""
+        return {
+            "max_samples": self.max_samples,
+            "slow_function_s": float(self.slow_function_threshold_s),
+            "memory_intensive_bytes": float(self.memory_intensive_threshold_mb) * _MIB,
+            "slow_data_loading_s": float(self.slow_data_loading_threshold_s),
+            "slow_preprocessing_s": float(self.slow_preprocessing_threshold_s),
+            "slow_gpu_op_s": float(self.slow_gpu_operation_threshold_s),
+            "data_stall_fraction": float(self.data_stall_threshold),
+            # Per-scope CPU time is requested per scope through SCOPE_CPU;
+            # the session-wide switch stays on so a "detailed" decorator
+            # under a "basic" config still gets it.
+            "scope_cpu": True,
+            "percentiles": self.profile_level != "basic",
+        }
+
+    def replace(self, **changes: Any) -> "ProfilerConfig":
+        """A copy with `changes` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+# Presets of create_profiler_config.  Fields not named keep the dataclass
+# defaults.
+_PRESETS: Final[Dict[str, Dict[str, Any]]] = {
+    "basic": dict(
+        profile_level="basic",
+        enable_cprofile=False,
+        enable_memory_profiler=False,
+        enable_gpu_profiler=False,
+        detailed_reports=False,
+    ),
+    "detailed": dict(
+        profile_level="detailed",
+        enable_cprofile=True,
+        enable_memory_profiler=True,
+        enable_memory_tracking=True,
+        enable_gpu_profiler=True,
+        enable_cuda_profiling=True,
+        profile_cuda_memory=True,
+        profile_data_loading=True,
+        profile_preprocessing=True,
+        detailed_reports=True,
+    ),
+    "comprehensive": dict(
+        profile_level="comprehensive",
+        enable_cprofile=True,
+        enable_line_profiler=True,
+        enable_memory_profiler=True,
+        enable_gpu_profiler=True,
+        enable_memory_tracking=True,
+        enable_gc_profiling=True,
+        memory_snapshots=True,
+        enable_cuda_profiling=True,
+        profile_cuda_memory=True,
+        profile_cuda_operations=True,
+        profile_data_loading=True,
+        profile_preprocessing=True,
+        profile_augmentation=True,
+        detailed_reports=True,
+    ),
+}
+
+
+def create_profiler_config(level: str = "detailed", **overrides: Any) -> ProfilerConfig:
+    """A ProfilerConfig preset for `level`; `overrides` change single fields.
+
+    * ``"basic"`` -- quick assessment at the lowest cost: only what you
+      instrument explicitly (``profiling_context``, ``profile_function``,
+      ``profile_class``) is recorded, with wall time and the RSS delta per
+      decorated call; no tracer, no per-call CPU time in contexts, no
+      percentiles, memory and GPU profilers off.
+    * ``"detailed"`` -- adds the C tracer (every Python function and the C
+      functions it calls, on every thread, in the call tree), thread CPU
+      time per scope, p50/p95/p99 per node, and switches the memory, GPU
+      (when available) and data-loading profilers on.
+    * ``"comprehensive"`` -- everything on: also line profiling, GC
+      profiling, memory snapshots, CUDA operation profiling and
+      augmentation profiling.
+
+    Switches of subsystems that land in later versions are set here
+    already and take effect when they do.  An unknown level raises
+    ValueError listing the allowed ones.
+    """
+    check_level(level, "create_profiler_config(level)")
+    params: Dict[str, Any] = dict(_PRESETS[level])
+    params.update(overrides)
+    try:
+        return ProfilerConfig(**params)
+    except TypeError as e:
+        if "unexpected keyword" in str(e):
+            names = ", ".join(f.name for f in fields(ProfilerConfig))
+            raise TypeError(f"create_profiler_config(): {e}; the fields are: {names}") from None
+        raise

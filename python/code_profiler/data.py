@@ -1,0 +1,508 @@
+"""Data-loading instruments: profiled datasets and data loaders.
+
+The wrappers here only mark where items and batches begin and end; the C
+core records them (an item scope, a batch scope), folds them into
+data-loading records, merges the records of DataLoader worker processes and
+computes every statistic and finding.  ``get_stats()`` and
+``get_data_loading_report()`` are views of the core's JSON report.
+
+Worker processes.  A wrapped dataset notices on its first item in a process
+other than the one that wrapped it that it runs in a worker.  Under fork the
+worker inherits the (running) C session; under spawn or forkserver it starts
+a session of its own from the configuration pickled with the wrapper.
+Either way the worker attaches the session to a spool file in the
+profiler's spool directory: each finished item (and its stages) is written
+there through a shared mapping at once, so an item is reported exactly
+once, and a worker that is terminated (SIGTERM) or killed loses nothing it
+finished.  A worker that exits cleanly marks its spool complete; one that
+does not is reported as ``incomplete``.
+"""
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import shutil
+import tempfile
+import threading
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+
+from . import _core
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .profiler import VideoOpusClipProfiler
+
+try:  # torch is optional: the wrappers subclass its Dataset types when present
+    from torch.utils.data import Dataset as _TorchDataset
+    from torch.utils.data import IterableDataset as _TorchIterableDataset
+except Exception:  # pragma: no cover - exercised on the torch-less leg
+    _TorchDataset = object  # type: ignore[assignment,misc]
+    _TorchIterableDataset = None  # type: ignore[assignment,misc]
+
+__all__ = [
+    "DataLoadingProfiler",
+    "ProfiledDataLoader",
+    "ProfiledDataset",
+    "ProfiledIterableDataset",
+]
+
+_names = itertools.count(1)
+_names_lock = threading.Lock()
+
+
+def _next_name(prefix: str) -> str:
+    with _names_lock:
+        return f"{prefix}#{next(_names)}"
+
+
+# ---------------------------------------------------------------------------
+# The worker side: one attached session per worker process
+# ---------------------------------------------------------------------------
+
+class _WorkerState:
+    pid: int = -1
+    session: Optional["_core.Session"] = None
+
+
+_worker = _WorkerState()
+
+
+def worker_session() -> Optional["_core.Session"]:
+    """The session this worker process records into, or None (main process,
+    or not attached yet)."""
+    if _worker.pid == os.getpid():
+        return _worker.session
+    return None
+
+
+def _worker_id() -> int:
+    try:
+        from torch.utils.data import get_worker_info
+        info = get_worker_info()
+        if info is not None:
+            return int(info.id)
+    except Exception:  # pragma: no cover - no torch
+        pass
+    return 0
+
+
+def _close_worker() -> None:
+    sess = worker_session()
+    if sess is not None:
+        sess.close_worker()
+
+
+def _attach_worker(inherited: Optional["_core.Session"], spool_dir: str,
+                   session_kwargs: Dict[str, Any]) -> Optional["_core.Session"]:
+    """Attach this worker process to the spool directory (once)."""
+    if _worker.pid == os.getpid():
+        return _worker.session
+    _worker.pid = os.getpid()
+    _worker.session = None
+    sess = inherited
+    if sess is None or not sess.running:
+        # spawn / forkserver: nothing inherited; start a session of our own
+        sess = _core.Session(**session_kwargs)
+        sess.start()
+    wid = _worker_id()
+    try:
+        sess.attach_worker(spool_dir, wid)
+    except OSError:
+        # The spool directory is gone (the parent exited): record nothing.
+        return None
+    sess.set_role(f"worker-{wid}")
+    _worker.session = sess
+    # Clean shutdown marks the spool complete.  DataLoader workers leave
+    # through multiprocessing's _exit_function (os._exit, no atexit), which
+    # runs Finalize callbacks that have an exit priority.
+    try:
+        from multiprocessing import util
+        util.Finalize(None, _close_worker, exitpriority=100)
+    except Exception:  # pragma: no cover
+        pass
+    atexit.register(_close_worker)
+    return sess
+
+
+# ---------------------------------------------------------------------------
+# Datasets
+# ---------------------------------------------------------------------------
+
+class _DatasetCommon:
+    """State shared by the map-style and iterable wrappers."""
+
+    _dataset: Any
+    _site_name: str
+    _site: int
+    _owner_pid: int
+    _profiler: Optional["VideoOpusClipProfiler"]
+    _spool_dir: str
+    _session_kwargs: Dict[str, Any]
+    _recording_at_pickle: bool
+
+    def _init_common(self, dataset: Any, profiler: "VideoOpusClipProfiler") -> None:
+        object.__setattr__(self, "_dataset", dataset)
+        name = _next_name(type(dataset).__qualname__)
+        object.__setattr__(self, "_site_name", name)
+        object.__setattr__(self, "_site", _core.site(name, None, 0, _core.SITE_DATASET))
+        object.__setattr__(self, "_owner_pid", os.getpid())
+        object.__setattr__(self, "_profiler", profiler)
+        object.__setattr__(self, "_spool_dir", profiler._data.spool_dir())
+        object.__setattr__(self, "_session_kwargs", profiler.config.session_kwargs())
+        object.__setattr__(self, "_recording_at_pickle", False)
+
+    # -- pickling for spawn / forkserver workers --------------------------------
+
+    def __getstate__(self) -> Dict[str, Any]:
+        prof = self._profiler
+        return {
+            "dataset": self._dataset,
+            "site_name": self._site_name,
+            "spool_dir": self._spool_dir,
+            "session_kwargs": self._session_kwargs,
+            "recording": bool(prof is not None and prof._recording) or self._recording_at_pickle,
+        }
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        object.__setattr__(self, "_dataset", state["dataset"])
+        object.__setattr__(self, "_site_name", state["site_name"])
+        object.__setattr__(self, "_site",
+                           _core.site(state["site_name"], None, 0, _core.SITE_DATASET))
+        object.__setattr__(self, "_owner_pid", -1)  # never the loading process
+        object.__setattr__(self, "_profiler", None)
+        object.__setattr__(self, "_spool_dir", state["spool_dir"])
+        object.__setattr__(self, "_session_kwargs", state["session_kwargs"])
+        object.__setattr__(self, "_recording_at_pickle", state["recording"])
+
+    # -- which session records this process's items ----------------------------------
+
+    def _session(self) -> Optional["_core.Session"]:
+        if os.getpid() == self._owner_pid:
+            prof = self._profiler
+            return prof._session if prof is not None and prof._recording else None
+        sess = worker_session()
+        if sess is not None:
+            return sess
+        if _worker.pid == os.getpid():
+            return None  # attaching failed once: do not retry per item
+        prof = self._profiler
+        inherited = prof._session if prof is not None else None
+        if inherited is None and not self._recording_at_pickle:
+            _worker.pid = os.getpid()  # the parent was not recording
+            return None
+        return _attach_worker(inherited, self._spool_dir, self._session_kwargs)
+
+    # -- behave as the dataset does ---------------------------------------------------
+
+    @property
+    def dataset(self) -> Any:
+        """The wrapped dataset."""
+        return self._dataset
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for attributes not found on the wrapper
+        if name.startswith("__") or name in _DatasetCommon.__annotations__:
+            raise AttributeError(name)
+        return getattr(self._dataset, name)
+
+    def __len__(self) -> int:
+        return len(self._dataset)
+
+    def __repr__(self) -> str:
+        return f"<profiled {self._site_name}: {self._dataset!r}>"
+
+    def get_stats(self) -> Dict[str, Any]:
+        """This dataset's statistics from the C core (all processes):
+        ``count``, ``avg_load_time``, ``slow_loads``, ``p50``/``p95``/``p99``/
+        ``max`` (s), ``bottleneck_indices`` (slowest first), ``failures``."""
+        prof = self._profiler
+        if prof is None:
+            raise RuntimeError("get_stats() is available in the process that wrapped the "
+                               "dataset, not in a worker")
+        return prof._data.dataset_stats(self._site_name)
+
+
+class ProfiledDataset(_DatasetCommon, _TorchDataset):  # type: ignore[misc,valid-type]
+    """A map-style dataset that records each item's load time by index.
+
+    Returned by ``profiler.profile_dataset(dataset)``; behaves as `dataset`
+    (len, indexing, attribute access, pickling for spawn workers)."""
+
+    def __init__(self, dataset: Any, profiler: "VideoOpusClipProfiler") -> None:
+        self._init_common(dataset, profiler)
+
+    def __getitem__(self, index: Any) -> Any:
+        sess = self._session()
+        if sess is None:
+            return self._dataset[index]
+        site = self._site
+        sess.enter(site, _core.SCOPE_ITEM)
+        if type(index) is int:
+            sess.attr(_core.ATTR_INDEX, index)
+        try:
+            return self._dataset[index]
+        except BaseException:
+            sess.attr(_core.ATTR_FAILED, 1)
+            raise
+        finally:
+            sess.exit(site, _core.SCOPE_ITEM)
+
+
+if _TorchIterableDataset is not None:
+    _IterBase: Any = _TorchIterableDataset
+else:  # pragma: no cover
+    _IterBase = object
+
+
+class ProfiledIterableDataset(_DatasetCommon, _IterBase):  # type: ignore[misc,valid-type]
+    """An iterable-style dataset whose items are timed as they are produced
+    (index = position in this process's iteration)."""
+
+    def __init__(self, dataset: Any, profiler: "VideoOpusClipProfiler") -> None:
+        self._init_common(dataset, profiler)
+
+    def __iter__(self) -> Iterator[Any]:
+        it = iter(self._dataset)
+        site = self._site
+        for index in itertools.count():
+            sess = self._session()
+            if sess is None:
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                yield item
+                continue
+            sess.enter(site, _core.SCOPE_ITEM)
+            sess.attr(_core.ATTR_INDEX, index)
+            try:
+                item = next(it)
+            except StopIteration:
+                sess.exit(site, 0)  # the end of the stream is not an item
+                return
+            except BaseException:
+                sess.attr(_core.ATTR_FAILED, 1)
+                sess.exit(site, _core.SCOPE_ITEM)
+                raise
+            sess.exit(site, _core.SCOPE_ITEM)
+            yield item
+
+    def __len__(self) -> int:
+        return len(self._dataset)
+
+
+def _is_iterable_style(dataset: Any) -> bool:
+    if _TorchIterableDataset is not None and isinstance(dataset, _TorchIterableDataset):
+        return True
+    return not hasattr(dataset, "__getitem__") and hasattr(dataset, "__iter__")
+
+
+# ---------------------------------------------------------------------------
+# Loaders
+# ---------------------------------------------------------------------------
+
+def _batch_len(batch: Any) -> int:
+    """Items in a collated batch: the leading dimension of its first tensor."""
+    for _ in range(4):
+        shape = getattr(batch, "shape", None)
+        if shape is not None and len(shape) > 0:
+            return int(shape[0])
+        if isinstance(batch, dict):
+            if not batch:
+                return -1
+            batch = next(iter(batch.values()))
+        elif isinstance(batch, (list, tuple)):
+            if not batch:
+                return 0
+            first = batch[0]
+            if getattr(first, "shape", None) is None and not isinstance(first, (list, tuple, dict)):
+                return len(batch)
+            batch = first
+        else:
+            return -1
+    return -1
+
+
+class ProfiledDataLoader:
+    """Iterates exactly as the wrapped loader does, recording for each batch
+    the time the loop waits inside ``next()`` and the step time between
+    batches.  Returned by ``profiler.profile_data_loader(loader)``."""
+
+    def __init__(self, loader: Any, profiler: "VideoOpusClipProfiler") -> None:
+        if not hasattr(loader, "__iter__") or isinstance(loader, (str, bytes, dict)):
+            raise TypeError("profile_data_loader(loader): expected a torch.utils.data.DataLoader "
+                            f"or another iterable of batches, got {type(loader).__name__}")
+        self._loader = loader
+        self._profiler = profiler
+        ds = getattr(loader, "dataset", None)
+        label = type(ds).__qualname__ if ds is not None else type(loader).__qualname__
+        self._site_name = _next_name(f"DataLoader({label})")
+        self._site = _core.site(self._site_name, None, 0, _core.SITE_LOADER)
+        self._epochs = 0
+        self._dataset_wrapper: Optional[_DatasetCommon] = None
+        if ds is not None and not isinstance(ds, _DatasetCommon):
+            self._dataset_wrapper = profiler._data.wrap_loader_dataset(loader, ds)
+        self._describe()
+
+    def _describe(self) -> None:
+        loader = self._loader
+        try:
+            import torch
+            uses_gpu = bool(torch.cuda.is_available())
+        except Exception:
+            uses_gpu = False
+        self._profiler._session.describe_loader(
+            self._site,
+            num_workers=int(getattr(loader, "num_workers", 0) or 0),
+            batch_size=int(getattr(loader, "batch_size", 0) or 0),
+            prefetch_factor=int(getattr(loader, "prefetch_factor", 0) or 0),
+            pin_memory=bool(getattr(loader, "pin_memory", False)),
+            persistent_workers=bool(getattr(loader, "persistent_workers", False)),
+            uses_gpu=uses_gpu,
+            iterable=_is_iterable_style(getattr(loader, "dataset", None)),
+        )
+
+    @property
+    def loader(self) -> Any:
+        """The wrapped loader."""
+        return self._loader
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._loader, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        prof = self._profiler
+        epoch = self._epochs
+        self._epochs += 1
+        site = self._site
+        sess = prof._session
+        if not prof._recording:
+            yield from self._loader
+            return
+        # The first wait includes creating the iterator (worker start-up).
+        sess.enter(site, _core.SCOPE_BATCH)
+        sess.attr(_core.ATTR_EPOCH, epoch)
+        try:
+            it = iter(self._loader)
+        except BaseException:
+            sess.attr(_core.ATTR_FAILED, 1)
+            sess.exit(site, _core.SCOPE_BATCH)
+            raise
+        first = True
+        while True:
+            if not first:
+                sess.enter(site, _core.SCOPE_BATCH)
+                sess.attr(_core.ATTR_EPOCH, epoch)
+            first = False
+            try:
+                batch = next(it)
+            except BaseException:
+                # StopIteration ends the epoch; an error propagates.  Neither
+                # is a batch.
+                sess.attr(_core.ATTR_FAILED, 1)
+                sess.exit(site, _core.SCOPE_BATCH)
+                return
+            sess.attr(_core.ATTR_ITEMS, _batch_len(batch))
+            sess.exit(site, _core.SCOPE_BATCH)
+            yield batch
+
+    def get_stats(self) -> Dict[str, Any]:
+        """This loader's statistics from the C core: ``avg_batch_time`` (mean
+        wait inside next(), s), ``avg_step_time``, ``data_stall_fraction``,
+        ``samples_per_s``, ``batches_per_s``, ``first_batch_latency``, counts,
+        and the loader's configuration."""
+        return self._profiler._data.loader_stats(self._site_name)
+
+
+# ---------------------------------------------------------------------------
+# The profiler's data-loading part
+# ---------------------------------------------------------------------------
+
+class DataLoadingProfiler:
+    """``profiler.data_loading_profiler``: data-loading views of the report
+    and the wrappers' shared state (the spool directory of worker files)."""
+
+    def __init__(self, owner: "VideoOpusClipProfiler") -> None:
+        self._owner = owner
+        self._spool_dir: Optional[str] = None
+        self._by_dataset: Dict[int, _DatasetCommon] = {}
+
+    def spool_dir(self) -> str:
+        """The directory worker processes write their spool files to
+        (created on first use, removed at interpreter exit)."""
+        if self._spool_dir is None:
+            base = os.environ.get("CODEPROF_SPOOL_BASE") or None
+            path = tempfile.mkdtemp(prefix="codeprof-spool-", dir=base)
+            self._spool_dir = path
+            self._owner._session.set_spool_dir(path)
+            pid = os.getpid()
+            atexit.register(_remove_spool_dir, path, pid)
+        return self._spool_dir
+
+    def wrap_dataset(self, dataset: Any) -> _DatasetCommon:
+        if isinstance(dataset, _DatasetCommon):
+            return dataset
+        if dataset is None or isinstance(dataset, (str, bytes, int, float)) or not (
+                hasattr(dataset, "__getitem__") or hasattr(dataset, "__iter__")):
+            raise TypeError("profile_dataset(dataset): expected a dataset (an object with "
+                            "__getitem__, e.g. a torch.utils.data.Dataset, or an iterable "
+                            f"dataset), got {type(dataset).__name__}")
+        known = self._by_dataset.get(id(dataset))
+        if known is not None and known._dataset is dataset:
+            return known
+        cls = ProfiledIterableDataset if _is_iterable_style(dataset) else ProfiledDataset
+        wrapper = cls(dataset, self._owner)
+        self._by_dataset[id(dataset)] = wrapper
+        return wrapper
+
+    def wrap_loader_dataset(self, loader: Any, dataset: Any) -> Optional[_DatasetCommon]:
+        """Instruments the dataset a DataLoader already holds, so item load
+        times (in its workers too) are recorded without changing user code.
+        DataLoader forbids setting ``dataset`` after construction, and every
+        new iterator (and worker) reads it from the loader, so the attribute
+        is replaced under the hood; the wrapper behaves as the dataset."""
+        try:
+            wrapper = self.wrap_dataset(dataset)
+        except TypeError:
+            return None
+        try:
+            object.__setattr__(loader, "dataset", wrapper)
+        except Exception:
+            return None
+        return wrapper
+
+    # -- views of the C report ---------------------------------------------------------
+
+    def _section(self) -> Dict[str, Any]:
+        return self._owner.get_comprehensive_report().get("data_loading", {})
+
+    def dataset_stats(self, name: str) -> Dict[str, Any]:
+        for d in self._section().get("datasets", []):
+            if d.get("name") == name:
+                return d
+        return {"name": name, "count": 0, "avg_load_time": 0.0, "slow_loads": 0,
+                "bottleneck_indices": [], "failures": 0}
+
+    def loader_stats(self, name: str) -> Dict[str, Any]:
+        for d in self._section().get("loaders", []):
+            if d.get("name") == name:
+                return d
+        return {"name": name, "batches": 0, "avg_batch_time": 0.0}
+
+    def get_data_loading_report(self) -> Dict[str, Any]:
+        """The report's ``data_loading`` section: ``data_loading``
+        (``avg_load_time``, ``slow_loads``, ``bottleneck_indices``),
+        ``preprocessing`` (``avg_preprocess_time``, ``function_breakdown``),
+        ``augmentation`` (``avg_augment_time``), plus ``loaders`` (stall
+        analysis), ``datasets``, ``workers`` and ``stages``."""
+        return self._section()
+
+
+def _remove_spool_dir(path: str, pid: int) -> None:
+    if os.getpid() == pid:  # never from a forked child
+        shutil.rmtree(path, ignore_errors=True)

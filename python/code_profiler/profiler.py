@@ -1,0 +1,562 @@
+"""VideoOpusClipProfiler: the seed's profiler object, a facade over one
+``_core.Session``.
+
+Everything measured, aggregated, analysed and rendered comes from the C
+core; this module only translates the guide's calls:
+
+* ``profiling_context(name)`` returns a C ``Scope`` (cached per name);
+* ``profile_function`` / ``profile_class`` wrap callables so that each call
+  (each resume, for generators and coroutines) runs inside a C ``Scope`` of
+  a SITE_FUNCTION site;
+* reports, bottlenecks and statistics are views of the core's JSON report.
+
+Module-level ``profile_function`` / ``profile_class`` record into the
+*current* profiler: the most recently started VideoOpusClipProfiler, else
+the process-wide default one (``get_default_profiler()``, created lazily and
+not started).
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import (Any, Callable, ContextManager, Dict, List, Literal, Optional, Type, TypeVar,
+                    Union, overload)
+
+from . import _core
+from ._instrument import Resolver, hide_from_tracer, site_for, wrap
+from .config import ProfilerConfig, check_level
+from .data import DataLoadingProfiler, ProfiledDataLoader, worker_session
+
+__all__ = [
+    "PerformanceProfiler",
+    "VideoOpusClipProfiler",
+    "get_current_profiler",
+    "get_default_profiler",
+    "profile_class",
+    "profile_function",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Shared no-op context manager (reusable and reentrant).
+_NULL_CTX: ContextManager[None] = contextlib.nullcontext()
+
+#: Marks wrappers made here so profile_class does not wrap twice.
+_WRAPPED_MARK = "_codeprof_wrapped"
+
+_CTX_FLAGS_BY_LEVEL = {"basic": 0, "detailed": _core.SCOPE_CPU, "comprehensive": _core.SCOPE_CPU}
+_FN_FLAGS_BY_LEVEL = {
+    "basic": _core.SCOPE_RSS,
+    "detailed": _core.SCOPE_CPU | _core.SCOPE_RSS,
+    "comprehensive": _core.SCOPE_CPU | _core.SCOPE_RSS,
+}
+
+# The current profiler (most recently started) and the lazily created
+# default.  Plain module globals: the decorators' hot path reads them.
+_current: Optional["VideoOpusClipProfiler"] = None
+_default: Optional["VideoOpusClipProfiler"] = None
+_default_lock = threading.Lock()
+
+
+def _class_methods(cls: type) -> List[str]:
+    """Names in cls.__dict__ that profile_class wraps: public functions,
+    static and class methods, plus __init__ and __call__."""
+    names = []
+    for name, attr in vars(cls).items():
+        if name.startswith("_") and name not in ("__init__", "__call__"):
+            continue
+        if isinstance(attr, (staticmethod, classmethod)) or inspect.isfunction(attr):
+            names.append(name)
+    return names
+
+
+def _decorate_class(cls: C, instrument: Callable[[Callable[..., Any]], Callable[..., Any]]) -> C:
+    for name in _class_methods(cls):
+        attr = vars(cls)[name]
+        if isinstance(attr, (staticmethod, classmethod)):
+            fn = attr.__func__
+            if getattr(fn, _WRAPPED_MARK, False):
+                continue
+            new: Any = type(attr)(instrument(fn))
+        else:
+            if getattr(attr, _WRAPPED_MARK, False):
+                continue
+            new = instrument(attr)
+        setattr(cls, name, new)
+    return cls
+
+
+class PerformanceProfiler:
+    """``profiler.performance_profiler``: function statistics of the report."""
+
+    def __init__(self, owner: "VideoOpusClipProfiler") -> None:
+        self._owner = owner
+
+    def get_profile_stats(self) -> Dict[str, Any]:
+        """Function statistics, as the C core reported them.
+
+        Keys: ``slow_functions`` (list of {'function', 'execution_time' (s),
+        'value', 'threshold', 'recommendation', ...}),
+        ``memory_intensive_functions`` ({'function', 'memory_delta' (bytes),
+        ...}), ``functions`` (every function or scope with calls, inclusive
+        and self time, CPU time, percentiles, memory delta),
+        ``total_functions_profiled`` and ``total_calls``."""
+        report = self._owner.get_comprehensive_report()
+        perf = report["performance"]
+        bottlenecks = report["bottlenecks"]
+        return {
+            "slow_functions": bottlenecks["slow_functions"],
+            "memory_intensive_functions": bottlenecks["memory_intensive_functions"],
+            "functions": perf["functions"],
+            "total_functions_profiled": perf["total_functions_profiled"],
+            "total_calls": perf["total_calls"],
+        }
+
+    def profiling_context(self, name: str) -> ContextManager[Any]:
+        """Same as the owner's profiling_context()."""
+        return self._owner.profiling_context(name)
+
+    def profile_function(self, func_or_level: Any = None, level: Optional[str] = None) -> Any:
+        """Same as the owner's profile_function()."""
+        return self._owner.profile_function(func_or_level, level)
+
+
+class VideoOpusClipProfiler:
+    """The profiler of the guide.  ``config`` defaults to ProfilerConfig().
+
+    The configuration is read when the profiler is created.  One profiler
+    owns one C session; data accumulates over start/stop cycles until
+    ``reset()``.
+    """
+
+    def __init__(self, config: Optional[ProfilerConfig] = None) -> None:
+        if config is None:
+            config = ProfilerConfig()
+        elif not isinstance(config, ProfilerConfig):
+            raise TypeError("VideoOpusClipProfiler(config): config must be a ProfilerConfig "
+                            f"(see create_profiler_config()), got {type(config).__name__}")
+        config.validate()  # fields may have been changed after construction
+        self.config: ProfilerConfig = config
+        self._enabled = config.enabled
+        self._session = _core.Session(**config.session_kwargs())
+        self._started = False    # between start_profiling() and stop_profiling()
+        self._recording = False  # started and enabled: scopes record
+        self._ctx: Dict[str, ContextManager[Any]] = {}
+        self._ctx_flags = _CTX_FLAGS_BY_LEVEL[config.profile_level]
+        self._fn_flags = _FN_FLAGS_BY_LEVEL[config.profile_level]
+        self._fn_scopes: Dict[int, Any] = {}
+        self.performance_profiler = PerformanceProfiler(self)
+        self._data = DataLoadingProfiler(self)
+        #: Data-loading views (the seed's ``data_loading_profiler``).
+        self.data_loading_profiler = self._data
+        #: Path of the report saved by the last stop_profiling() when
+        #: config.save_profiles is set.
+        self.last_report_path: Optional[str] = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @property
+    def is_profiling(self) -> bool:
+        """True between start_profiling() and stop_profiling()."""
+        return self._started
+
+    @property
+    def session(self) -> "_core.Session":
+        """The underlying C session (for the C-level API)."""
+        return self._session
+
+    def start_profiling(self) -> None:
+        """Starts recording (with the C tracer if config.enable_cprofile) and
+        makes this the current profiler.  RuntimeError if already started."""
+        global _current
+        if self._started:
+            raise RuntimeError("VideoOpusClipProfiler.start_profiling(): profiling is already "
+                               "running; call stop_profiling() first")
+        if self._enabled:
+            self._session.start(trace_python=self.config.enable_cprofile)
+        self._started = True
+        self._recording = self._enabled
+        _current = self
+
+    def stop_profiling(self) -> None:
+        """Stops recording; the C core folds what was recorded.  With
+        config.save_profiles the report is then saved to output_dir (its
+        path is in last_report_path).  RuntimeError if not started."""
+        if not self._started:
+            raise RuntimeError("VideoOpusClipProfiler.stop_profiling(): profiling is not "
+                               "running; call start_profiling() first")
+        self._recording = False
+        self._started = False
+        if self._enabled:
+            self._session.stop()
+            if self.config.save_profiles:
+                self.last_report_path = self.save_comprehensive_report()
+
+    def _stopped_by_owner(self) -> None:
+        """Bookkeeping of stop_profiling() for a caller (the codeprof
+        command) that stopped the C session itself so that no facade frame
+        is traced; the session must not be running any more."""
+        if self._session.running:
+            raise RuntimeError("_stopped_by_owner(): the session is still running")
+        self._recording = False
+        self._started = False
+
+    def reset(self) -> None:
+        """Discards everything recorded.  RuntimeError while profiling."""
+        if self._started:
+            raise RuntimeError("VideoOpusClipProfiler.reset(): profiling is running; "
+                               "call stop_profiling() first")
+        self._session.reset()
+
+    def __enter__(self) -> "VideoOpusClipProfiler":
+        self.start_profiling()
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> Literal[False]:
+        if self._started:
+            self.stop_profiling()
+        return False
+
+    # -- instruments -----------------------------------------------------------
+
+    def profiling_context(self, name: str) -> ContextManager[Any]:
+        """A context manager timing its block as the scope `name` (wall
+        time, and thread CPU time above the "basic" level).  Nestable, usable
+        from any thread, reusable; the returned object is the C Scope, so
+        enter+exit costs well under a microsecond.  Records nothing unless
+        profiling is running."""
+        ctx = self._ctx.get(name)
+        if ctx is None:
+            ctx = self._new_context(name)
+        return ctx
+
+    def _new_context(self, name: str) -> ContextManager[Any]:
+        if not isinstance(name, str):
+            raise TypeError("VideoOpusClipProfiler.profiling_context(name): name must be a str, "
+                            f"got {type(name).__name__} {name!r}")
+        ctx: ContextManager[Any]
+        if not self._enabled:
+            ctx = _NULL_CTX
+        else:
+            ctx = self._scope(name, _core.SITE_SCOPE, self._ctx_flags)
+        self._ctx[name] = ctx
+        return ctx
+
+    def _scope(self, name: str, kind: int, flags: int, file: Optional[str] = None,
+               line: int = 0) -> Any:
+        """A C Scope of this session for the site (name, file, line, kind).
+        Extension point for instruments of other kinds (data loading...)."""
+        return self._session.scope(_core.site(name, file, line, kind), flags)
+
+    def _function_scope(self, site: int, flags: int) -> Any:
+        """The cached Scope of this session for a function site."""
+        key = (site << 4) | flags
+        scope = self._fn_scopes.get(key)
+        if scope is None:
+            scope = self._fn_scopes.setdefault(key, self._session.scope(site, flags))
+        return scope
+
+    def _instrument(self, func: F, level: Optional[str] = None,
+                    kind: int = _core.SITE_FUNCTION, name: Optional[str] = None) -> F:
+        """Wraps `func` so each call (resume) is a scope of this profiler.
+        Extension point: later instruments pass their own site kind."""
+        if not callable(func):
+            raise TypeError("profile_function: expected a function, "
+                            f"got {type(func).__name__} {func!r}")
+        lvl = self.config.profile_level if level is None else level
+        flags = _FN_FLAGS_BY_LEVEL[lvl]
+        if not self._enabled:
+            return func
+        site = site_for(func, kind, name)
+        scope = self._session.scope(site, flags)
+        worker_scopes: Dict[int, Any] = {}
+
+        def resolve() -> Any:
+            if self._recording:
+                return scope
+            # In a DataLoader worker started by spawn/forkserver this
+            # profiler is a fresh, stopped copy: record into the session the
+            # worker attached to its spool instead.
+            ws = worker_session()
+            if ws is None:
+                return None
+            ws_scope = worker_scopes.get(id(ws))
+            if ws_scope is None:
+                ws_scope = worker_scopes.setdefault(id(ws), ws.scope(site, flags))
+            return ws_scope
+
+        hide_from_tracer(resolve)
+        wrapper = wrap(func, resolve)
+        setattr(wrapper, _WRAPPED_MARK, True)
+        return wrapper
+
+    @overload
+    def profile_function(self, func_or_level: F, level: Optional[str] = None) -> F: ...
+
+    @overload
+    def profile_function(self, func_or_level: Optional[str] = None,
+                         level: Optional[str] = None) -> Callable[[F], F]: ...
+
+    def profile_function(self, func_or_level: Any = None, level: Optional[str] = None) -> Any:
+        """Decorator timing every call of a function in this profiler.
+
+        Use bare (``@profiler.profile_function``) or with a level
+        (``@profiler.profile_function("detailed")``).  "basic" records wall
+        time and the RSS delta per call; "detailed"/"comprehensive" add
+        thread CPU time.  Without a level, config.profile_level applies.
+        Generators, coroutines and async generators keep their flavour and
+        are timed per resume.  Calls made while the profiler is not running
+        record nothing.  A class is passed on to profile_class()."""
+        if isinstance(func_or_level, type):
+            return self.profile_class(func_or_level, level)
+        if callable(func_or_level):
+            lvl = None if level is None else check_level(level, "profile_function(level)")
+            return self._instrument(func_or_level, lvl)
+        if func_or_level is not None and level is not None:
+            raise TypeError("profile_function(): give the level once, got "
+                            f"{func_or_level!r} and level={level!r}")
+        lvl_arg = func_or_level if func_or_level is not None else level
+        lvl2 = None if lvl_arg is None else check_level(lvl_arg, "profile_function(level)")
+
+        def decorator(func: F) -> F:
+            if isinstance(func, type):
+                return self.profile_class(func, lvl2)
+            return self._instrument(func, lvl2)
+
+        return decorator
+
+    @overload
+    def profile_class(self, cls_or_level: C, level: Optional[str] = None) -> C: ...
+
+    @overload
+    def profile_class(self, cls_or_level: Optional[str] = None,
+                      level: Optional[str] = None) -> Callable[[C], C]: ...
+
+    def profile_class(self, cls_or_level: Any = None, level: Optional[str] = None) -> Any:
+        """Class decorator: profile_function on every public method defined
+        in the class body (static and class methods included) and on
+        __init__ and __call__.  Use bare or with a level."""
+        if isinstance(cls_or_level, type):
+            lvl = None if level is None else check_level(level, "profile_class(level)")
+            return _decorate_class(cls_or_level, lambda f: self._instrument(f, lvl))
+        lvl_arg = cls_or_level if cls_or_level is not None else level
+        lvl2 = None if lvl_arg is None else check_level(lvl_arg, "profile_class(level)")
+
+        def decorator(cls: C) -> C:
+            if not isinstance(cls, type):
+                raise TypeError(f"profile_class: expected a class, got {type(cls).__name__}")
+            return _decorate_class(cls, lambda f: self._instrument(f, lvl2))
+
+        return decorator
+
+    # -- data loading --------------------------------------------------------------
+
+    def profile_dataset(self, dataset: Any) -> Any:
+        """A wrapper that behaves as `dataset` (len, indexing, attributes,
+        pickling for spawn workers; a torch map-style or iterable Dataset)
+        and records each item's load time by index, in DataLoader worker
+        processes too.  ``get_stats()`` gives avg_load_time, slow_loads,
+        percentiles, bottleneck_indices and failures.  TypeError if
+        `dataset` is not a dataset."""
+        return self._data.wrap_dataset(dataset)
+
+    def profile_data_loader(self, loader: Any) -> ProfiledDataLoader:
+        """A wrapper that iterates exactly as `loader` does and records, per
+        batch, the wait inside next() and the step time between batches;
+        the loader's dataset is instrumented too (item times from its
+        workers).  ``get_stats()`` gives avg_batch_time, the data-stall
+        fraction, samples/s, batches/s and first-batch latency.  TypeError
+        if `loader` is not iterable."""
+        return ProfiledDataLoader(loader, self)
+
+    def profile_preprocessing(self, func: F) -> F:
+        """Decorator: each call is a preprocessing stage (attributed per
+        item when called inside a dataset's __getitem__, in workers too)."""
+        return self._instrument(func, kind=_core.SITE_PREPROCESS)
+
+    def profile_augmentation(self, func: F) -> F:
+        """Decorator: each call is an augmentation stage."""
+        return self._instrument(func, kind=_core.SITE_AUGMENT)
+
+    # -- reports -----------------------------------------------------------------
+
+    def get_comprehensive_report(self) -> Dict[str, Any]:
+        """The C core's JSON report (docs/report-schema.md) as a dict.  While
+        profiling, it covers everything recorded so far."""
+        result: Dict[str, Any] = json.loads(self._session.report_json())
+        return result
+
+    def get_text_summary(self) -> str:
+        """The C core's human-readable summary (top functions, findings)."""
+        return self._session.report_text()
+
+    def identify_bottlenecks(self) -> Dict[str, Any]:
+        """The report's bottlenecks: every key always present --
+        slow_functions, memory_intensive_functions, slow_data_loading,
+        slow_preprocessing, slow_gpu_operations (lists of findings with the
+        measured value, the threshold and a recommendation) and
+        recommendations (unique sentences, most severe first)."""
+        bottlenecks: Dict[str, Any] = self.get_comprehensive_report()["bottlenecks"]
+        return bottlenecks
+
+    def _report_path(self, path: Optional[PathLike]) -> Path:
+        out_dir = Path(os.fspath(self.config.output_dir))
+        if path is None:
+            now = time.time()
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+            ms = int((now % 1) * 1000)
+            return out_dir / f"profile_{stamp}.{ms:03d}_{os.getpid()}.json"
+        p = Path(os.fspath(path))
+        return p if p.is_absolute() else out_dir / p
+
+    def save_comprehensive_report(self, path: Optional[PathLike] = None,
+                                  format: Optional[str] = None) -> str:
+        """Writes the report atomically and returns the path written.
+
+        No path: ``<output_dir>/profile_<date-time>_<pid>.json``.  A relative
+        path is placed inside output_dir (created if missing); an absolute
+        one is used as is.  `format` is "json" or "text" (default: "text"
+        for a .txt path, else "json").  An unwritable path raises OSError
+        naming it; nothing recorded is lost and a later save can succeed."""
+        p = self._report_path(path)
+        fmt: Literal["json", "text"]
+        if format is None:
+            fmt = "text" if p.suffix == ".txt" else "json"
+        elif format == "json":
+            fmt = "json"
+        elif format == "text":
+            fmt = "text"
+        else:
+            raise ValueError("save_comprehensive_report(format): must be 'json' or 'text', "
+                             f"got {format!r}")
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OSError(e.errno, f"save_comprehensive_report(): cannot create the directory "
+                          f"of '{p}': {e.strerror}", str(p)) from e
+        self._session.save(str(p), fmt)
+        return str(p)
+
+    def __repr__(self) -> str:
+        state = "profiling" if self._started else "stopped"
+        return (f"<VideoOpusClipProfiler {state} level={self.config.profile_level!r} "
+                f"enabled={self._enabled} tracer={self._session.tracer!r}>")
+
+
+# The facade's own frames that run while the tracer is on stay out of reports.
+hide_from_tracer(VideoOpusClipProfiler.start_profiling, VideoOpusClipProfiler.stop_profiling,
+                 VideoOpusClipProfiler._stopped_by_owner, VideoOpusClipProfiler._function_scope,
+                 VideoOpusClipProfiler.is_profiling)
+
+
+# ---------------------------------------------------------------------------
+# The current / default profiler and the module-level decorators
+# ---------------------------------------------------------------------------
+
+def get_default_profiler() -> VideoOpusClipProfiler:
+    """The process-wide default profiler (ProfilerConfig() defaults),
+    created on first use and not started."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = VideoOpusClipProfiler()
+    return _default
+
+
+def get_current_profiler() -> VideoOpusClipProfiler:
+    """The profiler module-level decorators record into: the most recently
+    started one, else the default profiler."""
+    return _current if _current is not None else get_default_profiler()
+
+
+def _current_resolver(site: int, level: Optional[str]) -> Resolver:
+    fixed_flags = None if level is None else _FN_FLAGS_BY_LEVEL[level]
+
+    def resolve() -> Any:
+        prof = _current if _current is not None else _default
+        if prof is None or not prof._recording:
+            return None
+        flags = prof._fn_flags if fixed_flags is None else fixed_flags
+        return prof._function_scope(site, flags)
+
+    hide_from_tracer(resolve)
+    return resolve
+
+
+def _instrument_current(func: F, level: Optional[str]) -> F:
+    if not callable(func):
+        raise TypeError(f"profile_function: expected a function, got {type(func).__name__} "
+                        f"{func!r}")
+    wrapper = wrap(func, _current_resolver(site_for(func, _core.SITE_FUNCTION), level))
+    setattr(wrapper, _WRAPPED_MARK, True)
+    return wrapper
+
+
+@overload
+def profile_function(func_or_level: F, level: Optional[str] = None) -> F: ...
+
+
+@overload
+def profile_function(func_or_level: Optional[str] = None,
+                     level: Optional[str] = None) -> Callable[[F], F]: ...
+
+
+def profile_function(func_or_level: Any = None, level: Optional[str] = None) -> Any:
+    """Module-level ``@profile_function`` / ``@profile_function("detailed")``:
+    like VideoOpusClipProfiler.profile_function, recording into the current
+    profiler at call time (see get_current_profiler()).  Without a level the
+    current profiler's config.profile_level applies."""
+    if isinstance(func_or_level, type):
+        return profile_class(func_or_level, level)
+    if callable(func_or_level):
+        lvl = None if level is None else check_level(level, "profile_function(level)")
+        return _instrument_current(func_or_level, lvl)
+    if func_or_level is not None and level is not None:
+        raise TypeError("profile_function(): give the level once, got "
+                        f"{func_or_level!r} and level={level!r}")
+    lvl_arg = func_or_level if func_or_level is not None else level
+    lvl2 = None if lvl_arg is None else check_level(lvl_arg, "profile_function(level)")
+
+    def decorator(func: F) -> F:
+        if isinstance(func, type):
+            return profile_class(func, lvl2)
+        return _instrument_current(func, lvl2)
+
+    return decorator
+
+
+@overload
+def profile_class(cls_or_level: C, level: Optional[str] = None) -> C: ...
+
+
+@overload
+def profile_class(cls_or_level: Optional[str] = None,
+                  level: Optional[str] = None) -> Callable[[C], C]: ...
+
+
+def profile_class(cls_or_level: Any = None, level: Optional[str] = None) -> Any:
+    """Module-level ``@profile_class("detailed")``: profile_function on every
+    public method of the class (and __init__/__call__), recording into the
+    current profiler at call time."""
+    if isinstance(cls_or_level, type):
+        lvl = None if level is None else check_level(level, "profile_class(level)")
+        return _decorate_class(cls_or_level, lambda f: _instrument_current(f, lvl))
+    lvl_arg = cls_or_level if cls_or_level is not None else level
+    lvl2 = None if lvl_arg is None else check_level(lvl_arg, "profile_class(level)")
+
+    def decorator(cls: C) -> C:
+        if not isinstance(cls, type):
+            raise TypeError(f"profile_class: expected a class, got {type(cls).__name__}")
+        return _decorate_class(cls, lambda f: _instrument_current(f, lvl2))
+
+    return decorator

@@ -1,0 +1,172 @@
+"""The codeprof command (python -m code_profiler), run in subprocesses."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import function_entry, functions_named, run_python
+
+WORKLOAD = textwrap.dedent("""
+    import sys, json, os
+
+    def work(n):
+        return sum(i * i for i in range(n))
+
+    def main():
+        for _ in range(4):
+            work(1000)
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "seen.json"), "w") as fh:
+            json.dump({"argv": sys.argv, "path0": sys.path[0], "name": __name__}, fh)
+
+    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "exit":
+        sys.exit(int(sys.argv[2]))
+    if len(sys.argv) > 1 and sys.argv[1] == "raise":
+        1 / 0
+    if len(sys.argv) > 1 and sys.argv[1] == "exit-text":
+        sys.exit("leaving with a message")
+""")
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Path:
+    path = tmp_path / "workload.py"
+    path.write_text(WORKLOAD)
+    return path
+
+
+def codeprof(*args: str, cwd: Path, timeout: float = 120):
+    return run_python(["-m", "code_profiler", *args], cwd, timeout=timeout)
+
+
+def test_run_writes_report_with_the_scripts_functions(script, tmp_path):
+    out = tmp_path / "reports" / "r.json"
+    out.parent.mkdir()
+    res = codeprof("run", "-o", str(out), str(script), "a", "--flag", "-o", "x", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(out.read_text())
+    work = function_entry(report, "work", kind="python")
+    assert work["calls"] == 4
+    assert work["file"] == str(script)
+    assert function_entry(report, "main", kind="python")["calls"] == 1
+    # the summary went to stderr, the script's own output stream is untouched
+    assert "work" in res.stderr and res.stdout == ""
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen["argv"] == [str(script), "a", "--flag", "-o", "x"]
+    assert seen["path0"] == str(tmp_path)
+    assert seen["name"] == "__main__"
+    assert sorted(os.listdir(out.parent)) == ["r.json"]  # atomic: no temporaries
+
+
+def test_relative_output_is_relative_to_cwd_and_text_format(script, tmp_path):
+    res = codeprof("run", "--level", "basic", "--text", "-o", "summary.txt", "workload.py",
+                   cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    text = (tmp_path / "summary.txt").read_text()
+    assert "work" in text and not text.lstrip().startswith("{")
+
+
+@pytest.mark.parametrize("code", [0, 3, 7])
+def test_exit_code_is_the_scripts(script, tmp_path, code):
+    out = tmp_path / "r.json"
+    res = codeprof("run", "-q", "-o", str(out), str(script), "exit", str(code), cwd=tmp_path)
+    assert res.returncode == code
+    assert function_entry(json.loads(out.read_text()), "work", kind="python")["calls"] == 4
+    assert res.stderr == ""  # -q: no summary
+
+
+def test_exit_with_message(script, tmp_path):
+    res = codeprof("run", "-q", str(script), "exit-text", cwd=tmp_path)
+    assert res.returncode == 1
+    assert "leaving with a message" in res.stderr
+
+
+def test_uncaught_exception_prints_traceback_exits_1_and_writes_report(script, tmp_path):
+    out = tmp_path / "r.json"
+    res = codeprof("run", "-o", str(out), str(script), "raise", cwd=tmp_path)
+    assert res.returncode == 1
+    assert "Traceback (most recent call last)" in res.stderr
+    assert "ZeroDivisionError: division by zero" in res.stderr
+    assert str(script) in res.stderr
+    assert "runpy" not in res.stderr  # the command's own frames are not shown
+    report = json.loads(out.read_text())
+    assert function_entry(report, "work", kind="python")["calls"] == 4
+
+
+def test_missing_script_is_a_clear_error(tmp_path):
+    res = codeprof("run", "no_such_script.py", cwd=tmp_path)
+    assert res.returncode == 2
+    assert "script not found: 'no_such_script.py'" in res.stderr
+    res = codeprof("run", str(tmp_path), cwd=tmp_path)
+    assert res.returncode == 2 and "not a file" in res.stderr
+
+
+def test_unwritable_report_path(script, tmp_path):
+    (tmp_path / "blocker").write_text("file")
+    res = codeprof("run", "-q", "-o", str(tmp_path / "blocker" / "r.json"), str(script),
+                   cwd=tmp_path)
+    assert res.returncode == 1
+    assert "could not write the report" in res.stderr
+    assert str(tmp_path / "blocker" / "r.json") in res.stderr
+
+
+def test_usage_errors(tmp_path):
+    res = codeprof(cwd=tmp_path)
+    assert res.returncode == 2 and "usage" in res.stderr.lower()
+    res = codeprof("run", "--level", "fast", "x.py", cwd=tmp_path)
+    assert res.returncode == 2 and "invalid choice: 'fast'" in res.stderr
+
+
+def test_version(tmp_path):
+    from code_profiler import _core
+    res = codeprof("--version", cwd=tmp_path)
+    assert res.returncode == 0 and _core.VERSION in res.stdout
+
+
+def test_decorators_in_the_script_record_into_the_command_profiler(tmp_path):
+    (tmp_path / "deco.py").write_text(textwrap.dedent("""
+        from code_profiler import profile_function
+
+        @profile_function
+        def decorated_step():
+            return 1
+
+        for _ in range(3):
+            decorated_step()
+    """))
+    out = tmp_path / "r.json"
+    res = codeprof("run", "-q", "-o", str(out), "deco.py", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(out.read_text())
+    assert function_entry(report, "decorated_step", kind="function")["calls"] == 3
+
+
+def test_main_function_in_process(script, tmp_path, capsys, monkeypatch):
+    from code_profiler import cli
+    monkeypatch.chdir(tmp_path)
+    saved_path0 = sys.path[0]
+    code = cli.main(["run", "-q", "-o", "inproc.json", str(script), "exit", "4"])
+    assert code == 4
+    assert sys.path[0] == saved_path0  # restored
+    report = json.loads((tmp_path / "inproc.json").read_text())
+    assert functions_named(report, "work")
+
+
+def test_console_script_if_installed(script, tmp_path):
+    exe = Path(sys.executable).with_name("codeprof")
+    if not exe.exists():
+        exe_s = shutil.which("codeprof")
+        if exe_s is None:
+            pytest.skip("the codeprof console script is not installed in this environment")
+        exe = Path(exe_s)
+    import subprocess
+    from conftest import subprocess_env
+    res = subprocess.run([str(exe), "run", "-q", str(script), "exit", "5"], cwd=tmp_path,
+                         env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 5, res.stderr

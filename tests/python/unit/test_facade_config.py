@@ -1,0 +1,176 @@
+"""ProfilerConfig validation and create_profiler_config presets."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from code_profiler import LEVELS, ProfilerConfig, create_profiler_config
+
+SEED_FIELDS = [
+    "enabled", "profile_level", "enable_cprofile", "enable_line_profiler",
+    "enable_memory_profiler", "enable_gpu_profiler", "enable_memory_tracking",
+    "enable_gc_profiling", "memory_snapshots", "enable_cuda_profiling", "profile_cuda_memory",
+    "profile_cuda_operations", "profile_data_loading", "profile_preprocessing",
+    "profile_augmentation", "save_profiles", "output_dir", "detailed_reports",
+    "sample_interval", "max_samples",
+]
+THRESHOLDS = {
+    "slow_function_threshold_s": 1.0,
+    "memory_intensive_threshold_mb": 100.0,
+    "slow_data_loading_threshold_s": 1.0,
+    "slow_preprocessing_threshold_s": 0.5,
+    "slow_gpu_operation_threshold_s": 0.1,
+    "data_stall_threshold": 0.2,
+}
+
+
+def test_every_seed_field_and_threshold_exists_with_documented_defaults():
+    names = {f.name for f in dataclasses.fields(ProfilerConfig)}
+    assert set(SEED_FIELDS) <= names
+    cfg = ProfilerConfig()
+    for name, default in THRESHOLDS.items():
+        assert getattr(cfg, name) == default, name
+    assert cfg.output_dir == "profiles"
+    assert cfg.sample_interval == 0.1
+    assert cfg.max_samples == 10000
+    assert cfg.enabled is True
+
+
+def test_seed_advanced_configuration_is_accepted():
+    kwargs = {name: True for name in SEED_FIELDS
+              if name not in ("profile_level", "output_dir", "sample_interval", "max_samples")}
+    cfg = ProfilerConfig(profile_level="comprehensive", output_dir="profiles",
+                         sample_interval=0.1, max_samples=10000, **kwargs)
+    assert cfg.enable_line_profiler and cfg.profile_augmentation
+
+
+@pytest.mark.parametrize("level", ["fast", "", "BASIC"])
+def test_bad_profile_level_names_field_and_allowed_values(level):
+    with pytest.raises(ValueError) as ei:
+        ProfilerConfig(profile_level=level)
+    msg = str(ei.value)
+    assert msg == ("ProfilerConfig.profile_level must be one of 'basic', 'detailed', "
+                   f"'comprehensive', got {level!r}")
+
+
+@pytest.mark.parametrize("field", ["enabled", "enable_cprofile", "save_profiles",
+                                   "profile_augmentation", "detailed_reports"])
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_bool_fields_reject_non_bool(field, value):
+    with pytest.raises(TypeError) as ei:
+        ProfilerConfig(**{field: value})
+    assert f"ProfilerConfig.{field} must be a bool" in str(ei.value)
+    assert repr(value) in str(ei.value)
+
+
+@pytest.mark.parametrize("field", ["sample_interval", "slow_function_threshold_s",
+                                   "memory_intensive_threshold_mb",
+                                   "slow_data_loading_threshold_s",
+                                   "slow_preprocessing_threshold_s",
+                                   "slow_gpu_operation_threshold_s"])
+@pytest.mark.parametrize("value", [0, -1.5, float("nan"), float("inf")])
+def test_positive_number_fields(field, value):
+    with pytest.raises(ValueError) as ei:
+        ProfilerConfig(**{field: value})
+    assert f"ProfilerConfig.{field} must be a positive finite number" in str(ei.value)
+
+
+def test_number_fields_reject_wrong_types():
+    with pytest.raises(TypeError, match=r"ProfilerConfig\.slow_function_threshold_s must be"):
+        ProfilerConfig(slow_function_threshold_s="1")
+    with pytest.raises(TypeError, match=r"ProfilerConfig\.sample_interval must be"):
+        ProfilerConfig(sample_interval=True)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 1.5, -0.1])
+def test_data_stall_threshold_is_a_fraction(value):
+    with pytest.raises(ValueError, match=r"ProfilerConfig\.data_stall_threshold must be a "
+                                         r"number in \(0, 1\)"):
+        ProfilerConfig(data_stall_threshold=value)
+
+
+@pytest.mark.parametrize("value,exc", [(0, ValueError), (-5, ValueError),
+                                       ((1 << 20) + 1, ValueError), (10.0, TypeError),
+                                       (True, TypeError), ("100", TypeError)])
+def test_max_samples(value, exc):
+    with pytest.raises(exc) as ei:
+        ProfilerConfig(max_samples=value)
+    assert "ProfilerConfig.max_samples must be an int in [1, 1048576]" in str(ei.value)
+
+
+def test_output_dir_validation():
+    with pytest.raises(ValueError, match=r"ProfilerConfig\.output_dir"):
+        ProfilerConfig(output_dir="")
+    with pytest.raises(TypeError, match=r"ProfilerConfig\.output_dir"):
+        ProfilerConfig(output_dir=3)
+
+
+def test_session_kwargs_translate_units():
+    cfg = ProfilerConfig(memory_intensive_threshold_mb=2.5, slow_function_threshold_s=0.25,
+                         max_samples=77, data_stall_threshold=0.4, profile_level="basic")
+    kw = cfg.session_kwargs()
+    assert kw["memory_intensive_bytes"] == 2.5 * 1024 * 1024
+    assert kw["slow_function_s"] == 0.25
+    assert kw["max_samples"] == 77
+    assert kw["data_stall_fraction"] == 0.4
+    assert kw["percentiles"] is False
+    assert ProfilerConfig(profile_level="detailed").session_kwargs()["percentiles"] is True
+
+
+def test_thresholds_reach_the_core_report(make_profiler):
+    cfg = ProfilerConfig(slow_function_threshold_s=0.3, memory_intensive_threshold_mb=7.0,
+                         slow_gpu_operation_threshold_s=0.02, max_samples=123)
+    report = make_profiler(cfg).get_comprehensive_report()
+    c = report["config"]
+    assert c["slow_function_s"] == pytest.approx(0.3)
+    assert c["memory_intensive_bytes"] == pytest.approx(7.0 * 1024 * 1024)
+    assert c["slow_gpu_op_s"] == pytest.approx(0.02)
+    assert c["max_samples"] == 123
+
+
+def test_profiler_revalidates_a_mutated_config(make_profiler):
+    cfg = ProfilerConfig()
+    cfg.profile_level = "turbo"
+    with pytest.raises(ValueError, match="ProfilerConfig.profile_level"):
+        make_profiler(cfg)
+
+
+def test_profiler_rejects_non_config(make_profiler):
+    with pytest.raises(TypeError, match="must be a ProfilerConfig"):
+        make_profiler({"enabled": True})
+
+
+def test_create_profiler_config_levels_differ():
+    basic = create_profiler_config("basic")
+    detailed = create_profiler_config("detailed")
+    comp = create_profiler_config("comprehensive")
+    assert [c.profile_level for c in (basic, detailed, comp)] == list(LEVELS)
+    # basic: no tracer, no memory / GPU profilers
+    assert not basic.enable_cprofile
+    assert not basic.enable_memory_profiler and not basic.enable_gpu_profiler
+    # detailed: tracer, memory and GPU on
+    assert detailed.enable_cprofile and detailed.enable_memory_profiler
+    assert detailed.enable_gpu_profiler
+    assert not detailed.enable_line_profiler
+    # comprehensive: every switch on
+    switches = [f.name for f in dataclasses.fields(ProfilerConfig)
+                if f.type in ("bool", bool) and f.name not in ("save_profiles",)]
+    assert all(getattr(comp, name) for name in switches), \
+        [n for n in switches if not getattr(comp, n)]
+
+
+def test_create_profiler_config_unknown_level_lists_allowed():
+    with pytest.raises(ValueError) as ei:
+        create_profiler_config("extreme")
+    assert "'basic', 'detailed', 'comprehensive'" in str(ei.value)
+    assert "'extreme'" in str(ei.value)
+
+
+def test_create_profiler_config_overrides_and_unknown_field():
+    cfg = create_profiler_config("basic", output_dir="elsewhere", enable_cprofile=True)
+    assert cfg.output_dir == "elsewhere" and cfg.enable_cprofile
+    with pytest.raises(TypeError, match="the fields are:"):
+        create_profiler_config("basic", no_such_field=1)
+    with pytest.raises(ValueError, match="ProfilerConfig.max_samples"):
+        create_profiler_config("basic", max_samples=0)
