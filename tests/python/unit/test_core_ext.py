@@ -294,7 +294,8 @@ def test_enter_exit_attr_argument_checks(session):
 def test_auto_tracer_mode(session, monkeypatch):
     monkeypatch.delenv("CODEPROF_TRACER", raising=False)
     session.start(trace_python=True)
-    assert session.tracer == MODES[0]
+    # 3.12+: sys.monitoring; 3.11: the profile hook (the PEP 523 hook is opt-in)
+    assert session.tracer == ("sys.monitoring" if PY312 else "setprofile")
     session.stop()
     monkeypatch.setenv("CODEPROF_TRACER", "no-such-tracer")
     with pytest.raises(ValueError, match="CODEPROF_TRACER"):
