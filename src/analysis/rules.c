@@ -1,10 +1,12 @@
 /* rules.c -- the analysis rules (see rules.h for the list and contract).
  *
- * To add a rule: write `static int rule_x(cp_model *m, const cp_rule *r)`
- * that calls add_finding() for every subject over its threshold, then add
- * one line to `rules[]` below and document it in rules.h and
- * docs/report-schema.md. */
+ * To add a rule: write `int rule_x(cp_model *m, const cp_rule_info *info)`
+ * (static here, or declared in a rules_<area>.h such as rules_data.h) that
+ * appends one finding with info->id / info->category for every subject
+ * over its threshold, then add one line to `rules[]` below and document it
+ * in rules.h and docs/report-schema.md. */
 #include "analysis/rules.h"
+#include "analysis/rules_data.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,16 +15,15 @@
 
 #include "core/site.h"
 
-typedef struct cp_rule cp_rule;
-typedef int (*cp_rule_fn)(cp_model *m, const cp_rule *r);
+typedef int (*cp_rule_fn)(cp_model *m, const cp_rule_info *info);
 
-struct cp_rule {
+typedef struct cp_rule {
     cp_rule_info info;
     cp_rule_fn fn;
-};
+} cp_rule;
 
-static int rule_slow_functions(cp_model *m, const cp_rule *r);
-static int rule_memory_intensive(cp_model *m, const cp_rule *r);
+static int rule_slow_functions(cp_model *m, const cp_rule_info *r);
+static int rule_memory_intensive(cp_model *m, const cp_rule_info *r);
 
 static const cp_rule rules[] = {
     {{"CP-PERF-001", "slow_functions",
@@ -31,6 +32,31 @@ static const cp_rule rules[] = {
     {{"CP-MEM-001", "memory_intensive_functions",
       "a function's largest RSS growth in one call exceeds memory_intensive_bytes"},
      rule_memory_intensive},
+    {{"CP-DATA-001", "slow_data_loading",
+      "a loader (>= 3 batches) waits for data more than data_stall_fraction of its loop"},
+     cp_rule_data_stall},
+    {{"CP-DATA-002", "slow_data_loading",
+      "a dataset's outlier items cost > 5% of its item time, or a load exceeds "
+      "slow_data_loading_s"},
+     cp_rule_data_outliers},
+    {{"CP-DATA-003", "slow_preprocessing",
+      "a decode/read/load stage takes > 50% of item time (data-bound run or no loader)"},
+     cp_rule_data_decode},
+    {{"CP-DATA-004", "slow_preprocessing",
+      "a preprocess/augment stage averages > slow_preprocessing_s, or takes > 50% of item "
+      "time in a data-bound run"},
+     cp_rule_data_slow_stage},
+    {{"CP-DATA-005", "slow_data_loading",
+      "data-bound run, >= 2 epochs, non-persistent workers whose start-up is > 10% of loader "
+      "time"},
+     cp_rule_data_worker_startup},
+    {{"CP-DATA-006", "slow_data_loading",
+      "data-bound loader with workers whose p95 wait > 4x a small median wait"},
+     cp_rule_data_bursty},
+    {{"CP-DATA-007", "slow_data_loading", "a loader feeding a GPU without pin_memory"},
+     cp_rule_data_pin_memory},
+    {{"CP-DATA-008", "slow_data_loading", "a dataset's item loads raised"},
+     cp_rule_data_failures},
 };
 
 #define NRULES (sizeof rules / sizeof rules[0])
@@ -52,16 +78,16 @@ static void copy_field(char *dst, size_t cap, const char *src) {
 }
 
 /* Appends a finding; the recommendation is printf-formatted. */
-static int add_finding(cp_model *m, const cp_rule *r, const char *subject, double value,
+static int add_finding(cp_model *m, const cp_rule_info *r, const char *subject, double value,
                        double threshold, const char *unit, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 
-static int add_finding(cp_model *m, const cp_rule *r, const char *subject, double value,
+static int add_finding(cp_model *m, const cp_rule_info *r, const char *subject, double value,
                        double threshold, const char *unit, const char *fmt, ...) {
     cp_finding f;
     memset(&f, 0, sizeof f);
-    copy_field(f.rule, sizeof f.rule, r->info.id);
-    copy_field(f.category, sizeof f.category, r->info.category);
+    copy_field(f.rule, sizeof f.rule, r->id);
+    copy_field(f.category, sizeof f.category, r->category);
     copy_field(f.subject, sizeof f.subject, subject);
     copy_field(f.unit, sizeof f.unit, unit);
     f.value = value;
@@ -186,7 +212,7 @@ static int is_code_kind(unsigned kind) {
            kind == CODEPROF_SITE_NATIVE || kind == CODEPROF_SITE_FUNCTION;
 }
 
-static int rule_slow_functions(cp_model *m, const cp_rule *r) {
+static int rule_slow_functions(cp_model *m, const cp_rule_info *r) {
     double thr = m->cfg.slow_function_s;
     callee_index ci;
     memset(&ci, 0, sizeof ci);
@@ -247,7 +273,7 @@ static int rule_slow_functions(cp_model *m, const cp_rule *r) {
 /* CP-MEM-001 memory_intensive_functions                                     */
 /* ------------------------------------------------------------------------ */
 
-static int rule_memory_intensive(cp_model *m, const cp_rule *r) {
+static int rule_memory_intensive(cp_model *m, const cp_rule_info *r) {
     double thr = m->cfg.memory_intensive_bytes;
     for (uint32_t i = 0; i < m->nfuncs; i++) {
         const cp_mfunc *f = &m->funcs[i];
@@ -276,7 +302,7 @@ int cp_rules_run(cp_model *m) {
     int rc = 0;
     m->nfindings = 0;
     for (size_t i = 0; i < NRULES && rc == 0; i++)
-        rc = rules[i].fn(m, &rules[i]);
+        rc = rules[i].fn(m, &rules[i].info);
     cp_model_sort_findings(m);
     return rc;
 }

@@ -14,6 +14,45 @@
  *               python/native/function/scope site > cfg.slow_function_s.
  *   CP-MEM-001  memory_intensive_functions largest RSS growth over one call
  *               of any site that measured RSS > cfg.memory_intensive_bytes.
+ *
+ * Data-loading rules (rules_data.c; rules_data.h defines "data-bound",
+ * "worst stall" and t_item).  Their severity is the share of the measured
+ * time the problem costs x 10, at least 1.01 when a rule fires, so they
+ * rank against each other and against CP-PERF-001:
+ *   CP-DATA-001 slow_data_loading  a loader with >= 3 batches whose stall
+ *               fraction > cfg.data_stall_fraction.  Advice from the model:
+ *               N = ceil(B * t_item / t_step) workers (capped to the CPU
+ *               count); "raise num_workers from W to N" when W < N, else
+ *               "adding workers cannot help" plus the stage with the largest
+ *               share of item time.  Severity stall x 10.
+ *   CP-DATA-002 slow_data_loading  a dataset with outlier indices whose
+ *               slowest loads sum to > 5% of its item time, or whose max
+ *               load > cfg.slow_data_loading_s; names up to 5 indices (time,
+ *               x median); repeat-slow indices -> cache / re-encode.
+ *               Severity share x 10, kept below CP-DATA-001 in a data-bound
+ *               run when the share is < 20%.
+ *   CP-DATA-003 slow_preprocessing a stage named *decode*, *read* or *load*
+ *               (any case) with share_of_item_time > 0.5, in a data-bound run
+ *               or one without a loader -> decode offline.  Severity
+ *               share x 10 x worst stall (x 1 without a loader).
+ *   CP-DATA-004 slow_preprocessing a preprocess/augment stage with average
+ *               time > cfg.slow_preprocessing_s, or share > 0.5 in a
+ *               data-bound run (stages CP-DATA-003 reports are left to it).
+ *               Severity as CP-DATA-003.
+ *   CP-DATA-005 slow_data_loading  data-bound run; a described loader with
+ *               >= 2 epochs, num_workers > 0, not persistent, whose epochs'
+ *               first waits are > 10% of wait + step -> persistent_workers.
+ *               Severity share x 10.
+ *   CP-DATA-006 slow_data_loading  a data-bound described loader with
+ *               num_workers > 0, median wait < a tenth of the step and
+ *               p95 wait > 4 x median -> double prefetch_factor.
+ *               Severity stall x 5.
+ *   CP-DATA-007 slow_data_loading  a described loader with uses_gpu and not
+ *               pin_memory that delivered batches.  Severity 1.01.
+ *   CP-DATA-008 slow_data_loading  a dataset whose item loads raised.
+ *               Severity 1.01.
+ * A compute-bound run (no loader's stall above the threshold) never gets
+ * CP-DATA-001, 005 or 006: it is never told to tune workers.
  */
 #ifndef CP_RULES_H
 #define CP_RULES_H

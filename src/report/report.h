@@ -29,6 +29,21 @@ int cp_report_json(const cp_model *m, cp_strbuf *out);
  * findings.  `m` must not be NULL. */
 int cp_report_text(const cp_model *m, cp_strbuf *out);
 
+struct cp_jsonw;
+
+/* The data-loading section (src/report/report_data.c): writes the key
+ * "data_loading" and its object into the JSON object being written by
+ * `w` (always, with empty lists and zero figures when nothing was
+ * recorded; docs/report-schema.md lists every field).  Errors (OOM)
+ * surface through `w`'s buffer like every other write.  `m` and `w` must
+ * not be NULL. */
+void cp_report_data_json(const cp_model *m, struct cp_jsonw *w);
+
+/* Appends the text summary's "Data loading" block (loaders, datasets,
+ * worker processes, top stages); appends nothing when no data-loading
+ * record exists.  OOM sets out->oom.  `m` and `out` must not be NULL. */
+void cp_report_data_text(const cp_model *m, cp_strbuf *out);
+
 /* Report name of a codeprof_site_kind ("scope", "python", ...);
  * "unknown" for values out of range.  Static string. */
 const char *cp_report_kind_name(unsigned kind);

@@ -415,8 +415,10 @@ int cp_report_json(const cp_model *m, cp_strbuf *out) {
     cp_jsonw_init(&w, out);
     int pct = (m->cfg.flags & CODEPROF_CFG_PERCENTILES) != 0;
     /* Most of the report is the call tree and the function table; reserve
-     * a rough estimate up front to avoid repeated regrowth. */
-    cp_strbuf_reserve(out, 512 + (size_t)m->nnodes * 300 + (size_t)m->nfuncs * 360);
+     * a rough estimate (~230 bytes per node, ~330 per function) up front to
+     * avoid repeated regrowth.  A failure here is an OOM the writes below
+     * would hit anyway; it is reported through the buffer's oom flag. */
+    (void)cp_strbuf_reserve(out, 512 + (size_t)m->nnodes * 256 + (size_t)m->nfuncs * 360);
 
     cp_jsonw_begin_object(&w);
     kv_s(&w, "schema", "codeprof-report");
@@ -432,6 +434,7 @@ int cp_report_json(const cp_model *m, cp_strbuf *out) {
         return -1;
     }
     cp_jsonw_end_object(&w);
+    cp_report_data_json(m, &w);
     write_findings(&w, m);
     write_bottlenecks(&w, m);
     cp_jsonw_end_object(&w);

@@ -106,6 +106,8 @@ int cp_report_text(const cp_model *m, cp_strbuf *out) {
     table(out, m, "Top functions by self time", idx, nf < TOP_N ? nf : TOP_N);
     free(idx);
 
+    cp_report_data_text(m, out);
+
     if (m->nfindings) {
         cp_strbuf_printf(out, "\nFindings (%u)\n", m->nfindings);
         for (uint32_t i = 0; i < m->nfindings; i++) {

@@ -1,0 +1,508 @@
+#!/usr/bin/env python
+"""The reference video pipeline, profiled with code_profiler.
+
+A small but complete video-training pipeline that runs on a CPU in well
+under a minute:
+
+1. generate   -- short synthetic videos (a bright square moving in one of
+                 four directions = the class) written with cv2.VideoWriter
+                 into a cache directory that later runs reuse;
+2. decode     -- the Dataset's __getitem__ opens a clip with
+                 cv2.VideoCapture and decodes K frames;
+3. preprocess -- cv2.resize, BGR->RGB, normalisation;
+4. augment    -- random horizontal flip and brightness jitter (numpy);
+5. collate    -- a tensor [C, T, H, W] per item, batched by a DataLoader
+                 with worker processes;
+6. train      -- a small 3D CNN trained with SGD for a few epochs.
+
+Profiling uses the seed API: VideoOpusClipProfiler(create_profiler_config(
+"detailed")), profiler.profile_function on every stage, a
+profiling_context per epoch and one around each wait for a batch
+("dataloader_wait"), then identify_bottlenecks() and a saved report under
+profiles/.
+
+Run it directly or under the profiler's command (tracer on):
+
+    python examples/video_pipeline.py
+    codeprof run examples/video_pipeline.py
+
+Every stage is a plain module-level function listed in `Stages`; a variant
+of the pipeline (for instance one with a deliberately slow stage) replaces
+entries of `Stages` in `build_stages()` without touching the rest.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from code_profiler import VideoOpusClipProfiler, create_profiler_config, get_current_profiler
+
+# ImageNet-style normalisation constants, RGB order.
+MEAN = np.array([0.45, 0.45, 0.45], dtype=np.float32)
+STD = np.array([0.225, 0.225, 0.225], dtype=np.float32)
+
+# Bump when render_frame changes, so cached videos of an older look are
+# regenerated rather than reused.
+RENDER_VERSION = 2
+
+# Colour of the moving square per class (BGR): red, green, blue, yellow.
+SQUARE_BGR = ((40, 40, 240), (40, 230, 40), (240, 60, 40), (30, 230, 240))
+
+# (fourcc, extension) pairs tried in order when writing videos.
+CODECS: Sequence[Tuple[str, str]] = (("MJPG", ".avi"), ("mp4v", ".mp4"))
+
+
+# ---------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Options:
+    videos: int = 16
+    frames: int = 32            # frames per generated video
+    width: int = 160            # generated video size
+    height: int = 120
+    clip_len: int = 8           # frames decoded per item (K)
+    input_size: int = 48        # frames are resized to input_size^2
+    classes: int = 4
+    epochs: int = 3
+    batch_size: int = 8
+    num_workers: int = 2
+    lr: float = 0.05
+    seed: int = 0
+    fps: int = 15
+    data_dir: Optional[str] = None
+    output_dir: str = "profiles"
+    level: str = "detailed"     # create_profiler_config level, or "off"
+    report_name: str = "video_pipeline_profile.json"
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    try:
+        w_s, h_s = text.lower().split("x")
+        w, h = int(w_s), int(h_s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--size: expected WIDTHxHEIGHT such as 160x120, got {text!r}")
+    if w < 16 or h < 16:
+        raise argparse.ArgumentTypeError(
+            f"--size: width and height must be >= 16, got {text!r}")
+    return w, h
+
+
+def positive(name: str, minimum: int = 1) -> Callable[[str], int]:
+    def conv(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}: expected an integer, got {text!r}")
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{name}: expected >= {minimum}, got {v}")
+        return v
+    return conv
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> Options:
+    d = Options()
+    ap = argparse.ArgumentParser(description="Profiled reference video pipeline (CPU).")
+    ap.add_argument("--videos", type=positive("--videos"), default=d.videos,
+                    help=f"number of generated videos (default {d.videos})")
+    ap.add_argument("--frames", type=positive("--frames", 2), default=d.frames,
+                    help=f"frames per generated video (default {d.frames})")
+    ap.add_argument("--size", type=parse_size, default=(d.width, d.height),
+                    metavar="WxH", help=f"generated frame size (default {d.width}x{d.height})")
+    ap.add_argument("--clip-len", type=positive("--clip-len"), default=d.clip_len,
+                    help=f"frames decoded per item (default {d.clip_len})")
+    ap.add_argument("--input-size", type=positive("--input-size", 8), default=d.input_size,
+                    help=f"side of the resized frames fed to the model (default {d.input_size})")
+    ap.add_argument("--epochs", type=positive("--epochs"), default=d.epochs)
+    ap.add_argument("--batch-size", type=positive("--batch-size"), default=d.batch_size)
+    ap.add_argument("--num-workers", type=positive("--num-workers", 0), default=d.num_workers)
+    ap.add_argument("--lr", type=float, default=d.lr)
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--data-dir", default=None,
+                    help="video cache directory (default: a folder under the system temp dir)")
+    ap.add_argument("--output-dir", default=d.output_dir,
+                    help=f"where the profile report is saved (default {d.output_dir}/)")
+    ap.add_argument("--level", default=d.level,
+                    choices=["basic", "detailed", "comprehensive", "off"],
+                    help="profiling level (default detailed); 'off' runs with the "
+                         "profiler disabled, for comparison")
+    a = ap.parse_args(argv)
+    if a.clip_len > a.frames:
+        ap.error(f"--clip-len ({a.clip_len}) must not exceed --frames ({a.frames})")
+    return Options(videos=a.videos, frames=a.frames, width=a.size[0], height=a.size[1],
+                   clip_len=a.clip_len, input_size=a.input_size, epochs=a.epochs,
+                   batch_size=a.batch_size, num_workers=a.num_workers, lr=a.lr,
+                   seed=a.seed, data_dir=a.data_dir, output_dir=a.output_dir,
+                   level=a.level)
+
+
+# ---------------------------------------------------------------------------
+# Stage 1: synthetic videos, cached
+# ---------------------------------------------------------------------------
+
+def cache_dir(opts: Options) -> str:
+    if opts.data_dir:
+        return opts.data_dir
+    key = f"r{RENDER_VERSION}_v{opts.videos}_f{opts.frames}_{opts.width}x{opts.height}_c{opts.classes}_s{opts.seed}"
+    return os.path.join(tempfile.gettempdir(), "codeprof_video_cache", key)
+
+
+def render_frame(label: int, t: int, opts: Options, noise: np.ndarray) -> np.ndarray:
+    """One BGR frame: a square of the class's colour moving in the class's
+    direction over a dark noisy background."""
+    h, w = opts.height, opts.width
+    frame = noise.copy()
+    side = max(4, min(h, w) // 3)
+    progress = t / max(1, opts.frames - 1)
+    cx, cy = w // 2, h // 2
+    span_x, span_y = (w - side) // 2, (h - side) // 2
+    dx, dy = [(1, 0), (-1, 0), (0, 1), (0, -1)][label % 4]
+    x0 = int(cx - side // 2 + dx * span_x * (progress - 0.5) * 1.6)
+    y0 = int(cy - side // 2 + dy * span_y * (progress - 0.5) * 1.6)
+    x0 = min(max(x0, 0), w - side)
+    y0 = min(max(y0, 0), h - side)
+    frame[y0:y0 + side, x0:x0 + side] = SQUARE_BGR[label % len(SQUARE_BGR)]
+    return frame
+
+
+def write_video(path_stem: str, label: int, opts: Options,
+                rng: np.random.Generator) -> str:
+    """Writes one video with the first codec that round-trips; returns the
+    path.  Written under a temporary name and renamed, so an interrupted run
+    never leaves a truncated video in the cache."""
+    base = rng.integers(0, 60, size=(opts.height, opts.width, 3), dtype=np.uint8)
+    for fourcc, ext in CODECS:
+        tmp, final = path_stem + ".partial" + ext, path_stem + ext
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*fourcc), float(opts.fps),
+                                 (opts.width, opts.height))
+        if not writer.isOpened():
+            continue
+        for t in range(opts.frames):
+            writer.write(render_frame(label, t, opts, base))
+        writer.release()
+        if count_frames(tmp) == opts.frames:
+            os.replace(tmp, final)
+            return final
+        os.unlink(tmp)
+    raise RuntimeError(
+        f"{path_stem}: no codec among {[c for c, _ in CODECS]} could write and read back "
+        f"{opts.frames} frames with this OpenCV build ({cv2.__version__})")
+
+
+def count_frames(path: str) -> int:
+    cap = cv2.VideoCapture(path)
+    n = 0
+    try:
+        while cap.isOpened():
+            ok, _ = cap.read()
+            if not ok:
+                break
+            n += 1
+    finally:
+        cap.release()
+    return n
+
+
+def generate_videos(opts: Options) -> List[Tuple[str, int]]:
+    """Returns [(path, label)], generating the videos unless a cache made
+    with the same parameters is present."""
+    root = cache_dir(opts)
+    manifest_path = os.path.join(root, "manifest.json")
+    params = {"videos": opts.videos, "frames": opts.frames, "width": opts.width,
+              "height": opts.height, "classes": opts.classes, "seed": opts.seed,
+              "render_version": RENDER_VERSION, "fps": opts.fps}
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        if manifest.get("params") == params and all(
+                os.path.exists(os.path.join(root, p)) for p, _ in manifest["items"]):
+            return [(os.path.join(root, p), int(lbl)) for p, lbl in manifest["items"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    os.makedirs(root, exist_ok=True)
+    rng = np.random.default_rng(opts.seed)
+    items = []
+    for i in range(opts.videos):
+        label = i % opts.classes
+        path = write_video(os.path.join(root, f"clip_{i:04d}"), label, opts, rng)
+        items.append((os.path.basename(path), label))
+    tmp = manifest_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"params": params, "items": items}, f)
+    os.replace(tmp, manifest_path)
+    return [(os.path.join(root, p), lbl) for p, lbl in items]
+
+
+# ---------------------------------------------------------------------------
+# Stages 2-5: decode, preprocess, augment, to tensor (run in loader workers)
+# ---------------------------------------------------------------------------
+
+def decode_clip(path: str, start: int, count: int) -> np.ndarray:
+    """Decodes `count` frames from frame `start`: uint8 [T, H, W, 3] BGR.
+    A clip shorter than asked for is padded by repeating its last frame."""
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise RuntimeError(f"{path}: cv2.VideoCapture could not open the video")
+    try:
+        if start:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+        frames = []
+        while len(frames) < count:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        cap.release()
+    if not frames:
+        raise RuntimeError(f"{path}: no frame decoded from frame {start}")
+    while len(frames) < count:
+        frames.append(frames[-1])
+    return np.stack(frames)
+
+
+def preprocess_clip(frames: np.ndarray, size: int) -> np.ndarray:
+    """Resize each frame to size x size, BGR->RGB, scale to [0, 1] and
+    normalise: float32 [T, size, size, 3]."""
+    out = np.empty((frames.shape[0], size, size, 3), dtype=np.float32)
+    for t, frame in enumerate(frames):
+        resized = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+        out[t] = resized[:, :, ::-1]
+    out *= 1.0 / 255.0
+    out -= MEAN
+    out /= STD
+    return out
+
+
+def augment_clip(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random horizontal flip (whole clip) and brightness jitter."""
+    if rng.random() < 0.5:
+        clip = clip[:, :, ::-1, :]
+    clip = clip * np.float32(rng.uniform(0.8, 1.2))
+    return np.ascontiguousarray(clip, dtype=np.float32)
+
+
+def to_tensor(clip: np.ndarray) -> torch.Tensor:
+    """[T, H, W, C] float32 -> torch [C, T, H, W]."""
+    return torch.from_numpy(clip).permute(3, 0, 1, 2).contiguous()
+
+
+@dataclasses.dataclass
+class Stages:
+    """The per-item stages the Dataset calls, in order.  Swap entries to
+    build a variant of the pipeline."""
+    decode: Callable[[str, int, int], np.ndarray] = decode_clip
+    preprocess: Callable[[np.ndarray, int], np.ndarray] = preprocess_clip
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] = augment_clip
+    to_tensor: Callable[[np.ndarray], torch.Tensor] = to_tensor
+
+
+class VideoClipDataset(Dataset):
+    """Items are (clip tensor [C, T, H, W], label); each video yields
+    frames // clip_len non-overlapping clips."""
+
+    def __init__(self, videos: List[Tuple[str, int]], opts: Options, stages: Stages):
+        self.opts = opts
+        self.stages = stages
+        self.epoch = 0
+        per_video = opts.frames // opts.clip_len
+        self.items = [(path, label, k * opts.clip_len)
+                      for path, label in videos for k in range(per_video)]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Workers are re-created each epoch and copy this, so augmentation
+        differs per epoch yet is reproducible."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        path, label, start = self.items[index]
+        rng = np.random.default_rng([self.opts.seed, self.epoch, index])
+        frames = self.stages.decode(path, start, self.opts.clip_len)
+        clip = self.stages.preprocess(frames, self.opts.input_size)
+        clip = self.stages.augment(clip, rng)
+        return self.stages.to_tensor(clip), label
+
+
+# ---------------------------------------------------------------------------
+# Stage 6: model and training
+# ---------------------------------------------------------------------------
+
+class Small3DCNN(nn.Module):
+    def __init__(self, classes: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv3d(3, 8, kernel_size=3, stride=(1, 2, 2), padding=1),
+            nn.BatchNorm3d(8),
+            nn.ReLU(inplace=True),
+            nn.MaxPool3d(2),
+            nn.Conv3d(8, 16, kernel_size=3, padding=1),
+            nn.BatchNorm3d(16),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool3d(1),
+        )
+        self.head = nn.Linear(16, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.features(x), 1))
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
+               loss_fn: nn.Module, batch) -> Tuple[float, int]:
+    """One SGD step; returns (loss, number of correct predictions)."""
+    clips, labels = batch
+    optimizer.zero_grad()
+    logits = model(clips)
+    loss = loss_fn(logits, labels)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach()), int((logits.argmax(1) == labels).sum())
+
+
+def seed_worker(worker_id: int) -> None:
+    np.random.seed(torch.initial_seed() % 2**32)
+    torch.set_num_threads(1)
+
+
+# ---------------------------------------------------------------------------
+# Wiring: profiler + pipeline
+# ---------------------------------------------------------------------------
+
+def build_stages(profiler: VideoOpusClipProfiler) -> Stages:
+    """The pipeline's stages, each wrapped by the profiler."""
+    base = Stages()
+    return Stages(decode=profiler.profile_function(base.decode),
+                  preprocess=profiler.profile_function(base.preprocess),
+                  augment=profiler.profile_function(base.augment),
+                  to_tensor=base.to_tensor)
+
+
+def build_loader(dataset: Dataset, opts: Options) -> DataLoader:
+    return DataLoader(dataset, batch_size=opts.batch_size, shuffle=True,
+                      num_workers=opts.num_workers, worker_init_fn=seed_worker,
+                      generator=torch.Generator().manual_seed(opts.seed))
+
+
+def timed_batches(loader: DataLoader, profiler: VideoOpusClipProfiler):
+    """Yields the loader's batches; the time spent waiting for each one (the
+    data stall the training loop sees) is the scope "dataloader_wait"."""
+    it = iter(loader)
+    wait = profiler.profiling_context("dataloader_wait")
+    while True:
+        with wait:
+            batch = next(it, None)
+        if batch is None:
+            return
+        yield batch
+
+
+def describe_finding(item) -> str:
+    """One line for a bottleneck entry: subject, measured value, threshold."""
+    if not isinstance(item, dict):
+        return str(item)
+    subject = item.get("subject") or item.get("function") or "?"
+    value, threshold, unit = item.get("value"), item.get("threshold"), item.get("unit", "")
+    if isinstance(value, (int, float)) and isinstance(threshold, (int, float)):
+        return f"{subject}: {value:.3g} {unit} (threshold {threshold:.3g} {unit})"
+    return str(subject)
+
+
+def print_bottlenecks(bottlenecks) -> None:
+    print("\n=== Performance Bottlenecks ===")
+    for category, items in bottlenecks.items():
+        if category == "recommendations" or not items:
+            continue
+        print(f"\n{category}:")
+        for item in items:
+            print(f"  - {describe_finding(item)}")
+    print("\n=== Recommendations ===")
+    recs = bottlenecks.get("recommendations") or []
+    if not recs:
+        print("- (none: no rule fired)")
+    for rec in recs:
+        print(f"- {rec}")
+
+
+def run(opts: Options) -> int:
+    torch.manual_seed(opts.seed)
+    np.random.seed(opts.seed)
+    t_start = time.perf_counter()
+
+    videos = generate_videos(opts)
+    print(f"videos: {len(videos)} x {opts.frames} frames {opts.width}x{opts.height} "
+          f"in {cache_dir(opts)}")
+
+    # Under `codeprof run` a profiler with the tracer is already running (one
+    # tracing session per process): record into it, and leave starting and
+    # stopping to its owner.  Run directly, create and own one.
+    outer = get_current_profiler()
+    owns = not outer.is_profiling
+    if owns:
+        # The report is saved explicitly below under a stable name, so the
+        # automatic timestamped save at stop_profiling() is switched off.
+        level = "basic" if opts.level == "off" else opts.level
+        config = create_profiler_config(level, output_dir=opts.output_dir,
+                                        save_profiles=False, enabled=opts.level != "off")
+        profiler = VideoOpusClipProfiler(config)
+    else:
+        profiler = outer
+        print("profiler: recording into the running profiler (codeprof run)")
+
+    stages = build_stages(profiler)
+    dataset = VideoClipDataset(videos, opts, stages)
+    loader = build_loader(dataset, opts)
+    model = Small3DCNN(opts.classes)
+    optimizer = torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    step = profiler.profile_function(train_step)
+
+    if owns:
+        profiler.start_profiling()
+    for epoch in range(opts.epochs):
+        dataset.set_epoch(epoch)
+        with profiler.profiling_context(f"epoch_{epoch}"):
+            total_loss, correct, seen = 0.0, 0, 0
+            for batch in timed_batches(loader, profiler):
+                loss, ok = step(model, optimizer, loss_fn, batch)
+                n = int(batch[1].shape[0])
+                total_loss += loss * n
+                correct += ok
+                seen += n
+        print(f"epoch {epoch}: loss {total_loss / max(1, seen):.4f}, "
+              f"train accuracy {correct / max(1, seen):.2%} ({seen} clips)")
+    if owns:
+        profiler.stop_profiling()
+
+    bottlenecks = profiler.identify_bottlenecks()
+    print_bottlenecks(bottlenecks)
+
+    os.makedirs(opts.output_dir, exist_ok=True)
+    report_path = os.path.abspath(os.path.join(opts.output_dir, opts.report_name))
+    saved = profiler.save_comprehensive_report(report_path)
+    print(f"\nreport: {saved if isinstance(saved, str) else report_path}")
+    print(f"total time: {time.perf_counter() - t_start:.1f}s")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
