@@ -251,6 +251,9 @@ typedef enum codeprof_attr_key {
     CODEPROF_ATTR_FAILED = 5,/* the item load raised; on a batch scope:
                                 next() raised (StopIteration ends an epoch)
                                 and the wait is not counted as a batch    */
+    CODEPROF_ATTR_CANCEL = 6,/* the enclosing item/batch scope turned out
+                                not to be one (e.g. the end of a stream):
+                                its time stays in the tree, no record     */
 } codeprof_attr_key;
 CODEPROF_API void codeprof_scope_attr(codeprof_session *s, codeprof_attr_key key,
                                       int64_t value);

@@ -30,6 +30,7 @@ ATTR_BYTES: Final[int]
 ATTR_ITEMS: Final[int]
 ATTR_EPOCH: Final[int]
 ATTR_FAILED: Final[int]
+ATTR_CANCEL: Final[int]      # the open item/batch scope is not one (end of stream)
 
 VERSION: Final[str]
 REPORT_SCHEMA_VERSION: Final[int]
@@ -45,6 +46,9 @@ def rss_bytes() -> int:
 
 def clock_source() -> str:
     """'tsc', 'monotonic' or 'fake'."""
+
+def tracer_busy() -> bool:
+    """True while some session of this process traces Python calls."""
 
 def tracer_ignore(code: types.CodeType) -> None:
     """Never record calls of this code object (the facade's own wrappers)."""

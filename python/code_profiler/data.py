@@ -278,7 +278,8 @@ class ProfiledIterableDataset(_DatasetCommon, _IterBase):  # type: ignore[misc,v
             try:
                 item = next(it)
             except StopIteration:
-                sess.exit(site, 0)  # the end of the stream is not an item
+                sess.attr(_core.ATTR_CANCEL, 1)  # the end of the stream is not an item
+                sess.exit(site, _core.SCOPE_ITEM)
                 return
             except BaseException:
                 sess.attr(_core.ATTR_FAILED, 1)
@@ -390,7 +391,7 @@ class ProfiledDataLoader:
         try:
             it = iter(self._loader)
         except BaseException:
-            sess.attr(_core.ATTR_FAILED, 1)
+            sess.attr(_core.ATTR_CANCEL, 1)
             sess.exit(site, _core.SCOPE_BATCH)
             raise
         first = True
@@ -401,12 +402,17 @@ class ProfiledDataLoader:
             first = False
             try:
                 batch = next(it)
-            except BaseException:
-                # StopIteration ends the epoch; an error propagates.  Neither
-                # is a batch.
-                sess.attr(_core.ATTR_FAILED, 1)
+            except StopIteration:
+                # the end of the epoch is not a batch
+                sess.attr(_core.ATTR_CANCEL, 1)
                 sess.exit(site, _core.SCOPE_BATCH)
                 return
+            except BaseException:
+                # an error (a worker's exception, a killed worker) reaches the
+                # loop unchanged; the wait is not a batch either
+                sess.attr(_core.ATTR_CANCEL, 1)
+                sess.exit(site, _core.SCOPE_BATCH)
+                raise
             sess.attr(_core.ATTR_ITEMS, _batch_len(batch))
             sess.exit(site, _core.SCOPE_BATCH)
             yield batch

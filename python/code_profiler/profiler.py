@@ -23,6 +23,7 @@ import json
 import os
 import threading
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import (Any, Callable, ContextManager, Dict, List, Literal, Optional, Type, TypeVar,
@@ -181,7 +182,18 @@ class VideoOpusClipProfiler:
             raise RuntimeError("VideoOpusClipProfiler.start_profiling(): profiling is already "
                                "running; call stop_profiling() first")
         if self._enabled:
-            self._session.start(trace_python=self.config.enable_cprofile)
+            trace = self.config.enable_cprofile
+            if trace and _core.tracer_busy():
+                # Another profiler already traces every call (e.g. this
+                # script runs under `codeprof run`): one tracer per process.
+                # Record this profiler's scopes and decorated functions, and
+                # leave the call tracing to the other one.
+                warnings.warn("VideoOpusClipProfiler: another profiler is already tracing "
+                              "Python calls in this process (e.g. `codeprof run`); this one "
+                              "records its contexts and decorated functions only",
+                              RuntimeWarning, stacklevel=2)
+                trace = False
+            self._session.start(trace_python=trace)
         self._started = True
         self._recording = self._enabled
         _current = self

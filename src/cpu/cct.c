@@ -228,7 +228,7 @@ static void data_record(cp_thread_tree *t, const cp_frame *f, uint64_t dur_t) {
     if (f->evflags & CP_EVF_ITEM)
         t->item_top = f->prev_item;
     cp_datalog *log = t->logp ? *t->logp : NULL;
-    if (!log)
+    if (!log || ((f->evflags & (CP_EVF_ITEM | CP_EVF_BATCH)) && f->failed == 2))
         return;
     cp_drec r = {0};
     r.u.r.site = f->site;
@@ -364,6 +364,9 @@ void cp_tree_fold(cp_thread_tree *t, const cp_event *ev, uint32_t n) {
                     break;
                 case CODEPROF_ATTR_FAILED:
                     f->failed = e->value != 0;
+                    break;
+                case CODEPROF_ATTR_CANCEL:
+                    f->failed = 2;
                     break;
                 default:
                     break;

@@ -56,7 +56,7 @@ typedef struct cp_frame {
     uint64_t cpu0;      /* thread CPU at enter if has_cpu               */
     int64_t rss0, rss1; /* RSS at enter / before exit                   */
     uint8_t has_cpu, has_rss0, has_rss1;
-    uint8_t failed;     /* ATTR_FAILED seen (item scopes)               */
+    uint8_t failed;     /* 1: ATTR_FAILED seen; 2: ATTR_CANCEL seen     */
     uint16_t evflags;   /* CP_EVF_* of the ENTER event                  */
     uint32_t epoch;     /* ATTR_EPOCH (batch scopes)                     */
     int64_t index;      /* ATTR_INDEX (items), ATTR_ITEMS (batches)      */

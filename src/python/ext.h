@@ -69,6 +69,8 @@ PyObject *cp_py_scope_new(cp_py_session *owner, uint32_t site, uint32_t flags);
 
 /* 1 if `ml` is one of Session's methods (the tracer skips them). */
 int cp_py_is_own_method(const PyMethodDef *ml);
+/* 1 while some session traces Python calls (tracer.c). */
+int cp_py_tracer_busy(void);
 int cp_py_scope_is_own_method(const PyMethodDef *ml);
 
 /* Returns 0 if the session is initialised, else raises RuntimeError. */

@@ -131,7 +131,15 @@ static PyObject *mod_tracer_ignore(PyObject *mod, PyObject *code) {
     Py_RETURN_NONE;
 }
 
+static PyObject *mod_tracer_busy(PyObject *mod, PyObject *unused) {
+    (void)mod;
+    (void)unused;
+    return PyBool_FromLong(cp_py_tracer_busy());
+}
+
 static PyMethodDef mod_methods[] = {
+    {"tracer_busy", mod_tracer_busy, METH_NOARGS,
+     "tracer_busy() -> bool\n\nTrue while some session traces Python calls."},
     {"site", (PyCFunction)(void (*)(void))mod_site, METH_VARARGS | METH_KEYWORDS,
      "site(name, file=None, line=0, kind=SITE_SCOPE) -> int\n\n"
      "Intern a site in the process-wide table; same arguments give the same id (> 0)."},
@@ -176,6 +184,7 @@ static int mod_exec(PyObject *m) {
         add_int(m, "ATTR_ITEMS", CODEPROF_ATTR_ITEMS) < 0 ||
         add_int(m, "ATTR_EPOCH", CODEPROF_ATTR_EPOCH) < 0 ||
         add_int(m, "ATTR_FAILED", CODEPROF_ATTR_FAILED) < 0 ||
+        add_int(m, "ATTR_CANCEL", CODEPROF_ATTR_CANCEL) < 0 ||
         add_int(m, "SCOPE_ITEM", CODEPROF_SCOPE_ITEM) < 0 ||
         add_int(m, "SCOPE_BATCH", CODEPROF_SCOPE_BATCH) < 0 ||
         add_int(m, "REPORT_SCHEMA_VERSION", CODEPROF_REPORT_SCHEMA_VERSION) < 0 ||

@@ -301,7 +301,7 @@ static PyObject *session_attr(PyObject *op, PyObject *const *args, Py_ssize_t na
     uint32_t key;
     if (cp_py_as_u32(args[0], "Session.attr(): key", &key) < 0)
         return NULL;
-    if (key < CODEPROF_ATTR_INDEX || key > CODEPROF_ATTR_FAILED) {
+    if (key < CODEPROF_ATTR_INDEX || key > CODEPROF_ATTR_CANCEL) {
         PyErr_Format(PyExc_ValueError,
                      "Session.attr(): key must be one of the ATTR_* constants, got %u",
                      key);

@@ -739,6 +739,8 @@ int cp_py_tracer_ignore_code(PyObject *code) {
     return CP_SET_EXTRA(code, code_index, (void *)(uintptr_t)CODE_SKIP);
 }
 
+int cp_py_tracer_busy(void) { return tracer_g.owner != NULL; }
+
 int cp_py_tracer_check_free(cp_py_session *owner) {
     if (!tracer_g.owner || tracer_g.owner == owner) {
         if (tracer_g.owner == owner) {
