@@ -56,8 +56,6 @@ void cp_tree_set_datalog(cp_thread_tree *t, struct cp_datalog *const *logp) { t-
 static void free_data(cp_thread_tree *t) {
     for (uint32_t i = 0; i < t->nnodes; i++)
         cp_reservoir_free(&t->nodes[i].res);
-    for (uint32_t i = 0; i < t->cap_funcs; i++)
-        cp_reservoir_free(&t->funcs[i].res);
 }
 
 void cp_tree_free(cp_thread_tree *t) {
@@ -218,7 +216,8 @@ static inline void add_duration(cp_thread_tree *t, uint64_t *count, uint64_t *mi
         *min_t = dur;
     if (dur > *max_t)
         *max_t = dur;
-    if (t->percentiles && cp_reservoir_push(res, dur, *count, t->max_samples, &t->rng) != 0)
+    if (res && t->percentiles &&
+        cp_reservoir_push(res, dur, *count, t->max_samples, &t->rng) != 0)
         t->oom++;
 }
 
@@ -290,7 +289,8 @@ static void pop(cp_thread_tree *t, uint64_t t_end, int has_cpu_end, uint64_t cpu
     cp_tfunc *fn = func_of(t, f->site);
     if (fn) {
         fn->self_t += self;
-        add_duration(t, &fn->calls, &fn->min_t, &fn->max_t, &fn->res, dur);
+        /* per-site percentiles come from the node reservoirs at model build */
+        add_duration(t, &fn->calls, &fn->min_t, &fn->max_t, NULL, dur);
         if (fn->active && --fn->active == 0)
             fn->incl_t += dur;
         if (cpu_ok) {

@@ -45,7 +45,6 @@ typedef struct cp_tfunc {
     int64_t rss_delta_sum, rss_delta_max;
     uint64_t rss_count;
     uint32_t active;    /* open activations on this thread (recursion) */
-    cp_reservoir res;
 } cp_tfunc;
 
 typedef struct cp_frame {

@@ -28,6 +28,17 @@ static int grow(cp_reservoir *r, uint32_t want) {
     return 0;
 }
 
+/* Uniform double in (0, 1). */
+static double unit(uint64_t *rng) {
+    return ((double)(xorshift64(rng) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+/* Values to skip before the next replacement, for algorithm L. */
+static uint64_t skip(cp_reservoir *r, uint64_t *rng) {
+    double d = floor(log(unit(rng)) / log1p(-r->w));
+    return d > 1e18 ? (uint64_t)1e18 : (uint64_t)d;
+}
+
 int cp_reservoir_add(cp_reservoir *r, uint64_t value, uint64_t seen, uint32_t limit,
                      uint64_t *rng) {
     if (r->n < limit) {
@@ -36,10 +47,17 @@ int cp_reservoir_add(cp_reservoir *r, uint64_t value, uint64_t seen, uint32_t li
         r->v[r->n++] = value;
         return 0;
     }
-    /* uniform in [0, seen) by multiply-high: no 64-bit division */
-    uint64_t j = (uint64_t)(((unsigned __int128)xorshift64(rng) * (seen ? seen : 1)) >> 64);
-    if (j < limit)
-        r->v[j] = value;
+    if (r->next == 0) { /* the reservoir just filled up */
+        r->w = exp(log(unit(rng)) / (double)limit);
+        r->next = seen + skip(r, rng);
+        if (seen < r->next)
+            return 0;
+    }
+    if (seen < r->next)
+        return 0;
+    r->v[(uint64_t)(((unsigned __int128)xorshift64(rng) * limit) >> 64)] = value;
+    r->w *= exp(log(unit(rng)) / (double)limit);
+    r->next = seen + skip(r, rng) + 1;
     return 0;
 }
 
@@ -57,6 +75,8 @@ void cp_reservoir_free(cp_reservoir *r) {
     free(r->v);
     r->v = NULL;
     r->n = r->cap = 0;
+    r->next = 0;
+    r->w = 0;
 }
 
 static int cmp_u64(const void *a, const void *b) {

@@ -1,8 +1,11 @@
 /* reservoir.h -- per-node duration samples for percentiles.
  *
- * Exact while a node has at most `cap` calls; beyond that a uniform
- * reservoir sample (Vitter's algorithm R) of `cap` durations, so memory per
- * node is bounded by cap * 8 bytes and grows only with the call count.
+ * Exact while a node has at most `limit` calls; beyond that a uniform
+ * reservoir sample of `limit` durations, so memory per node is bounded by
+ * limit * 8 bytes and grows only with the call count.  Past the limit the
+ * sampler draws how many values to skip before the next replacement
+ * (Li's "algorithm L"), so the common case on the fold's hot path is one
+ * comparison, not a random number per value.
  */
 #ifndef CP_RESERVOIR_H
 #define CP_RESERVOIR_H
@@ -13,6 +16,8 @@ typedef struct cp_reservoir {
     uint64_t *v;   /* owned; NULL until the first sample */
     uint32_t n;    /* samples held                        */
     uint32_t cap;  /* allocated                           */
+    uint64_t next; /* `seen` of the next replacement; 0 = not drawn yet */
+    double w;      /* algorithm L state                   */
 } cp_reservoir;
 
 /* Offers one value; `seen` is the number of values offered so far
@@ -24,9 +29,13 @@ int cp_reservoir_add(cp_reservoir *r, uint64_t value, uint64_t seen, uint32_t li
 /* Inline fast path of cp_reservoir_add for the fold. */
 static inline int cp_reservoir_push(cp_reservoir *r, uint64_t value, uint64_t seen,
                                     uint32_t limit, uint64_t *rng) {
-    if (r->n < r->cap && r->n < limit) {
-        r->v[r->n++] = value;
-        return 0;
+    if (r->n < limit) {
+        if (r->n < r->cap) {
+            r->v[r->n++] = value;
+            return 0;
+        }
+    } else if (seen < r->next) {
+        return 0; /* skipped: not in the sample */
     }
     return cp_reservoir_add(r, value, seen, limit, rng);
 }

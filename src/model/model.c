@@ -181,7 +181,12 @@ cp_model *cp_model_build(cp_session *s) {
             f->cpu_count += tf->cpu_count;
             f->rss_delta_sum += tf->rss_delta_sum;
             f->rss_count += tf->rss_count;
-            if (cp_reservoir_extend(&fres[site], &tf->res) != 0)
+        }
+        /* Per-site samples: the union of the site's node reservoirs
+         * (exact while every node holds all its calls). */
+        for (uint32_t i = 1; i < t->nnodes; i++) {
+            uint32_t site = t->nodes[i].site;
+            if (site <= nsites && cp_reservoir_extend(&fres[site], &t->nodes[i].res) != 0)
                 goto oom_order;
         }
     }

@@ -49,10 +49,33 @@ static void test_reservoir_is_exact_below_limit_and_bounded_above(void **state) 
     assert_null(r.v);
 }
 
+/* Past the limit the skip-based sampler must stay uniform: the sample's
+ * percentiles track the stream's. */
+static void test_skip_sampler_is_uniform(void **state) {
+    (void)state;
+    cp_reservoir r = {0};
+    uint64_t rng = 12345;
+    for (uint64_t i = 1; i <= 1000000; i++)
+        cp_reservoir_push(&r, i, i, 2000, &rng);
+    assert_int_equal(r.n, 2000);
+    uint64_t out[3];
+    cp_percentiles(r.v, r.n, q, 3, out);
+    assert_true(out[0] > 460000 && out[0] < 540000);
+    assert_true(out[1] > 930000 && out[1] < 970000);
+    assert_true(out[2] > 980000);
+    /* late values do get in: the sampler keeps replacing */
+    uint64_t late = 0;
+    for (uint32_t k = 0; k < r.n; k++)
+        late += r.v[k] > 900000;
+    assert_true(late > 120 && late < 280); /* ~10% of 2000 */
+    cp_reservoir_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nearest_rank_exact),
         cmocka_unit_test(test_reservoir_is_exact_below_limit_and_bounded_above),
+        cmocka_unit_test(test_skip_sampler_is_uniform),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
