@@ -31,7 +31,7 @@ TORCH_REQ    := torch==2.13.0
 BUILD_PKGS   := scikit-build-core cmake ninja
 COMMON_PKGS  := numpy opencv-python-headless pytest $(BUILD_PKGS)
 VENV_PKGS    := $(TORCH_REQ) $(COMMON_PKGS) yappi pyinstrument
-VENV312_PKGS := $(COMMON_PKGS)
+VENV312_PKGS := $(COMMON_PKGS) yappi pyinstrument
 
 CMAKE := $(VENV)/bin/cmake
 CTEST := $(VENV)/bin/ctest
