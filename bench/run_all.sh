@@ -55,5 +55,8 @@ for py in $PYTHONS; do
     echo
     echo "=== $py: bench_report ==="
     "$py" bench/bench_report.py || status=1
+    echo
+    echo "=== $py: bench_data (data-loading instruments vs the bare loader) ==="
+    "$py" bench/bench_data.py || status=1
 done
 exit $status

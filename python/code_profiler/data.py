@@ -66,11 +66,23 @@ class _WorkerState:
 
 _worker = _WorkerState()
 
+# This process's id, kept current across fork: os.getpid() is a system call
+# and the item path asks for it several times per item.
+_pid = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 def worker_session() -> Optional["_core.Session"]:
     """The session this worker process records into, or None (main process,
     or not attached yet)."""
-    if _worker.pid == os.getpid():
+    if _worker.pid == _pid:
         return _worker.session
     return None
 
@@ -177,13 +189,13 @@ class _DatasetCommon:
     # -- which session records this process's items ----------------------------------
 
     def _session(self) -> Optional["_core.Session"]:
-        if os.getpid() == self._owner_pid:
+        if _pid == self._owner_pid:
             prof = self._profiler
             return prof._session if prof is not None and prof._recording else None
         sess = worker_session()
         if sess is not None:
             return sess
-        if _worker.pid == os.getpid():
+        if _worker.pid == _pid:
             return None  # attaching failed once: do not retry per item
         prof = self._profiler
         inherited = prof._session if prof is not None else None

@@ -63,6 +63,31 @@ _FN_FLAGS_BY_LEVEL = {
 # The current profiler (most recently started) and the lazily created
 # default.  Plain module globals: the decorators' hot path reads them.
 _current: Optional["VideoOpusClipProfiler"] = None
+#: The profiler whose session traces Python calls, if any.
+_tracing: Optional["VideoOpusClipProfiler"] = None
+
+
+class _Both:
+    """Enters two C scopes: a profiler that could not get the tracer (it
+    runs under `codeprof run`, say) records its contexts and decorated
+    functions in its own session and in the tracing one, so they appear in
+    both reports (the tracer does not see decorated function bodies)."""
+
+    __slots__ = ("a", "b")
+
+    def __init__(self, a: Any, b: Any) -> None:
+        self.a = a
+        self.b = b
+
+    def __enter__(self) -> Any:
+        self.a.__enter__()
+        self.b.__enter__()
+        return self.a
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> Literal[False]:
+        self.b.__exit__(et, ev, tb)
+        self.a.__exit__(et, ev, tb)
+        return False
 _default: Optional["VideoOpusClipProfiler"] = None
 _default_lock = threading.Lock()
 
@@ -154,6 +179,8 @@ class VideoOpusClipProfiler:
         self._ctx_flags = _CTX_FLAGS_BY_LEVEL[config.profile_level]
         self._fn_flags = _FN_FLAGS_BY_LEVEL[config.profile_level]
         self._fn_scopes: Dict[int, Any] = {}
+        #: The tracing profiler this one also records into (see _Both).
+        self._also: Optional["VideoOpusClipProfiler"] = None
         self.performance_profiler = PerformanceProfiler(self)
         self._data = DataLoadingProfiler(self)
         #: Data-loading views (the seed's ``data_loading_profiler``).
@@ -177,7 +204,7 @@ class VideoOpusClipProfiler:
     def start_profiling(self) -> None:
         """Starts recording (with the C tracer if config.enable_cprofile) and
         makes this the current profiler.  RuntimeError if already started."""
-        global _current
+        global _current, _tracing
         if self._started:
             raise RuntimeError("VideoOpusClipProfiler.start_profiling(): profiling is already "
                                "running; call stop_profiling() first")
@@ -190,10 +217,17 @@ class VideoOpusClipProfiler:
                 # leave the call tracing to the other one.
                 warnings.warn("VideoOpusClipProfiler: another profiler is already tracing "
                               "Python calls in this process (e.g. `codeprof run`); this one "
-                              "records its contexts and decorated functions only",
+                              "records its contexts and decorated functions (in both "
+                              "reports) but does not trace calls",
                               RuntimeWarning, stacklevel=2)
                 trace = False
+            also = _tracing if (self.config.enable_cprofile and not trace) else None
+            if also is not self._also:
+                self._also = also
+                self._ctx.clear()
             self._session.start(trace_python=trace)
+            if trace:
+                _tracing = self
         self._started = True
         self._recording = self._enabled
         _current = self
@@ -207,10 +241,16 @@ class VideoOpusClipProfiler:
                                "running; call start_profiling() first")
         self._recording = False
         self._started = False
+        self._release_tracer()
         if self._enabled:
             self._session.stop()
             if self.config.save_profiles:
                 self.last_report_path = self.save_comprehensive_report()
+
+    def _release_tracer(self) -> None:
+        global _tracing
+        if _tracing is self:
+            _tracing = None
 
     def _stopped_by_owner(self) -> None:
         """Bookkeeping of stop_profiling() for a caller (the codeprof
@@ -218,6 +258,7 @@ class VideoOpusClipProfiler:
         is traced; the session must not be running any more."""
         if self._session.running:
             raise RuntimeError("_stopped_by_owner(): the session is still running")
+        self._release_tracer()
         self._recording = False
         self._started = False
 
@@ -260,6 +301,9 @@ class VideoOpusClipProfiler:
             ctx = _NULL_CTX
         else:
             ctx = self._scope(name, _core.SITE_SCOPE, self._ctx_flags)
+            also = self._also
+            if also is not None and also._recording:
+                ctx = _Both(ctx, also._scope(name, _core.SITE_SCOPE, also._ctx_flags))
         self._ctx[name] = ctx
         return ctx
 
@@ -292,9 +336,18 @@ class VideoOpusClipProfiler:
         scope = self._session.scope(site, flags)
         worker_scopes: Dict[int, Any] = {}
 
+        also_scopes: Dict[int, Any] = {}
+
         def resolve() -> Any:
             if self._recording:
-                return scope
+                also = self._also
+                if also is None or not also._recording:
+                    return scope
+                both = also_scopes.get(id(also))
+                if both is None:
+                    both = also_scopes.setdefault(
+                        id(also), _Both(scope, also._session.scope(site, flags)))
+                return both
             # In a DataLoader worker started by spawn/forkserver this
             # profiler is a fresh, stopped copy: record into the session the
             # worker attached to its spool instead.
@@ -467,7 +520,8 @@ class VideoOpusClipProfiler:
 # The facade's own frames that run while the tracer is on stay out of reports.
 hide_from_tracer(VideoOpusClipProfiler.start_profiling, VideoOpusClipProfiler.stop_profiling,
                  VideoOpusClipProfiler._stopped_by_owner, VideoOpusClipProfiler._function_scope,
-                 VideoOpusClipProfiler.is_profiling)
+                 VideoOpusClipProfiler.is_profiling, VideoOpusClipProfiler._release_tracer,
+                 _Both.__enter__, _Both.__exit__)
 
 
 # ---------------------------------------------------------------------------

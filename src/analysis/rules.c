@@ -27,7 +27,8 @@ static int rule_memory_intensive(cp_model *m, const cp_rule_info *r);
 
 static const cp_rule rules[] = {
     {{"CP-PERF-001", "slow_functions",
-      "a function's longest single call exceeds slow_function_s (seconds)"},
+      "a function's longest single call exceeds slow_function_s (seconds); only the deepest "
+      "slow function of a call chain, no import frames, no background-thread waits"},
      rule_slow_functions},
     {{"CP-MEM-001", "memory_intensive_functions",
       "a function's largest RSS growth in one call exceeds memory_intensive_bytes"},
@@ -125,150 +126,673 @@ static const char *site_name(uint32_t site) {
     return si ? si->name : "?";
 }
 
-/* Nodes grouped by site, for "which callee of f is heaviest".  Built once
- * per run, O(nodes + sites). */
-typedef struct callee_index {
-    uint32_t nsites;   /* largest site id + 1 */
-    uint32_t *off;     /* nsites + 1 */
-    uint32_t *nodes;   /* node indices grouped by site */
-    uint64_t *acc;     /* nsites, zeroed between queries */
-    uint32_t *touched; /* nsites */
-} callee_index;
-
-static void callee_index_free(callee_index *ci) {
-    free(ci->off);
-    free(ci->nodes);
-    free(ci->acc);
-    free(ci->touched);
-    memset(ci, 0, sizeof *ci);
-}
-
-static int callee_index_build(callee_index *ci, const cp_model *m) {
-    uint32_t maxs = 0;
-    for (uint32_t i = 0; i < m->nnodes; i++)
-        if (m->nodes[i].site > maxs)
-            maxs = m->nodes[i].site;
-    ci->nsites = maxs + 1;
-    ci->off = calloc((size_t)ci->nsites + 1, sizeof *ci->off);
-    ci->nodes = malloc(((size_t)m->nnodes + 1) * sizeof *ci->nodes);
-    ci->acc = calloc(ci->nsites, sizeof *ci->acc);
-    ci->touched = malloc((size_t)ci->nsites * sizeof *ci->touched);
-    if (!ci->off || !ci->nodes || !ci->acc || !ci->touched) {
-        callee_index_free(ci);
-        return -1;
-    }
-    for (uint32_t i = 0; i < m->nnodes; i++)
-        ci->off[m->nodes[i].site + 1]++;
-    for (uint32_t s = 0; s < ci->nsites; s++)
-        ci->off[s + 1] += ci->off[s];
-    /* place using acc as a temporary cursor, then clear it */
-    for (uint32_t i = 0; i < m->nnodes; i++) {
-        uint32_t s = m->nodes[i].site;
-        ci->nodes[ci->off[s] + ci->acc[s]++] = i;
-    }
-    memset(ci->acc, 0, (size_t)ci->nsites * sizeof *ci->acc);
-    return 0;
-}
-
-/* The direct callee (summed over every context of `site`, recursion
- * excluded) with the largest inclusive time.  Returns 0 if none. */
-static uint32_t heaviest_callee(const callee_index *ci, const cp_model *m, uint32_t site,
-                                uint64_t *ns_out) {
-    if (site >= ci->nsites)
-        return 0;
-    uint32_t nt = 0;
-    for (uint32_t k = ci->off[site]; k < ci->off[site + 1]; k++) {
-        const cp_mnode *n = &m->nodes[ci->nodes[k]];
-        for (uint32_t c = n->first_child; c != CP_NONE && c < m->nnodes;
-             c = m->nodes[c].next_sibling) {
-            const cp_mnode *cn = &m->nodes[c];
-            if (cn->site == site || cn->site >= ci->nsites || !cn->incl_ns)
-                continue;
-            if (!ci->acc[cn->site])
-                ci->touched[nt++] = cn->site;
-            ci->acc[cn->site] += cn->incl_ns;
-        }
-    }
-    uint32_t best = 0;
-    uint64_t best_ns = 0;
-    for (uint32_t i = 0; i < nt; i++) {
-        uint32_t s = ci->touched[i];
-        if (ci->acc[s] > best_ns || (ci->acc[s] == best_ns && s < best)) {
-            best = s;
-            best_ns = ci->acc[s];
-        }
-        ci->acc[s] = 0;
-    }
-    *ns_out = best_ns;
-    return best;
-}
-
 /* ------------------------------------------------------------------------ */
 /* CP-PERF-001 slow_functions                                                */
 /* ------------------------------------------------------------------------ */
+/*
+ * A function is a candidate when its longest call exceeds slow_function_s.
+ * Candidates are then filtered so that each slow call chain is reported
+ * once, at its deepest function (rules.h documents the filters and lists):
+ *   noise     import machinery / module bodies: never reported themselves;
+ *   overhead  the profiler's own API (code_profiler.*) and everything under
+ *             it: not the user's cost;
+ *   twin      a traced Python frame of a @profile_function'ed function:
+ *             the decorated site is reported instead;
+ *   wait      blocking waits are never reported themselves; on background
+ *             threads neither are run loops nor thread/process machinery;
+ *   suppressed  slow direct callees explain >= 50% of its time: the callee
+ *             is reported, naming this chain's top function.
+ * Pass 1 gives every candidate one of these outcomes; pass 2 writes the
+ * findings of the reported ones (the chain walk reads callers' outcomes).
+ * Cost: O(nodes + sites) to index the trees, then per candidate
+ * O(its nodes and their children).
+ */
+
+/* Site classes (bit set). */
+enum {
+    CLS_KNOWN = 1u << 0,
+    CLS_CODE = 1u << 1,     /* python/native/function/scope */
+    CLS_NOISE = 1u << 2,    /* import machinery, module bodies */
+    CLS_OVERHEAD = 1u << 3, /* the profiler's own code */
+    CLS_WAIT = 1u << 4,     /* blocking wait */
+    CLS_LOOP = 1u << 5,     /* a thread's run loop */
+    CLS_INFRA = 1u << 6,    /* thread/process machinery of the stdlib */
+};
+
+/* Per-site outcome of pass 1. */
+enum {
+    ST_NONE = 0,   /* not a candidate (never over the threshold) */
+    ST_REPORT,     /* reported */
+    ST_SUPPRESSED, /* slow callees explain its time */
+    ST_NOISE,
+    ST_OVERHEAD,
+    ST_DUP,
+    ST_WAIT,
+    ST_UNDER,      /* over the threshold only in excluded calls */
+};
+
+/* Node flags. */
+enum { NF_NESTED = 1u << 0, NF_OVERHEAD = 1u << 1 };
 
 static int is_code_kind(unsigned kind) {
     return kind == CODEPROF_SITE_SCOPE || kind == CODEPROF_SITE_PYTHON ||
            kind == CODEPROF_SITE_NATIVE || kind == CODEPROF_SITE_FUNCTION;
 }
 
-static int rule_slow_functions(cp_model *m, const cp_rule_info *r) {
-    double thr = m->cfg.slow_function_s;
-    callee_index ci;
-    memset(&ci, 0, sizeof ci);
-    int have_index = 0, rc = 0;
-    for (uint32_t i = 0; i < m->nfuncs && rc == 0; i++) {
-        const cp_mfunc *f = &m->funcs[i];
-        const cp_site_info *si = cp_site_get(f->site);
-        if (!f->calls || !si || !is_code_kind(si->kind))
-            continue;
-        double v = (double)f->max_ns / 1e9;
-        if (!(v > thr))
-            continue;
-        if (!have_index)
-            have_index = callee_index_build(&ci, m) == 0 ? 1 : -1; /* hint is optional */
+static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
-        char vmax[32], vtot[32], vthr[32], vpart[32], run[48] = "";
-        fmt_secs(v, vmax, sizeof vmax);
-        fmt_secs((double)f->incl_ns / 1e9, vtot, sizeof vtot);
-        fmt_secs(thr, vthr, sizeof vthr);
-        if (m->duration_ns)
-            snprintf(run, sizeof run, ", %.0f%% of the run",
-                     100.0 * (double)f->incl_ns / (double)m->duration_ns);
+static int has_suffix(const char *s, const char *suf) {
+    size_t n = strlen(s), k = strlen(suf);
+    return n >= k && memcmp(s + n - k, suf, k) == 0;
+}
 
-        uint64_t cns = 0;
-        uint32_t callee = have_index == 1 ? heaviest_callee(&ci, m, f->site, &cns) : 0;
-        double incl = f->incl_ns ? (double)f->incl_ns : 1.0;
-        if (callee && (double)cns >= 0.2 * incl) {
-            fmt_secs((double)cns / 1e9, vpart, sizeof vpart);
-            rc = add_finding(m, r, si->name, v, thr, "s",
-                             "%s took up to %s per call (%llu calls, %s total%s), above the %s "
-                             "threshold; most of it is spent in its callee %s (%s, %.0f%% of "
-                             "its time): optimize that first (cache its results, batch or "
-                             "vectorize it).",
-                             si->name, vmax, (unsigned long long)f->calls, vtot, run, vthr,
-                             site_name(callee), vpart, 100.0 * (double)cns / incl);
-        } else if ((double)f->self_ns >= 0.5 * incl) {
-            fmt_secs((double)f->self_ns / 1e9, vpart, sizeof vpart);
-            rc = add_finding(m, r, si->name, v, thr, "s",
-                             "%s took up to %s per call (%llu calls, %s total%s), above the %s "
-                             "threshold; most of it is its own code (self %s): cache repeated "
-                             "results, replace Python loops with vectorized NumPy/torch "
-                             "operations, or move the work off the critical path.",
-                             si->name, vmax, (unsigned long long)f->calls, vtot, run, vthr,
-                             vpart);
-        } else {
-            rc = add_finding(m, r, si->name, v, thr, "s",
-                             "%s took up to %s per call (%llu calls, %s total%s), above the %s "
-                             "threshold; profile its callees (codeprof run, "
-                             "enable_cprofile=True) and cache or vectorize the hottest one.",
-                             si->name, vmax, (unsigned long long)f->calls, vtot, run, vthr);
+static int in_list(const char *s, const char *const *list) {
+    for (; *list; list++)
+        if (!strcmp(s, *list))
+            return 1;
+    return 0;
+}
+
+/* Last dotted component of a qualified name ("a.b.c" -> "c"). */
+static const char *last_component(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot ? dot + 1 : name;
+}
+
+/* Blocking waits, by last name component (documented in rules.h). */
+static const char *const wait_names[] = {
+    "acquire", "wait", "wait_for", "waitpid", "get", "join", "_feed", "select", "poll", "_poll",
+    "sleep", "recv", "recv_bytes", "_recv", "_recv_bytes", "recv_into", "accept",
+    "_wait_for_tstate_lock", NULL,
+};
+
+/* A thread's run loop, by last name component. */
+static const char *const loop_names[] = {
+    "run", "_bootstrap", "_bootstrap_inner", "run_forever", "serve_forever", "_worker_loop",
+    "_pin_memory_loop", NULL,
+};
+
+/* The standard library's thread and process machinery, by name prefix. */
+static const char *const infra_prefixes[] = {
+    "threading.", "multiprocessing.", "queue.", "concurrent.futures.", "selectors.",
+    "asyncio.", "socket.", "select.", "_thread.", "_queue.", "_multiprocessing.", NULL,
+};
+
+static unsigned classify_site(uint32_t site) {
+    const cp_site_info *si = cp_site_get(site);
+    unsigned c = CLS_KNOWN;
+    if (!si)
+        return c;
+    const char *n = si->name;
+    if (is_code_kind(si->kind))
+        c |= CLS_CODE;
+    if (has_prefix(n, "code_profiler."))
+        c |= CLS_OVERHEAD;
+    /* the rest describes frames the tracer names: a decorated function or
+     * an explicit scope is the user's own choice, whatever its name */
+    if (si->kind != CODEPROF_SITE_PYTHON && si->kind != CODEPROF_SITE_NATIVE)
+        return c;
+    if (!strcmp(n, "<module>") || has_suffix(n, ".<module>") || has_prefix(n, "importlib.") ||
+        has_prefix(n, "<frozen importlib") || has_prefix(n, "runpy.") ||
+        (si->kind == CODEPROF_SITE_NATIVE &&
+         (!strcmp(n, "builtins.exec") || !strcmp(n, "builtins.__import__") ||
+          has_prefix(n, "_imp."))))
+        c |= CLS_NOISE;
+    const char *last = last_component(n);
+    if (in_list(last, wait_names))
+        c |= CLS_WAIT;
+    if (in_list(last, loop_names))
+        c |= CLS_LOOP;
+    for (const char *const *p = infra_prefixes; *p; p++)
+        if (has_prefix(n, *p)) {
+            c |= CLS_INFRA;
+            break;
+        }
+    return c;
+}
+
+/* A SITE_PYTHON name that is the traced frame of SITE_FUNCTION `fn`: same
+ * file, and the Python name ends with the function's name on a name
+ * boundary ("__main__.train_step" vs "train_step" or "__main__.train_step"). */
+static int is_twin_name(const cp_site_info *py, const cp_site_info *fn) {
+    if (!py->file[0] || strcmp(py->file, fn->file) != 0)
+        return 0;
+    size_t n = strlen(py->name), k = strlen(fn->name);
+    if (k == 0 || n < k || memcmp(py->name + n - k, fn->name, k) != 0)
+        return 0;
+    return n == k || py->name[n - k - 1] == '.';
+}
+
+typedef struct slow_ctx {
+    const cp_model *m;
+    double thr;           /* seconds */
+    uint32_t nsites;      /* largest site id in nodes or funcs + 1 */
+    uint32_t *off;        /* nsites + 1: nodes grouped by site */
+    uint32_t *byn;        /* nnodes */
+    uint32_t *node_thread;/* nnodes: index into m->threads, CP_NONE if unreached */
+    uint8_t *nflags;      /* nnodes: NF_* */
+    uint8_t *cls;         /* nsites: CLS_* (0 = not classified yet) */
+    uint8_t *status;      /* nsites: ST_* */
+    uint32_t *twin;       /* nsites: Python site -> its decorated FUNCTION site */
+    uint64_t *acc;        /* nsites: callee time (all calls)                */
+    uint64_t *acc_slow;   /* nsites: callee time that may count as slow     */
+    uint64_t *acc_max;    /* nsites: longest such call                      */
+    uint32_t *touched;    /* nsites */
+    uint64_t *thread_incl;/* nthreads */
+    uint32_t main_thread; /* index into m->threads, CP_NONE without threads */
+} slow_ctx;
+
+static void slow_ctx_free(slow_ctx *c) {
+    free(c->off);
+    free(c->byn);
+    free(c->node_thread);
+    free(c->nflags);
+    free(c->cls);
+    free(c->status);
+    free(c->twin);
+    free(c->acc);
+    free(c->acc_slow);
+    free(c->acc_max);
+    free(c->touched);
+    free(c->thread_incl);
+    memset(c, 0, sizeof *c);
+}
+
+static unsigned site_cls(slow_ctx *c, uint32_t site) {
+    if (site >= c->nsites)
+        return classify_site(site);
+    if (!c->cls[site])
+        c->cls[site] = (uint8_t)classify_site(site);
+    return c->cls[site];
+}
+
+static int is_slow_ns(const slow_ctx *c, uint64_t ns) { return (double)ns / 1e9 > c->thr; }
+
+/* Walks every thread's tree once: which thread each node is on, whether an
+ * ancestor has the same site (recursion), whether it runs under the
+ * profiler's own code. */
+static int mark_nodes(slow_ctx *c) {
+    const cp_model *m = c->m;
+    uint32_t *active = calloc(c->nsites, sizeof *active);
+    if (!active)
+        return -1;
+    for (uint32_t i = 0; i < m->nnodes; i++)
+        c->node_thread[i] = CP_NONE;
+    uint32_t best_index = UINT32_MAX;
+    for (uint32_t t = 0; t < m->nthreads; t++) {
+        uint32_t root = m->threads[t].root;
+        if (root >= m->nnodes || c->node_thread[root] != CP_NONE)
+            continue;
+        if (m->threads[t].index < best_index) {
+            best_index = m->threads[t].index;
+            c->main_thread = t;
+        }
+        uint32_t overhead = 0, n = root, steps = 0;
+        for (;;) {
+            /* enter n */
+            const cp_mnode *nd = &m->nodes[n];
+            c->node_thread[n] = t;
+            uint8_t fl = 0;
+            if (nd->site && active[nd->site])
+                fl |= NF_NESTED;
+            int ovh = nd->site && (site_cls(c, nd->site) & CLS_OVERHEAD);
+            if (overhead || ovh)
+                fl |= NF_OVERHEAD;
+            c->nflags[n] = fl;
+            active[nd->site]++;
+            overhead += (uint32_t)ovh;
+            if (++steps > m->nnodes)
+                break; /* malformed links: stop rather than loop */
+            uint32_t child = nd->first_child;
+            if (child != CP_NONE && child < m->nnodes && c->node_thread[child] == CP_NONE) {
+                n = child;
+                continue;
+            }
+            /* leave n and its finished ancestors, move to a sibling */
+            for (;;) {
+                const cp_mnode *x = &m->nodes[n];
+                active[x->site]--;
+                if (x->site && (site_cls(c, x->site) & CLS_OVERHEAD))
+                    overhead--;
+                if (n == root) {
+                    n = CP_NONE;
+                    break;
+                }
+                uint32_t sib = x->next_sibling;
+                if (sib != CP_NONE && sib < m->nnodes && c->node_thread[sib] == CP_NONE) {
+                    n = sib;
+                    break;
+                }
+                n = x->parent;
+                if (n == CP_NONE || n >= m->nnodes) {
+                    n = CP_NONE;
+                    break;
+                }
+            }
+            if (n == CP_NONE)
+                break;
         }
     }
-    callee_index_free(&ci);
+    free(active);
+    return 0;
+}
+
+static int slow_ctx_build(slow_ctx *c, const cp_model *m, double thr) {
+    memset(c, 0, sizeof *c);
+    c->m = m;
+    c->thr = thr;
+    c->main_thread = CP_NONE;
+    uint32_t maxs = 0;
+    for (uint32_t i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].site > maxs)
+            maxs = m->nodes[i].site;
+    for (uint32_t i = 0; i < m->nfuncs; i++)
+        if (m->funcs[i].site > maxs)
+            maxs = m->funcs[i].site;
+    c->nsites = maxs + 1;
+    size_t ns = c->nsites, nn = (size_t)m->nnodes + 1;
+    c->off = calloc(ns + 1, sizeof *c->off);
+    c->byn = malloc(nn * sizeof *c->byn);
+    c->node_thread = malloc(nn * sizeof *c->node_thread);
+    c->nflags = calloc(nn, sizeof *c->nflags);
+    c->cls = calloc(ns, sizeof *c->cls);
+    c->status = calloc(ns, sizeof *c->status);
+    c->twin = calloc(ns, sizeof *c->twin);
+    c->acc = calloc(ns, sizeof *c->acc);
+    c->acc_slow = calloc(ns, sizeof *c->acc_slow);
+    c->acc_max = calloc(ns, sizeof *c->acc_max);
+    c->touched = malloc(ns * sizeof *c->touched);
+    c->thread_incl = calloc((size_t)m->nthreads + 1, sizeof *c->thread_incl);
+    if (!c->off || !c->byn || !c->node_thread || !c->nflags || !c->cls || !c->status ||
+        !c->twin || !c->acc || !c->acc_slow || !c->acc_max || !c->touched || !c->thread_incl)
+        goto oom;
+    /* nodes grouped by site (acc is the placement cursor, then cleared) */
+    for (uint32_t i = 0; i < m->nnodes; i++)
+        c->off[m->nodes[i].site + 1]++;
+    for (uint32_t s = 0; s < c->nsites; s++)
+        c->off[s + 1] += c->off[s];
+    for (uint32_t i = 0; i < m->nnodes; i++) {
+        uint32_t s = m->nodes[i].site;
+        c->byn[c->off[s] + c->acc[s]++] = i;
+    }
+    memset(c->acc, 0, ns * sizeof *c->acc);
+    if (mark_nodes(c) != 0)
+        goto oom;
+    /* twins: every Python site with calls against every decorated site */
+    uint32_t nfn = 0;
+    for (uint32_t i = 0; i < m->nfuncs; i++) {
+        const cp_site_info *si = cp_site_get(m->funcs[i].site);
+        if (m->funcs[i].calls && si && si->kind == CODEPROF_SITE_FUNCTION)
+            c->touched[nfn++] = m->funcs[i].site;
+    }
+    for (uint32_t i = 0; i < m->nfuncs && nfn; i++) {
+        const cp_site_info *py = cp_site_get(m->funcs[i].site);
+        if (!py || py->kind != CODEPROF_SITE_PYTHON)
+            continue;
+        for (uint32_t k = 0; k < nfn; k++)
+            if (is_twin_name(py, cp_site_get(c->touched[k]))) {
+                c->twin[m->funcs[i].site] = c->touched[k];
+                break;
+            }
+    }
+    return 0;
+oom:
+    slow_ctx_free(c);
+    return -1;
+}
+
+/* What the rule reads of one function: its calls outside the profiler's
+ * own code (and, for a blocking wait, on the main thread only). */
+typedef struct fview {
+    int has_nodes;        /* reached in some thread's tree          */
+    int counted_any;      /* some node survived the exclusions      */
+    int restricted;       /* some node was excluded                 */
+    int on_main, on_other;/* where the counted calls ran            */
+    uint64_t calls, incl, self, max;
+    uint64_t thread_max;  /* largest per-thread inclusive time      */
+    uint32_t heaviest;    /* counted outermost node with most time  */
+} fview;
+
+static int node_counted(const slow_ctx *c, uint32_t n) {
+    return c->node_thread[n] != CP_NONE && !(c->nflags[n] & NF_OVERHEAD);
+}
+
+static void view_of(slow_ctx *c, const cp_mfunc *f, fview *v) {
+    memset(v, 0, sizeof *v);
+    v->heaviest = CP_NONE;
+    uint32_t s = f->site;
+    if (s < c->nsites) {
+        for (uint32_t k = c->off[s]; k < c->off[s + 1]; k++) {
+            uint32_t n = c->byn[k];
+            if (c->node_thread[n] == CP_NONE)
+                continue;
+            v->has_nodes = 1;
+            if (!node_counted(c, n)) {
+                v->restricted = 1;
+                continue;
+            }
+            const cp_mnode *nd = &c->m->nodes[n];
+            v->counted_any = 1;
+            if (c->node_thread[n] == c->main_thread)
+                v->on_main = 1;
+            else
+                v->on_other = 1;
+            if (nd->max_ns > v->max)
+                v->max = nd->max_ns;
+            v->self += nd->self_ns;
+            if (c->nflags[n] & NF_NESTED)
+                continue;
+            v->calls += nd->count;
+            v->incl += nd->incl_ns;
+            c->thread_incl[c->node_thread[n]] += nd->incl_ns;
+            if (v->heaviest == CP_NONE || nd->incl_ns > c->m->nodes[v->heaviest].incl_ns)
+                v->heaviest = n;
+        }
+    }
+    for (uint32_t t = 0; t < c->m->nthreads; t++) {
+        if (c->thread_incl[t] > v->thread_max)
+            v->thread_max = c->thread_incl[t];
+        c->thread_incl[t] = 0;
+    }
+    if (!v->has_nodes || !v->restricted) {
+        /* nothing excluded: the flat table is the authority */
+        v->calls = f->calls;
+        v->incl = f->incl_ns;
+        v->self = f->self_ns;
+        v->max = f->max_ns;
+        if (!v->has_nodes)
+            v->thread_max = f->incl_ns;
+    }
+}
+
+/* Adds the children of node `parent` (a call of `site`) to the callee
+ * accumulators; a child that is `site`'s traced twin is looked through. */
+static void add_children(slow_ctx *c, uint32_t site, uint32_t parent, int on_main,
+                         uint32_t *nt, int depth) {
+    const cp_model *m = c->m;
+    for (uint32_t ch = m->nodes[parent].first_child; ch != CP_NONE && ch < m->nnodes;
+         ch = m->nodes[ch].next_sibling) {
+        const cp_mnode *cn = &m->nodes[ch];
+        if (cn->site == site || cn->site >= c->nsites || !cn->incl_ns)
+            continue;
+        if (depth == 0 && c->twin[cn->site] == site) {
+            add_children(c, site, ch, on_main, nt, 1);
+            continue;
+        }
+        if (!c->acc[cn->site])
+            c->touched[(*nt)++] = cn->site;
+        c->acc[cn->site] += cn->incl_ns;
+        /* a call back into an enclosing frame (indirect recursion) is part
+         * of that frame's chain, not a slow callee of this one */
+        if (c->nflags[ch] & NF_NESTED)
+            continue;
+        /* on the main thread the time a function waits is its own problem:
+         * a wait callee does not make it a mere caller */
+        if (on_main && (site_cls(c, cn->site) & CLS_WAIT))
+            continue;
+        c->acc_slow[cn->site] += cn->incl_ns;
+        if (cn->max_ns > c->acc_max[cn->site])
+            c->acc_max[cn->site] = cn->max_ns;
+    }
+}
+
+/* Direct callees of the counted outermost calls of `site`, summed per
+ * callee site.  Returns the number of callee sites in c->touched, with
+ * c->acc / acc_slow / acc_max filled; clear them with callees_clear. */
+static uint32_t callees_of(slow_ctx *c, uint32_t site) {
+    uint32_t nt = 0;
+    if (site >= c->nsites)
+        return 0;
+    for (uint32_t k = c->off[site]; k < c->off[site + 1]; k++) {
+        uint32_t n = c->byn[k];
+        if (!node_counted(c, n) || (c->nflags[n] & NF_NESTED))
+            continue;
+        add_children(c, site, n, c->node_thread[n] == c->main_thread, &nt, 0);
+    }
+    return nt;
+}
+
+static void callees_clear(slow_ctx *c, uint32_t nt) {
+    for (uint32_t i = 0; i < nt; i++) {
+        uint32_t s = c->touched[i];
+        c->acc[s] = c->acc_slow[s] = c->acc_max[s] = 0;
+    }
+}
+
+/* A wait is its caller's cost, except where the main thread waits, over
+ * the threshold, right in a module body (top-level script code): no caller
+ * function is there to report. */
+static int in_module_body(const slow_ctx *c, uint32_t n) {
+    const cp_model *m = c->m;
+    uint32_t p = m->nodes[n].parent;
+    if (p == CP_NONE || p >= m->nnodes || !m->nodes[p].site)
+        return 0;
+    const cp_site_info *ps = cp_site_get(m->nodes[p].site);
+    return ps && ps->kind == CODEPROF_SITE_PYTHON && has_suffix(ps->name, "<module>");
+}
+
+/* Returns 1 if some main-thread call of `site` made right in a module body
+ * is over the threshold; `v` (optional) gets those calls' numbers. */
+static int waits_in_module_body(slow_ctx *c, uint32_t site, fview *v) {
+    const cp_model *m = c->m;
+    int found = 0;
+    if (v) {
+        memset(v, 0, sizeof *v);
+        v->heaviest = CP_NONE;
+    }
+    if (site >= c->nsites)
+        return 0;
+    for (uint32_t k = c->off[site]; k < c->off[site + 1]; k++) {
+        uint32_t n = c->byn[k];
+        if (!node_counted(c, n) || c->node_thread[n] != c->main_thread || !in_module_body(c, n))
+            continue;
+        const cp_mnode *nd = &m->nodes[n];
+        if (is_slow_ns(c, nd->max_ns))
+            found = 1;
+        if (!v)
+            continue;
+        v->has_nodes = v->counted_any = v->on_main = 1;
+        v->calls += nd->count;
+        v->incl += nd->incl_ns;
+        v->self += nd->self_ns;
+        if (nd->max_ns > v->max)
+            v->max = nd->max_ns;
+        v->thread_max = v->incl;
+        if (v->heaviest == CP_NONE || nd->incl_ns > m->nodes[v->heaviest].incl_ns)
+            v->heaviest = n;
+    }
+    return found;
+}
+
+/* Pass 1: the outcome for one candidate. */
+static int slow_status(slow_ctx *c, const cp_mfunc *f) {
+    unsigned cls = site_cls(c, f->site);
+    if (cls & CLS_NOISE)
+        return ST_NOISE;
+    if (cls & CLS_OVERHEAD)
+        return ST_OVERHEAD;
+    if (f->site < c->nsites && c->twin[f->site])
+        return ST_DUP;
+    fview v;
+    view_of(c, f, &v);
+    if (v.has_nodes && !v.counted_any)
+        return ST_OVERHEAD;
+    if ((cls & CLS_WAIT) && !waits_in_module_body(c, f->site, NULL))
+        return ST_WAIT;
+    if (!is_slow_ns(c, v.max))
+        return ST_UNDER;
+    if (v.has_nodes && !v.on_main) {
+        /* background threads only: their run loops (unless their own code
+         * is the cost), the thread/process machinery, and the system calls
+         * that machinery makes */
+        if ((cls & CLS_LOOP) && v.self * 2 < v.incl)
+            return ST_WAIT;
+        if (cls & CLS_INFRA)
+            return ST_WAIT;
+        const cp_site_info *si = cp_site_get(f->site);
+        uint32_t p = v.heaviest != CP_NONE ? c->m->nodes[v.heaviest].parent : CP_NONE;
+        if (si && si->kind == CODEPROF_SITE_NATIVE && p != CP_NONE && p < c->m->nnodes &&
+            c->m->nodes[p].site &&
+            (site_cls(c, c->m->nodes[p].site) & (CLS_INFRA | CLS_WAIT | CLS_LOOP)))
+            return ST_WAIT;
+    }
+    uint32_t nt = callees_of(c, f->site);
+    uint64_t slow_sum = 0;
+    for (uint32_t i = 0; i < nt; i++) {
+        uint32_t s = c->touched[i];
+        if (c->acc_slow[s] && is_slow_ns(c, c->acc_max[s]))
+            slow_sum += c->acc_slow[s];
+    }
+    callees_clear(c, nt);
+    uint64_t base = v.incl;
+    if (v.has_nodes && v.restricted == 0) {
+        /* the same outermost calls the callees were summed over */
+        uint64_t sum = 0;
+        for (uint32_t k = c->off[f->site]; k < c->off[f->site + 1]; k++) {
+            uint32_t n = c->byn[k];
+            if (node_counted(c, n) && !(c->nflags[n] & NF_NESTED))
+                sum += c->m->nodes[n].incl_ns;
+        }
+        base = sum;
+    }
+    if (base && slow_sum * 2 >= base)
+        return ST_SUPPRESSED;
+    return ST_REPORT;
+}
+
+/* The top of the chain that leads to `node`: the highest suppressed caller
+ * reached through suppressed (or noise, twin, wait) callers.  0 if none. */
+static uint32_t chain_top(slow_ctx *c, uint32_t node) {
+    const cp_model *m = c->m;
+    uint32_t top = 0, steps = 0;
+    for (uint32_t p = m->nodes[node].parent; p != CP_NONE && p < m->nnodes && steps < m->nnodes;
+         p = m->nodes[p].parent, steps++) {
+        uint32_t s = m->nodes[p].site;
+        if (s == 0 || s >= c->nsites)
+            break;
+        uint8_t st = c->status[s];
+        if (st == ST_SUPPRESSED)
+            top = s;
+        else if (st != ST_NOISE && st != ST_DUP && st != ST_WAIT)
+            break;
+    }
+    return top;
+}
+
+static double pct_clamped(uint64_t part, uint64_t whole) {
+    if (!whole)
+        return 0;
+    double p = 100.0 * (double)part / (double)whole;
+    return p > 100.0 ? 100.0 : p;
+}
+
+static int report_slow(slow_ctx *c, cp_model *m, const cp_rule_info *r, const cp_mfunc *f) {
+    const cp_site_info *si = cp_site_get(f->site);
+    fview v;
+    int body_wait = (site_cls(c, f->site) & CLS_WAIT) != 0;
+    if (body_wait)
+        waits_in_module_body(c, f->site, &v); /* its calls in module bodies */
+    else
+        view_of(c, f, &v);
+    double thr = c->thr, val = (double)v.max / 1e9;
+    char vmax[32], vtot[32], vthr[32], vpart[32], run[48] = "", from[300] = "";
+    fmt_secs(val, vmax, sizeof vmax);
+    fmt_secs((double)v.incl / 1e9, vtot, sizeof vtot);
+    fmt_secs(thr, vthr, sizeof vthr);
+    if (m->duration_ns)
+        snprintf(run, sizeof run, ", %.0f%% of the run",
+                 pct_clamped(v.thread_max, m->duration_ns));
+    uint32_t top = v.heaviest != CP_NONE ? chain_top(c, v.heaviest) : 0;
+    if (top)
+        snprintf(from, sizeof from, ", called from %s", site_name(top));
+
+    uint32_t nt = callees_of(c, f->site), callee = 0;
+    uint64_t cns = 0;
+    for (uint32_t i = 0; i < nt; i++) {
+        uint32_t s = c->touched[i];
+        if (c->acc[s] > cns || (c->acc[s] == cns && s < callee)) {
+            callee = s;
+            cns = c->acc[s];
+        }
+    }
+    callees_clear(c, nt);
+    double incl = v.incl ? (double)v.incl : 1.0;
+    int rc;
+    if (body_wait) {
+        rc = add_finding(m, r, si->name, val, thr, "s",
+                         "%s took up to %s per call (%llu calls, %s total%s), above the %s "
+                         "threshold; the main thread blocked in it at the top level of a "
+                         "module (script code outside any function): remove the wait or "
+                         "overlap it with work (a background thread, a prefetching "
+                         "DataLoader).",
+                         si->name, vmax, (unsigned long long)v.calls, vtot, run, vthr);
+    } else if (callee && (double)cns >= 0.2 * incl && (site_cls(c, callee) & CLS_WAIT)) {
+        fmt_secs((double)cns / 1e9, vpart, sizeof vpart);
+        rc = add_finding(m, r, si->name, val, thr, "s",
+                         "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
+                         "threshold; most of it is spent waiting in its callee %s (%s, %.0f%% "
+                         "of its time): remove the wait, or overlap it with work instead of "
+                         "blocking on it.",
+                         si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
+                         site_name(callee), vpart, pct_clamped(cns, v.incl));
+    } else if (callee && (double)cns >= 0.2 * incl) {
+        fmt_secs((double)cns / 1e9, vpart, sizeof vpart);
+        rc = add_finding(m, r, si->name, val, thr, "s",
+                         "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
+                         "threshold; most of it is spent in its callee %s (%s, %.0f%% of "
+                         "its time): optimize that first (cache its results, batch or "
+                         "vectorize it).",
+                         si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
+                         site_name(callee), vpart, pct_clamped(cns, v.incl));
+    } else if ((double)v.self >= 0.5 * incl) {
+        fmt_secs((double)v.self / 1e9, vpart, sizeof vpart);
+        rc = add_finding(m, r, si->name, val, thr, "s",
+                         "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
+                         "threshold; most of it is its own code (self %s): cache repeated "
+                         "results, replace Python loops with vectorized NumPy/torch "
+                         "operations, or move the work off the critical path.",
+                         si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
+                         vpart);
+    } else {
+        rc = add_finding(m, r, si->name, val, thr, "s",
+                         "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
+                         "threshold; profile its callees (codeprof run, "
+                         "enable_cprofile=True) and cache or vectorize the hottest one.",
+                         si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr);
+    }
     return rc;
 }
 
+static int rule_slow_functions(cp_model *m, const cp_rule_info *r) {
+    double thr = m->cfg.slow_function_s;
+    int any = 0;
+    for (uint32_t i = 0; i < m->nfuncs && !any; i++) {
+        const cp_site_info *si = cp_site_get(m->funcs[i].site);
+        any = m->funcs[i].calls && si && is_code_kind(si->kind) &&
+              (double)m->funcs[i].max_ns / 1e9 > thr;
+    }
+    if (!any)
+        return 0;
+    slow_ctx c;
+    if (slow_ctx_build(&c, m, thr) != 0)
+        return -1;
+    /* pass 1: every candidate's outcome (pass 2 reads callers' outcomes) */
+    for (uint32_t i = 0; i < m->nfuncs; i++) {
+        const cp_mfunc *f = &m->funcs[i];
+        const cp_site_info *si = cp_site_get(f->site);
+        if (!f->calls || !si || !is_code_kind(si->kind) || !((double)f->max_ns / 1e9 > thr))
+            continue;
+        c.status[f->site] = (uint8_t)slow_status(&c, f);
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < m->nfuncs && rc == 0; i++) {
+        const cp_mfunc *f = &m->funcs[i];
+        if (f->calls && c.status[f->site] == ST_REPORT)
+            rc = report_slow(&c, m, r, f);
+    }
+    slow_ctx_free(&c);
+    return rc;
+}
 /* ------------------------------------------------------------------------ */
 /* CP-MEM-001 memory_intensive_functions                                     */
 /* ------------------------------------------------------------------------ */

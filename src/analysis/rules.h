@@ -11,7 +11,51 @@
  * Rules read thresholds from m->cfg, so a report re-rendered with other
  * thresholds reflects them.  The rules and their ids:
  *   CP-PERF-001 slow_functions             max single-call wall time of a
- *               python/native/function/scope site > cfg.slow_function_s.
+ *               python/native/function/scope site > cfg.slow_function_s,
+ *               reported only where it names a real cost:
+ *               - chains: a function whose direct callees that are
+ *                 themselves over the threshold (their longest call in this
+ *                 function's calls) account for >= 50% of its inclusive time
+ *                 is not reported; the callee is.  Callees are summed over
+ *                 the function's outermost tree nodes (recursive
+ *                 self-nesting excluded; a call back into an enclosing frame
+ *                 is not a slow callee).  The deepest slow function of a
+ *                 chain is reported, and its recommendation says "called
+ *                 from X", X being the chain's highest suppressed caller.
+ *               - import noise: PYTHON/NATIVE frames named "<module>" or
+ *                 "*.<module>", starting with "importlib.", "<frozen
+ *                 importlib" or "runpy.", and the natives builtins.exec,
+ *                 builtins.__import__ and _imp.* are never reported
+ *                 themselves (a slow function they call still is).
+ *               - waits: PYTHON/NATIVE frames whose last name component is
+ *                 acquire, wait, wait_for, waitpid, get, join, _feed,
+ *                 select, poll, _poll, sleep, recv, recv_bytes, _recv,
+ *                 _recv_bytes, recv_into, accept or _wait_for_tstate_lock
+ *                 are not reported themselves (except a main-thread wait
+ *                 over the threshold made right in a "*<module>" body, where
+ *                 no caller function is there to report).  On the main
+ *                 thread (the first registered) a wait callee does not count
+ *                 as a slow callee, so the function that waits (e.g. one
+ *                 calling time.sleep) is reported.  On other threads a wait callee
+ *                 counts, and a function whose calls all ran on other threads
+ *                 is not reported when it is a run loop (last component run,
+ *                 _bootstrap, _bootstrap_inner, run_forever, serve_forever,
+ *                 _worker_loop, _pin_memory_loop) whose self time is < 50%
+ *                 of its time, stdlib thread/process machinery (names
+ *                 starting with threading., multiprocessing., queue.,
+ *                 concurrent.futures., selectors., asyncio., socket.,
+ *                 select., _thread., _queue., _multiprocessing.), or a native
+ *                 call made directly by a wait, run loop or such machinery.
+ *               - duplicates: a PYTHON site with the file of a FUNCTION
+ *                 (decorated) site whose name ends with the function's name
+ *                 on a "." boundary is not reported; the decorated one is.
+ *               - profiler overhead: frames named "code_profiler.*" and
+ *                 every call made under them are left out; a function is
+ *                 judged on its other calls only (not reported if none).
+ *               The recommendation quotes the longest call, calls, total
+ *               and "% of the run" = the function's largest per-thread
+ *               inclusive time / duration, clamped to 100%; callee shares
+ *               are of the function's own time, clamped to 100%.
  *   CP-MEM-001  memory_intensive_functions largest RSS growth over one call
  *               of any site that measured RSS > cfg.memory_intensive_bytes.
  *

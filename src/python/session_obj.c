@@ -222,14 +222,28 @@ static int parse_site_flags(PyObject *const *args, Py_ssize_t nargs, const char 
                      Py_TYPE(args[0])->tp_name);
         return -1;
     }
-    char what[64];
-    snprintf(what, sizeof what, "Session.%s(): site", fname);
-    if (cp_py_as_u32(args[0], what, site) < 0)
-        return -1;
-    if (nargs == 2) {
-        snprintf(what, sizeof what, "Session.%s(): flags", fname);
-        if (cp_py_as_u32(args[1], what, flags) < 0)
+    /* Fast path: small non-negative ints, no error text to build. */
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(args[0], &overflow);
+    if (!overflow && v > 0 && v <= (long long)UINT32_MAX) {
+        *site = (uint32_t)v;
+    } else {
+        char what[64];
+        snprintf(what, sizeof what, "Session.%s(): site", fname);
+        if (cp_py_as_u32(args[0], what, site) < 0)
             return -1;
+    }
+    if (nargs == 2) {
+        v = PyLong_Check(args[1]) ? PyLong_AsLongLongAndOverflow(args[1], &overflow) : -1;
+        if (!overflow && v >= 0 && v <= (long long)UINT32_MAX) {
+            *flags = (uint32_t)v;
+        } else {
+            PyErr_Clear();
+            char what[64];
+            snprintf(what, sizeof what, "Session.%s(): flags", fname);
+            if (cp_py_as_u32(args[1], what, flags) < 0)
+                return -1;
+        }
     }
     return 0;
 }

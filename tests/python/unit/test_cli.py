@@ -170,3 +170,35 @@ def test_console_script_if_installed(script, tmp_path):
     res = subprocess.run([str(exe), "run", "-q", str(script), "exit", "5"], cwd=tmp_path,
                          env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert res.returncode == 5, res.stderr
+
+
+def test_script_with_its_own_tracing_profiler_under_codeprof_run(tmp_path):
+    """One tracer per process: the script's profiler records its contexts
+    and decorated functions into both reports, with a warning."""
+    import json
+    import subprocess
+    import sys
+    script = tmp_path / "own.py"
+    script.write_text(
+        "import time\n"
+        "from code_profiler import ProfilerConfig, VideoOpusClipProfiler\n"
+        "p = VideoOpusClipProfiler(ProfilerConfig(enable_cprofile=True, save_profiles=False))\n"
+        "@p.profile_function\n"
+        "def decorated_sleep():\n"
+        "    time.sleep(0.2)\n"
+        "p.start_profiling()\n"
+        "with p.profiling_context('own_ctx'):\n"
+        "    decorated_sleep()\n"
+        "p.stop_profiling()\n"
+        "names = {f['function'] for f in p.get_comprehensive_report()['performance']['functions']}\n"
+        "assert {'own_ctx', '__main__.decorated_sleep'} <= names, names\n")
+    out = tmp_path / "r.json"
+    res = subprocess.run([sys.executable, "-m", "code_profiler", "run", "-q", "-o", str(out),
+                          str(script)], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "another profiler is already tracing" in res.stderr
+    funcs = {f["function"]: f for f in json.loads(out.read_text())["performance"]["functions"]}
+    assert funcs["own_ctx"]["calls"] == 1
+    assert funcs["__main__.decorated_sleep"]["calls"] == 1
+    assert funcs["__main__.decorated_sleep"]["inclusive_s"] >= 0.2
