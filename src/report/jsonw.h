@@ -77,4 +77,31 @@ int cp_jsonw_failed(const cp_jsonw *w);
  * other formats that embed JSON strings. */
 void cp_json_escape_into(cp_strbuf *sb, const char *s, size_t n);
 
+
+/* "key": value shorthands used by every writer. */
+static inline void cp_jsonw_kv_u(cp_jsonw *w, const char *k, uint64_t v) {
+    cp_jsonw_key(w, k);
+    cp_jsonw_uint(w, v);
+}
+static inline void cp_jsonw_kv_i(cp_jsonw *w, const char *k, int64_t v) {
+    cp_jsonw_key(w, k);
+    cp_jsonw_int(w, v);
+}
+static inline void cp_jsonw_kv_d(cp_jsonw *w, const char *k, double v) {
+    cp_jsonw_key(w, k);
+    cp_jsonw_double(w, v);
+}
+static inline void cp_jsonw_kv_s(cp_jsonw *w, const char *k, const char *v) {
+    cp_jsonw_key(w, k);
+    cp_jsonw_string(w, v);
+}
+static inline void cp_jsonw_kv_ns(cp_jsonw *w, const char *k, uint64_t ns) {
+    cp_jsonw_key(w, k);
+    cp_jsonw_seconds_ns(w, ns);
+}
+static inline void cp_jsonw_kv_bool(cp_jsonw *w, const char *k, int v) {
+    cp_jsonw_key(w, k);
+    cp_jsonw_bool(w, v);
+}
+
 #endif /* CP_JSONW_H */

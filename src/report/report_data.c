@@ -21,33 +21,9 @@ static const cp_site_info *site_of(uint32_t id) {
 
 /* ---- JSON helpers -------------------------------------------------------- */
 
-static void kv_u(cp_jsonw *w, const char *k, uint64_t v) {
-    cp_jsonw_key(w, k);
-    cp_jsonw_uint(w, v);
-}
-static void kv_i(cp_jsonw *w, const char *k, int64_t v) {
-    cp_jsonw_key(w, k);
-    cp_jsonw_int(w, v);
-}
-static void kv_d(cp_jsonw *w, const char *k, double v) {
-    cp_jsonw_key(w, k);
-    cp_jsonw_double(w, v);
-}
-static void kv_s(cp_jsonw *w, const char *k, const char *v) {
-    cp_jsonw_key(w, k);
-    cp_jsonw_string(w, v);
-}
-static void kv_ns(cp_jsonw *w, const char *k, uint64_t ns) {
-    cp_jsonw_key(w, k);
-    cp_jsonw_seconds_ns(w, ns);
-}
-static void kv_bool(cp_jsonw *w, const char *k, int v) {
-    cp_jsonw_key(w, k);
-    cp_jsonw_bool(w, v);
-}
 /* sum / n in seconds (rounded to the ns), 0 when n is 0. */
 static void kv_mean(cp_jsonw *w, const char *k, uint64_t sum_ns, uint64_t n) {
-    kv_ns(w, k, n ? (sum_ns + n / 2) / n : 0);
+    cp_jsonw_kv_ns(w, k, n ? (sum_ns + n / 2) / n : 0);
 }
 static void kv_opt_i(cp_jsonw *w, const char *k, int64_t v, int present) {
     cp_jsonw_key(w, k);
@@ -102,19 +78,19 @@ static void write_summary(cp_jsonw *w, const cp_mdata *d) {
     cp_jsonw_key(w, "data_loading");
     cp_jsonw_begin_object(w);
     kv_mean(w, "avg_load_time", d->item_ns_total, items);
-    kv_u(w, "slow_loads", slow);
+    cp_jsonw_kv_u(w, "slow_loads", slow);
     write_indices(w, "bottleneck_indices", heaviest_dataset(d));
-    kv_u(w, "count", items);
-    kv_u(w, "failures", fails);
+    cp_jsonw_kv_u(w, "count", items);
+    cp_jsonw_kv_u(w, "failures", fails);
     cp_jsonw_end_object(w);
 }
 
 static void write_stage_stats(cp_jsonw *w, const cp_mstage *st) {
-    kv_u(w, "count", st->calls);
+    cp_jsonw_kv_u(w, "count", st->calls);
     kv_mean(w, "avg_time", st->sum_ns, st->calls);
-    kv_ns(w, "total_time", st->sum_ns);
-    kv_ns(w, "max_time", st->max_ns);
-    kv_d(w, "share_of_item_time", st->share_of_item_time);
+    cp_jsonw_kv_ns(w, "total_time", st->sum_ns);
+    cp_jsonw_kv_ns(w, "max_time", st->max_ns);
+    cp_jsonw_kv_d(w, "share_of_item_time", st->share_of_item_time);
 }
 
 /* "preprocessing" / "augmentation": the stages of one site kind.  Two
@@ -131,8 +107,8 @@ static void write_kind_section(cp_jsonw *w, const cp_mdata *d, const char *secti
     cp_jsonw_key(w, section);
     cp_jsonw_begin_object(w);
     kv_mean(w, avg_key, sum, calls);
-    kv_u(w, "calls", calls);
-    kv_ns(w, "total_time", sum);
+    cp_jsonw_kv_u(w, "calls", calls);
+    cp_jsonw_kv_ns(w, "total_time", sum);
     cp_jsonw_key(w, "function_breakdown");
     cp_jsonw_begin_object(w);
     for (uint32_t i = 0; i < d->nstages; i++) {
@@ -173,30 +149,30 @@ static void write_datasets(cp_jsonw *w, const cp_mdata *d) {
         const cp_mdataset *ds = &d->datasets[i];
         const cp_site_info *si = site_of(ds->site);
         cp_jsonw_begin_object(w);
-        kv_s(w, "name", si->name);
-        kv_u(w, "count", ds->items);
+        cp_jsonw_kv_s(w, "name", si->name);
+        cp_jsonw_kv_u(w, "count", ds->items);
         kv_mean(w, "avg_load_time", ds->sum_ns, ds->items);
-        kv_ns(w, "min", ds->min_ns);
-        kv_ns(w, "p50", ds->p50_ns);
-        kv_ns(w, "p95", ds->p95_ns);
-        kv_ns(w, "p99", ds->p99_ns);
-        kv_ns(w, "max", ds->max_ns);
-        kv_ns(w, "total_time", ds->sum_ns);
-        kv_u(w, "slow_loads", ds->slow_loads);
-        kv_u(w, "failures", ds->failures);
-        kv_u(w, "distinct_indices", ds->distinct_indices);
+        cp_jsonw_kv_ns(w, "min", ds->min_ns);
+        cp_jsonw_kv_ns(w, "p50", ds->p50_ns);
+        cp_jsonw_kv_ns(w, "p95", ds->p95_ns);
+        cp_jsonw_kv_ns(w, "p99", ds->p99_ns);
+        cp_jsonw_kv_ns(w, "max", ds->max_ns);
+        cp_jsonw_kv_ns(w, "total_time", ds->sum_ns);
+        cp_jsonw_kv_u(w, "slow_loads", ds->slow_loads);
+        cp_jsonw_kv_u(w, "failures", ds->failures);
+        cp_jsonw_kv_u(w, "distinct_indices", ds->distinct_indices);
         write_indices(w, "bottleneck_indices", ds);
         cp_jsonw_key(w, "bottlenecks");
         cp_jsonw_begin_array(w);
         for (uint32_t k = 0; k < ds->nbottlenecks; k++) {
             cp_jsonw_begin_object(w);
-            kv_i(w, "index", ds->bottleneck_indices[k]);
-            kv_ns(w, "load_time", ds->bottleneck_ns[k]);
-            kv_u(w, "epochs_slow", ds->bottleneck_epochs[k]);
+            cp_jsonw_kv_i(w, "index", ds->bottleneck_indices[k]);
+            cp_jsonw_kv_ns(w, "load_time", ds->bottleneck_ns[k]);
+            cp_jsonw_kv_u(w, "epochs_slow", ds->bottleneck_epochs[k]);
             cp_jsonw_end_object(w);
         }
         cp_jsonw_end_array(w);
-        kv_u(w, "repeat_slow_indices", ds->repeat_slow);
+        cp_jsonw_kv_u(w, "repeat_slow_indices", ds->repeat_slow);
         cp_jsonw_end_object(w);
     }
     cp_jsonw_end_array(w);
@@ -210,22 +186,22 @@ static void write_loaders(cp_jsonw *w, const cp_mdata *d) {
         const cp_mloader_desc *c = &L->desc;
         int dsc = c->described != 0;
         cp_jsonw_begin_object(w);
-        kv_s(w, "name", site_of(L->site)->name);
-        kv_u(w, "batches", L->batches);
-        kv_u(w, "items", L->items);
-        kv_u(w, "epochs", L->epochs);
+        cp_jsonw_kv_s(w, "name", site_of(L->site)->name);
+        cp_jsonw_kv_u(w, "batches", L->batches);
+        cp_jsonw_kv_u(w, "items", L->items);
+        cp_jsonw_kv_u(w, "epochs", L->epochs);
         kv_mean(w, "avg_batch_time", L->wait_ns, L->batches);
         kv_mean(w, "avg_wait_time", L->wait_ns, L->batches);
         kv_mean(w, "avg_step_time", L->step_ns, L->steps);
-        kv_ns(w, "total_wait_time", L->wait_ns);
-        kv_ns(w, "total_step_time", L->step_ns);
+        cp_jsonw_kv_ns(w, "total_wait_time", L->wait_ns);
+        cp_jsonw_kv_ns(w, "total_step_time", L->step_ns);
         kv_mean(w, "first_batch_latency", L->first_wait_ns, L->epochs);
-        kv_ns(w, "wait_p50", L->wait_p50_ns);
-        kv_ns(w, "wait_p95", L->wait_p95_ns);
-        kv_ns(w, "wait_max", L->wait_max_ns);
-        kv_d(w, "data_stall_fraction", L->stall_fraction);
-        kv_d(w, "samples_per_s", L->samples_per_s);
-        kv_d(w, "batches_per_s", L->batches_per_s);
+        cp_jsonw_kv_ns(w, "wait_p50", L->wait_p50_ns);
+        cp_jsonw_kv_ns(w, "wait_p95", L->wait_p95_ns);
+        cp_jsonw_kv_ns(w, "wait_max", L->wait_max_ns);
+        cp_jsonw_kv_d(w, "data_stall_fraction", L->stall_fraction);
+        cp_jsonw_kv_d(w, "samples_per_s", L->samples_per_s);
+        cp_jsonw_kv_d(w, "batches_per_s", L->batches_per_s);
         kv_opt_i(w, "num_workers", c->num_workers, dsc);
         kv_opt_i(w, "batch_size", c->batch_size, dsc);
         kv_opt_i(w, "prefetch_factor", c->prefetch_factor, dsc);
@@ -244,13 +220,13 @@ static void write_workers(cp_jsonw *w, const cp_mdata *d) {
     for (uint32_t i = 0; i < d->nworkers; i++) {
         const cp_mworker *wk = &d->workers[i];
         cp_jsonw_begin_object(w);
-        kv_i(w, "worker", wk->worker);
-        kv_i(w, "pid", wk->pid);
-        kv_u(w, "items", wk->items);
-        kv_u(w, "failures", wk->failures);
-        kv_ns(w, "busy_time", wk->busy_ns);
-        kv_ns(w, "span", wk->span_ns);
-        kv_ns(w, "idle_time", wk->span_ns > wk->busy_ns ? wk->span_ns - wk->busy_ns : 0);
+        cp_jsonw_kv_i(w, "worker", wk->worker);
+        cp_jsonw_kv_i(w, "pid", wk->pid);
+        cp_jsonw_kv_u(w, "items", wk->items);
+        cp_jsonw_kv_u(w, "failures", wk->failures);
+        cp_jsonw_kv_ns(w, "busy_time", wk->busy_ns);
+        cp_jsonw_kv_ns(w, "span", wk->span_ns);
+        cp_jsonw_kv_ns(w, "idle_time", wk->span_ns > wk->busy_ns ? wk->span_ns - wk->busy_ns : 0);
         cp_jsonw_key(w, "utilization");
         if (wk->span_ns) {
             /* busy can exceed the span when items overlapped (threads) */
@@ -259,7 +235,7 @@ static void write_workers(cp_jsonw *w, const cp_mdata *d) {
         } else {
             cp_jsonw_null(w);
         }
-        kv_bool(w, "incomplete", wk->incomplete);
+        cp_jsonw_kv_bool(w, "incomplete", wk->incomplete);
         cp_jsonw_end_object(w);
     }
     cp_jsonw_end_array(w);
@@ -272,15 +248,15 @@ static void write_stages(cp_jsonw *w, const cp_mdata *d) {
         const cp_mstage *st = &d->stages[i];
         const cp_site_info *si = site_of(st->site);
         cp_jsonw_begin_object(w);
-        kv_s(w, "function", si->name);
-        kv_s(w, "kind", cp_report_kind_name(si->kind));
-        kv_s(w, "file", si->file);
-        kv_u(w, "line", si->line);
-        kv_u(w, "calls", st->calls);
-        kv_ns(w, "total_time", st->sum_ns);
+        cp_jsonw_kv_s(w, "function", si->name);
+        cp_jsonw_kv_s(w, "kind", cp_report_kind_name(si->kind));
+        cp_jsonw_kv_s(w, "file", si->file);
+        cp_jsonw_kv_u(w, "line", si->line);
+        cp_jsonw_kv_u(w, "calls", st->calls);
+        cp_jsonw_kv_ns(w, "total_time", st->sum_ns);
         kv_mean(w, "avg_time", st->sum_ns, st->calls);
-        kv_ns(w, "max_time", st->max_ns);
-        kv_d(w, "share_of_item_time", st->share_of_item_time);
+        cp_jsonw_kv_ns(w, "max_time", st->max_ns);
+        cp_jsonw_kv_d(w, "share_of_item_time", st->share_of_item_time);
         cp_jsonw_end_object(w);
     }
     cp_jsonw_end_array(w);
@@ -303,16 +279,16 @@ void cp_report_data_json(const cp_model *m, cp_jsonw *w) {
     write_loaders(w, d);
     write_workers(w, d);
     write_stages(w, d);
-    kv_u(w, "cpu_count", d->cpu_count);
-    kv_u(w, "spool_errors", d->spool_errors);
+    cp_jsonw_kv_u(w, "cpu_count", d->cpu_count);
+    cp_jsonw_kv_u(w, "spool_errors", d->spool_errors);
     const cp_mloader *L = most_waited_loader(d);
     cp_jsonw_key(w, "stall");
     cp_jsonw_begin_object(w);
     cp_jsonw_key(w, "loader");
     cp_jsonw_string(w, L ? site_of(L->site)->name : NULL);
-    kv_d(w, "data_stall_fraction", L ? L->stall_fraction : 0.0);
-    kv_d(w, "threshold", m->cfg.data_stall_fraction);
-    kv_s(w, "verdict", verdict(m, L));
+    cp_jsonw_kv_d(w, "data_stall_fraction", L ? L->stall_fraction : 0.0);
+    cp_jsonw_kv_d(w, "threshold", m->cfg.data_stall_fraction);
+    cp_jsonw_kv_s(w, "verdict", verdict(m, L));
     cp_jsonw_end_object(w);
     cp_jsonw_end_object(w);
 }

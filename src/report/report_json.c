@@ -47,32 +47,12 @@ static void field_string(cp_jsonw *w, const char *key, const char *s, size_t cap
 }
 #define FIELD_STR(w, key, arr) field_string((w), (key), (arr), sizeof(arr))
 
-static void kv_u(cp_jsonw *w, const char *k, uint64_t v) {
-    cp_jsonw_key(w, k);
-    cp_jsonw_uint(w, v);
-}
-static void kv_s(cp_jsonw *w, const char *k, const char *v) {
-    cp_jsonw_key(w, k);
-    cp_jsonw_string(w, v);
-}
-static void kv_d(cp_jsonw *w, const char *k, double v) {
-    cp_jsonw_key(w, k);
-    cp_jsonw_double(w, v);
-}
-static void kv_ns(cp_jsonw *w, const char *k, uint64_t ns) {
-    cp_jsonw_key(w, k);
-    cp_jsonw_seconds_ns(w, ns);
-}
 static void kv_ns_or_null(cp_jsonw *w, const char *k, uint64_t ns, int present) {
     cp_jsonw_key(w, k);
     if (present)
         cp_jsonw_seconds_ns(w, ns);
     else
         cp_jsonw_null(w);
-}
-static void kv_bool(cp_jsonw *w, const char *k, int v) {
-    cp_jsonw_key(w, k);
-    cp_jsonw_bool(w, v);
 }
 
 static void write_meta(cp_jsonw *w, const cp_model *m) {
@@ -81,43 +61,43 @@ static void write_meta(cp_jsonw *w, const cp_model *m) {
     cp_jsonw_key(w, "pid");
     cp_jsonw_int(w, m->pid);
     FIELD_STR(w, "role", m->role);
-    kv_s(w, "clock", m->clock_source);
-    kv_ns(w, "start_unix_s", m->start_unix_ns);
-    kv_ns(w, "duration_s", m->duration_ns);
-    kv_u(w, "threads", m->nthreads);
-    kv_u(w, "events", m->events_total);
-    kv_u(w, "dropped_events", m->dropped_events);
-    kv_u(w, "dropped_nodes", m->dropped_nodes);
-    kv_u(w, "unmatched_exits", m->unmatched_exits);
-    kv_u(w, "truncated_scopes", m->truncated);
+    cp_jsonw_kv_s(w, "clock", m->clock_source);
+    cp_jsonw_kv_ns(w, "start_unix_s", m->start_unix_ns);
+    cp_jsonw_kv_ns(w, "duration_s", m->duration_ns);
+    cp_jsonw_kv_u(w, "threads", m->nthreads);
+    cp_jsonw_kv_u(w, "events", m->events_total);
+    cp_jsonw_kv_u(w, "dropped_events", m->dropped_events);
+    cp_jsonw_kv_u(w, "dropped_nodes", m->dropped_nodes);
+    cp_jsonw_kv_u(w, "unmatched_exits", m->unmatched_exits);
+    cp_jsonw_kv_u(w, "truncated_scopes", m->truncated);
     cp_jsonw_end_object(w);
 }
 
 static void write_config(cp_jsonw *w, const codeprof_config *c) {
     cp_jsonw_key(w, "config");
     cp_jsonw_begin_object(w);
-    kv_u(w, "struct_size", c->struct_size);
-    kv_u(w, "flags", c->flags);
-    kv_u(w, "buffer_events", c->buffer_events);
-    kv_u(w, "max_nodes", c->max_nodes);
-    kv_u(w, "max_samples", c->max_samples);
-    kv_d(w, "slow_function_s", c->slow_function_s);
-    kv_d(w, "memory_intensive_bytes", c->memory_intensive_bytes);
-    kv_d(w, "slow_data_loading_s", c->slow_data_loading_s);
-    kv_d(w, "slow_preprocessing_s", c->slow_preprocessing_s);
-    kv_d(w, "slow_gpu_op_s", c->slow_gpu_op_s);
-    kv_d(w, "data_stall_fraction", c->data_stall_fraction);
-    kv_bool(w, "scope_cpu", (c->flags & CODEPROF_CFG_SCOPE_CPU) != 0);
-    kv_bool(w, "percentiles", (c->flags & CODEPROF_CFG_PERCENTILES) != 0);
+    cp_jsonw_kv_u(w, "struct_size", c->struct_size);
+    cp_jsonw_kv_u(w, "flags", c->flags);
+    cp_jsonw_kv_u(w, "buffer_events", c->buffer_events);
+    cp_jsonw_kv_u(w, "max_nodes", c->max_nodes);
+    cp_jsonw_kv_u(w, "max_samples", c->max_samples);
+    cp_jsonw_kv_d(w, "slow_function_s", c->slow_function_s);
+    cp_jsonw_kv_d(w, "memory_intensive_bytes", c->memory_intensive_bytes);
+    cp_jsonw_kv_d(w, "slow_data_loading_s", c->slow_data_loading_s);
+    cp_jsonw_kv_d(w, "slow_preprocessing_s", c->slow_preprocessing_s);
+    cp_jsonw_kv_d(w, "slow_gpu_op_s", c->slow_gpu_op_s);
+    cp_jsonw_kv_d(w, "data_stall_fraction", c->data_stall_fraction);
+    cp_jsonw_kv_bool(w, "scope_cpu", (c->flags & CODEPROF_CFG_SCOPE_CPU) != 0);
+    cp_jsonw_kv_bool(w, "percentiles", (c->flags & CODEPROF_CFG_PERCENTILES) != 0);
     cp_jsonw_end_object(w);
 }
 
 static void write_site(cp_jsonw *w, uint32_t site) {
     const cp_site_info *si = site_of(site);
-    kv_s(w, "function", si->name);
-    kv_s(w, "file", si->file);
-    kv_u(w, "line", si->line);
-    kv_s(w, "kind", cp_report_kind_name(si->kind));
+    cp_jsonw_kv_s(w, "function", si->name);
+    cp_jsonw_kv_s(w, "file", si->file);
+    cp_jsonw_kv_u(w, "line", si->line);
+    cp_jsonw_kv_s(w, "kind", cp_report_kind_name(si->kind));
 }
 
 static void write_functions(cp_jsonw *w, const cp_model *m, int pct) {
@@ -126,8 +106,8 @@ static void write_functions(cp_jsonw *w, const cp_model *m, int pct) {
         nf += m->funcs[i].calls > 0;
         calls += m->funcs[i].calls;
     }
-    kv_u(w, "total_functions_profiled", nf);
-    kv_u(w, "total_calls", calls);
+    cp_jsonw_kv_u(w, "total_functions_profiled", nf);
+    cp_jsonw_kv_u(w, "total_calls", calls);
     cp_jsonw_key(w, "functions");
     cp_jsonw_begin_array(w);
     for (uint32_t i = 0; i < m->nfuncs; i++) {
@@ -136,13 +116,13 @@ static void write_functions(cp_jsonw *w, const cp_model *m, int pct) {
             continue;
         cp_jsonw_begin_object(w);
         write_site(w, f->site);
-        kv_u(w, "calls", f->calls);
-        kv_ns(w, "inclusive_s", f->incl_ns);
-        kv_ns(w, "self_s", f->self_ns);
+        cp_jsonw_kv_u(w, "calls", f->calls);
+        cp_jsonw_kv_ns(w, "inclusive_s", f->incl_ns);
+        cp_jsonw_kv_ns(w, "self_s", f->self_ns);
         kv_ns_or_null(w, "cpu_s", f->cpu_ns, f->cpu_count > 0);
-        kv_ns(w, "min_s", f->min_ns);
-        kv_ns(w, "max_s", f->max_ns);
-        kv_ns(w, "mean_s", (f->incl_ns + f->calls / 2) / f->calls);
+        cp_jsonw_kv_ns(w, "min_s", f->min_ns);
+        cp_jsonw_kv_ns(w, "max_s", f->max_ns);
+        cp_jsonw_kv_ns(w, "mean_s", (f->incl_ns + f->calls / 2) / f->calls);
         kv_ns_or_null(w, "p50_s", f->p50_ns, pct);
         kv_ns_or_null(w, "p95_s", f->p95_ns, pct);
         kv_ns_or_null(w, "p99_s", f->p99_ns, pct);
@@ -250,23 +230,23 @@ static int open_node(cp_jsonw *w, const cp_model *m, const tree_index *ti, uint3
     const cp_mnode *n = &m->nodes[idx];
     const cp_site_info *si = site_of(n->site);
     cp_jsonw_begin_object(w);
-    kv_s(w, "function", si->name);
-    kv_s(w, "kind", cp_report_kind_name(si->kind));
-    kv_s(w, "file", si->file);
-    kv_u(w, "line", si->line);
-    kv_u(w, "calls", n->count);
-    kv_ns(w, "inclusive_s", n->incl_ns);
-    kv_ns(w, "self_s", n->self_ns);
+    cp_jsonw_kv_s(w, "function", si->name);
+    cp_jsonw_kv_s(w, "kind", cp_report_kind_name(si->kind));
+    cp_jsonw_kv_s(w, "file", si->file);
+    cp_jsonw_kv_u(w, "line", si->line);
+    cp_jsonw_kv_u(w, "calls", n->count);
+    cp_jsonw_kv_ns(w, "inclusive_s", n->incl_ns);
+    cp_jsonw_kv_ns(w, "self_s", n->self_ns);
     kv_ns_or_null(w, "cpu_s", n->cpu_ns, n->cpu_count > 0);
-    kv_ns(w, "min_s", n->min_ns);
-    kv_ns(w, "max_s", n->max_ns);
+    cp_jsonw_kv_ns(w, "min_s", n->min_ns);
+    cp_jsonw_kv_ns(w, "max_s", n->max_ns);
     kv_ns_or_null(w, "p50_s", n->p50_ns, pct);
     kv_ns_or_null(w, "p95_s", n->p95_ns, pct);
     kv_ns_or_null(w, "p99_s", n->p99_ns, pct);
-    kv_u(w, "truncated", n->truncated);
+    cp_jsonw_kv_u(w, "truncated", n->truncated);
     int has_kids = ti->off[idx + 1] > ti->off[idx];
     if (has_kids && n->depth >= CP_REPORT_MAX_TREE_DEPTH) {
-        kv_u(w, "elided_nodes", count_descendants(ti, idx, scratch));
+        cp_jsonw_kv_u(w, "elided_nodes", count_descendants(ti, idx, scratch));
         has_kids = 0;
     }
     cp_jsonw_key(w, "children");
@@ -295,10 +275,10 @@ static int write_call_tree(cp_jsonw *w, const cp_model *m, int pct) {
     for (uint32_t t = 0; t < m->nthreads; t++) {
         const cp_mthread *th = &m->threads[t];
         cp_jsonw_begin_object(w);
-        kv_u(w, "thread", th->index);
-        kv_u(w, "os_tid", th->os_tid);
-        kv_u(w, "events", th->events);
-        kv_u(w, "dropped", th->dropped);
+        cp_jsonw_kv_u(w, "thread", th->index);
+        cp_jsonw_kv_u(w, "os_tid", th->os_tid);
+        cp_jsonw_kv_u(w, "events", th->events);
+        cp_jsonw_kv_u(w, "dropped", th->dropped);
         cp_jsonw_key(w, "children");
         cp_jsonw_begin_array(w);
         if (th->root < m->nnodes) {
@@ -337,8 +317,8 @@ static void write_finding_core(cp_jsonw *w, const cp_finding *f) {
     FIELD_STR(w, "rule", f->rule);
     FIELD_STR(w, "category", f->category);
     FIELD_STR(w, "subject", f->subject);
-    kv_d(w, "value", f->value);
-    kv_d(w, "threshold", f->threshold);
+    cp_jsonw_kv_d(w, "value", f->value);
+    cp_jsonw_kv_d(w, "threshold", f->threshold);
     FIELD_STR(w, "unit", f->unit);
 }
 
@@ -349,7 +329,7 @@ static void write_findings(cp_jsonw *w, const cp_model *m) {
         const cp_finding *f = &m->findings[i];
         cp_jsonw_begin_object(w);
         write_finding_core(w, f);
-        kv_d(w, "severity", f->severity);
+        cp_jsonw_kv_d(w, "severity", f->severity);
         FIELD_STR(w, "recommendation", f->recommendation);
         cp_jsonw_end_object(w);
     }
@@ -374,14 +354,14 @@ static void write_bottlenecks(cp_jsonw *w, const cp_model *m) {
             cp_jsonw_begin_object(w);
             FIELD_STR(w, "subject", f->subject);
             FIELD_STR(w, categories[c].is_func ? "function" : "context", f->subject);
-            kv_d(w, "value", f->value);
-            kv_d(w, "threshold", f->threshold);
+            cp_jsonw_kv_d(w, "value", f->value);
+            cp_jsonw_kv_d(w, "threshold", f->threshold);
             FIELD_STR(w, "unit", f->unit);
             FIELD_STR(w, "rule", f->rule);
-            kv_d(w, "severity", f->severity);
+            cp_jsonw_kv_d(w, "severity", f->severity);
             FIELD_STR(w, "recommendation", f->recommendation);
             if (categories[c].value_alias)
-                kv_d(w, categories[c].value_alias, f->value);
+                cp_jsonw_kv_d(w, categories[c].value_alias, f->value);
             cp_jsonw_end_object(w);
         }
         cp_jsonw_end_array(w);
@@ -421,9 +401,9 @@ int cp_report_json(const cp_model *m, cp_strbuf *out) {
     (void)cp_strbuf_reserve(out, 512 + (size_t)m->nnodes * 256 + (size_t)m->nfuncs * 360);
 
     cp_jsonw_begin_object(&w);
-    kv_s(&w, "schema", "codeprof-report");
-    kv_u(&w, "schema_version", CODEPROF_REPORT_SCHEMA_VERSION);
-    kv_s(&w, "generator", "libcodeprof " CODEPROF_VERSION_STRING);
+    cp_jsonw_kv_s(&w, "schema", "codeprof-report");
+    cp_jsonw_kv_u(&w, "schema_version", CODEPROF_REPORT_SCHEMA_VERSION);
+    cp_jsonw_kv_s(&w, "generator", "libcodeprof " CODEPROF_VERSION_STRING);
     write_meta(&w, m);
     write_config(&w, &m->cfg);
     cp_jsonw_key(&w, "performance");
