@@ -23,6 +23,7 @@ import atexit
 import itertools
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
@@ -32,12 +33,18 @@ from . import _core
 if TYPE_CHECKING:  # pragma: no cover
     from .profiler import VideoOpusClipProfiler
 
-try:  # torch is optional: the wrappers subclass its Dataset types when present
-    from torch.utils.data import Dataset as _TorchDataset
-    from torch.utils.data import IterableDataset as _TorchIterableDataset
-except Exception:  # pragma: no cover - exercised on the torch-less leg
-    _TorchDataset = object  # type: ignore[assignment,misc]
-    _TorchIterableDataset = None  # type: ignore[assignment,misc]
+# torch is optional and slow to import (seconds): the wrapper classes, which
+# subclass torch's Dataset types when torch is installed, are created on first
+# use (and found by pickle through the module __getattr__ below).
+_classes_made: Dict[str, type] = {}
+
+
+def _torch_data() -> Any:
+    try:
+        import torch.utils.data as tud
+        return tud
+    except Exception:  # pragma: no cover - exercised on the torch-less leg
+        return None
 
 __all__ = [
     "DataLoadingProfiler",
@@ -234,7 +241,7 @@ class _DatasetCommon:
         return prof._data.dataset_stats(self._site_name)
 
 
-class ProfiledDataset(_DatasetCommon, _TorchDataset):  # type: ignore[misc,valid-type]
+class _MapMixin(_DatasetCommon):
     """A map-style dataset that records each item's load time by index.
 
     Returned by ``profiler.profile_dataset(dataset)``; behaves as `dataset`
@@ -260,13 +267,7 @@ class ProfiledDataset(_DatasetCommon, _TorchDataset):  # type: ignore[misc,valid
             sess.exit(site, _core.SCOPE_ITEM)
 
 
-if _TorchIterableDataset is not None:
-    _IterBase: Any = _TorchIterableDataset
-else:  # pragma: no cover
-    _IterBase = object
-
-
-class ProfiledIterableDataset(_DatasetCommon, _IterBase):  # type: ignore[misc,valid-type]
+class _IterMixin(_DatasetCommon):
     """An iterable-style dataset whose items are timed as they are produced
     (index = position in this process's iteration)."""
 
@@ -304,8 +305,31 @@ class ProfiledIterableDataset(_DatasetCommon, _IterBase):  # type: ignore[misc,v
         return len(self._dataset)
 
 
+def _classes() -> Dict[str, type]:
+    """ProfiledDataset / ProfiledIterableDataset, made once per process."""
+    if not _classes_made:
+        tud = _torch_data()
+        map_base: Any = tud.Dataset if tud is not None else object
+        iter_base: Any = tud.IterableDataset if tud is not None else object
+        for name, mixin, base in (("ProfiledDataset", _MapMixin, map_base),
+                                  ("ProfiledIterableDataset", _IterMixin, iter_base)):
+            bases = (mixin,) if base is object else (mixin, base)
+            cls = type(name, bases, {"__module__": __name__, "__qualname__": name,
+                                     "__doc__": mixin.__doc__})
+            _classes_made[name] = cls
+            globals()[name] = cls
+    return _classes_made
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ProfiledDataset", "ProfiledIterableDataset"):
+        return _classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _is_iterable_style(dataset: Any) -> bool:
-    if _TorchIterableDataset is not None and isinstance(dataset, _TorchIterableDataset):
+    tud = sys.modules.get("torch.utils.data")
+    if tud is not None and isinstance(dataset, tud.IterableDataset):
         return True
     return not hasattr(dataset, "__getitem__") and hasattr(dataset, "__iter__")
 
@@ -473,7 +497,9 @@ class DataLoadingProfiler:
         known = self._by_dataset.get(id(dataset))
         if known is not None and known._dataset is dataset:
             return known
-        cls = ProfiledIterableDataset if _is_iterable_style(dataset) else ProfiledDataset
+        classes = _classes()
+        cls = classes["ProfiledIterableDataset" if _is_iterable_style(dataset)
+                      else "ProfiledDataset"]
         wrapper = cls(dataset, self._owner)
         self._by_dataset[id(dataset)] = wrapper
         return wrapper
