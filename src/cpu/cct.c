@@ -132,6 +132,8 @@ static uint32_t child_of(cp_thread_tree *t, uint32_t parent, uint32_t site) {
     cp_tnode *n = &t->nodes[i];
     cp_tnode *pp = &t->nodes[parent];
     node_init(n, site, parent, pp->depth + 1);
+    const cp_site_info *si = cp_site_get(site);
+    n->stage_kind = si && (si->kind == CODEPROF_SITE_PREPROCESS || si->kind == CODEPROF_SITE_AUGMENT);
     n->next_sibling = pp->first_child;
     pp->first_child = i;
     pp->last_hit = i;
@@ -223,37 +225,50 @@ static inline void add_duration(cp_thread_tree *t, uint64_t *count, uint64_t *mi
 
 /* Appends the data-loading record of a popped frame (datalog.h).  `f` is
  * the frame just popped (still valid: stack[depth]). */
-static void data_record(cp_thread_tree *t, const cp_frame *f, uint64_t dur_t) {
-    if (f->evflags & CP_EVF_ITEM)
+__attribute__((noinline)) static void data_record(cp_thread_tree *t, const cp_frame *f,
+                                                  uint64_t dur_t) {
+    uint16_t type;
+    if (f->evflags & CP_EVF_ITEM) {
         t->item_top = f->prev_item;
+        type = CP_DREC_ITEM;
+    } else if (f->evflags & CP_EVF_BATCH) {
+        type = CP_DREC_BATCH;
+    } else if (t->item_top != CP_TREE_NO_NODE) {
+        type = CP_DREC_STAGE;
+    } else {
+        /* The common case, an explicit scope outside any item: only
+         * preprocessing/augmentation scopes are stages there (e.g. a
+         * transform applied in the training loop). */
+        int stage;
+        if (f->node != CP_TREE_NO_NODE) {
+            stage = t->nodes[f->node].stage_kind;
+        } else {
+            const cp_site_info *si = cp_site_get(f->site);
+            stage = si && (si->kind == CODEPROF_SITE_PREPROCESS ||
+                           si->kind == CODEPROF_SITE_AUGMENT);
+        }
+        if (!stage)
+            return;
+        type = CP_DREC_STAGE;
+    }
     cp_datalog *log = t->logp ? *t->logp : NULL;
-    if (!log || ((f->evflags & (CP_EVF_ITEM | CP_EVF_BATCH)) && f->failed == 2))
+    if (!log || (type != CP_DREC_STAGE && f->failed == 2))
         return;
     cp_drec r = {0};
+    r.type = type;
     r.u.r.site = f->site;
     r.u.r.dur_ns = cp_clock_ticks_to_ns(dur_t);
-    if (f->evflags & CP_EVF_ITEM) {
-        r.type = CP_DREC_ITEM;
+    if (type == CP_DREC_ITEM) {
         r.flags = f->failed ? CP_DRECF_FAILED : 0;
         r.u.r.index = f->index;
         r.u.r.t_ns = cp_tick_to_mono_ns(f->t0);
-    } else if (f->evflags & CP_EVF_BATCH) {
-        r.type = CP_DREC_BATCH;
+    } else if (type == CP_DREC_BATCH) {
         r.flags = f->failed ? CP_DRECF_FAILED : 0; /* next() raised: not a batch */
         r.u.r.index = f->index; /* items in the batch, -1 unknown */
         r.u.r.epoch = f->epoch;
         r.u.r.t_ns = cp_tick_to_mono_ns(f->t0);
-    } else if (t->item_top != CP_TREE_NO_NODE) {
-        r.type = CP_DREC_STAGE;
-        r.u.r.index = t->stack[t->item_top].index;
     } else {
-        /* Outside any item only preprocessing/augmentation scopes are
-         * stages (e.g. a transform applied in the training loop). */
-        const cp_site_info *si = cp_site_get(f->site);
-        if (!si || (si->kind != CODEPROF_SITE_PREPROCESS && si->kind != CODEPROF_SITE_AUGMENT))
-            return;
-        r.type = CP_DREC_STAGE;
-        r.u.r.index = -1;
+        r.u.r.index = t->item_top != CP_TREE_NO_NODE ? t->stack[t->item_top].index : -1;
     }
     cp_datalog_append(log, &r);
 }
@@ -306,7 +321,12 @@ static void pop(cp_thread_tree *t, uint64_t t_end, int has_cpu_end, uint64_t cpu
     }
     if (truncated)
         t->truncated++;
-    if (__builtin_expect(f->evflags & (CP_EVF_ITEM | CP_EVF_BATCH | CP_EVF_EXPLICIT), 0))
+    /* Data records: items, batches, and explicit scopes inside an item or
+     * of a stage kind; the common explicit scope is decided inline. */
+    if (__builtin_expect(f->evflags & (CP_EVF_ITEM | CP_EVF_BATCH), 0) ||
+        (f->evflags & CP_EVF_EXPLICIT &&
+         (t->item_top != CP_TREE_NO_NODE || f->node == CP_TREE_NO_NODE ||
+          t->nodes[f->node].stage_kind)))
         data_record(t, f, dur);
     if (t->depth)
         t->stack[t->depth - 1].child_t += dur;

@@ -34,6 +34,7 @@ typedef struct cp_tnode {
     uint32_t next_sibling;
     uint32_t last_hit;  /* child found by the last lookup (cache)    */
     uint32_t depth;
+    uint8_t stage_kind; /* site is a preprocess/augment site (cached once) */
     uint64_t count, incl_t, self_t, cpu_ns, cpu_count, min_t, max_t, truncated;
     int64_t rss_delta_sum, rss_delta_max;
     uint64_t rss_count;
