@@ -139,7 +139,7 @@ class FrameDataset(Dataset):
         return 120
 
     def __getitem__(self, i):
-        time.sleep(0.03 if i == 42 else 0.001)
+        time.sleep(0.15 if i == 42 else 0.001)
         rng = np.random.default_rng(i)
         return rng.integers(0, 255, size=(48, 64, 3), dtype=np.uint8)
 
