@@ -499,8 +499,9 @@ static void eval_frame_uninstall(void) {
 /* sys.monitoring (3.12+)                                                    */
 /* ------------------------------------------------------------------------ */
 
-static PyObject *mon_enter(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
-    (void)mod;
+/* PY_START/PY_RESUME (enter) and PY_RETURN/PY_YIELD/PY_UNWIND (exit):
+ * args[0] is the code object. */
+static inline void mon_code_event(PyObject *const *args, Py_ssize_t nargs, uint16_t kind) {
     cp_session *s = tracer_g.s;
     if (__builtin_expect(s != NULL && nargs >= 1, 1) && PyCode_Check(args[0])) {
         PyCodeObject *co = (PyCodeObject *)args[0];
@@ -508,22 +509,19 @@ static PyObject *mon_enter(PyObject *mod, PyObject *const *args, Py_ssize_t narg
         if (__builtin_expect(!id, 0))
             id = intern_code(co, PyEval_GetGlobals());
         if (id && id != CODE_SKIP)
-            cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
+            cp_emit(s, kind, 0, id, 0, 0);
     }
+}
+
+static PyObject *mon_enter(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    (void)mod;
+    mon_code_event(args, nargs, CP_EV_ENTER);
     Py_RETURN_NONE;
 }
 
 static PyObject *mon_exit(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     (void)mod;
-    cp_session *s = tracer_g.s;
-    if (__builtin_expect(s != NULL && nargs >= 1, 1) && PyCode_Check(args[0])) {
-        PyCodeObject *co = (PyCodeObject *)args[0];
-        uint32_t id = code_site_cached(co);
-        if (__builtin_expect(!id, 0))
-            id = intern_code(co, PyEval_GetGlobals());
-        if (id && id != CODE_SKIP)
-            cp_emit(s, CP_EV_EXIT, 0, id, 0, 0);
-    }
+    mon_code_event(args, nargs, CP_EV_EXIT);
     Py_RETURN_NONE;
 }
 
