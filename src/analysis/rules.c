@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/site.h"
 
 typedef int (*cp_rule_fn)(cp_model *m, const cp_rule_info *info);
 
@@ -121,8 +120,8 @@ static const char *fmt_secs(double s, char *buf, size_t n) {
 
 static double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 
-static const char *site_name(uint32_t site) {
-    const cp_site_info *si = cp_site_get(site);
+static const char *site_name(const cp_model *m, uint32_t site) {
+    const cp_msite *si = cp_model_site(m, site);
     return si ? si->name : "?";
 }
 
@@ -218,8 +217,8 @@ static const char *const infra_prefixes[] = {
     "asyncio.", "socket.", "select.", "_thread.", "_queue.", "_multiprocessing.", NULL,
 };
 
-static unsigned classify_site(uint32_t site) {
-    const cp_site_info *si = cp_site_get(site);
+static unsigned classify_site(const cp_model *m, uint32_t site) {
+    const cp_msite *si = cp_model_site(m, site);
     unsigned c = CLS_KNOWN;
     if (!si)
         return c;
@@ -254,7 +253,7 @@ static unsigned classify_site(uint32_t site) {
 /* A SITE_PYTHON name that is the traced frame of SITE_FUNCTION `fn`: same
  * file, and the Python name ends with the function's name on a name
  * boundary ("__main__.train_step" vs "train_step" or "__main__.train_step"). */
-static int is_twin_name(const cp_site_info *py, const cp_site_info *fn) {
+static int is_twin_name(const cp_msite *py, const cp_msite *fn) {
     if (!py->file[0] || strcmp(py->file, fn->file) != 0)
         return 0;
     size_t n = strlen(py->name), k = strlen(fn->name);
@@ -300,9 +299,9 @@ static void slow_ctx_free(slow_ctx *c) {
 
 static unsigned site_cls(slow_ctx *c, uint32_t site) {
     if (site >= c->nsites)
-        return classify_site(site);
+        return classify_site(c->m, site);
     if (!c->cls[site])
-        c->cls[site] = (uint8_t)classify_site(site);
+        c->cls[site] = (uint8_t)classify_site(c->m, site);
     return c->cls[site];
 }
 
@@ -421,16 +420,16 @@ static int slow_ctx_build(slow_ctx *c, const cp_model *m, double thr) {
     /* twins: every Python site with calls against every decorated site */
     uint32_t nfn = 0;
     for (uint32_t i = 0; i < m->nfuncs; i++) {
-        const cp_site_info *si = cp_site_get(m->funcs[i].site);
+        const cp_msite *si = cp_model_site(m, m->funcs[i].site);
         if (m->funcs[i].calls && si && si->kind == CODEPROF_SITE_FUNCTION)
             c->touched[nfn++] = m->funcs[i].site;
     }
     for (uint32_t i = 0; i < m->nfuncs && nfn; i++) {
-        const cp_site_info *py = cp_site_get(m->funcs[i].site);
+        const cp_msite *py = cp_model_site(m, m->funcs[i].site);
         if (!py || py->kind != CODEPROF_SITE_PYTHON)
             continue;
         for (uint32_t k = 0; k < nfn; k++)
-            if (is_twin_name(py, cp_site_get(c->touched[k]))) {
+            if (is_twin_name(py, cp_model_site(m, c->touched[k]))) {
                 c->twin[m->funcs[i].site] = c->touched[k];
                 break;
             }
@@ -567,7 +566,7 @@ static int in_module_body(const slow_ctx *c, uint32_t n) {
     uint32_t p = m->nodes[n].parent;
     if (p == CP_NONE || p >= m->nnodes || !m->nodes[p].site)
         return 0;
-    const cp_site_info *ps = cp_site_get(m->nodes[p].site);
+    const cp_msite *ps = cp_model_site(m, m->nodes[p].site);
     return ps && ps->kind == CODEPROF_SITE_PYTHON && has_suffix(ps->name, "<module>");
 }
 
@@ -629,7 +628,7 @@ static int slow_status(slow_ctx *c, const cp_mfunc *f) {
             return ST_WAIT;
         if (cls & CLS_INFRA)
             return ST_WAIT;
-        const cp_site_info *si = cp_site_get(f->site);
+        const cp_msite *si = cp_model_site(c->m, f->site);
         uint32_t p = v.heaviest != CP_NONE ? c->m->nodes[v.heaviest].parent : CP_NONE;
         if (si && si->kind == CODEPROF_SITE_NATIVE && p != CP_NONE && p < c->m->nnodes &&
             c->m->nodes[p].site &&
@@ -687,7 +686,7 @@ static double pct_clamped(uint64_t part, uint64_t whole) {
 }
 
 static int report_slow(slow_ctx *c, cp_model *m, const cp_rule_info *r, const cp_mfunc *f) {
-    const cp_site_info *si = cp_site_get(f->site);
+    const cp_msite *si = cp_model_site(m, f->site);
     fview v;
     int body_wait = (site_cls(c, f->site) & CLS_WAIT) != 0;
     if (body_wait)
@@ -704,7 +703,7 @@ static int report_slow(slow_ctx *c, cp_model *m, const cp_rule_info *r, const cp
                  pct_clamped(v.thread_max, m->duration_ns));
     uint32_t top = v.heaviest != CP_NONE ? chain_top(c, v.heaviest) : 0;
     if (top)
-        snprintf(from, sizeof from, ", called from %s", site_name(top));
+        snprintf(from, sizeof from, ", called from %s", site_name(m, top));
 
     uint32_t nt = callees_of(c, f->site), callee = 0;
     uint64_t cns = 0;
@@ -734,7 +733,7 @@ static int report_slow(slow_ctx *c, cp_model *m, const cp_rule_info *r, const cp
                          "of its time): remove the wait, or overlap it with work instead of "
                          "blocking on it.",
                          si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
-                         site_name(callee), vpart, pct_clamped(cns, v.incl));
+                         site_name(m, callee), vpart, pct_clamped(cns, v.incl));
     } else if (callee && (double)cns >= 0.2 * incl) {
         fmt_secs((double)cns / 1e9, vpart, sizeof vpart);
         rc = add_finding(m, r, si->name, val, thr, "s",
@@ -743,7 +742,7 @@ static int report_slow(slow_ctx *c, cp_model *m, const cp_rule_info *r, const cp
                          "its time): optimize that first (cache its results, batch or "
                          "vectorize it).",
                          si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
-                         site_name(callee), vpart, pct_clamped(cns, v.incl));
+                         site_name(m, callee), vpart, pct_clamped(cns, v.incl));
     } else if ((double)v.self >= 0.5 * incl) {
         fmt_secs((double)v.self / 1e9, vpart, sizeof vpart);
         rc = add_finding(m, r, si->name, val, thr, "s",
@@ -767,7 +766,7 @@ static int rule_slow_functions(cp_model *m, const cp_rule_info *r) {
     double thr = m->cfg.slow_function_s;
     int any = 0;
     for (uint32_t i = 0; i < m->nfuncs && !any; i++) {
-        const cp_site_info *si = cp_site_get(m->funcs[i].site);
+        const cp_msite *si = cp_model_site(m, m->funcs[i].site);
         any = m->funcs[i].calls && si && is_code_kind(si->kind) &&
               (double)m->funcs[i].max_ns / 1e9 > thr;
     }
@@ -779,7 +778,7 @@ static int rule_slow_functions(cp_model *m, const cp_rule_info *r) {
     /* pass 1: every candidate's outcome (pass 2 reads callers' outcomes) */
     for (uint32_t i = 0; i < m->nfuncs; i++) {
         const cp_mfunc *f = &m->funcs[i];
-        const cp_site_info *si = cp_site_get(f->site);
+        const cp_msite *si = cp_model_site(m, f->site);
         if (!f->calls || !si || !is_code_kind(si->kind) || !((double)f->max_ns / 1e9 > thr))
             continue;
         c.status[f->site] = (uint8_t)slow_status(&c, f);
@@ -806,7 +805,7 @@ static int rule_memory_intensive(cp_model *m, const cp_rule_info *r) {
         double v = (double)f->rss_delta_max;
         if (!(v > thr))
             continue;
-        const char *name = site_name(f->site);
+        const char *name = site_name(m, f->site);
         if (add_finding(m, r, name, v, thr, "bytes",
                         "%s grew RSS by up to %.1f MB in one call (%llu calls measured, "
                         "%+.1f MB net in total), above the %.1f MB threshold; free large "

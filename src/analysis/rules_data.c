@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/site.h"
 
 #define MIN_SEVERITY 1.01
 #define STAGE_DOMINANT_SHARE 0.5  /* CP-DATA-003/004: share of item time     */
@@ -21,13 +20,13 @@
 /* helpers                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static const char *name_of(uint32_t site) {
-    const cp_site_info *si = cp_site_get(site);
+static const char *name_of(const cp_model *m, uint32_t site) {
+    const cp_msite *si = cp_model_site(m, site);
     return si ? si->name : "?";
 }
 
-static unsigned kind_of(uint32_t site) {
-    const cp_site_info *si = cp_site_get(site);
+static unsigned kind_of(const cp_model *m, uint32_t site) {
+    const cp_msite *si = cp_model_site(m, site);
     return si ? (unsigned)si->kind : (unsigned)CODEPROF_SITE_SCOPE;
 }
 
@@ -180,8 +179,8 @@ static void stage_hint(const cp_model *m, char *buf, size_t n) {
         return;
     }
     const cp_mstage *st = &d->stages[0]; /* sorted by sum_ns: largest share */
-    const char *name = name_of(st->site);
-    unsigned kind = kind_of(st->site);
+    const char *name = name_of(m, st->site);
+    unsigned kind = kind_of(m, st->site);
     char avg[32];
     secs(ns_s(st->sum_ns) / (double)st->calls, avg, sizeof avg);
     const char *fix;
@@ -209,7 +208,7 @@ int cp_rule_data_stall(cp_model *m, const cp_rule_info *info) {
         const cp_mloader *L = &d->loaders[i];
         if (L->batches < MIN_STALL_BATCHES || !(L->stall_fraction > thr))
             continue;
-        const char *name = name_of(L->site);
+        const char *name = name_of(m, L->site);
         double t_step = L->steps ? ns_s(L->step_ns) / (double)L->steps : 0;
         double t_wait = ns_s(L->wait_ns) / (double)L->batches;
         double B = L->desc.described && L->desc.batch_size > 0 ? (double)L->desc.batch_size
@@ -285,7 +284,7 @@ int cp_rule_data_outliers(cp_model *m, const cp_rule_info *info) {
         int by_slow = ns_s(ds->max_ns) > slow;
         if (!by_share && !by_slow)
             continue;
-        const char *name = name_of(ds->site);
+        const char *name = name_of(m, ds->site);
 
         char v[32], med[32];
         msg list = {"", 0};
@@ -336,9 +335,9 @@ int cp_rule_data_outliers(cp_model *m, const cp_rule_info *info) {
 /* ------------------------------------------------------------------------ */
 
 /* 1 if CP-DATA-003 fires for stage `st` (CP-DATA-004 then leaves it). */
-static int decode_fires(const cp_mstage *st, const dctx *c) {
+static int decode_fires(const cp_model *m, const cp_mstage *st, const dctx *c) {
     return (c->data_bound || !c->have_loader) && st->calls &&
-           st->share_of_item_time > STAGE_DOMINANT_SHARE && is_decode_name(name_of(st->site));
+           st->share_of_item_time > STAGE_DOMINANT_SHARE && is_decode_name(name_of(m, st->site));
 }
 
 static void stall_clause(const dctx *c, char *buf, size_t n) {
@@ -354,9 +353,9 @@ int cp_rule_data_decode(cp_model *m, const cp_rule_info *info) {
     dctx c = context(m);
     for (uint32_t i = 0; i < d->nstages; i++) {
         const cp_mstage *st = &d->stages[i];
-        if (!decode_fires(st, &c))
+        if (!decode_fires(m, st, &c))
             continue;
-        const char *name = name_of(st->site);
+        const char *name = name_of(m, st->site);
         char avg[32], sc[96];
         secs(ns_s(st->sum_ns) / (double)st->calls, avg, sizeof avg);
         stall_clause(&c, sc, sizeof sc);
@@ -378,15 +377,15 @@ int cp_rule_data_slow_stage(cp_model *m, const cp_rule_info *info) {
     dctx c = context(m);
     for (uint32_t i = 0; i < d->nstages; i++) {
         const cp_mstage *st = &d->stages[i];
-        unsigned kind = kind_of(st->site);
+        unsigned kind = kind_of(m, st->site);
         if (!st->calls || (kind != CODEPROF_SITE_PREPROCESS && kind != CODEPROF_SITE_AUGMENT))
             continue;
         double avg = ns_s(st->sum_ns) / (double)st->calls;
         int by_time = avg > thr;
         int by_share = st->share_of_item_time > STAGE_DOMINANT_SHARE && c.data_bound;
-        if ((!by_time && !by_share) || decode_fires(st, &c))
+        if ((!by_time && !by_share) || decode_fires(m, st, &c))
             continue;
-        const char *name = name_of(st->site);
+        const char *name = name_of(m, st->site);
         char vavg[32], vthr[32], sc[96], over[64] = "";
         secs(avg, vavg, sizeof vavg);
         stall_clause(&c, sc, sizeof sc);
@@ -426,7 +425,7 @@ int cp_rule_data_worker_startup(cp_model *m, const cp_rule_info *info) {
         double share = (double)L->first_wait_ns / (double)(L->wait_ns + L->step_ns);
         if (!(share > STARTUP_SHARE))
             continue;
-        const char *name = name_of(L->site);
+        const char *name = name_of(m, L->site);
         char per[32], saved[32];
         double per_epoch = ns_s(L->first_wait_ns) / (double)L->epochs;
         secs(per_epoch * (double)(L->epochs - 1), saved, sizeof saved);
@@ -455,7 +454,7 @@ int cp_rule_data_bursty(cp_model *m, const cp_rule_info *info) {
          * the tail waits long: workers deliver in bursts */
         if (!(p50 < 0.1 * t_step) || !(p95 > BURST_RATIO * p50))
             continue;
-        const char *name = name_of(L->site);
+        const char *name = name_of(m, L->site);
         int P = L->desc.prefetch_factor > 0 ? L->desc.prefetch_factor : 2;
         char v50[32], v95[32], vst[32];
         if (add(m, info, name, p95, BURST_RATIO * p50, "s",
@@ -481,7 +480,7 @@ int cp_rule_data_pin_memory(cp_model *m, const cp_rule_info *info) {
         const cp_mloader *L = &d->loaders[i];
         if (!L->batches || !L->desc.described || !L->desc.uses_gpu || L->desc.pin_memory)
             continue;
-        const char *name = name_of(L->site);
+        const char *name = name_of(m, L->site);
         if (add(m, info, name, 0.0, 1.0, "flag", MIN_SEVERITY,
                 "set pin_memory=True on %s: its %llu batches are copied to the GPU from "
                 "pageable memory; pinned memory makes the copies faster and lets them overlap "
@@ -498,7 +497,7 @@ int cp_rule_data_failures(cp_model *m, const cp_rule_info *info) {
         const cp_mdataset *ds = &d->datasets[i];
         if (!ds->failures)
             continue;
-        const char *name = name_of(ds->site);
+        const char *name = name_of(m, ds->site);
         double pct = ds->items ? 100.0 * (double)ds->failures / (double)ds->items : 0;
         if (add(m, info, name, (double)ds->failures, 0.0, "items", MIN_SEVERITY,
                 "%llu of %llu item loads of %s raised (%.1f%%): fix or filter the broken "

@@ -405,3 +405,9 @@ void cp_tree_close_all(cp_thread_tree *t, uint64_t t_end) {
     while (t->depth)
         pop(t, t_end, 0, 0, 1);
 }
+
+void cp_tree_func_foreach(const cp_thread_tree *t, cp_tree_func_fn fn, void *ctx) {
+    for (uint32_t site = 1; site < t->cap_funcs; site++)
+        if (t->funcs[site].calls)
+            fn(site, &t->funcs[site], ctx);
+}

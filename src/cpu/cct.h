@@ -98,4 +98,10 @@ void cp_tree_fold(cp_thread_tree *t, const cp_event *ev, uint32_t n);
 /* Closes every open frame at tick `t_end` (counted as truncated). */
 void cp_tree_close_all(cp_thread_tree *t, uint64_t t_end);
 
+/* Calls fn(site, entry, ctx) for every site of the tree's per-site table
+ * that has completed calls (site is the process-wide id), in no promised
+ * order.  The only way model construction reads that table. */
+typedef void (*cp_tree_func_fn)(uint32_t site, const cp_tfunc *f, void *ctx);
+void cp_tree_func_foreach(const cp_thread_tree *t, cp_tree_func_fn fn, void *ctx);
+
 #endif /* CP_CCT_H */

@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/site.h"
 #include "cpu/reservoir.h"
 #include "data/datalog.h"
+#include "model/build.h"
 
 typedef struct item {
     uint32_t site;
@@ -48,9 +48,10 @@ typedef struct collect {
     int oom;
     /* spool decoding state */
     uint32_t cur_proc;
-    uint32_t *sitemap; /* writer site id -> our site id */
+    uint32_t *sitemap; /* writer site id -> model site index */
     uint32_t cap_sitemap;
     int local;         /* records use this process's site ids */
+    cp_model *m;       /* the model being built: owns the sites */
 } collect;
 
 #define GROW(arr, n, cap, oomflag)                                                                 \
@@ -67,9 +68,16 @@ typedef struct collect {
         }                                                                                          \
     } while (0)
 
+/* The model index of a record's site: this process's records carry
+ * process-wide ids (mapped by the model build), a spool's carry the writer's
+ * ids, mapped by the spool's own site records. */
 static uint32_t map_site(collect *c, uint32_t site) {
-    if (c->local)
-        return site;
+    if (c->local) {
+        uint32_t idx = cp_model_map_site(c->m, site);
+        if (!idx && site)
+            c->oom = 1;
+        return idx;
+    }
     return site < c->cap_sitemap ? c->sitemap[site] : 0;
 }
 
@@ -206,8 +214,8 @@ static int read_spool(collect *c, const char *path) {
                     }
                 }
                 if (wsite < c->cap_sitemap && r->flags < CODEPROF_SITE_KIND_COUNT_)
-                    c->sitemap[wsite] = codeprof_site(name, file, (uint32_t)r->u.r.index,
-                                                      (codeprof_site_kind)r->flags);
+                    c->sitemap[wsite] = cp_model_intern_site(c->m, name, file,
+                                                             (uint32_t)r->u.r.index, r->flags);
             }
             free(text);
             i += k;
@@ -317,11 +325,11 @@ static int build_dataset(cp_mdataset *d, const item *it, size_t n, double slow_s
     return 0;
 }
 
-static void build_loader(cp_mloader *L, const batch *b, size_t n, cp_session *s) {
+static void build_loader(cp_mloader *L, const batch *b, size_t n, cp_session *s, cp_model *m) {
     memset(L, 0, sizeof *L);
     L->site = b[0].site;
     for (uint32_t i = 0; i < s->nloaders; i++) {
-        if (s->loaders[i].site == L->site) {
+        if (cp_model_map_site(m, s->loaders[i].site) == L->site) {
             const codeprof_loader_desc *d = &s->loaders[i].desc;
             L->desc.described = 1;
             L->desc.num_workers = d->num_workers;
@@ -360,23 +368,13 @@ static void build_loader(cp_mloader *L, const batch *b, size_t n, cp_session *s)
         L->wait_p95_ns = p[1];
         free(waits);
     }
-    /* The stall fraction compares waits and steps over the same batches:
-     * an epoch's first wait (worker start-up) has no step before it. */
-    uint64_t steady_wait = L->wait_ns - L->first_wait_ns;
-    if (steady_wait + L->step_ns > 0)
-        L->stall_fraction = (double)steady_wait / (double)(steady_wait + L->step_ns);
-    else if (L->wait_ns > 0)
-        L->stall_fraction = 1.0;
-    double total_s = (double)(L->wait_ns + L->step_ns) / 1e9;
-    if (total_s > 0) {
-        L->samples_per_s = (double)L->items / total_s;
-        L->batches_per_s = (double)L->batches / total_s;
-    }
+    cp_mloader_derive(L);
 }
 
 int cp_data_build(cp_model *m, cp_session *s) {
     collect c;
     memset(&c, 0, sizeof c);
+    c.m = m;
     cp_mdata *d = &m->data;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     d->cpu_count = ncpu > 0 ? (uint32_t)ncpu : 1;
@@ -465,7 +463,7 @@ int cp_data_build(cp_model *m, cp_session *s) {
         size_t lo = 0;
         for (size_t i = 1; i <= c.nbatches; i++) {
             if (i == c.nbatches || c.batches[i].site != c.batches[lo].site) {
-                build_loader(&d->loaders[d->nloaders++], &c.batches[lo], i - lo, s);
+                build_loader(&d->loaders[d->nloaders++], &c.batches[lo], i - lo, s, m);
                 lo = i;
             }
         }

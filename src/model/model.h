@@ -1,9 +1,15 @@
 /* model.h -- the profile model: what aggregation produces and what the
  * analysis rules and report writers read.  Writers never touch live
- * recording state (tbuf, thread trees); they only read a cp_model.
+ * recording state (tbuf, thread trees) nor the process-wide site table;
+ * they only read a cp_model.
  *
- * A model is immutable once built (cp_model_build in model.c) except for
- * `findings`, which the rules (src/analysis/rules.c) append.
+ * A model stands alone: it owns its site table and strings (`sites`), and
+ * every `site` field below is an index into it (cp_model_site), so a model
+ * stays valid after the session that built it is freed.  It is built by
+ * build.h (cp_model_begin / cp_model_add_tree / cp_model_finish) and is
+ * immutable once finished, except for `findings`, which the rules
+ * (src/analysis/rules.c) append, and cp_model_merge, which folds another
+ * model into it.
  */
 #ifndef CP_MODEL_H
 #define CP_MODEL_H
@@ -12,12 +18,13 @@
 #include <stdint.h>
 
 #include "codeprof/codeprof.h"
+#include "model/site_table.h"
 
 #define CP_NONE UINT32_MAX
 
 /* One calling-context tree node (a site reached by one call path). */
 typedef struct cp_mnode {
-    uint32_t site;          /* site id; 0 for a thread's root       */
+    uint32_t site;          /* model site index; 0 for a thread's root */
     uint32_t parent;        /* node index or CP_NONE                */
     uint32_t first_child;   /* node index or CP_NONE                */
     uint32_t next_sibling;  /* node index or CP_NONE                */
@@ -38,6 +45,8 @@ typedef struct cp_mnode {
 /* One thread's tree: nodes[root] is its root (site 0). */
 typedef struct cp_mthread {
     uint64_t os_tid;
+    int32_t pid;            /* process that recorded the thread     */
+    int32_t worker;         /* DataLoader worker id; -1: not a worker */
     uint32_t index;         /* registration order in the session    */
     uint32_t root;          /* node index                           */
     uint64_t events;        /* events recorded by the thread        */
@@ -48,7 +57,7 @@ typedef struct cp_mthread {
  * incl_ns counts only outermost activations, so recursion is not counted
  * twice. */
 typedef struct cp_mfunc {
-    uint32_t site;
+    uint32_t site;          /* model site index                     */
     uint64_t calls;
     uint64_t incl_ns;
     uint64_t self_ns;
@@ -160,6 +169,11 @@ typedef struct cp_model {
     uint64_t dropped_nodes;   /* calls folded into a parent: node cap  */
     uint64_t unmatched_exits; /* exits with no open scope (ignored)    */
     uint64_t truncated;       /* scopes closed at stop                 */
+    uint32_t merged;          /* models merged into this one (cp_model_merge) */
+    int approx_percentiles;   /* some percentiles combine merged models:
+                                 count-weighted means of the parts' values */
+
+    cp_msite_table sites;     /* the model's own sites and strings      */
 
     cp_mnode *nodes;
     uint32_t nnodes;
@@ -173,13 +187,54 @@ typedef struct cp_model {
     cp_finding *findings;     /* sorted by severity, descending          */
     uint32_t nfindings;
     uint32_t cap_findings;
+
+    struct cp_model_builder *builder; /* construction state; NULL once finished */
 } cp_model;
 
-/* Frees the model.  NULL is a no-op. */
+/* The site at model index `idx`, or NULL for 0 (a thread root) or an index
+ * the model does not hold.  The pointer and its strings live as long as
+ * the model. */
+const cp_msite *cp_model_site(const cp_model *m, uint32_t idx);
+
+/* Adds (or finds) a site in the model's own table; strings are copied.
+ * Returns its index, or 0 on OOM. */
+uint32_t cp_model_intern_site(cp_model *m, const char *name, const char *file, uint32_t line,
+                              uint16_t kind);
+
+/* Folds `src` into `dst` (src is not changed):
+ *  - sites are re-interned by (name, file, line, kind);
+ *  - src's threads and their trees are appended; a thread keeps its pid,
+ *    and one with worker == -1 gets `worker_tag` (pass -1 to keep it);
+ *  - the flat per-site table is merged by site: calls, times, CPU, RSS sum,
+ *    min/max exact; p50/p95/p99 of a site present on both sides become the
+ *    count-weighted mean of the two (approximate: the true value lies
+ *    between them) and dst->approx_percentiles is set;
+ *  - meta counters are summed, start is the earlier one, duration the
+ *    longer one, `merged` counts src and what had been merged into it;
+ *  - the data section: datasets merged by site (counts, sums, min/max
+ *    exact; percentiles approximate as above; outlier indices merged,
+ *    slowest first, at most CP_MAX_BOTTLENECKS; distinct_indices is the
+ *    larger of the two, a lower bound), loaders merged by site (sums exact,
+ *    rates and stall fraction recomputed, wait percentiles approximate),
+ *    workers appended, stages summed by site, shares recomputed;
+ *  - findings of dst are dropped (they described dst alone; run the rules
+ *    again).
+ * Returns 0, or -1 on OOM; then dst is unchanged except that sites of src
+ * may have been added to its table (unreferenced).  Both models must be
+ * finished. */
+int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag);
+
+/* Frees the model (finished or not).  NULL is a no-op. */
 void cp_model_free(cp_model *m);
+
+/* Frees construction state (build.c); used by cp_model_free. */
+void cp_model_builder_free(struct cp_model_builder *b);
 
 /* Appends a finding (copied).  Returns 0, or -1 on OOM. */
 int cp_model_add_finding(cp_model *m, const cp_finding *f);
+
+/* Recomputes a loader's stall fraction and rates from its sums. */
+void cp_mloader_derive(cp_mloader *L);
 
 /* Sorts findings by severity, descending (stable). */
 void cp_model_sort_findings(cp_model *m);

@@ -5,17 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/site.h"
 #include "report/jsonw.h"
 #include "report/report.h"
 
 #define TEXT_TOP_STAGES 10
 #define TEXT_TOP_OUTLIERS 5
 
-static const cp_site_info unknown_site = {"?", "", 0, CODEPROF_SITE_SCOPE};
+static const cp_msite unknown_site = {"?", "", 0, CODEPROF_SITE_SCOPE};
 
-static const cp_site_info *site_of(uint32_t id) {
-    const cp_site_info *si = cp_site_get(id);
+static const cp_msite *site_of(const cp_model *m, uint32_t id) {
+    const cp_msite *si = cp_model_site(m, id);
     return si ? si : &unknown_site;
 }
 
@@ -95,11 +94,12 @@ static void write_stage_stats(cp_jsonw *w, const cp_mstage *st) {
 
 /* "preprocessing" / "augmentation": the stages of one site kind.  Two
  * sites with the same name get distinct keys ("name (file:line)"). */
-static void write_kind_section(cp_jsonw *w, const cp_mdata *d, const char *section,
+static void write_kind_section(cp_jsonw *w, const cp_model *m, const char *section,
                                const char *avg_key, unsigned kind) {
+    const cp_mdata *d = &m->data;
     uint64_t sum = 0, calls = 0;
     for (uint32_t i = 0; i < d->nstages; i++) {
-        if (site_of(d->stages[i].site)->kind != kind)
+        if (site_of(m, d->stages[i].site)->kind != kind)
             continue;
         sum += d->stages[i].sum_ns;
         calls += d->stages[i].calls;
@@ -113,13 +113,13 @@ static void write_kind_section(cp_jsonw *w, const cp_mdata *d, const char *secti
     cp_jsonw_begin_object(w);
     for (uint32_t i = 0; i < d->nstages; i++) {
         const cp_mstage *st = &d->stages[i];
-        const cp_site_info *si = site_of(st->site);
+        const cp_msite *si = site_of(m, st->site);
         if (si->kind != kind)
             continue;
         int dup = 0;
         for (uint32_t j = 0; j < i && !dup; j++)
-            dup = site_of(d->stages[j].site)->kind == kind &&
-                  strcmp(site_of(d->stages[j].site)->name, si->name) == 0;
+            dup = site_of(m, d->stages[j].site)->kind == kind &&
+                  strcmp(site_of(m, d->stages[j].site)->name, si->name) == 0;
         if (dup) {
             cp_strbuf key;
             cp_strbuf_init(&key);
@@ -142,12 +142,13 @@ static void write_kind_section(cp_jsonw *w, const cp_mdata *d, const char *secti
     cp_jsonw_end_object(w);
 }
 
-static void write_datasets(cp_jsonw *w, const cp_mdata *d) {
+static void write_datasets(cp_jsonw *w, const cp_model *m) {
+    const cp_mdata *d = &m->data;
     cp_jsonw_key(w, "datasets");
     cp_jsonw_begin_array(w);
     for (uint32_t i = 0; i < d->ndatasets; i++) {
         const cp_mdataset *ds = &d->datasets[i];
-        const cp_site_info *si = site_of(ds->site);
+        const cp_msite *si = site_of(m, ds->site);
         cp_jsonw_begin_object(w);
         cp_jsonw_kv_s(w, "name", si->name);
         cp_jsonw_kv_u(w, "count", ds->items);
@@ -178,7 +179,8 @@ static void write_datasets(cp_jsonw *w, const cp_mdata *d) {
     cp_jsonw_end_array(w);
 }
 
-static void write_loaders(cp_jsonw *w, const cp_mdata *d) {
+static void write_loaders(cp_jsonw *w, const cp_model *m) {
+    const cp_mdata *d = &m->data;
     cp_jsonw_key(w, "loaders");
     cp_jsonw_begin_array(w);
     for (uint32_t i = 0; i < d->nloaders; i++) {
@@ -186,7 +188,7 @@ static void write_loaders(cp_jsonw *w, const cp_mdata *d) {
         const cp_mloader_desc *c = &L->desc;
         int dsc = c->described != 0;
         cp_jsonw_begin_object(w);
-        cp_jsonw_kv_s(w, "name", site_of(L->site)->name);
+        cp_jsonw_kv_s(w, "name", site_of(m, L->site)->name);
         cp_jsonw_kv_u(w, "batches", L->batches);
         cp_jsonw_kv_u(w, "items", L->items);
         cp_jsonw_kv_u(w, "epochs", L->epochs);
@@ -214,7 +216,8 @@ static void write_loaders(cp_jsonw *w, const cp_mdata *d) {
     cp_jsonw_end_array(w);
 }
 
-static void write_workers(cp_jsonw *w, const cp_mdata *d) {
+static void write_workers(cp_jsonw *w, const cp_model *m) {
+    const cp_mdata *d = &m->data;
     cp_jsonw_key(w, "workers");
     cp_jsonw_begin_array(w);
     for (uint32_t i = 0; i < d->nworkers; i++) {
@@ -241,12 +244,13 @@ static void write_workers(cp_jsonw *w, const cp_mdata *d) {
     cp_jsonw_end_array(w);
 }
 
-static void write_stages(cp_jsonw *w, const cp_mdata *d) {
+static void write_stages(cp_jsonw *w, const cp_model *m) {
+    const cp_mdata *d = &m->data;
     cp_jsonw_key(w, "stages");
     cp_jsonw_begin_array(w);
     for (uint32_t i = 0; i < d->nstages; i++) {
         const cp_mstage *st = &d->stages[i];
-        const cp_site_info *si = site_of(st->site);
+        const cp_msite *si = site_of(m, st->site);
         cp_jsonw_begin_object(w);
         cp_jsonw_kv_s(w, "function", si->name);
         cp_jsonw_kv_s(w, "kind", cp_report_kind_name(si->kind));
@@ -273,19 +277,19 @@ void cp_report_data_json(const cp_model *m, cp_jsonw *w) {
     cp_jsonw_key(w, "data_loading");
     cp_jsonw_begin_object(w);
     write_summary(w, d);
-    write_kind_section(w, d, "preprocessing", "avg_preprocess_time", CODEPROF_SITE_PREPROCESS);
-    write_kind_section(w, d, "augmentation", "avg_augment_time", CODEPROF_SITE_AUGMENT);
-    write_datasets(w, d);
-    write_loaders(w, d);
-    write_workers(w, d);
-    write_stages(w, d);
+    write_kind_section(w, m, "preprocessing", "avg_preprocess_time", CODEPROF_SITE_PREPROCESS);
+    write_kind_section(w, m, "augmentation", "avg_augment_time", CODEPROF_SITE_AUGMENT);
+    write_datasets(w, m);
+    write_loaders(w, m);
+    write_workers(w, m);
+    write_stages(w, m);
     cp_jsonw_kv_u(w, "cpu_count", d->cpu_count);
     cp_jsonw_kv_u(w, "spool_errors", d->spool_errors);
     const cp_mloader *L = most_waited_loader(d);
     cp_jsonw_key(w, "stall");
     cp_jsonw_begin_object(w);
     cp_jsonw_key(w, "loader");
-    cp_jsonw_string(w, L ? site_of(L->site)->name : NULL);
+    cp_jsonw_string(w, L ? site_of(m, L->site)->name : NULL);
     cp_jsonw_kv_d(w, "data_stall_fraction", L ? L->stall_fraction : 0.0);
     cp_jsonw_kv_d(w, "threshold", m->cfg.data_stall_fraction);
     cp_jsonw_kv_s(w, "verdict", verdict(m, L));
@@ -314,7 +318,7 @@ void cp_report_data_text(const cp_model *m, cp_strbuf *out) {
     for (uint32_t i = 0; i < d->nloaders; i++) {
         const cp_mloader *L = &d->loaders[i];
         cp_strbuf_puts(out, "  loader ");
-        put_name(out, site_of(L->site)->name);
+        put_name(out, site_of(m, L->site)->name);
         cp_strbuf_printf(out,
                          ": %llu batches, avg wait %.3f ms, avg step %.3f ms, stall %.1f%% (%s)"
                          ", %.1f samples/s",
@@ -330,7 +334,7 @@ void cp_report_data_text(const cp_model *m, cp_strbuf *out) {
     for (uint32_t i = 0; i < d->ndatasets; i++) {
         const cp_mdataset *ds = &d->datasets[i];
         cp_strbuf_puts(out, "  dataset ");
-        put_name(out, site_of(ds->site)->name);
+        put_name(out, site_of(m, ds->site)->name);
         cp_strbuf_printf(out,
                          ": %llu items, avg %.3f ms, p95 %.3f ms, max %.3f ms, slow loads %llu, "
                          "failures %llu\n",
@@ -374,7 +378,7 @@ void cp_report_data_text(const cp_model *m, cp_strbuf *out) {
         uint32_t n = d->nstages < TEXT_TOP_STAGES ? d->nstages : TEXT_TOP_STAGES;
         for (uint32_t i = 0; i < n; i++) {
             const cp_mstage *st = &d->stages[i];
-            const cp_site_info *si = site_of(st->site);
+            const cp_msite *si = site_of(m, st->site);
             cp_strbuf_printf(out, "  %10llu %12.3f %8.1f  ", (unsigned long long)st->calls,
                              mean_ms(st->sum_ns, st->calls), 100.0 * st->share_of_item_time);
             put_name(out, si->name);

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "codeprof/version.h"
-#include "core/site.h"
 #include "report/jsonw.h"
 #include "report/report.h"
 
@@ -33,10 +32,10 @@ static const struct {
     {"slow_gpu_operations", 0, NULL},
 };
 
-static const cp_site_info unknown_site = {"?", "", 0, CODEPROF_SITE_SCOPE};
+static const cp_msite unknown_site = {"?", "", 0, CODEPROF_SITE_SCOPE};
 
-static const cp_site_info *site_of(uint32_t id) {
-    const cp_site_info *si = cp_site_get(id);
+static const cp_msite *site_of(const cp_model *m, uint32_t id) {
+    const cp_msite *si = cp_model_site(m, id);
     return si ? si : &unknown_site;
 }
 
@@ -92,8 +91,8 @@ static void write_config(cp_jsonw *w, const codeprof_config *c) {
     cp_jsonw_end_object(w);
 }
 
-static void write_site(cp_jsonw *w, uint32_t site) {
-    const cp_site_info *si = site_of(site);
+static void write_site(cp_jsonw *w, const cp_model *m, uint32_t site) {
+    const cp_msite *si = site_of(m, site);
     cp_jsonw_kv_s(w, "function", si->name);
     cp_jsonw_kv_s(w, "file", si->file);
     cp_jsonw_kv_u(w, "line", si->line);
@@ -115,7 +114,7 @@ static void write_functions(cp_jsonw *w, const cp_model *m, int pct) {
         if (!f->calls)
             continue;
         cp_jsonw_begin_object(w);
-        write_site(w, f->site);
+        write_site(w, m, f->site);
         cp_jsonw_kv_u(w, "calls", f->calls);
         cp_jsonw_kv_ns(w, "inclusive_s", f->incl_ns);
         cp_jsonw_kv_ns(w, "self_s", f->self_ns);
@@ -228,7 +227,7 @@ typedef struct frame {
 static int open_node(cp_jsonw *w, const cp_model *m, const tree_index *ti, uint32_t idx,
                      int pct, uint32_t *scratch) {
     const cp_mnode *n = &m->nodes[idx];
-    const cp_site_info *si = site_of(n->site);
+    const cp_msite *si = site_of(m, n->site);
     cp_jsonw_begin_object(w);
     cp_jsonw_kv_s(w, "function", si->name);
     cp_jsonw_kv_s(w, "kind", cp_report_kind_name(si->kind));

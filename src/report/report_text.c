@@ -2,15 +2,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/site.h"
 #include "report/report.h"
 
 #define TOP_N 15
 
-static const cp_site_info unknown_site = {"?", "", 0, CODEPROF_SITE_SCOPE};
+static const cp_msite unknown_site = {"?", "", 0, CODEPROF_SITE_SCOPE};
 
-static const cp_site_info *site_of(uint32_t id) {
-    const cp_site_info *si = cp_site_get(id);
+static const cp_msite *site_of(const cp_model *m, uint32_t id) {
+    const cp_msite *si = cp_model_site(m, id);
     return si ? si : &unknown_site;
 }
 
@@ -29,8 +28,8 @@ static void put_clean(cp_strbuf *sb, const char *s, size_t n) {
     cp_strbuf_append(sb, s + start, n - start);
 }
 
-static void put_site(cp_strbuf *sb, uint32_t site) {
-    const cp_site_info *si = site_of(site);
+static void put_site(cp_strbuf *sb, const cp_model *m, uint32_t site) {
+    const cp_msite *si = site_of(m, site);
     put_clean(sb, si->name, strlen(si->name));
     if (si->file[0]) {
         cp_strbuf_append(sb, "  ", 2);
@@ -62,7 +61,7 @@ static void table(cp_strbuf *sb, const cp_model *m, const char *title, const uin
                          (double)f->incl_ns / 1e9, (double)f->self_ns / 1e9);
         put_percent(sb, f->incl_ns, m->duration_ns);
         cp_strbuf_append(sb, "  ", 2);
-        put_site(sb, f->site);
+        put_site(sb, m, f->site);
         cp_strbuf_putc(sb, '\n');
     }
 }

@@ -38,6 +38,15 @@ static inline cp_model *fx_model(void) {
     return m;
 }
 
+/* Adds a site to the model's own table (strings copied); returns its
+ * model index. */
+static inline uint32_t fx_site(cp_model *m, const char *name, const char *file, uint32_t line,
+                               codeprof_site_kind kind) {
+    uint32_t idx = cp_model_intern_site(m, name, file, line, (uint16_t)kind);
+    assert_true(idx > 0);
+    return idx;
+}
+
 /* Appends a node under `parent` (CP_NONE for a thread root), as the last
  * child; returns its index. */
 static inline uint32_t fx_node(cp_model *m, uint32_t parent, uint32_t site, uint64_t count,

@@ -62,7 +62,7 @@ static void test_items_and_stages_in_main(void **state) {
     cp_model *m = cp_session_snapshot(s);
     assert_int_equal(m->data.ndatasets, 1);
     const cp_mdataset *d = &m->data.datasets[0];
-    assert_int_equal(d->site, ds);
+    assert_string_equal(cp_model_site(m, d->site)->name, cp_site_get(ds)->name);
     assert_int_equal(d->items, 20);
     assert_int_equal(d->failures, 1);
     assert_int_equal(d->slow_loads, 1); /* only index 7 is above 0.5 s */
@@ -192,7 +192,7 @@ static void test_worker_spools_clean_and_killed(void **state) {
     assert_int_equal(m->data.datasets[0].items, 20);
     assert_int_equal(m->data.datasets[0].distinct_indices, 20);
     assert_int_equal(m->data.nstages, 1);
-    assert_string_equal(cp_site_get(m->data.stages[0].site)->name, "augment_only_in_worker");
+    assert_string_equal(cp_model_site(m, m->data.stages[0].site)->name, "augment_only_in_worker");
     assert_int_equal(m->data.stages[0].calls, 20);
     cp_model_free(m);
     /* a corrupt spool is counted, not fatal */

@@ -13,7 +13,6 @@
 
 #include "analysis/rules.h"
 #include "codeprof/version.h"
-#include "core/site.h"
 #include "model_fixture.h"
 #include "report/report.h"
 #include "report/strbuf.h"
@@ -182,10 +181,9 @@ static void test_checker_rejects_bad_json(void **state) {
 
 /* ---- fixtures ------------------------------------------------------------ */
 
-static uint32_t site(const char *name, const char *file, uint32_t line, codeprof_site_kind k) {
-    uint32_t id = codeprof_site(name, file, line, k);
-    assert_true(id > 0);
-    return id;
+static uint32_t site(cp_model *m, const char *name, const char *file, uint32_t line,
+                     codeprof_site_kind k) {
+    return fx_site(m, name, file, line, k);
 }
 
 /* A small pipeline: train_epoch -> {decode (heavy), augment}; two threads. */
@@ -194,10 +192,10 @@ static cp_model *pipeline_model(void) {
     m->cfg.slow_function_s = 1.0;
     m->cfg.flags = CODEPROF_CFG_SCOPE_CPU; /* percentiles off */
     m->events_total = 200;
-    uint32_t train = site("train_epoch", "train.py", 10, CODEPROF_SITE_PYTHON);
-    uint32_t decode = site("decode", "dec.c", 20, CODEPROF_SITE_NATIVE);
-    uint32_t aug = site("augment_frames", "aug.py", 30, CODEPROF_SITE_AUGMENT);
-    uint32_t worker = site("prefetch", "", 0, CODEPROF_SITE_SCOPE);
+    uint32_t train = site(m, "train_epoch", "train.py", 10, CODEPROF_SITE_PYTHON);
+    uint32_t decode = site(m, "decode", "dec.c", 20, CODEPROF_SITE_NATIVE);
+    uint32_t aug = site(m, "augment_frames", "aug.py", 30, CODEPROF_SITE_AUGMENT);
+    uint32_t worker = site(m, "prefetch", "", 0, CODEPROF_SITE_SCOPE);
     uint32_t root = fx_thread(m, 111);
     uint32_t t = fx_node(m, root, train, 2, FX_S(5), FX_S(0.5));
     fx_node(m, t, aug, 20, FX_S(1), FX_S(1));    /* first child, lighter */
@@ -400,7 +398,7 @@ static void test_json_empty_model(void **state) {
 static void test_json_hostile_names(void **state) {
     (void)state;
     cp_model *m = fx_model();
-    uint32_t s = site("we\"ird\\name\n\x01\xff", "C:\\path\\x.py", 1, CODEPROF_SITE_PYTHON);
+    uint32_t s = site(m, "we\"ird\\name\n\x01\xff", "C:\\path\\x.py", 1, CODEPROF_SITE_PYTHON);
     uint32_t root = fx_thread(m, 1);
     fx_node(m, root, s, 1, 10, 10);
     fx_func(m, s, 1, 10, 10, 10);
@@ -416,7 +414,7 @@ static void test_json_deep_tree_capped(void **state) {
     (void)state;
     enum { DEPTH = 5000 };
     cp_model *m = fx_model();
-    uint32_t s = site("recurse", "deep.py", 5, CODEPROF_SITE_PYTHON);
+    uint32_t s = site(m, "recurse", "deep.py", 5, CODEPROF_SITE_PYTHON);
     uint32_t n = fx_thread(m, 1);
     for (int i = 0; i < DEPTH; i++)
         n = fx_node(m, n, s, 1, (uint64_t)(DEPTH - i) * 1000, 1000);
@@ -445,7 +443,7 @@ static void test_json_wide_tree(void **state) {
     char name[32];
     for (int i = 0; i < N; i++) {
         snprintf(name, sizeof name, "f%d", i);
-        uint32_t s = site(name, "wide.py", (uint32_t)i, CODEPROF_SITE_PYTHON);
+        uint32_t s = site(m, name, "wide.py", (uint32_t)i, CODEPROF_SITE_PYTHON);
         uint32_t a = fx_node(m, root, s, 50, (uint64_t)(i % 97) * 1000 + 1, 1);
         fx_node(m, a, s, 50, 1, 1);
     }
@@ -518,7 +516,7 @@ static void test_text_no_findings_and_top15(void **state) {
     char name[32];
     for (int i = 0; i < 20; i++) {
         snprintf(name, sizeof name, "g%02d", i);
-        uint32_t s = site(name, "t.py", 1, CODEPROF_SITE_PYTHON);
+        uint32_t s = site(m, name, "t.py", 1, CODEPROF_SITE_PYTHON);
         fx_func(m, s, 1, (uint64_t)(20 - i) * 1000, (uint64_t)(i + 1) * 10, 1000);
     }
     char *t = render_text(m);
@@ -546,7 +544,7 @@ static void test_text_no_findings_and_top15(void **state) {
 static void test_text_control_chars_neutralised(void **state) {
     (void)state;
     cp_model *m = fx_model();
-    uint32_t s = site("evil\x1b[31mred", "x.py", 1, CODEPROF_SITE_PYTHON);
+    uint32_t s = site(m, "evil\x1b[31mred", "x.py", 1, CODEPROF_SITE_PYTHON);
     fx_func(m, s, 1, 10, 10, 10);
     char *t = render_text(m);
     assert_null(strchr(t, '\x1b'));

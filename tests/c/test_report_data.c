@@ -159,8 +159,14 @@ static int json_valid(const char *s, size_t n) {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static uint32_t site_at(const char *name, const char *file, uint32_t line,
+static uint32_t site_at(cp_model *m, const char *name, const char *file, uint32_t line,
                         codeprof_site_kind kind) {
+    return fx_site(m, name, file, line, kind);
+}
+
+/* A process-wide site, for a real session's recording. */
+static uint32_t gsite_at(const char *name, const char *file, uint32_t line,
+                         codeprof_site_kind kind) {
     uint32_t id = codeprof_site(name, file, line, kind);
     assert_true(id > 0);
     return id;
@@ -237,14 +243,14 @@ static cp_model *populated(void) {
     assert_non_null(d->datasets);
     d->ndatasets = 2;
     cp_mdataset *a = &d->datasets[0];
-    a->site = site_at("SmallDS", "r.py", 1, CODEPROF_SITE_DATASET);
+    a->site = site_at(m, "SmallDS", "r.py", 1, CODEPROF_SITE_DATASET);
     a->items = 4;
     a->sum_ns = 40000000; /* 4 x 10 ms */
     a->min_ns = a->p50_ns = a->p95_ns = a->p99_ns = a->max_ns = 10000000;
     a->distinct_indices = 4;
     a->slow_loads = 1;
     cp_mdataset *b = &d->datasets[1];
-    b->site = site_at("ClipDS", "r.py", 2, CODEPROF_SITE_DATASET);
+    b->site = site_at(m, "ClipDS", "r.py", 2, CODEPROF_SITE_DATASET);
     b->items = 6;
     b->sum_ns = 1560000000; /* 1.56 s */
     b->min_ns = 10000000;
@@ -275,7 +281,7 @@ static cp_model *populated(void) {
     assert_non_null(d->loaders);
     d->nloaders = 2;
     cp_mloader *L = &d->loaders[0];
-    L->site = site_at("train_loader", "r.py", 3, CODEPROF_SITE_LOADER);
+    L->site = site_at(m, "train_loader", "r.py", 3, CODEPROF_SITE_LOADER);
     L->desc = (cp_mloader_desc){1, 2, 4, 2, 0, 0, 1, 0};
     L->batches = 4;
     L->items = 10;
@@ -291,7 +297,7 @@ static cp_model *populated(void) {
     L->samples_per_s = 10 / 1.2;
     L->batches_per_s = 4 / 1.2;
     cp_mloader *V = &d->loaders[1];
-    V->site = site_at("val_loader", "r.py", 4, CODEPROF_SITE_LOADER);
+    V->site = site_at(m, "val_loader", "r.py", 4, CODEPROF_SITE_LOADER);
     V->batches = 1;
     V->items = 4;
     V->epochs = 1;
@@ -309,13 +315,13 @@ static cp_model *populated(void) {
     d->stages = calloc(4, sizeof *d->stages);
     assert_non_null(d->stages);
     d->nstages = 4;
-    d->stages[0] = (cp_mstage){site_at("decode", "r.py", 10, CODEPROF_SITE_PREPROCESS), 10,
+    d->stages[0] = (cp_mstage){site_at(m, "decode", "r.py", 10, CODEPROF_SITE_PREPROCESS), 10,
                                1000000000, 300000000, 0.625};
-    d->stages[1] = (cp_mstage){site_at("flip", "r.py", 11, CODEPROF_SITE_AUGMENT), 10,
+    d->stages[1] = (cp_mstage){site_at(m, "flip", "r.py", 11, CODEPROF_SITE_AUGMENT), 10,
                                100000000, 20000000, 0.0625};
-    d->stages[2] = (cp_mstage){site_at("decode", "other.py", 5, CODEPROF_SITE_PREPROCESS), 5,
+    d->stages[2] = (cp_mstage){site_at(m, "decode", "other.py", 5, CODEPROF_SITE_PREPROCESS), 5,
                                50000000, 10000000, 0.03125};
-    d->stages[3] = (cp_mstage){site_at("crop\"\x01", "r.py", 12, CODEPROF_SITE_SCOPE), 2,
+    d->stages[3] = (cp_mstage){site_at(m, "crop\"\x01", "r.py", 12, CODEPROF_SITE_SCOPE), 2,
                                2000000, 1000000, 0.00125};
     return m;
 }
@@ -420,10 +426,10 @@ static void test_real_session_section(void **state) {
     codeprof_config_init(&cfg);
     codeprof_session *s = NULL;
     assert_int_equal(codeprof_session_new(&cfg, &s, NULL), CODEPROF_OK);
-    uint32_t ds = site_at("RealClips", "real.py", 1, CODEPROF_SITE_DATASET);
-    uint32_t pre = site_at("real_resize", "real.py", 2, CODEPROF_SITE_PREPROCESS);
-    uint32_t aug = site_at("real_jitter", "real.py", 3, CODEPROF_SITE_AUGMENT);
-    uint32_t ld = site_at("real_loader", "real.py", 4, CODEPROF_SITE_LOADER);
+    uint32_t ds = gsite_at("RealClips", "real.py", 1, CODEPROF_SITE_DATASET);
+    uint32_t pre = gsite_at("real_resize", "real.py", 2, CODEPROF_SITE_PREPROCESS);
+    uint32_t aug = gsite_at("real_jitter", "real.py", 3, CODEPROF_SITE_AUGMENT);
+    uint32_t ld = gsite_at("real_loader", "real.py", 4, CODEPROF_SITE_LOADER);
     assert_int_equal(codeprof_session_start(s), CODEPROF_OK);
     for (int b = 0; b < 4; b++) {
         codeprof_scope_begin(s, ld, CODEPROF_SCOPE_BATCH);

@@ -11,17 +11,14 @@
 #include <string.h>
 
 #include "analysis/rules.h"
-#include "core/site.h"
 #include "model_fixture.h"
 
-static uint32_t site(const char *name, codeprof_site_kind kind) {
-    uint32_t id = codeprof_site(name, "rules_test.py", 1, kind);
-    assert_true(id > 0);
-    return id;
+static uint32_t site(cp_model *m, const char *name, codeprof_site_kind kind) {
+    return fx_site(m, name, "rules_test.py", 1, kind);
 }
 
-static const char *site_name_of(uint32_t id) {
-    const cp_site_info *si = cp_site_get(id);
+static const char *site_name_of(const cp_model *m, uint32_t id) {
+    const cp_msite *si = cp_model_site(m, id);
     assert_non_null(si);
     return si->name;
 }
@@ -38,10 +35,10 @@ static void test_slow_threshold_is_strict(void **state) {
     (void)state;
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
-    fx_func(m, site("above", CODEPROF_SITE_PYTHON), 3, FX_S(3.3), FX_S(3.3), FX_S(1.5));
-    fx_func(m, site("equal", CODEPROF_SITE_PYTHON), 2, FX_S(2), FX_S(2), FX_S(1.0));
-    fx_func(m, site("below", CODEPROF_SITE_PYTHON), 1, FX_S(0.999), FX_S(0.999), FX_S(0.999));
-    fx_func(m, site("just_above", CODEPROF_SITE_NATIVE), 1, 1000000001, 1000000001, 1000000001);
+    fx_func(m, site(m, "above", CODEPROF_SITE_PYTHON), 3, FX_S(3.3), FX_S(3.3), FX_S(1.5));
+    fx_func(m, site(m, "equal", CODEPROF_SITE_PYTHON), 2, FX_S(2), FX_S(2), FX_S(1.0));
+    fx_func(m, site(m, "below", CODEPROF_SITE_PYTHON), 1, FX_S(0.999), FX_S(0.999), FX_S(0.999));
+    fx_func(m, site(m, "just_above", CODEPROF_SITE_NATIVE), 1, 1000000001, 1000000001, 1000000001);
     assert_int_equal(cp_rules_run(m), 0);
     assert_int_equal(m->nfindings, 2);
     const cp_finding *f = find(m, "slow_functions", "above");
@@ -60,7 +57,7 @@ static void test_slow_threshold_is_strict(void **state) {
 static void test_slow_uses_configured_threshold(void **state) {
     (void)state;
     cp_model *m = fx_model();
-    fx_func(m, site("medium", CODEPROF_SITE_FUNCTION), 1, FX_S(0.3), FX_S(0.3), FX_S(0.3));
+    fx_func(m, site(m, "medium", CODEPROF_SITE_FUNCTION), 1, FX_S(0.3), FX_S(0.3), FX_S(0.3));
     m->cfg.slow_function_s = 1.0;
     assert_int_equal(cp_rules_run(m), 0);
     assert_int_equal(m->nfindings, 0);
@@ -76,10 +73,10 @@ static void test_slow_only_code_kinds(void **state) {
     (void)state;
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
-    fx_func(m, site("scope_s", CODEPROF_SITE_SCOPE), 1, FX_S(2), FX_S(2), FX_S(2));
-    fx_func(m, site("item_load", CODEPROF_SITE_DATASET), 1, FX_S(2), FX_S(2), FX_S(2));
-    fx_func(m, site("batch_wait", CODEPROF_SITE_LOADER), 1, FX_S(2), FX_S(2), FX_S(2));
-    fx_func(m, site("matmul", CODEPROF_SITE_GPU), 1, FX_S(2), FX_S(2), FX_S(2));
+    fx_func(m, site(m, "scope_s", CODEPROF_SITE_SCOPE), 1, FX_S(2), FX_S(2), FX_S(2));
+    fx_func(m, site(m, "item_load", CODEPROF_SITE_DATASET), 1, FX_S(2), FX_S(2), FX_S(2));
+    fx_func(m, site(m, "batch_wait", CODEPROF_SITE_LOADER), 1, FX_S(2), FX_S(2), FX_S(2));
+    fx_func(m, site(m, "matmul", CODEPROF_SITE_GPU), 1, FX_S(2), FX_S(2), FX_S(2));
     assert_int_equal(cp_rules_run(m), 0);
     assert_int_equal(m->nfindings, 1);
     assert_string_equal(m->findings[0].subject, "scope_s");
@@ -92,7 +89,7 @@ static void test_recommendation_quotes_numbers(void **state) {
     m->cfg.slow_function_s = 1.0;
     m->duration_ns = FX_S(10);
     /* no tree: neither callee nor self dominates -> the generic advice */
-    fx_func(m, site("training_epoch", CODEPROF_SITE_PYTHON), 5, FX_S(4.1), FX_S(1.0),
+    fx_func(m, site(m, "training_epoch", CODEPROF_SITE_PYTHON), 5, FX_S(4.1), FX_S(1.0),
             FX_S(1.23));
     assert_int_equal(cp_rules_run(m), 0);
     assert_int_equal(m->nfindings, 1);
@@ -110,10 +107,10 @@ static void test_recommendation_names_heaviest_callee(void **state) {
     (void)state;
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
-    uint32_t train = site("train_step", CODEPROF_SITE_PYTHON);
-    uint32_t decode = site("decode_clip", CODEPROF_SITE_NATIVE);
-    uint32_t log = site("log_metrics", CODEPROF_SITE_PYTHON);
-    uint32_t resize = site("resize_all", CODEPROF_SITE_PYTHON);
+    uint32_t train = site(m, "train_step", CODEPROF_SITE_PYTHON);
+    uint32_t decode = site(m, "decode_clip", CODEPROF_SITE_NATIVE);
+    uint32_t log = site(m, "log_metrics", CODEPROF_SITE_PYTHON);
+    uint32_t resize = site(m, "resize_all", CODEPROF_SITE_PYTHON);
     /* train_step is reached on two paths; decode_clip dominates in sum but
      * no single decode call is slow, so train_step itself is reported */
     uint32_t root = fx_thread(m, 1);
@@ -144,9 +141,9 @@ static void test_recommendation_names_heaviest_callee(void **state) {
 /* Builds exec -> <module> (import-time frames under the runner) and returns
  * the <module> node. */
 static uint32_t script_frames(cp_model *m, uint32_t root, uint64_t ns) {
-    uint32_t ex = fx_node(m, root, site("builtins.exec", CODEPROF_SITE_NATIVE), 1, ns, 0);
+    uint32_t ex = fx_node(m, root, site(m, "builtins.exec", CODEPROF_SITE_NATIVE), 1, ns, 0);
     fx_func(m, m->nodes[ex].site, 1, ns, 0, ns);
-    uint32_t mod = fx_node(m, ex, site("__main__.<module>", CODEPROF_SITE_PYTHON), 1, ns, 0);
+    uint32_t mod = fx_node(m, ex, site(m, "__main__.<module>", CODEPROF_SITE_PYTHON), 1, ns, 0);
     fx_func(m, m->nodes[mod].site, 1, ns, 0, ns);
     return mod;
 }
@@ -165,11 +162,11 @@ static void test_slow_chain_reports_deepest(void **state) {
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
     m->duration_ns = FX_S(10);
-    uint32_t mainf = site("app.main", CODEPROF_SITE_PYTHON);
-    uint32_t epoch = site("app.train_epoch", CODEPROF_SITE_PYTHON);
-    uint32_t step = site("app.train_step", CODEPROF_SITE_PYTHON);
-    uint32_t fwd = site("app.forward", CODEPROF_SITE_PYTHON);
-    uint32_t logf = site("app.log", CODEPROF_SITE_PYTHON);
+    uint32_t mainf = site(m, "app.main", CODEPROF_SITE_PYTHON);
+    uint32_t epoch = site(m, "app.train_epoch", CODEPROF_SITE_PYTHON);
+    uint32_t step = site(m, "app.train_step", CODEPROF_SITE_PYTHON);
+    uint32_t fwd = site(m, "app.forward", CODEPROF_SITE_PYTHON);
+    uint32_t logf = site(m, "app.log", CODEPROF_SITE_PYTHON);
     uint32_t root = fx_thread(m, 1);
     uint32_t mod = script_frames(m, root, FX_S(10));
     uint32_t n_main = fx_node(m, mod, mainf, 1, FX_S(10), FX_S(0.1));
@@ -204,13 +201,13 @@ static void test_slow_callees_sum_and_share(void **state) {
     (void)state;
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
-    uint32_t run = site("app.run", CODEPROF_SITE_PYTHON);
-    uint32_t ep[3] = {site("epoch_0", CODEPROF_SITE_SCOPE), site("epoch_1", CODEPROF_SITE_SCOPE),
-                      site("epoch_2", CODEPROF_SITE_SCOPE)};
-    uint32_t step = site("app.step", CODEPROF_SITE_FUNCTION);
-    uint32_t setup = site("app.setup", CODEPROF_SITE_PYTHON);
-    uint32_t load = site("app.load_weights", CODEPROF_SITE_PYTHON);
-    uint32_t parse = site("app.parse_cfg", CODEPROF_SITE_PYTHON);
+    uint32_t run = site(m, "app.run", CODEPROF_SITE_PYTHON);
+    uint32_t ep[3] = {site(m, "epoch_0", CODEPROF_SITE_SCOPE), site(m, "epoch_1", CODEPROF_SITE_SCOPE),
+                      site(m, "epoch_2", CODEPROF_SITE_SCOPE)};
+    uint32_t step = site(m, "app.step", CODEPROF_SITE_FUNCTION);
+    uint32_t setup = site(m, "app.setup", CODEPROF_SITE_PYTHON);
+    uint32_t load = site(m, "app.load_weights", CODEPROF_SITE_PYTHON);
+    uint32_t parse = site(m, "app.parse_cfg", CODEPROF_SITE_PYTHON);
     uint32_t root = fx_thread(m, 1);
     uint32_t n_run = fx_node(m, root, run, 1, FX_S(7), FX_S(0.1));
     for (int i = 0; i < 3; i++) {
@@ -230,7 +227,7 @@ static void test_slow_callees_sum_and_share(void **state) {
     assert_int_equal(cp_rules_run(m), 0);
     assert_null(find(m, "slow_functions", "app.run"));
     for (int i = 0; i < 3; i++) {
-        const cp_finding *f = find(m, "slow_functions", site_name_of(ep[i]));
+        const cp_finding *f = find(m, "slow_functions", site_name_of(m, ep[i]));
         assert_non_null(f);
         assert_non_null(strstr(f->recommendation, "callee app.step (2.00 s, 91% of its time)"));
         assert_non_null(strstr(f->recommendation, "called from app.run"));
@@ -249,8 +246,8 @@ static void test_slow_indirect_recursion(void **state) {
     (void)state;
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
-    uint32_t a = site("pkg.load", CODEPROF_SITE_PYTHON);
-    uint32_t b = site("pkg.visit", CODEPROF_SITE_PYTHON);
+    uint32_t a = site(m, "pkg.load", CODEPROF_SITE_PYTHON);
+    uint32_t b = site(m, "pkg.visit", CODEPROF_SITE_PYTHON);
     uint32_t root = fx_thread(m, 1);
     uint32_t a1 = fx_node(m, root, a, 1, FX_S(4), FX_S(0.2));
     uint32_t b1 = fx_node(m, a1, b, 1, FX_S(3.8), FX_S(0.3));
@@ -291,18 +288,18 @@ static void test_slow_background_waits(void **state) {
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
     m->duration_ns = FX_S(10);
-    uint32_t trun = site("threading.Thread.run", CODEPROF_SITE_PYTHON);
-    uint32_t feed = site("multiprocessing.queues.Queue._feed", CODEPROF_SITE_PYTHON);
-    uint32_t cwait = site("threading.Condition.wait", CODEPROF_SITE_PYTHON);
-    uint32_t acq = site("_thread.lock.acquire", CODEPROF_SITE_NATIVE);
-    uint32_t poll = site("select.poll.poll", CODEPROF_SITE_NATIVE);
-    uint32_t worker = site("app.decode_worker", CODEPROF_SITE_PYTHON);
-    uint32_t slow_fn = site("app.slow_fn", CODEPROF_SITE_PYTHON);
-    uint32_t sleep = site("time.sleep", CODEPROF_SITE_NATIVE);
-    uint32_t cclose = site("multiprocessing.connection._ConnectionBase.close",
+    uint32_t trun = site(m, "threading.Thread.run", CODEPROF_SITE_PYTHON);
+    uint32_t feed = site(m, "multiprocessing.queues.Queue._feed", CODEPROF_SITE_PYTHON);
+    uint32_t cwait = site(m, "threading.Condition.wait", CODEPROF_SITE_PYTHON);
+    uint32_t acq = site(m, "_thread.lock.acquire", CODEPROF_SITE_NATIVE);
+    uint32_t poll = site(m, "select.poll.poll", CODEPROF_SITE_NATIVE);
+    uint32_t worker = site(m, "app.decode_worker", CODEPROF_SITE_PYTHON);
+    uint32_t slow_fn = site(m, "app.slow_fn", CODEPROF_SITE_PYTHON);
+    uint32_t sleep = site(m, "time.sleep", CODEPROF_SITE_NATIVE);
+    uint32_t cclose = site(m, "multiprocessing.connection._ConnectionBase.close",
                            CODEPROF_SITE_PYTHON);
-    uint32_t pclose = site("posix.close", CODEPROF_SITE_NATIVE);
-    uint32_t pmap = site("multiprocessing.pool.Pool.map", CODEPROF_SITE_PYTHON);
+    uint32_t pclose = site(m, "posix.close", CODEPROF_SITE_NATIVE);
+    uint32_t pmap = site(m, "multiprocessing.pool.Pool.map", CODEPROF_SITE_PYTHON);
     /* main thread: slow_fn sleeps 1.2 s; a pool map is the main thread's
      * own cost even though it is process machinery */
     uint32_t r0 = fx_thread(m, 100);
@@ -373,7 +370,7 @@ static void test_slow_loop_with_own_work_and_clamp(void **state) {
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
     m->duration_ns = FX_S(5);
-    uint32_t run = site("app.Producer.run", CODEPROF_SITE_PYTHON);
+    uint32_t run = site(m, "app.Producer.run", CODEPROF_SITE_PYTHON);
     fx_thread(m, 200); /* main thread, idle */
     uint32_t r = fx_thread(m, 201);
     fx_node(m, r, run, 1, FX_S(6), FX_S(5.9)); /* thread clock ran past duration */
@@ -386,10 +383,8 @@ static void test_slow_loop_with_own_work_and_clamp(void **state) {
     cp_model_free(m);
 }
 
-static uint32_t site_in(const char *name, const char *file, codeprof_site_kind kind) {
-    uint32_t id = codeprof_site(name, file, 7, kind);
-    assert_true(id > 0);
-    return id;
+static uint32_t site_in(cp_model *m, const char *name, const char *file, codeprof_site_kind kind) {
+    return fx_site(m, name, file, 7, kind);
 }
 
 /* c) the decorator's site and the tracer's frame of the same function are
@@ -398,14 +393,14 @@ static void test_slow_decorated_twin_reported_once(void **state) {
     (void)state;
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
-    uint32_t deco = site_in("train_step", "twin_test.py", CODEPROF_SITE_FUNCTION);
-    uint32_t traced = site_in("__main__.train_step", "twin_test.py", CODEPROF_SITE_PYTHON);
-    uint32_t fwd = site_in("__main__.forward", "twin_test.py", CODEPROF_SITE_PYTHON);
-    uint32_t bwd = site_in("__main__.backward", "twin_test.py", CODEPROF_SITE_PYTHON);
+    uint32_t deco = site_in(m, "train_step", "twin_test.py", CODEPROF_SITE_FUNCTION);
+    uint32_t traced = site_in(m, "__main__.train_step", "twin_test.py", CODEPROF_SITE_PYTHON);
+    uint32_t fwd = site_in(m, "__main__.forward", "twin_test.py", CODEPROF_SITE_PYTHON);
+    uint32_t bwd = site_in(m, "__main__.backward", "twin_test.py", CODEPROF_SITE_PYTHON);
     /* same name suffix, other file: not a twin */
-    uint32_t other = site_in("lib.train_step", "other_lib.py", CODEPROF_SITE_PYTHON);
+    uint32_t other = site_in(m, "lib.train_step", "other_lib.py", CODEPROF_SITE_PYTHON);
     /* same file, suffix not on a name boundary: not a twin */
-    uint32_t near = site_in("__main__.pretrain_step", "twin_test.py", CODEPROF_SITE_PYTHON);
+    uint32_t near = site_in(m, "__main__.pretrain_step", "twin_test.py", CODEPROF_SITE_PYTHON);
     uint32_t root = fx_thread(m, 1);
     uint32_t d = fx_node(m, root, deco, 3, FX_S(4.5), FX_S(0.01));
     uint32_t t = fx_node(m, d, traced, 3, FX_S(4.49), FX_S(0.09));
@@ -443,20 +438,20 @@ static void test_slow_import_noise(void **state) {
                            "<frozen importlib._bootstrap_external>", NULL};
     uint32_t root = fx_thread(m, 1);
     uint32_t x = script_frames(m, root, FX_S(6));
-    uint32_t imp = site("builtins.__import__", CODEPROF_SITE_NATIVE);
+    uint32_t imp = site(m, "builtins.__import__", CODEPROF_SITE_NATIVE);
     x = fx_node(m, x, imp, 1, FX_S(5), FX_S(0));
     fx_func(m, imp, 1, FX_S(5), 0, FX_S(5));
     for (int i = 0; chain[i]; i++) {
-        uint32_t s = site(chain[i], CODEPROF_SITE_PYTHON);
+        uint32_t s = site(m, chain[i], CODEPROF_SITE_PYTHON);
         x = fx_node(m, x, s, 1, FX_S(5), FX_S(0.01));
         fx_func(m, s, 1, FX_S(5), FX_S(0.01), FX_S(5));
     }
-    uint32_t ex = site("builtins.exec", CODEPROF_SITE_NATIVE);
+    uint32_t ex = site(m, "builtins.exec", CODEPROF_SITE_NATIVE);
     x = fx_node(m, x, ex, 1, FX_S(4.9), FX_S(0.01));
-    uint32_t body = site("torch._dynamo.<module>", CODEPROF_SITE_PYTHON);
+    uint32_t body = site(m, "torch._dynamo.<module>", CODEPROF_SITE_PYTHON);
     x = fx_node(m, x, body, 1, FX_S(4.9), FX_S(1.5));
     fx_func(m, body, 1, FX_S(4.9), FX_S(1.5), FX_S(4.9));
-    uint32_t init = site("torch._dynamo.build_tables", CODEPROF_SITE_PYTHON);
+    uint32_t init = site(m, "torch._dynamo.build_tables", CODEPROF_SITE_PYTHON);
     fx_node(m, x, init, 1, FX_S(3.4), FX_S(3.4));
     fx_func(m, init, 1, FX_S(3.4), FX_S(3.4), FX_S(3.4));
     assert_int_equal(cp_rules_run(m), 0);
@@ -478,8 +473,8 @@ static void test_slow_wait_in_module_body(void **state) {
     (void)state;
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
-    uint32_t sleep = site("time.sleep", CODEPROF_SITE_NATIVE);
-    uint32_t fn = site("app.pause", CODEPROF_SITE_PYTHON);
+    uint32_t sleep = site(m, "time.sleep", CODEPROF_SITE_NATIVE);
+    uint32_t fn = site(m, "app.pause", CODEPROF_SITE_PYTHON);
     uint32_t root = fx_thread(m, 1);
     uint32_t mod = script_frames(m, root, FX_S(4));
     fx_node(m, mod, sleep, 1, FX_S(1.2), FX_S(1.2));
@@ -509,10 +504,10 @@ static void test_slow_profiler_overhead(void **state) {
     (void)state;
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
-    uint32_t ib = site("code_profiler.profiler.VideoOpusClipProfiler.identify_bottlenecks",
+    uint32_t ib = site(m, "code_profiler.profiler.VideoOpusClipProfiler.identify_bottlenecks",
                        CODEPROF_SITE_PYTHON);
-    uint32_t loads = site("json.loads", CODEPROF_SITE_PYTHON);
-    uint32_t prep = site("app.read_manifest", CODEPROF_SITE_PYTHON);
+    uint32_t loads = site(m, "json.loads", CODEPROF_SITE_PYTHON);
+    uint32_t prep = site(m, "app.read_manifest", CODEPROF_SITE_PYTHON);
     uint32_t root = fx_thread(m, 1);
     uint32_t n = fx_node(m, root, ib, 1, FX_S(3), FX_S(0.1));
     uint32_t l = fx_node(m, n, loads, 2, FX_S(2.9), FX_S(2.9));
@@ -539,20 +534,20 @@ static void test_memory_rule(void **state) {
     (void)state;
     cp_model *m = fx_model();
     m->cfg.memory_intensive_bytes = 100.0 * 1024 * 1024;
-    cp_mfunc *f = fx_func(m, site("load_video", CODEPROF_SITE_PYTHON), 4, FX_S(0.1), FX_S(0.1),
+    cp_mfunc *f = fx_func(m, site(m, "load_video", CODEPROF_SITE_PYTHON), 4, FX_S(0.1), FX_S(0.1),
                           FX_S(0.05));
     f->rss_count = 4;
     f->rss_delta_max = 200ll * 1024 * 1024;
     f->rss_delta_sum = 300ll * 1024 * 1024;
-    f = fx_func(m, site("not_measured", CODEPROF_SITE_PYTHON), 1, FX_S(0.01), FX_S(0.01),
+    f = fx_func(m, site(m, "not_measured", CODEPROF_SITE_PYTHON), 1, FX_S(0.01), FX_S(0.01),
                 FX_S(0.01));
     f->rss_count = 0;
     f->rss_delta_max = 900ll * 1024 * 1024; /* ignored: nothing measured */
-    f = fx_func(m, site("exactly", CODEPROF_SITE_PYTHON), 1, FX_S(0.01), FX_S(0.01),
+    f = fx_func(m, site(m, "exactly", CODEPROF_SITE_PYTHON), 1, FX_S(0.01), FX_S(0.01),
                 FX_S(0.01));
     f->rss_count = 1;
     f->rss_delta_max = 100ll * 1024 * 1024;
-    f = fx_func(m, site("shrinks", CODEPROF_SITE_PYTHON), 1, FX_S(0.01), FX_S(0.01),
+    f = fx_func(m, site(m, "shrinks", CODEPROF_SITE_PYTHON), 1, FX_S(0.01), FX_S(0.01),
                 FX_S(0.01));
     f->rss_count = 1;
     f->rss_delta_max = -500ll * 1024 * 1024;
@@ -577,9 +572,9 @@ static void test_severity_order_and_idempotence(void **state) {
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
     m->cfg.memory_intensive_bytes = 1000;
-    fx_func(m, site("sev15", CODEPROF_SITE_PYTHON), 1, FX_S(9), FX_S(9), FX_S(1.5));
-    fx_func(m, site("sev3", CODEPROF_SITE_PYTHON), 1, FX_S(3), FX_S(3), FX_S(3));
-    cp_mfunc *f = fx_func(m, site("mem2", CODEPROF_SITE_PYTHON), 1, FX_S(0.1), FX_S(0.1),
+    fx_func(m, site(m, "sev15", CODEPROF_SITE_PYTHON), 1, FX_S(9), FX_S(9), FX_S(1.5));
+    fx_func(m, site(m, "sev3", CODEPROF_SITE_PYTHON), 1, FX_S(3), FX_S(3), FX_S(3));
+    cp_mfunc *f = fx_func(m, site(m, "mem2", CODEPROF_SITE_PYTHON), 1, FX_S(0.1), FX_S(0.1),
                           FX_S(0.1));
     f->rss_count = 1;
     f->rss_delta_max = 2000;

@@ -22,10 +22,8 @@
 
 /* ---- hand-built data sections ------------------------------------------ */
 
-static uint32_t site(const char *name, codeprof_site_kind kind) {
-    uint32_t id = codeprof_site(name, "data_rules_test.py", 7, kind);
-    assert_true(id > 0);
-    return id;
+static uint32_t site(cp_model *m, const char *name, codeprof_site_kind kind) {
+    return fx_site(m, name, "data_rules_test.py", 7, kind);
 }
 
 /* A dataset of `items` loads of `avg_ms` each (p50 = avg). */
@@ -34,7 +32,7 @@ static cp_mdataset *fx_dataset(cp_model *m, const char *name, uint64_t items, do
     d->datasets = fx_grow(d->datasets, d->ndatasets, sizeof *d->datasets);
     cp_mdataset *ds = &d->datasets[d->ndatasets++];
     memset(ds, 0, sizeof *ds);
-    ds->site = site(name, CODEPROF_SITE_DATASET);
+    ds->site = site(m, name, CODEPROF_SITE_DATASET);
     ds->items = items;
     ds->sum_ns = items * FX_S(avg_ms / 1e3);
     ds->min_ns = ds->p50_ns = ds->p95_ns = ds->p99_ns = ds->max_ns = FX_S(avg_ms / 1e3);
@@ -73,7 +71,7 @@ static cp_mloader *fx_loader(cp_model *m, const char *name, uint64_t batches, do
     d->loaders = fx_grow(d->loaders, d->nloaders, sizeof *d->loaders);
     cp_mloader *L = &d->loaders[d->nloaders++];
     memset(L, 0, sizeof *L);
-    L->site = site(name, CODEPROF_SITE_LOADER);
+    L->site = site(m, name, CODEPROF_SITE_LOADER);
     L->batches = batches;
     L->epochs = 1;
     L->items = batches * 8;
@@ -103,7 +101,7 @@ static cp_mstage *fx_stage(cp_model *m, const char *name, codeprof_site_kind kin
     d->stages = fx_grow(d->stages, d->nstages, sizeof *d->stages);
     cp_mstage *st = &d->stages[d->nstages++];
     memset(st, 0, sizeof *st);
-    st->site = site(name, kind);
+    st->site = site(m, name, kind);
     st->calls = calls;
     st->sum_ns = calls * FX_S(avg_ms / 1e3);
     st->max_ns = FX_S(avg_ms / 1e3);

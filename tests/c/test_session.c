@@ -38,7 +38,7 @@ static codeprof_session *new_session(uint32_t buffer_events) {
 
 static const cp_mfunc *func_named(const cp_model *m, const char *name) {
     for (uint32_t i = 0; i < m->nfuncs; i++)
-        if (strcmp(cp_site_get(m->funcs[i].site)->name, name) == 0)
+        if (strcmp(cp_model_site(m, m->funcs[i].site)->name, name) == 0)
             return &m->funcs[i];
     return NULL;
 }

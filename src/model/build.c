@@ -1,0 +1,330 @@
+/* build.c -- construction of a cp_model from thread trees and a session
+ * (build.h).  The one place that maps process-wide site ids to model
+ * indices. */
+#include "model/build.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/site.h"
+#include "data/data_model.h"
+
+#define T2NS(x) cp_clock_ticks_to_ns(x)
+
+static const double pct_q[3] = {0.50, 0.95, 0.99};
+
+/* Construction state, freed by cp_model_finish / cp_model_free. */
+typedef struct cp_model_builder {
+    uint32_t *gmap;       /* process-wide site id -> model index (0: not yet) */
+    uint32_t cap_gmap;
+    cp_mfunc *funcs;      /* flat table by model index                        */
+    cp_reservoir *fres;   /* per model index: union of its nodes' samples     */
+    uint32_t cap_funcs;
+    uint32_t cap_nodes, cap_threads;
+    uint64_t *scratch;    /* percentile scratch                               */
+    uint32_t scap;
+    int oom;              /* set by the per-site callback                     */
+} cp_model_builder;
+
+void cp_model_builder_free(struct cp_model_builder *b) {
+    if (!b)
+        return;
+    for (uint32_t i = 0; i < b->cap_funcs; i++)
+        cp_reservoir_free(&b->fres[i]);
+    free(b->fres);
+    free(b->funcs);
+    free(b->gmap);
+    free(b->scratch);
+    free(b);
+}
+
+cp_model *cp_model_begin(const codeprof_config *cfg, int pid, const char *role,
+                         uint64_t start_unix_ns) {
+    cp_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->builder = calloc(1, sizeof *m->builder);
+    if (!m->builder) {
+        free(m);
+        return NULL;
+    }
+    m->cfg = *cfg;
+    m->pid = pid;
+    if (role) {
+        strncpy(m->role, role, sizeof m->role - 1);
+        m->role[sizeof m->role - 1] = '\0';
+    }
+    m->clock_source = cp_clock_source();
+    m->start_unix_ns = start_unix_ns;
+    return m;
+}
+
+/* Makes the builder's per-index arrays cover model index `idx`. */
+static int cover_funcs(cp_model_builder *b, uint32_t idx) {
+    if (idx < b->cap_funcs)
+        return 0;
+    uint32_t ncap = b->cap_funcs ? b->cap_funcs : 64;
+    while (ncap <= idx)
+        ncap *= 2;
+    cp_mfunc *nf = realloc(b->funcs, (size_t)ncap * sizeof *nf);
+    if (!nf)
+        return -1;
+    b->funcs = nf;
+    cp_reservoir *nr = realloc(b->fres, (size_t)ncap * sizeof *nr);
+    if (!nr)
+        return -1;
+    b->fres = nr;
+    memset(nf + b->cap_funcs, 0, (size_t)(ncap - b->cap_funcs) * sizeof *nf);
+    memset(nr + b->cap_funcs, 0, (size_t)(ncap - b->cap_funcs) * sizeof *nr);
+    b->cap_funcs = ncap;
+    return 0;
+}
+
+uint32_t cp_model_map_site(cp_model *m, uint32_t gid) {
+    cp_model_builder *b = m->builder;
+    if (gid == 0 || !b)
+        return 0;
+    if (gid >= b->cap_gmap) {
+        uint32_t ncap = b->cap_gmap ? b->cap_gmap : 256;
+        while (ncap <= gid) {
+            if (ncap > UINT32_MAX / 2)
+                return 0;
+            ncap *= 2;
+        }
+        uint32_t *nm = realloc(b->gmap, (size_t)ncap * sizeof *nm);
+        if (!nm)
+            return 0;
+        memset(nm + b->cap_gmap, 0, (size_t)(ncap - b->cap_gmap) * sizeof *nm);
+        b->gmap = nm;
+        b->cap_gmap = ncap;
+    }
+    if (b->gmap[gid])
+        return b->gmap[gid];
+    const cp_site_info *si = cp_site_get(gid);
+    uint32_t idx = si ? cp_msite_intern(&m->sites, si->name, si->file, si->line, si->kind)
+                      : cp_msite_intern(&m->sites, "?", "", 0, CODEPROF_SITE_SCOPE);
+    b->gmap[gid] = idx;
+    return idx;
+}
+
+static void res_pct(const cp_reservoir *r, cp_model_builder *b, uint64_t out[3]) {
+    if (r->n > b->scap) {
+        uint64_t *ns = realloc(b->scratch, (size_t)r->n * sizeof *ns);
+        if (!ns) {
+            out[0] = out[1] = out[2] = 0;
+            return;
+        }
+        b->scratch = ns;
+        b->scap = r->n;
+    }
+    if (r->n)
+        memcpy(b->scratch, r->v, (size_t)r->n * sizeof *r->v);
+    cp_percentiles(b->scratch, r->n, pct_q, 3, out);
+}
+
+typedef struct func_ctx {
+    cp_model *m;
+} func_ctx;
+
+static void add_func(uint32_t gsite, const cp_tfunc *tf, void *ctx) {
+    cp_model *m = ((func_ctx *)ctx)->m;
+    cp_model_builder *b = m->builder;
+    uint32_t site = cp_model_map_site(m, gsite);
+    if (!site || cover_funcs(b, site) != 0) {
+        b->oom = 1;
+        return;
+    }
+    cp_mfunc *f = &b->funcs[site];
+    if (f->calls == 0 || T2NS(tf->min_t) < f->min_ns)
+        f->min_ns = T2NS(tf->min_t);
+    if (T2NS(tf->max_t) > f->max_ns)
+        f->max_ns = T2NS(tf->max_t);
+    if (tf->rss_count && (f->rss_count == 0 || tf->rss_delta_max > f->rss_delta_max))
+        f->rss_delta_max = tf->rss_delta_max;
+    f->calls += tf->calls;
+    f->incl_ns += T2NS(tf->incl_t);
+    f->self_ns += T2NS(tf->self_t);
+    f->cpu_ns += tf->cpu_ns;
+    f->cpu_count += tf->cpu_count;
+    f->rss_delta_sum += tf->rss_delta_sum;
+    f->rss_count += tf->rss_count;
+}
+
+int cp_model_add_tree(cp_model *m, const cp_thread_tree *t, uint64_t os_tid, uint32_t index,
+                      uint64_t events, uint64_t dropped) {
+    cp_model_builder *b = m->builder;
+    if (!b || t->nnodes == 0)
+        return b ? 0 : -1;
+    if (m->nnodes > UINT32_MAX - t->nnodes)
+        return -1;
+    if (m->nnodes + t->nnodes > b->cap_nodes) {
+        uint64_t ncap = b->cap_nodes ? b->cap_nodes : 1024;
+        while (ncap < (uint64_t)m->nnodes + t->nnodes)
+            ncap *= 2;
+        if (ncap > UINT32_MAX)
+            ncap = UINT32_MAX;
+        cp_mnode *nn = realloc(m->nodes, (size_t)ncap * sizeof *nn);
+        if (!nn)
+            return -1;
+        m->nodes = nn;
+        b->cap_nodes = (uint32_t)ncap;
+    }
+    if (m->nthreads == b->cap_threads) {
+        uint32_t ncap = b->cap_threads ? b->cap_threads * 2 : 16;
+        cp_mthread *nt = realloc(m->threads, (size_t)ncap * sizeof *nt);
+        if (!nt)
+            return -1;
+        m->threads = nt;
+        b->cap_threads = ncap;
+    }
+
+    /* Map every site first, so a failure leaves nothing half-added. */
+    for (uint32_t i = 1; i < t->nnodes; i++)
+        if (!cp_model_map_site(m, t->nodes[i].site) && t->nodes[i].site)
+            return -1;
+
+    uint32_t base = m->nnodes;
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        const cp_tnode *tn = &t->nodes[i];
+        cp_mnode *mn = &m->nodes[base + i];
+        memset(mn, 0, sizeof *mn);
+        mn->site = cp_model_map_site(m, tn->site);
+        mn->parent = tn->parent == CP_TREE_NO_NODE ? CP_NONE : base + tn->parent;
+        mn->first_child = tn->first_child == CP_TREE_NO_NODE ? CP_NONE : base + tn->first_child;
+        mn->next_sibling = tn->next_sibling == CP_TREE_NO_NODE ? CP_NONE : base + tn->next_sibling;
+        mn->depth = tn->depth;
+        mn->count = tn->count;
+        mn->incl_ns = T2NS(tn->incl_t);
+        mn->self_ns = T2NS(tn->self_t);
+        mn->cpu_ns = tn->cpu_ns;
+        mn->cpu_count = tn->cpu_count;
+        mn->min_ns = tn->count ? T2NS(tn->min_t) : 0;
+        mn->max_ns = T2NS(tn->max_t);
+        mn->truncated = tn->truncated;
+        mn->rss_delta_sum = tn->rss_delta_sum;
+        mn->rss_delta_max = tn->rss_delta_max;
+        mn->rss_count = tn->rss_count;
+        uint64_t p[3];
+        res_pct(&tn->res, b, p);
+        mn->p50_ns = T2NS(p[0]);
+        mn->p95_ns = T2NS(p[1]);
+        mn->p99_ns = T2NS(p[2]);
+    }
+    /* The root's inclusive time is the sum of its top-level calls. */
+    cp_mnode *root = &m->nodes[base];
+    for (uint32_t c = root->first_child; c != CP_NONE; c = m->nodes[c].next_sibling)
+        root->incl_ns += m->nodes[c].incl_ns;
+    m->nnodes = base + t->nnodes;
+
+    cp_mthread *mt = &m->threads[m->nthreads++];
+    memset(mt, 0, sizeof *mt);
+    mt->os_tid = os_tid;
+    mt->pid = m->pid;
+    mt->worker = -1;
+    mt->index = index;
+    mt->root = base;
+    mt->events = events;
+    mt->dropped = dropped;
+    m->events_total += events;
+    m->dropped_events += dropped;
+    m->dropped_nodes += t->dropped_nodes;
+    m->unmatched_exits += t->unmatched_exits;
+    m->truncated += t->truncated;
+
+    func_ctx fc = {m};
+    cp_tree_func_foreach(t, add_func, &fc);
+    if (b->oom)
+        return -1;
+    /* Per-site samples: the union of the site's node reservoirs (exact
+     * while every node holds all its calls). */
+    for (uint32_t i = 1; i < t->nnodes; i++) {
+        uint32_t site = m->nodes[base + i].site;
+        if (cover_funcs(b, site) != 0 || cp_reservoir_extend(&b->fres[site], &t->nodes[i].res) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int cmp_func_incl(const void *a, const void *b) {
+    const cp_mfunc *x = a, *y = b;
+    if (x->incl_ns != y->incl_ns)
+        return x->incl_ns < y->incl_ns ? 1 : -1;
+    return (x->site > y->site) - (x->site < y->site);
+}
+
+static int cmp_thread_index(const void *a, const void *b) {
+    const cp_mthread *x = a, *y = b;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+int cp_model_finish(cp_model *m, cp_session *s) {
+    cp_model_builder *b = m->builder;
+    if (!b)
+        return -1;
+    /* Flat table: one entry per site with calls, sorted by inclusive time.
+     * Percentiles come from the node samples concatenated (exact while
+     * every node's reservoir holds all its calls). */
+    uint32_t nf = 0;
+    for (uint32_t site = 1; site < b->cap_funcs; site++)
+        nf += b->funcs[site].calls > 0;
+    m->funcs = calloc(nf ? nf : 1, sizeof *m->funcs);
+    if (!m->funcs)
+        return -1;
+    for (uint32_t site = 1; site < b->cap_funcs; site++) {
+        if (!b->funcs[site].calls)
+            continue;
+        cp_mfunc *f = &m->funcs[m->nfuncs++];
+        *f = b->funcs[site];
+        f->site = site;
+        uint64_t p[3];
+        cp_percentiles(b->fres[site].v, b->fres[site].n, pct_q, 3, p);
+        f->p50_ns = T2NS(p[0]);
+        f->p95_ns = T2NS(p[1]);
+        f->p99_ns = T2NS(p[2]);
+    }
+    qsort(m->funcs, m->nfuncs, sizeof *m->funcs, cmp_func_incl);
+    /* Threads in registration order (roots keep their node indices). */
+    if (m->nthreads > 1)
+        qsort(m->threads, m->nthreads, sizeof *m->threads, cmp_thread_index);
+
+    if (s) {
+        m->duration_ns = T2NS(cp_session_running_ticks(s));
+        if (cp_data_build(m, s) != 0)
+            return -1;
+    }
+    cp_model_builder_free(b);
+    m->builder = NULL;
+    return 0;
+}
+
+cp_model *cp_model_build(cp_session *s) {
+    cp_model *m = cp_model_begin(&s->cfg, s->pid, s->role, s->start_unix_ns);
+    if (!m)
+        return NULL;
+    uint32_t nthreads = 0;
+    for (cp_tbuf *b = s->bufs; b; b = b->next)
+        nthreads++;
+    /* Threads in registration order. */
+    cp_tbuf **order = calloc(nthreads ? nthreads : 1, sizeof *order);
+    if (!order)
+        goto fail;
+    for (cp_tbuf *b = s->bufs; b; b = b->next)
+        order[b->thread_index < nthreads ? b->thread_index : 0] = b;
+    for (uint32_t ti = 0; ti < nthreads; ti++) {
+        cp_tbuf *b = order[ti];
+        if (b && cp_model_add_tree(m, b->tree, b->os_tid, b->thread_index, b->events_total,
+                                   b->dropped_paused) != 0)
+            goto fail;
+    }
+    free(order);
+    order = NULL;
+    if (cp_model_finish(m, s) != 0)
+        goto fail;
+    return m;
+
+fail:
+    free(order);
+    cp_model_free(m);
+    return NULL;
+}
