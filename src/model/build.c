@@ -108,19 +108,20 @@ uint32_t cp_model_map_site(cp_model *m, uint32_t gid) {
     return idx;
 }
 
-static void res_pct(const cp_reservoir *r, cp_model_builder *b, uint64_t out[3]) {
+/* Percentiles of a reservoir without disturbing it (sorts a scratch copy).
+ * Returns 0, or -1 on OOM. */
+static int res_pct(const cp_reservoir *r, cp_model_builder *b, uint64_t out[3]) {
     if (r->n > b->scap) {
         uint64_t *ns = realloc(b->scratch, (size_t)r->n * sizeof *ns);
-        if (!ns) {
-            out[0] = out[1] = out[2] = 0;
-            return;
-        }
+        if (!ns)
+            return -1;
         b->scratch = ns;
         b->scap = r->n;
     }
     if (r->n)
         memcpy(b->scratch, r->v, (size_t)r->n * sizeof *r->v);
     cp_percentiles(b->scratch, r->n, pct_q, 3, out);
+    return 0;
 }
 
 typedef struct func_ctx {
@@ -206,7 +207,8 @@ int cp_model_add_tree(cp_model *m, const cp_thread_tree *t, uint64_t os_tid, uin
         mn->rss_delta_max = tn->rss_delta_max;
         mn->rss_count = tn->rss_count;
         uint64_t p[3];
-        res_pct(&tn->res, b, p);
+        if (res_pct(&tn->res, b, p) != 0)
+            return -1;
         mn->p50_ns = T2NS(p[0]);
         mn->p95_ns = T2NS(p[1]);
         mn->p99_ns = T2NS(p[2]);

@@ -69,6 +69,8 @@ static void write_meta(cp_jsonw *w, const cp_model *m) {
     cp_jsonw_kv_u(w, "dropped_nodes", m->dropped_nodes);
     cp_jsonw_kv_u(w, "unmatched_exits", m->unmatched_exits);
     cp_jsonw_kv_u(w, "truncated_scopes", m->truncated);
+    cp_jsonw_kv_u(w, "merged_models", m->merged);
+    cp_jsonw_kv_bool(w, "approximate_percentiles", m->approx_percentiles != 0);
     cp_jsonw_end_object(w);
 }
 
@@ -278,6 +280,10 @@ static int write_call_tree(cp_jsonw *w, const cp_model *m, int pct) {
         cp_jsonw_kv_u(w, "os_tid", th->os_tid);
         cp_jsonw_kv_u(w, "events", th->events);
         cp_jsonw_kv_u(w, "dropped", th->dropped);
+        cp_jsonw_key(w, "pid");
+        cp_jsonw_int(w, th->pid);
+        cp_jsonw_key(w, "worker");
+        cp_jsonw_int(w, th->worker);
         cp_jsonw_key(w, "children");
         cp_jsonw_begin_array(w);
         if (th->root < m->nnodes) {

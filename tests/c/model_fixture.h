@@ -89,6 +89,8 @@ static inline uint32_t fx_thread(cp_model *m, uint64_t os_tid) {
     cp_mthread *t = &m->threads[m->nthreads];
     memset(t, 0, sizeof *t);
     t->os_tid = os_tid;
+    t->pid = m->pid;
+    t->worker = -1;
     t->index = m->nthreads;
     t->root = root;
     t->events = 100;

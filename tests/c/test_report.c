@@ -258,7 +258,7 @@ static void test_json_top_level_and_meta(void **state) {
     has(j, "\"meta\":{\"pid\":4242,\"role\":\"main\",\"clock\":\"fake\","
            "\"start_unix_s\":1700000000.123456789,\"duration_s\":10,\"threads\":2,"
            "\"events\":200,\"dropped_events\":0,\"dropped_nodes\":0,\"unmatched_exits\":0,"
-           "\"truncated_scopes\":0}");
+           "\"truncated_scopes\":0,\"merged_models\":0,\"approximate_percentiles\":false}");
     has(j, "\"config\":{\"struct_size\":");
     has(j, "\"slow_function_s\":1,");
     has(j, "\"memory_intensive_bytes\":104857600,");
@@ -307,7 +307,7 @@ static void test_json_call_tree(void **state) {
     cp_model *m = pipeline_model();
     char *j = render_json(m);
     has(j, "\"call_tree\":[{\"thread\":0,\"os_tid\":111,\"events\":100,\"dropped\":0,"
-           "\"children\":[{\"function\":\"train_epoch\",\"kind\":\"python\",\"file\":\"train.py\","
+           "\"pid\":4242,\"worker\":-1,\"children\":[{\"function\":\"train_epoch\",\"kind\":\"python\",\"file\":\"train.py\","
            "\"line\":10,\"calls\":2,\"inclusive_s\":5,\"self_s\":0.5,\"cpu_s\":4,");
     /* children sorted by inclusive time: decode (3.5 s) before augment (1 s)
      * although augment was added first */
