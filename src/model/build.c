@@ -257,7 +257,9 @@ static int cmp_func_incl(const void *a, const void *b) {
 
 static int cmp_thread_index(const void *a, const void *b) {
     const cp_mthread *x = a, *y = b;
-    return (x->index > y->index) - (x->index < y->index);
+    if (x->index != y->index)
+        return (x->index > y->index) - (x->index < y->index);
+    return (x->root > y->root) - (x->root < y->root); /* order added */
 }
 
 int cp_model_finish(cp_model *m, cp_session *s) {
