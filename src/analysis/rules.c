@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 typedef int (*cp_rule_fn)(cp_model *m, const cp_rule_info *info);
 
 typedef struct cp_rule {

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 #define MIN_SEVERITY 1.01
 #define STAGE_DOMINANT_SHARE 0.5  /* CP-DATA-003/004: share of item time     */
 #define OUTLIER_SHARE 0.05        /* CP-DATA-002: outliers' share of item time */
