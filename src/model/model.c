@@ -247,11 +247,10 @@ static int data_merge(cp_mdata *out, const cp_mdata *a, const cp_mdata *b, const
         return -1;
 
     for (uint32_t i = 0; i < a->ndatasets; i++) {
-        if (dataset_copy(&out->datasets[out->ndatasets], &a->datasets[i], a->datasets[i].site) != 0) {
-            out->ndatasets++; /* its arrays are freed with the rest */
+        int rc = dataset_copy(&out->datasets[i], &a->datasets[i], a->datasets[i].site);
+        out->ndatasets++; /* on failure its arrays are freed with the rest */
+        if (rc != 0)
             return -1;
-        }
-        out->ndatasets++;
     }
     for (uint32_t i = 0; i < b->ndatasets; i++) {
         uint32_t site = smap[b->datasets[i].site];

@@ -677,46 +677,47 @@ static void test_merge_out_of_memory_leaves_dst_intact(void **state) {
     /* pass 0: every allocation, site interning included; pass 1: src's
      * sites already in dst, so a failed merge must give back every block
      * it took */
-    for (int pass = 0; pass < 2; pass++)
-    for (long n = 0;; n++) {
-        cp_model *p = parent_model();
-        cp_model *w = worker_model();
-        if (pass == 1)
-            for (uint32_t i = 1; i < w->sites.n; i++) {
-                const cp_msite *si = cp_model_site(w, i);
-                fx_site(p, si->name, si->file, si->line, (codeprof_site_kind)si->kind);
+    for (int pass = 0; pass < 2; pass++) {
+        for (long n = 0;; n++) {
+            cp_model *p = parent_model();
+            cp_model *w = worker_model();
+            if (pass == 1)
+                for (uint32_t i = 1; i < w->sites.n; i++) {
+                    const cp_msite *si = cp_model_site(w, i);
+                    fx_site(p, si->name, si->file, si->line, (codeprof_site_kind)si->kind);
+                }
+            char *before = render(p);
+            uint32_t nnodes = p->nnodes, nthreads = p->nthreads;
+            fault_hits = 0;
+            long live = live_blocks;
+            fault_arm(n);
+            int rc = cp_model_merge(p, w, 1);
+            fault_disarm();
+            if (pass == 1 && rc != 0)
+                assert_int_equal(live_blocks, live);
+            if (fault_hits == 0) {
+                assert_int_equal(rc, 0); /* every allocation of the merge got through */
+                assert_int_equal(p->nnodes, nnodes + w->nnodes);
+                free(before);
+                cp_model_free(w);
+                cp_model_free(p);
+                break;
             }
-        char *before = render(p);
-        uint32_t nnodes = p->nnodes, nthreads = p->nthreads;
-        fault_hits = 0;
-        long live = live_blocks;
-        fault_arm(n);
-        int rc = cp_model_merge(p, w, 1);
-        fault_disarm();
-        if (pass == 1 && rc != 0)
-            assert_int_equal(live_blocks, live);
-        if (fault_hits == 0) {
-            assert_int_equal(rc, 0); /* every allocation of the merge got through */
-            assert_int_equal(p->nnodes, nnodes + w->nnodes);
+            failures++;
+            assert_int_equal(rc, -1);
+            assert_int_equal(p->nnodes, nnodes);
+            assert_int_equal(p->nthreads, nthreads);
+            assert_int_equal(p->merged, 0);
+            char *after = render(p);
+            assert_string_equal(before, after);
+            free(after);
             free(before);
+            /* and a retry with memory succeeds */
+            assert_int_equal(cp_model_merge(p, w, 1), 0);
+            assert_int_equal(p->data.datasets[0].items, 40);
             cp_model_free(w);
             cp_model_free(p);
-            break;
         }
-        failures++;
-        assert_int_equal(rc, -1);
-        assert_int_equal(p->nnodes, nnodes);
-        assert_int_equal(p->nthreads, nthreads);
-        assert_int_equal(p->merged, 0);
-        char *after = render(p);
-        assert_string_equal(before, after);
-        free(after);
-        free(before);
-        /* and a retry with memory succeeds */
-        assert_int_equal(cp_model_merge(p, w, 1), 0);
-        assert_int_equal(p->data.datasets[0].items, 40);
-        cp_model_free(w);
-        cp_model_free(p);
     }
     assert_true(failures >= 16); /* every allocation of the merge was failed once */
 

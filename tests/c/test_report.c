@@ -307,7 +307,8 @@ static void test_json_call_tree(void **state) {
     cp_model *m = pipeline_model();
     char *j = render_json(m);
     has(j, "\"call_tree\":[{\"thread\":0,\"os_tid\":111,\"events\":100,\"dropped\":0,"
-           "\"pid\":4242,\"worker\":-1,\"children\":[{\"function\":\"train_epoch\",\"kind\":\"python\",\"file\":\"train.py\","
+           "\"pid\":4242,\"worker\":-1,"
+           "\"children\":[{\"function\":\"train_epoch\",\"kind\":\"python\",\"file\":\"train.py\","
            "\"line\":10,\"calls\":2,\"inclusive_s\":5,\"self_s\":0.5,\"cpu_s\":4,");
     /* children sorted by inclusive time: decode (3.5 s) before augment (1 s)
      * although augment was added first */

@@ -202,7 +202,8 @@ static void test_slow_callees_sum_and_share(void **state) {
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
     uint32_t run = site(m, "app.run", CODEPROF_SITE_PYTHON);
-    uint32_t ep[3] = {site(m, "epoch_0", CODEPROF_SITE_SCOPE), site(m, "epoch_1", CODEPROF_SITE_SCOPE),
+    uint32_t ep[3] = {site(m, "epoch_0", CODEPROF_SITE_SCOPE),
+                      site(m, "epoch_1", CODEPROF_SITE_SCOPE),
                       site(m, "epoch_2", CODEPROF_SITE_SCOPE)};
     uint32_t step = site(m, "app.step", CODEPROF_SITE_FUNCTION);
     uint32_t setup = site(m, "app.setup", CODEPROF_SITE_PYTHON);
