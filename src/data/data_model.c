@@ -383,6 +383,8 @@ int cp_data_build(cp_model *m, cp_session *s) {
         goto oom;
     c.local = 1;
     cp_datalog_foreach(s->log, on_record, &c);
+    if (s->log)
+        m->alloc_failures += s->log->oom;
 
     if (s->spool_dir) {
         DIR *dir = opendir(s->spool_dir);

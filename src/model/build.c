@@ -233,6 +233,7 @@ int cp_model_add_tree(cp_model *m, const cp_thread_tree *t, uint64_t os_tid, uin
     m->dropped_nodes += t->dropped_nodes;
     m->unmatched_exits += t->unmatched_exits;
     m->truncated += t->truncated;
+    m->alloc_failures += t->oom;
 
     func_ctx fc = {m};
     cp_tree_func_foreach(t, add_func, &fc);

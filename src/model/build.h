@@ -30,7 +30,8 @@ cp_model *cp_model_begin(const codeprof_config *cfg, int pid, const char *role,
 /* Adds one thread's tree: its nodes (times converted to ns, node
  * percentiles computed), its per-site table (read through
  * cp_tree_func_foreach) summed into the model's flat table, and its
- * counters (dropped nodes, unmatched exits, truncated scopes) plus `events`
+ * counters (dropped nodes, unmatched exits, truncated scopes, allocation
+ * failures) plus `events`
  * and `dropped` into meta.  The thread is tagged with the model's pid and
  * worker -1.  Returns 0, or -1 on OOM (the model is then only fit for
  * cp_model_free). */

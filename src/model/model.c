@@ -427,6 +427,7 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
     dst->dropped_nodes += src->dropped_nodes;
     dst->unmatched_exits += src->unmatched_exits;
     dst->truncated += src->truncated;
+    dst->alloc_failures += src->alloc_failures;
     dst->merged += 1 + src->merged;
     dst->approx_percentiles |= approx | src->approx_percentiles;
     dst->nfindings = 0;

@@ -169,6 +169,8 @@ typedef struct cp_model {
     uint64_t dropped_nodes;   /* calls folded into a parent: node cap  */
     uint64_t unmatched_exits; /* exits with no open scope (ignored)    */
     uint64_t truncated;       /* scopes closed at stop                 */
+    uint64_t alloc_failures;  /* allocations that failed while aggregating
+                                 (thread trees, data log): data is missing */
     uint32_t merged;          /* models merged into this one (cp_model_merge) */
     int approx_percentiles;   /* some percentiles combine merged models:
                                  count-weighted means of the parts' values */

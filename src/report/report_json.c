@@ -69,6 +69,7 @@ static void write_meta(cp_jsonw *w, const cp_model *m) {
     cp_jsonw_kv_u(w, "dropped_nodes", m->dropped_nodes);
     cp_jsonw_kv_u(w, "unmatched_exits", m->unmatched_exits);
     cp_jsonw_kv_u(w, "truncated_scopes", m->truncated);
+    cp_jsonw_kv_u(w, "allocation_failures", m->alloc_failures);
     cp_jsonw_kv_u(w, "merged_models", m->merged);
     cp_jsonw_kv_bool(w, "approximate_percentiles", m->approx_percentiles != 0);
     cp_jsonw_end_object(w);

@@ -291,6 +291,7 @@ static void test_build_in_steps_from_trees(void **state) {
                      ev(CP_EV_EXIT, c, 25)};
     cp_tree_fold(t0, e0, 4);
     cp_tree_fold(t1, e1, 4);
+    t1->oom = 2; /* allocations the fold could not make reach the report */
 
     /* the per-site iterator visits exactly the sites with calls */
     seen sn;
@@ -320,6 +321,10 @@ static void test_build_in_steps_from_trees(void **state) {
     assert_int_equal(m->threads[1].pid, 777);
     assert_int_equal(m->events_total, 8);
     assert_int_equal(m->dropped_events, 1);
+    assert_int_equal(m->alloc_failures, 2);
+    char *j = render(m);
+    assert_non_null(strstr(j, "\"allocation_failures\":2,"));
+    free(j);
     assert_int_equal(m->nnodes, 3 + 3);
     /* thread 0's tree: root -> a (100) -> b (30) */
     const cp_mnode *ra = &m->nodes[m->nodes[m->threads[0].root].first_child];
@@ -590,6 +595,7 @@ static cp_model *worker_model(void) {
     fx_func(m, flip, 30, FX_S(0.003), FX_S(0.003), FX_S(0.0002));
     m->events_total = 60;
     m->dropped_nodes = 2;
+    m->alloc_failures = 1;
     cp_mdataset *ds = add_dataset(m, "Clips", 30, 3000000);
     add_outlier(ds, 9, 20000000);
     add_outlier(ds, 7, 8000000);
@@ -654,6 +660,7 @@ static void test_merge_data_section(void **state) {
     /* meta and threads */
     assert_int_equal(p->events_total, 160);
     assert_int_equal(p->dropped_nodes, 2);
+    assert_int_equal(p->alloc_failures, 1);
     assert_int_equal(p->nthreads, 2);
     assert_int_equal(p->threads[1].worker, 2);
     assert_int_equal(p->threads[1].pid, 201);
