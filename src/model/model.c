@@ -228,10 +228,11 @@ static void loader_add(cp_mloader *L, const cp_mloader *s, int *approx) {
     cp_mloader_derive(L);
 }
 
-/* Builds the merged data section into *out (all new memory).  `smap` maps
- * src model indices to dst ones. */
+/* Builds the merged data section into *out (all new memory).  `smap`
+ * (nsmap entries) maps src model indices to dst ones; an index outside it
+ * maps to 0. */
 static int data_merge(cp_mdata *out, const cp_mdata *a, const cp_mdata *b, const uint32_t *smap,
-                      int32_t worker_tag, int *approx) {
+                      uint32_t nsmap, int32_t worker_tag, int *approx) {
     memset(out, 0, sizeof *out);
     out->cpu_count = a->cpu_count > b->cpu_count ? a->cpu_count : b->cpu_count;
     out->spool_errors = a->spool_errors + b->spool_errors;
@@ -253,7 +254,7 @@ static int data_merge(cp_mdata *out, const cp_mdata *a, const cp_mdata *b, const
             return -1;
     }
     for (uint32_t i = 0; i < b->ndatasets; i++) {
-        uint32_t site = smap[b->datasets[i].site];
+        uint32_t site = b->datasets[i].site < nsmap ? smap[b->datasets[i].site] : 0;
         uint32_t k = 0;
         while (k < out->ndatasets && out->datasets[k].site != site)
             k++;
@@ -270,7 +271,7 @@ static int data_merge(cp_mdata *out, const cp_mdata *a, const cp_mdata *b, const
     for (uint32_t i = 0; i < a->nloaders; i++)
         out->loaders[out->nloaders++] = a->loaders[i];
     for (uint32_t i = 0; i < b->nloaders; i++) {
-        uint32_t site = smap[b->loaders[i].site];
+        uint32_t site = b->loaders[i].site < nsmap ? smap[b->loaders[i].site] : 0;
         uint32_t k = 0;
         while (k < out->nloaders && out->loaders[k].site != site)
             k++;
@@ -294,7 +295,7 @@ static int data_merge(cp_mdata *out, const cp_mdata *a, const cp_mdata *b, const
     for (uint32_t i = 0; i < a->nstages; i++)
         out->stages[out->nstages++] = a->stages[i];
     for (uint32_t i = 0; i < b->nstages; i++) {
-        uint32_t site = smap[b->stages[i].site];
+        uint32_t site = b->stages[i].site < nsmap ? smap[b->stages[i].site] : 0;
         uint32_t k = 0;
         while (k < out->nstages && out->stages[k].site != site)
             k++;
@@ -398,7 +399,7 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
     }
     qsort(funcs, nf, sizeof *funcs, cmp_func_incl);
 
-    if (data_merge(&data, &dst->data, &src->data, smap, worker_tag, &approx) != 0)
+    if (data_merge(&data, &dst->data, &src->data, smap, src->sites.n, worker_tag, &approx) != 0)
         goto out;
 
     /* Commit: nothing below fails. */
