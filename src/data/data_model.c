@@ -1,7 +1,8 @@
 /* data_model.c -- data-loading statistics from item, stage and batch
- * records (data_model.h).  Worker spools are read with plain read(2): the
- * parent never maps or writes them, and a spool that is missing, short or
- * corrupt is counted in spool_errors and skipped, never fatal. */
+ * records (data_model.h).  Worker spools are decoded by spool_reader.c
+ * (plain read(2), every field checked): the parent never maps or writes
+ * them, and a spool that is missing, short, not a regular file or corrupt
+ * is counted in spool_errors and skipped, never fatal. */
 #include "data/data_model.h"
 
 #include <dirent.h>
@@ -15,6 +16,7 @@
 #include "core/site.h"
 #include "cpu/reservoir.h"
 #include "data/datalog.h"
+#include "data/spool_reader.h"
 
 typedef struct item {
     uint32_t site;
@@ -46,11 +48,7 @@ typedef struct collect {
     cp_mworker *procs;
     uint32_t nprocs, cap_procs;
     int oom;
-    /* spool decoding state */
-    uint32_t cur_proc;
-    uint32_t *sitemap; /* writer site id -> our site id */
-    uint32_t cap_sitemap;
-    int local;         /* records use this process's site ids */
+    uint32_t cur_proc;  /* the process whose records are being read */
 } collect;
 
 #define GROW(arr, n, cap, oomflag)                                                                 \
@@ -67,17 +65,11 @@ typedef struct collect {
         }                                                                                          \
     } while (0)
 
-static uint32_t map_site(collect *c, uint32_t site) {
-    if (c->local)
-        return site;
-    return site < c->cap_sitemap ? c->sitemap[site] : 0;
-}
-
 static void on_record(const cp_drec *r, void *ctx) {
     collect *c = ctx;
     if (r->type != CP_DREC_ITEM && r->type != CP_DREC_BATCH && r->type != CP_DREC_STAGE)
         return;
-    uint32_t site = map_site(c, r->u.r.site);
+    uint32_t site = r->u.r.site;
     if (!site)
         return;
     if (r->type == CP_DREC_ITEM) {
@@ -132,90 +124,43 @@ static int add_proc(collect *c, int32_t worker, int32_t pid, int incomplete) {
     return 0;
 }
 
-/* Reads one spool file; returns 0, or -1 if it is not a readable spool. */
+static uint32_t spool_site(void *ctx, const char *name, const char *file, uint32_t line,
+                           codeprof_site_kind kind) {
+    (void)ctx;
+    return codeprof_site(name, file, line, kind);
+}
+
+static void spool_record(void *ctx, const cp_drec *r) { on_record(r, ctx); }
+
+/* Reads one spool file (src/data/spool_reader.c decodes and checks it);
+ * returns 0, or -1 if it is not a readable spool. */
 static int read_spool(collect *c, const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    uint32_t proc = c->nprocs;
+    if (add_proc(c, -1, 0, 1) != 0)
         return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(cp_spool_header)) {
-        close(fd);
-        return -1;
-    }
-    size_t size = (size_t)st.st_size;
-    char *buf = malloc(size ? size : 1);
-    size_t got = 0;
-    while (buf && got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (!buf || got < sizeof(cp_spool_header)) {
-        free(buf);
+    cp_spool_visitor v = {spool_site, spool_record, c};
+    cp_spool_info info;
+    cp_spool_status st = cp_spool_read_file(path, &v, &info);
+    if (st != CP_SPOOL_OK && st != CP_SPOOL_ENOMEM) {
+        c->nprocs = proc; /* nothing was recorded for it */
         return -1;
     }
-    cp_spool_header h;
-    memcpy(&h, buf, sizeof h);
-    if (memcmp(h.magic, CP_SPOOL_MAGIC, 8) != 0 || h.version != 1) {
-        free(buf);
-        return -1;
-    }
-    if (add_proc(c, h.worker, h.pid, h.closed != 1) != 0) {
-        free(buf);
-        return -1;
-    }
-    c->local = 0;
-    if (c->sitemap)
-        memset(c->sitemap, 0, c->cap_sitemap * sizeof *c->sitemap);
-    size_t nrec = got > 4096 ? (got - 4096) / sizeof(cp_drec) : 0;
-    const cp_drec *recs = (const cp_drec *)(buf + 4096);
-    for (size_t i = 0; i < nrec; i++) {
-        const cp_drec *r = &recs[i];
-        if (r->commit != CP_DREC_COMMITTED)
-            continue;
-        if (r->type == CP_DREC_SITE) {
-            size_t len = (size_t)r->u.r.aux, nstr = (len + 55) / 56;
-            if (len < 2 || len > 1u << 16 || i + nstr >= nrec + 1)
-                continue;
-            char *text = calloc(nstr * 56 + 1, 1);
-            if (!text)
-                continue;
-            size_t k;
-            for (k = 0; k < nstr && i + 1 + k < nrec; k++) {
-                const cp_drec *sr = &recs[i + 1 + k];
-                if (sr->commit != CP_DREC_COMMITTED || sr->type != CP_DREC_STR)
-                    break;
-                memcpy(text + k * 56, sr->u.text, 56);
-            }
-            if (k == nstr) {
-                const char *name = text;
-                const char *file = text + strnlen(text, len) + 1;
-                uint32_t wsite = r->u.r.site;
-                if (wsite >= c->cap_sitemap) {
-                    uint32_t ncap = c->cap_sitemap ? c->cap_sitemap : 64;
-                    while (ncap <= wsite)
-                        ncap *= 2;
-                    uint32_t *nm = realloc(c->sitemap, (size_t)ncap * sizeof *nm);
-                    if (nm) {
-                        memset(nm + c->cap_sitemap, 0,
-                               (size_t)(ncap - c->cap_sitemap) * sizeof *nm);
-                        c->sitemap = nm;
-                        c->cap_sitemap = ncap;
-                    }
-                }
-                if (wsite < c->cap_sitemap && r->flags < CODEPROF_SITE_KIND_COUNT_)
-                    c->sitemap[wsite] = codeprof_site(name, file, (uint32_t)r->u.r.index,
-                                                      (codeprof_site_kind)r->flags);
-            }
-            free(text);
-            i += k;
-            continue;
-        }
-        on_record(r, c);
-    }
-    free(buf);
+    cp_mworker *w = &c->procs[proc];
+    w->worker = info.worker;
+    w->pid = info.pid;
+    w->incomplete = !info.closed || info.error != 0 || info.truncated || st != CP_SPOOL_OK;
+    w->spool_errno = info.error;
+    w->spool_dropped = info.dropped;
+    w->spool_bad = info.bad;
+    if (info.error)
+        snprintf(w->reason, sizeof w->reason, "%s: %s (errno %d)", cp_spool_op_name(info.error_op),
+                 strerror(info.error), (int)info.error);
+    else if (st == CP_SPOOL_ENOMEM)
+        snprintf(w->reason, sizeof w->reason, "out of memory while reading the spool");
+    else if (info.truncated)
+        snprintf(w->reason, sizeof w->reason, "spool larger than the read limit or unreadable");
+    else if (!info.closed)
+        snprintf(w->reason, sizeof w->reason, "worker exited without closing its spool");
     return 0;
 }
 
@@ -383,13 +328,13 @@ int cp_data_build(cp_model *m, cp_session *s) {
 
     if (add_proc(&c, -1, s->pid, 0) != 0)
         goto oom;
-    c.local = 1;
     cp_datalog_foreach(s->log, on_record, &c);
 
     if (s->spool_dir) {
         DIR *dir = opendir(s->spool_dir);
         if (dir) {
             struct dirent *de;
+            uint32_t nread = 0;
             size_t sl = strlen(CP_SPOOL_SUFFIX);
             while ((de = readdir(dir))) {
                 size_t nl = strlen(de->d_name);
@@ -397,6 +342,10 @@ int cp_data_build(cp_model *m, cp_session *s) {
                     continue;
                 if (atoi(de->d_name) == s->pid)
                     continue; /* our own spool (a worker reporting) */
+                if (nread++ >= CP_SPOOL_MAX_FILES) { /* bounds the model's sums */
+                    d->spool_errors++;
+                    continue;
+                }
                 char path[4096];
                 snprintf(path, sizeof path, "%s/%s", s->spool_dir, de->d_name);
                 if (read_spool(&c, path) != 0)
@@ -509,14 +458,12 @@ int cp_data_build(cp_model *m, cp_session *s) {
     free(c.items);
     free(c.batches);
     free(c.stages);
-    free(c.sitemap);
     return 0;
 
 oom:
     free(c.items);
     free(c.batches);
     free(c.stages);
-    free(c.sitemap);
     free(c.procs);
     return -1;
 }

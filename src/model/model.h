@@ -123,6 +123,11 @@ typedef struct cp_mworker {
     uint64_t busy_ns;         /* sum of item load times                       */
     uint64_t span_ns;         /* first item start to last item end            */
     int incomplete;           /* process did not close its spool cleanly      */
+    /* Why a worker's data is incomplete (added at the end; spool_reader.c). */
+    int32_t spool_errno;      /* errno that stopped the worker spooling; 0: none */
+    uint64_t spool_dropped;   /* records the worker could not spool           */
+    uint64_t spool_bad;       /* records the parent skipped as invalid        */
+    char reason[96];          /* "" when complete                             */
 } cp_mworker;
 
 /* A stage inside items (preprocess, augment, any explicit scope), merged

@@ -302,9 +302,12 @@ static cp_model *populated(void) {
     d->workers = calloc(3, sizeof *d->workers);
     assert_non_null(d->workers);
     d->nworkers = 3;
-    d->workers[0] = (cp_mworker){-1, 100, 4, 0, 40000000, 80000000, 0};
-    d->workers[1] = (cp_mworker){0, 101, 6, 2, 1560000000, 2000000000, 0};
-    d->workers[2] = (cp_mworker){1, 102, 0, 0, 0, 0, 1}; /* killed before an item */
+    d->workers[0] = (cp_mworker){.worker = -1, .pid = 100, .items = 4, .failures = 0,
+                                 .busy_ns = 40000000, .span_ns = 80000000, .incomplete = 0};
+    d->workers[1] = (cp_mworker){.worker = 0, .pid = 101, .items = 6, .failures = 2,
+                                 .busy_ns = 1560000000, .span_ns = 2000000000, .incomplete = 0};
+    d->workers[2] = (cp_mworker){.worker = 1, .pid = 102, .items = 0, .failures = 0,
+                                 .busy_ns = 0, .span_ns = 0, .incomplete = 1}; /* killed before an item */
 
     d->stages = calloc(4, sizeof *d->stages);
     assert_non_null(d->stages);
