@@ -236,6 +236,11 @@ static void write_workers(cp_jsonw *w, const cp_mdata *d) {
             cp_jsonw_null(w);
         }
         cp_jsonw_kv_bool(w, "incomplete", wk->incomplete);
+        /* why (e.g. "posix_fallocate: No space left on device (errno 28)"); null if complete */
+        cp_jsonw_kv_s(w, "incomplete_reason", wk->incomplete && wk->reason[0] ? wk->reason : NULL);
+        cp_jsonw_kv_i(w, "spool_errno", wk->spool_errno);
+        cp_jsonw_kv_u(w, "spool_dropped_records", wk->spool_dropped);
+        cp_jsonw_kv_u(w, "spool_invalid_records", wk->spool_bad);
         cp_jsonw_end_object(w);
     }
     cp_jsonw_end_array(w);
@@ -366,7 +371,10 @@ void cp_report_data_text(const cp_model *m, cp_strbuf *out) {
             } else {
                 cp_strbuf_printf(out, "%7s", "-");
             }
-            cp_strbuf_puts(out, wk->incomplete ? "  incomplete\n" : "  ok\n");
+            if (wk->incomplete && wk->reason[0])
+                cp_strbuf_printf(out, "  incomplete: %s\n", wk->reason);
+            else
+                cp_strbuf_puts(out, wk->incomplete ? "  incomplete\n" : "  ok\n");
         }
     }
     if (d->nstages) {
