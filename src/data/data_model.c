@@ -49,6 +49,8 @@ typedef struct collect {
     uint32_t nprocs, cap_procs;
     int oom;
     uint32_t cur_proc;  /* the process whose records are being read */
+    cp_dagg *aggs;      /* the main log's records past its cap */
+    size_t naggs, cap_aggs;
 } collect;
 
 #define GROW(arr, n, cap, oomflag)                                                                 \
@@ -262,6 +264,8 @@ static int build_dataset(cp_mdataset *d, const item *it, size_t n, double slow_s
     return 0;
 }
 
+static void finish_loader(cp_mloader *L);
+
 static void build_loader(cp_mloader *L, const batch *b, size_t n, cp_session *s) {
     memset(L, 0, sizeof *L);
     L->site = b[0].site;
@@ -305,6 +309,11 @@ static void build_loader(cp_mloader *L, const batch *b, size_t n, cp_session *s)
         L->wait_p95_ns = p[1];
         free(waits);
     }
+    finish_loader(L);
+}
+
+/* Rates and the stall fraction from the loader's sums. */
+static void finish_loader(cp_mloader *L) {
     /* The stall fraction compares waits and steps over the same batches:
      * an epoch's first wait (worker start-up) has no step before it. */
     uint64_t steady_wait = L->wait_ns - L->first_wait_ns;
@@ -319,6 +328,112 @@ static void build_loader(cp_mloader *L, const batch *b, size_t n, cp_session *s)
     }
 }
 
+static void on_agg(const cp_dagg *a, void *ctx) {
+    collect *c = ctx;
+    GROW(c->aggs, c->naggs, c->cap_aggs, c->oom);
+    if (!c->oom)
+        c->aggs[c->naggs++] = *a;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
+
+/* Item loads past the log's cap: counts, sums, extremes, failures and slow
+ * loads join the dataset's (percentiles and outliers come from the stored
+ * records only).  Returns -1 on OOM. */
+static int merge_item_aggs(cp_mdata *d, collect *c) {
+    for (size_t k = 0; k < c->naggs; k++) {
+        const cp_dagg *a = &c->aggs[k];
+        if (a->type != CP_DREC_ITEM || !a->count)
+            continue;
+        uint32_t i = 0;
+        while (i < d->ndatasets && d->datasets[i].site != a->site)
+            i++;
+        if (i == d->ndatasets) {
+            cp_mdataset *nd = realloc(d->datasets, (size_t)(i + 1) * sizeof *nd);
+            if (!nd)
+                return -1;
+            d->datasets = nd;
+            memset(&nd[i], 0, sizeof nd[i]);
+            nd[i].site = a->site;
+            nd[i].min_ns = a->min_ns;
+            d->ndatasets++;
+        }
+        cp_mdataset *ds = &d->datasets[i];
+        ds->items += a->count;
+        ds->sum_ns = sat_add(ds->sum_ns, a->sum_ns);
+        ds->failures += a->failures;
+        ds->slow_loads += a->slow;
+        if (a->max_ns > ds->max_ns)
+            ds->max_ns = a->max_ns;
+        if (a->min_ns < ds->min_ns)
+            ds->min_ns = a->min_ns;
+        d->item_ns_total = sat_add(d->item_ns_total, a->sum_ns);
+        cp_mworker *w = &c->procs[0]; /* the main process's log */
+        w->items += a->count;
+        w->failures += a->failures;
+        w->busy_ns = sat_add(w->busy_ns, a->sum_ns);
+    }
+    return 0;
+}
+
+static int merge_batch_aggs(cp_mdata *d, collect *c) {
+    for (size_t k = 0; k < c->naggs; k++) {
+        const cp_dagg *a = &c->aggs[k];
+        if (a->type != CP_DREC_BATCH || !a->count)
+            continue;
+        uint32_t i = 0;
+        while (i < d->nloaders && d->loaders[i].site != a->site)
+            i++;
+        if (i == d->nloaders) {
+            cp_mloader *nl = realloc(d->loaders, (size_t)(i + 1) * sizeof *nl);
+            if (!nl)
+                return -1;
+            d->loaders = nl;
+            memset(&nl[i], 0, sizeof nl[i]);
+            nl[i].site = a->site;
+            d->nloaders++;
+        }
+        cp_mloader *L = &d->loaders[i];
+        L->batches += a->count;
+        L->items += a->items;
+        L->wait_ns = sat_add(L->wait_ns, a->sum_ns);
+        if (a->max_ns > L->wait_max_ns)
+            L->wait_max_ns = a->max_ns;
+        L->epochs += a->epochs;
+        L->first_wait_ns = sat_add(L->first_wait_ns, a->first_wait_ns);
+        L->steps += a->steps;
+        L->step_ns = sat_add(L->step_ns, a->step_ns);
+        finish_loader(L);
+    }
+    return 0;
+}
+
+static int merge_stage_aggs(cp_mdata *d, collect *c) {
+    for (size_t k = 0; k < c->naggs; k++) {
+        const cp_dagg *a = &c->aggs[k];
+        if (a->type != CP_DREC_STAGE || !a->count)
+            continue;
+        uint32_t i = 0;
+        while (i < d->nstages && d->stages[i].site != a->site)
+            i++;
+        if (i == d->nstages) {
+            cp_mstage *ns = realloc(d->stages, (size_t)(i + 1) * sizeof *ns);
+            if (!ns)
+                return -1;
+            d->stages = ns;
+            memset(&ns[i], 0, sizeof ns[i]);
+            ns[i].site = a->site;
+            d->nstages++;
+        }
+        cp_mstage *st = &d->stages[i];
+        st->calls += a->count;
+        st->sum_ns = sat_add(st->sum_ns, a->sum_ns);
+        if (a->max_ns > st->max_ns)
+            st->max_ns = a->max_ns;
+    }
+    return 0;
+}
+
 int cp_data_build(cp_model *m, cp_session *s) {
     collect c;
     memset(&c, 0, sizeof c);
@@ -329,6 +444,8 @@ int cp_data_build(cp_model *m, cp_session *s) {
     if (add_proc(&c, -1, s->pid, 0) != 0)
         goto oom;
     cp_datalog_foreach(s->log, on_record, &c);
+    cp_datalog_foreach_agg(s->log, on_agg, &c);
+    cp_datalog_counters(s->log, &d->aggregated_records, &d->records_lost_oom);
 
     if (s->spool_dir) {
         DIR *dir = opendir(s->spool_dir);
@@ -373,6 +490,15 @@ int cp_data_build(cp_model *m, cp_session *s) {
             if (end > hi[p])
                 hi[p] = end;
         }
+        for (size_t k = 0; k < c.naggs; k++) { /* the main log's items past its cap */
+            const cp_dagg *a = &c.aggs[k];
+            if (a->type != CP_DREC_ITEM || !a->count)
+                continue;
+            if (!lo[0] || a->t_lo < lo[0])
+                lo[0] = a->t_lo;
+            if (a->t_hi > hi[0])
+                hi[0] = a->t_hi;
+        }
         for (uint32_t p = 0; p < c.nprocs; p++)
             c.procs[p].span_ns = hi[p] > lo[p] ? hi[p] - lo[p] : 0;
         free(lo);
@@ -401,6 +527,9 @@ int cp_data_build(cp_model *m, cp_session *s) {
         }
     }
 
+    if (merge_item_aggs(d, &c) != 0)
+        goto oom;
+
     /* loaders */
     if (c.nbatches) {
         qsort(c.batches, c.nbatches, sizeof *c.batches, cmp_batch);
@@ -419,6 +548,9 @@ int cp_data_build(cp_model *m, cp_session *s) {
             }
         }
     }
+
+    if (merge_batch_aggs(d, &c) != 0)
+        goto oom;
 
     /* stages */
     if (c.nstages) {
@@ -441,11 +573,14 @@ int cp_data_build(cp_model *m, cp_session *s) {
             if (c.stages[i].dur_ns > st->max_ns)
                 st->max_ns = c.stages[i].dur_ns;
         }
-        for (uint32_t i = 0; i < d->nstages; i++)
-            d->stages[i].share_of_item_time =
-                d->item_ns_total ? (double)d->stages[i].sum_ns / (double)d->item_ns_total : 0;
-        qsort(d->stages, d->nstages, sizeof *d->stages, cmp_mstage);
     }
+    if (merge_stage_aggs(d, &c) != 0)
+        goto oom;
+    for (uint32_t i = 0; i < d->nstages; i++)
+        d->stages[i].share_of_item_time =
+            d->item_ns_total ? (double)d->stages[i].sum_ns / (double)d->item_ns_total : 0;
+    if (d->nstages)
+        qsort(d->stages, d->nstages, sizeof *d->stages, cmp_mstage);
 
     /* workers: keep the main process only if it loaded items itself */
     d->workers = c.procs;
@@ -458,6 +593,7 @@ int cp_data_build(cp_model *m, cp_session *s) {
     free(c.items);
     free(c.batches);
     free(c.stages);
+    free(c.aggs);
     return 0;
 
 oom:
@@ -465,5 +601,6 @@ oom:
     free(c.batches);
     free(c.stages);
     free(c.procs);
+    free(c.aggs);
     return -1;
 }

@@ -30,7 +30,18 @@ cp_datalog *cp_datalog_new_memory(void) {
         return NULL;
     pthread_mutex_init(&log->mu, NULL);
     log->fd = -1;
+    log->max_records = CP_DLOG_DEFAULT_MAX_RECORDS;
+    log->slow_ns = 1000000000ull;
     return log;
+}
+
+void cp_datalog_set_limits(cp_datalog *log, uint64_t max_records, uint64_t slow_ns) {
+    if (!log)
+        return;
+    pthread_mutex_lock(&log->mu);
+    log->max_records = max_records ? max_records : CP_DLOG_DEFAULT_MAX_RECORDS;
+    log->slow_ns = slow_ns;
+    pthread_mutex_unlock(&log->mu);
 }
 
 static size_t page_size(void) {
@@ -124,6 +135,7 @@ void cp_datalog_free(cp_datalog *log) {
         close(log->fd);
     free(log->chunks);
     free(log->chunk_bytes);
+    free(log->agg);
     free(log->described);
     free(log->path);
     free(log);
@@ -284,6 +296,85 @@ static void describe(cp_datalog *log, uint32_t site) {
     log->described[site] = 1;
 }
 
+/* Folds a record past the cap into its (type, site) aggregate. */
+static void aggregate(cp_datalog *log, const cp_drec *rec) {
+    if (rec->type != CP_DREC_ITEM && rec->type != CP_DREC_STAGE && rec->type != CP_DREC_BATCH)
+        return;
+    /* a batch wait that ended the epoch (StopIteration) is no batch */
+    if (rec->type == CP_DREC_BATCH && (rec->flags & CP_DRECF_FAILED))
+        return;
+    uint32_t i = 0;
+    while (i < log->nagg && (log->agg[i].type != rec->type || log->agg[i].site != rec->u.r.site))
+        i++;
+    if (i == log->nagg) {
+        if (log->nagg == log->cap_agg) {
+            uint32_t ncap = log->cap_agg ? log->cap_agg * 2 : 8;
+            cp_dagg *na = realloc(log->agg, (size_t)ncap * sizeof *na);
+            if (!na) {
+                log->oom++;
+                return;
+            }
+            log->agg = na;
+            log->cap_agg = ncap;
+        }
+        memset(&log->agg[i], 0, sizeof log->agg[i]);
+        log->agg[i].type = rec->type;
+        log->agg[i].site = rec->u.r.site;
+        log->agg[i].min_ns = UINT64_MAX;
+        log->nagg++;
+    }
+    cp_dagg *a = &log->agg[i];
+    uint64_t dur = rec->u.r.dur_ns;
+    a->sum_ns = dur > UINT64_MAX - a->sum_ns ? UINT64_MAX : a->sum_ns + dur;
+    if (dur > a->max_ns)
+        a->max_ns = dur;
+    if (dur < a->min_ns)
+        a->min_ns = dur;
+    if (rec->type == CP_DREC_ITEM) {
+        a->failures += (rec->flags & CP_DRECF_FAILED) != 0;
+        a->slow += dur > log->slow_ns;
+        uint64_t end = rec->u.r.t_ns + dur < rec->u.r.t_ns ? UINT64_MAX : rec->u.r.t_ns + dur;
+        if (a->count == 0 || rec->u.r.t_ns < a->t_lo)
+            a->t_lo = rec->u.r.t_ns;
+        if (end > a->t_hi)
+            a->t_hi = end;
+    } else if (rec->type == CP_DREC_BATCH) {
+        if (rec->u.r.index > 0)
+            a->items += (uint64_t)rec->u.r.index;
+        if (a->count == 0 || rec->u.r.epoch != a->last_epoch) {
+            a->epochs++;
+            a->first_wait_ns += dur;
+        } else {
+            a->steps++;
+            a->step_ns += rec->u.r.t_ns > a->last_end_ns ? rec->u.r.t_ns - a->last_end_ns : 0;
+        }
+        a->last_epoch = rec->u.r.epoch;
+        a->last_end_ns = rec->u.r.t_ns + dur;
+    }
+    a->count++;
+    log->aggregated++;
+}
+
+void cp_datalog_foreach_agg(cp_datalog *log, cp_dagg_fn fn, void *ctx) {
+    if (!log)
+        return;
+    pthread_mutex_lock(&log->mu);
+    for (uint32_t i = 0; i < log->nagg; i++)
+        fn(&log->agg[i], ctx);
+    pthread_mutex_unlock(&log->mu);
+}
+
+void cp_datalog_counters(cp_datalog *log, uint64_t *aggregated, uint64_t *oom) {
+    *aggregated = 0;
+    *oom = 0;
+    if (!log)
+        return;
+    pthread_mutex_lock(&log->mu);
+    *aggregated = log->aggregated;
+    *oom = log->oom;
+    pthread_mutex_unlock(&log->mu);
+}
+
 void cp_datalog_append(cp_datalog *log, const cp_drec *rec) {
     if (!log)
         return;
@@ -292,6 +383,11 @@ void cp_datalog_append(cp_datalog *log, const cp_drec *rec) {
         log->dropped++;
         if (log->hdr)
             __atomic_store_n(&log->hdr->dropped, log->dropped, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&log->mu);
+        return;
+    }
+    if (log->fd < 0 && log->n >= log->max_records) {
+        aggregate(log, rec); /* bounded: the log stores max_records at most */
         pthread_mutex_unlock(&log->mu);
         return;
     }

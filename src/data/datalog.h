@@ -92,6 +92,25 @@ enum cp_spool_op {
 #define CP_SPOOL_CHUNK_MIN ((size_t)16 * 1024)
 #define CP_SPOOL_CHUNK_MAX ((size_t)1024 * 1024)
 
+/* Records past a memory log's cap, folded per (type, site): item loads per
+ * dataset, stages per stage site, batch waits per loader. */
+typedef struct cp_dagg {
+    uint16_t type;         /* CP_DREC_ITEM, _STAGE or _BATCH              */
+    uint32_t site;
+    uint64_t count, sum_ns, min_ns, max_ns;
+    uint64_t failures;     /* items whose load raised                     */
+    uint64_t slow;         /* items above the log's slow_ns               */
+    uint64_t items;        /* batches: items they held                    */
+    uint64_t t_lo, t_hi;   /* items: first start, last end (ns)           */
+    /* batches: the loader's epochs and steps, as data_model.c counts them */
+    uint64_t epochs, first_wait_ns, steps, step_ns;
+    uint32_t last_epoch;
+    uint64_t last_end_ns;
+} cp_dagg;
+
+/* Default cap of a memory log (codeprof_config.max_data_records). */
+#define CP_DLOG_DEFAULT_MAX_RECORDS 1000000u
+
 typedef struct cp_datalog {
     pthread_mutex_t mu;
     cp_drec **chunks;
@@ -110,6 +129,12 @@ typedef struct cp_datalog {
     uint64_t file_end;     /* bytes reserved (posix_fallocate) so far       */
     int spool_errno;       /* errno that stopped spooling; 0: spooling      */
     uint64_t dropped;      /* records not spooled after spool_errno was set */
+    /* memory log only: bounded (cp_datalog_set_limits) */
+    uint64_t max_records;  /* records stored; later ones are aggregated     */
+    uint64_t slow_ns;      /* item loads above it count as slow in aggregates */
+    cp_dagg *agg;
+    uint32_t nagg, cap_agg;
+    uint64_t aggregated;   /* records folded into agg instead of stored     */
 } cp_datalog;
 
 /* A memory log; NULL on OOM.  Free with cp_datalog_free. */
@@ -117,6 +142,12 @@ cp_datalog *cp_datalog_new_memory(void);
 /* A file log "<dir>/<pid>.cpspool" for worker `worker`; NULL on failure
  * with `err` naming the file. */
 cp_datalog *cp_datalog_new_spool(const char *dir, int worker, codeprof_error *err);
+/* Sets a memory log's cap (0: CP_DLOG_DEFAULT_MAX_RECORDS) and the slow
+ * threshold used for aggregated item loads.  The session calls it with
+ * cfg.max_data_records and cfg.slow_data_loading_s; until then the default
+ * cap and 1 s apply.  No-op for file logs (bounded by the disk). */
+void cp_datalog_set_limits(cp_datalog *log, uint64_t max_records, uint64_t slow_ns);
+
 /* Unmaps/frees; does not delete a spool file. */
 void cp_datalog_free(cp_datalog *log);
 /* Marks a file log closed cleanly (no-op for memory logs). */
@@ -133,6 +164,13 @@ void cp_datalog_append(cp_datalog *log, const cp_drec *rec);
 /* Calls fn for every committed record, in order. */
 typedef void (*cp_drec_fn)(const cp_drec *rec, void *ctx);
 void cp_datalog_foreach(cp_datalog *log, cp_drec_fn fn, void *ctx);
+
+/* Calls fn for every aggregate (records past the cap), in no set order. */
+typedef void (*cp_dagg_fn)(const cp_dagg *agg, void *ctx);
+void cp_datalog_foreach_agg(cp_datalog *log, cp_dagg_fn fn, void *ctx);
+
+/* Records aggregated past the cap, and records lost to out of memory. */
+void cp_datalog_counters(cp_datalog *log, uint64_t *aggregated, uint64_t *oom);
 
 /* Monotonic ns for an event tick (same clock in every process). */
 uint64_t cp_tick_to_mono_ns(uint64_t tick);

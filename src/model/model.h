@@ -150,6 +150,9 @@ typedef struct cp_mdata {
     uint64_t item_ns_total;   /* all datasets, all processes */
     uint32_t cpu_count;       /* online CPUs of this machine */
     uint64_t spool_errors;    /* unreadable/corrupt spool files */
+    /* The main process's data log (added at the end; datalog.c). */
+    uint64_t aggregated_records; /* past cfg.max_data_records: counted, not stored */
+    uint64_t records_lost_oom;   /* records the log could not keep (out of memory) */
 } cp_mdata;
 
 typedef struct cp_model {

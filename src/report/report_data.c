@@ -286,6 +286,8 @@ void cp_report_data_json(const cp_model *m, cp_jsonw *w) {
     write_stages(w, d);
     cp_jsonw_kv_u(w, "cpu_count", d->cpu_count);
     cp_jsonw_kv_u(w, "spool_errors", d->spool_errors);
+    cp_jsonw_kv_u(w, "aggregated_records", d->aggregated_records);
+    cp_jsonw_kv_u(w, "records_lost_oom", d->records_lost_oom);
     const cp_mloader *L = most_waited_loader(d);
     cp_jsonw_key(w, "stall");
     cp_jsonw_begin_object(w);

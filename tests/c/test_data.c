@@ -398,6 +398,76 @@ static void test_full_filesystem_worker_survives(void **state) {
     cp_model_free(m);
 }
 
+/* Regression: the data log grew 64-73 bytes per item for the whole run.
+ * Past the cap records are aggregated per dataset, stage and loader; the
+ * statistics that do not need every record stay exact. */
+static void test_data_log_cap_aggregates(void **state) {
+    (void)state;
+    cp_clock_set_fake(fake_clock);
+    codeprof_session *s = new_session();
+    cp_datalog_set_limits(s->log, 10, 500000000ull); /* the session's slow threshold */
+    uint32_t ds = codeprof_site("CapDataset", "ds.py", 1, CODEPROF_SITE_DATASET);
+    uint32_t st = codeprof_site("cap_decode", "ds.py", 9, CODEPROF_SITE_PREPROCESS);
+    uint32_t ld = codeprof_site("cap_loader", "t.py", 3, CODEPROF_SITE_LOADER);
+    codeprof_session_start(s);
+    uint64_t sum = 0;
+    for (int64_t i = 0; i < 300; i++) {
+        uint64_t ns = i == 250 ? 900000000ull : 1000000ull + (uint64_t)i;
+        load_item(s, ds, st, i, ns, i % 100 == 99);
+        sum += ns;
+        if (i % 10 == 9) { /* a batch of 10 every 10 items, one epoch */
+            codeprof_scope_begin(s, ld, CODEPROF_SCOPE_BATCH);
+            codeprof_scope_attr(s, CODEPROF_ATTR_ITEMS, 10);
+            advance(2000000ull);
+            codeprof_scope_end(s, ld, CODEPROF_SCOPE_BATCH);
+            advance(1000000ull);
+        }
+    }
+    codeprof_session_stop(s);
+    assert_true(s->log->n <= 10); /* bounded */
+    cp_model *m = cp_session_snapshot(s);
+    assert_int_equal(m->data.aggregated_records, 300 * 2 + 30 - s->log->n);
+    assert_int_equal(m->data.ndatasets, 1);
+    const cp_mdataset *d = &m->data.datasets[0];
+    assert_int_equal(d->items, 300);
+    assert_int_equal(d->sum_ns, sum);
+    assert_int_equal(d->max_ns, 900000000ull);
+    assert_int_equal(d->min_ns, 1000000ull);
+    assert_int_equal(d->failures, 3);
+    assert_int_equal(d->slow_loads, 1); /* index 250, aggregated */
+    assert_int_equal(m->data.nstages, 1);
+    assert_int_equal(m->data.stages[0].calls, 300);
+    assert_int_equal(m->data.nloaders, 1);
+    assert_int_equal(m->data.loaders[0].batches, 30);
+    assert_int_equal(m->data.loaders[0].items, 300);
+    assert_int_equal(m->data.loaders[0].wait_ns, 30 * 2000000ull);
+    assert_int_equal(m->data.nworkers, 1);
+    assert_int_equal(m->data.workers[0].items, 300);
+    assert_int_equal(m->data.workers[0].busy_ns, sum);
+    cp_model_free(m);
+    /* the log's out-of-memory count reaches the model (it never did) */
+    s->log->oom = 3;
+    m = cp_session_snapshot(s);
+    assert_int_equal(m->data.records_lost_oom, 3);
+    cp_model_free(m);
+    codeprof_session_free(s);
+}
+
+static void test_max_data_records_validated(void **state) {
+    (void)state;
+    codeprof_config cfg;
+    codeprof_config_init(&cfg);
+    assert_int_equal(cfg.max_data_records, 1000000);
+    codeprof_error err;
+    cfg.max_data_records = 0;
+    assert_int_equal(codeprof_config_validate(&cfg, &err), CODEPROF_ECONFIG);
+    assert_string_equal(err.field, "max_data_records");
+    cfg.max_data_records = ((uint64_t)1 << 32) + 1;
+    assert_int_equal(codeprof_config_validate(&cfg, &err), CODEPROF_ECONFIG);
+    cfg.max_data_records = 5;
+    assert_int_equal(codeprof_config_validate(&cfg, &err), CODEPROF_OK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_items_and_stages_in_main),
@@ -406,6 +476,8 @@ int main(void) {
         cmocka_unit_test(test_spool_header_page_size),
         cmocka_unit_test(test_crafted_spools_do_not_hang_the_report),
         cmocka_unit_test(test_full_filesystem_worker_survives),
+        cmocka_unit_test(test_data_log_cap_aggregates),
+        cmocka_unit_test(test_max_data_records_validated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
