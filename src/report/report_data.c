@@ -318,6 +318,13 @@ void cp_report_data_text(const cp_model *m, cp_strbuf *out) {
     if (!d->ndatasets && !d->nloaders && !d->nstages && !d->nworkers)
         return;
     cp_strbuf_puts(out, "\nData loading\n");
+    if (d->aggregated_records)
+        cp_strbuf_printf(out, "  %llu records past max_data_records aggregated (percentiles and "
+                              "outliers from the first ones)\n",
+                         (unsigned long long)d->aggregated_records);
+    if (d->records_lost_oom)
+        cp_strbuf_printf(out, "  %llu records lost: out of memory\n",
+                         (unsigned long long)d->records_lost_oom);
     for (uint32_t i = 0; i < d->nloaders; i++) {
         const cp_mloader *L = &d->loaders[i];
         cp_strbuf_puts(out, "  loader ");

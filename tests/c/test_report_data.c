@@ -215,7 +215,8 @@ static void test_empty_section(void **state) {
     has(s, "\"function_breakdown\":{}");
     has(s, "\"augmentation\":{\"avg_augment_time\":0,");
     has(s, "\"datasets\":[],\"loaders\":[],\"workers\":[],\"stages\":[]");
-    has(s, "\"cpu_count\":0,\"spool_errors\":0");
+    has(s, "\"cpu_count\":0,\"spool_errors\":0,\"aggregated_records\":0,"
+           "\"records_lost_oom\":0");
     has(s, "\"stall\":{\"loader\":null,\"data_stall_fraction\":0,");
     has(s, "\"verdict\":\"unknown\"");
     free(doc);
@@ -232,6 +233,8 @@ static cp_model *populated(void) {
     cp_mdata *d = &m->data;
     d->cpu_count = 8;
     d->spool_errors = 1;
+    d->aggregated_records = 1234;
+    d->records_lost_oom = 5;
 
     d->datasets = calloc(2, sizeof *d->datasets);
     assert_non_null(d->datasets);
@@ -376,7 +379,8 @@ static void test_populated_section(void **state) {
            "\"calls\":10,\"total_time\":1,\"avg_time\":0.1,\"max_time\":0.3,"
            "\"share_of_item_time\":0.625}");
     has(s, "{\"function\":\"crop\\\"\\u0001\",\"kind\":\"scope\",");
-    has(s, "\"cpu_count\":8,\"spool_errors\":1");
+    has(s, "\"cpu_count\":8,\"spool_errors\":1,\"aggregated_records\":1234,"
+           "\"records_lost_oom\":5");
     /* stall: the loader waited on longest, not the one with the largest fraction */
     has(s, "\"stall\":{\"loader\":\"train_loader\",\"data_stall_fraction\":0.6666");
     has(s, "\"verdict\":\"data-bound\"}");
@@ -410,6 +414,8 @@ static void test_text_block(void **state) {
     has(blk, "    main      100          4      0.040    50.0  ok");
     has(blk, "       1      102          0      0.000       -  incomplete");
     has(blk, "incomplete: posix_fallocate: No space left on device (errno 28)");
+    has(blk, "1234 records past max_data_records aggregated");
+    has(blk, "5 records lost: out of memory");
     has(blk, "62.5  decode (preprocess)");
     has(blk, "crop\"? (scope)"); /* control character replaced */
     assert_null(strchr(blk, '\x01'));
