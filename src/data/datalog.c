@@ -148,6 +148,14 @@ void cp_datalog_close(cp_datalog *log) {
     log->hdr->closed = 1;
 }
 
+void cp_datalog_apply_config(cp_datalog *log, const codeprof_config *cfg) {
+    if (!log || !cfg)
+        return;
+    double ns = cfg->slow_data_loading_s * 1e9;
+    uint64_t slow_ns = !(ns > 0) ? 0 : ns >= 1.8e19 ? UINT64_MAX : (uint64_t)ns;
+    cp_datalog_set_limits(log, cfg->max_data_records, slow_ns);
+}
+
 /* Stops spooling for good: the worker keeps running, the header says why. */
 static void spool_fail(cp_datalog *log, int e, uint32_t op) {
     log->spool_errno = e ? e : EIO;

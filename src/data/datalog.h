@@ -148,6 +148,10 @@ cp_datalog *cp_datalog_new_spool(const char *dir, int worker, codeprof_error *er
  * cap and 1 s apply.  No-op for file logs (bounded by the disk). */
 void cp_datalog_set_limits(cp_datalog *log, uint64_t max_records, uint64_t slow_ns);
 
+/* cp_datalog_set_limits from a validated config: max_data_records and
+ * slow_data_loading_s (converted with saturation, never undefined). */
+void cp_datalog_apply_config(cp_datalog *log, const codeprof_config *cfg);
+
 /* Unmaps/frees; does not delete a spool file. */
 void cp_datalog_free(cp_datalog *log);
 /* Marks a file log closed cleanly (no-op for memory logs). */

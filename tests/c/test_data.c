@@ -405,7 +405,12 @@ static void test_data_log_cap_aggregates(void **state) {
     (void)state;
     cp_clock_set_fake(fake_clock);
     codeprof_session *s = new_session();
-    cp_datalog_set_limits(s->log, 10, 500000000ull); /* the session's slow threshold */
+    codeprof_config cfg;
+    codeprof_config_init(&cfg);
+    cfg.max_data_records = 10;
+    cfg.slow_data_loading_s = 0.5;
+    /* what the session does with its config (see cp_datalog_apply_config) */
+    cp_datalog_apply_config(s->log, &cfg);
     uint32_t ds = codeprof_site("CapDataset", "ds.py", 1, CODEPROF_SITE_DATASET);
     uint32_t st = codeprof_site("cap_decode", "ds.py", 9, CODEPROF_SITE_PREPROCESS);
     uint32_t ld = codeprof_site("cap_loader", "t.py", 3, CODEPROF_SITE_LOADER);
