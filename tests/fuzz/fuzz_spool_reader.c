@@ -23,7 +23,8 @@ static uint32_t on_site(void *ctx, const char *name, const char *file, uint32_t 
     (void)line;
     /* name and file are NUL-terminated, non-empty strings of bounded size */
     size_t ln = strlen(name), lf = strlen(file);
-    if (ln == 0 || ln + lf + 2 > CP_SPOOL_MAX_SITE_TEXT || (unsigned)kind >= CODEPROF_SITE_KIND_COUNT_)
+    if (ln == 0 || ln + lf + 2 > CP_SPOOL_MAX_SITE_TEXT ||
+        (unsigned)kind >= CODEPROF_SITE_KIND_COUNT_)
         abort();
     return ++st->next_site;
 }
