@@ -2,7 +2,8 @@
 #
 #   make demo    set up .venv, build + install the package, profile examples/video_pipeline.py
 #   make test    C tests (build/), C tests under ASan+UBSan (build-asan/),
-#                pytest on Python 3.11 with torch (.venv) and on 3.12 without torch (.venv312)
+#                pytest on Python 3.11 with torch (.venv) and on 3.12 without torch (.venv312),
+#                a bounded libFuzzer run on the spool reader (build-fuzz/, test-fuzz)
 #   make bench   bench/run_all.sh in .venv
 #   make clean   remove build trees (make distclean also removes the venvs)
 #
@@ -41,12 +42,12 @@ PYTEST_TIMEOUT ?= 1200
 DEMO_SCRIPT ?= examples/video_pipeline.py
 DEMO_ARGS ?=
 
-.PHONY: help demo test test-c test-asan test-py311 test-py312 bench clean distclean \
-        sysdeps venv venv312 install install312 dev build format
+.PHONY: help demo test test-c test-asan test-py311 test-py312 test-fuzz fuzzdeps bench clean \
+        distclean sysdeps venv venv312 install install312 dev build format
 
 help:
 	@echo "make demo | make test | make bench | make clean | make distclean"
-	@echo "  parts of test: test-c test-asan test-py311 test-py312; set-up: venv venv312 install dev (editable)"
+	@echo "  parts of test: test-c test-asan test-py311 test-py312 test-fuzz; set-up: venv venv312 install dev (editable)"
 
 # ---------------------------------------------------------------------------
 # System prerequisites (C compiler, pkg-config, cmocka)
@@ -129,7 +130,7 @@ demo: install
 # ---------------------------------------------------------------------------
 # Every leg runs even when an earlier one fails (-k); the exit status is the failure.
 test:
-	@$(MAKE) -k test-c test-asan test-py311 test-py312 || { echo "[test] FAILED: see the legs above"; exit 1; }
+	@$(MAKE) -k test-c test-asan test-py311 test-py312 test-fuzz || { echo "[test] FAILED: see the legs above"; exit 1; }
 	@echo "[test] all legs passed"
 
 # Library + C tests, plain build.
@@ -165,6 +166,41 @@ test-asan: sysdeps venv
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(CTEST) --output-on-failure -j$(NPROC)
 
+# libFuzzer on the spool reader (tests/fuzz), for FUZZ_SECONDS (a bounded CI run).  Needs clang and
+# its libFuzzer runtime (Debian: clang + libclang-rt-<major>-dev); fuzzdeps installs them as root.
+# New inputs go to build-fuzz/corpus-work; the committed seeds (tests/fuzz/corpus/spool) are read
+# only.  A crash leaves its input in build-fuzz/ (crash-*) and fails the leg.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+
+fuzzdeps:
+	@probe=$$(mktemp -d); printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' > $$probe/f.c; \
+	if ! { command -v $(FUZZ_CC) >/dev/null 2>&1 && $(FUZZ_CC) -fsanitize=fuzzer $$probe/f.c -o $$probe/f >/dev/null 2>&1; }; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "[fuzzdeps] installing clang and its libFuzzer runtime"; \
+	    apt-get update -qq >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang >/dev/null; \
+	    major=$$(clang -dumpversion | cut -d. -f1); \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libclang-rt-$$major-dev >/dev/null 2>&1 || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libclang-common-$$major-dev >/dev/null; \
+	  fi; \
+	  $(FUZZ_CC) -fsanitize=fuzzer $$probe/f.c -o $$probe/f >/dev/null 2>&1 || { rm -rf $$probe; \
+	    echo "[fuzzdeps] $(FUZZ_CC) with libFuzzer not available: apt-get install clang libclang-rt-dev"; exit 1; }; \
+	fi; rm -rf $$probe
+
+test-fuzz: fuzzdeps venv
+	@$(CMAKE) -S $(ROOT) -B $(ROOT)/build-fuzz -DCMAKE_C_COMPILER=$(FUZZ_CC) -DCODEPROF_BUILD_FUZZ=ON \
+	  -DCMAKE_BUILD_TYPE=Debug > $(ROOT)/build-fuzz-configure.log 2>&1 \
+	  || { tail -30 $(ROOT)/build-fuzz-configure.log; exit 1; }
+	@$(CMAKE) --build $(ROOT)/build-fuzz --target fuzz_spool_reader -j$(NPROC) > $(ROOT)/build-fuzz-build.log 2>&1 \
+	  || { grep -E -B2 -A6 ": (fatal )?error:|undefined reference" $(ROOT)/build-fuzz-build.log | head -80; exit 1; }
+	@mkdir -p $(ROOT)/build-fuzz/corpus-work
+	@echo "[test-fuzz] fuzz_spool_reader for $(FUZZ_SECONDS) s over tests/fuzz/corpus/spool"
+	@cd $(ROOT)/build-fuzz && ./fuzz_spool_reader -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
+	  -rss_limit_mb=2048 -print_final_stats=1 corpus-work $(ROOT)/tests/fuzz/corpus/spool > fuzz.log 2>&1 \
+	  || { tail -60 fuzz.log; echo "[test-fuzz] FAILED: reproduce with build-fuzz/fuzz_spool_reader build-fuzz/crash-*"; exit 1; }
+	@grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added)" $(ROOT)/build-fuzz/fuzz.log | sed 's/^/[test-fuzz] /'
+
 # pytest exits 5 when it collects nothing; that is accepted only when no test file exists at all.
 define run_pytest
 	@if [ ! -d $(ROOT)/tests/python ]; then echo "[$(1)] no tests/python directory"; exit 0; fi; \
@@ -192,7 +228,8 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-py build-configure.log build-asan-configure.log dist \
+	rm -rf build build-asan build-fuzz build-py build-configure.log build-asan-configure.log \
+	  build-fuzz-configure.log build-fuzz-build.log dist \
 	  python/*.egg-info profiles
 	find . -path ./.venv -prune -o -path ./.venv312 -prune -o -name __pycache__ -type d -print \
 	  | xargs rm -rf

@@ -132,6 +132,15 @@ typedef struct codeprof_config {
     /* Data-stall fraction (wait / (wait + step)) above which the loader is
      * reported as the bottleneck.  (0, 1); default 0.2. */
     double data_stall_fraction;
+
+    /* Data-loading records (item loads, stages, batches) the main process
+     * keeps one by one; past it records are aggregated per dataset, stage
+     * and loader (count, sum, min, max, failures, slow loads), so memory
+     * stays bounded (64 bytes a record: the default keeps ~61 MiB).  The
+     * report counts them in data_loading.aggregated_records; percentiles and
+     * outlier indices come from the stored records.  Range [1, 1<<32].
+     * Default 1000000. */
+    uint64_t max_data_records;
 } codeprof_config;
 
 /* Fills `cfg` with defaults.  `cfg` must not be NULL.  Thread-safe. */

@@ -22,10 +22,13 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
 from . import _core
@@ -475,16 +478,47 @@ class DataLoadingProfiler:
         self._by_dataset: Dict[int, _DatasetCommon] = {}
 
     def spool_dir(self) -> str:
-        """The directory worker processes write their spool files to
-        (created on first use, removed at interpreter exit)."""
+        """The directory worker processes write their spool files to.
+
+        It belongs to this profiler's session: created on first use as
+        ``codeprof-spool-<pid>-XXXXXX`` under ``$CODEPROF_SPOOL_BASE`` (or the
+        temporary directory), emptied by ``reset()``, and removed when the
+        profiler is freed or the main process exits.  Directories left by
+        main processes that died (killed: no exit handlers ran) are removed
+        the next time a profiler creates its own."""
         if self._spool_dir is None:
             base = os.environ.get("CODEPROF_SPOOL_BASE") or None
-            path = tempfile.mkdtemp(prefix="codeprof-spool-", dir=base)
+            pid = os.getpid()
+            remove_stale_spool_dirs(base)
+            path = tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{pid}-", dir=base)
             self._spool_dir = path
             self._owner._session.set_spool_dir(path)
-            pid = os.getpid()
-            atexit.register(_remove_spool_dir, path, pid)
+            # At interpreter exit, or when the profiler is freed, whichever
+            # comes first; never in a forked child (the pid check).
+            weakref.finalize(self._owner, _remove_spool_dir, path, pid)
         return self._spool_dir
+
+    def discard_spools(self) -> int:
+        """Removes the worker spool files of this session (``reset()``):
+        the next report reads none of what workers recorded before.  A
+        worker still running keeps writing to its (now unlinked) file, which
+        no report reads.  Returns the number of files removed."""
+        path = self._spool_dir
+        if path is None:
+            return 0
+        removed = 0
+        try:
+            names = os.listdir(path)
+        except OSError:
+            return 0
+        for name in names:
+            if name.endswith(_SPOOL_SUFFIX):
+                try:
+                    os.unlink(os.path.join(path, name))
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
 
     def wrap_dataset(self, dataset: Any) -> _DatasetCommon:
         if isinstance(dataset, _DatasetCommon):
@@ -547,6 +581,55 @@ class DataLoadingProfiler:
         return self._section()
 
 
+_SPOOL_PREFIX = "codeprof-spool-"
+_SPOOL_SUFFIX = ".cpspool"
+_STALE_RE = re.compile(r"codeprof-spool-(\d+)-[^/]+\Z")
+
+
 def _remove_spool_dir(path: str, pid: int) -> None:
     if os.getpid() == pid:  # never from a forked child
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_spool_dirs(base: Optional[str] = None) -> List[str]:
+    """Removes ``codeprof-spool-<pid>-*`` directories under `base` (default:
+    the temporary directory) whose main process `<pid>` is gone (a profiled
+    run that was killed, so its exit handlers never ran).  Only directories
+    owned by this user are touched, symlinks never followed.  Returns the
+    paths removed."""
+    base = base or tempfile.gettempdir()
+    removed: List[str] = []
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return removed
+    me, uid = os.getpid(), os.getuid()
+    for entry in entries:
+        m = _STALE_RE.match(entry.name)
+        if not m:
+            continue
+        pid = int(m.group(1))
+        if pid == me or pid <= 0 or _pid_alive(pid):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.lexists(entry.path):
+            removed.append(entry.path)
+    return removed

@@ -263,11 +263,13 @@ class VideoOpusClipProfiler:
         self._started = False
 
     def reset(self) -> None:
-        """Discards everything recorded.  RuntimeError while profiling."""
+        """Discards everything recorded, worker spools included.
+        RuntimeError while profiling."""
         if self._started:
             raise RuntimeError("VideoOpusClipProfiler.reset(): profiling is running; "
                                "call stop_profiling() first")
         self._session.reset()
+        self._data.discard_spools()  # workers' records are the session's too
 
     def __enter__(self) -> "VideoOpusClipProfiler":
         self.start_profiling()

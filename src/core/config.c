@@ -19,6 +19,7 @@ void codeprof_config_init(codeprof_config *cfg) {
     cfg->slow_preprocessing_s = 0.5;
     cfg->slow_gpu_op_s = 0.1;
     cfg->data_stall_fraction = 0.2;
+    cfg->max_data_records = 1000000;
 }
 
 static codeprof_status check_u32(uint32_t v, uint32_t lo, uint32_t hi, const char *field,
@@ -60,5 +61,9 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
         return cp_error_set(err, CODEPROF_ECONFIG, "data_stall_fraction",
                             "data_stall_fraction must be in (0, 1), got %g",
                             cfg->data_stall_fraction);
+    if (cfg->max_data_records < 1 || cfg->max_data_records > ((uint64_t)1 << 32))
+        return cp_error_set(err, CODEPROF_ECONFIG, "max_data_records",
+                            "max_data_records must be an integer in [1, 4294967296], got %llu",
+                            (unsigned long long)cfg->max_data_records);
     return CODEPROF_OK;
 }

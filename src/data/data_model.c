@@ -1,7 +1,8 @@
 /* data_model.c -- data-loading statistics from item, stage and batch
- * records (data_model.h).  Worker spools are read with plain read(2): the
- * parent never maps or writes them, and a spool that is missing, short or
- * corrupt is counted in spool_errors and skipped, never fatal. */
+ * records (data_model.h).  Worker spools are decoded by spool_reader.c
+ * (plain read(2), every field checked): the parent never maps or writes
+ * them, and a spool that is missing, short, not a regular file or corrupt
+ * is counted in spool_errors and skipped, never fatal. */
 #include "data/data_model.h"
 
 #include <dirent.h>
@@ -14,6 +15,7 @@
 
 #include "cpu/reservoir.h"
 #include "data/datalog.h"
+#include "data/spool_reader.h"
 #include "model/build.h"
 
 typedef struct item {
@@ -46,12 +48,11 @@ typedef struct collect {
     cp_mworker *procs;
     uint32_t nprocs, cap_procs;
     int oom;
-    /* spool decoding state */
-    uint32_t cur_proc;
-    uint32_t *sitemap; /* writer site id -> model site index */
-    uint32_t cap_sitemap;
-    int local;         /* records use this process's site ids */
-    cp_model *m;       /* the model being built: owns the sites */
+    uint32_t cur_proc;  /* the process whose records are being read */
+    int local;          /* records carry this process's site ids        */
+    cp_model *m;        /* the model being built: owns the sites        */
+    cp_dagg *aggs;      /* the main log's records past its cap */
+    size_t naggs, cap_aggs;
 } collect;
 
 #define GROW(arr, n, cap, oomflag)                                                                 \
@@ -68,24 +69,18 @@ typedef struct collect {
         }                                                                                          \
     } while (0)
 
-/* The model index of a record's site: this process's records carry
- * process-wide ids (mapped by the model build), a spool's carry the writer's
- * ids, mapped by the spool's own site records. */
-static uint32_t map_site(collect *c, uint32_t site) {
-    if (c->local) {
-        uint32_t idx = cp_model_map_site(c->m, site);
-        if (!idx && site)
-            c->oom = 1;
-        return idx;
-    }
-    return site < c->cap_sitemap ? c->sitemap[site] : 0;
-}
-
 static void on_record(const cp_drec *r, void *ctx) {
     collect *c = ctx;
     if (r->type != CP_DREC_ITEM && r->type != CP_DREC_BATCH && r->type != CP_DREC_STAGE)
         return;
-    uint32_t site = map_site(c, r->u.r.site);
+    /* This process's records carry process-wide (or session) ids, mapped
+     * into the model here; a spool's were mapped by spool_site below. */
+    uint32_t site = r->u.r.site;
+    if (c->local && site) {
+        site = cp_model_map_site(c->m, site);
+        if (!site)
+            c->oom = 1;
+    }
     if (!site)
         return;
     if (r->type == CP_DREC_ITEM) {
@@ -140,90 +135,44 @@ static int add_proc(collect *c, int32_t worker, int32_t pid, int incomplete) {
     return 0;
 }
 
-/* Reads one spool file; returns 0, or -1 if it is not a readable spool. */
+/* A spool's sites go into the model (never the process-wide table). */
+static uint32_t spool_site(void *ctx, const char *name, const char *file, uint32_t line,
+                           codeprof_site_kind kind) {
+    collect *c = ctx;
+    return cp_model_intern_site(c->m, name, file, line, (uint16_t)kind);
+}
+
+static void spool_record(void *ctx, const cp_drec *r) { on_record(r, ctx); }
+
+/* Reads one spool file (src/data/spool_reader.c decodes and checks it);
+ * returns 0, or -1 if it is not a readable spool. */
 static int read_spool(collect *c, const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    uint32_t proc = c->nprocs;
+    if (add_proc(c, -1, 0, 1) != 0)
         return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(cp_spool_header)) {
-        close(fd);
-        return -1;
-    }
-    size_t size = (size_t)st.st_size;
-    char *buf = malloc(size ? size : 1);
-    size_t got = 0;
-    while (buf && got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (!buf || got < sizeof(cp_spool_header)) {
-        free(buf);
+    cp_spool_visitor v = {spool_site, spool_record, c};
+    cp_spool_info info;
+    cp_spool_status st = cp_spool_read_file(path, &v, &info);
+    if (st != CP_SPOOL_OK && st != CP_SPOOL_ENOMEM) {
+        c->nprocs = proc; /* nothing was recorded for it */
         return -1;
     }
-    cp_spool_header h;
-    memcpy(&h, buf, sizeof h);
-    if (memcmp(h.magic, CP_SPOOL_MAGIC, 8) != 0 || h.version != 1) {
-        free(buf);
-        return -1;
-    }
-    if (add_proc(c, h.worker, h.pid, h.closed != 1) != 0) {
-        free(buf);
-        return -1;
-    }
-    c->local = 0;
-    if (c->sitemap)
-        memset(c->sitemap, 0, c->cap_sitemap * sizeof *c->sitemap);
-    size_t nrec = got > 4096 ? (got - 4096) / sizeof(cp_drec) : 0;
-    const cp_drec *recs = (const cp_drec *)(buf + 4096);
-    for (size_t i = 0; i < nrec; i++) {
-        const cp_drec *r = &recs[i];
-        if (r->commit != CP_DREC_COMMITTED)
-            continue;
-        if (r->type == CP_DREC_SITE) {
-            size_t len = (size_t)r->u.r.aux, nstr = (len + 55) / 56;
-            if (len < 2 || len > 1u << 16 || i + nstr >= nrec + 1)
-                continue;
-            char *text = calloc(nstr * 56 + 1, 1);
-            if (!text)
-                continue;
-            size_t k;
-            for (k = 0; k < nstr && i + 1 + k < nrec; k++) {
-                const cp_drec *sr = &recs[i + 1 + k];
-                if (sr->commit != CP_DREC_COMMITTED || sr->type != CP_DREC_STR)
-                    break;
-                memcpy(text + k * 56, sr->u.text, 56);
-            }
-            if (k == nstr) {
-                const char *name = text;
-                const char *file = text + strnlen(text, len) + 1;
-                uint32_t wsite = r->u.r.site;
-                if (wsite >= c->cap_sitemap) {
-                    uint32_t ncap = c->cap_sitemap ? c->cap_sitemap : 64;
-                    while (ncap <= wsite)
-                        ncap *= 2;
-                    uint32_t *nm = realloc(c->sitemap, (size_t)ncap * sizeof *nm);
-                    if (nm) {
-                        memset(nm + c->cap_sitemap, 0,
-                               (size_t)(ncap - c->cap_sitemap) * sizeof *nm);
-                        c->sitemap = nm;
-                        c->cap_sitemap = ncap;
-                    }
-                }
-                if (wsite < c->cap_sitemap && r->flags < CODEPROF_SITE_KIND_COUNT_)
-                    c->sitemap[wsite] = cp_model_intern_site(c->m, name, file,
-                                                             (uint32_t)r->u.r.index, r->flags);
-            }
-            free(text);
-            i += k;
-            continue;
-        }
-        on_record(r, c);
-    }
-    free(buf);
+    cp_mworker *w = &c->procs[proc];
+    w->worker = info.worker;
+    w->pid = info.pid;
+    w->incomplete = !info.closed || info.error != 0 || info.truncated || st != CP_SPOOL_OK;
+    w->spool_errno = info.error;
+    w->spool_dropped = info.dropped;
+    w->spool_bad = info.bad;
+    if (info.error)
+        snprintf(w->reason, sizeof w->reason, "%s: %s (errno %d)", cp_spool_op_name(info.error_op),
+                 strerror(info.error), (int)info.error);
+    else if (st == CP_SPOOL_ENOMEM)
+        snprintf(w->reason, sizeof w->reason, "out of memory while reading the spool");
+    else if (info.truncated)
+        snprintf(w->reason, sizeof w->reason, "spool larger than the read limit or unreadable");
+    else if (!info.closed)
+        snprintf(w->reason, sizeof w->reason, "worker exited without closing its spool");
     return 0;
 }
 
@@ -371,25 +320,139 @@ static void build_loader(cp_mloader *L, const batch *b, size_t n, cp_session *s,
     cp_mloader_derive(L);
 }
 
+
+static void on_agg(const cp_dagg *a, void *ctx) {
+    collect *c = ctx;
+    uint32_t site = a->site ? cp_model_map_site(c->m, a->site) : 0;
+    if (!site)
+        return;
+    GROW(c->aggs, c->naggs, c->cap_aggs, c->oom);
+    if (!c->oom) {
+        c->aggs[c->naggs] = *a;
+        c->aggs[c->naggs++].site = site;
+    }
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
+
+/* Item loads past the log's cap: counts, sums, extremes, failures and slow
+ * loads join the dataset's (percentiles and outliers come from the stored
+ * records only).  Returns -1 on OOM. */
+static int merge_item_aggs(cp_mdata *d, collect *c) {
+    for (size_t k = 0; k < c->naggs; k++) {
+        const cp_dagg *a = &c->aggs[k];
+        if (a->type != CP_DREC_ITEM || !a->count)
+            continue;
+        uint32_t i = 0;
+        while (i < d->ndatasets && d->datasets[i].site != a->site)
+            i++;
+        if (i == d->ndatasets) {
+            cp_mdataset *nd = realloc(d->datasets, (size_t)(i + 1) * sizeof *nd);
+            if (!nd)
+                return -1;
+            d->datasets = nd;
+            memset(&nd[i], 0, sizeof nd[i]);
+            nd[i].site = a->site;
+            nd[i].min_ns = a->min_ns;
+            d->ndatasets++;
+        }
+        cp_mdataset *ds = &d->datasets[i];
+        ds->items += a->count;
+        ds->sum_ns = sat_add(ds->sum_ns, a->sum_ns);
+        ds->failures += a->failures;
+        ds->slow_loads += a->slow;
+        if (a->max_ns > ds->max_ns)
+            ds->max_ns = a->max_ns;
+        if (a->min_ns < ds->min_ns)
+            ds->min_ns = a->min_ns;
+        d->item_ns_total = sat_add(d->item_ns_total, a->sum_ns);
+        cp_mworker *w = &c->procs[0]; /* the main process's log */
+        w->items += a->count;
+        w->failures += a->failures;
+        w->busy_ns = sat_add(w->busy_ns, a->sum_ns);
+    }
+    return 0;
+}
+
+static int merge_batch_aggs(cp_mdata *d, collect *c) {
+    for (size_t k = 0; k < c->naggs; k++) {
+        const cp_dagg *a = &c->aggs[k];
+        if (a->type != CP_DREC_BATCH || !a->count)
+            continue;
+        uint32_t i = 0;
+        while (i < d->nloaders && d->loaders[i].site != a->site)
+            i++;
+        if (i == d->nloaders) {
+            cp_mloader *nl = realloc(d->loaders, (size_t)(i + 1) * sizeof *nl);
+            if (!nl)
+                return -1;
+            d->loaders = nl;
+            memset(&nl[i], 0, sizeof nl[i]);
+            nl[i].site = a->site;
+            d->nloaders++;
+        }
+        cp_mloader *L = &d->loaders[i];
+        L->batches += a->count;
+        L->items += a->items;
+        L->wait_ns = sat_add(L->wait_ns, a->sum_ns);
+        if (a->max_ns > L->wait_max_ns)
+            L->wait_max_ns = a->max_ns;
+        L->epochs += a->epochs;
+        L->first_wait_ns = sat_add(L->first_wait_ns, a->first_wait_ns);
+        L->steps += a->steps;
+        L->step_ns = sat_add(L->step_ns, a->step_ns);
+        cp_mloader_derive(L);
+    }
+    return 0;
+}
+
+static int merge_stage_aggs(cp_mdata *d, collect *c) {
+    for (size_t k = 0; k < c->naggs; k++) {
+        const cp_dagg *a = &c->aggs[k];
+        if (a->type != CP_DREC_STAGE || !a->count)
+            continue;
+        uint32_t i = 0;
+        while (i < d->nstages && d->stages[i].site != a->site)
+            i++;
+        if (i == d->nstages) {
+            cp_mstage *ns = realloc(d->stages, (size_t)(i + 1) * sizeof *ns);
+            if (!ns)
+                return -1;
+            d->stages = ns;
+            memset(&ns[i], 0, sizeof ns[i]);
+            ns[i].site = a->site;
+            d->nstages++;
+        }
+        cp_mstage *st = &d->stages[i];
+        st->calls += a->count;
+        st->sum_ns = sat_add(st->sum_ns, a->sum_ns);
+        if (a->max_ns > st->max_ns)
+            st->max_ns = a->max_ns;
+    }
+    return 0;
+}
+
 int cp_data_build(cp_model *m, cp_session *s) {
     collect c;
     memset(&c, 0, sizeof c);
-    c.m = m;
     cp_mdata *d = &m->data;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     d->cpu_count = ncpu > 0 ? (uint32_t)ncpu : 1;
 
+    c.m = m;
     if (add_proc(&c, -1, s->pid, 0) != 0)
         goto oom;
     c.local = 1;
     cp_datalog_foreach(s->log, on_record, &c);
-    if (s->log)
-        m->alloc_failures += s->log->oom;
+    cp_datalog_foreach_agg(s->log, on_agg, &c);
+    c.local = 0;
+    cp_datalog_counters(s->log, &d->aggregated_records, &d->records_lost_oom);
 
     if (s->spool_dir) {
         DIR *dir = opendir(s->spool_dir);
         if (dir) {
             struct dirent *de;
+            uint32_t nread = 0;
             size_t sl = strlen(CP_SPOOL_SUFFIX);
             while ((de = readdir(dir))) {
                 size_t nl = strlen(de->d_name);
@@ -397,6 +460,10 @@ int cp_data_build(cp_model *m, cp_session *s) {
                     continue;
                 if (atoi(de->d_name) == s->pid)
                     continue; /* our own spool (a worker reporting) */
+                if (nread++ >= CP_SPOOL_MAX_FILES) { /* bounds the model's sums */
+                    d->spool_errors++;
+                    continue;
+                }
                 char path[4096];
                 snprintf(path, sizeof path, "%s/%s", s->spool_dir, de->d_name);
                 if (read_spool(&c, path) != 0)
@@ -423,6 +490,15 @@ int cp_data_build(cp_model *m, cp_session *s) {
                 lo[p] = c.items[i].t_ns;
             if (end > hi[p])
                 hi[p] = end;
+        }
+        for (size_t k = 0; k < c.naggs; k++) { /* the main log's items past its cap */
+            const cp_dagg *a = &c.aggs[k];
+            if (a->type != CP_DREC_ITEM || !a->count)
+                continue;
+            if (!lo[0] || a->t_lo < lo[0])
+                lo[0] = a->t_lo;
+            if (a->t_hi > hi[0])
+                hi[0] = a->t_hi;
         }
         for (uint32_t p = 0; p < c.nprocs; p++)
             c.procs[p].span_ns = hi[p] > lo[p] ? hi[p] - lo[p] : 0;
@@ -452,6 +528,9 @@ int cp_data_build(cp_model *m, cp_session *s) {
         }
     }
 
+    if (merge_item_aggs(d, &c) != 0)
+        goto oom;
+
     /* loaders */
     if (c.nbatches) {
         qsort(c.batches, c.nbatches, sizeof *c.batches, cmp_batch);
@@ -470,6 +549,9 @@ int cp_data_build(cp_model *m, cp_session *s) {
             }
         }
     }
+
+    if (merge_batch_aggs(d, &c) != 0)
+        goto oom;
 
     /* stages */
     if (c.nstages) {
@@ -492,11 +574,14 @@ int cp_data_build(cp_model *m, cp_session *s) {
             if (c.stages[i].dur_ns > st->max_ns)
                 st->max_ns = c.stages[i].dur_ns;
         }
-        for (uint32_t i = 0; i < d->nstages; i++)
-            d->stages[i].share_of_item_time =
-                d->item_ns_total ? (double)d->stages[i].sum_ns / (double)d->item_ns_total : 0;
-        qsort(d->stages, d->nstages, sizeof *d->stages, cmp_mstage);
     }
+    if (merge_stage_aggs(d, &c) != 0)
+        goto oom;
+    for (uint32_t i = 0; i < d->nstages; i++)
+        d->stages[i].share_of_item_time =
+            d->item_ns_total ? (double)d->stages[i].sum_ns / (double)d->item_ns_total : 0;
+    if (d->nstages)
+        qsort(d->stages, d->nstages, sizeof *d->stages, cmp_mstage);
 
     /* workers: keep the main process only if it loaded items itself */
     d->workers = c.procs;
@@ -509,14 +594,14 @@ int cp_data_build(cp_model *m, cp_session *s) {
     free(c.items);
     free(c.batches);
     free(c.stages);
-    free(c.sitemap);
+    free(c.aggs);
     return 0;
 
 oom:
     free(c.items);
     free(c.batches);
     free(c.stages);
-    free(c.sitemap);
     free(c.procs);
+    free(c.aggs);
     return -1;
 }

@@ -132,6 +132,11 @@ typedef struct cp_mworker {
     uint64_t busy_ns;         /* sum of item load times                       */
     uint64_t span_ns;         /* first item start to last item end            */
     int incomplete;           /* process did not close its spool cleanly      */
+    /* Why a worker's data is incomplete (added at the end; spool_reader.c). */
+    int32_t spool_errno;      /* errno that stopped the worker spooling; 0: none */
+    uint64_t spool_dropped;   /* records the worker could not spool           */
+    uint64_t spool_bad;       /* records the parent skipped as invalid        */
+    char reason[96];          /* "" when complete                             */
 } cp_mworker;
 
 /* A stage inside items (preprocess, augment, any explicit scope), merged
@@ -154,6 +159,9 @@ typedef struct cp_mdata {
     uint64_t item_ns_total;   /* all datasets, all processes */
     uint32_t cpu_count;       /* online CPUs of this machine */
     uint64_t spool_errors;    /* unreadable/corrupt spool files */
+    /* The main process's data log (added at the end; datalog.c). */
+    uint64_t aggregated_records; /* past cfg.max_data_records: counted, not stored */
+    uint64_t records_lost_oom;   /* records the log could not keep (out of memory) */
 } cp_mdata;
 
 typedef struct cp_model {

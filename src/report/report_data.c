@@ -239,6 +239,11 @@ static void write_workers(cp_jsonw *w, const cp_model *m) {
             cp_jsonw_null(w);
         }
         cp_jsonw_kv_bool(w, "incomplete", wk->incomplete);
+        /* why (e.g. "posix_fallocate: No space left on device (errno 28)"); null if complete */
+        cp_jsonw_kv_s(w, "incomplete_reason", wk->incomplete && wk->reason[0] ? wk->reason : NULL);
+        cp_jsonw_kv_i(w, "spool_errno", wk->spool_errno);
+        cp_jsonw_kv_u(w, "spool_dropped_records", wk->spool_dropped);
+        cp_jsonw_kv_u(w, "spool_invalid_records", wk->spool_bad);
         cp_jsonw_end_object(w);
     }
     cp_jsonw_end_array(w);
@@ -285,6 +290,8 @@ void cp_report_data_json(const cp_model *m, cp_jsonw *w) {
     write_stages(w, m);
     cp_jsonw_kv_u(w, "cpu_count", d->cpu_count);
     cp_jsonw_kv_u(w, "spool_errors", d->spool_errors);
+    cp_jsonw_kv_u(w, "aggregated_records", d->aggregated_records);
+    cp_jsonw_kv_u(w, "records_lost_oom", d->records_lost_oom);
     const cp_mloader *L = most_waited_loader(d);
     cp_jsonw_key(w, "stall");
     cp_jsonw_begin_object(w);
@@ -315,6 +322,13 @@ void cp_report_data_text(const cp_model *m, cp_strbuf *out) {
     if (!d->ndatasets && !d->nloaders && !d->nstages && !d->nworkers)
         return;
     cp_strbuf_puts(out, "\nData loading\n");
+    if (d->aggregated_records)
+        cp_strbuf_printf(out, "  %llu records past max_data_records aggregated (percentiles and "
+                              "outliers from the first ones)\n",
+                         (unsigned long long)d->aggregated_records);
+    if (d->records_lost_oom)
+        cp_strbuf_printf(out, "  %llu records lost: out of memory\n",
+                         (unsigned long long)d->records_lost_oom);
     for (uint32_t i = 0; i < d->nloaders; i++) {
         const cp_mloader *L = &d->loaders[i];
         cp_strbuf_puts(out, "  loader ");
@@ -370,7 +384,10 @@ void cp_report_data_text(const cp_model *m, cp_strbuf *out) {
             } else {
                 cp_strbuf_printf(out, "%7s", "-");
             }
-            cp_strbuf_puts(out, wk->incomplete ? "  incomplete\n" : "  ok\n");
+            if (wk->incomplete && wk->reason[0])
+                cp_strbuf_printf(out, "  incomplete: %s\n", wk->reason);
+            else
+                cp_strbuf_puts(out, wk->incomplete ? "  incomplete\n" : "  ok\n");
         }
     }
     if (d->nstages) {

@@ -88,7 +88,7 @@ static void test_save_is_atomic_and_failure_keeps_data(void **state) {
     assert_non_null(strstr(buf, "slow_stage"));
     /* only the report is left in the directory: no temp file */
     char tmp[300];
-    snprintf(tmp, sizeof tmp, "%s/report.json.tmp.%d", dir, (int)getpid());
+    snprintf(tmp, sizeof tmp, "%s/report.json.tmp.%d.0", dir, (int)getpid());
     struct stat st;
     assert_int_not_equal(stat(tmp, &st), 0);
     unlink(path);

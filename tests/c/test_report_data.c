@@ -221,7 +221,8 @@ static void test_empty_section(void **state) {
     has(s, "\"function_breakdown\":{}");
     has(s, "\"augmentation\":{\"avg_augment_time\":0,");
     has(s, "\"datasets\":[],\"loaders\":[],\"workers\":[],\"stages\":[]");
-    has(s, "\"cpu_count\":0,\"spool_errors\":0");
+    has(s, "\"cpu_count\":0,\"spool_errors\":0,\"aggregated_records\":0,"
+           "\"records_lost_oom\":0");
     has(s, "\"stall\":{\"loader\":null,\"data_stall_fraction\":0,");
     has(s, "\"verdict\":\"unknown\"");
     free(doc);
@@ -238,6 +239,8 @@ static cp_model *populated(void) {
     cp_mdata *d = &m->data;
     d->cpu_count = 8;
     d->spool_errors = 1;
+    d->aggregated_records = 1234;
+    d->records_lost_oom = 5;
 
     d->datasets = calloc(2, sizeof *d->datasets);
     assert_non_null(d->datasets);
@@ -308,9 +311,14 @@ static cp_model *populated(void) {
     d->workers = calloc(3, sizeof *d->workers);
     assert_non_null(d->workers);
     d->nworkers = 3;
-    d->workers[0] = (cp_mworker){-1, 100, 4, 0, 40000000, 80000000, 0};
-    d->workers[1] = (cp_mworker){0, 101, 6, 2, 1560000000, 2000000000, 0};
-    d->workers[2] = (cp_mworker){1, 102, 0, 0, 0, 0, 1}; /* killed before an item */
+    d->workers[0] = (cp_mworker){.worker = -1, .pid = 100, .items = 4, .failures = 0,
+                                 .busy_ns = 40000000, .span_ns = 80000000, .incomplete = 0};
+    d->workers[1] = (cp_mworker){.worker = 0, .pid = 101, .items = 6, .failures = 2,
+                                 .busy_ns = 1560000000, .span_ns = 2000000000, .incomplete = 0};
+    d->workers[2] = (cp_mworker){.worker = 1, .pid = 102, .items = 0, .failures = 0,
+                                 .busy_ns = 0, .span_ns = 0, .incomplete = 1,
+                                 .spool_errno = 28, .spool_dropped = 5,
+                                 .reason = "posix_fallocate: No space left on device (errno 28)"};
 
     d->stages = calloc(4, sizeof *d->stages);
     assert_non_null(d->stages);
@@ -363,17 +371,22 @@ static void test_populated_section(void **state) {
            "\"iterable\":null}");
     /* workers */
     has(s, "{\"worker\":-1,\"pid\":100,\"items\":4,\"failures\":0,\"busy_time\":0.04,"
-           "\"span\":0.08,\"idle_time\":0.04,\"utilization\":0.5,\"incomplete\":false}");
+           "\"span\":0.08,\"idle_time\":0.04,\"utilization\":0.5,\"incomplete\":false,"
+           "\"incomplete_reason\":null,\"spool_errno\":0,\"spool_dropped_records\":0,"
+           "\"spool_invalid_records\":0}");
     has(s, "{\"worker\":0,\"pid\":101,\"items\":6,\"failures\":2,\"busy_time\":1.56,"
-           "\"span\":2,\"idle_time\":0.44,\"utilization\":0.78,\"incomplete\":false}");
+           "\"span\":2,\"idle_time\":0.44,\"utilization\":0.78,\"incomplete\":false,");
     has(s, "{\"worker\":1,\"pid\":102,\"items\":0,\"failures\":0,\"busy_time\":0,\"span\":0,"
-           "\"idle_time\":0,\"utilization\":null,\"incomplete\":true}");
+           "\"idle_time\":0,\"utilization\":null,\"incomplete\":true,"
+           "\"incomplete_reason\":\"posix_fallocate: No space left on device (errno 28)\","
+           "\"spool_errno\":28,\"spool_dropped_records\":5,\"spool_invalid_records\":0}");
     /* stages, with the name escaped */
     has(s, "{\"function\":\"decode\",\"kind\":\"preprocess\",\"file\":\"r.py\",\"line\":10,"
            "\"calls\":10,\"total_time\":1,\"avg_time\":0.1,\"max_time\":0.3,"
            "\"share_of_item_time\":0.625}");
     has(s, "{\"function\":\"crop\\\"\\u0001\",\"kind\":\"scope\",");
-    has(s, "\"cpu_count\":8,\"spool_errors\":1");
+    has(s, "\"cpu_count\":8,\"spool_errors\":1,\"aggregated_records\":1234,"
+           "\"records_lost_oom\":5");
     /* stall: the loader waited on longest, not the one with the largest fraction */
     has(s, "\"stall\":{\"loader\":\"train_loader\",\"data_stall_fraction\":0.6666");
     has(s, "\"verdict\":\"data-bound\"}");
@@ -406,6 +419,9 @@ static void test_text_block(void **state) {
     has(blk, "outlier indices: 7 (800.000 ms), -3 (650.000 ms)");
     has(blk, "    main      100          4      0.040    50.0  ok");
     has(blk, "       1      102          0      0.000       -  incomplete");
+    has(blk, "incomplete: posix_fallocate: No space left on device (errno 28)");
+    has(blk, "1234 records past max_data_records aggregated");
+    has(blk, "5 records lost: out of memory");
     has(blk, "62.5  decode (preprocess)");
     has(blk, "crop\"? (scope)"); /* control character replaced */
     assert_null(strchr(blk, '\x01'));
