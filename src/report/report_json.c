@@ -70,6 +70,16 @@ static void write_meta(cp_jsonw *w, const cp_model *m) {
     cp_jsonw_kv_u(w, "dropped_nodes", m->dropped_nodes);
     cp_jsonw_kv_u(w, "unmatched_exits", m->unmatched_exits);
     cp_jsonw_kv_u(w, "truncated_scopes", m->truncated);
+    cp_jsonw_kv_u(w, "dropped_buffer_full", m->dropped_full);
+    cp_jsonw_kv_u(w, "dropped_reentrant", m->dropped_reentrant);
+    cp_jsonw_kv_u(w, "dropped_no_thread_buffer", m->dropped_nothread);
+    cp_jsonw_kv_u(w, "dropped_samples", m->dropped_samples);
+    cp_jsonw_kv_u(w, "dropped_sites", m->dropped_sites);
+    cp_jsonw_kv_u(w, "aggregation_oom", m->oom);
+    cp_jsonw_kv_u(w, "exited_threads", m->exited_threads);
+    cp_jsonw_kv_u(w, "event_buffers", m->pool_buffers);
+    cp_jsonw_kv_u(w, "timeline_events", m->ntimeline);
+    cp_jsonw_kv_u(w, "timeline_dropped", m->timeline_dropped);
     cp_jsonw_end_object(w);
 }
 
