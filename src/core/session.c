@@ -274,7 +274,6 @@ codeprof_status codeprof_session_reset(codeprof_session *s) {
     }
     pthread_mutex_lock(&s->agg_mu);
     cp_drain_all(s, 1); /* stray events; retires exited threads */
-    s->sample_budget = s->cfg.sample_budget;
     for (cp_tbuf *t = atomic_load(&s->bufs); t; t = t->next) {
         cp_evbuf *c = atomic_load(&t->cur);
         if (c) {
@@ -302,6 +301,7 @@ codeprof_status codeprof_session_reset(codeprof_session *s) {
     s->nexited = 0;
     s->exited_events = s->exited_dropped = 0;
     atomic_store(&s->dropped_nothread, 0);
+    s->sample_budget = s->cfg.sample_budget; /* after the trees gave theirs back */
     for (uint32_t i = 0; i < s->nsinks; i++)
         if (s->sinks[i].reset)
             s->sinks[i].reset(s->sinks[i].ctx);

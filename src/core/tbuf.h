@@ -40,7 +40,7 @@
 struct codeprof_session;
 struct cp_thread_tree; /* src/cpu/cct.h */
 
-#define CP_TBUF_RING 8 /* handed-on buffers a thread may have waiting */
+#define CP_TBUF_RING 64 /* handed-on buffers a thread may have waiting */
 
 /* Shared by every cp_tbuf of one OS thread: tells the aggregation side that
  * the thread has exited.  Freed when the last cp_tbuf referring to it is. */
