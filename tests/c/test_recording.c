@@ -307,7 +307,12 @@ static void test_signal_handler_appends(void **state) {
         marks += m->timeline[i].kind == CP_EV_MARK && m->timeline[i].site == sig_site;
     long delivered = atomic_load(&sig_count);
     assert_true(delivered > 0);
-    assert_int_equal(marks + m->dropped_reentrant + m->dropped_nothread, (uint64_t)delivered);
+    /* Every mark is recorded, or counted as re-entrant / without a buffer,
+     * or (with the victim's own events) as dropped for want of a buffer. */
+    uint64_t seen = marks + m->dropped_reentrant + m->dropped_nothread;
+    assert_true(seen <= (uint64_t)delivered);
+    assert_true(seen + m->dropped_full >= (uint64_t)delivered);
+    assert_true(marks > 0);
     /* the victim's events are intact: an exit without its enter only where
      * an enter was dropped for want of a free buffer */
     assert_true(m->unmatched_exits <= m->dropped_full);
