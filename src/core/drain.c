@@ -72,8 +72,9 @@ static void retire(cp_session *s, cp_tbuf *t) {
         cp_tree_merge(s->exited, t->tree);
     s->nexited++;
     s->exited_events += t->events_total;
-    s->exited_dropped += atomic_load(&t->dropped_paused) + atomic_load(&t->dropped_full) +
-                         atomic_load(&t->dropped_reentrant);
+    s->exited_paused += atomic_load(&t->dropped_paused);
+    s->exited_full += atomic_load(&t->dropped_full);
+    s->exited_reentrant += atomic_load(&t->dropped_reentrant);
     cp_evbuf *c = atomic_load(&t->cur);
     if (c)
         cp_pool_put(&s->pool, c);

@@ -92,7 +92,7 @@ static void atfork_child(void) {
         atomic_store(&s->dropped_nothread, 0);
         s->exited = NULL;
         s->nexited = 0;
-        s->exited_events = s->exited_dropped = 0;
+        s->exited_events = s->exited_paused = s->exited_full = s->exited_reentrant = 0;
         s->sample_budget = s->cfg.sample_budget;
         s->timeline = new_timeline(&s->cfg);
         for (uint32_t i = 0; i < s->nsinks; i++)
@@ -299,7 +299,7 @@ codeprof_status codeprof_session_reset(codeprof_session *s) {
     cp_tree_free(s->exited);
     s->exited = NULL;
     s->nexited = 0;
-    s->exited_events = s->exited_dropped = 0;
+    s->exited_events = s->exited_paused = s->exited_full = s->exited_reentrant = 0;
     atomic_store(&s->dropped_nothread, 0);
     s->sample_budget = s->cfg.sample_budget; /* after the trees gave theirs back */
     for (uint32_t i = 0; i < s->nsinks; i++)

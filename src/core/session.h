@@ -54,7 +54,8 @@ struct codeprof_session {
     /* ---- aggregation side (agg_mu) ---- */
     struct cp_thread_tree *exited;   /* trees of exited threads, merged       */
     uint32_t nexited;                /* threads merged into `exited`          */
-    uint64_t exited_events, exited_dropped;
+    uint64_t exited_events;
+    uint64_t exited_paused, exited_full, exited_reentrant; /* their drops */
     uint64_t sample_budget;          /* duration samples left (all trees)     */
     cp_sink sinks[CP_MAX_SINKS];
     uint32_t nsinks;

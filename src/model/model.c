@@ -210,8 +210,10 @@ cp_model *cp_model_build(cp_session *s) {
         e->os_tid = 0;
         e->index = UINT32_MAX; /* "exited threads" */
         e->events = s->exited_events;
-        e->dropped = s->exited_dropped;
-        m->dropped_events += s->exited_dropped;
+        e->dropped = s->exited_paused + s->exited_full + s->exited_reentrant;
+        m->dropped_events += s->exited_paused;
+        m->dropped_full += s->exited_full;
+        m->dropped_reentrant += s->exited_reentrant;
     }
     m->exited_threads = s->nexited;
     m->dropped_nothread = atomic_load_explicit(&s->dropped_nothread, memory_order_relaxed);
