@@ -104,6 +104,9 @@ enum codeprof_config_flag {
     CODEPROF_CFG_SCOPE_CPU = 1u << 0,
     /* Record per-call durations for percentiles (reservoir per node). */
     CODEPROF_CFG_PERCENTILES = 1u << 1,
+    /* Keep traced Python calls on the timeline too (not only scopes,
+     * items, batches and the events of other instruments). */
+    CODEPROF_CFG_TIMELINE_TRACED = 1u << 2,
 };
 
 /* Session configuration.  Initialise with codeprof_config_init() and then
@@ -112,8 +115,10 @@ typedef struct codeprof_config {
     uint32_t struct_size;  /* sizeof(codeprof_config), set by init */
     uint32_t flags;        /* codeprof_config_flag bits */
 
-    /* Events a thread buffers before it folds them into its own tree.
-     * Range [1024, 1<<24].  Default 65536 (2 MiB per thread). */
+    /* Events per recording buffer.  A thread appends to one buffer; a full
+     * one is handed to the aggregation side and swapped for a free one
+     * from the session's pool.  Range [1024, 1<<24].  Default 16384
+     * (512 KiB per buffer). */
     uint32_t buffer_events;
     /* Maximum calling-context tree nodes per thread; calls in contexts past
      * the cap are attributed to their parent and counted as dropped.
@@ -141,6 +146,27 @@ typedef struct codeprof_config {
      * outlier indices come from the stored records.  Range [1, 1<<32].
      * Default 1000000. */
     uint64_t max_data_records;
+    /* ---- caps of the recording engine (each counted in the report's meta
+     * when reached) ---- */
+    /* Buffers in the session's pool, all threads together (each thread
+     * holds one and hands full ones on); when none is free, events are
+     * dropped and counted, never waited for.  Range [2, 1<<16].
+     * Default 256 (128 MiB at the default buffer size, allocated only as
+     * threads and load need them). */
+    uint32_t pool_buffers;
+    /* Distinct names interned by the session itself (codeprof_session_site,
+     * e.g. profiling_context names); past the cap, names fold into one
+     * "(other ...)" site per kind.  Range [16, 1<<20 - 16].
+     * Default 1<<18. */
+    uint32_t max_sites;
+    /* Duration samples kept for percentiles, all nodes of all threads
+     * together (each node keeps at most max_samples).  Range [0, 1<<28].
+     * Default 1<<22 (32 MiB). */
+    uint32_t sample_budget;
+    /* Timeline events kept: the first half and the most recent half; the
+     * middle is counted as dropped.  0 disables the timeline.
+     * Range [0, 1<<24].  Default 1<<18 (8 MiB). */
+    uint32_t timeline_events;
 } codeprof_config;
 
 /* Fills `cfg` with defaults.  `cfg` must not be NULL.  Thread-safe. */
@@ -222,6 +248,16 @@ typedef enum codeprof_site_kind {
  * (takes a mutex; call once per site and cache the id). */
 CODEPROF_API uint32_t codeprof_site(const char *name, const char *file,
                                     uint32_t line, codeprof_site_kind kind);
+
+/* Interns a site in the session's own table: for names that come and go
+ * with the session (e.g. run-time built context names), freed with it.
+ * Ids are valid only for scopes of `s` and until it is freed.  Past
+ * codeprof_config.max_sites distinct names, returns the kind's
+ * "(other ...)" site.  Returns 0 when out of memory, or for a NULL `s` or
+ * `name`.  Thread-safe. */
+CODEPROF_API uint32_t codeprof_session_site(codeprof_session *s, const char *name,
+                                            const char *file, uint32_t line,
+                                            codeprof_site_kind kind);
 
 /* Bits for codeprof_scope_begin's `flags`. */
 enum codeprof_scope_flag {

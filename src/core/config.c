@@ -10,7 +10,7 @@ void codeprof_config_init(codeprof_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->struct_size = (uint32_t)sizeof *cfg;
     cfg->flags = CODEPROF_CFG_SCOPE_CPU | CODEPROF_CFG_PERCENTILES;
-    cfg->buffer_events = 65536;
+    cfg->buffer_events = 16384;
     cfg->max_nodes = 1u << 20;
     cfg->max_samples = 10000;
     cfg->slow_function_s = 1.0;
@@ -20,6 +20,10 @@ void codeprof_config_init(codeprof_config *cfg) {
     cfg->slow_gpu_op_s = 0.1;
     cfg->data_stall_fraction = 0.2;
     cfg->max_data_records = 1000000;
+    cfg->pool_buffers = 256;
+    cfg->max_sites = 1u << 18;
+    cfg->sample_budget = 1u << 22;
+    cfg->timeline_events = 1u << 18;
 }
 
 static codeprof_status check_u32(uint32_t v, uint32_t lo, uint32_t hi, const char *field,
@@ -45,12 +49,17 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
         return cp_error_set(err, CODEPROF_ECONFIG, "struct_size",
                             "struct_size must be %zu (call codeprof_config_init), got %u",
                             sizeof *cfg, cfg->struct_size);
-    if (cfg->flags & ~(uint32_t)(CODEPROF_CFG_SCOPE_CPU | CODEPROF_CFG_PERCENTILES))
+    if (cfg->flags & ~(uint32_t)(CODEPROF_CFG_SCOPE_CPU | CODEPROF_CFG_PERCENTILES |
+                                 CODEPROF_CFG_TIMELINE_TRACED))
         return cp_error_set(err, CODEPROF_ECONFIG, "flags",
                             "flags has unknown bits 0x%x", cfg->flags);
     if ((st = check_u32(cfg->buffer_events, 1024, 1u << 24, "buffer_events", err)) ||
         (st = check_u32(cfg->max_nodes, 16, 1u << 26, "max_nodes", err)) ||
         (st = check_u32(cfg->max_samples, 1, 1u << 20, "max_samples", err)) ||
+        (st = check_u32(cfg->pool_buffers, 2, 1u << 16, "pool_buffers", err)) ||
+        (st = check_u32(cfg->max_sites, 16, (1u << 20) - 16, "max_sites", err)) ||
+        (st = check_u32(cfg->sample_budget, 0, 1u << 28, "sample_budget", err)) ||
+        (st = check_u32(cfg->timeline_events, 0, 1u << 24, "timeline_events", err)) ||
         (st = check_pos(cfg->slow_function_s, "slow_function_s", err)) ||
         (st = check_pos(cfg->memory_intensive_bytes, "memory_intensive_bytes", err)) ||
         (st = check_pos(cfg->slow_data_loading_s, "slow_data_loading_s", err)) ||

@@ -16,6 +16,8 @@ static uint64_t key_hash(uint32_t parent, uint32_t site) {
     return k;
 }
 
+static uint32_t func_index(cp_thread_tree *t, uint32_t site);
+
 static void node_init(cp_tnode *n, uint32_t site, uint32_t parent, uint32_t depth) {
     memset(n, 0, sizeof *n);
     n->site = site;
@@ -24,6 +26,7 @@ static void node_init(cp_tnode *n, uint32_t site, uint32_t parent, uint32_t dept
     n->next_sibling = CP_TREE_NO_NODE;
     n->last_hit = CP_TREE_NO_NODE;
     n->depth = depth;
+    n->func = CP_TREE_NO_NODE;
     n->min_t = UINT64_MAX;
 }
 
@@ -53,9 +56,17 @@ cp_thread_tree *cp_tree_new(uint32_t max_nodes, uint32_t max_samples, int percen
 
 void cp_tree_set_datalog(cp_thread_tree *t, struct cp_datalog *const *logp) { t->logp = logp; }
 
+void cp_tree_set_budget(cp_thread_tree *t, uint64_t *budget) { t->budget = budget; }
+
+/* Frees every reservoir, giving its samples back to the budget. */
 static void free_data(cp_thread_tree *t) {
-    for (uint32_t i = 0; i < t->nnodes; i++)
+    uint64_t held = 0;
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        held += t->nodes[i].res.cap;
         cp_reservoir_free(&t->nodes[i].res);
+    }
+    if (t->budget)
+        *t->budget += held;
 }
 
 void cp_tree_free(cp_thread_tree *t) {
@@ -67,19 +78,24 @@ void cp_tree_free(cp_thread_tree *t) {
     free(t->hash);
     free(t->stack);
     free(t->funcs);
+    free(t->fhash);
     free(t);
 }
 
 void cp_tree_reset(cp_thread_tree *t) {
     free_data(t);
     memset(t->hash, 0, t->hash_cap * sizeof *t->hash);
-    if (t->funcs)
-        memset(t->funcs, 0, t->cap_funcs * sizeof *t->funcs);
+    free(t->funcs);
+    free(t->fhash);
+    t->funcs = NULL;
+    t->fhash = NULL;
+    t->nfuncs = t->cap_funcs = t->fhash_cap = 0;
     node_init(&t->nodes[0], 0, CP_TREE_NO_NODE, 0);
     t->nnodes = 1;
     t->depth = 0;
     t->item_top = CP_TREE_NO_NODE;
-    t->dropped_nodes = t->unmatched_exits = t->truncated = t->oom = 0;
+    t->last_tick = 0;
+    t->dropped_nodes = t->dropped_samples = t->unmatched_exits = t->truncated = t->oom = 0;
 }
 
 static int hash_grow(cp_thread_tree *t) {
@@ -134,6 +150,7 @@ static uint32_t child_of(cp_thread_tree *t, uint32_t parent, uint32_t site) {
     node_init(n, site, parent, pp->depth + 1);
     const cp_site_info *si = cp_site_get(site);
     n->stage_kind = si && (si->kind == CODEPROF_SITE_PREPROCESS || si->kind == CODEPROF_SITE_AUGMENT);
+    n->func = func_index(t, site);
     n->next_sibling = pp->first_child;
     pp->first_child = i;
     pp->last_hit = i;
@@ -143,29 +160,63 @@ static uint32_t child_of(cp_thread_tree *t, uint32_t parent, uint32_t site) {
     return i;
 }
 
-static cp_tfunc *func_grow(cp_thread_tree *t, uint32_t site);
+/* ---- flat per-site table: dense entries + a site -> index hash ---- */
 
-static inline cp_tfunc *func_of(cp_thread_tree *t, uint32_t site) {
-    if (__builtin_expect(site < t->cap_funcs, 1))
-        return &t->funcs[site];
-    return func_grow(t, site);
+static uint32_t site_hash32(uint32_t site) {
+    uint64_t k = site * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(k >> 32);
 }
 
-static cp_tfunc *func_grow(cp_thread_tree *t, uint32_t site) {
-    {
-        uint32_t ncap = t->cap_funcs ? t->cap_funcs : 256;
-        while (ncap <= site)
-            ncap *= 2;
+static int fhash_grow(cp_thread_tree *t) {
+    uint32_t ncap = t->fhash_cap ? t->fhash_cap * 2 : 256;
+    uint32_t *nh = calloc(ncap, sizeof *nh);
+    if (!nh)
+        return -1;
+    for (uint32_t i = 0; i < t->nfuncs; i++) {
+        uint32_t j = site_hash32(t->funcs[i].site) & (ncap - 1);
+        while (nh[j])
+            j = (j + 1) & (ncap - 1);
+        nh[j] = i + 1;
+    }
+    free(t->fhash);
+    t->fhash = nh;
+    t->fhash_cap = ncap;
+    return 0;
+}
+
+/* Index of `site` in funcs[], created if new; CP_TREE_NO_NODE on OOM. */
+static uint32_t func_index(cp_thread_tree *t, uint32_t site) {
+    if ((t->nfuncs + 1) * 2 > t->fhash_cap && fhash_grow(t) != 0) {
+        t->oom++;
+        return CP_TREE_NO_NODE;
+    }
+    uint32_t j = site_hash32(site) & (t->fhash_cap - 1);
+    while (t->fhash[j]) {
+        uint32_t i = t->fhash[j] - 1;
+        if (t->funcs[i].site == site)
+            return i;
+        j = (j + 1) & (t->fhash_cap - 1);
+    }
+    if (t->nfuncs == t->cap_funcs) {
+        uint32_t ncap = t->cap_funcs ? t->cap_funcs * 2 : 64;
         cp_tfunc *nf = realloc(t->funcs, (size_t)ncap * sizeof *nf);
         if (!nf) {
             t->oom++;
-            return NULL;
+            return CP_TREE_NO_NODE;
         }
-        memset(nf + t->cap_funcs, 0, (size_t)(ncap - t->cap_funcs) * sizeof *nf);
         t->funcs = nf;
         t->cap_funcs = ncap;
     }
-    return &t->funcs[site];
+    uint32_t i = t->nfuncs++;
+    memset(&t->funcs[i], 0, sizeof t->funcs[i]);
+    t->funcs[i].site = site;
+    t->fhash[j] = i + 1;
+    return i;
+}
+
+void cp_tree_func_foreach(const cp_thread_tree *t, cp_tree_func_fn fn, void *ctx) {
+    for (uint32_t i = 0; i < t->nfuncs; i++)
+        fn(t->funcs[i].site, &t->funcs[i], ctx);
 }
 
 static void push(cp_thread_tree *t, const cp_event *e) {
@@ -206,9 +257,9 @@ static void push(cp_thread_tree *t, const cp_event *e) {
             t->item_top = t->depth - 1;
         }
     }
-    cp_tfunc *fn = func_of(t, e->site);
-    if (fn)
-        fn->active++;
+    f->func = node != CP_TREE_NO_NODE ? t->nodes[node].func : func_index(t, e->site);
+    if (f->func != CP_TREE_NO_NODE)
+        t->funcs[f->func].active++;
 }
 
 static inline void add_duration(cp_thread_tree *t, uint64_t *count, uint64_t *min_t, uint64_t *max_t,
@@ -218,8 +269,26 @@ static inline void add_duration(cp_thread_tree *t, uint64_t *count, uint64_t *mi
         *min_t = dur;
     if (dur > *max_t)
         *max_t = dur;
-    if (res && t->percentiles &&
-        cp_reservoir_push(res, dur, *count, t->max_samples, &t->rng) != 0)
+    if (!res || !t->percentiles)
+        return;
+    uint32_t limit = t->max_samples;
+    if (__builtin_expect(res->n == res->cap && res->n < limit, 0) && t->budget) {
+        /* The reservoir must grow: only while the session's budget lasts;
+         * past it the node keeps sampling uniformly at the size it has. */
+        if (*t->budget == 0) {
+            t->dropped_samples++;
+            if (res->n == 0)
+                return;
+            limit = res->n;
+        }
+        uint32_t before = res->cap;
+        if (cp_reservoir_push(res, dur, *count, limit, &t->rng) != 0)
+            t->oom++;
+        uint64_t grown = res->cap - before;
+        *t->budget = *t->budget > grown ? *t->budget - grown : 0;
+        return;
+    }
+    if (cp_reservoir_push(res, dur, *count, limit, &t->rng) != 0)
         t->oom++;
 }
 
@@ -301,7 +370,7 @@ static void pop(cp_thread_tree *t, uint64_t t_end, int has_cpu_end, uint64_t cpu
         if (truncated)
             n->truncated++;
     }
-    cp_tfunc *fn = func_of(t, f->site);
+    cp_tfunc *fn = f->func != CP_TREE_NO_NODE ? &t->funcs[f->func] : NULL;
     if (fn) {
         fn->self_t += self;
         /* per-site percentiles come from the node reservoirs at model build */
@@ -350,6 +419,8 @@ static void on_exit_event(cp_thread_tree *t, const cp_event *e) {
 }
 
 void cp_tree_fold(cp_thread_tree *t, const cp_event *ev, uint32_t n) {
+    if (n)
+        t->last_tick = ev[n - 1].tick;
     for (uint32_t k = 0; k < n; k++) {
         const cp_event *e = &ev[k];
         switch (e->kind) {
@@ -406,8 +477,99 @@ void cp_tree_close_all(cp_thread_tree *t, uint64_t t_end) {
         pop(t, t_end, 0, 0, 1);
 }
 
-void cp_tree_func_foreach(const cp_thread_tree *t, cp_tree_func_fn fn, void *ctx) {
-    for (uint32_t site = 1; site < t->cap_funcs; site++)
-        if (t->funcs[site].calls)
-            fn(site, &t->funcs[site], ctx);
+uint64_t cp_tree_last_tick(const cp_thread_tree *t) { return t->last_tick; }
+
+static void add_stats(uint64_t *count, uint64_t *min_t, uint64_t *max_t, uint64_t scount,
+                      uint64_t smin, uint64_t smax) {
+    if (!scount)
+        return;
+    if (*count == 0 || smin < *min_t)
+        *min_t = smin;
+    if (smax > *max_t)
+        *max_t = smax;
+    *count += scount;
+}
+
+int cp_tree_merge(cp_thread_tree *dst, const cp_thread_tree *src) {
+    int rc = 0;
+    uint32_t *map = malloc((size_t)(src->nnodes ? src->nnodes : 1) * sizeof *map);
+    if (!map) {
+        dst->oom++;
+        return -1;
+    }
+    map[0] = 0;
+    /* A child is always created after its parent, so parents map first. */
+    for (uint32_t i = 1; i < src->nnodes; i++) {
+        const cp_tnode *sn = &src->nodes[i];
+        uint32_t parent = sn->parent < i ? map[sn->parent] : CP_TREE_NO_NODE;
+        uint32_t d = parent == CP_TREE_NO_NODE ? CP_TREE_NO_NODE : child_of(dst, parent, sn->site);
+        map[i] = d;
+        if (d == CP_TREE_NO_NODE) {
+            dst->dropped_nodes += sn->count;
+            continue;
+        }
+        cp_tnode *dn = &dst->nodes[d];
+        add_stats(&dn->count, &dn->min_t, &dn->max_t, sn->count, sn->min_t, sn->max_t);
+        dn->incl_t += sn->incl_t;
+        dn->self_t += sn->self_t;
+        dn->cpu_ns += sn->cpu_ns;
+        dn->cpu_count += sn->cpu_count;
+        dn->truncated += sn->truncated;
+        if (sn->rss_count) {
+            if (dn->rss_count == 0 || sn->rss_delta_max > dn->rss_delta_max)
+                dn->rss_delta_max = sn->rss_delta_max;
+            dn->rss_delta_sum += sn->rss_delta_sum;
+            dn->rss_count += sn->rss_count;
+        }
+        /* Samples: as many as the node's bound and the budget allow. */
+        if (dst->percentiles && sn->res.n) {
+            uint32_t room = dn->res.n < dst->max_samples ? dst->max_samples - dn->res.n : 0;
+            uint32_t take = sn->res.n < room ? sn->res.n : room;
+            if (dst->budget && *dst->budget < take) {
+                dst->dropped_samples += take - *dst->budget;
+                take = (uint32_t)*dst->budget;
+            }
+            if (take) {
+                cp_reservoir part = sn->res;
+                part.n = take;
+                uint32_t before = dn->res.cap;
+                if (cp_reservoir_extend(&dn->res, &part) != 0) {
+                    dst->oom++;
+                    rc = -1;
+                } else if (dst->budget) {
+                    uint64_t grown = dn->res.cap - before;
+                    *dst->budget = *dst->budget > grown ? *dst->budget - grown : 0;
+                }
+            }
+        }
+    }
+    free(map);
+    for (uint32_t i = 0; i < src->nfuncs; i++) {
+        const cp_tfunc *sf = &src->funcs[i];
+        uint32_t fi = func_index(dst, sf->site);
+        if (fi == CP_TREE_NO_NODE) {
+            rc = -1;
+            continue;
+        }
+        cp_tfunc *df = &dst->funcs[fi];
+        add_stats(&df->calls, &df->min_t, &df->max_t, sf->calls, sf->min_t, sf->max_t);
+        df->incl_t += sf->incl_t;
+        df->self_t += sf->self_t;
+        df->cpu_ns += sf->cpu_ns;
+        df->cpu_count += sf->cpu_count;
+        if (sf->rss_count) {
+            if (df->rss_count == 0 || sf->rss_delta_max > df->rss_delta_max)
+                df->rss_delta_max = sf->rss_delta_max;
+            df->rss_delta_sum += sf->rss_delta_sum;
+            df->rss_count += sf->rss_count;
+        }
+    }
+    dst->dropped_nodes += src->dropped_nodes;
+    dst->dropped_samples += src->dropped_samples;
+    dst->unmatched_exits += src->unmatched_exits;
+    dst->truncated += src->truncated;
+    dst->oom += src->oom;
+    if (src->last_tick > dst->last_tick)
+        dst->last_tick = src->last_tick;
+    return rc;
 }

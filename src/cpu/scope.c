@@ -38,12 +38,12 @@ void codeprof_scope_end(codeprof_session *s, uint32_t site, uint32_t flags) {
         return;
     uint16_t f = scope_flags(s, flags);
     if (__builtin_expect(!(f & (CP_EVF_CPU | CP_EVF_RSS)), 1)) {
-        cp_emit(s, CP_EV_EXIT, f & CP_EVF_CPU, site, 0, 0);
+        cp_emit(s, CP_EV_EXIT, f & (CP_EVF_CPU | CP_EVF_EXPLICIT), site, 0, 0);
     } else {
         if (f & CP_EVF_RSS)
             cp_emit(s, CP_EV_RSS, 0, site, (int64_t)codeprof_rss_bytes(), 0);
         uint64_t cpu = (f & CP_EVF_CPU) ? cp_clock_thread_cpu_ns() : 0;
-        cp_emit(s, CP_EV_EXIT, f & CP_EVF_CPU, site, 0, cpu);
+        cp_emit(s, CP_EV_EXIT, f & (CP_EVF_CPU | CP_EVF_EXPLICIT), site, 0, cpu);
     }
     /* A worker's item reaches its spool file as soon as it ends. */
     if ((f & CP_EVF_ITEM) && s->worker_id >= 0)

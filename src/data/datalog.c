@@ -137,6 +137,7 @@ void cp_datalog_free(cp_datalog *log) {
     free(log->chunk_bytes);
     free(log->agg);
     free(log->described);
+    free(log->spool_ids);
     free(log->path);
     free(log);
 }
@@ -263,30 +264,59 @@ static void put(cp_datalog *log, const cp_drec *rec) {
     __atomic_store_n(&slot->commit, CP_DREC_COMMITTED, __ATOMIC_RELEASE);
 }
 
-static void describe(cp_datalog *log, uint32_t site) {
-    if (site < log->cap_described && log->described[site])
-        return;
-    if (site >= log->cap_described) {
-        uint32_t ncap = log->cap_described ? log->cap_described : 256;
-        while (ncap <= site)
-            ncap *= 2;
-        uint8_t *nd = realloc(log->described, ncap);
-        if (!nd) {
-            log->oom++;
-            return;
-        }
-        memset(nd + log->cap_described, 0, ncap - log->cap_described);
-        log->described = nd;
-        log->cap_described = ncap;
+static uint32_t desc_slot(const cp_datalog *log, uint32_t site) {
+    uint32_t j = (uint32_t)((site * 0x9e3779b97f4a7c15ull) >> 32) & (log->cap_described - 1);
+    while (log->described[j] && log->described[j] != site)
+        j = (j + 1) & (log->cap_described - 1);
+    return j;
+}
+
+static int desc_grow(cp_datalog *log) {
+    uint32_t ncap = log->cap_described ? log->cap_described * 2 : 256;
+    uint32_t *nk = calloc(ncap, sizeof *nk), *nv = calloc(ncap, sizeof *nv);
+    if (!nk || !nv) {
+        free(nk);
+        free(nv);
+        return -1;
     }
+    uint32_t *ok = log->described, *ov = log->spool_ids, ocap = log->cap_described;
+    log->described = nk;
+    log->spool_ids = nv;
+    log->cap_described = ncap;
+    for (uint32_t i = 0; i < ocap; i++) {
+        if (!ok[i])
+            continue;
+        uint32_t j = desc_slot(log, ok[i]);
+        log->described[j] = ok[i];
+        log->spool_ids[j] = ov[i];
+    }
+    free(ok);
+    free(ov);
+    return 0;
+}
+
+/* The spool's id for `site` (dense from 1, whatever the process's id
+ * looks like), describing the site (SITE + STR records) on first use.
+ * 0 when it cannot be described. */
+static uint32_t describe(cp_datalog *log, uint32_t site) {
+    if (!site)
+        return 0;
+    if ((log->ndescribed + 1) * 2 > log->cap_described && desc_grow(log) != 0) {
+        log->oom++;
+        return 0;
+    }
+    uint32_t j = desc_slot(log, site);
+    if (log->described[j])
+        return log->spool_ids[j];
     const cp_site_info *si = cp_site_get(site);
     if (!si)
-        return;
+        return 0;
+    uint32_t sid = log->ndescribed + 1;
     size_t ln = strlen(si->name) + 1, lf = strlen(si->file) + 1;
     cp_drec r = {0};
     r.type = CP_DREC_SITE;
     r.flags = si->kind;
-    r.u.r.site = site;
+    r.u.r.site = sid;
     r.u.r.index = si->line;
     r.u.r.aux = ln + lf;
     put(log, &r);
@@ -301,7 +331,10 @@ static void describe(cp_datalog *log, uint32_t site) {
         memcpy(s.u.text, buf, sizeof buf);
         put(log, &s);
     }
-    log->described[site] = 1;
+    log->described[j] = site;
+    log->spool_ids[j] = sid;
+    log->ndescribed++;
+    return sid;
 }
 
 /* Folds a record past the cap into its (type, site) aggregate. */
@@ -383,6 +416,7 @@ void cp_datalog_counters(cp_datalog *log, uint64_t *aggregated, uint64_t *oom) {
     pthread_mutex_unlock(&log->mu);
 }
 
+
 void cp_datalog_append(cp_datalog *log, const cp_drec *rec) {
     if (!log)
         return;
@@ -399,8 +433,14 @@ void cp_datalog_append(cp_datalog *log, const cp_drec *rec) {
         pthread_mutex_unlock(&log->mu);
         return;
     }
-    if (log->fd >= 0 && rec->type != CP_DREC_SITE && rec->type != CP_DREC_STR)
-        describe(log, rec->u.r.site);
+    if (log->fd >= 0 && rec->type != CP_DREC_SITE && rec->type != CP_DREC_STR) {
+        cp_drec r = *rec; /* the spool speaks its own site ids */
+        r.u.r.site = describe(log, rec->u.r.site);
+        if (r.u.r.site)
+            put(log, &r);
+        pthread_mutex_unlock(&log->mu);
+        return;
+    }
     put(log, rec);
     pthread_mutex_unlock(&log->mu);
 }

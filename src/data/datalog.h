@@ -119,8 +119,11 @@ typedef struct cp_datalog {
     int fd;                /* -1: memory log */
     cp_spool_header *hdr;  /* mapped header of a file log */
     char *path;            /* file log path */
-    uint8_t *described;    /* file log: site ids already described */
-    uint32_t cap_described;
+    /* file log: site id (any 32-bit value: session-local ids have the top
+     * bit set) -> the spool's own dense id, given when first described */
+    uint32_t *described;   /* keys; 0 = empty            */
+    uint32_t *spool_ids;   /* values                     */
+    uint32_t cap_described, ndescribed;
     uint64_t oom;
     /* file log only */
     size_t page;           /* sysconf(_SC_PAGESIZE): header size, rec_off  */

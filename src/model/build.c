@@ -8,6 +8,7 @@
 
 #include "core/clock.h"
 #include "core/site.h"
+#include "core/timeline.h"
 #include "data/data_model.h"
 
 #define T2NS(x) cp_clock_ticks_to_ns(x)
@@ -16,8 +17,10 @@ static const double pct_q[3] = {0.50, 0.95, 0.99};
 
 /* Construction state, freed by cp_model_finish / cp_model_free. */
 typedef struct cp_model_builder {
-    uint32_t *gmap;       /* process-wide site id -> model index (0: not yet) */
-    uint32_t cap_gmap;
+    /* site id (process-wide or session-local, so any 32-bit value) -> model
+     * index: open addressing, keys 0 = empty */
+    uint32_t *gkeys, *gvals;
+    uint32_t cap_gmap, ngmap;
     cp_mfunc *funcs;      /* flat table by model index                        */
     cp_reservoir *fres;   /* per model index: union of its nodes' samples     */
     uint32_t cap_funcs;
@@ -34,7 +37,8 @@ void cp_model_builder_free(struct cp_model_builder *b) {
         cp_reservoir_free(&b->fres[i]);
     free(b->fres);
     free(b->funcs);
-    free(b->gmap);
+    free(b->gkeys);
+    free(b->gvals);
     free(b->scratch);
     free(b);
 }
@@ -81,30 +85,56 @@ static int cover_funcs(cp_model_builder *b, uint32_t idx) {
     return 0;
 }
 
+static uint32_t gslot(const cp_model_builder *b, uint32_t gid) {
+    uint32_t j = (uint32_t)((gid * 0x9e3779b97f4a7c15ull) >> 32) & (b->cap_gmap - 1);
+    while (b->gkeys[j] && b->gkeys[j] != gid)
+        j = (j + 1) & (b->cap_gmap - 1);
+    return j;
+}
+
+static int gmap_grow(cp_model_builder *b) {
+    uint32_t ncap = b->cap_gmap ? b->cap_gmap * 2 : 256;
+    if (ncap < b->cap_gmap)
+        return -1;
+    uint32_t *nk = calloc(ncap, sizeof *nk), *nv = calloc(ncap, sizeof *nv);
+    if (!nk || !nv) {
+        free(nk);
+        free(nv);
+        return -1;
+    }
+    cp_model_builder old = *b;
+    b->gkeys = nk;
+    b->gvals = nv;
+    b->cap_gmap = ncap;
+    for (uint32_t i = 0; i < old.cap_gmap; i++) {
+        if (!old.gkeys[i])
+            continue;
+        uint32_t j = gslot(b, old.gkeys[i]);
+        b->gkeys[j] = old.gkeys[i];
+        b->gvals[j] = old.gvals[i];
+    }
+    free(old.gkeys);
+    free(old.gvals);
+    return 0;
+}
+
 uint32_t cp_model_map_site(cp_model *m, uint32_t gid) {
     cp_model_builder *b = m->builder;
     if (gid == 0 || !b)
         return 0;
-    if (gid >= b->cap_gmap) {
-        uint32_t ncap = b->cap_gmap ? b->cap_gmap : 256;
-        while (ncap <= gid) {
-            if (ncap > UINT32_MAX / 2)
-                return 0;
-            ncap *= 2;
-        }
-        uint32_t *nm = realloc(b->gmap, (size_t)ncap * sizeof *nm);
-        if (!nm)
-            return 0;
-        memset(nm + b->cap_gmap, 0, (size_t)(ncap - b->cap_gmap) * sizeof *nm);
-        b->gmap = nm;
-        b->cap_gmap = ncap;
-    }
-    if (b->gmap[gid])
-        return b->gmap[gid];
+    if ((b->ngmap + 1) * 2 > b->cap_gmap && gmap_grow(b) != 0)
+        return 0;
+    uint32_t j = gslot(b, gid);
+    if (b->gkeys[j])
+        return b->gvals[j];
     const cp_site_info *si = cp_site_get(gid);
     uint32_t idx = si ? cp_msite_intern(&m->sites, si->name, si->file, si->line, si->kind)
                       : cp_msite_intern(&m->sites, "?", "", 0, CODEPROF_SITE_SCOPE);
-    b->gmap[gid] = idx;
+    if (!idx)
+        return 0;
+    b->gkeys[j] = gid;
+    b->gvals[j] = idx;
+    b->ngmap++;
     return idx;
 }
 
@@ -303,33 +333,71 @@ int cp_model_finish(cp_model *m, cp_session *s) {
     return 0;
 }
 
+/* One tree the model is built from: a live thread's. */
+typedef struct tree_src {
+    const cp_tbuf *t;
+    uint32_t index;
+} tree_src;
+
+static int cmp_src(const void *a, const void *b) {
+    const tree_src *x = a, *y = b;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* Called by cp_session_snapshot with agg_mu held and every buffer
+ * consumed: live threads in registration order, then the merged tree of
+ * the threads that exited, then the engine's counters and the timeline. */
 cp_model *cp_model_build(cp_session *s) {
     cp_model *m = cp_model_begin(&s->cfg, s->pid, s->role, s->start_unix_ns);
     if (!m)
         return NULL;
-    uint32_t nthreads = 0;
-    for (cp_tbuf *b = s->bufs; b; b = b->next)
-        nthreads++;
-    /* Threads in registration order. */
-    cp_tbuf **order = calloc(nthreads ? nthreads : 1, sizeof *order);
-    if (!order)
+    uint32_t n = 0;
+    for (const cp_tbuf *t = atomic_load_explicit(&s->bufs, memory_order_acquire); t; t = t->next)
+        n++;
+    tree_src *src = calloc(n ? n : 1, sizeof *src);
+    if (!src)
         goto fail;
-    for (cp_tbuf *b = s->bufs; b; b = b->next)
-        order[b->thread_index < nthreads ? b->thread_index : 0] = b;
-    for (uint32_t ti = 0; ti < nthreads; ti++) {
-        cp_tbuf *b = order[ti];
-        if (b && cp_model_add_tree(m, b->tree, b->os_tid, b->thread_index, b->events_total,
-                                   b->dropped_paused) != 0)
+    n = 0;
+    for (const cp_tbuf *t = atomic_load_explicit(&s->bufs, memory_order_acquire); t; t = t->next)
+        src[n++] = (tree_src){t, t->thread_index};
+    qsort(src, n, sizeof *src, cmp_src);
+    for (uint32_t i = 0; i < n; i++) {
+        const cp_tbuf *t = src[i].t;
+        uint64_t paused = atomic_load_explicit(&t->dropped_paused, memory_order_relaxed);
+        uint64_t full = atomic_load_explicit(&t->dropped_full, memory_order_relaxed);
+        uint64_t reent = atomic_load_explicit(&t->dropped_reentrant, memory_order_relaxed);
+        if (cp_model_add_tree(m, t->tree, t->os_tid, t->thread_index, t->events_total, paused) != 0)
             goto fail;
+        m->threads[m->nthreads - 1].dropped += full + reent;
+        m->dropped_full += full;
+        m->dropped_reentrant += reent;
+        m->dropped_samples += t->tree->dropped_samples;
     }
-    free(order);
-    order = NULL;
+    free(src);
+    src = NULL;
+    if (s->exited) {
+        /* index UINT32_MAX: "exited threads", after the live ones */
+        if (cp_model_add_tree(m, s->exited, 0, UINT32_MAX, s->exited_events, s->exited_paused) != 0)
+            goto fail;
+        m->threads[m->nthreads - 1].dropped += s->exited_full + s->exited_reentrant;
+        m->dropped_full += s->exited_full;
+        m->dropped_reentrant += s->exited_reentrant;
+        m->dropped_samples += s->exited->dropped_samples;
+    }
+    m->exited_threads = s->nexited;
+    m->dropped_nothread = atomic_load_explicit(&s->dropped_nothread, memory_order_relaxed);
+    m->dropped_sites = cp_session_sites_dropped(s);
+    m->pool_buffers = cp_pool_allocated(&s->pool);
+    if (s->timeline) {
+        m->timeline = cp_timeline_copy(s->timeline, &m->ntimeline);
+        m->timeline_dropped = s->timeline->dropped;
+    }
     if (cp_model_finish(m, s) != 0)
         goto fail;
     return m;
 
 fail:
-    free(order);
+    free(src);
     cp_model_free(m);
     return NULL;
 }

@@ -27,6 +27,7 @@ void cp_model_free(cp_model *m) {
     free(m->threads);
     free(m->funcs);
     free(m->findings);
+    free(m->timeline);
     cp_msite_table_free(&m->sites);
     free(m);
 }
@@ -427,6 +428,14 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
     dst->dropped_events += src->dropped_events;
     dst->dropped_nodes += src->dropped_nodes;
     dst->unmatched_exits += src->unmatched_exits;
+    dst->dropped_full += src->dropped_full;
+    dst->dropped_reentrant += src->dropped_reentrant;
+    dst->dropped_nothread += src->dropped_nothread;
+    dst->dropped_samples += src->dropped_samples;
+    dst->dropped_sites += src->dropped_sites;
+    dst->exited_threads += src->exited_threads;
+    dst->pool_buffers += src->pool_buffers;
+    dst->timeline_dropped += src->ntimeline; /* src's timeline is not carried over */
     dst->truncated += src->truncated;
     dst->alloc_failures += src->alloc_failures;
     dst->merged += 1 + src->merged;

@@ -184,6 +184,14 @@ typedef struct cp_model {
                                  count-weighted means of the parts' values */
 
     cp_msite_table sites;     /* the model's own sites and strings      */
+    /* caps of the recording engine (docs/ARCHITECTURE.md) */
+    uint64_t dropped_full;      /* no free buffer / hand-off ring full  */
+    uint64_t dropped_reentrant; /* instrument fired inside an append    */
+    uint64_t dropped_nothread;  /* async-safe append, thread had no buffer */
+    uint64_t dropped_samples;   /* percentile samples refused: budget    */
+    uint64_t dropped_sites;     /* names folded into "(other ...)" sites */
+    uint32_t exited_threads;    /* threads that exited, merged in one tree */
+    uint32_t pool_buffers;      /* event buffers allocated               */
 
     cp_mnode *nodes;
     uint32_t nnodes;
@@ -193,6 +201,12 @@ typedef struct cp_model {
     uint32_t nfuncs;
 
     cp_mdata data;            /* data loading; empty when none recorded   */
+
+    /* Timeline (src/core/timeline.h): explicit scopes, items, batches and
+     * other instruments' events, the first and the last ones kept. */
+    struct cp_tl_event *timeline;
+    uint32_t ntimeline;
+    uint64_t timeline_dropped;
 
     cp_finding *findings;     /* sorted by severity, descending          */
     uint32_t nfindings;

@@ -72,6 +72,15 @@ static void write_meta(cp_jsonw *w, const cp_model *m) {
     cp_jsonw_kv_u(w, "allocation_failures", m->alloc_failures);
     cp_jsonw_kv_u(w, "merged_models", m->merged);
     cp_jsonw_kv_bool(w, "approximate_percentiles", m->approx_percentiles != 0);
+    cp_jsonw_kv_u(w, "dropped_buffer_full", m->dropped_full);
+    cp_jsonw_kv_u(w, "dropped_reentrant", m->dropped_reentrant);
+    cp_jsonw_kv_u(w, "dropped_no_thread_buffer", m->dropped_nothread);
+    cp_jsonw_kv_u(w, "dropped_samples", m->dropped_samples);
+    cp_jsonw_kv_u(w, "dropped_sites", m->dropped_sites);
+    cp_jsonw_kv_u(w, "exited_threads", m->exited_threads);
+    cp_jsonw_kv_u(w, "event_buffers", m->pool_buffers);
+    cp_jsonw_kv_u(w, "timeline_events", m->ntimeline);
+    cp_jsonw_kv_u(w, "timeline_dropped", m->timeline_dropped);
     cp_jsonw_end_object(w);
 }
 

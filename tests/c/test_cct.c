@@ -9,6 +9,14 @@
 #include "core/clock.h"
 #include "cpu/cct.h"
 
+static const cp_tfunc *tfn(const cp_thread_tree *t, uint32_t site) {
+    static const cp_tfunc none;
+    for (uint32_t i = 0; i < t->nfuncs; i++)
+        if (t->funcs[i].site == site)
+            return &t->funcs[i];
+    return &none;
+}
+
 static uint64_t fake_zero(void) { return 0; }
 
 static int setup(void **state) {
@@ -54,8 +62,8 @@ static void test_nested_times_exact(void **state) {
     assert_int_equal(t->nodes[b].self_t, 60);
     assert_int_equal(t->nodes[b].min_t, 20);
     assert_int_equal(t->nodes[b].max_t, 40);
-    assert_int_equal(t->funcs[2].calls, 2);
-    assert_int_equal(t->funcs[2].incl_t, 60);
+    assert_int_equal(tfn(t, 2)->calls, 2);
+    assert_int_equal(tfn(t, 2)->incl_t, 60);
     assert_int_equal(t->nodes[b].res.n, 2);
     cp_tree_free(t);
 }
@@ -66,9 +74,9 @@ static void test_recursion_not_double_counted(void **state) {
     /* f[0,100) -> f[10,80) -> f[20,50) */
     cp_event e[] = {ENTER(7, 0), ENTER(7, 10), ENTER(7, 20), EXIT(7, 50), EXIT(7, 80), EXIT(7, 100)};
     cp_tree_fold(t, e, 6);
-    assert_int_equal(t->funcs[7].calls, 3);
-    assert_int_equal(t->funcs[7].incl_t, 100);      /* outermost only */
-    assert_int_equal(t->funcs[7].self_t, 100);      /* 30 + 40 + 30 */
+    assert_int_equal(tfn(t, 7)->calls, 3);
+    assert_int_equal(tfn(t, 7)->incl_t, 100);      /* outermost only */
+    assert_int_equal(tfn(t, 7)->self_t, 100);      /* 30 + 40 + 30 */
     /* the tree keeps one node per depth */
     uint32_t n1 = find_child(t, 0, 7), n2 = find_child(t, n1, 7), n3 = find_child(t, n2, 7);
     assert_int_equal(t->nodes[n1].incl_t, 100);
@@ -87,8 +95,8 @@ static void test_fold_across_buffers(void **state) {
     assert_int_equal(t->depth, 2);
     cp_tree_fold(t, e2, 2);
     assert_int_equal(t->depth, 0);
-    assert_int_equal(t->funcs[1].incl_t, 20);
-    assert_int_equal(t->funcs[2].incl_t, 10);
+    assert_int_equal(tfn(t, 1)->incl_t, 20);
+    assert_int_equal(tfn(t, 2)->incl_t, 10);
     cp_tree_free(t);
 }
 
@@ -102,10 +110,10 @@ static void test_unmatched_and_mismatched_exits(void **state) {
     assert_int_equal(t->unmatched_exits, 1);
     assert_int_equal(t->truncated, 2);
     assert_int_equal(t->depth, 0);
-    assert_int_equal(t->funcs[1].incl_t, 50);
-    assert_int_equal(t->funcs[2].incl_t, 40);
-    assert_int_equal(t->funcs[3].incl_t, 30);
-    assert_int_equal(t->funcs[9].calls, 0);
+    assert_int_equal(tfn(t, 1)->incl_t, 50);
+    assert_int_equal(tfn(t, 2)->incl_t, 40);
+    assert_int_equal(tfn(t, 3)->incl_t, 30);
+    assert_int_equal(tfn(t, 9)->calls, 0);
     cp_tree_free(t);
 }
 
@@ -116,8 +124,8 @@ static void test_close_all_at_stop(void **state) {
     cp_tree_fold(t, e, 2);
     cp_tree_close_all(t, 100);
     assert_int_equal(t->truncated, 2);
-    assert_int_equal(t->funcs[1].incl_t, 100);
-    assert_int_equal(t->funcs[2].incl_t, 90);
+    assert_int_equal(tfn(t, 1)->incl_t, 100);
+    assert_int_equal(tfn(t, 2)->incl_t, 90);
     uint32_t a = find_child(t, 0, 1);
     assert_int_equal(t->nodes[a].truncated, 1);
     cp_tree_free(t);
@@ -132,9 +140,9 @@ static void test_node_cap_counts_drops(void **state) {
     assert_int_equal(t->nnodes, 3);
     assert_int_equal(t->dropped_nodes, 2); /* 3 past the cap, 4 below it */
     /* flat statistics still count the dropped contexts */
-    assert_int_equal(t->funcs[3].calls, 1);
-    assert_int_equal(t->funcs[4].calls, 1);
-    assert_int_equal(t->funcs[3].incl_t, 3);
+    assert_int_equal(tfn(t, 3)->calls, 1);
+    assert_int_equal(tfn(t, 4)->calls, 1);
+    assert_int_equal(tfn(t, 3)->incl_t, 3);
     cp_tree_free(t);
 }
 
@@ -149,10 +157,10 @@ static void test_cpu_and_rss(void **state) {
     e[3].flags = CP_EVF_CPU;
     e[3].aux = 1007;
     cp_tree_fold(t, e, 4);
-    assert_int_equal(t->funcs[1].cpu_ns, 7);
-    assert_int_equal(t->funcs[1].cpu_count, 1);
-    assert_int_equal(t->funcs[1].rss_delta_max, 1048576);
-    assert_int_equal(t->funcs[1].rss_count, 1);
+    assert_int_equal(tfn(t, 1)->cpu_ns, 7);
+    assert_int_equal(tfn(t, 1)->cpu_count, 1);
+    assert_int_equal(tfn(t, 1)->rss_delta_max, 1048576);
+    assert_int_equal(tfn(t, 1)->rss_count, 1);
     cp_tree_free(t);
 }
 

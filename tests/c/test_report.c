@@ -258,7 +258,11 @@ static void test_json_top_level_and_meta(void **state) {
     has(j, "\"meta\":{\"pid\":4242,\"role\":\"main\",\"clock\":\"fake\","
            "\"start_unix_s\":1700000000.123456789,\"duration_s\":10,\"threads\":2,"
            "\"events\":200,\"dropped_events\":0,\"dropped_nodes\":0,\"unmatched_exits\":0,"
-           "\"truncated_scopes\":0,\"allocation_failures\":0,\"merged_models\":0,\"approximate_percentiles\":false}");
+           "\"truncated_scopes\":0,\"allocation_failures\":0,\"merged_models\":0,"
+           "\"approximate_percentiles\":false,\"dropped_buffer_full\":0,\"dropped_reentrant\":0,"
+           "\"dropped_no_thread_buffer\":0,\"dropped_samples\":0,\"dropped_sites\":0,"
+           "\"exited_threads\":0,\"event_buffers\":0,"
+           "\"timeline_events\":0,\"timeline_dropped\":0}");
     has(j, "\"config\":{\"struct_size\":");
     has(j, "\"slow_function_s\":1,");
     has(j, "\"memory_intensive_bytes\":104857600,");
