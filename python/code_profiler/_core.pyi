@@ -104,6 +104,10 @@ class Session:
         """Which tracer mechanism is active for this session."""
     def set_role(self, role: str) -> None: ...
 
+    def site(self, name: str, file: Optional[str] = None, line: int = 0,
+             kind: int = 0) -> int:
+        """A site of this session's own table, freed with the session."""
+        ...
     def scope(self, site: int, flags: int = 0) -> Scope:
         """A C-implemented context manager timing `site` on this session."""
     def enter(self, site: int, flags: int = 0) -> None: ...

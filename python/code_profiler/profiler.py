@@ -313,7 +313,9 @@ class VideoOpusClipProfiler:
                line: int = 0) -> Any:
         """A C Scope of this session for the site (name, file, line, kind).
         Extension point for instruments of other kinds (data loading...)."""
-        return self._session.scope(_core.site(name, file, line, kind), flags)
+        # Names built at run time (f"clip_{i}") come and go with the
+        # session: its own site table holds them and is freed with it.
+        return self._session.scope(self._session.site(name, file, line, kind), flags)
 
     def _function_scope(self, site: int, flags: int) -> Any:
         """The cached Scope of this session for a function site."""

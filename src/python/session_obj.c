@@ -285,6 +285,34 @@ static PyObject *session_scope(PyObject *op, PyObject *const *args, Py_ssize_t n
     return cp_py_scope_new(self, site, flags);
 }
 
+/* site(name, file=None, line=0, kind=SITE_SCOPE): a site of this
+ * session's own table (freed with the session). */
+static PyObject *session_site(PyObject *op, PyObject *args, PyObject *kwargs) {
+    cp_py_session *self = (cp_py_session *)op;
+    static char *kwlist[] = {"name", "file", "line", "kind", NULL};
+    const char *name = NULL, *file = NULL;
+    PyObject *line_o = NULL, *kind_o = NULL;
+    if (cp_py_session_check(self) < 0 ||
+        !PyArg_ParseTupleAndKeywords(args, kwargs, "s|zOO:site", kwlist, &name, &file, &line_o,
+                                     &kind_o))
+        return NULL;
+    uint32_t line = 0, kind = CODEPROF_SITE_SCOPE;
+    if (line_o && cp_py_as_u32(line_o, "Session.site(): line", &line) < 0)
+        return NULL;
+    if (kind_o && cp_py_as_u32(kind_o, "Session.site(): kind", &kind) < 0)
+        return NULL;
+    if (kind >= CODEPROF_SITE_KIND_COUNT_) {
+        PyErr_Format(PyExc_ValueError,
+                     "Session.site(): kind must be one of SITE_* in [0, %d], got %u",
+                     (int)CODEPROF_SITE_KIND_COUNT_ - 1, kind);
+        return NULL;
+    }
+    uint32_t id = codeprof_session_site(self->s, name, file, line, (codeprof_site_kind)kind);
+    if (id == 0)
+        return PyErr_NoMemory();
+    return PyLong_FromUnsignedLong(id);
+}
+
 static PyObject *session_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs) {
     cp_py_session *self = (cp_py_session *)op;
     uint32_t site, flags;
@@ -516,6 +544,9 @@ static PyMethodDef session_methods[] = {
     {"set_role", session_set_role, METH_O, "set_role(role)\n\nTag the process role."},
     {"scope", (PyCFunction)(void (*)(void))session_scope, METH_FASTCALL | METH_KEYWORDS,
      "scope(site, flags=0) -> Scope\n\nA C-implemented context manager timing `site`."},
+    {"site", (PyCFunction)(void (*)(void))session_site, METH_VARARGS | METH_KEYWORDS,
+     "site(name, file=None, line=0, kind=SITE_SCOPE)\n\nIntern a site in this session's own "
+     "table (freed with the session; past max_sites names fold into one '(other ...)' site)."},
     {"enter", (PyCFunction)(void (*)(void))session_enter, METH_FASTCALL,
      "enter(site, flags=0)\n\nOpen a scope for `site` on this thread."},
     {"exit", (PyCFunction)(void (*)(void))session_exit, METH_FASTCALL,
