@@ -22,6 +22,7 @@ import inspect
 import json
 import os
 import threading
+import weakref
 import time
 import warnings
 from pathlib import Path
@@ -63,6 +64,10 @@ _FN_FLAGS_BY_LEVEL = {
 # The current profiler (most recently started) and the lazily created
 # default.  Plain module globals: the decorators' hot path reads them.
 _current: Optional["VideoOpusClipProfiler"] = None
+#: The most recently started profiler once it stopped, held weakly so that
+#: `del profiler` frees it (and its C session) while get_current_profiler()
+#: still finds it as long as the user keeps it.
+_last_stopped: Optional["weakref.ReferenceType[VideoOpusClipProfiler]"] = None
 #: The profiler whose session traces Python calls, if any.
 _tracing: Optional["VideoOpusClipProfiler"] = None
 
@@ -242,10 +247,17 @@ class VideoOpusClipProfiler:
         self._recording = False
         self._started = False
         self._release_tracer()
+        self._release_current()
         if self._enabled:
             self._session.stop()
             if self.config.save_profiles:
                 self.last_report_path = self.save_comprehensive_report()
+
+    def _release_current(self) -> None:
+        global _current, _last_stopped
+        if _current is self:
+            _current = None
+            _last_stopped = weakref.ref(self)
 
     def _release_tracer(self) -> None:
         global _tracing
@@ -259,6 +271,7 @@ class VideoOpusClipProfiler:
         if self._session.running:
             raise RuntimeError("_stopped_by_owner(): the session is still running")
         self._release_tracer()
+        self._release_current()
         self._recording = False
         self._started = False
 
@@ -546,7 +559,10 @@ def get_default_profiler() -> VideoOpusClipProfiler:
 def get_current_profiler() -> VideoOpusClipProfiler:
     """The profiler module-level decorators record into: the most recently
     started one, else the default profiler."""
-    return _current if _current is not None else get_default_profiler()
+    if _current is not None:
+        return _current
+    last = _last_stopped() if _last_stopped is not None else None
+    return last if last is not None else get_default_profiler()
 
 
 def _current_resolver(site: int, level: Optional[str]) -> Resolver:
