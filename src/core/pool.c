@@ -1,4 +1,5 @@
 /* pool.c -- the pool of event buffers (pool.h). */
+#include "core/bigmem.h"
 #include "core/pool.h"
 
 #include <stdlib.h>
@@ -29,7 +30,7 @@ void cp_pool_destroy(cp_pool *p) {
         return;
     uint32_t n = atomic_load(&p->allocated);
     for (uint32_t i = 0; i < n && i < p->nslots; i++)
-        free(p->all[i]);
+        cp_big_free(p->all[i]);
     free(p->all);
     free((void *)p->slots);
     memset(p, 0, sizeof *p);
@@ -56,7 +57,7 @@ cp_evbuf *cp_pool_new_buffer(cp_pool *p) {
         if (atomic_compare_exchange_weak(&p->allocated, &i, i + 1))
             break;
     }
-    cp_evbuf *b = malloc(sizeof *b + (size_t)p->buffer_events * sizeof(cp_event));
+    cp_evbuf *b = cp_big_alloc(sizeof *b + (size_t)p->buffer_events * sizeof(cp_event));
     if (!b) {
         /* The slot index stays reserved (NULL entry in all[]); freeing
          * skips NULL. */

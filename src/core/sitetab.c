@@ -1,11 +1,12 @@
 /* sitetab.c -- a table of interned sites (sitetab.h). */
+#include "core/bigmem.h"
 #include "core/sitetab.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_BLOCK (256u * 1024u) /* large enough for malloc to mmap it */
+#define ARENA_BLOCK (256u * 1024u) /* mapped, and unmapped when freed (bigmem.h) */
 
 static const char *const other_names[CODEPROF_SITE_KIND_COUNT_] = {
     "(other scopes)",         "(other Python functions)", "(other C functions)",
@@ -46,12 +47,12 @@ void cp_sitetab_destroy(cp_sitetab *t) {
     if (!t->chunks)
         return;
     for (uint32_t i = 0; i < t->nchunks; i++)
-        free(atomic_load_explicit(&t->chunks[i], memory_order_relaxed));
+        cp_big_free(atomic_load_explicit(&t->chunks[i], memory_order_relaxed));
     free((void *)t->chunks);
     for (uint32_t i = 0; i < t->nblocks; i++)
-        free(t->blocks[i]);
+        cp_big_free(t->blocks[i]);
     free(t->blocks);
-    free(t->hash);
+    cp_big_free(t->hash);
     pthread_mutex_destroy(&t->mu);
     memset(t, 0, sizeof *t);
 }
@@ -69,7 +70,7 @@ static char *arena_copy(cp_sitetab *t, const char *name, size_t ln, const char *
             t->blocks = nb;
             t->cap_blocks = nc;
         }
-        char *blk = malloc(bsize);
+        char *blk = cp_big_alloc(bsize);
         if (!blk)
             return NULL;
         t->blocks[t->nblocks++] = blk;
@@ -86,7 +87,7 @@ static char *arena_copy(cp_sitetab *t, const char *name, size_t ln, const char *
 
 static int hash_grow(cp_sitetab *t) {
     uint32_t ncap = t->hash_cap ? t->hash_cap * 2 : 1024;
-    uint32_t *n = calloc(ncap, sizeof *n);
+    uint32_t *n = cp_big_calloc(ncap, sizeof *n);
     if (!n)
         return -1;
     for (uint32_t i = 0; i < t->hash_cap; i++) {
@@ -100,7 +101,7 @@ static int hash_grow(cp_sitetab *t) {
             j = (j + 1) & (ncap - 1);
         n[j] = e;
     }
-    free(t->hash);
+    cp_big_free(t->hash);
     t->hash = n;
     t->hash_cap = ncap;
     return 0;
@@ -115,7 +116,7 @@ static uint32_t append(cp_sitetab *t, const char *name, const char *file, uint32
         return 0;
     cp_site_info *c = atomic_load_explicit(&t->chunks[ci], memory_order_relaxed);
     if (!c) {
-        c = calloc(CP_SITETAB_CHUNK, sizeof *c);
+        c = cp_big_calloc(CP_SITETAB_CHUNK, sizeof *c);
         if (!c)
             return 0;
         atomic_store_explicit(&t->chunks[ci], c, memory_order_release);

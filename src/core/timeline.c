@@ -1,4 +1,5 @@
 /* timeline.c -- the bounded timeline sink (timeline.h). */
+#include "core/bigmem.h"
 #include "core/timeline.h"
 
 #include <stdlib.h>
@@ -19,14 +20,14 @@ cp_timeline *cp_timeline_new(uint32_t cap, int traced) {
 void cp_timeline_free(cp_timeline *tl) {
     if (!tl)
         return;
-    free(tl->head);
-    free(tl->ring);
+    cp_big_free(tl->head);
+    cp_big_free(tl->ring);
     free(tl);
 }
 
 void cp_timeline_reset(cp_timeline *tl) {
-    free(tl->head);
-    free(tl->ring);
+    cp_big_free(tl->head);
+    cp_big_free(tl->ring);
     tl->head = tl->ring = NULL;
     tl->head_n = tl->head_alloc = 0;
     tl->ring_total = 0;
@@ -58,7 +59,7 @@ static cp_tl_event *slot(cp_timeline *tl) {
             uint32_t na = tl->head_alloc ? tl->head_alloc * 2 : 1024;
             if (na > tl->head_cap)
                 na = tl->head_cap;
-            cp_tl_event *nh = realloc(tl->head, (size_t)na * sizeof *nh);
+            cp_tl_event *nh = cp_big_realloc(tl->head, (size_t)na * sizeof *nh);
             if (!nh)
                 return NULL;
             tl->head = nh;
@@ -69,7 +70,7 @@ static cp_tl_event *slot(cp_timeline *tl) {
     if (!tl->ring_cap)
         return NULL;
     if (!tl->ring) {
-        tl->ring = malloc((size_t)tl->ring_cap * sizeof *tl->ring);
+        tl->ring = cp_big_alloc((size_t)tl->ring_cap * sizeof *tl->ring);
         if (!tl->ring)
             return NULL;
     }

@@ -1,4 +1,5 @@
 /* cct.c -- fold a thread's events into its calling-context tree (cct.h). */
+#include "core/bigmem.h"
 #include "cpu/cct.h"
 
 #include <stdlib.h>
@@ -39,9 +40,9 @@ cp_thread_tree *cp_tree_new(uint32_t max_nodes, uint32_t max_samples, int percen
     t->percentiles = percentiles;
     t->rng = 0x2545f4914f6cdd1dull;
     t->cap_nodes = 64;
-    t->nodes = malloc(t->cap_nodes * sizeof *t->nodes);
+    t->nodes = cp_big_alloc(t->cap_nodes * sizeof *t->nodes);
     t->hash_cap = 128;
-    t->hash = calloc(t->hash_cap, sizeof *t->hash);
+    t->hash = cp_big_calloc(t->hash_cap, sizeof *t->hash);
     t->cap_stack = 64;
     t->stack = malloc(t->cap_stack * sizeof *t->stack);
     if (!t->nodes || !t->hash || !t->stack) {
@@ -74,19 +75,19 @@ void cp_tree_free(cp_thread_tree *t) {
         return;
     if (t->nodes)
         free_data(t);
-    free(t->nodes);
-    free(t->hash);
+    cp_big_free(t->nodes);
+    cp_big_free(t->hash);
     free(t->stack);
-    free(t->funcs);
-    free(t->fhash);
+    cp_big_free(t->funcs);
+    cp_big_free(t->fhash);
     free(t);
 }
 
 void cp_tree_reset(cp_thread_tree *t) {
     free_data(t);
     memset(t->hash, 0, t->hash_cap * sizeof *t->hash);
-    free(t->funcs);
-    free(t->fhash);
+    cp_big_free(t->funcs);
+    cp_big_free(t->fhash);
     t->funcs = NULL;
     t->fhash = NULL;
     t->nfuncs = t->cap_funcs = t->fhash_cap = 0;
@@ -100,7 +101,7 @@ void cp_tree_reset(cp_thread_tree *t) {
 
 static int hash_grow(cp_thread_tree *t) {
     uint32_t ncap = t->hash_cap * 2;
-    uint32_t *nh = calloc(ncap, sizeof *nh);
+    uint32_t *nh = cp_big_calloc(ncap, sizeof *nh);
     if (!nh)
         return -1;
     for (uint32_t i = 1; i < t->nnodes; i++) {
@@ -109,7 +110,7 @@ static int hash_grow(cp_thread_tree *t) {
             j = (j + 1) & (ncap - 1);
         nh[j] = i + 1;
     }
-    free(t->hash);
+    cp_big_free(t->hash);
     t->hash = nh;
     t->hash_cap = ncap;
     return 0;
@@ -136,7 +137,7 @@ static uint32_t child_of(cp_thread_tree *t, uint32_t parent, uint32_t site) {
     }
     if (t->nnodes == t->cap_nodes) {
         uint32_t ncap = t->cap_nodes * 2;
-        cp_tnode *nn = realloc(t->nodes, (size_t)ncap * sizeof *nn);
+        cp_tnode *nn = cp_big_realloc(t->nodes, (size_t)ncap * sizeof *nn);
         if (!nn) {
             t->oom++;
             return CP_TREE_NO_NODE;
@@ -169,7 +170,7 @@ static uint32_t site_hash32(uint32_t site) {
 
 static int fhash_grow(cp_thread_tree *t) {
     uint32_t ncap = t->fhash_cap ? t->fhash_cap * 2 : 256;
-    uint32_t *nh = calloc(ncap, sizeof *nh);
+    uint32_t *nh = cp_big_calloc(ncap, sizeof *nh);
     if (!nh)
         return -1;
     for (uint32_t i = 0; i < t->nfuncs; i++) {
@@ -178,7 +179,7 @@ static int fhash_grow(cp_thread_tree *t) {
             j = (j + 1) & (ncap - 1);
         nh[j] = i + 1;
     }
-    free(t->fhash);
+    cp_big_free(t->fhash);
     t->fhash = nh;
     t->fhash_cap = ncap;
     return 0;
@@ -199,7 +200,7 @@ static uint32_t func_index(cp_thread_tree *t, uint32_t site) {
     }
     if (t->nfuncs == t->cap_funcs) {
         uint32_t ncap = t->cap_funcs ? t->cap_funcs * 2 : 64;
-        cp_tfunc *nf = realloc(t->funcs, (size_t)ncap * sizeof *nf);
+        cp_tfunc *nf = cp_big_realloc(t->funcs, (size_t)ncap * sizeof *nf);
         if (!nf) {
             t->oom++;
             return CP_TREE_NO_NODE;
@@ -492,7 +493,7 @@ static void add_stats(uint64_t *count, uint64_t *min_t, uint64_t *max_t, uint64_
 
 int cp_tree_merge(cp_thread_tree *dst, const cp_thread_tree *src) {
     int rc = 0;
-    uint32_t *map = malloc((size_t)(src->nnodes ? src->nnodes : 1) * sizeof *map);
+    uint32_t *map = cp_big_alloc((size_t)(src->nnodes ? src->nnodes : 1) * sizeof *map);
     if (!map) {
         dst->oom++;
         return -1;
@@ -543,7 +544,7 @@ int cp_tree_merge(cp_thread_tree *dst, const cp_thread_tree *src) {
             }
         }
     }
-    free(map);
+    cp_big_free(map);
     for (uint32_t i = 0; i < src->nfuncs; i++) {
         const cp_tfunc *sf = &src->funcs[i];
         uint32_t fi = func_index(dst, sf->site);

@@ -1,4 +1,5 @@
 /* datalog.c -- memory and spool-file record logs (datalog.h). */
+#include "core/bigmem.h"
 #include "data/datalog.h"
 
 #include <errno.h>
@@ -127,7 +128,7 @@ void cp_datalog_free(cp_datalog *log) {
         if (log->fd >= 0)
             munmap(log->chunks[i], log->chunk_bytes[i]);
         else
-            free(log->chunks[i]);
+            cp_big_free(log->chunks[i]);
     }
     if (log->hdr)
         munmap(log->hdr, log->page);
@@ -236,7 +237,7 @@ static cp_drec *next_slot(cp_datalog *log) {
     if (ci >= log->nchunks) {
         if (grow_table(log) != 0)
             return NULL;
-        cp_drec *c = calloc(CP_DLOG_CHUNK, sizeof *c);
+        cp_drec *c = cp_big_calloc(CP_DLOG_CHUNK, sizeof *c);
         if (!c)
             return NULL;
         log->chunks[log->nchunks++] = c;
