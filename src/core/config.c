@@ -1,5 +1,4 @@
 /* config.c -- codeprof_config defaults and validation. */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,11 +28,28 @@ static codeprof_status check_u32(uint32_t v, uint32_t lo, uint32_t hi, const cha
                         "%s must be an integer in [%u, %u], got %u", field, lo, hi, v);
 }
 
-static codeprof_status check_pos(double v, const char *field, codeprof_error *err) {
-    if (isfinite(v) && v > 0)
+/* Bounds of the thresholds.  Every value inside them is representable where
+ * the core uses it: a time threshold becomes a uint64 count of nanoseconds
+ * (1e9 s is 1e18 ns, below 2^63), and at least 1 ns; a byte threshold is
+ * compared with RSS deltas as a double and stays an exact integer up to
+ * 2^53.  python/code_profiler/config.py mirrors these numbers. */
+#define CP_THRESHOLD_S_MIN 1e-9
+#define CP_THRESHOLD_S_MAX 1e9
+#define CP_THRESHOLD_BYTES_MIN 1.0
+#define CP_THRESHOLD_BYTES_MAX 9007199254740992.0 /* 2^53 */
+
+/* lo <= v <= hi, false for NaN (every comparison with NaN is false). */
+static codeprof_status check_range(double v, double lo, double hi, const char *unit,
+                                   const char *field, codeprof_error *err) {
+    if (v >= lo && v <= hi)
         return CODEPROF_OK;
     return cp_error_set(err, CODEPROF_ECONFIG, field,
-                        "%s must be a finite number > 0, got %g", field, v);
+                        "%s must be a finite number > 0, in [%g, %g] %s, got %g", field, lo, hi,
+                        unit, v);
+}
+
+static codeprof_status check_seconds(double v, const char *field, codeprof_error *err) {
+    return check_range(v, CP_THRESHOLD_S_MIN, CP_THRESHOLD_S_MAX, "seconds", field, err);
 }
 
 codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_error *err) {
@@ -50,15 +66,17 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
     if ((st = check_u32(cfg->buffer_events, 1024, 1u << 24, "buffer_events", err)) ||
         (st = check_u32(cfg->max_nodes, 16, 1u << 26, "max_nodes", err)) ||
         (st = check_u32(cfg->max_samples, 1, 1u << 20, "max_samples", err)) ||
-        (st = check_pos(cfg->slow_function_s, "slow_function_s", err)) ||
-        (st = check_pos(cfg->memory_intensive_bytes, "memory_intensive_bytes", err)) ||
-        (st = check_pos(cfg->slow_data_loading_s, "slow_data_loading_s", err)) ||
-        (st = check_pos(cfg->slow_preprocessing_s, "slow_preprocessing_s", err)) ||
-        (st = check_pos(cfg->slow_gpu_op_s, "slow_gpu_op_s", err)))
+        (st = check_seconds(cfg->slow_function_s, "slow_function_s", err)) ||
+        (st = check_range(cfg->memory_intensive_bytes, CP_THRESHOLD_BYTES_MIN,
+                          CP_THRESHOLD_BYTES_MAX, "bytes", "memory_intensive_bytes", err)) ||
+        (st = check_seconds(cfg->slow_data_loading_s, "slow_data_loading_s", err)) ||
+        (st = check_seconds(cfg->slow_preprocessing_s, "slow_preprocessing_s", err)) ||
+        (st = check_seconds(cfg->slow_gpu_op_s, "slow_gpu_op_s", err)))
         return st;
+    /* Written so that NaN fails too. */
     if (!(cfg->data_stall_fraction > 0 && cfg->data_stall_fraction < 1))
         return cp_error_set(err, CODEPROF_ECONFIG, "data_stall_fraction",
-                            "data_stall_fraction must be in (0, 1), got %g",
+                            "data_stall_fraction must be a number in (0, 1) (exclusive), got %g",
                             cfg->data_stall_fraction);
     return CODEPROF_OK;
 }
