@@ -291,3 +291,29 @@ def test_run_module_not_found(tmp_path):
     res = codeprof("run", "-m", "emptypkg", cwd=tmp_path)
     assert res.returncode == 2
     assert "is a package and cannot be directly executed" in res.stderr
+
+
+def test_spawn_dataloader_workers_find_the_scripts_dataset(tmp_path):
+    """A DataLoader with spawn workers unpickles the script's Dataset class
+    in each worker: that needs the same __main__ set-up as a spawn pool."""
+    pytest.importorskip("torch")
+    (tmp_path / "loader.py").write_text(textwrap.dedent("""
+        import json
+        import torch
+        from torch.utils.data import DataLoader, Dataset
+
+        class Squares(Dataset):
+            def __len__(self):
+                return 8
+
+            def __getitem__(self, i):
+                return torch.tensor([i * i])
+
+        if __name__ == "__main__":
+            loader = DataLoader(Squares(), batch_size=4, num_workers=2,
+                                multiprocessing_context="spawn", timeout=120)
+            print(json.dumps(sorted(int(v) for b in loader for v in b.flatten())))
+    """))
+    res = codeprof("run", "-q", "loader.py", cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == [i * i for i in range(8)]
