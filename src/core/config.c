@@ -24,8 +24,8 @@ static codeprof_status check_u32(uint32_t v, uint32_t lo, uint32_t hi, const cha
                                  codeprof_error *err) {
     if (v >= lo && v <= hi)
         return CODEPROF_OK;
-    return cp_error_set(err, CODEPROF_ECONFIG, field,
-                        "%s must be an integer in [%u, %u], got %u", field, lo, hi, v);
+    return cp_error_set(err, CODEPROF_ECONFIG, field, "%s must be an integer in [%u, %u], got %u",
+                        field, lo, hi, v);
 }
 
 /* Bounds of the thresholds.  Every value inside them is representable where
@@ -33,8 +33,8 @@ static codeprof_status check_u32(uint32_t v, uint32_t lo, uint32_t hi, const cha
  * (1e9 s is 1e18 ns, below 2^63), and at least 1 ns; a byte threshold is
  * compared with RSS deltas as a double and stays an exact integer up to
  * 2^53.  python/code_profiler/config.py mirrors these numbers. */
-#define CP_THRESHOLD_S_MIN 1e-9
-#define CP_THRESHOLD_S_MAX 1e9
+#define CP_THRESHOLD_S_MIN     1e-9
+#define CP_THRESHOLD_S_MAX     1e9
 #define CP_THRESHOLD_BYTES_MIN 1.0
 #define CP_THRESHOLD_BYTES_MAX 9007199254740992.0 /* 2^53 */
 
@@ -61,8 +61,8 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
                             "struct_size must be %zu (call codeprof_config_init), got %u",
                             sizeof *cfg, cfg->struct_size);
     if (cfg->flags & ~(uint32_t)(CODEPROF_CFG_SCOPE_CPU | CODEPROF_CFG_PERCENTILES))
-        return cp_error_set(err, CODEPROF_ECONFIG, "flags",
-                            "flags has unknown bits 0x%x", cfg->flags);
+        return cp_error_set(err, CODEPROF_ECONFIG, "flags", "flags has unknown bits 0x%x",
+                            cfg->flags);
     if ((st = check_u32(cfg->buffer_events, 1024, 1u << 24, "buffer_events", err)) ||
         (st = check_u32(cfg->max_nodes, 16, 1u << 26, "max_nodes", err)) ||
         (st = check_u32(cfg->max_samples, 1, 1u << 20, "max_samples", err)) ||

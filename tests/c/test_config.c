@@ -23,10 +23,11 @@ typedef struct dfield {
     double lo, hi; /* accepted range, inclusive */
 } dfield;
 
-#define DF(f, lo, hi) {#f, offsetof(codeprof_config, f), lo, hi}
+#define DF(f, lo, hi)                                                                              \
+    { #f, offsetof(codeprof_config, f), lo, hi }
 static const dfield dfields[] = {
-    DF(slow_function_s, 1e-9, 1e9),         DF(memory_intensive_bytes, 1.0, 9007199254740992.0),
-    DF(slow_data_loading_s, 1e-9, 1e9),     DF(slow_preprocessing_s, 1e-9, 1e9),
+    DF(slow_function_s, 1e-9, 1e9),     DF(memory_intensive_bytes, 1.0, 9007199254740992.0),
+    DF(slow_data_loading_s, 1e-9, 1e9), DF(slow_preprocessing_s, 1e-9, 1e9),
     DF(slow_gpu_op_s, 1e-9, 1e9),
 };
 #undef DF
@@ -72,8 +73,8 @@ static void test_thresholds_reject_nan_inf_negative_zero_and_out_of_range(void *
     (void)state;
     for (size_t i = 0; i < sizeof dfields / sizeof dfields[0]; i++) {
         const dfield *f = &dfields[i];
-        const double bad[] = {NAN, -NAN, INFINITY, -INFINITY, -1.0, 0.0, -0.0,
-                              f->lo / 2, f->hi * 2, 2e10 * 1e9, 1e300, -1e300};
+        const double bad[] = {NAN,  -NAN,      INFINITY,  -INFINITY,  -1.0,  0.0,
+                              -0.0, f->lo / 2, f->hi * 2, 2e10 * 1e9, 1e300, -1e300};
         for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
             codeprof_config cfg;
             codeprof_config_init(&cfg);
