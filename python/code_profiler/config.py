@@ -208,7 +208,9 @@ class ProfilerConfig:
         try:
             return float(value)
         except (OverflowError, ValueError, TypeError):
-            return math.inf if value > 0 else -math.inf
+            # Too large for a float (a huge int or Fraction): out of every
+            # range, whatever its sign.
+            return math.inf
 
     @staticmethod
     def _check_number(name: str, value: object, bounds: Tuple[float, float], shown: str) -> None:
