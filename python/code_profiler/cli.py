@@ -105,7 +105,7 @@ def _find_main_spec(name: str) -> importlib.machinery.ModuleSpec:
         raise _ModuleNotRunnable(f"relative module names are not supported: {name!r}")
     try:
         spec = importlib.util.find_spec(name)
-    except (ImportError, AttributeError, TypeError, ValueError) as e:
+    except Exception as e:  # a parent package failing to import, a bad name
         raise _ModuleNotRunnable(f"error while finding module specification for {name!r} "
                                  f"({type(e).__name__}: {e})") from None
     if spec is None:
