@@ -317,3 +317,10 @@ def test_spawn_dataloader_workers_find_the_scripts_dataset(tmp_path):
     res = codeprof("run", "-q", "loader.py", cwd=tmp_path, timeout=300)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == [i * i for i in range(8)]
+
+
+def test_dash_m_after_the_script_belongs_to_the_script(tmp_path):
+    (tmp_path / "argv.py").write_text("import json, sys\nprint(json.dumps(sys.argv))\n")
+    res = codeprof("run", "-q", "argv.py", "-m", "x", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == ["argv.py", "-m", "x"]
