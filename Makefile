@@ -1,9 +1,9 @@
 # codeprof -- developer entry points.
 #
 #   make demo    set up .venv, build + install the package, profile examples/video_pipeline.py
-#   make test    C tests (build/), C tests under ASan+UBSan (build-asan/),
-#                pytest on Python 3.11 with torch (.venv) and on 3.12 without torch (.venv312),
-#                a bounded libFuzzer run on the spool reader (build-fuzz/, test-fuzz)
+#   make test    C tests (build/), C tests under ASan+UBSan (build-asan/) and ThreadSanitizer
+#                (build-tsan/), pytest on Python 3.11 with torch (.venv) and on 3.12 and 3.13
+#                without torch (.venv312, .venv313), a bounded libFuzzer run (build-fuzz/, test-fuzz)
 #   make bench   bench/run_all.sh in .venv
 #   make clean   remove build trees (make distclean also removes the venvs)
 #
@@ -19,6 +19,7 @@ MAKEFLAGS += --no-print-directory
 ROOT    := $(CURDIR)
 VENV    := $(ROOT)/.venv
 VENV312 := $(ROOT)/.venv312
+VENV313 := $(ROOT)/.venv313
 NPROC   := $(shell nproc 2>/dev/null || echo 2)
 
 # Interpreters: the pyenv builds when present, else whatever is on PATH.
@@ -26,6 +27,8 @@ PY311 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python3.11) \
                      $(shell command -v python3.11 2>/dev/null))
 PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12) \
                      $(shell command -v python3.12 2>/dev/null))
+PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python3.13) \
+                     $(shell command -v python3.13 2>/dev/null))
 
 # torch is always pinned (pip finds the CPU wheel in the local wheelhouse when there is one).
 TORCH_REQ    := torch==2.13.0
@@ -33,6 +36,8 @@ BUILD_PKGS   := scikit-build-core cmake ninja
 COMMON_PKGS  := numpy opencv-python-headless pytest $(BUILD_PKGS)
 VENV_PKGS    := $(TORCH_REQ) $(COMMON_PKGS) yappi pyinstrument
 VENV312_PKGS := $(COMMON_PKGS) yappi pyinstrument
+# 3.13: only what the tests need (no torch: its tests skip; no peer profilers).
+VENV313_PKGS := $(COMMON_PKGS)
 
 CMAKE := $(VENV)/bin/cmake
 CTEST := $(VENV)/bin/ctest
@@ -42,12 +47,14 @@ PYTEST_TIMEOUT ?= 1200
 DEMO_SCRIPT ?= examples/video_pipeline.py
 DEMO_ARGS ?=
 
-.PHONY: help demo test test-c test-asan test-py311 test-py312 test-fuzz fuzzdeps bench clean \
-        distclean sysdeps venv venv312 install install312 dev build format
+.PHONY: help demo test test-c test-asan test-tsan test-py311 test-py312 test-py313 test-fuzz \
+        fuzzdeps bench clean distclean sysdeps venv venv312 venv313 install install312 install313 \
+        dev build format
 
 help:
 	@echo "make demo | make test | make bench | make clean | make distclean"
-	@echo "  parts of test: test-c test-asan test-py311 test-py312 test-fuzz; set-up: venv venv312 install dev (editable)"
+	@echo "  parts of test: test-c test-asan test-tsan test-py311 test-py312 test-py313 test-fuzz"
+	@echo "  set-up: venv venv312 venv313 install install312 install313 dev (editable)"
 
 # ---------------------------------------------------------------------------
 # System prerequisites (C compiler, pkg-config, cmocka)
@@ -79,6 +86,10 @@ $(VENV312)/bin/python:
 	@if [ -z "$(PY312)" ]; then echo "python3.12 not found (looked in ~/.pyenv/versions/3.12.*/bin and PATH); set PY312=/path/to/python3.12"; exit 1; fi
 	$(PY312) -m venv $(VENV312)
 
+$(VENV313)/bin/python:
+	@if [ -z "$(PY313)" ]; then echo "python3.13 not found (looked in ~/.pyenv/versions/3.13.*/bin and PATH); set PY313=/path/to/python3.13"; exit 1; fi
+	$(PY313) -m venv $(VENV313)
+
 $(VENV)/.codeprof-deps: $(VENV)/bin/python Makefile
 	@echo "[venv] .venv: $(VENV_PKGS)"
 	@$(VENV)/bin/pip install $(PIP_QUIET) $(VENV_PKGS) 2>&1 | { grep -v "^WARNING: Location" || true; }
@@ -91,8 +102,16 @@ $(VENV312)/.codeprof-deps: $(VENV312)/bin/python Makefile
 	  echo ".venv312 must not contain torch (its leg checks that torch tests skip); remove it: $(VENV312)/bin/pip uninstall -y torch"; exit 1; fi
 	@touch $@
 
+$(VENV313)/.codeprof-deps: $(VENV313)/bin/python Makefile
+	@echo "[venv] .venv313: $(VENV313_PKGS)"
+	@$(VENV313)/bin/pip install $(PIP_QUIET) $(VENV313_PKGS) 2>&1 | { grep -v "^WARNING: Location" || true; }
+	@if $(VENV313)/bin/python -c "import torch" 2>/dev/null; then \
+	  echo ".venv313 must not contain torch (its leg checks that torch tests skip); remove it: $(VENV313)/bin/pip uninstall -y torch"; exit 1; fi
+	@touch $@
+
 venv: $(VENV)/.codeprof-deps
 venv312: $(VENV312)/.codeprof-deps
+venv313: $(VENV313)/.codeprof-deps
 
 # Build + (re)install the package: incremental CMake build in build-py/<wheel tag>, always reinstalled.
 install: venv
@@ -106,6 +125,12 @@ install312: venv312
 	@$(VENV312)/bin/pip install $(PIP_QUIET) --no-deps --no-build-isolation --force-reinstall $(ROOT) \
 	  > $(ROOT)/build-py/install-312.log 2>&1 || { tail -40 $(ROOT)/build-py/install-312.log; exit 1; }
 install312: | build-py-dir
+
+install313: venv313
+	@echo "[install] code-profiler -> .venv313"
+	@$(VENV313)/bin/pip install $(PIP_QUIET) --no-deps --no-build-isolation --force-reinstall $(ROOT) \
+	  > $(ROOT)/build-py/install-313.log 2>&1 || { tail -40 $(ROOT)/build-py/install-313.log; exit 1; }
+install313: | build-py-dir
 
 # Editable install for iterating on the Python facade: .py edits are live; rerun after C edits.
 # (make test replaces it with a regular install.)
@@ -129,8 +154,9 @@ demo: install
 # test
 # ---------------------------------------------------------------------------
 # Every leg runs even when an earlier one fails (-k); the exit status is the failure.
+TEST_LEGS ?= test-c test-asan test-tsan test-fuzz test-py311 test-py312 test-py313
 test:
-	@$(MAKE) -k test-c test-asan test-py311 test-py312 test-fuzz || { echo "[test] FAILED: see the legs above"; exit 1; }
+	@$(MAKE) -k $(TEST_LEGS) || { echo "[test] FAILED: see the legs above"; exit 1; }
 	@echo "[test] all legs passed"
 
 # Library + C tests, plain build.
@@ -201,6 +227,39 @@ test-fuzz: fuzzdeps venv
 	  || { tail -60 fuzz.log; echo "[test-fuzz] FAILED: reproduce with build-fuzz/fuzz_spool_reader build-fuzz/crash-*"; exit 1; }
 	@grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added)" $(ROOT)/build-fuzz/fuzz.log | sed 's/^/[test-fuzz] /'
 
+# The C tests under ThreadSanitizer (-O1 -g; CP_TSAN_BUILD=1 makes the recording barrier use
+# atomics TSan can check).  Some kernels place mappings where TSan's shadow memory must go (a
+# high vm.mmap_rnd_bits): TSan then dies with "FATAL: ThreadSanitizer: unexpected memory mapping";
+# a probe detects it and the tests then run under `setarch <arch> -R` (no ASLR).  Where neither
+# works the leg fails and says why; TSAN_SKIP=1 skips it on purpose.
+test-tsan: sysdeps venv
+	@if [ "$${TSAN_SKIP:-0}" = 1 ]; then echo "[test-tsan] skipped (TSAN_SKIP=1)"; exit 0; fi; \
+	$(CMAKE) -S $(ROOT) -B $(ROOT)/build-tsan -DCODEPROF_BUILD_TESTS=ON -DCODEPROF_SANITIZE=OFF \
+	  -DCODEPROF_TSAN=ON -DCODEPROF_BUILD_SHARED=OFF -DCMAKE_BUILD_TYPE=Debug \
+	  > $(ROOT)/build-tsan-configure.log 2>&1 \
+	  || { tail -30 $(ROOT)/build-tsan-configure.log; exit 1; }; \
+	$(CMAKE) --build $(ROOT)/build-tsan -j$(NPROC) > $(ROOT)/build-tsan/build.log 2>&1 \
+	  || { grep -E -B2 -A6 ": (fatal )?error:|undefined reference" $(ROOT)/build-tsan/build.log | head -80; exit 1; }; \
+	probe=$(ROOT)/build-tsan/tsan-probe; \
+	printf '#include <pthread.h>\nstatic void *f(void *a) { return a; }\nint main(void) { pthread_t t; if (pthread_create(&t, 0, f, 0)) return 1; return pthread_join(t, 0); }\n' > $$probe.c; \
+	cc -fsanitize=thread -g $$probe.c -o $$probe -pthread \
+	  || { echo "[test-tsan] cannot link a ThreadSanitizer program (install libtsan for this gcc)"; exit 1; }; \
+	wrap=""; \
+	if ! $$probe > $$probe.log 2>&1; then \
+	  if grep -q "unexpected memory mapping" $$probe.log && \
+	     setarch "$$(uname -m)" -R $$probe > $$probe.log 2>&1; then \
+	    wrap="setarch $$(uname -m) -R"; \
+	    echo "[test-tsan] this kernel's mmap layout breaks TSan: running the tests under '$$wrap'"; \
+	  else \
+	    echo "[test-tsan] ThreadSanitizer does not run here:"; head -5 $$probe.log; \
+	    echo "[test-tsan] (try: sysctl vm.mmap_rnd_bits=28, or TSAN_SKIP=1 to skip this leg)"; exit 1; \
+	  fi; \
+	fi; \
+	echo "[test-tsan] ctest build-tsan/"; \
+	cd $(ROOT)/build-tsan && \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	$$wrap $(CTEST) --output-on-failure -j$(NPROC)
+
 # pytest exits 5 when it collects nothing; that is accepted only when no test file exists at all.
 define run_pytest
 	@if [ ! -d $(ROOT)/tests/python ]; then echo "[$(1)] no tests/python directory"; exit 0; fi; \
@@ -217,6 +276,9 @@ test-py311: install
 test-py312: install312
 	$(call run_pytest,test-py312,$(VENV312))
 
+test-py313: install313
+	$(call run_pytest,test-py313,$(VENV313))
+
 # ---------------------------------------------------------------------------
 # bench, format, clean
 # ---------------------------------------------------------------------------
@@ -228,11 +290,13 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-fuzz build-py build-configure.log build-asan-configure.log \
-	  build-fuzz-configure.log build-fuzz-build.log dist \
+	rm -rf build build-asan build-tsan build-fuzz build-py build-configure.log \
+	  build-asan-configure.log build-tsan-configure.log build-fuzz-configure.log \
+	  build-fuzz-build.log dist \
 	  python/*.egg-info profiles
-	find . -path ./.venv -prune -o -path ./.venv312 -prune -o -name __pycache__ -type d -print \
+	find . -path ./.venv -prune -o -path ./.venv312 -prune -o -path ./.venv313 -prune \
+	  -o -name __pycache__ -type d -print \
 	  | xargs rm -rf
 
 distclean: clean
-	rm -rf $(VENV) $(VENV312)
+	rm -rf $(VENV) $(VENV312) $(VENV313)

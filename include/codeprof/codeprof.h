@@ -128,12 +128,15 @@ typedef struct codeprof_config {
      * uniform reservoir sample above).  Range [1, 1<<20].  Default 10000. */
     uint32_t max_samples;
 
-    /* Analysis thresholds (the rules in src/analysis read these). */
-    double slow_function_s;        /* > 0; default 1.0   */
-    double memory_intensive_bytes; /* > 0; default 100 MiB */
-    double slow_data_loading_s;    /* > 0; default 1.0   */
-    double slow_preprocessing_s;   /* > 0; default 0.5   */
-    double slow_gpu_op_s;          /* > 0; default 0.1   */
+    /* Analysis thresholds (the rules in src/analysis read these).  Time
+     * thresholds are in seconds, range [1e-9, 1e9] (the core compares them
+     * as whole nanoseconds); the byte threshold's range is [1, 2^53].  NaN
+     * and infinities are rejected. */
+    double slow_function_s;        /* [1e-9, 1e9]; default 1.0   */
+    double memory_intensive_bytes; /* [1, 2^53]; default 100 MiB */
+    double slow_data_loading_s;    /* [1e-9, 1e9]; default 1.0   */
+    double slow_preprocessing_s;   /* [1e-9, 1e9]; default 0.5   */
+    double slow_gpu_op_s;          /* [1e-9, 1e9]; default 0.1   */
     /* Data-stall fraction (wait / (wait + step)) above which the loader is
      * reported as the bottleneck.  (0, 1); default 0.2. */
     double data_stall_fraction;

@@ -1,23 +1,31 @@
 """The ``codeprof`` command (also ``python -m code_profiler``).
 
     codeprof run [-o REPORT] [--level LEVEL] [--text] [-q] script.py [args...]
+    codeprof run [-o REPORT] [--level LEVEL] [--text] [-q] -m module [args...]
 
-runs a script the way ``python -m cProfile`` does -- ``sys.argv`` is the
+runs a script the way ``python script.py`` does -- ``sys.argv`` is the
 script and its arguments, ``sys.path[0]`` its directory, its code runs in a
-fresh ``__main__`` module (installed in sys.modules while it runs) -- under a VideoOpusClipProfiler with the C tracer on, then
-prints the C core's text summary to stderr and, with ``-o``, writes the
-report (JSON, or the text summary with ``--text``) atomically.
+fresh ``__main__`` module (installed in sys.modules while it runs) whose
+``__spec__`` is None, so that multiprocessing's spawn and forkserver
+children re-run the script by path and find its functions -- or, with
+``-m``, a module the way ``python -m module`` does (``sys.argv[0]`` the
+module's file, ``sys.path[0]`` the working directory, ``__spec__`` the
+module's spec, a package runs its ``__main__`` submodule), under a
+VideoOpusClipProfiler with the C tracer on, then prints the C core's text
+summary to stderr and, with ``-o``, writes the report (JSON, or the text
+summary with ``--text``) atomically.
 
 Exit status: the script's (``sys.exit(n)`` is honoured; an uncaught
 exception prints its traceback and gives 1, KeyboardInterrupt 130); the
-report is written in every case.  2 for a usage error or a missing script;
-1 if the report could not be written.
+report is written in every case.  2 for a usage error, a missing script or
+a module that cannot be found; 1 if the report could not be written.
 """
 from __future__ import annotations
 
 import argparse
 import builtins
 import importlib.machinery
+import importlib.util
 import io
 import os
 import sys
@@ -55,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the -o report as the text summary instead of JSON")
     run.add_argument("-q", "--quiet", action="store_true",
                      help="do not print the summary to stderr")
-    run.add_argument("script", help="the Python script to run")
+    run.add_argument("-m", dest="as_module", action="store_true",
+                     help="run the library module SCRIPT as a script, like python -m "
+                          "(the first argument is then a module name)")
+    run.add_argument("script", help="the Python script to run (with -m: the module)")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     return parser
 
@@ -69,12 +80,69 @@ def _load_script(script: str) -> Tuple[types.ModuleType, types.CodeType]:
     code_obj = compile(source, script, "exec", dont_inherit=True)
     module = types.ModuleType("__main__")
     module.__file__ = script
-    module.__spec__ = importlib.machinery.ModuleSpec("__main__", None, origin=script)
+    # As for `python script.py`: no spec.  multiprocessing's spawn and
+    # forkserver children re-run the main module by name when it has a
+    # spec and by path (as __mp_main__) when it has none; a spec named
+    # "__main__" makes them skip it, so pickled functions of the script
+    # cannot be found there.
+    module.__spec__ = None
     module.__loader__ = None
     module.__package__ = None
     module.__dict__["__cached__"] = None
     module.__dict__["__builtins__"] = builtins
     return module, code_obj
+
+
+class _ModuleNotRunnable(Exception):
+    """`codeprof run -m NAME`: NAME cannot be run (the message says why)."""
+
+
+def _find_main_spec(name: str) -> importlib.machinery.ModuleSpec:
+    """The spec ``python -m name`` would run: the module's, or for a package
+    its ``__main__`` submodule's.  Importing the parent packages is part of
+    finding it, as for ``python -m``."""
+    if not name or name.startswith("."):
+        raise _ModuleNotRunnable(f"relative module names are not supported: {name!r}")
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception as e:  # a parent package failing to import, a bad name
+        raise _ModuleNotRunnable(f"error while finding module specification for {name!r} "
+                                 f"({type(e).__name__}: {e})") from None
+    if spec is None:
+        raise _ModuleNotRunnable(f"No module named {name}")
+    if spec.submodule_search_locations is not None:
+        if name == "__main__" or name.endswith(".__main__"):
+            raise _ModuleNotRunnable(f"cannot use package as __main__ module: {name!r}")
+        try:
+            return _find_main_spec(name + ".__main__")
+        except _ModuleNotRunnable as e:
+            raise _ModuleNotRunnable(f"{e}; {name!r} is a package and cannot be directly "
+                                     "executed") from None
+    if spec.loader is None:
+        raise _ModuleNotRunnable(f"No code object available for {name}")
+    return spec
+
+
+def _load_module(name: str) -> Tuple[types.ModuleType, types.CodeType, str]:
+    """The ``__main__`` module and code object for ``codeprof run -m name``
+    (as ``python -m name`` sets them up), and the file for ``sys.argv[0]``."""
+    spec = _find_main_spec(name)
+    get_code = getattr(spec.loader, "get_code", None)
+    try:
+        code_obj = get_code(spec.name) if get_code is not None else None
+    except ImportError as e:
+        raise _ModuleNotRunnable(f"cannot load {spec.name}: {e}") from None
+    if code_obj is None:
+        raise _ModuleNotRunnable(f"No code object available for {spec.name}")
+    module = types.ModuleType("__main__")
+    module.__spec__ = spec
+    module.__loader__ = spec.loader
+    module.__package__ = spec.parent
+    if spec.has_location and spec.origin:
+        module.__file__ = spec.origin
+    module.__dict__["__cached__"] = spec.cached
+    module.__dict__["__builtins__"] = builtins
+    return module, code_obj, spec.origin if spec.has_location and spec.origin else name
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -106,36 +174,56 @@ def _print_exception(exc: BaseException, script: str) -> None:
 
 
 def _cmd_run(ns: argparse.Namespace) -> int:
-    script = os.path.abspath(ns.script)
-    if not os.path.exists(ns.script):
-        print(f"{PROG} run: error: script not found: '{ns.script}'", file=sys.stderr)
-        return 2
-    if not os.path.isfile(ns.script):
-        print(f"{PROG} run: error: not a file: '{ns.script}' (expected a Python script)",
-              file=sys.stderr)
-        return 2
+    if not ns.as_module:
+        if not os.path.exists(ns.script):
+            print(f"{PROG} run: error: script not found: '{ns.script}'", file=sys.stderr)
+            return 2
+        if not os.path.isfile(ns.script):
+            print(f"{PROG} run: error: not a file: '{ns.script}' (expected a Python script)",
+                  file=sys.stderr)
+            return 2
     output = os.path.abspath(ns.output) if ns.output else None  # before the script chdirs
+
+    saved_argv = sys.argv[:]
+    saved_path0 = sys.path[0] if sys.path else None
+
+    def restore_argv_path() -> None:
+        sys.argv = saved_argv
+        if saved_path0 is not None and sys.path:
+            sys.path[0] = saved_path0
+
+    # sys.path[0] as Python sets it: the script's directory, or for -m the
+    # working directory (set before the module is looked up).
+    if ns.as_module:
+        path0 = os.getcwd()
+    else:
+        script = os.path.abspath(ns.script)
+        path0 = os.path.dirname(script)
+    if sys.path:
+        sys.path[0] = path0
+    else:
+        sys.path.append(path0)
+
+    code = 0
+    try:
+        if ns.as_module:
+            main_module, code_obj, script = _load_module(ns.script)
+            sys.argv = [script, *ns.args]
+        else:
+            sys.argv = [ns.script, *ns.args]
+            main_module, code_obj = _load_script(script)
+    except _ModuleNotRunnable as e:
+        restore_argv_path()
+        print(f"{PROG} run: error: {e}", file=sys.stderr)
+        return 2
+    except SyntaxError as e:
+        restore_argv_path()
+        traceback.print_exception(type(e), e, None, file=sys.stderr)
+        return 1
 
     config = create_profiler_config(ns.level, enable_cprofile=True, save_profiles=False)
     profiler = VideoOpusClipProfiler(config)
 
-    saved_argv = sys.argv[:]
-    saved_path0 = sys.path[0] if sys.path else None
-    sys.argv = [ns.script, *ns.args]
-    if sys.path:
-        sys.path[0] = os.path.dirname(script)
-    else:
-        sys.path.append(os.path.dirname(script))
-
-    code = 0
-    try:
-        main_module, code_obj = _load_script(script)
-    except SyntaxError as e:
-        sys.argv = saved_argv
-        if saved_path0 is not None and sys.path:
-            sys.path[0] = saved_path0
-        traceback.print_exception(type(e), e, None, file=sys.stderr)
-        return 1
     saved_main = sys.modules.get("__main__")
     sys.modules["__main__"] = main_module
     # The bound C method, fetched before tracing starts: the tracer skips
@@ -159,9 +247,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         profiler._stopped_by_owner()
         if saved_main is not None:
             sys.modules["__main__"] = saved_main
-        sys.argv = saved_argv
-        if saved_path0 is not None and sys.path:
-            sys.path[0] = saved_path0
+        restore_argv_path()
 
     try:
         sys.stdout.flush()

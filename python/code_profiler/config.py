@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Final, Literal, Tuple, Union
@@ -25,6 +26,30 @@ LEVELS: Final[Tuple[str, ...]] = ("basic", "detailed", "comprehensive")
 MAX_SAMPLES_LIMIT: Final[int] = 1 << 20
 
 _MIB: Final[float] = 1024.0 * 1024.0
+
+#: Range of every threshold in seconds (and of sample_interval): the C core
+#: compares times as whole uint64 nanoseconds, so a value must be at least
+#: 1 ns and at most 1e9 s (1e18 ns).  Mirrors src/core/config.c.
+SECONDS_RANGE: Final[Tuple[float, float]] = (1e-9, 1e9)
+
+#: Range of memory_intensive_threshold_mb: the core's byte threshold
+#: (MiB x 2**20) must lie in [1, 2**53] bytes.  Mirrors src/core/config.c.
+MEMORY_MB_RANGE: Final[Tuple[float, float]] = (2.0 ** -20, 2.0 ** 33)
+
+_SECONDS_FIELDS: Final[Tuple[str, ...]] = (
+    "sample_interval", "slow_function_threshold_s", "slow_data_loading_threshold_s",
+    "slow_preprocessing_threshold_s", "slow_gpu_operation_threshold_s")
+
+
+def _short_repr(value: object, limit: int = 60) -> str:
+    """repr(value), cut in the middle past `limit` characters (a huge int)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past sys.get_int_max_str_digits()
+        return f"<{type(value).__name__} too large to print>"
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit // 2]}...{text[-limit // 2:]} ({len(text)} characters)"
 
 
 def _levels_text() -> str:
@@ -64,7 +89,12 @@ class ProfilerConfig:
       ``save_profiles`` the report is also saved there at every
       ``stop_profiling()``.
     * thresholds (``slow_function_threshold_s`` ...) -- the analysis rules'
-      thresholds, applied by the C core.
+      thresholds, applied by the C core.  Times (and ``sample_interval``)
+      must lie in [1e-9, 1e9] seconds, ``memory_intensive_threshold_mb`` in
+      [2**-20, 2**33] MiB, ``data_stall_threshold`` in (0, 1); NaN and
+      infinities are rejected.
+    * ``output_dir`` -- a non-empty str or os.PathLike[str] (no NUL
+      character); checked on construction.
     * the remaining switches (line profiler, memory/GC/CUDA profiling,
       data-loading, sampling interval, detailed_reports) are accepted and
       validated; the subsystems they control land in later versions and
@@ -129,12 +159,7 @@ class ProfilerConfig:
                                     f"got {type(value).__name__} {value!r}")
         check_level(self.profile_level, "ProfilerConfig.profile_level")
 
-        od = self.output_dir
-        if not isinstance(od, (str, os.PathLike)):
-            raise TypeError("ProfilerConfig.output_dir must be a str or os.PathLike, "
-                            f"got {type(od).__name__} {od!r}")
-        if os.fspath(od) == "":
-            raise ValueError("ProfilerConfig.output_dir must be a non-empty path, got ''")
+        self._check_output_dir(self.output_dir)
 
         ms = self.max_samples
         if isinstance(ms, bool) or not isinstance(ms, int):
@@ -144,22 +169,63 @@ class ProfilerConfig:
             raise ValueError(f"ProfilerConfig.max_samples must be an int in [1, {MAX_SAMPLES_LIMIT}], "
                              f"got {ms!r}")
 
-        for name in ("sample_interval", "slow_function_threshold_s",
-                     "memory_intensive_threshold_mb", "slow_data_loading_threshold_s",
-                     "slow_preprocessing_threshold_s", "slow_gpu_operation_threshold_s"):
-            self._check_number(name, getattr(self, name), upper=None)
-        self._check_number("data_stall_threshold", self.data_stall_threshold, upper=1.0)
+        for name in _SECONDS_FIELDS:
+            self._check_number(name, getattr(self, name), SECONDS_RANGE, "[1e-09, 1e+09] (seconds)")
+        self._check_number("memory_intensive_threshold_mb", self.memory_intensive_threshold_mb,
+                           MEMORY_MB_RANGE, "[2**-20, 2**33] (MiB: 1 byte to 8 PiB)")
+        self._check_fraction("data_stall_threshold", self.data_stall_threshold)
 
     @staticmethod
-    def _check_number(name: str, value: object, upper: Union[float, None]) -> None:
-        allowed = ("a number in (0, 1)" if upper is not None
-                   else "a positive finite number")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+    def _check_output_dir(od: object) -> None:
+        """A str or os.PathLike whose path is a non-empty str that the OS can
+        take: no NUL byte, encodable with the filesystem encoding."""
+        what = "ProfilerConfig.output_dir must be a non-empty path (str or os.PathLike[str])"
+        if not isinstance(od, (str, os.PathLike)):
+            raise TypeError(f"{what}, got {type(od).__name__} {od!r}")
+        try:
+            path = os.fspath(od)
+        except Exception as e:  # a PathLike whose __fspath__ fails
+            raise ValueError(f"{what}; os.fspath() of the {type(od).__name__} given failed: "
+                             f"{type(e).__name__}: {e}") from e
+        if not isinstance(path, str):
+            raise TypeError(f"{what}; the {type(od).__name__} given returned "
+                            f"{type(path).__name__} {path!r} from __fspath__")
+        if path == "":
+            raise ValueError(f"{what}, got ''")
+        if "\0" in path:
+            raise ValueError(f"{what} without NUL characters, got {path!r}")
+        try:
+            os.fsencode(path)
+        except UnicodeError as e:
+            raise ValueError(f"{what} encodable as a file name, got {path!r} ({e})") from None
+
+    @staticmethod
+    def _as_real(name: str, value: object, allowed: str) -> float:
+        """`value` as a float if it is a real number (not a bool), else TypeError."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"ProfilerConfig.{name} must be {allowed}, "
                             f"got {type(value).__name__} {value!r}")
-        v = float(value)
-        if not math.isfinite(v) or v <= 0 or (upper is not None and v >= upper):
-            raise ValueError(f"ProfilerConfig.{name} must be {allowed}, got {value!r}")
+        try:
+            return float(value)
+        except (OverflowError, ValueError, TypeError):
+            # Too large for a float (a huge int or Fraction): out of every
+            # range, whatever its sign.
+            return math.inf
+
+    @staticmethod
+    def _check_number(name: str, value: object, bounds: Tuple[float, float], shown: str) -> None:
+        lo, hi = bounds
+        allowed = f"a positive finite number in {shown}"
+        v = ProfilerConfig._as_real(name, value, allowed)
+        if not (math.isfinite(v) and lo <= v <= hi):
+            raise ValueError(f"ProfilerConfig.{name} must be {allowed}, got {_short_repr(value)}")
+
+    @staticmethod
+    def _check_fraction(name: str, value: object) -> None:
+        allowed = "a number in (0, 1) (exclusive)"
+        v = ProfilerConfig._as_real(name, value, allowed)
+        if not 0.0 < v < 1.0:  # False for NaN
+            raise ValueError(f"ProfilerConfig.{name} must be {allowed}, got {_short_repr(value)}")
 
     # -- translation ----------------------------------------------------------
 

@@ -1,5 +1,4 @@
 /* config.c -- codeprof_config defaults and validation. */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,15 +29,32 @@ static codeprof_status check_u32(uint32_t v, uint32_t lo, uint32_t hi, const cha
                                  codeprof_error *err) {
     if (v >= lo && v <= hi)
         return CODEPROF_OK;
-    return cp_error_set(err, CODEPROF_ECONFIG, field,
-                        "%s must be an integer in [%u, %u], got %u", field, lo, hi, v);
+    return cp_error_set(err, CODEPROF_ECONFIG, field, "%s must be an integer in [%u, %u], got %u",
+                        field, lo, hi, v);
 }
 
-static codeprof_status check_pos(double v, const char *field, codeprof_error *err) {
-    if (isfinite(v) && v > 0)
+/* Bounds of the thresholds.  Every value inside them is representable where
+ * the core uses it: a time threshold becomes a uint64 count of nanoseconds
+ * (1e9 s is 1e18 ns, below 2^63), and at least 1 ns; a byte threshold is
+ * compared with RSS deltas as a double and stays an exact integer up to
+ * 2^53.  python/code_profiler/config.py mirrors these numbers. */
+#define CP_THRESHOLD_S_MIN     1e-9
+#define CP_THRESHOLD_S_MAX     1e9
+#define CP_THRESHOLD_BYTES_MIN 1.0
+#define CP_THRESHOLD_BYTES_MAX 9007199254740992.0 /* 2^53 */
+
+/* lo <= v <= hi, false for NaN (every comparison with NaN is false). */
+static codeprof_status check_range(double v, double lo, double hi, const char *unit,
+                                   const char *field, codeprof_error *err) {
+    if (v >= lo && v <= hi)
         return CODEPROF_OK;
     return cp_error_set(err, CODEPROF_ECONFIG, field,
-                        "%s must be a finite number > 0, got %g", field, v);
+                        "%s must be a finite number > 0, in [%g, %g] %s, got %g", field, lo, hi,
+                        unit, v);
+}
+
+static codeprof_status check_seconds(double v, const char *field, codeprof_error *err) {
+    return check_range(v, CP_THRESHOLD_S_MIN, CP_THRESHOLD_S_MAX, "seconds", field, err);
 }
 
 codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_error *err) {
@@ -51,8 +67,8 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
                             sizeof *cfg, cfg->struct_size);
     if (cfg->flags & ~(uint32_t)(CODEPROF_CFG_SCOPE_CPU | CODEPROF_CFG_PERCENTILES |
                                  CODEPROF_CFG_TIMELINE_TRACED))
-        return cp_error_set(err, CODEPROF_ECONFIG, "flags",
-                            "flags has unknown bits 0x%x", cfg->flags);
+        return cp_error_set(err, CODEPROF_ECONFIG, "flags", "flags has unknown bits 0x%x",
+                            cfg->flags);
     if ((st = check_u32(cfg->buffer_events, 1024, 1u << 24, "buffer_events", err)) ||
         (st = check_u32(cfg->max_nodes, 16, 1u << 26, "max_nodes", err)) ||
         (st = check_u32(cfg->max_samples, 1, 1u << 20, "max_samples", err)) ||
@@ -60,15 +76,17 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
         (st = check_u32(cfg->max_sites, 16, (1u << 20) - 16, "max_sites", err)) ||
         (st = check_u32(cfg->sample_budget, 0, 1u << 28, "sample_budget", err)) ||
         (st = check_u32(cfg->timeline_events, 0, 1u << 24, "timeline_events", err)) ||
-        (st = check_pos(cfg->slow_function_s, "slow_function_s", err)) ||
-        (st = check_pos(cfg->memory_intensive_bytes, "memory_intensive_bytes", err)) ||
-        (st = check_pos(cfg->slow_data_loading_s, "slow_data_loading_s", err)) ||
-        (st = check_pos(cfg->slow_preprocessing_s, "slow_preprocessing_s", err)) ||
-        (st = check_pos(cfg->slow_gpu_op_s, "slow_gpu_op_s", err)))
+        (st = check_seconds(cfg->slow_function_s, "slow_function_s", err)) ||
+        (st = check_range(cfg->memory_intensive_bytes, CP_THRESHOLD_BYTES_MIN,
+                          CP_THRESHOLD_BYTES_MAX, "bytes", "memory_intensive_bytes", err)) ||
+        (st = check_seconds(cfg->slow_data_loading_s, "slow_data_loading_s", err)) ||
+        (st = check_seconds(cfg->slow_preprocessing_s, "slow_preprocessing_s", err)) ||
+        (st = check_seconds(cfg->slow_gpu_op_s, "slow_gpu_op_s", err)))
         return st;
+    /* Written so that NaN fails too. */
     if (!(cfg->data_stall_fraction > 0 && cfg->data_stall_fraction < 1))
         return cp_error_set(err, CODEPROF_ECONFIG, "data_stall_fraction",
-                            "data_stall_fraction must be in (0, 1), got %g",
+                            "data_stall_fraction must be a number in (0, 1) (exclusive), got %g",
                             cfg->data_stall_fraction);
     if (cfg->max_data_records < 1 || cfg->max_data_records > ((uint64_t)1 << 32))
         return cp_error_set(err, CODEPROF_ECONFIG, "max_data_records",

@@ -202,3 +202,125 @@ def test_script_with_its_own_tracing_profiler_under_codeprof_run(tmp_path):
     assert funcs["own_ctx"]["calls"] == 1
     assert funcs["__main__.decorated_sleep"]["calls"] == 1
     assert funcs["__main__.decorated_sleep"]["inclusive_s"] >= 0.2
+
+
+POOL_SCRIPT = textwrap.dedent("""
+    import json, multiprocessing, sys
+
+    def square(x):
+        return x * x
+
+    if __name__ == "__main__":
+        ctx = multiprocessing.get_context(sys.argv[1])
+        with ctx.Pool(2) as pool:
+            result = pool.map_async(square, range(10)).get(timeout=60)
+        print(json.dumps({"result": result, "spec": repr(__spec__)}))
+""")
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_spawn_and_forkserver_pools_find_the_scripts_functions(tmp_path, method):
+    """Regression: `codeprof run` set __main__.__spec__ to a spec named
+    "__main__", so spawn/forkserver children skipped re-running the script and
+    failed with "Can't get attribute 'square'" (and the pool hung)."""
+    import multiprocessing
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"start method {method!r} is not available here")
+    (tmp_path / "pool.py").write_text(POOL_SCRIPT)
+    out = tmp_path / "r.json"
+    res = codeprof("run", "-q", "-o", str(out), "pool.py", method, cwd=tmp_path, timeout=180)
+    assert res.returncode == 0, res.stderr
+    assert "Can't get attribute" not in res.stderr
+    seen = json.loads(res.stdout)
+    assert seen == {"result": [x * x for x in range(10)], "spec": "None"}
+    assert json.loads(out.read_text())["performance"]["functions"]  # the report was written
+
+
+def test_run_module_like_python_dash_m(tmp_path):
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "tool.py").write_text(textwrap.dedent("""
+        import json, os, sys
+
+        def work(n):
+            return sum(range(n))
+
+        def main():
+            for _ in range(3):
+                work(100)
+            print(json.dumps({"argv": sys.argv, "path0": sys.path[0], "name": __name__,
+                              "spec": __spec__.name, "package": __package__,
+                              "file": __file__}))
+
+        if __name__ == "__main__":
+            main()
+    """))
+    (pkg / "__main__.py").write_text("import sys\nprint('pkg-main', sys.argv[1:])\n")
+    out = tmp_path / "r.json"
+    res = codeprof("run", "-q", "-o", str(out), "-m", "mypkg.tool", "a", "-o", "x",
+                   cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    seen = json.loads(res.stdout)
+    assert seen == {"argv": [str(pkg / "tool.py"), "a", "-o", "x"], "path0": str(tmp_path),
+                    "name": "__main__", "spec": "mypkg.tool", "package": "mypkg",
+                    "file": str(pkg / "tool.py")}
+    assert function_entry(json.loads(out.read_text()), "work", kind="python")["calls"] == 3
+
+    res = codeprof("run", "-q", "-m", "mypkg", "b", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "pkg-main ['b']"
+
+
+def test_run_module_spawn_pool(tmp_path):
+    """With -m the spec is the module's, so spawn children re-import it by name."""
+    (tmp_path / "poolmod.py").write_text(POOL_SCRIPT)
+    res = codeprof("run", "-q", "-m", "poolmod", "spawn", cwd=tmp_path, timeout=180)
+    assert res.returncode == 0, res.stderr
+    seen = json.loads(res.stdout)
+    assert seen["result"] == [x * x for x in range(10)]
+    assert "name='poolmod'" in seen["spec"]
+
+
+def test_run_module_not_found(tmp_path):
+    res = codeprof("run", "-m", "no_such_module_xyz", cwd=tmp_path)
+    assert res.returncode == 2
+    assert "No module named no_such_module_xyz" in res.stderr
+    (tmp_path / "emptypkg").mkdir()
+    (tmp_path / "emptypkg" / "__init__.py").write_text("")
+    res = codeprof("run", "-m", "emptypkg", cwd=tmp_path)
+    assert res.returncode == 2
+    assert "is a package and cannot be directly executed" in res.stderr
+
+
+def test_spawn_dataloader_workers_find_the_scripts_dataset(tmp_path):
+    """A DataLoader with spawn workers unpickles the script's Dataset class
+    in each worker: that needs the same __main__ set-up as a spawn pool."""
+    pytest.importorskip("torch")
+    (tmp_path / "loader.py").write_text(textwrap.dedent("""
+        import json
+        import torch
+        from torch.utils.data import DataLoader, Dataset
+
+        class Squares(Dataset):
+            def __len__(self):
+                return 8
+
+            def __getitem__(self, i):
+                return torch.tensor([i * i])
+
+        if __name__ == "__main__":
+            loader = DataLoader(Squares(), batch_size=4, num_workers=2,
+                                multiprocessing_context="spawn", timeout=120)
+            print(json.dumps(sorted(int(v) for b in loader for v in b.flatten())))
+    """))
+    res = codeprof("run", "-q", "loader.py", cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == [i * i for i in range(8)]
+
+
+def test_dash_m_after_the_script_belongs_to_the_script(tmp_path):
+    (tmp_path / "argv.py").write_text("import json, sys\nprint(json.dumps(sys.argv))\n")
+    res = codeprof("run", "-q", "argv.py", "-m", "x", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == ["argv.py", "-m", "x"]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from fractions import Fraction
 
 import pytest
 
@@ -104,6 +106,122 @@ def test_output_dir_validation():
         ProfilerConfig(output_dir="")
     with pytest.raises(TypeError, match=r"ProfilerConfig\.output_dir"):
         ProfilerConfig(output_dir=3)
+
+
+class _BytesPath:
+    def __fspath__(self):
+        return b"/tmp/profiles"
+
+
+class _RaisingPath:
+    def __fspath__(self):
+        raise RuntimeError("no path today")
+
+
+class _NulPath:
+    def __fspath__(self):
+        return "prof\0iles"
+
+
+@pytest.mark.parametrize("value,exc,says", [
+    ("prof\0iles", ValueError, "without NUL characters"),
+    (_NulPath(), ValueError, "without NUL characters"),
+    (_BytesPath(), TypeError, "returned bytes"),
+    (_RaisingPath(), ValueError, "RuntimeError: no path today"),
+    ("\ud800", ValueError, "encodable as a file name"),
+    (b"profiles", TypeError, "got bytes"),
+    (None, TypeError, "got NoneType"),
+])
+def test_output_dir_unusable_paths_rejected_at_construction(value, exc, says):
+    """Regression: these used to be accepted and fail (or write elsewhere)
+    only when a report was saved."""
+    with pytest.raises(exc) as ei:
+        ProfilerConfig(output_dir=value)
+    assert "ProfilerConfig.output_dir must be a non-empty path" in str(ei.value)
+    assert says in str(ei.value)
+    with pytest.raises(exc, match=r"ProfilerConfig\.output_dir"):
+        create_profiler_config("basic", output_dir=value)
+
+
+def test_output_dir_pathlike_accepted(tmp_path):
+    cfg = ProfilerConfig(output_dir=tmp_path / "reports")
+    assert os.fspath(cfg.output_dir) == str(tmp_path / "reports")
+
+
+SECONDS_FIELDS = ["sample_interval", "slow_function_threshold_s", "slow_data_loading_threshold_s",
+                  "slow_preprocessing_threshold_s", "slow_gpu_operation_threshold_s"]
+
+
+@pytest.mark.parametrize("field", SECONDS_FIELDS)
+@pytest.mark.parametrize("value", [2e10, 1e9 * 1.0000001, 1e300,
+                                   pytest.param(10 ** 400, id="10**400"),
+                                   pytest.param(Fraction(10 ** 400), id="Fraction(10**400)"),
+                                   1e-10, 5e-324, -0.0, float("-inf")])
+def test_seconds_fields_bounded_to_what_the_core_represents(field, value):
+    """Regression: slow_data_loading_threshold_s=2e10 was accepted, and the
+    core's (uint64_t)(2e10 * 1e9) overflowed (every load "slow")."""
+    with pytest.raises(ValueError) as ei:
+        ProfilerConfig(**{field: value})
+    msg = str(ei.value)
+    assert f"ProfilerConfig.{field} must be a positive finite number in " \
+           "[1e-09, 1e+09] (seconds)" in msg
+    assert len(msg) < 300  # a huge int is shortened, not printed in full
+    with pytest.raises(ValueError, match=f"ProfilerConfig\\.{field}"):
+        create_profiler_config("detailed", **{field: value})
+
+
+@pytest.mark.parametrize("field", SECONDS_FIELDS)
+def test_seconds_fields_boundaries_accepted(field):
+    for value in (1e-9, 1e9, 1, Fraction(1, 2), np_float(0.25)):
+        ProfilerConfig(**{field: value})
+
+
+def np_float(v):
+    np = pytest.importorskip("numpy")
+    return np.float32(v)
+
+
+@pytest.mark.parametrize("value", [2 ** 33 * 1.01, 2.0 ** -21, 1e300,
+                                   pytest.param(10 ** 400, id="10**400")])
+def test_memory_threshold_bounded(value):
+    with pytest.raises(ValueError) as ei:
+        ProfilerConfig(memory_intensive_threshold_mb=value)
+    assert "ProfilerConfig.memory_intensive_threshold_mb must be a positive finite number in " \
+           "[2**-20, 2**33] (MiB" in str(ei.value)
+
+
+def test_memory_threshold_boundaries_reach_the_core(make_profiler):
+    """The extremes accepted here are accepted by the C core too (it
+    validates again): 2**-20 MiB is 1 byte, 2**33 MiB is 2**53 bytes."""
+    for mb, nbytes in ((2.0 ** -20, 1.0), (2.0 ** 33, 2.0 ** 53)):
+        cfg = ProfilerConfig(profile_level="basic", memory_intensive_threshold_mb=mb)
+        assert cfg.session_kwargs()["memory_intensive_bytes"] == nbytes
+        report = make_profiler(cfg).get_comprehensive_report()
+        assert report["config"]["memory_intensive_bytes"] == nbytes
+
+
+@pytest.mark.parametrize("field", SECONDS_FIELDS[1:])
+def test_seconds_boundaries_reach_the_core(make_profiler, field):
+    for value in (1e-9, 1e9):
+        make_profiler(ProfilerConfig(profile_level="basic", **{field: value}))
+
+
+def test_core_rejects_what_python_would_have_let_through():
+    """The C core bounds the same fields itself (a mutated config that skips
+    Python validation still gets a ValueError naming the core's field)."""
+    from code_profiler import _core
+    with pytest.raises(ValueError, match="slow_data_loading_s"):
+        _core.Session(slow_data_loading_s=2e10)
+    with pytest.raises(ValueError, match="memory_intensive_bytes"):
+        _core.Session(memory_intensive_bytes=float("nan"))
+    with pytest.raises(ValueError, match="slow_function_s"):
+        _core.Session(slow_function_s=1e-12)
+
+
+def test_data_stall_threshold_rejects_nan_and_inf():
+    for value in (float("nan"), float("inf"), float("-inf"), 10 ** 400):
+        with pytest.raises(ValueError, match=r"ProfilerConfig\.data_stall_threshold must be"):
+            ProfilerConfig(data_stall_threshold=value)
 
 
 def test_session_kwargs_translate_units():
