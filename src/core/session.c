@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "core/warnings.h"
 #include "core/site.h"
 #include "cpu/cct.h"
 #include "data/datalog.h"
@@ -246,6 +247,7 @@ void codeprof_session_free(codeprof_session *s) {
     }
     cp_datalog_free(s->log);
     cp_datalog_free(s->retired);
+    cp_warnings_free(s->warnings);
     free(s->spool_dir);
     free(s->loaders);
     pthread_mutex_destroy(&s->mu);
