@@ -3,9 +3,9 @@
  * Records every Python function call/return (and C functions called from
  * Python) of every thread as CP_EV_ENTER/CP_EV_EXIT events via cp_emit().
  *
- *   3.12+: sys.monitoring with C-implemented callbacks on tool id
- *          sys.monitoring.PROFILER_ID; when that id is taken (e.g. by
- *          cProfile) it falls back to the profile hook below.
+ *   3.12+: sys.monitoring with C-implemented callbacks on the first free
+ *          tool id of 3, 4, 5, 2 (so cProfile, on PROFILER_ID 2, runs
+ *          beside it); when all are taken it falls back to the profile hook.
  *   3.11:  a PEP 523 frame-evaluation hook ("eval_frame": Python functions
  *          only, several times cheaper than the profile hook because no
  *          frame objects are materialised).
@@ -51,8 +51,12 @@ int cp_py_tracer_start(cp_py_session *owner);
  * set if some hook could not be removed cleanly. */
 int cp_py_tracer_stop(cp_py_session *owner);
 
-/* "off", "setprofile" or "sys.monitoring" for `owner`. */
+/* "off", "setprofile", "sys.monitoring" or "eval_frame" for `owner`. */
 const char *cp_py_tracer_mode(const cp_py_session *owner);
+
+/* 1 when the tracer records the calling thread's calls (a hook of ours is
+ * installed and tracing is on), else 0. */
+int cp_py_tracer_on_this_thread(void);
 
 /* Module teardown: uninstalls the hooks of `st` if they are active.  The
  * C-function site table stays (site ids are process-wide).  Never raises. */
