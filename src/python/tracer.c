@@ -45,7 +45,8 @@
  * issued.  The threading.setprofile() hook that was set before start is
  * restored at stop.  On 3.11 thread states are walked as CPython does:
  * the runtime's head lock held while reading each list link; on 3.12+
- * every-thread changes go through PyEval_SetProfileAllThreads.
+ * every-thread changes go through PyEval_SetProfileAllThreads and checks
+ * look at the calling thread only.
  *
  * Free-threaded builds (3.13t): the extension declares Py_MOD_GIL_USED and
  * the tracer refuses to start while the GIL is disabled.
@@ -63,11 +64,13 @@
 #define CP_HAVE_EVAL_FRAME 1
 #define Py_BUILD_CORE 1
 #include <internal/pycore_frame.h>
-/* 3.11, 3.12: the runtime's head lock (interpreters.mutex), which CPython
- * holds while it follows the thread-state list (HEAD_LOCK). */
+#if PY_VERSION_HEX < 0x030C0000
+/* 3.11: the runtime's head lock (interpreters.mutex), which CPython holds
+ * while it follows the thread-state list (HEAD_LOCK in Python/pystate.c). */
 #include <internal/pycore_runtime.h>
 #define CP_HEAD_LOCK() PyThread_acquire_lock(_PyRuntime.interpreters.mutex, WAIT_LOCK)
 #define CP_HEAD_UNLOCK() PyThread_release_lock(_PyRuntime.interpreters.mutex)
+#endif
 #undef Py_BUILD_CORE
 /* Layout of a code object's co_extra block (Objects/codeobject.c, unchanged
  * from 3.6 through 3.12): read directly on the hot path instead of calling
@@ -375,7 +378,7 @@ static int profile_func(PyObject *obj, PyFrameObject *frame, int what, PyObject 
 /* Thread states and our own changes of a thread's profile hook              */
 /* ------------------------------------------------------------------------ */
 
-#if PY_VERSION_HEX < 0x030D0000
+#if PY_VERSION_HEX < 0x030C0000
 /* The thread-state list, followed as CPython follows it: the runtime's head
  * lock is held while a link is read (never while a hook is changed, which
  * may run audit hooks).  The GIL keeps a listed thread state alive. */
@@ -394,8 +397,9 @@ static PyThreadState *ts_next(PyThreadState *t) {
     return t;
 }
 #else
-/* 3.13: the head lock is internal; checks look at the calling thread only
- * and every-thread changes go through PyEval_SetProfileAllThreads. */
+/* 3.12+: the head lock is not reachable from an extension; checks look at
+ * the calling thread only and every-thread changes go through the public
+ * PyEval_SetProfileAllThreads, which takes it. */
 #define CP_CAN_WALK 0
 static PyThreadState *ts_head(void) { return PyThreadState_Get(); }
 static PyThreadState *ts_next(PyThreadState *t) {
@@ -692,15 +696,7 @@ static int setprofile_uninstall(cp_py_state *st, cp_session *s) {
     /* Only all threads at once, or the calling thread, can be changed: all
      * at once unless another tool holds some thread's hook; then ours stays
      * on the other threads, inert (it records nothing while off). */
-    int foreign = tracer_g.foreign_set_seen;
-#if CP_CAN_WALK
-    foreign = 0;
-    for (PyThreadState *t = ts_head(); t; t = ts_next(t))
-        if (t->c_profilefunc && t->c_profilefunc != profile_func &&
-            !(st->thread_hook && t->c_profileobj == st->thread_hook))
-            foreign = 1;
-#endif
-    if (!foreign) {
+    if (!tracer_g.foreign_set_seen) {
         set_all_threads_profile(NULL);
     } else {
         PyThreadState *me = PyThreadState_Get();
