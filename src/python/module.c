@@ -137,6 +137,14 @@ static PyObject *mod_tracer_on_this_thread(PyObject *mod, PyObject *unused) {
     return PyBool_FromLong(cp_py_tracer_on_this_thread());
 }
 
+static PyObject *mod_tracer_stop(PyObject *mod, PyObject *unused) {
+    (void)mod;
+    (void)unused;
+    if (cp_py_tracer_stop_any() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *mod_tracer_busy(PyObject *mod, PyObject *unused) {
     (void)mod;
     (void)unused;
@@ -154,6 +162,10 @@ static PyMethodDef mod_methods[] = {
      "rss_bytes() -> int\n\nResident set size of the process in bytes (0 if unknown)."},
     {"clock_source", mod_clock_source, METH_NOARGS,
      "clock_source() -> str\n\n'tsc', 'monotonic' or 'fake'."},
+    {"tracer_stop", mod_tracer_stop, METH_NOARGS,
+     "tracer_stop() -> None\n\n"
+     "Stop the Python tracer of whichever session runs it; that session keeps recording "
+     "(a forked DataLoader worker drops the tracer it inherited).  No-op when none traces."},
     {"tracer_on_this_thread", mod_tracer_on_this_thread, METH_NOARGS,
      "tracer_on_this_thread() -> bool\n\n"
      "True when the Python tracer records the calling thread's calls."},

@@ -500,16 +500,6 @@ static PyObject *session_close_worker(PyObject *op, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-static PyObject *session_stop_tracer(PyObject *op, PyObject *unused) {
-    (void)unused;
-    cp_py_session *self = (cp_py_session *)op;
-    if (cp_py_session_check(self) < 0)
-        return NULL;
-    if (cp_py_tracer_stop(self) < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
 static PyObject *session_warnings(PyObject *op, PyObject *unused) {
     (void)unused;
     cp_py_session *self = (cp_py_session *)op;
@@ -566,9 +556,6 @@ static PyMethodDef session_methods[] = {
      "spool file in `dir`."},
     {"close_worker", session_close_worker, METH_NOARGS,
      "close_worker()\n\nMark this worker's spool complete (clean shutdown)."},
-    {"stop_tracer", session_stop_tracer, METH_NOARGS,
-     "stop_tracer()\n\nStop tracing Python calls and keep recording (e.g. a forked worker "
-     "drops the tracer it inherited); a no-op when this session does not trace."},
     {"warnings", session_warnings, METH_NOARGS,
      "warnings() -> list[tuple[str, str]]\n\nThe (code, message) warnings recorded so far "
      "(e.g. 'tracer_thread_lost'), oldest first."},

@@ -1245,6 +1245,10 @@ void cp_py_tracer_module_free(cp_py_state *st) {
     }
 }
 
+int cp_py_tracer_stop_any(void) {
+    return tracer_g.owner ? cp_py_tracer_stop(tracer_g.owner) : 0;
+}
+
 int cp_py_tracer_on_this_thread(void) {
     switch (tracer_g.mode) {
     case TR_SETPROFILE:

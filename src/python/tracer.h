@@ -54,6 +54,11 @@ int cp_py_tracer_stop(cp_py_session *owner);
 /* "off", "setprofile", "sys.monitoring" or "eval_frame" for `owner`. */
 const char *cp_py_tracer_mode(const cp_py_session *owner);
 
+/* Uninstalls the tracer whichever session runs it (the session keeps
+ * recording without it): a forked DataLoader worker drops the tracer it
+ * inherited.  0 when none traces; else as cp_py_tracer_stop. */
+int cp_py_tracer_stop_any(void);
+
 /* 1 when the tracer records the calling thread's calls (a hook of ours is
  * installed and tracing is on), else 0. */
 int cp_py_tracer_on_this_thread(void);
