@@ -438,9 +438,11 @@ static void set_all_threads_profile(Py_tracefunc func) {
 }
 #endif
 
-static inline int hook_is_ours(const PyThreadState *t) {
+/* 1 if `t` runs our profile function, or the threading hook of `st` that
+ * installs it at the thread's first event. */
+static inline int hook_is_ours(const PyThreadState *t, const cp_py_state *st) {
     return t->c_profilefunc == profile_func ||
-           (tracer_g.st && tracer_g.st->thread_hook && t->c_profileobj == tracer_g.st->thread_hook);
+           (st && st->thread_hook && t->c_profileobj == st->thread_hook);
 }
 
 /* Threads ours was installed on this run (thread ids; for the checks). */
@@ -495,10 +497,10 @@ static void add_loss(unsigned long id, int found_late) {
 /* Looks at the threads (3.13: the calling one): a traced thread whose hook
  * another tool holds is lost (noted late if the audit hook missed it); a
  * lost thread whose hook is empty again gets ours back when `reinstall`. */
-static void check_threads(int reinstall) {
+static void check_threads(const cp_py_state *st, int reinstall) {
     for (PyThreadState *t = ts_head(); t; t = ts_next(t)) {
         unsigned long id = t->thread_id;
-        if (hook_is_ours(t))
+        if (hook_is_ours(t, st))
             continue;
         tr_loss *l = open_loss(id);
         if (l) {
@@ -516,7 +518,7 @@ static int check_pending_cb(void *arg) {
     (void)arg;
     tracer_g.check_pending = 0;
     if (tracer_g.mode == TR_SETPROFILE)
-        check_threads(1);
+        check_threads(tracer_g.st, 1);
     return 0;
 }
 
@@ -536,7 +538,7 @@ static int audit_hook(const char *event, PyObject *args, void *data) {
         return 0;
     tracer_g.foreign_set_seen = 1;
     PyThreadState *ts = PyThreadState_Get();
-    if (hook_is_ours(ts) && !open_loss(ts->thread_id))
+    if (hook_is_ours(ts, tracer_g.st) && !open_loss(ts->thread_id))
         add_loss(ts->thread_id, 0);
     schedule_check();
     return 0;
@@ -665,7 +667,7 @@ static PyObject *call_threading(const char *fn, PyObject *arg, int import_it) {
 static int setprofile_uninstall(cp_py_state *st, cp_session *s) {
     int rc = 0;
 #if CP_CAN_WALK
-    check_threads(0);
+    check_threads(st, 0);
 #endif
     int threading_replaced = 0;
     PyObject *cur = call_threading("getprofile", NULL, 0);
@@ -686,8 +688,7 @@ static int setprofile_uninstall(cp_py_state *st, cp_session *s) {
     Py_CLEAR(tracer_g.prev_thread_hook);
 #if PY_VERSION_HEX < 0x030C0000
     for (PyThreadState *t = ts_head(); t; t = ts_next(t)) {
-        if (t->c_profilefunc == profile_func ||
-            (st->thread_hook && t->c_profileobj == st->thread_hook)) {
+        if (hook_is_ours(t, st)) {
             if (set_thread_profile(t, NULL) < 0)
                 rc = -1;
         }
@@ -700,9 +701,7 @@ static int setprofile_uninstall(cp_py_state *st, cp_session *s) {
         set_all_threads_profile(NULL);
     } else {
         PyThreadState *me = PyThreadState_Get();
-        if ((me->c_profilefunc == profile_func ||
-             (st->thread_hook && me->c_profileobj == st->thread_hook)) &&
-            set_thread_profile(me, NULL) < 0)
+        if (hook_is_ours(me, st) && set_thread_profile(me, NULL) < 0)
             rc = -1;
     }
 #endif
@@ -1252,7 +1251,7 @@ int cp_py_tracer_stop_any(void) {
 int cp_py_tracer_on_this_thread(void) {
     switch (tracer_g.mode) {
     case TR_SETPROFILE:
-        return hook_is_ours(PyThreadState_Get());
+        return hook_is_ours(PyThreadState_Get(), tracer_g.st);
     case TR_MONITORING:
     case TR_EVAL_FRAME:
         return 1;
