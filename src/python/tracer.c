@@ -54,6 +54,7 @@
 #include "python/tracer.h"
 
 #include <frameobject.h>
+#include <structmember.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -841,37 +842,45 @@ static inline void mon_code_event(PyObject *const *args, Py_ssize_t nargs, uint1
     }
 }
 
-static PyObject *mon_enter(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
-    (void)mod;
-    mon_code_event(args, nargs, CP_EV_ENTER);
+/* The callbacks are objects of a small type whose vectorcall slot is the
+ * callback itself: sys.monitoring calls them through vectorcall, so the
+ * PyCFunction layer (argument-convention dispatch, recursion check) is
+ * skipped on every event. */
+static PyObject *mon_enter(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw) {
+    (void)self;
+    (void)kw;
+    mon_code_event(args, PyVectorcall_NARGS(nargsf), CP_EV_ENTER);
     Py_RETURN_NONE;
 }
 
-static PyObject *mon_exit(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
-    (void)mod;
-    mon_code_event(args, nargs, CP_EV_EXIT);
+static PyObject *mon_exit(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw) {
+    (void)self;
+    (void)kw;
+    mon_code_event(args, PyVectorcall_NARGS(nargsf), CP_EV_EXIT);
     Py_RETURN_NONE;
 }
 
 /* CALL(code, offset, callable, arg0): C functions open a site here.  Never
  * DISABLE: that would switch this call site off for every later callable,
  * C functions included (see the note at the top). */
-static PyObject *mon_call(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
-    (void)mod;
+static PyObject *mon_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw) {
+    (void)self;
+    (void)kw;
     cp_session *s = tracer_g.s;
-    if (!s || nargs < 3)
-        Py_RETURN_NONE;
-    uint32_t id = native_site(args[2]);
-    if (id)
-        cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
+    if (__builtin_expect(s != NULL && PyVectorcall_NARGS(nargsf) >= 3, 1)) {
+        uint32_t id = native_site(args[2]);
+        if (id)
+            cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
+    }
     Py_RETURN_NONE;
 }
 
 /* C_RETURN / C_RAISE(code, offset, callable, arg0). */
-static PyObject *mon_c_exit(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
-    (void)mod;
+static PyObject *mon_c_exit(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw) {
+    (void)self;
+    (void)kw;
     cp_session *s = tracer_g.s;
-    if (s && nargs >= 3) {
+    if (s && PyVectorcall_NARGS(nargsf) >= 3) {
         uint32_t id = native_site(args[2]);
         if (id)
             cp_emit(s, CP_EV_EXIT, 0, id, 0, 0);
@@ -879,16 +888,44 @@ static PyObject *mon_c_exit(PyObject *mod, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
-static PyMethodDef mon_defs[4] = {
-    {"_codeprof_mon_enter", (PyCFunction)(void (*)(void))mon_enter, METH_FASTCALL,
-     "sys.monitoring PY_START/PY_RESUME/PY_THROW callback."},
-    {"_codeprof_mon_exit", (PyCFunction)(void (*)(void))mon_exit, METH_FASTCALL,
-     "sys.monitoring PY_RETURN/PY_YIELD/PY_UNWIND callback."},
-    {"_codeprof_mon_call", (PyCFunction)(void (*)(void))mon_call, METH_FASTCALL,
-     "sys.monitoring CALL callback."},
-    {"_codeprof_mon_c_exit", (PyCFunction)(void (*)(void))mon_c_exit, METH_FASTCALL,
-     "sys.monitoring C_RETURN/C_RAISE callback."},
+typedef struct mon_cb_obj {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+} mon_cb_obj;
+
+static PyMemberDef mon_cb_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(mon_cb_obj, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
 };
+
+static void mon_cb_dealloc(PyObject *o) {
+    PyTypeObject *tp = Py_TYPE(o);
+    PyObject_Free(o);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot mon_cb_slots[] = {
+    {Py_tp_dealloc, (void *)mon_cb_dealloc},
+    {Py_tp_call, (void *)PyVectorcall_Call},
+    {Py_tp_members, mon_cb_members},
+    {Py_tp_doc, (void *)"A sys.monitoring callback of the codeprof tracer."},
+    {0, NULL},
+};
+
+static PyType_Spec mon_cb_spec = {
+    .name = "code_profiler._core._MonitoringCallback",
+    .basicsize = sizeof(mon_cb_obj),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = mon_cb_slots,
+};
+
+/* A callback object of type `tp` calling `fn` (new reference, or NULL). */
+static PyObject *mon_cb_new(PyTypeObject *tp, vectorcallfunc fn) {
+    mon_cb_obj *o = PyObject_New(mon_cb_obj, tp);
+    if (o)
+        o->vectorcall = fn;
+    return (PyObject *)o;
+}
 
 #if CP_HAVE_MONITORING
 /* sys.monitoring (new reference) without the import machinery, so that
@@ -1057,11 +1094,15 @@ int cp_py_tracer_init(PyObject *module, cp_py_state *st) {
     if (!modname)
         return -1;
     st->thread_hook = PyCFunction_NewEx(&thread_hook_def, module, modname);
-    st->mon_enter = PyCFunction_NewEx(&mon_defs[0], module, modname);
-    st->mon_exit = PyCFunction_NewEx(&mon_defs[1], module, modname);
-    st->mon_call = PyCFunction_NewEx(&mon_defs[2], module, modname);
-    st->mon_c_exit = PyCFunction_NewEx(&mon_defs[3], module, modname);
     Py_DECREF(modname);
+    PyTypeObject *cb_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &mon_cb_spec, NULL);
+    if (!cb_type)
+        return -1;
+    st->mon_enter = mon_cb_new(cb_type, mon_enter);
+    st->mon_exit = mon_cb_new(cb_type, mon_exit);
+    st->mon_call = mon_cb_new(cb_type, mon_call);
+    st->mon_c_exit = mon_cb_new(cb_type, mon_c_exit);
+    Py_DECREF(cb_type); /* each callback holds its (heap) type */
     if (!st->thread_hook || !st->mon_enter || !st->mon_exit || !st->mon_call || !st->mon_c_exit)
         return -1;
     return 0;
