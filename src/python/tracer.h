@@ -6,15 +6,18 @@
  *   3.12+: sys.monitoring with C-implemented callbacks on the first free
  *          tool id of 3, 4, 5, 2 (so cProfile, on PROFILER_ID 2, runs
  *          beside it); when all are taken it falls back to the profile hook.
- *   3.11:  a PEP 523 frame-evaluation hook ("eval_frame": Python functions
- *          only, several times cheaper than the profile hook because no
- *          frame objects are materialised).
- *   either, with CODEPROF_TRACER=setprofile: a C profile function
+ *   3.11 (and CODEPROF_TRACER=setprofile): a C profile function
  *          (Py_tracefunc) on every existing thread state, and on threads
  *          started later through threading.setprofile() with a C hook that
- *          installs it on the new thread at its first event; this one also
- *          records C functions called from Python.
+ *          installs it on the new thread at its first event; records C
+ *          functions called from Python too.  Another tool taking a
+ *          thread's hook is noted (thread, time) and reported at stop as a
+ *          session warning plus one RuntimeWarning; ours is put back when
+ *          the other tool lets go.
+ *   3.11, 3.12 opt-in: a PEP 523 frame-evaluation hook ("eval_frame":
+ *          Python functions only).
  *   CODEPROF_TRACER=auto|eval_frame|setprofile|sys.monitoring picks one.
+ *   Free-threaded builds: refuses to start while the GIL is disabled.
  *
  * The tracer is process-wide by nature (one profile hook per thread, one
  * monitoring tool per interpreter), so one session at a time may trace; its

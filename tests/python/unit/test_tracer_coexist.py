@@ -265,6 +265,36 @@ def test_thread_that_loses_the_hook_is_named(session, setprofile_mode):
     assert len(lost) == 1 and f"thread {ident[0]}:" in lost[0]
 
 
+@pytest.mark.skipif(PY312, reason="3.11: each thread's hook is set on its own")
+def test_other_threads_profiler_is_left_in_place_at_start(session, setprofile_mode):
+    ready, go = threading.Event(), threading.Event()
+    seen = []
+
+    def user_hook(frame, event, arg):
+        if event == "call":
+            seen.append(frame.f_code.co_name)
+
+    def worker():
+        sys.setprofile(user_hook)
+        ready.set()
+        go.wait(30)
+        co_loop(3)
+        sys.setprofile(None)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    ready.wait(30)
+    session.start(trace_python=True)
+    go.set()
+    t.join(30)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        session.stop()
+    assert seen.count("co_leaf") == 3  # the user's profiler kept its thread
+    lost = [m for c, m in session.warnings() if c == "tracer_thread_lost"]
+    assert len(lost) == 1 and f"thread {t.ident}:" in lost[0]
+
+
 def test_no_warning_without_another_profiler(session, setprofile_mode):
     session.start(trace_python=True)
     co_loop(10)
