@@ -26,7 +26,8 @@ def _items(method: str, workers_tracer: bool):
     prof = VideoOpusClipProfiler(ProfilerConfig(enable_cprofile=True, save_profiles=False,
                                                 profile_workers_tracer=workers_tracer))
     ds = prof.profile_dataset(TracerProbeDataset(n=16))
-    loader = DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context=method)
+    loader = DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context=method,
+                        timeout=120)  # a hung worker fails the test instead of blocking it
     rows = []
     prof.start_profiling()
     try:
