@@ -697,8 +697,17 @@ static int setprofile_uninstall(cp_py_state *st, cp_session *s) {
 #else
     /* Only all threads at once, or the calling thread, can be changed: all
      * at once unless another tool holds some thread's hook; then ours stays
-     * on the other threads, inert (it records nothing while off). */
-    if (!tracer_g.foreign_set_seen) {
+     * on the other threads, inert (it records nothing while off).  Whether
+     * one does is read (only read) with the public list getters under the
+     * GIL, and only when another tool called sys.setprofile this run. */
+    int foreign = 0;
+    if (tracer_g.foreign_set_seen) {
+        PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+        for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t && !foreign;
+             t = PyThreadState_Next(t))
+            foreign = t->c_profilefunc != NULL && !hook_is_ours(t, st);
+    }
+    if (!foreign) {
         set_all_threads_profile(NULL);
     } else {
         PyThreadState *me = PyThreadState_Get();
