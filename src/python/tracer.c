@@ -39,10 +39,11 @@
  * tool that takes it (sys.setprofile, cProfile.enable) ends our tracing of
  * that thread.  An audit hook on "sys.setprofile" notes when that happens
  * (thread and time); when the other tool removes its hook, ours is put back
- * (3.11: from a pending call, on the main thread's next bytecode boundary)
- * and the time noted.  At stop each loss becomes a session warning
- * ("tracer_thread_lost", shown in meta.warnings) and one RuntimeWarning is
- * issued.  The threading.setprofile() hook that was set before start is
+ * (from a pending call, on the main thread's next bytecode boundary; 3.12+
+ * can only do so for the main thread) and the time noted.  Each loss and
+ * return is recorded on the session when noted ("tracer_thread_lost",
+ * "tracer_thread_resumed", shown in meta.warnings); at stop one
+ * RuntimeWarning is issued for the run.  The threading.setprofile() hook that was set before start is
  * restored at stop.  On 3.11 thread states are walked as CPython does:
  * the runtime's head lock held while reading each list link; on 3.12+
  * every-thread changes go through PyEval_SetProfileAllThreads and checks
@@ -115,10 +116,16 @@ typedef struct tr_loss {
     unsigned long thread_id;  /* threading.get_ident() of the thread      */
     uint64_t lost_ns;         /* codeprof_now_ns() when it was taken      */
     uint64_t resumed_ns;      /* when ours was put back; 0 = still lost   */
-    int found_late;           /* seen by a check, not when it happened    */
+    int how;                  /* LOSS_*                                   */
 } tr_loss;
 
 #define TR_LOSSES_MAX 32
+
+enum {
+    LOSS_SEEN = 0,    /* the audit hook saw it happen                   */
+    LOSS_LATE = 1,    /* a check found it after the fact                */
+    LOSS_AT_START = 2 /* another tool held the thread's hook at start    */
+};
 
 /* Process-wide tracer state (one tracer per process; guarded by the GIL). */
 static struct {
@@ -483,7 +490,13 @@ static tr_loss *open_loss(unsigned long id) {
     return NULL;
 }
 
-static void add_loss(unsigned long id, int found_late) {
+static double since_start_s(uint64_t ns) {
+    return ns > tracer_g.start_ns ? (double)(ns - tracer_g.start_ns) / 1e9 : 0.0;
+}
+
+/* Notes that thread `id` lost our hook, and records it on `s` at once (a
+ * report taken while profiling shows it). */
+static void add_loss(cp_session *s, unsigned long id, int how) {
     if (tracer_g.nlosses == TR_LOSSES_MAX) {
         tracer_g.losses_dropped++;
         return;
@@ -492,13 +505,41 @@ static void add_loss(unsigned long id, int found_late) {
     l->thread_id = id;
     l->lost_ns = codeprof_now_ns();
     l->resumed_ns = 0;
-    l->found_late = found_late;
+    l->how = how;
+    if (s) {
+        char msg[320];
+        if (how == LOSS_AT_START)
+            snprintf(msg, sizeof msg,
+                     "thread %lu: another profiler (sys.setprofile, e.g. cProfile) held the "
+                     "Python profile hook when tracing started; that thread's calls are not "
+                     "recorded until it lets go (tracer_thread_resumed)",
+                     id);
+        else
+            snprintf(msg, sizeof msg,
+                     "thread %lu: another profiler (sys.setprofile, e.g. cProfile) took the "
+                     "Python profile hook %s +%.6f s after tracing started; that thread's calls "
+                     "are not recorded until it lets go (tracer_thread_resumed)",
+                     id, how == LOSS_LATE ? "no later than" : "at", since_start_s(l->lost_ns));
+        (void)codeprof_session_warn(s, "tracer_thread_lost", msg);
+    }
 }
 
-/* Looks at the threads (3.13: the calling one): a traced thread whose hook
+static void mark_resumed(cp_session *s, tr_loss *l) {
+    l->resumed_ns = codeprof_now_ns();
+    if (s) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "thread %lu: tracing resumed at +%.6f s (the other profiler let go of the "
+                 "Python profile hook)",
+                 l->thread_id, since_start_s(l->resumed_ns));
+        (void)codeprof_session_warn(s, "tracer_thread_resumed", msg);
+    }
+}
+
+/* Looks at the threads (3.12+: the calling one): a traced thread whose hook
  * another tool holds is lost (noted late if the audit hook missed it); a
  * lost thread whose hook is empty again gets ours back when `reinstall`. */
-static void check_threads(const cp_py_state *st, int reinstall) {
+static void check_threads(const cp_py_state *st, cp_session *s, int reinstall) {
     for (PyThreadState *t = ts_head(); t; t = ts_next(t)) {
         unsigned long id = t->thread_id;
         if (hook_is_ours(t, st))
@@ -506,11 +547,11 @@ static void check_threads(const cp_py_state *st, int reinstall) {
         tr_loss *l = open_loss(id);
         if (l) {
             if (reinstall && !t->c_profilefunc && set_thread_profile(t, profile_func) == 0)
-                l->resumed_ns = codeprof_now_ns();
+                mark_resumed(s, l);
             else if (PyErr_Occurred())
                 PyErr_Clear();
         } else if (t->c_profilefunc && traced_has(id)) {
-            add_loss(id, 1);
+            add_loss(s, id, LOSS_LATE);
         }
     }
 }
@@ -519,7 +560,7 @@ static int check_pending_cb(void *arg) {
     (void)arg;
     tracer_g.check_pending = 0;
     if (tracer_g.mode == TR_SETPROFILE)
-        check_threads(tracer_g.st, 1);
+        check_threads(tracer_g.st, tracer_g.s, 1);
     return 0;
 }
 
@@ -540,32 +581,17 @@ static int audit_hook(const char *event, PyObject *args, void *data) {
     tracer_g.foreign_set_seen = 1;
     PyThreadState *ts = PyThreadState_Get();
     if (hook_is_ours(ts, tracer_g.st) && !open_loss(ts->thread_id))
-        add_loss(ts->thread_id, 0);
+        add_loss(tracer_g.s, ts->thread_id, LOSS_SEEN);
     schedule_check();
     return 0;
 }
 
-/* Turns the losses of this run into session warnings and one Python
- * RuntimeWarning.  Never leaves an exception set. */
+/* At stop: the losses past TR_LOSSES_MAX and a replaced threading hook as
+ * session warnings (each loss and return was recorded when noted), and one
+ * Python RuntimeWarning for the run.  Never leaves an exception set. */
 static void report_losses(cp_session *s, int threading_replaced) {
     size_t n = tracer_g.nlosses;
-    char msg[400];
-    for (size_t i = 0; i < n; i++) {
-        const tr_loss *l = &tracer_g.losses[i];
-        double lost = (double)(l->lost_ns - tracer_g.start_ns) / 1e9;
-        char resumed[96];
-        if (l->resumed_ns)
-            snprintf(resumed, sizeof resumed, "tracing resumed at +%.6f s",
-                     (double)(l->resumed_ns - tracer_g.start_ns) / 1e9);
-        else
-            snprintf(resumed, sizeof resumed, "not resumed before stop");
-        snprintf(msg, sizeof msg,
-                 "thread %lu: another profiler (sys.setprofile, e.g. cProfile) took the Python "
-                 "profile hook %s +%.6f s after tracing started; its calls were not recorded "
-                 "meanwhile; %s",
-                 l->thread_id, l->found_late ? "no later than" : "at", lost, resumed);
-        (void)codeprof_session_warn(s, "tracer_thread_lost", msg);
-    }
+    char msg[160];
     if (tracer_g.losses_dropped) {
         snprintf(msg, sizeof msg, "%llu more threads lost the Python profile hook (not listed)",
                  (unsigned long long)tracer_g.losses_dropped);
@@ -668,7 +694,7 @@ static PyObject *call_threading(const char *fn, PyObject *arg, int import_it) {
 static int setprofile_uninstall(cp_py_state *st, cp_session *s) {
     int rc = 0;
 #if CP_CAN_WALK
-    check_threads(st, 0);
+    check_threads(st, s, 0);
 #endif
     int threading_replaced = 0;
     PyObject *cur = call_threading("getprofile", NULL, 0);
@@ -762,7 +788,7 @@ static int setprofile_install(cp_py_state *st) {
     for (PyThreadState *t = ts_head(); t; t = ts_next(t)) {
         if (t->c_profilefunc && t->c_profilefunc != profile_func) {
             /* another tool's hook: leave it, and say so at stop */
-            add_loss(t->thread_id, 0);
+            add_loss(tracer_g.s, t->thread_id, LOSS_AT_START);
             continue;
         }
         if (set_thread_profile(t, profile_func) < 0) {

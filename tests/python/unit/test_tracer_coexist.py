@@ -196,6 +196,8 @@ def test_cprofile_inside_profile_hook_run_is_recorded_once(session, setprofile_m
     prof = cProfile.Profile()
     prof.enable()
     co_loop(1000)
+    # noted at once: a report taken now shows it
+    during = session.warnings()
     prof.disable()
     co_loop(100)
     assert _core.tracer_on_this_thread()
@@ -205,10 +207,13 @@ def test_cprofile_inside_profile_hook_run_is_recorded_once(session, setprofile_m
     assert cprofile_calls(prof, "co_leaf") == 1000  # the user's tool works
     fs = functions(session)
     assert calls(fs, "co_leaf") == 200  # before and after, not during
-    lost = [m for c, m in session.warnings() if c == "tracer_thread_lost"]
-    assert len(lost) == 1
-    assert f"thread {threading.get_ident()}:" in lost[0]
-    assert "tracing resumed at +" in lost[0]
+    me = f"thread {threading.get_ident()}:"
+    assert [c for c, _ in during] == ["tracer_thread_lost"] and me in during[0][1]
+    ws = session.warnings()
+    assert [c for c, _ in ws] == ["tracer_thread_lost", "tracer_thread_resumed"]
+    assert all(me in m for _, m in ws)
+    assert "took the Python profile hook at +" in ws[0][1]
+    assert "tracing resumed at +" in ws[1][1]
     ours = [w for w in caught if "profile hook" in str(w.message)]
     assert len(ours) == 1 and issubclass(ours[0].category, RuntimeWarning)
 
@@ -228,8 +233,7 @@ def test_sys_setprofile_by_user_code_is_recorded(session, setprofile_mode):
         assert sys.getprofile() is user_hook  # theirs is left in place
     finally:
         sys.setprofile(None)
-    lost = [m for c, m in session.warnings() if c == "tracer_thread_lost"]
-    assert len(lost) == 1 and "not resumed before stop" in lost[0]
+    assert [c for c, _ in session.warnings()] == ["tracer_thread_lost"]  # never resumed
     assert len([w for w in caught if "profile hook" in str(w.message)]) == 1
     assert calls(functions(session), "co_leaf") == 10
 
@@ -293,6 +297,7 @@ def test_other_threads_profiler_is_left_in_place_at_start(session, setprofile_mo
     assert seen.count("co_leaf") == 3  # the user's profiler kept its thread
     lost = [m for c, m in session.warnings() if c == "tracer_thread_lost"]
     assert len(lost) == 1 and f"thread {t.ident}:" in lost[0]
+    assert "held the Python profile hook when tracing started" in lost[0]
 
 
 def test_no_warning_without_another_profiler(session, setprofile_mode):
