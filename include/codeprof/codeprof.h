@@ -433,6 +433,15 @@ CODEPROF_API uint64_t codeprof_now_ns(void);
  * /proc/self/statm.  Thread-safe; not async-signal-safe. */
 CODEPROF_API uint64_t codeprof_rss_bytes(void);
 
+/* Records a warning on the session: `code` is a short stable identifier
+ * (e.g. "tracer_thread_lost"), `message` says what happened, to whom and
+ * when.  Both are copied (truncated to 63 and 511 bytes).  The first 64 are
+ * kept, later ones are counted as dropped; the report lists them in
+ * meta.warnings.  CODEPROF_EINVAL for a NULL argument, CODEPROF_ENOMEM.
+ * Thread-safe. */
+CODEPROF_API codeprof_status codeprof_session_warn(codeprof_session *s, const char *code,
+                                                   const char *message);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,7 +5,7 @@ measurement, aggregation, analysis and report is produced by libcodeprof;
 the facade only translates the seed's API into these calls.
 """
 import types
-from typing import Final, Literal, Optional
+from typing import Final, List, Literal, Optional, Tuple
 
 # codeprof_site_kind
 SITE_SCOPE: Final[int]       # 0  named scope / profiling_context
@@ -52,6 +52,14 @@ def tracer_busy() -> bool:
 
 def tracer_ignore(code: types.CodeType) -> None:
     """Never record calls of this code object (the facade's own wrappers)."""
+
+def tracer_stop() -> None:
+    """Stop the Python tracer of whichever session runs it; that session keeps
+    recording without it (a forked DataLoader worker drops the tracer it
+    inherited).  No-op when none traces."""
+
+def tracer_on_this_thread() -> bool:
+    """True when the Python tracer records the calling thread's calls."""
 
 class Scope:
     """Context manager returned by Session.scope(); enter/exit in C.
@@ -133,6 +141,11 @@ class Session:
         (OSError naming the file on failure; RuntimeError if already attached)."""
     def close_worker(self) -> None:
         """Worker: mark the spool complete (clean shutdown)."""
+
+    def warnings(self) -> List[Tuple[str, str]]:
+        """The (code, message) warnings recorded so far, oldest first (at most
+        64), e.g. ("tracer_thread_lost", "thread 1234: another profiler ...")
+        when another tool took a thread's profile hook while tracing."""
 
     def report_json(self) -> str:
         """The versioned JSON report (docs/report-schema.md) of all data so far."""

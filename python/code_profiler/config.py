@@ -126,6 +126,14 @@ class ProfilerConfig:
     profile_preprocessing: bool = False
     profile_augmentation: bool = False
 
+    # DataLoader workers and the Python tracer: with enable_cprofile the
+    # tracer is off in worker processes (a forked worker drops the one it
+    # inherited, a spawn/forkserver worker never starts one) so that item
+    # times never include its cost; True keeps it on there too.  A bool,
+    # checked by validate() with the other switches; without
+    # enable_cprofile it has no effect.
+    profile_workers_tracer: bool = False
+
     # Output settings
     save_profiles: bool = False
     output_dir: Union[str, "os.PathLike[str]"] = "profiles"

@@ -115,8 +115,13 @@ def _close_worker() -> None:
 
 
 def _attach_worker(inherited: Optional["_core.Session"], spool_dir: str,
-                   session_kwargs: Dict[str, Any]) -> Optional["_core.Session"]:
-    """Attach this worker process to the spool directory (once)."""
+                   session_kwargs: Dict[str, Any],
+                   worker_tracer: bool = False) -> Optional["_core.Session"]:
+    """Attach this worker process to the spool directory (once).  The Python
+    tracer runs in the worker only with `worker_tracer`
+    (ProfilerConfig.profile_workers_tracer): a forked worker drops the tracer
+    it inherited, a spawn/forkserver worker starts none, so item times never
+    include its cost."""
     if _worker.pid == os.getpid():
         return _worker.session
     _worker.pid = os.getpid()
@@ -125,7 +130,11 @@ def _attach_worker(inherited: Optional["_core.Session"], spool_dir: str,
     if sess is None or not sess.running:
         # spawn / forkserver: nothing inherited; start a session of our own
         sess = _core.Session(**session_kwargs)
-        sess.start()
+        sess.start(trace_python=worker_tracer and not _core.tracer_busy())
+    elif not worker_tracer:
+        # fork: the tracer of whichever session traced in the parent
+        # (this one, or the `codeprof run` session) came along; drop it.
+        _core.tracer_stop()
     wid = _worker_id()
     try:
         sess.attach_worker(spool_dir, wid)
@@ -160,6 +169,7 @@ class _DatasetCommon:
     _profiler: Optional["VideoOpusClipProfiler"]
     _spool_dir: str
     _session_kwargs: Dict[str, Any]
+    _worker_tracer: bool
     _recording_at_pickle: bool
 
     def _init_common(self, dataset: Any, profiler: "VideoOpusClipProfiler") -> None:
@@ -171,6 +181,9 @@ class _DatasetCommon:
         object.__setattr__(self, "_profiler", profiler)
         object.__setattr__(self, "_spool_dir", profiler._data.spool_dir())
         object.__setattr__(self, "_session_kwargs", profiler.config.session_kwargs())
+        cfg = profiler.config
+        object.__setattr__(self, "_worker_tracer",
+                           bool(cfg.enable_cprofile and cfg.profile_workers_tracer))
         object.__setattr__(self, "_recording_at_pickle", False)
 
     # -- pickling for spawn / forkserver workers --------------------------------
@@ -182,6 +195,7 @@ class _DatasetCommon:
             "site_name": self._site_name,
             "spool_dir": self._spool_dir,
             "session_kwargs": self._session_kwargs,
+            "worker_tracer": self._worker_tracer,
             "recording": bool(prof is not None and prof._recording) or self._recording_at_pickle,
         }
 
@@ -194,6 +208,7 @@ class _DatasetCommon:
         object.__setattr__(self, "_profiler", None)
         object.__setattr__(self, "_spool_dir", state["spool_dir"])
         object.__setattr__(self, "_session_kwargs", state["session_kwargs"])
+        object.__setattr__(self, "_worker_tracer", bool(state.get("worker_tracer", False)))
         object.__setattr__(self, "_recording_at_pickle", state["recording"])
 
     # -- which session records this process's items ----------------------------------
@@ -212,7 +227,8 @@ class _DatasetCommon:
         if inherited is None and not self._recording_at_pickle:
             _worker.pid = os.getpid()  # the parent was not recording
             return None
-        return _attach_worker(inherited, self._spool_dir, self._session_kwargs)
+        return _attach_worker(inherited, self._spool_dir, self._session_kwargs,
+                              self._worker_tracer)
 
     # -- behave as the dataset does ---------------------------------------------------
 

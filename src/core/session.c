@@ -15,6 +15,7 @@
 
 #include "core/drain.h"
 #include "core/errors.h"
+#include "core/warnings.h"
 #include "core/site.h"
 #include "core/timeline.h"
 #include "cpu/cct.h"
@@ -362,6 +363,7 @@ void codeprof_session_free(codeprof_session *s) {
     cp_site_local_free(s->site_slot);
     cp_datalog_free(s->log);
     cp_datalog_free(s->retired);
+    cp_warnings_free(s->warnings);
     free(s->spool_dir);
     free(s->loaders);
     pthread_mutex_destroy(&s->life_mu);

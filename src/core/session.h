@@ -73,6 +73,7 @@ struct codeprof_session {
     struct cp_datalog *log;    /* where item/stage/batch records go        */
     struct cp_datalog *retired;/* logs replaced by attach (freed at free)   */
     char *spool_dir;           /* parent: worker spools merged in reports  */
+    struct cp_warnings *warnings; /* codeprof_session_warn (core/warnings.h) */
     int worker_id;             /* worker: DataLoader worker id, else -1    */
     cp_loader_entry *loaders;
     uint32_t nloaders, cap_loaders;

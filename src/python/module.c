@@ -131,6 +131,20 @@ static PyObject *mod_tracer_ignore(PyObject *mod, PyObject *code) {
     Py_RETURN_NONE;
 }
 
+static PyObject *mod_tracer_on_this_thread(PyObject *mod, PyObject *unused) {
+    (void)mod;
+    (void)unused;
+    return PyBool_FromLong(cp_py_tracer_on_this_thread());
+}
+
+static PyObject *mod_tracer_stop(PyObject *mod, PyObject *unused) {
+    (void)mod;
+    (void)unused;
+    if (cp_py_tracer_stop_any() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *mod_tracer_busy(PyObject *mod, PyObject *unused) {
     (void)mod;
     (void)unused;
@@ -148,6 +162,13 @@ static PyMethodDef mod_methods[] = {
      "rss_bytes() -> int\n\nResident set size of the process in bytes (0 if unknown)."},
     {"clock_source", mod_clock_source, METH_NOARGS,
      "clock_source() -> str\n\n'tsc', 'monotonic' or 'fake'."},
+    {"tracer_stop", mod_tracer_stop, METH_NOARGS,
+     "tracer_stop() -> None\n\n"
+     "Stop the Python tracer of whichever session runs it; that session keeps recording "
+     "(a forked DataLoader worker drops the tracer it inherited).  No-op when none traces."},
+    {"tracer_on_this_thread", mod_tracer_on_this_thread, METH_NOARGS,
+     "tracer_on_this_thread() -> bool\n\n"
+     "True when the Python tracer records the calling thread's calls."},
     {"tracer_ignore", mod_tracer_ignore, METH_O,
      "tracer_ignore(code) -> None\n\n"
      "Never record calls of this code object (e.g. a decorator's wrapper) in the tracer."},
@@ -241,6 +262,13 @@ static PyModuleDef_Slot mod_slots[] = {
 #if PY_VERSION_HEX >= 0x030C0000
     /* The tracer and the site table are process-wide. */
     {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    /* The tracer's state (hooks, the C-function table, code extras) and the
+     * Session objects rely on the GIL: importing us on a free-threaded build
+     * turns the GIL back on (unless PYTHON_GIL=0 forces it off, and then the
+     * tracer refuses to start). */
+    {Py_mod_gil, Py_MOD_GIL_USED},
 #endif
     {0, NULL},
 };

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "python/ext.h"
+#include "core/warnings.h"
 #include "python/tracer.h"
 
 int cp_py_session_check(cp_py_session *self) {
@@ -527,6 +528,27 @@ static PyObject *session_close_worker(PyObject *op, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+static PyObject *session_warnings(PyObject *op, PyObject *unused) {
+    (void)unused;
+    cp_py_session *self = (cp_py_session *)op;
+    if (cp_py_session_check(self) < 0)
+        return NULL;
+    cp_warning *w = PyMem_Calloc(CP_WARNINGS_MAX, sizeof *w);
+    if (!w)
+        return PyErr_NoMemory();
+    uint64_t dropped = 0;
+    size_t n = cp_session_warnings(self->s, w, CP_WARNINGS_MAX, &dropped);
+    PyObject *list = PyList_New(0);
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *item = Py_BuildValue("(ss)", w[i].code, w[i].message);
+        if (!item || PyList_Append(list, item) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(item);
+    }
+    PyMem_Free(w);
+    return list;
+}
+
 static PyObject *session_repr(PyObject *op) {
     cp_py_session *self = (cp_py_session *)op;
     const char *state = !self->s                              ? "uninitialised"
@@ -565,6 +587,9 @@ static PyMethodDef session_methods[] = {
      "spool file in `dir`."},
     {"close_worker", session_close_worker, METH_NOARGS,
      "close_worker()\n\nMark this worker's spool complete (clean shutdown)."},
+    {"warnings", session_warnings, METH_NOARGS,
+     "warnings() -> list[tuple[str, str]]\n\nThe (code, message) warnings recorded so far "
+     "(e.g. 'tracer_thread_lost'), oldest first."},
     {"report_json", session_report_json, METH_NOARGS,
      "report_json() -> str\n\nThe versioned JSON report of all data so far."},
     {"report_text", session_report_text, METH_NOARGS,

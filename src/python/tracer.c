@@ -25,15 +25,38 @@
  *                    and it competes for the one frame-evaluation slot with
  *                    torch.compile (dynamo) and debuggers.
  *
- * Trade-off on 3.12+: the CALL event fires for every call site; for a
- * callable that is not a C function the callback returns DISABLE so that
- * site costs nothing afterwards.  A call site that later calls a C function
- * (a polymorphic site) is then not seen.  Python functions are recorded by
- * PY_START/PY_RETURN and are unaffected.
+ * C calls on 3.12+: the CALL event fires for every call site and the
+ * callback records the callable when it is a C function.  It never returns
+ * DISABLE: that would switch the call site off for every later callable,
+ * so a polymorphic site (`fn(x)` called with a Python function, then with
+ * `abs`) would lose its C calls.  The cost of a CALL whose callable is not
+ * a C function is one callback that returns at once (two type checks).
+ *
+ * Coexistence.  3.12+: the tool id is the first free one of 3, 4, 5 (ids no
+ * standard tool uses), then PROFILER_ID (2, cProfile's); a user's cProfile
+ * therefore runs beside codeprof and both keep their data.  Profile hook
+ * (3.11, or the 3.12+ fallback): there is one hook per thread, so another
+ * tool that takes it (sys.setprofile, cProfile.enable) ends our tracing of
+ * that thread.  An audit hook on "sys.setprofile" notes when that happens
+ * (thread and time); when the other tool removes its hook, ours is put back
+ * (from a pending call, on the main thread's next bytecode boundary; 3.12+
+ * can only do so for the main thread) and the time noted.  Each loss and
+ * return is recorded on the session when noted ("tracer_thread_lost",
+ * "tracer_thread_resumed", shown in meta.warnings); at stop one
+ * RuntimeWarning is issued for the run.  The threading.setprofile() hook that was set before start is
+ * restored at stop.  On 3.11 thread states are walked as CPython does:
+ * the runtime's head lock held while reading each list link; on 3.12+
+ * every-thread changes go through PyEval_SetProfileAllThreads and checks
+ * look at the calling thread only.
+ *
+ * Free-threaded builds (3.13t): the extension declares Py_MOD_GIL_USED and
+ * the tracer refuses to start while the GIL is disabled.
  */
 #include "python/tracer.h"
 
 #include <frameobject.h>
+#include <structmember.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +66,13 @@
 #define CP_HAVE_EVAL_FRAME 1
 #define Py_BUILD_CORE 1
 #include <internal/pycore_frame.h>
+#if PY_VERSION_HEX < 0x030C0000
+/* 3.11: the runtime's head lock (interpreters.mutex), which CPython holds
+ * while it follows the thread-state list (HEAD_LOCK in Python/pystate.c). */
+#include <internal/pycore_runtime.h>
+#define CP_HEAD_LOCK() PyThread_acquire_lock(_PyRuntime.interpreters.mutex, WAIT_LOCK)
+#define CP_HEAD_UNLOCK() PyThread_release_lock(_PyRuntime.interpreters.mutex)
+#endif
 #undef Py_BUILD_CORE
 /* Layout of a code object's co_extra block (Objects/codeobject.c, unchanged
  * from 3.6 through 3.12): read directly on the hot path instead of calling
@@ -81,6 +111,22 @@ static const char *const mon_event_names[MON_NEVENTS] = {
     "PY_UNWIND", "CALL", "C_RETURN", "C_RAISE"};
 #endif
 
+/* A thread whose profile hook another tool took (profile-hook mode). */
+typedef struct tr_loss {
+    unsigned long thread_id;  /* threading.get_ident() of the thread      */
+    uint64_t lost_ns;         /* codeprof_now_ns() when it was taken      */
+    uint64_t resumed_ns;      /* when ours was put back; 0 = still lost   */
+    int how;                  /* LOSS_*                                   */
+} tr_loss;
+
+#define TR_LOSSES_MAX 32
+
+enum {
+    LOSS_SEEN = 0,    /* the audit hook saw it happen                   */
+    LOSS_LATE = 1,    /* a check found it after the fact                */
+    LOSS_AT_START = 2 /* another tool held the thread's hook at start    */
+};
+
 /* Process-wide tracer state (one tracer per process; guarded by the GIL). */
 static struct {
     cp_session *s;          /* session recorded into; NULL when off       */
@@ -89,7 +135,16 @@ static struct {
     int mode;               /* TR_*                                       */
     long tool_id;           /* sys.monitoring tool (TR_MONITORING)        */
     long mon_events[MON_NEVENTS];
-    PyObject *disable;      /* sys.monitoring.DISABLE (strong ref)        */
+    /* profile-hook mode */
+    PyObject *prev_thread_hook; /* threading's hook before start (strong) */
+    int in_own_set;         /* >0 while we change a profile hook ourselves */
+    int audit_added;        /* the "sys.setprofile" audit hook is in place */
+    int check_pending;      /* a check_threads pending call is queued      */
+    int foreign_set_seen;   /* another tool called sys.setprofile this run */
+    uint64_t start_ns;      /* codeprof_now_ns() at start                  */
+    tr_loss losses[TR_LOSSES_MAX];
+    size_t nlosses;
+    uint64_t losses_dropped;
 #if CP_HAVE_EVAL_FRAME
     /* The frame evaluator we wrap: NULL means _PyEval_EvalFrameDefault.
      * Kept after stop so that a hook chained on top of ours keeps working. */
@@ -327,6 +382,246 @@ static int profile_func(PyObject *obj, PyFrameObject *frame, int what, PyObject 
     return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Thread states and our own changes of a thread's profile hook              */
+/* ------------------------------------------------------------------------ */
+
+#if PY_VERSION_HEX < 0x030C0000
+/* The thread-state list, followed as CPython follows it: the runtime's head
+ * lock is held while a link is read (never while a hook is changed, which
+ * may run audit hooks).  The GIL keeps a listed thread state alive. */
+#define CP_CAN_WALK 1
+static PyThreadState *ts_head(void) {
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+    CP_HEAD_LOCK();
+    PyThreadState *t = PyInterpreterState_ThreadHead(interp);
+    CP_HEAD_UNLOCK();
+    return t;
+}
+static PyThreadState *ts_next(PyThreadState *t) {
+    CP_HEAD_LOCK();
+    t = PyThreadState_Next(t);
+    CP_HEAD_UNLOCK();
+    return t;
+}
+#else
+/* 3.12+: the head lock is not reachable from an extension; checks look at
+ * the calling thread only and every-thread changes go through the public
+ * PyEval_SetProfileAllThreads, which takes it. */
+#define CP_CAN_WALK 0
+static PyThreadState *ts_head(void) { return PyThreadState_Get(); }
+static PyThreadState *ts_next(PyThreadState *t) {
+    (void)t;
+    return NULL;
+}
+#endif
+
+/* Sets `func` (NULL: none) as the profile function of thread `t`, marked as
+ * our own change so that the audit hook ignores it.  Returns 0, -1 with an
+ * exception set, or 1 when this Python cannot change another thread's hook
+ * (3.12+ offers the calling thread's and all threads' only). */
+static int set_thread_profile(PyThreadState *t, Py_tracefunc func) {
+    int rc;
+    tracer_g.in_own_set++;
+#if PY_VERSION_HEX < 0x030C0000
+    rc = _PyEval_SetProfile(t, func, NULL);
+#else
+    if (t == PyThreadState_Get()) {
+        PyEval_SetProfile(func, NULL); /* reports its own failure (unraisable) */
+        rc = 0;
+    } else {
+        rc = 1;
+    }
+#endif
+    tracer_g.in_own_set--;
+    return rc;
+}
+
+/* Profile-hook mode on every thread (3.12+: the public API). */
+#if PY_VERSION_HEX >= 0x030C0000
+static void set_all_threads_profile(Py_tracefunc func) {
+    tracer_g.in_own_set++;
+    PyEval_SetProfileAllThreads(func, NULL);
+    tracer_g.in_own_set--;
+}
+#endif
+
+/* 1 if `t` runs our profile function, or the threading hook of `st` that
+ * installs it at the thread's first event. */
+static inline int hook_is_ours(const PyThreadState *t, const cp_py_state *st) {
+    return t->c_profilefunc == profile_func ||
+           (st && st->thread_hook && t->c_profileobj == st->thread_hook);
+}
+
+/* Threads ours was installed on this run (thread ids; for the checks). */
+static unsigned long *traced_ids;
+static size_t traced_n, traced_cap;
+
+static void traced_add(unsigned long id) {
+    for (size_t i = 0; i < traced_n; i++)
+        if (traced_ids[i] == id)
+            return;
+    if (traced_n == traced_cap) {
+        size_t ncap = traced_cap ? traced_cap * 2 : 16;
+        unsigned long *n = PyMem_RawRealloc(traced_ids, ncap * sizeof *n);
+        if (!n)
+            return; /* the check then misses this thread: no false report */
+        traced_ids = n;
+        traced_cap = ncap;
+    }
+    traced_ids[traced_n++] = id;
+}
+
+static int traced_has(unsigned long id) {
+    for (size_t i = 0; i < traced_n; i++)
+        if (traced_ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Losing a thread to another profiler, and getting it back                  */
+/* ------------------------------------------------------------------------ */
+
+static tr_loss *open_loss(unsigned long id) {
+    for (size_t i = tracer_g.nlosses; i-- > 0;)
+        if (tracer_g.losses[i].thread_id == id && !tracer_g.losses[i].resumed_ns)
+            return &tracer_g.losses[i];
+    return NULL;
+}
+
+static double since_start_s(uint64_t ns) {
+    return ns > tracer_g.start_ns ? (double)(ns - tracer_g.start_ns) / 1e9 : 0.0;
+}
+
+/* Notes that thread `id` lost our hook, and records it on `s` at once (a
+ * report taken while profiling shows it). */
+static void add_loss(cp_session *s, unsigned long id, int how) {
+    if (tracer_g.nlosses == TR_LOSSES_MAX) {
+        tracer_g.losses_dropped++;
+        return;
+    }
+    tr_loss *l = &tracer_g.losses[tracer_g.nlosses++];
+    l->thread_id = id;
+    l->lost_ns = codeprof_now_ns();
+    l->resumed_ns = 0;
+    l->how = how;
+    if (s) {
+        char msg[320];
+        if (how == LOSS_AT_START)
+            snprintf(msg, sizeof msg,
+                     "thread %lu: another profiler (sys.setprofile, e.g. cProfile) held the "
+                     "Python profile hook when tracing started; that thread's calls are not "
+                     "recorded until it lets go (tracer_thread_resumed)",
+                     id);
+        else
+            snprintf(msg, sizeof msg,
+                     "thread %lu: another profiler (sys.setprofile, e.g. cProfile) took the "
+                     "Python profile hook %s +%.6f s after tracing started; that thread's calls "
+                     "are not recorded until it lets go (tracer_thread_resumed)",
+                     id, how == LOSS_LATE ? "no later than" : "at", since_start_s(l->lost_ns));
+        (void)codeprof_session_warn(s, "tracer_thread_lost", msg);
+    }
+}
+
+static void mark_resumed(cp_session *s, tr_loss *l) {
+    l->resumed_ns = codeprof_now_ns();
+    if (s) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "thread %lu: tracing resumed at +%.6f s (the other profiler let go of the "
+                 "Python profile hook)",
+                 l->thread_id, since_start_s(l->resumed_ns));
+        (void)codeprof_session_warn(s, "tracer_thread_resumed", msg);
+    }
+}
+
+/* Looks at the threads (3.12+: the calling one): a traced thread whose hook
+ * another tool holds is lost (noted late if the audit hook missed it); a
+ * lost thread whose hook is empty again gets ours back when `reinstall`. */
+static void check_threads(const cp_py_state *st, cp_session *s, int reinstall) {
+    for (PyThreadState *t = ts_head(); t; t = ts_next(t)) {
+        unsigned long id = t->thread_id;
+        if (hook_is_ours(t, st))
+            continue;
+        tr_loss *l = open_loss(id);
+        if (l) {
+            if (reinstall && !t->c_profilefunc && set_thread_profile(t, profile_func) == 0)
+                mark_resumed(s, l);
+            else if (PyErr_Occurred())
+                PyErr_Clear();
+        } else if (t->c_profilefunc && traced_has(id)) {
+            add_loss(s, id, LOSS_LATE);
+        }
+    }
+}
+
+static int check_pending_cb(void *arg) {
+    (void)arg;
+    tracer_g.check_pending = 0;
+    if (tracer_g.mode == TR_SETPROFILE)
+        check_threads(tracer_g.st, tracer_g.s, 1);
+    return 0;
+}
+
+static void schedule_check(void) {
+    if (!tracer_g.check_pending && Py_AddPendingCall(check_pending_cb, NULL) == 0)
+        tracer_g.check_pending = 1;
+}
+
+/* Audit hook: "sys.setprofile" is raised by every change of a thread's
+ * profile hook (sys.setprofile, cProfile.enable/disable, C extensions),
+ * before the change, on the calling thread.  Others cost one compare. */
+static int audit_hook(const char *event, PyObject *args, void *data) {
+    (void)args;
+    (void)data;
+    if (__builtin_expect(event[0] != 's', 1) || tracer_g.mode != TR_SETPROFILE ||
+        tracer_g.in_own_set || strcmp(event, "sys.setprofile") != 0)
+        return 0;
+    tracer_g.foreign_set_seen = 1;
+    PyThreadState *ts = PyThreadState_Get();
+    if (hook_is_ours(ts, tracer_g.st) && !open_loss(ts->thread_id))
+        add_loss(tracer_g.s, ts->thread_id, LOSS_SEEN);
+    schedule_check();
+    return 0;
+}
+
+/* At stop: the losses past TR_LOSSES_MAX and a replaced threading hook as
+ * session warnings (each loss and return was recorded when noted), and one
+ * Python RuntimeWarning for the run.  Never leaves an exception set. */
+static void report_losses(cp_session *s, int threading_replaced) {
+    size_t n = tracer_g.nlosses;
+    char msg[160];
+    if (tracer_g.losses_dropped) {
+        snprintf(msg, sizeof msg, "%llu more threads lost the Python profile hook (not listed)",
+                 (unsigned long long)tracer_g.losses_dropped);
+        (void)codeprof_session_warn(s, "tracer_thread_lost", msg);
+    }
+    if (threading_replaced)
+        (void)codeprof_session_warn(
+            s, "tracer_threading_hook_replaced",
+            "threading.setprofile() was changed by another tool while tracing: threads "
+            "started after that were not traced");
+    size_t total = n + (size_t)tracer_g.losses_dropped;
+    if (!total && !threading_replaced)
+        return;
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    int r = total ? PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                                     "codeprof: another profiler took the Python profile hook of "
+                                     "%zu thread(s) while tracing (sys.setprofile, e.g. "
+                                     "cProfile); their calls were not recorded meanwhile (see "
+                                     "meta.warnings)",
+                                     total)
+                  : PyErr_WarnEx(PyExc_RuntimeWarning,
+                                 "codeprof: threading.setprofile() was changed by another tool "
+                                 "while tracing; threads started after that were not traced",
+                                 1);
+    if (r < 0)
+        PyErr_WriteUnraisable(NULL);
+    PyErr_Restore(et, ev, etb);
+}
+
 /* threading.setprofile() hook: a new thread calls it (as a Python-level
  * profile function) at its first event; it installs profile_func on that
  * thread and records the event it was called for. */
@@ -334,14 +629,15 @@ static PyObject *thread_hook(PyObject *mod, PyObject *const *args, Py_ssize_t na
     (void)mod;
     PyThreadState *ts = PyThreadState_Get();
     if (tracer_g.mode != TR_SETPROFILE) {
-        if (_PyEval_SetProfile(ts, NULL, NULL) < 0)
+        if (set_thread_profile(ts, NULL) < 0)
             PyErr_Clear();
         Py_RETURN_NONE;
     }
-    if (_PyEval_SetProfile(ts, profile_func, NULL) < 0) {
+    if (set_thread_profile(ts, profile_func) != 0) {
         PyErr_Clear();
         Py_RETURN_NONE;
     }
+    traced_add(ts->thread_id);
     if (nargs == 3 && PyFrame_Check(args[0]) && PyUnicode_Check(args[1])) {
         static const struct {
             const char *name;
@@ -392,56 +688,124 @@ static PyObject *call_threading(const char *fn, PyObject *arg, int import_it) {
     return r;
 }
 
-/* Removes our hook (and the not-yet-fired thread hook) from every thread. */
-static int setprofile_uninstall(cp_py_state *st) {
+/* Removes our hook (and the not-yet-fired thread hook) from every thread,
+ * reports what other tools did meanwhile, and gives threading back the
+ * hook it had before start. */
+static int setprofile_uninstall(cp_py_state *st, cp_session *s) {
     int rc = 0;
+#if CP_CAN_WALK
+    check_threads(st, s, 0);
+#endif
+    int threading_replaced = 0;
     PyObject *cur = call_threading("getprofile", NULL, 0);
     if (!cur) {
         PyErr_Clear(); /* threading gone (shutdown) or no getprofile */
     } else {
         if (cur == st->thread_hook) {
-            PyObject *r = call_threading("setprofile", Py_None, 0);
+            PyObject *prev = tracer_g.prev_thread_hook ? tracer_g.prev_thread_hook : Py_None;
+            PyObject *r = call_threading("setprofile", prev, 0);
             if (!r)
                 rc = -1;
             Py_XDECREF(r);
+        } else if (cur != Py_None && cur != tracer_g.prev_thread_hook) {
+            threading_replaced = 1;
         }
         Py_DECREF(cur);
     }
-    PyThreadState *me = PyThreadState_Get();
-    for (PyThreadState *t = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(me)); t;
-         t = PyThreadState_Next(t)) {
-        if (t->c_profilefunc == profile_func ||
-            (st->thread_hook && t->c_profileobj == st->thread_hook)) {
-            if (_PyEval_SetProfile(t, NULL, NULL) < 0)
+    Py_CLEAR(tracer_g.prev_thread_hook);
+#if PY_VERSION_HEX < 0x030C0000
+    for (PyThreadState *t = ts_head(); t; t = ts_next(t)) {
+        if (hook_is_ours(t, st)) {
+            if (set_thread_profile(t, NULL) < 0)
                 rc = -1;
         }
     }
+#else
+    /* Only all threads at once, or the calling thread, can be changed: all
+     * at once unless another tool holds some thread's hook; then ours stays
+     * on the other threads, inert (it records nothing while off).  Whether
+     * one does is read (only read) with the public list getters under the
+     * GIL, and only when another tool called sys.setprofile this run. */
+    int foreign = 0;
+    if (tracer_g.foreign_set_seen) {
+        PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+        for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t && !foreign;
+             t = PyThreadState_Next(t))
+            foreign = t->c_profilefunc != NULL && !hook_is_ours(t, st);
+    }
+    if (!foreign) {
+        set_all_threads_profile(NULL);
+    } else {
+        PyThreadState *me = PyThreadState_Get();
+        if (hook_is_ours(me, st) && set_thread_profile(me, NULL) < 0)
+            rc = -1;
+    }
+#endif
+    if (s)
+        report_losses(s, threading_replaced);
+    traced_n = 0;
     return rc;
 }
 
 static int setprofile_install(cp_py_state *st) {
     PyThreadState *me = PyThreadState_Get();
-    if (me->c_profilefunc && me->c_profilefunc != profile_func) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "Session.start(trace_python=True): another profiler is installed on "
-                        "this thread with sys.setprofile() (e.g. cProfile); stop it first");
+    for (PyThreadState *t = ts_head(); t; t = ts_next(t)) {
+        /* 3.11 leaves another tool's hook on other threads in place; 3.12+
+         * can only set all threads at once, so it refuses like here. */
+        if (t->c_profilefunc && t->c_profilefunc != profile_func &&
+            (t == me || PY_VERSION_HEX >= 0x030C0000)) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Session.start(trace_python=True): another profiler is installed "
+                            "with sys.setprofile() (e.g. cProfile); stop it first");
+            return -1;
+        }
+    }
+    tracer_g.nlosses = 0;
+    tracer_g.losses_dropped = 0;
+    tracer_g.foreign_set_seen = 0;
+    tracer_g.check_pending = 0;
+    traced_n = 0;
+    if (!tracer_g.audit_added) {
+        /* Permanent (audit hooks cannot be removed); inert while off. */
+        if (PySys_AddAuditHook(audit_hook, NULL) == 0)
+            tracer_g.audit_added = 1;
+        else
+            PyErr_Clear(); /* a losing thread is then noticed at stop */
+    }
+    PyObject *prev = call_threading("getprofile", NULL, 1);
+    if (!prev)
+        return -1;
+    Py_XSETREF(tracer_g.prev_thread_hook, prev == st->thread_hook ? Py_NewRef(Py_None) : prev);
+    if (prev == st->thread_hook)
+        Py_DECREF(prev);
+    PyObject *r = call_threading("setprofile", st->thread_hook, 1);
+    if (!r) {
+        Py_CLEAR(tracer_g.prev_thread_hook);
         return -1;
     }
-    PyObject *r = call_threading("setprofile", st->thread_hook, 1);
-    if (!r)
-        return -1;
     Py_DECREF(r);
-    for (PyThreadState *t = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(me)); t;
-         t = PyThreadState_Next(t)) {
-        if (_PyEval_SetProfile(t, profile_func, NULL) < 0) {
+#if PY_VERSION_HEX < 0x030C0000
+    for (PyThreadState *t = ts_head(); t; t = ts_next(t)) {
+        if (t->c_profilefunc && t->c_profilefunc != profile_func) {
+            /* another tool's hook: leave it, and say so at stop */
+            add_loss(tracer_g.s, t->thread_id, LOSS_AT_START);
+            continue;
+        }
+        if (set_thread_profile(t, profile_func) < 0) {
             PyObject *et, *ev, *etb;
             PyErr_Fetch(&et, &ev, &etb);
-            (void)setprofile_uninstall(st);
+            (void)setprofile_uninstall(st, NULL);
             PyErr_Clear();
             PyErr_Restore(et, ev, etb);
             return -1;
         }
+        traced_add(t->thread_id);
     }
+#else
+    set_all_threads_profile(profile_func);
+    for (PyThreadState *t = ts_head(); t; t = ts_next(t))
+        traced_add(t->thread_id);
+#endif
     return 0;
 }
 
@@ -513,41 +877,45 @@ static inline void mon_code_event(PyObject *const *args, Py_ssize_t nargs, uint1
     }
 }
 
-static PyObject *mon_enter(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
-    (void)mod;
-    mon_code_event(args, nargs, CP_EV_ENTER);
+/* The callbacks are objects of a small type whose vectorcall slot is the
+ * callback itself: sys.monitoring calls them through vectorcall, so the
+ * PyCFunction layer (argument-convention dispatch, recursion check) is
+ * skipped on every event. */
+static PyObject *mon_enter(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw) {
+    (void)self;
+    (void)kw;
+    mon_code_event(args, PyVectorcall_NARGS(nargsf), CP_EV_ENTER);
     Py_RETURN_NONE;
 }
 
-static PyObject *mon_exit(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
-    (void)mod;
-    mon_code_event(args, nargs, CP_EV_EXIT);
+static PyObject *mon_exit(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw) {
+    (void)self;
+    (void)kw;
+    mon_code_event(args, PyVectorcall_NARGS(nargsf), CP_EV_EXIT);
     Py_RETURN_NONE;
 }
 
-/* CALL(code, offset, callable, arg0): C functions open a site here; any
- * other callable disables this call site for our tool. */
-static PyObject *mon_call(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
-    (void)mod;
+/* CALL(code, offset, callable, arg0): C functions open a site here.  Never
+ * DISABLE: that would switch this call site off for every later callable,
+ * C functions included (see the note at the top). */
+static PyObject *mon_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw) {
+    (void)self;
+    (void)kw;
     cp_session *s = tracer_g.s;
-    if (!s || nargs < 3)
-        Py_RETURN_NONE;
-    uint32_t id = native_site(args[2]);
-    if (id) {
-        cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
-        Py_RETURN_NONE;
+    if (__builtin_expect(s != NULL && PyVectorcall_NARGS(nargsf) >= 3, 1)) {
+        uint32_t id = native_site(args[2]);
+        if (id)
+            cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
     }
-    if (tracer_g.disable && !PyCFunction_Check(args[2]) &&
-        !Py_IS_TYPE(args[2], &PyMethodDescr_Type))
-        return Py_NewRef(tracer_g.disable);
     Py_RETURN_NONE;
 }
 
 /* C_RETURN / C_RAISE(code, offset, callable, arg0). */
-static PyObject *mon_c_exit(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
-    (void)mod;
+static PyObject *mon_c_exit(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw) {
+    (void)self;
+    (void)kw;
     cp_session *s = tracer_g.s;
-    if (s && nargs >= 3) {
+    if (s && PyVectorcall_NARGS(nargsf) >= 3) {
         uint32_t id = native_site(args[2]);
         if (id)
             cp_emit(s, CP_EV_EXIT, 0, id, 0, 0);
@@ -555,16 +923,44 @@ static PyObject *mon_c_exit(PyObject *mod, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
-static PyMethodDef mon_defs[4] = {
-    {"_codeprof_mon_enter", (PyCFunction)(void (*)(void))mon_enter, METH_FASTCALL,
-     "sys.monitoring PY_START/PY_RESUME/PY_THROW callback."},
-    {"_codeprof_mon_exit", (PyCFunction)(void (*)(void))mon_exit, METH_FASTCALL,
-     "sys.monitoring PY_RETURN/PY_YIELD/PY_UNWIND callback."},
-    {"_codeprof_mon_call", (PyCFunction)(void (*)(void))mon_call, METH_FASTCALL,
-     "sys.monitoring CALL callback."},
-    {"_codeprof_mon_c_exit", (PyCFunction)(void (*)(void))mon_c_exit, METH_FASTCALL,
-     "sys.monitoring C_RETURN/C_RAISE callback."},
+typedef struct mon_cb_obj {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+} mon_cb_obj;
+
+static PyMemberDef mon_cb_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(mon_cb_obj, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
 };
+
+static void mon_cb_dealloc(PyObject *o) {
+    PyTypeObject *tp = Py_TYPE(o);
+    PyObject_Free(o);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot mon_cb_slots[] = {
+    {Py_tp_dealloc, (void *)mon_cb_dealloc},
+    {Py_tp_call, (void *)PyVectorcall_Call},
+    {Py_tp_members, mon_cb_members},
+    {Py_tp_doc, (void *)"A sys.monitoring callback of the codeprof tracer."},
+    {0, NULL},
+};
+
+static PyType_Spec mon_cb_spec = {
+    .name = "code_profiler._core._MonitoringCallback",
+    .basicsize = sizeof(mon_cb_obj),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = mon_cb_slots,
+};
+
+/* A callback object of type `tp` calling `fn` (new reference, or NULL). */
+static PyObject *mon_cb_new(PyTypeObject *tp, vectorcallfunc fn) {
+    mon_cb_obj *o = PyObject_New(mon_cb_obj, tp);
+    if (o)
+        o->vectorcall = fn;
+    return (PyObject *)o;
+}
 
 #if CP_HAVE_MONITORING
 /* sys.monitoring (new reference) without the import machinery, so that
@@ -627,23 +1023,42 @@ static int monitoring_uninstall(void) {
     return (rc < 0 || PyErr_Occurred()) ? -1 : 0;
 }
 
-/* Returns 1 when installed, 0 when the tool id is taken (nothing changed,
- * no exception), -1 on error (exception set, nothing left installed). */
+/* Tool ids tried, in order: 3 and 4 are used by no standard tool, 5 is
+ * OPTIMIZER_ID (unused by CPython 3.12/3.13 itself); PROFILER_ID (2, the one
+ * cProfile takes) comes last so that a user's cProfile can run beside us.
+ * DEBUGGER_ID (0) and COVERAGE_ID (1) are never taken. */
+static const long mon_tool_ids[] = {3, 4, 5, 2};
+
+/* The first free tool id of mon_tool_ids into *id: 1 found, 0 none free,
+ * -1 on error (exception set). */
+static int monitoring_free_tool(PyObject *mon, long *id) {
+    for (size_t i = 0; i < sizeof mon_tool_ids / sizeof mon_tool_ids[0]; i++) {
+        PyObject *cur = PyObject_CallMethod(mon, "get_tool", "l", mon_tool_ids[i]);
+        if (!cur)
+            return -1;
+        int free_id = cur == Py_None;
+        Py_DECREF(cur);
+        if (free_id) {
+            *id = mon_tool_ids[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Returns 1 when installed, 0 when every candidate tool id is taken
+ * (nothing changed, no exception), -1 on error (exception set, nothing left
+ * installed). */
 static int monitoring_install(cp_py_state *st) {
     PyObject *mon = get_monitoring();
     if (!mon)
         return -1;
     int ret = -1, tool_taken = 0;
-    PyObject *tool = NULL, *cur = NULL, *events = NULL, *r = NULL;
-    if (!(tool = PyObject_GetAttrString(mon, "PROFILER_ID")))
-        goto done;
-    long tool_id = PyLong_AsLong(tool);
-    if (tool_id == -1 && PyErr_Occurred())
-        goto done;
-    if (!(cur = PyObject_CallMethod(mon, "get_tool", "l", tool_id)))
-        goto done;
-    if (cur != Py_None) {
-        ret = 0;
+    PyObject *events = NULL, *r = NULL;
+    long tool_id = -1;
+    int found = monitoring_free_tool(mon, &tool_id);
+    if (found <= 0) {
+        ret = found;
         goto done;
     }
     if (!(events = PyObject_GetAttrString(mon, "events")))
@@ -660,8 +1075,6 @@ static int monitoring_install(cp_py_state *st) {
         tracer_g.mon_events[ev] = bit;
         mask |= bit;
     }
-    if (!tracer_g.disable && !(tracer_g.disable = PyObject_GetAttrString(mon, "DISABLE")))
-        goto done;
     if (!(r = PyObject_CallMethod(mon, "use_tool_id", "ls", tool_id, "codeprof"))) {
         /* Lost a race for the id: fall back like a taken id. */
         if (PyErr_ExceptionMatches(PyExc_ValueError)) {
@@ -694,8 +1107,6 @@ done:
     }
     Py_XDECREF(r);
     Py_XDECREF(events);
-    Py_XDECREF(cur);
-    Py_XDECREF(tool);
     Py_DECREF(mon);
     return ret;
 }
@@ -718,11 +1129,15 @@ int cp_py_tracer_init(PyObject *module, cp_py_state *st) {
     if (!modname)
         return -1;
     st->thread_hook = PyCFunction_NewEx(&thread_hook_def, module, modname);
-    st->mon_enter = PyCFunction_NewEx(&mon_defs[0], module, modname);
-    st->mon_exit = PyCFunction_NewEx(&mon_defs[1], module, modname);
-    st->mon_call = PyCFunction_NewEx(&mon_defs[2], module, modname);
-    st->mon_c_exit = PyCFunction_NewEx(&mon_defs[3], module, modname);
     Py_DECREF(modname);
+    PyTypeObject *cb_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &mon_cb_spec, NULL);
+    if (!cb_type)
+        return -1;
+    st->mon_enter = mon_cb_new(cb_type, mon_enter);
+    st->mon_exit = mon_cb_new(cb_type, mon_exit);
+    st->mon_call = mon_cb_new(cb_type, mon_call);
+    st->mon_c_exit = mon_cb_new(cb_type, mon_c_exit);
+    Py_DECREF(cb_type); /* each callback holds its (heap) type */
     if (!st->thread_hook || !st->mon_enter || !st->mon_exit || !st->mon_call || !st->mon_c_exit)
         return -1;
     return 0;
@@ -785,13 +1200,42 @@ static int choose_mode(int *mode) {
     return -1;
 }
 
+/* 0 when the GIL is enabled; on a free-threaded build running without it,
+ * RuntimeError and -1: the tracer's state is guarded by the GIL. */
+static int check_gil(void) {
+#ifdef Py_GIL_DISABLED
+    PyObject *fn = PySys_GetObject("_is_gil_enabled"); /* borrowed */
+    if (!fn)
+        return 0;
+    PyObject *r = PyObject_CallNoArgs(fn);
+    if (!r)
+        return -1;
+    int enabled = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (enabled < 0)
+        return -1;
+    if (!enabled) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Session.start(trace_python=True): the Python tracer needs the GIL, and "
+                        "this free-threaded Python runs without it (sys._is_gil_enabled() is "
+                        "False); run with PYTHON_GIL=1 or -X gil=1, or profile without the "
+                        "tracer (enable_cprofile=False)");
+        return -1;
+    }
+#endif
+    return 0;
+}
+
 int cp_py_tracer_start(cp_py_session *owner) {
     if (cp_py_tracer_check_free(owner) < 0)
+        return -1;
+    if (check_gil() < 0)
         return -1;
     int mode;
     if (choose_mode(&mode) < 0)
         return -1;
     cp_py_state *st = owner->st;
+    tracer_g.start_ns = codeprof_now_ns();
     tracer_g.s = owner->s;
     tracer_g.owner = owner;
     tracer_g.st = st;
@@ -839,7 +1283,7 @@ int cp_py_tracer_stop(cp_py_session *owner) {
     tracer_g.mode = TR_OFF;
     tracer_g.st = NULL;
     if (mode == TR_SETPROFILE)
-        rc = setprofile_uninstall(st);
+        rc = setprofile_uninstall(st, owner->s);
 #if CP_HAVE_EVAL_FRAME
     else if (mode == TR_EVAL_FRAME)
         eval_frame_uninstall();
@@ -873,5 +1317,21 @@ void cp_py_tracer_module_free(cp_py_state *st) {
         (void)cp_py_tracer_stop(tracer_g.owner);
         PyErr_Clear();
         PyErr_Restore(et, ev, etb);
+    }
+}
+
+int cp_py_tracer_stop_any(void) {
+    return tracer_g.owner ? cp_py_tracer_stop(tracer_g.owner) : 0;
+}
+
+int cp_py_tracer_on_this_thread(void) {
+    switch (tracer_g.mode) {
+    case TR_SETPROFILE:
+        return hook_is_ours(PyThreadState_Get(), tracer_g.st);
+    case TR_MONITORING:
+    case TR_EVAL_FRAME:
+        return 1;
+    default:
+        return 0;
     }
 }

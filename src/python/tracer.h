@@ -3,18 +3,21 @@
  * Records every Python function call/return (and C functions called from
  * Python) of every thread as CP_EV_ENTER/CP_EV_EXIT events via cp_emit().
  *
- *   3.12+: sys.monitoring with C-implemented callbacks on tool id
- *          sys.monitoring.PROFILER_ID; when that id is taken (e.g. by
- *          cProfile) it falls back to the profile hook below.
- *   3.11:  a PEP 523 frame-evaluation hook ("eval_frame": Python functions
- *          only, several times cheaper than the profile hook because no
- *          frame objects are materialised).
- *   either, with CODEPROF_TRACER=setprofile: a C profile function
+ *   3.12+: sys.monitoring with C-implemented callbacks on the first free
+ *          tool id of 3, 4, 5, 2 (so cProfile, on PROFILER_ID 2, runs
+ *          beside it); when all are taken it falls back to the profile hook.
+ *   3.11 (and CODEPROF_TRACER=setprofile): a C profile function
  *          (Py_tracefunc) on every existing thread state, and on threads
  *          started later through threading.setprofile() with a C hook that
- *          installs it on the new thread at its first event; this one also
- *          records C functions called from Python.
+ *          installs it on the new thread at its first event; records C
+ *          functions called from Python too.  Another tool taking a
+ *          thread's hook is noted (thread, time) and reported at stop as a
+ *          session warning plus one RuntimeWarning; ours is put back when
+ *          the other tool lets go.
+ *   3.11, 3.12 opt-in: a PEP 523 frame-evaluation hook ("eval_frame":
+ *          Python functions only).
  *   CODEPROF_TRACER=auto|eval_frame|setprofile|sys.monitoring picks one.
+ *   Free-threaded builds: refuses to start while the GIL is disabled.
  *
  * The tracer is process-wide by nature (one profile hook per thread, one
  * monitoring tool per interpreter), so one session at a time may trace; its
@@ -51,8 +54,17 @@ int cp_py_tracer_start(cp_py_session *owner);
  * set if some hook could not be removed cleanly. */
 int cp_py_tracer_stop(cp_py_session *owner);
 
-/* "off", "setprofile" or "sys.monitoring" for `owner`. */
+/* "off", "setprofile", "sys.monitoring" or "eval_frame" for `owner`. */
 const char *cp_py_tracer_mode(const cp_py_session *owner);
+
+/* Uninstalls the tracer whichever session runs it (the session keeps
+ * recording without it): a forked DataLoader worker drops the tracer it
+ * inherited.  0 when none traces; else as cp_py_tracer_stop. */
+int cp_py_tracer_stop_any(void);
+
+/* 1 when the tracer records the calling thread's calls (a hook of ours is
+ * installed and tracing is on), else 0. */
+int cp_py_tracer_on_this_thread(void);
 
 /* Module teardown: uninstalls the hooks of `st` if they are active.  The
  * C-function site table stays (site ids are process-wide).  Never raises. */

@@ -19,6 +19,8 @@ PY312 = sys.version_info >= (3, 12)
 # Tracer mechanisms this interpreter offers (CODEPROF_TRACER selects one);
 # the first is what "auto" picks.
 MODES = ["sys.monitoring", "setprofile", "eval_frame"] if PY312 else ["eval_frame", "setprofile"]
+if sys.version_info >= (3, 13):
+    MODES.remove("eval_frame")  # PEP 523 hook: 3.11 and 3.12 only
 NATIVE_MODES = [m for m in MODES if m != "eval_frame"]  # eval_frame sees Python calls only
 pytestmark = pytest.mark.skipif(
     sys.version_info < (3, 11), reason="code_profiler._core supports CPython 3.11+"
@@ -48,7 +50,7 @@ def hooks_off():
     if threading.getprofile() is not None:
         return False
     if PY312:
-        return sys.monitoring.get_tool(sys.monitoring.PROFILER_ID) is None
+        return all(sys.monitoring.get_tool(i) != "codeprof" for i in range(6))
     return sys.getprofile() is None
 
 
@@ -459,16 +461,18 @@ def test_dealloc_while_tracing_uninstalls_hooks(mode):
 @pytest.mark.skipif(not PY312, reason="sys.monitoring fallback is 3.12+")
 def test_monitoring_tool_taken_falls_back_to_setprofile(session, monkeypatch):
     monkeypatch.delenv("CODEPROF_TRACER", raising=False)
-    tool = sys.monitoring.PROFILER_ID
-    sys.monitoring.use_tool_id(tool, "someone-else")
+    tools = [2, 3, 4, 5]  # every id the tracer would take
+    for tool in tools:
+        sys.monitoring.use_tool_id(tool, "someone-else")
     try:
         session.start(trace_python=True)
         assert session.tracer == "setprofile"
         cx_f()
         session.stop()
-        assert sys.monitoring.get_tool(tool) == "someone-else"
+        assert [sys.monitoring.get_tool(t) for t in tools] == ["someone-else"] * 4
     finally:
-        sys.monitoring.free_tool_id(tool)
+        for tool in tools:
+            sys.monitoring.free_tool_id(tool)
     fs = functions(session)
     assert entry(fs, "cx_g")["calls"] == 3
     assert entry(fs, "cx_h")["calls"] == 6

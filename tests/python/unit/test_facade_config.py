@@ -271,9 +271,12 @@ def test_create_profiler_config_levels_differ():
     assert detailed.enable_cprofile and detailed.enable_memory_profiler
     assert detailed.enable_gpu_profiler
     assert not detailed.enable_line_profiler
-    # comprehensive: every switch on
+    # comprehensive: every switch on (profile_workers_tracer stays an explicit
+    # choice: the tracer in DataLoader workers adds to every item's time)
     switches = [f.name for f in dataclasses.fields(ProfilerConfig)
-                if f.type in ("bool", bool) and f.name not in ("save_profiles",)]
+                if f.type in ("bool", bool)
+                and f.name not in ("save_profiles", "profile_workers_tracer")]
+    assert not comp.profile_workers_tracer
     assert all(getattr(comp, name) for name in switches), \
         [n for n in switches if not getattr(comp, n)]
 
