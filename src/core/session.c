@@ -110,6 +110,7 @@ static void atfork_child(void) {
         if (s->log)
             cp_datalog_apply_config(s->log, &s->cfg);
         s->retired = NULL; /* the parent's copies; never touched again */
+        s->warnings = NULL; /* the parent's (its mutex may be held) */
         s->worker_id = -1;
         s->run_ticks = 0;
         s->start_unix_ns = 0;
@@ -316,6 +317,7 @@ codeprof_status codeprof_session_reset(codeprof_session *s) {
     s->ever_started = 0;
     s->start_unix_ns = 0;
     pthread_mutex_lock(&s->mu);
+    cp_warnings_clear(s->warnings); /* they described the discarded run */
     if (s->log && s->log->fd < 0) { /* a worker's spool is never emptied */
         cp_datalog *fresh = cp_datalog_new_memory();
         if (fresh) {

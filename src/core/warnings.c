@@ -87,3 +87,12 @@ void cp_warnings_free(struct cp_warnings *w) {
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
+
+void cp_warnings_clear(struct cp_warnings *w) {
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->n = 0;
+    w->dropped = 0;
+    pthread_mutex_unlock(&w->mu);
+}

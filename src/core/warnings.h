@@ -30,6 +30,9 @@ typedef struct cp_warning {
  * gives 0.  Thread-safe. */
 size_t cp_session_warnings(cp_session *s, cp_warning *out, size_t cap, uint64_t *dropped);
 
+/* Empties a session's list (reset).  NULL is a no-op.  Thread-safe. */
+void cp_warnings_clear(struct cp_warnings *w);
+
 /* Frees a session's list (NULL is a no-op).  Only from codeprof_session_free. */
 void cp_warnings_free(struct cp_warnings *w);
 

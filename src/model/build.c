@@ -3,12 +3,14 @@
  * indices. */
 #include "model/build.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
 #include "core/site.h"
 #include "core/timeline.h"
+#include "core/warnings.h"
 #include "data/data_model.h"
 
 #define T2NS(x) cp_clock_ticks_to_ns(x)
@@ -391,6 +393,22 @@ cp_model *cp_model_build(cp_session *s) {
     if (s->timeline) {
         m->timeline = cp_timeline_copy(s->timeline, &m->ntimeline);
         m->timeline_dropped = s->timeline->dropped;
+    }
+    {
+        cp_warning w[CP_WARNINGS_MAX];
+        size_t nw = cp_session_warnings(s, w, CP_WARNINGS_MAX, &m->warnings_dropped);
+        if (nw) {
+            m->warnings = calloc(nw, sizeof *m->warnings);
+            if (!m->warnings)
+                goto fail;
+            for (size_t i = 0; i < nw; i++) {
+                snprintf(m->warnings[i].code, sizeof m->warnings[i].code, "%s", w[i].code);
+                snprintf(m->warnings[i].message, sizeof m->warnings[i].message, "%s",
+                         w[i].message);
+                m->warnings[i].unix_ns = w[i].unix_ns;
+            }
+            m->nwarnings = (uint32_t)nw;
+        }
     }
     if (cp_model_finish(m, s) != 0)
         goto fail;

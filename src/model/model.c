@@ -28,6 +28,7 @@ void cp_model_free(cp_model *m) {
     free(m->funcs);
     free(m->findings);
     free(m->timeline);
+    free(m->warnings);
     cp_msite_table_free(&m->sites);
     free(m);
 }

@@ -164,6 +164,13 @@ typedef struct cp_mdata {
     uint64_t records_lost_oom;   /* records the log could not keep (out of memory) */
 } cp_mdata;
 
+/* A warning recorded on the session (codeprof_session_warn). */
+typedef struct cp_mwarning {
+    char code[64];
+    char message[512];
+    uint64_t unix_ns;
+} cp_mwarning;
+
 typedef struct cp_model {
     codeprof_config cfg;
     /* meta */
@@ -207,6 +214,12 @@ typedef struct cp_model {
     struct cp_tl_event *timeline;
     uint32_t ntimeline;
     uint64_t timeline_dropped;
+
+    /* Warnings components recorded on the session (codeprof_session_warn),
+     * e.g. the tracer losing a thread to another profiler. */
+    struct cp_mwarning *warnings;
+    uint32_t nwarnings;
+    uint64_t warnings_dropped;
 
     cp_finding *findings;     /* sorted by severity, descending          */
     uint32_t nfindings;

@@ -81,6 +81,17 @@ static void write_meta(cp_jsonw *w, const cp_model *m) {
     cp_jsonw_kv_u(w, "event_buffers", m->pool_buffers);
     cp_jsonw_kv_u(w, "timeline_events", m->ntimeline);
     cp_jsonw_kv_u(w, "timeline_dropped", m->timeline_dropped);
+    cp_jsonw_key(w, "warnings");
+    cp_jsonw_begin_array(w);
+    for (uint32_t i = 0; i < m->nwarnings; i++) {
+        cp_jsonw_begin_object(w);
+        cp_jsonw_kv_s(w, "code", m->warnings[i].code);
+        cp_jsonw_kv_s(w, "message", m->warnings[i].message);
+        cp_jsonw_kv_ns(w, "unix_s", m->warnings[i].unix_ns);
+        cp_jsonw_end_object(w);
+    }
+    cp_jsonw_end_array(w);
+    cp_jsonw_kv_u(w, "warnings_dropped", m->warnings_dropped);
     cp_jsonw_end_object(w);
 }
 

@@ -427,6 +427,25 @@ static void test_reset_restores_budget(void **state) {
     codeprof_session_free(s);
 }
 
+/* Warnings recorded on the session reach the model (meta.warnings) and a
+ * reset clears them with the rest of the run. */
+static void test_warnings_reach_the_model(void **state) {
+    (void)state;
+    codeprof_session *s = new_session();
+    assert_int_equal(codeprof_session_warn(s, "tracer_thread_lost", "thread 7 lost tracing"),
+                     CODEPROF_OK);
+    cp_model *m = cp_session_snapshot(s);
+    assert_int_equal(m->nwarnings, 1);
+    assert_string_equal(m->warnings[0].code, "tracer_thread_lost");
+    assert_string_equal(m->warnings[0].message, "thread 7 lost tracing");
+    cp_model_free(m);
+    assert_int_equal(codeprof_session_reset(s), CODEPROF_OK);
+    m = cp_session_snapshot(s);
+    assert_int_equal(m->nwarnings, 0);
+    cp_model_free(m);
+    codeprof_session_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reports_while_recording_lose_nothing),
@@ -438,6 +457,7 @@ int main(void) {
         cmocka_unit_test(test_exited_threads_are_merged_and_freed),
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_reset_restores_budget),
+        cmocka_unit_test(test_warnings_reach_the_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -262,7 +262,8 @@ static void test_json_top_level_and_meta(void **state) {
            "\"approximate_percentiles\":false,\"dropped_buffer_full\":0,\"dropped_reentrant\":0,"
            "\"dropped_no_thread_buffer\":0,\"dropped_samples\":0,\"dropped_sites\":0,"
            "\"exited_threads\":0,\"event_buffers\":0,"
-           "\"timeline_events\":0,\"timeline_dropped\":0}");
+           "\"timeline_events\":0,\"timeline_dropped\":0,\"warnings\":[],"
+           "\"warnings_dropped\":0}");
     has(j, "\"config\":{\"struct_size\":");
     has(j, "\"slow_function_s\":1,");
     has(j, "\"memory_intensive_bytes\":104857600,");
