@@ -544,6 +544,7 @@ class VideoOpusClipProfiler:
 hide_from_tracer(VideoOpusClipProfiler.start_profiling, VideoOpusClipProfiler.stop_profiling,
                  VideoOpusClipProfiler._stopped_by_owner, VideoOpusClipProfiler._function_scope,
                  VideoOpusClipProfiler.is_profiling, VideoOpusClipProfiler._release_tracer,
+                 VideoOpusClipProfiler._release_current,
                  _Both.__enter__, _Both.__exit__)
 
 
