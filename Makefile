@@ -257,7 +257,7 @@ test-tsan: sysdeps venv
 	fi; \
 	echo "[test-tsan] ctest build-tsan/"; \
 	cd $(ROOT)/build-tsan && \
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0 \
 	$$wrap $(CTEST) --output-on-failure -j$(NPROC)
 
 # pytest exits 5 when it collects nothing; that is accepted only when no test file exists at all.

@@ -312,10 +312,10 @@ codeprof_status codeprof_session_reset(codeprof_session *s) {
         if (s->sinks[i].reset)
             s->sinks[i].reset(s->sinks[i].ctx);
     s->drains = 0;
-    pthread_mutex_unlock(&s->agg_mu);
     s->run_ticks = 0;
     s->ever_started = 0;
     s->start_unix_ns = 0;
+    /* The log is read by the fold (agg_mu) and swapped under mu too. */
     pthread_mutex_lock(&s->mu);
     cp_warnings_clear(s->warnings); /* they described the discarded run */
     if (s->log && s->log->fd < 0) { /* a worker's spool is never emptied */
@@ -327,6 +327,7 @@ codeprof_status codeprof_session_reset(codeprof_session *s) {
         }
     }
     pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->agg_mu);
     pthread_mutex_unlock(&s->life_mu);
     malloc_trim(0);
     return CODEPROF_OK;

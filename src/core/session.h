@@ -43,11 +43,12 @@ struct codeprof_session {
     uint32_t nthreads;           /* registered so far (mu)                   */
     cp_pool pool;
     _Atomic uint64_t dropped_nothread; /* async-safe appends, no buffer yet  */
-    uint64_t start_tick;         /* tick of the first start                  */
-    uint64_t run_ticks;          /* ticks spent running, summed over runs    */
-    uint64_t last_start_tick;
-    uint64_t start_unix_ns;      /* wall clock at first start                */
-    int ever_started;
+    /* Written under life_mu, read by snapshots (agg_mu): atomics. */
+    _Atomic uint64_t start_tick;      /* tick of the first start             */
+    _Atomic uint64_t run_ticks;       /* ticks spent running, summed over runs */
+    _Atomic uint64_t last_start_tick;
+    _Atomic uint64_t start_unix_ns;   /* wall clock at first start           */
+    _Atomic int ever_started;
     int pid;
     char role[64];
     struct codeprof_session *next_live; /* registry of live sessions (fork) */

@@ -58,6 +58,8 @@ codeprof_status codeprof_session_attach_worker(codeprof_session *s, const char *
     if (worker_id < 0)
         return cp_error_set(err, CODEPROF_EINVAL, "worker_id",
                             "worker_id must be >= 0, got %d", worker_id);
+    /* agg_mu: the fold reads s->log (lock order agg_mu, then mu). */
+    pthread_mutex_lock(&s->agg_mu);
     pthread_mutex_lock(&s->mu);
     codeprof_status st = CODEPROF_OK;
     if (s->log && s->log->fd >= 0) {
@@ -79,6 +81,7 @@ codeprof_status codeprof_session_attach_worker(codeprof_session *s, const char *
     snprintf(s->role, sizeof s->role, "worker-%d", worker_id);
 out:
     pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->agg_mu);
     return st;
 }
 

@@ -350,7 +350,11 @@ static int cmp_src(const void *a, const void *b) {
  * consumed: live threads in registration order, then the merged tree of
  * the threads that exited, then the engine's counters and the timeline. */
 cp_model *cp_model_build(cp_session *s) {
-    cp_model *m = cp_model_begin(&s->cfg, s->pid, s->role, s->start_unix_ns);
+    char role[sizeof s->role];
+    pthread_mutex_lock(&s->mu); /* set_role writes it under mu */
+    memcpy(role, s->role, sizeof role);
+    pthread_mutex_unlock(&s->mu);
+    cp_model *m = cp_model_begin(&s->cfg, s->pid, role, atomic_load(&s->start_unix_ns));
     if (!m)
         return NULL;
     uint32_t n = 0;
