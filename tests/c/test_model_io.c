@@ -429,6 +429,41 @@ static void test_crafted_files_rejected(void **state) {
     cp_model_free(m);
 }
 
+/* The committed fuzz seeds (tests/fuzz/make_model_corpus.py writes them
+ * from the documented layout): "valid_*" decode, the others do not. */
+static void test_fuzz_seeds_match_the_layout(void **state) {
+    (void)state;
+    const char *src = getenv("CODEPROF_SOURCE_DIR");
+    if (!src)
+        skip();
+    const char *names[] = {"valid_one_thread", "valid_two_threads", "valid_empty",
+                           "valid_cut_counters", "truncated", "sibling_loop", "child_loop",
+                           "name_without_nul", "huge_counts", "length_mismatch", "bad_trailer"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tests/fuzz/corpus/model/%s", src, names[i]);
+        cp_model *m = NULL;
+        int32_t w = -9;
+        cp_mio_status st = cp_model_read_file(path, &m, &w);
+        if (strncmp(names[i], "valid_", 6) == 0) {
+            if (st != CP_MIO_OK)
+                fail_msg("%s: status %d", names[i], (int)st);
+            assert_true(w >= 0);
+        } else if (st == CP_MIO_OK) {
+            fail_msg("%s decoded", names[i]);
+        }
+        cp_model_free(m);
+    }
+    cp_model *m = NULL;
+    int32_t w = 0;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/model/valid_cut_counters", src);
+    assert_int_equal(cp_model_read_file(path, &m, &w), CP_MIO_OK);
+    assert_int_equal(m->dropped_nodes, 2 + 1); /* dropped + cut */
+    assert_int_equal(m->nnodes, 3);
+    cp_model_free(m);
+}
+
 static void test_directory_with_junk(void **state) {
     (void)state;
     cp_model *parent = small_model();
@@ -553,6 +588,7 @@ int main(void) {
         cmocka_unit_test(test_node_cap_cuts_and_counts),
         cmocka_unit_test(test_truncated_and_bit_flipped_files),
         cmocka_unit_test(test_crafted_files_rejected),
+        cmocka_unit_test(test_fuzz_seeds_match_the_layout),
         cmocka_unit_test(test_directory_with_junk),
         cmocka_unit_test(test_failed_write_leaves_nothing),
         cmocka_unit_test(test_worker_close_reaches_parent_snapshot),
