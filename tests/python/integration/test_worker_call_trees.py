@@ -128,3 +128,63 @@ def test_reset_discards_worker_call_trees():
     assert _worker_threads(res["report"])
     assert not _worker_threads(res["after_reset"])
     assert not [f for f in res["files_after_reset"] if f.endswith((".cpmodel", ".cpspool"))]
+
+
+_FULL_SCRIPT = r"""
+import json, os, sys
+from torch.utils.data import DataLoader, Dataset
+from code_profiler import ProfilerConfig, VideoOpusClipProfiler
+
+prof = VideoOpusClipProfiler(ProfilerConfig(save_profiles=False))
+
+class Tiny(Dataset):
+    def __len__(self):
+        return 8
+    def __getitem__(self, i):
+        return i
+
+def init(_wid):
+    # ~2000 distinct contexts: the worker's call tree (~600 KiB on disk)
+    # cannot fit in the 64 KiB filesystem; its few spool records can.
+    for k in range(2000):
+        with prof.profiling_context(f"warm_up_context_number_{k:05d}"):
+            pass
+
+loader = DataLoader(Tiny(), batch_size=2, num_workers=1, multiprocessing_context="fork",
+                    worker_init_fn=init)
+pl = prof.profile_data_loader(loader)
+prof.start_profiling()
+batches = sum(1 for _ in pl)
+prof.stop_profiling()
+spool = prof._data.spool_dir()
+files = sorted(os.listdir(spool))
+report = prof.get_comprehensive_report()
+print(json.dumps({"batches": batches, "files": files, "report": report}), flush=True)
+"""
+
+
+def test_full_filesystem_fails_the_model_write_not_the_worker(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        env = dict(os.environ, CODEPROF_SPOOL_BASE=str(mnt))
+        out = subprocess.run([sys.executable, "-c", _FULL_SCRIPT], capture_output=True,
+                             text=True, timeout=180, env=env)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["batches"] == 4  # the worker went on
+    report = res["report"]
+    workers = [w for w in report["data_loading"]["workers"] if w["worker"] >= 0]
+    assert len(workers) == 1 and not workers[0]["incomplete"]
+    assert workers[0]["items"] == 8  # the spool made it
+    # no model file, no temporary file left behind; the failure is counted
+    assert not [f for f in res["files"] if "cpmodel" in f], res["files"]
+    assert not _worker_threads(report)
+    assert report["data_loading"]["spool_errors"] == 1
