@@ -188,3 +188,52 @@ def test_full_filesystem_fails_the_model_write_not_the_worker(tmp_path):
     assert not [f for f in res["files"] if "cpmodel" in f], res["files"]
     assert not _worker_threads(report)
     assert report["data_loading"]["spool_errors"] == 1
+
+
+_TRACER_SCRIPT = r"""
+import json, os, sys
+from torch.utils.data import DataLoader, Dataset
+from code_profiler import ProfilerConfig, VideoOpusClipProfiler
+
+prof = VideoOpusClipProfiler(ProfilerConfig(enable_cprofile=True, save_profiles=False,
+                                            profile_workers_tracer=(sys.argv[1] == "on")))
+
+def wt_decode_frame(i):
+    return sum(range(50 + i))
+
+class Frames(Dataset):
+    def __len__(self):
+        return 24
+    def __getitem__(self, i):
+        return wt_decode_frame(i)
+
+pl = prof.profile_data_loader(DataLoader(Frames(), batch_size=4, num_workers=2,
+                                         multiprocessing_context="fork", timeout=120))
+prof.start_profiling()
+for _ in pl:
+    pass
+prof.stop_profiling()
+print(json.dumps({"report": prof.get_comprehensive_report(), "pid": os.getpid()}), flush=True)
+"""
+
+
+@pytest.mark.parametrize("tracer", ["on", "off"])
+def test_workers_traced_functions_reach_parent_when_asked(tracer):
+    from code_profiler import ProfilerConfig
+    if not hasattr(ProfilerConfig(), "profile_workers_tracer"):
+        pytest.skip("this build has no ProfilerConfig.profile_workers_tracer")
+    out = subprocess.run([sys.executable, "-c", _TRACER_SCRIPT, tracer], capture_output=True,
+                         text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])["report"]
+    threads = _worker_threads(report)
+    assert {t["worker"] for t in threads} == {0, 1}  # each worker's tree arrived
+    calls = {0: 0, 1: 0}
+    for t in threads:
+        calls[t["worker"]] += _calls(t, "__main__.wt_decode_frame")
+    if tracer == "on":
+        assert calls[0] > 0 and calls[1] > 0 and calls[0] + calls[1] == 24, calls
+        funcs = {f["function"]: f["calls"] for f in report["performance"]["functions"]}
+        assert funcs["__main__.wt_decode_frame"] == 24  # the parent called it never
+    else:  # the tracer stayed off in the workers: their trees hold no traced call
+        assert calls == {0: 0, 1: 0}
