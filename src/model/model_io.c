@@ -43,11 +43,11 @@ enum {
  * CP_MIO_MAX_FILES of them fit in 32 bits. */
 #define MIO_MAX_U32_COUNTER (1u << 19)
 
-#define HDR_BYTES (8u + 4 + 4 + 8 + 4 + 4 + 4 * 4 + 8u * CP_MIO_NCOUNTERS)
-#define SITE_FIXED 16u  /* + name + NUL + file + NUL */
-#define THREAD_BYTES 40u
-#define NODE_BYTES (5u * 4 + 11u * 8 + 2u * 8 + 8)
-#define FUNC_BYTES (4u + 10u * 8 + 2u * 8 + 8)
+#define HDR_BYTES     (8u + 4 + 4 + 8 + 4 + 4 + 4 * 4 + 8u * CP_MIO_NCOUNTERS)
+#define SITE_FIXED    16u /* + name + NUL + file + NUL */
+#define THREAD_BYTES  40u
+#define NODE_BYTES    (5u * 4 + 11u * 8 + 2u * 8 + 8)
+#define FUNC_BYTES    (4u + 10u * 8 + 2u * 8 + 8)
 #define TRAILER_BYTES 8u
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -146,8 +146,8 @@ cp_mio_status cp_model_encode(const cp_model *m, int32_t worker, uint32_t max_no
     }
     *cut = nn - kept;
 
-    size_t total = HDR_BYTES + (size_t)nthreads * THREAD_BYTES + (size_t)kept * NODE_BYTES +
-                   TRAILER_BYTES;
+    size_t total =
+        HDR_BYTES + (size_t)nthreads * THREAD_BYTES + (size_t)kept * NODE_BYTES + TRAILER_BYTES;
     uint32_t nfuncs = 0;
     for (uint32_t i = 0; i < m->nfuncs; i++)
         if (m->funcs[i].site >= 1 && m->funcs[i].site <= nsites)
@@ -314,8 +314,8 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
     return 0;
 }
 
-cp_mio_status cp_model_write_file(const cp_model *m, const char *dir, int32_t worker,
-                                  uint64_t *cut, codeprof_error *err) {
+cp_mio_status cp_model_write_file(const cp_model *m, const char *dir, int32_t worker, uint64_t *cut,
+                                  codeprof_error *err) {
     uint64_t cut_local = 0;
     if (!cut)
         cut = &cut_local;

@@ -52,15 +52,15 @@
 #include "codeprof/codeprof.h"
 #include "model/model.h"
 
-#define CP_MODEL_SUFFIX ".cpmodel"
-#define CP_MIO_VERSION 1u
-#define CP_MIO_MAX_NODES (1u << 20)      /* written per file; ~150 MiB at most  */
+#define CP_MODEL_SUFFIX    ".cpmodel"
+#define CP_MIO_VERSION     1u
+#define CP_MIO_MAX_NODES   (1u << 20) /* written per file; ~150 MiB at most  */
 #define CP_MIO_MAX_THREADS (1u << 16)
-#define CP_MIO_MAX_SITES (1u << 21)
-#define CP_MIO_MAX_TEXT 8192u            /* bytes of a site name or file name  */
-#define CP_MIO_MAX_BYTES ((uint64_t)1 << 30)
-#define CP_MIO_MAX_VALUE ((uint64_t)1 << 50) /* ~13 days in ns              */
-#define CP_MIO_MAX_FILES 4096u           /* model files read per report        */
+#define CP_MIO_MAX_SITES   (1u << 21)
+#define CP_MIO_MAX_TEXT    8192u /* bytes of a site name or file name  */
+#define CP_MIO_MAX_BYTES   ((uint64_t)1 << 30)
+#define CP_MIO_MAX_VALUE   ((uint64_t)1 << 50) /* ~13 days in ns              */
+#define CP_MIO_MAX_FILES   4096u               /* model files read per report        */
 
 typedef enum cp_mio_status {
     CP_MIO_OK = 0,
@@ -84,8 +84,8 @@ cp_mio_status cp_model_encode(const cp_model *m, int32_t worker, uint32_t max_no
  * (ENOSPC, EIO, ...) the temporary file is removed, nothing is left under
  * the final name, `err` names the file and the reason, and the call
  * returns: it never raises a signal.  *cut (may be NULL) as above. */
-cp_mio_status cp_model_write_file(const cp_model *m, const char *dir, int32_t worker,
-                                  uint64_t *cut, codeprof_error *err);
+cp_mio_status cp_model_write_file(const cp_model *m, const char *dir, int32_t worker, uint64_t *cut,
+                                  codeprof_error *err);
 
 /* Decodes a whole file held in memory (the fuzz harness's entry point)
  * into a new finished model (free with cp_model_free); *worker gets the

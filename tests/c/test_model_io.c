@@ -29,8 +29,12 @@
 /* ---- helpers ---------------------------------------------------------------- */
 
 static _Atomic uint64_t fake_now = 1000000;
-static uint64_t fake_clock(void) { return atomic_load(&fake_now); }
-static void advance(uint64_t ns) { atomic_fetch_add(&fake_now, ns); }
+static uint64_t fake_clock(void) {
+    return atomic_load(&fake_now);
+}
+static void advance(uint64_t ns) {
+    atomic_fetch_add(&fake_now, ns);
+}
 
 static int setup(void **state) {
     (void)state;
@@ -331,7 +335,9 @@ static size_t site_bytes(const char *name, const char *file) {
     return 16 + strlen(name) + strlen(file) + 2;
 }
 
-static void put8(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; }
+static void put8(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v;
+}
 
 static void put32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++)
@@ -436,9 +442,10 @@ static void test_fuzz_seeds_match_the_layout(void **state) {
     const char *src = getenv("CODEPROF_SOURCE_DIR");
     if (!src)
         skip();
-    const char *names[] = {"valid_one_thread", "valid_two_threads", "valid_empty",
-                           "valid_cut_counters", "truncated", "sibling_loop", "child_loop",
-                           "name_without_nul", "huge_counts", "length_mismatch", "bad_trailer"};
+    const char *names[] = {"valid_one_thread",   "valid_two_threads", "valid_empty",
+                           "valid_cut_counters", "truncated",         "sibling_loop",
+                           "child_loop",         "name_without_nul",  "huge_counts",
+                           "length_mismatch",    "bad_trailer"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/tests/fuzz/corpus/model/%s", src, names[i]);
