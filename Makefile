@@ -192,10 +192,11 @@ test-asan: sysdeps venv
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(CTEST) --output-on-failure -j$(NPROC)
 
-# libFuzzer on the spool reader (tests/fuzz), for FUZZ_SECONDS (a bounded CI run).  Needs clang and
-# its libFuzzer runtime (Debian: clang + libclang-rt-<major>-dev); fuzzdeps installs them as root.
-# New inputs go to build-fuzz/corpus-work; the committed seeds (tests/fuzz/corpus/spool) are read
-# only.  A crash leaves its input in build-fuzz/ (crash-*) and fails the leg.
+# libFuzzer on the two total readers (tests/fuzz): the spool reader and the worker model reader,
+# FUZZ_SECONDS in all, half each (a bounded CI run).  Needs clang and its libFuzzer runtime
+# (Debian: clang + libclang-rt-<major>-dev); fuzzdeps installs them as root.  New inputs go to
+# build-fuzz/corpus-work-<corpus>; the committed seeds (tests/fuzz/corpus/<corpus>) are read only.
+# A crash leaves its input in build-fuzz/ (<harness>-crash-*) and fails the leg.
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 
@@ -218,14 +219,22 @@ test-fuzz: fuzzdeps venv
 	@$(CMAKE) -S $(ROOT) -B $(ROOT)/build-fuzz -DCMAKE_C_COMPILER=$(FUZZ_CC) -DCODEPROF_BUILD_FUZZ=ON \
 	  -DCMAKE_BUILD_TYPE=Debug > $(ROOT)/build-fuzz-configure.log 2>&1 \
 	  || { tail -30 $(ROOT)/build-fuzz-configure.log; exit 1; }
-	@$(CMAKE) --build $(ROOT)/build-fuzz --target fuzz_spool_reader -j$(NPROC) > $(ROOT)/build-fuzz-build.log 2>&1 \
+	@$(CMAKE) --build $(ROOT)/build-fuzz --target fuzz_spool_reader fuzz_model_reader -j$(NPROC) \
+	  > $(ROOT)/build-fuzz-build.log 2>&1 \
 	  || { grep -E -B2 -A6 ": (fatal )?error:|undefined reference" $(ROOT)/build-fuzz-build.log | head -80; exit 1; }
-	@mkdir -p $(ROOT)/build-fuzz/corpus-work
-	@echo "[test-fuzz] fuzz_spool_reader for $(FUZZ_SECONDS) s over tests/fuzz/corpus/spool"
-	@cd $(ROOT)/build-fuzz && ./fuzz_spool_reader -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
-	  -rss_limit_mb=2048 -print_final_stats=1 corpus-work $(ROOT)/tests/fuzz/corpus/spool > fuzz.log 2>&1 \
-	  || { tail -60 fuzz.log; echo "[test-fuzz] FAILED: reproduce with build-fuzz/fuzz_spool_reader build-fuzz/crash-*"; exit 1; }
-	@grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added)" $(ROOT)/build-fuzz/fuzz.log | sed 's/^/[test-fuzz] /'
+	@half=$$(( $(FUZZ_SECONDS) / 2 )); [ $$half -ge 1 ] || half=1; \
+	for pair in spool_reader:spool model_reader:model; do \
+	  h=fuzz_$${pair%%:*}; c=$${pair##*:}; \
+	  mkdir -p $(ROOT)/build-fuzz/corpus-work-$$c; \
+	  echo "[test-fuzz] $$h for $$half s over tests/fuzz/corpus/$$c"; \
+	  ( cd $(ROOT)/build-fuzz && ./$$h -max_total_time=$$half -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+	      -print_final_stats=1 -artifact_prefix=$(ROOT)/build-fuzz/$$h- \
+	      corpus-work-$$c $(ROOT)/tests/fuzz/corpus/$$c > $$h.log 2>&1 ) \
+	  || { tail -60 $(ROOT)/build-fuzz/$$h.log; \
+	       echo "[test-fuzz] FAILED: reproduce with build-fuzz/$$h build-fuzz/$$h-crash-*"; exit 1; }; \
+	  grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added)" $(ROOT)/build-fuzz/$$h.log \
+	    | sed "s/^/[test-fuzz] $$h: /"; \
+	done
 
 # The C tests under ThreadSanitizer (-O1 -g; CP_TSAN_BUILD=1 makes the recording barrier use
 # atomics TSan can check).  Some kernels place mappings where TSan's shadow memory must go (a

@@ -388,8 +388,13 @@ CODEPROF_API codeprof_status codeprof_session_attach_worker(codeprof_session *s,
                                                             const char *dir, int worker_id,
                                                             codeprof_error *err);
 
-/* Worker side: marks the spool complete (clean shutdown) and flushes the
- * calling thread's records.  Safe to call more than once.  Thread-safe. */
+/* Worker side: flushes the calling thread's records, writes this worker's
+ * call tree (a snapshot of the session) to "<spool dir>/<pid>.cpmodel" for
+ * the parent's reports, then marks the spool complete (clean shutdown).
+ * Only the first call of an attached worker writes the model.  A failed
+ * write (ENOSPC, ...) leaves no file, raises no signal, still marks the
+ * spool complete and returns CODEPROF_EIO (CODEPROF_ENOMEM out of memory).
+ * Safe to call more than once.  Thread-safe. */
 CODEPROF_API codeprof_status codeprof_session_close_worker(codeprof_session *s);
 
 /* ------------------------------------------------------------------------ */

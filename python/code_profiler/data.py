@@ -515,7 +515,8 @@ class DataLoadingProfiler:
         return self._spool_dir
 
     def discard_spools(self) -> int:
-        """Removes the worker spool files of this session (``reset()``):
+        """Removes the worker spool files of this session (``reset()``), and
+        the call-tree files (``<pid>.cpmodel``) workers wrote when they exited:
         the next report reads none of what workers recorded before.  A
         worker still running keeps writing to its (now unlinked) file, which
         no report reads.  Returns the number of files removed."""
@@ -528,7 +529,7 @@ class DataLoadingProfiler:
         except OSError:
             return 0
         for name in names:
-            if name.endswith(_SPOOL_SUFFIX):
+            if name.endswith((_SPOOL_SUFFIX, _MODEL_SUFFIX)):
                 try:
                     os.unlink(os.path.join(path, name))
                     removed += 1
@@ -599,6 +600,7 @@ class DataLoadingProfiler:
 
 _SPOOL_PREFIX = "codeprof-spool-"
 _SPOOL_SUFFIX = ".cpspool"
+_MODEL_SUFFIX = ".cpmodel"  # a worker's call tree (src/model/model_io.h)
 _STALE_RE = re.compile(r"codeprof-spool-(\d+)-[^/]+\Z")
 
 

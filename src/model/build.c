@@ -12,6 +12,7 @@
 #include "core/timeline.h"
 #include "core/warnings.h"
 #include "data/data_model.h"
+#include "model/model_io.h"
 
 #define T2NS(x) cp_clock_ticks_to_ns(x)
 
@@ -416,6 +417,12 @@ cp_model *cp_model_build(cp_session *s) {
     }
     if (cp_model_finish(m, s) != 0)
         goto fail;
+    /* The call trees of DataLoader workers that exited cleanly (each wrote
+     * "<spool dir>/<pid>.cpmodel" at close): merged here, before any rule
+     * runs on the model (cp_model_merge drops findings).  A worker never
+     * merges its siblings' models into its own. */
+    if (s->spool_dir && s->worker_id < 0)
+        cp_model_merge_dir(m, s->spool_dir, s->pid);
     return m;
 
 fail:
