@@ -104,7 +104,9 @@ static inline void cp_emit_into(cp_session *s, cp_tbuf *t, uint16_t kind, uint16
     else
         atomic_signal_fence(memory_order_seq_cst);
 #endif
-    if (__builtin_expect(atomic_load_explicit(&s->state, memory_order_relaxed) ==
+    /* acquire (a plain load on x86): what reset/start did before the
+     * session was started again happens-before this append. */
+    if (__builtin_expect(atomic_load_explicit(&s->state, memory_order_acquire) ==
                              CP_STATE_RUNNING, 1)) {
         cp_evbuf *b = atomic_load_explicit(&t->cur, memory_order_relaxed);
         uint32_t n = b ? atomic_load_explicit(&b->len, memory_order_relaxed) : 0;
