@@ -60,6 +60,13 @@ PyObject *cp_py_raise(codeprof_status st, const codeprof_error *err, const char 
  * TypeError naming `what` and returns -1. */
 int cp_py_as_u32(PyObject *o, const char *what, uint32_t *out);
 
+/* site(name, file=None, line=0, kind=SITE_SCOPE) for the module (s NULL:
+ * the process-wide table) and for Session.site (the session's table);
+ * `fname` names the caller in errors.  New reference, or NULL with an
+ * exception set. */
+PyObject *cp_py_intern_site(codeprof_session *s, PyObject *args, PyObject *kwargs,
+                            const char *fname);
+
 /* Type specs (session_obj.c, scope_obj.c). */
 extern PyType_Spec cp_py_session_spec;
 extern PyType_Spec cp_py_scope_spec;

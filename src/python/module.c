@@ -2,6 +2,7 @@
  * module state, constants, the module-level functions and the one place
  * where a codeprof_status becomes a Python exception. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "codeprof/version.h"
@@ -80,29 +81,37 @@ int cp_py_as_u32(PyObject *o, const char *what, uint32_t *out) {
 /* Module-level functions                                                    */
 /* ------------------------------------------------------------------------ */
 
-static PyObject *mod_site(PyObject *mod, PyObject *args, PyObject *kwargs) {
-    (void)mod;
+PyObject *cp_py_intern_site(codeprof_session *s, PyObject *args, PyObject *kwargs,
+                            const char *fname) {
     static char *kwlist[] = {"name", "file", "line", "kind", NULL};
     const char *name = NULL, *file = NULL;
     PyObject *line_o = NULL, *kind_o = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|zOO:site", kwlist, &name, &file, &line_o,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|zOO", kwlist, &name, &file, &line_o,
                                      &kind_o))
         return NULL;
+    char what[96];
     uint32_t line = 0, kind = CODEPROF_SITE_SCOPE;
-    if (line_o && cp_py_as_u32(line_o, "site(): line", &line) < 0)
+    snprintf(what, sizeof what, "%s: line", fname);
+    if (line_o && cp_py_as_u32(line_o, what, &line) < 0)
         return NULL;
-    if (kind_o && cp_py_as_u32(kind_o, "site(): kind", &kind) < 0)
+    snprintf(what, sizeof what, "%s: kind", fname);
+    if (kind_o && cp_py_as_u32(kind_o, what, &kind) < 0)
         return NULL;
     if (kind >= CODEPROF_SITE_KIND_COUNT_) {
-        PyErr_Format(PyExc_ValueError, "site(): kind must be one of SITE_* in [0, %d], got %u",
+        PyErr_Format(PyExc_ValueError, "%s: kind must be one of SITE_* in [0, %d], got %u", fname,
                      (int)CODEPROF_SITE_KIND_COUNT_ - 1, kind);
         return NULL;
     }
-    uint32_t id = codeprof_site(name, file, line, (codeprof_site_kind)kind);
+    uint32_t id = s ? codeprof_session_site(s, name, file, line, (codeprof_site_kind)kind)
+                    : codeprof_site(name, file, line, (codeprof_site_kind)kind);
     if (id == 0)
-        return cp_py_raise(CODEPROF_ENOMEM, NULL, "site(): interning the site name failed", 0,
-                           NULL);
+        return cp_py_raise(CODEPROF_ENOMEM, NULL, "interning the site name failed", 0, NULL);
     return PyLong_FromUnsignedLong(id);
+}
+
+static PyObject *mod_site(PyObject *mod, PyObject *args, PyObject *kwargs) {
+    (void)mod;
+    return cp_py_intern_site(NULL, args, kwargs, "site()");
 }
 
 static PyObject *mod_now_ns(PyObject *mod, PyObject *unused) {

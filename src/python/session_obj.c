@@ -290,28 +290,9 @@ static PyObject *session_scope(PyObject *op, PyObject *const *args, Py_ssize_t n
  * session's own table (freed with the session). */
 static PyObject *session_site(PyObject *op, PyObject *args, PyObject *kwargs) {
     cp_py_session *self = (cp_py_session *)op;
-    static char *kwlist[] = {"name", "file", "line", "kind", NULL};
-    const char *name = NULL, *file = NULL;
-    PyObject *line_o = NULL, *kind_o = NULL;
-    if (cp_py_session_check(self) < 0 ||
-        !PyArg_ParseTupleAndKeywords(args, kwargs, "s|zOO:site", kwlist, &name, &file, &line_o,
-                                     &kind_o))
+    if (cp_py_session_check(self) < 0)
         return NULL;
-    uint32_t line = 0, kind = CODEPROF_SITE_SCOPE;
-    if (line_o && cp_py_as_u32(line_o, "Session.site(): line", &line) < 0)
-        return NULL;
-    if (kind_o && cp_py_as_u32(kind_o, "Session.site(): kind", &kind) < 0)
-        return NULL;
-    if (kind >= CODEPROF_SITE_KIND_COUNT_) {
-        PyErr_Format(PyExc_ValueError,
-                     "Session.site(): kind must be one of SITE_* in [0, %d], got %u",
-                     (int)CODEPROF_SITE_KIND_COUNT_ - 1, kind);
-        return NULL;
-    }
-    uint32_t id = codeprof_session_site(self->s, name, file, line, (codeprof_site_kind)kind);
-    if (id == 0)
-        return PyErr_NoMemory();
-    return PyLong_FromUnsignedLong(id);
+    return cp_py_intern_site(self->s, args, kwargs, "Session.site()");
 }
 
 static PyObject *session_enter(PyObject *op, PyObject *const *args, Py_ssize_t nargs) {
