@@ -18,7 +18,8 @@
  * on a shared machine.  The drain thread folds the events meanwhile, so
  * each running mode also reports process CPU per pair (all threads,
  * CLOCK_PROCESS_CPUTIME_ID over loop + stop) and the events the session
- * dropped (a dropped append is cheaper, so a run that dropped events is flagged).  Modes:
+ * dropped (a dropped append is cheaper, so a run that dropped events is
+ * flagged).  Modes:
  *   bare loop          the loop itself (compiler barrier only)
  *   2x rdtsc           two RDTSC reads (x86-64): the floor when the event
  *                      clock is the TSC
@@ -99,6 +100,15 @@ NOINLINE void bench_loop_rdtsc(uint64_t n) {
 }
 
 NOINLINE void bench_loop_site(uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        codeprof_scope_begin(g_sess, g_site, 0);
+        codeprof_scope_end(g_sess, g_site, 0);
+    }
+}
+
+/* A copy of bench_loop_site for warm-up runs, which --toggle-collect must
+ * not count. */
+NOINLINE void bench_loop_warm(uint64_t n) {
     for (uint64_t i = 0; i < n; i++) {
         codeprof_scope_begin(g_sess, g_site, 0);
         codeprof_scope_end(g_sess, g_site, 0);
@@ -365,22 +375,30 @@ static int run_one(const char *key, uint64_t n) {
         fprintf(stderr, "bench_scope: --one: unknown mode '%s'\n", key);
         return 2;
     }
+    /* Warm-up as in the timed benchmark: a fresh session's pool holds few
+     * buffers, and the drain thread allocates more as it tops the pool up. */
+    static const mode warm = {"warm-up", "warm", "bench_loop_warm", bench_loop_warm, 1, 0};
+    for (int w = 0; w < 3; w++)
+        run_once(&warm, 100000); /* fixed: cancels out of the N2 - N1 figure */
     sample s = run_once(m, n);
+    counts c = session_counts();
     if (m->running)
-        printf("events %lld dropped %lld\n", s.events, s.dropped);
+        printf("clock %s events %lld dropped %lld\n", c.clock, s.events, s.dropped);
+    else
+        printf("clock %s\n", c.clock);
     return 0;
 }
 
 /* Instructions "Collected" by callgrind for `self --one key n`, or -1. */
 static long long callgrind_count(const char *self, const char *key, uint64_t n,
-                                 const char *toggle) {
+                                 const char *toggle, char *info, size_t info_cap) {
     char cmd[2048];
     char tog[256] = "";
     if (toggle)
         snprintf(tog, sizeof tog, "--toggle-collect=%s", toggle);
     snprintf(cmd, sizeof cmd,
              "valgrind --tool=callgrind --callgrind-out-file=/dev/null %s "
-             "'%s' --one %s %" PRIu64 " 2>&1 >/dev/null", tog, self, key, n);
+             "'%s' --one %s %" PRIu64 " 2>&1", tog, self, key, n);
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;
@@ -390,6 +408,12 @@ static long long callgrind_count(const char *self, const char *key, uint64_t n,
         const char *c = strstr(line, "Collected :");
         if (c)
             got = strtoll(c + strlen("Collected :"), NULL, 10);
+        if (strncmp(line, "clock ", 6) == 0 && info) {
+            line[strcspn(line, "\n")] = '\0';
+            size_t k = strlen(line) < info_cap - 1 ? strlen(line) : info_cap - 1;
+            memcpy(info, line, k);
+            info[k] = '\0';
+        }
     }
     int st = pclose(p);
     if (st != 0)
@@ -416,9 +440,10 @@ static int callgrind_bench(const char *self, uint64_t n1, uint64_t n2) {
     for (size_t i = 0; i < NMODES; i++) {
         if (!MODES[i].callgrind)
             continue;
-        long long h = callgrind_count(self, MODES[i].key, n2, MODES[i].fn);
-        long long a1 = callgrind_count(self, MODES[i].key, n1, NULL);
-        long long a2 = callgrind_count(self, MODES[i].key, n2, NULL);
+        char info[3][256] = {"", "", ""};
+        long long h = callgrind_count(self, MODES[i].key, n2, MODES[i].fn, info[0], 256);
+        long long a1 = callgrind_count(self, MODES[i].key, n1, NULL, info[1], 256);
+        long long a2 = callgrind_count(self, MODES[i].key, n2, NULL, info[2], 256);
         if (h < 0 || a1 < 0 || a2 < 0) {
             printf("%-22s valgrind failed\n", MODES[i].name);
             failed = 1;
@@ -428,8 +453,11 @@ static int callgrind_bench(const char *self, uint64_t n1, uint64_t n2) {
         if (i == 0)
             bare_hot = hot[i];
         double all = (double)(a2 - a1) / (double)(n2 - n1);
-        printf("%-22s %12.1f %12.1f %12.1f\n", MODES[i].name, hot[i], all,
-               hot[i] - bare_hot);
+        printf("%-22s %12.1f %12.1f %12.1f  %s\n", MODES[i].name, hot[i], all,
+               hot[i] - bare_hot, info[0]);
+        if (MODES[i].running)
+            printf("%-22s %12s %12s %12s  N1 run: %s; N2 run: %s\n", "", "", "", "", info[1],
+                   info[2]);
     }
     if (hot[3] > 0 && hot[1] > 0) {
         printf("begin/end (site) hot path / 2x rdtsc hot path = %.2fx (loop included in "
