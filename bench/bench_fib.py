@@ -211,6 +211,78 @@ def callgrind(mode: str, n: int, timeout: float):
     return int(m[-1]), None
 
 
+ANNOT_LINE = re.compile(r"^\s*([\d,]+)\s+\([^)]*\)\s+(\S.*?)(?:\s+\[(.*)\])?\s*$")
+
+
+def callgrind_functions(mode: str, n: int, timeout: float, tmpdir: str) -> dict:
+    """{(object, function): instructions} of one callgrind run (all threads)."""
+    code = CG_CODE[mode].format(fib=FIB_SRC, n=n)
+    out = os.path.join(tmpdir, f"{mode}.{n}.cg")
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+           sys.executable, "-c", code]
+    subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+    ann = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
+                          "--auto=no", out], capture_output=True, text=True, check=True)
+    funcs = {}
+    started = False
+    for line in ann.stdout.splitlines():
+        if "file:function" in line:
+            started = True
+            continue
+        if not started:
+            continue
+        m = ANNOT_LINE.match(line)
+        if not m:
+            continue
+        ir = int(m.group(1).replace(",", ""))
+        where = re.sub(r"'\d+$", "", m.group(2))
+        func = where.rsplit(":", 1)[-1]
+        obj = os.path.basename(m.group(3) or "?")
+        funcs[(obj, func)] = funcs.get((obj, func), 0) + ir
+    return funcs
+
+
+def attribute(modes, n1: int, n2: int, timeout: float) -> None:
+    """Where each profiler's added instructions go: by object and function."""
+    import tempfile
+
+    calls = fib_calls(n2) - fib_calls(n1)
+    print(f"\n== attribution (callgrind, all threads): added instructions per extra "
+          f"call, I(fib({n2})) - I(fib({n1})) minus bare's, by object and function ==")
+    if shutil.which("valgrind") is None or shutil.which("callgrind_annotate") is None:
+        print("valgrind / callgrind_annotate not found: skipped")
+        return
+    with tempfile.TemporaryDirectory(prefix="bench_fib_cg") as tmp:
+        delta = {}
+        for m in modes:
+            f1 = callgrind_functions(m, n1, timeout, tmp)
+            f2 = callgrind_functions(m, n2, timeout, tmp)
+            delta[m] = {k: f2.get(k, 0) - f1.get(k, 0) for k in set(f1) | set(f2)}
+    bare = delta["bare"]
+    added = {m: {k: v - bare.get(k, 0) for k, v in delta[m].items()}
+             for m in modes if m != "bare"}
+    for k, v in bare.items():
+        for m in added:
+            added[m].setdefault(k, -v)
+    objs = sorted({k[0] for m in added for k in added[m]})
+    per_obj = {m: {o: 0 for o in objs} for m in added}
+    for m in added:
+        for (o, _f), v in added[m].items():
+            per_obj[m][o] += v
+    shown = [o for o in objs if any(abs(per_obj[m][o]) / calls >= 1.0 for m in added)]
+    shown.sort(key=lambda o: -max(per_obj[m][o] for m in added))
+    print(f"{'object':<44}" + "".join(f"{m:>15}" for m in added))
+    for o in shown:
+        print(f"{o[:44]:<44}" + "".join(f"{per_obj[m][o] / calls:>15.1f}" for m in added))
+    print(f"{'total':<44}" + "".join(f"{sum(per_obj[m].values()) / calls:>15.1f}"
+                                     for m in added))
+    for m in added:
+        top = sorted(added[m].items(), key=lambda kv: -kv[1])[:14]
+        print(f"\n{m}: top functions by added instructions per call")
+        for (o, f), v in top:
+            print(f"  {v / calls:>8.1f}  {f}  [{o}]")
+
+
 def bench_callgrind(modes, n1: int, n2: int, timeout: float) -> dict:
     calls = fib_calls(n2) - fib_calls(n1)
     print(f"\n== instructions (callgrind): I(fib({n2})) - I(fib({n1})), "
@@ -347,6 +419,8 @@ def main(argv=None) -> int:
                     help="N1,N2 of the callgrind runs (16,20)")
     ap.add_argument("--no-callgrind", action="store_true")
     ap.add_argument("--no-time", action="store_true")
+    ap.add_argument("--attribute", action="store_true",
+                    help="also break the added instructions down by object and function")
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -373,6 +447,9 @@ def main(argv=None) -> int:
     cg = {} if args.no_callgrind else bench_callgrind(modes, n1, n2, args.timeout)
     tm = {} if args.no_time else bench_time(modes, args.n, args.repeat, args.rounds,
                                             args.timeout)
+    if args.attribute:
+        attribute([m for m in modes if m in ("bare", "cProfile", "codeprof")], n1, n2,
+                  args.timeout)
     goals(cg, tm)
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     return 0
