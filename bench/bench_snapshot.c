@@ -316,9 +316,9 @@ int main(int argc, char **argv) {
            "pair per %" PRIu64 " ns, timestamps = every clock read; report mode: "
            "codeprof_session_report(JSON) in a loop, %u extra sites in the tree\n",
            rounds, seconds, period_ns, nsites);
-    printf("%-7s %10s %10s %9s %6s %11s %6s %6s %9s %9s %7s %9s %9s\n", "mode", "max gap",
-           "med max", "p99.99", ">1ms", "pairs", "lost", "drops", "vol.csw", "invol.csw",
-           "reports", "rep mean", "rep max");
+    printf("%-7s %10s %10s %9s %6s %11s %6s %6s %7s %9s %7s %7s %9s %9s\n", "mode",
+           "max gap", "med max", "p99.99", ">1ms", "pairs", "lost", "drops", "vol.csw",
+           "invol.csw", "minflt", "reports", "rep mean", "rep max");
     uint64_t worst[NMODES] = {0};
     long long lost_all[NMODES] = {0};
     long vol_all[NMODES] = {0};
@@ -326,7 +326,7 @@ int main(int argc, char **argv) {
         uint64_t maxes[MAX_ROUNDS];
         uint64_t over = 0, pairs = 0, q = 0, reports = 0, rep_tot = 0, rep_max = 0;
         long long lost = 0, full = 0;
-        long nv = 0, niv = 0;
+        long nv = 0, niv = 0, flt = 0;
         for (int r = 0; r < rounds; r++) {
             run_result *x = &res[m][r];
             maxes[r] = x->rec.max_gap_ns;
@@ -342,6 +342,7 @@ int main(int argc, char **argv) {
             full += x->lost_full + x->lost_reentrant + x->lost_nothread;
             nv += x->rec.nvcsw;
             niv += x->rec.nivcsw;
+            flt += x->rec.minflt;
             reports += x->oth.reports;
             rep_tot += x->oth.report_total_ns;
             if (x->oth.report_max_ns > rep_max)
@@ -357,10 +358,10 @@ int main(int argc, char **argv) {
         }
         char q_s[32];
         snprintf(q_s, sizeof q_s, "<=%.1fus", (double)q / 1e3);
-        printf("%-7s %8.3fms %8.3fms %9s %6" PRIu64 " %11" PRIu64 " %6lld %6lld %9ld %9ld %7s "
-               "%9s %9s\n",
+        printf("%-7s %8.3fms %8.3fms %9s %6" PRIu64 " %11" PRIu64 " %6lld %6lld %7ld %9ld %7ld "
+               "%7s %9s %9s\n",
                MODE_NAMES[m], (double)worst[m] / 1e6, (double)maxes[rounds / 2] / 1e6, q_s,
-               over, pairs, lost, full, nv, niv, rep_s[0], rep_s[1], rep_s[2]);
+               over, pairs, lost, full, nv, niv, flt, rep_s[0], rep_s[1], rep_s[2]);
         vol_all[m] = nv;
     }
     printf("(max gap: longest time between two consecutive clock reads of the recording "
@@ -369,7 +370,8 @@ int main(int argc, char **argv) {
            "drops: meta.dropped_buffer_full + dropped_reentrant + "
            "dropped_no_thread_buffer; vol.csw / invol.csw: the recording thread's voluntary "
            "context switches (it blocked: a lock, a fault that waited) and involuntary ones "
-           "(preempted), getrusage(RUSAGE_THREAD); rep mean: mean report time)\n");
+           "(preempted), minflt: its minor page faults (first touch of fresh event buffers), all "
+           "from getrusage(RUSAGE_THREAD); rep mean: mean report time)\n");
     printf("goal: a report taken while a thread records stops no thread for more than "
            "1 ms\n");
     printf("  longest gap with reports %.3f ms; without (idle) %.3f ms, (spin) %.3f ms; "
