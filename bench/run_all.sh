@@ -3,10 +3,11 @@
 #
 #   bash bench/run_all.sh            # every benchmark (about 15-20 minutes)
 #   bash bench/run_all.sh engine     # only the "Core engine v2" set (RESULTS.md,
-#                                    # that section; about 8 minutes):
+#                                    # that section; about 10 minutes):
 #                                    #   bench_scope, bench_scope --callgrind,
 #                                    #   bench_snapshot, and per Python
-#                                    #   bench_fib.py --attribute, bench_process.py
+#                                    #   bench_fib.py --attribute, bench_report_gap.py,
+#                                    #   bench_process.py --attribute
 #
 # Pythons: .venv/bin/python (3.11, torch) and .venv312/bin/python (3.12,
 # no torch); a missing venv is skipped with a note.  BENCH_PYTHONS overrides
@@ -76,6 +77,9 @@ for py in $PYTHONS; do
     echo
     echo "=== $py: bench_fib (tracer vs cProfile: instructions, CPU, drain thread) ==="
     "$py" bench/bench_fib.py --attribute || status=1
+    echo
+    echo "=== $py: bench_report_gap (reports from Python while a traced thread records) ==="
+    "$py" bench/bench_report_gap.py || status=1
     echo
     echo "=== $py: bench_process (codeprof run vs python -m cProfile, whole process) ==="
     "$py" bench/bench_process.py --attribute || status=1
