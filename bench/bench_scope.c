@@ -37,9 +37,11 @@
  * --one MODE N):
  *   hot path   instructions executed inside the mode's loop function on the
  *              recording thread (--toggle-collect), per pair
- *   all        whole-process instructions of N2 pairs minus those of N1
- *              pairs, per pair: every thread (the drain thread's fold
- *              included), start-up cancelled out
+ *   + fold     the same plus every instruction executed inside
+ *              cp_drain_all (the drain thread's passes and the final drain
+ *              at stop: the fold into the tree and the sinks), per pair,
+ *              less the bare loop mode's cp_drain_all count (the fold of the
+ *              fixed warm-up runs every mode makes first)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -391,11 +393,11 @@ static int run_one(const char *key, uint64_t n) {
 
 /* Instructions "Collected" by callgrind for `self --one key n`, or -1. */
 static long long callgrind_count(const char *self, const char *key, uint64_t n,
-                                 const char *toggle, char *info, size_t info_cap) {
+                                 const char *toggle, int fold, char *info, size_t info_cap) {
     char cmd[2048];
-    char tog[256] = "";
-    if (toggle)
-        snprintf(tog, sizeof tog, "--toggle-collect=%s", toggle);
+    char tog[256];
+    snprintf(tog, sizeof tog, "--toggle-collect=%s%s", toggle,
+             fold ? " --toggle-collect=cp_drain_all" : "");
     snprintf(cmd, sizeof cmd,
              "valgrind --tool=callgrind --callgrind-out-file=/dev/null %s "
              "'%s' --one %s %" PRIu64 " 2>&1", tog, self, key, n);
@@ -421,7 +423,7 @@ static long long callgrind_count(const char *self, const char *key, uint64_t n,
     return got;
 }
 
-static int callgrind_bench(const char *self, uint64_t n1, uint64_t n2) {
+static int callgrind_bench(const char *self, uint64_t n2) {
     if (system("valgrind --version >/dev/null 2>&1") != 0) {
         printf("bench_scope --callgrind: valgrind not found (Debian: apt-get install "
                "valgrind); skipped\n");
@@ -431,33 +433,34 @@ static int callgrind_bench(const char *self, uint64_t n1, uint64_t n2) {
            "(valgrind --tool=callgrind)\n");
     printf("  hot path: inside the loop function on the recording thread, %" PRIu64
            " pairs (--toggle-collect)\n", n2);
-    printf("  all: whole process, (I(%" PRIu64 " pairs) - I(%" PRIu64
-           " pairs)) / %" PRIu64 ", every thread\n", n2, n1, n2 - n1);
-    printf("%-22s %12s %12s %12s\n", "mode", "hot path", "all", "hot - bare");
+    printf("  + fold: the same plus everything inside cp_drain_all (drain thread and stop: "
+           "the fold into the tree and the sinks), less the warm-up's fold (bare loop row)\n");
+    printf("%-22s %12s %12s %12s\n", "mode", "hot path", "+ fold", "hot - bare");
     double hot[NMODES] = {0};
-    double bare_hot = 0;
+    double bare_hot = 0, warm_fold = 0;
     int failed = 0;
     for (size_t i = 0; i < NMODES; i++) {
         if (!MODES[i].callgrind)
             continue;
-        char info[3][256] = {"", "", ""};
-        long long h = callgrind_count(self, MODES[i].key, n2, MODES[i].fn, info[0], 256);
-        long long a1 = callgrind_count(self, MODES[i].key, n1, NULL, info[1], 256);
-        long long a2 = callgrind_count(self, MODES[i].key, n2, NULL, info[2], 256);
-        if (h < 0 || a1 < 0 || a2 < 0) {
+        char info[2][256] = {"", ""};
+        long long h = callgrind_count(self, MODES[i].key, n2, MODES[i].fn, 0, info[0], 256);
+        long long a = callgrind_count(self, MODES[i].key, n2, MODES[i].fn, 1, info[1], 256);
+        if (h < 0 || a < 0) {
             printf("%-22s valgrind failed\n", MODES[i].name);
             failed = 1;
             continue;
         }
         hot[i] = (double)h / (double)n2;
-        if (i == 0)
+        double all = (double)a / (double)n2;
+        if (i == 0) {
             bare_hot = hot[i];
-        double all = (double)(a2 - a1) / (double)(n2 - n1);
+            warm_fold = all - hot[i];
+        }
+        all -= warm_fold;
         printf("%-22s %12.1f %12.1f %12.1f  %s\n", MODES[i].name, hot[i], all,
                hot[i] - bare_hot, info[0]);
         if (MODES[i].running)
-            printf("%-22s %12s %12s %12s  N1 run: %s; N2 run: %s\n", "", "", "", "", info[1],
-                   info[2]);
+            printf("%-22s %12s %12s %12s  (+ fold run: %s)\n", "", "", "", "", info[1]);
     }
     if (hot[3] > 0 && hot[1] > 0) {
         printf("begin/end (site) hot path / 2x rdtsc hot path = %.2fx (loop included in "
@@ -510,7 +513,7 @@ int main(int argc, char **argv) {
             return 1;
         }
         self[k] = '\0';
-        return callgrind_bench(self, 100000, 300000);
+        return callgrind_bench(self, 300000);
     }
     setup();
     int rc = time_bench(n, rounds);
