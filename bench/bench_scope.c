@@ -60,8 +60,8 @@
 
 #include "codeprof/codeprof.h"
 
-#define BARRIER() __asm__ __volatile__("" ::: "memory")
-#define NOINLINE __attribute__((noinline))
+#define BARRIER()  __asm__ __volatile__("" ::: "memory")
+#define NOINLINE   __attribute__((noinline))
 #define MAX_ROUNDS 99
 
 static codeprof_session *g_sess;
@@ -132,12 +132,12 @@ NOINLINE void bench_loop_macro(uint64_t n) {
 }
 
 typedef struct mode {
-    const char *name;   /* printed                                   */
-    const char *key;    /* --one / --callgrind name                  */
-    const char *fn;     /* loop function name (for --toggle-collect) */
+    const char *name; /* printed                                   */
+    const char *key;  /* --one / --callgrind name                  */
+    const char *fn;   /* loop function name (for --toggle-collect) */
     void (*loop)(uint64_t);
-    int running;        /* session running during the loop           */
-    int callgrind;      /* included in --callgrind                   */
+    int running;   /* session running during the loop           */
+    int callgrind; /* included in --callgrind                   */
 } mode;
 
 static const mode MODES[] = {
@@ -236,8 +236,7 @@ static void setup(void) {
     codeprof_error err;
     codeprof_status st = codeprof_session_new(&cfg, &g_sess, &err);
     if (st != CODEPROF_OK) {
-        fprintf(stderr, "bench_scope: codeprof_session_new: %s (%s)\n", err.message,
-                err.field);
+        fprintf(stderr, "bench_scope: codeprof_session_new: %s (%s)\n", err.message, err.field);
         exit(1);
     }
     g_site = codeprof_site("bench_scope", __FILE__, __LINE__, CODEPROF_SITE_SCOPE);
@@ -248,9 +247,9 @@ static void setup(void) {
 }
 
 typedef struct sample {
-    double ns;       /* wall ns per pair, loop only          */
-    double tns;      /* recording thread's CPU ns per pair   */
-    double cpu_ns;   /* process CPU ns per pair, loop + stop */
+    double ns;     /* wall ns per pair, loop only          */
+    double tns;    /* recording thread's CPU ns per pair   */
+    double cpu_ns; /* process CPU ns per pair, loop + stop */
     long long events, dropped;
 } sample;
 
@@ -332,26 +331,26 @@ static int time_bench(uint64_t n, int rounds) {
     const char *floor_name = tsc ? "2x rdtsc" : "2x clock_gettime";
 
     printf("bench_scope: %" PRIu64 " pairs per run, %d interleaved rounds; "
-           "median (min) ns per begin+end pair, loop only\n", n, rounds);
+           "median (min) ns per begin+end pair, loop only\n",
+           n, rounds);
     printf("session clock (meta.clock): %s -> floor = %s\n", c0.clock, floor_name);
-    printf("%-22s %9s %9s %9s | %9s %9s | %11s %9s\n", "mode", "wall med", "wall min",
-           "x floor", "thr cpu", "x floor", "all cpu", "dropped");
+    printf("%-22s %9s %9s %9s | %9s %9s | %11s %9s\n", "mode", "wall med", "wall min", "x floor",
+           "thr cpu", "x floor", "all cpu", "dropped");
     for (size_t i = 0; i < NMODES; i++) {
         char cpu_s[32] = "-", drop_s[32] = "-";
         if (MODES[i].running) {
             snprintf(cpu_s, sizeof cpu_s, "%.2f", medcpu[i]);
             snprintf(drop_s, sizeof drop_s, "%lld", dropped[i]);
         }
-        printf("%-22s %9.2f %9.2f %9.2f | %9.2f %9.2f | %11s %9s%s\n", MODES[i].name,
-               med[i], mins[i], med[i] / floor_ns, medt[i], medt[i] / floor_t, cpu_s, drop_s,
+        printf("%-22s %9.2f %9.2f %9.2f | %9.2f %9.2f | %11s %9s%s\n", MODES[i].name, med[i],
+               mins[i], med[i] / floor_ns, medt[i], medt[i] / floor_t, cpu_s, drop_s,
                bad_events[i] ? "  (events != 2 x pairs in some runs!)" : "");
     }
     printf("(wall: the loop's wall time; thr cpu: the recording thread's CPU time over "
            "the loop (CLOCK_THREAD_CPUTIME_ID), which leaves out time the thread was "
            "descheduled; all cpu: process CPU of all threads, the drain thread's fold "
            "included, over loop + stop; all ns per pair, medians)\n");
-    printf("event buffers allocated by the session: %lld (x buffer_events x 32 B)\n",
-           cl.buffers);
+    printf("event buffers allocated by the session: %lld (x buffer_events x 32 B)\n", cl.buffers);
     double ratio = med[3] / floor_ns, ratio_t = medt[3] / floor_t;
     printf("goal: begin/end (site) <= 1.30x %s\n", floor_name);
     printf("  wall:       %.2f ns / %.2f ns = %.2fx: %s\n", med[3], floor_ns, ratio,
@@ -392,15 +391,16 @@ static int run_one(const char *key, uint64_t n) {
 }
 
 /* Instructions "Collected" by callgrind for `self --one key n`, or -1. */
-static long long callgrind_count(const char *self, const char *key, uint64_t n,
-                                 const char *toggle, int fold, char *info, size_t info_cap) {
+static long long callgrind_count(const char *self, const char *key, uint64_t n, const char *toggle,
+                                 int fold, char *info, size_t info_cap) {
     char cmd[2048];
     char tog[256];
     snprintf(tog, sizeof tog, "--toggle-collect=%s%s", toggle,
              fold ? " --toggle-collect=cp_drain_all" : "");
     snprintf(cmd, sizeof cmd,
              "valgrind --tool=callgrind --callgrind-out-file=/dev/null %s "
-             "'%s' --one %s %" PRIu64 " 2>&1", tog, self, key, n);
+             "'%s' --one %s %" PRIu64 " 2>&1",
+             tog, self, key, n);
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;
@@ -432,7 +432,8 @@ static int callgrind_bench(const char *self, uint64_t n2) {
     printf("bench_scope --callgrind: instructions per begin+end pair "
            "(valgrind --tool=callgrind)\n");
     printf("  hot path: inside the loop function on the recording thread, %" PRIu64
-           " pairs (--toggle-collect)\n", n2);
+           " pairs (--toggle-collect)\n",
+           n2);
     printf("  + fold: the same plus everything inside cp_drain_all (drain thread and stop: "
            "the fold into the tree and the sinks), less the warm-up's fold (bare loop row)\n");
     printf("%-22s %12s %12s %12s\n", "mode", "hot path", "+ fold", "hot - bare");
@@ -457,8 +458,8 @@ static int callgrind_bench(const char *self, uint64_t n2) {
             warm_fold = all - hot[i];
         }
         all -= warm_fold;
-        printf("%-22s %12.1f %12.1f %12.1f  %s\n", MODES[i].name, hot[i], all,
-               hot[i] - bare_hot, info[0]);
+        printf("%-22s %12.1f %12.1f %12.1f  %s\n", MODES[i].name, hot[i], all, hot[i] - bare_hot,
+               info[0]);
         if (MODES[i].running)
             printf("%-22s %12s %12s %12s  (+ fold run: %s)\n", "", "", "", "", info[1]);
     }

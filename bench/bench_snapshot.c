@@ -181,8 +181,7 @@ static void *other(void *p) {
             char *json = NULL;
             size_t len = 0;
             uint64_t t0 = mono_ns();
-            check(codeprof_session_report(g_sess, CODEPROF_FORMAT_JSON, &json, &len),
-                  "report");
+            check(codeprof_session_report(g_sess, CODEPROF_FORMAT_JSON, &json, &len), "report");
             uint64_t dt = mono_ns() - t0;
             codeprof_free(json);
             a->reports++;
@@ -201,8 +200,8 @@ typedef struct run_result {
     long long events, lost_full, lost_reentrant, lost_nothread, paused;
 } run_result;
 
-static run_result run_once(int mode, uint64_t seconds_ns, uint64_t period_ns,
-                           const uint32_t *sites, uint32_t nsites) {
+static run_result run_once(int mode, uint64_t seconds_ns, uint64_t period_ns, const uint32_t *sites,
+                           uint32_t nsites) {
     run_result out;
     memset(&out, 0, sizeof out);
     check(codeprof_session_reset(g_sess), "reset");
@@ -250,8 +249,7 @@ static uint64_t parse_u64(const char *s, const char *what) {
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end != '\0') {
-        fprintf(stderr, "bench_snapshot: %s: expected a non-negative integer, got '%s'\n",
-                what, s);
+        fprintf(stderr, "bench_snapshot: %s: expected a non-negative integer, got '%s'\n", what, s);
         exit(2);
     }
     return (uint64_t)v;
@@ -288,8 +286,7 @@ int main(int argc, char **argv) {
     cfg.flags = 0;
     codeprof_error err;
     if (codeprof_session_new(&cfg, &g_sess, &err) != CODEPROF_OK) {
-        fprintf(stderr, "bench_snapshot: codeprof_session_new: %s (%s)\n", err.message,
-                err.field);
+        fprintf(stderr, "bench_snapshot: codeprof_session_new: %s (%s)\n", err.message, err.field);
         return 1;
     }
     for (int i = 0; i < NSITES_REC; i++) {
@@ -316,9 +313,9 @@ int main(int argc, char **argv) {
            "pair per %" PRIu64 " ns, timestamps = every clock read; report mode: "
            "codeprof_session_report(JSON) in a loop, %u extra sites in the tree\n",
            rounds, seconds, period_ns, nsites);
-    printf("%-7s %10s %10s %9s %6s %11s %6s %6s %7s %9s %7s %7s %9s %9s\n", "mode",
-           "max gap", "med max", "p99.99", ">1ms", "pairs", "lost", "drops", "vol.csw",
-           "invol.csw", "minflt", "reports", "rep mean", "rep max");
+    printf("%-7s %10s %10s %9s %6s %11s %6s %6s %7s %9s %7s %7s %9s %9s\n", "mode", "max gap",
+           "med max", "p99.99", ">1ms", "pairs", "lost", "drops", "vol.csw", "invol.csw", "minflt",
+           "reports", "rep mean", "rep max");
     uint64_t worst[NMODES] = {0};
     long long lost_all[NMODES] = {0};
     long vol_all[NMODES] = {0};
@@ -360,8 +357,8 @@ int main(int argc, char **argv) {
         snprintf(q_s, sizeof q_s, "<=%.1fus", (double)q / 1e3);
         printf("%-7s %8.3fms %8.3fms %9s %6" PRIu64 " %11" PRIu64 " %6lld %6lld %7ld %9ld %7ld "
                "%7s %9s %9s\n",
-               MODE_NAMES[m], (double)worst[m] / 1e6, (double)maxes[rounds / 2] / 1e6, q_s,
-               over, pairs, lost, full, nv, niv, flt, rep_s[0], rep_s[1], rep_s[2]);
+               MODE_NAMES[m], (double)worst[m] / 1e6, (double)maxes[rounds / 2] / 1e6, q_s, over,
+               pairs, lost, full, nv, niv, flt, rep_s[0], rep_s[1], rep_s[2]);
         vol_all[m] = nv;
     }
     printf("(max gap: longest time between two consecutive clock reads of the recording "
@@ -383,8 +380,7 @@ int main(int argc, char **argv) {
     const char *verdict;
     if (worst[MODE_REPORT] <= 1000000u && lost_all[MODE_REPORT] == 0)
         verdict = "met";
-    else if (lost_all[MODE_REPORT] == 0 && vol_all[MODE_REPORT] == 0 &&
-             worst[MODE_SPIN] > 1000000u)
+    else if (lost_all[MODE_REPORT] == 0 && vol_all[MODE_REPORT] == 0 && worst[MODE_SPIN] > 1000000u)
         verdict = "met as far as this machine can show: no event lost and the recorder never "
                   "blocked (0 voluntary switches); its gaps over 1 ms are preemption, which the "
                   "no-report runs show too";
