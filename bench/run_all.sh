@@ -1,51 +1,89 @@
 #!/usr/bin/env bash
-# Runs every benchmark in bench/ and prints everything.
+# Runs the benchmarks in bench/ and prints everything (make bench runs this).
 #
-#   bash bench/run_all.sh            # from the repository root
+#   bash bench/run_all.sh            # every benchmark (about 15-20 minutes)
+#   bash bench/run_all.sh engine     # only the "Core engine v2" set (RESULTS.md,
+#                                    # that section; about 10 minutes):
+#                                    #   bench_scope, bench_scope --callgrind,
+#                                    #   bench_snapshot, and per Python
+#                                    #   bench_fib.py --attribute, bench_report_gap.py,
+#                                    #   bench_process.py --attribute
 #
 # Pythons: .venv/bin/python (3.11, torch) and .venv312/bin/python (3.12,
 # no torch); a missing venv is skipped with a note.  BENCH_PYTHONS overrides
-# the list (space separated).  The C benchmark is built against a Release
-# build of libcodeprof.a in $BENCH_BUILD (default /tmp/codeprof-bench-build).
+# the list (space separated).  The C benchmarks are built against a Release
+# build of libcodeprof.a in $BENCH_BUILD (default build-bench/ in the tree).
 set -u
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT" || exit 1
-BUILD="${BENCH_BUILD:-/tmp/codeprof-bench-build}"
+BUILD="${BENCH_BUILD:-$ROOT/build-bench}"
 PYTHONS="${BENCH_PYTHONS:-$ROOT/.venv/bin/python $ROOT/.venv312/bin/python}"
+SET="${1:-all}"
+case "$SET" in
+    all|engine) ;;
+    *) echo "usage: bash bench/run_all.sh [all|engine]" >&2; exit 2 ;;
+esac
 status=0
 
 echo "=== machine ==="
 lscpu | head -n 15
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
-echo "=== C: bench_scope (scope begin+end pair) ==="
-# Always (re)build: incremental, so the figure is for the current sources.
+echo "=== C: building libcodeprof (Release) in $BUILD ==="
+# Always (re)build: incremental, so the figures are for the current sources.
 lib=""
-echo "building libcodeprof (Release) in $BUILD ..."
+mkdir -p "$BUILD"
 if cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
-         -DCODEPROF_BUILD_TESTS=OFF >"$BUILD.log" 2>&1 &&
-   cmake --build "$BUILD" --target codeprof_static -j2 >>"$BUILD.log" 2>&1; then
+         -DCODEPROF_BUILD_TESTS=OFF >"$BUILD/bench-build.log" 2>&1 &&
+   cmake --build "$BUILD" --target codeprof_static -j2 >>"$BUILD/bench-build.log" 2>&1; then
     lib="$(find "$BUILD" -name 'libcodeprof.a' | head -n 1)"
 else
-    echo "build failed; see $BUILD.log"
+    echo "build failed; see $BUILD/bench-build.log"; status=1
 fi
-if [ -n "$lib" ]; then
-    if cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude \
-          bench/bench_scope.c "$lib" -lpthread -ldl -lm -o "$BUILD/bench_scope"; then
-        "$BUILD/bench_scope" || status=1
-    else
-        echo "bench_scope: compile failed"; status=1
-    fi
+
+cbench() { # name: build bench/<name>.c against $lib into $BUILD/<name>
+    [ -n "$lib" ] || { echo "$1: skipped (no libcodeprof.a)"; return 1; }
+    cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude \
+       "bench/$1.c" "$lib" -lpthread -ldl -lm -o "$BUILD/$1" ||
+        { echo "$1: compile failed"; return 1; }
+}
+
+echo
+echo "=== C: bench_scope (scope begin+end vs its clock reads) ==="
+if cbench bench_scope; then
+    "$BUILD/bench_scope" || status=1
+    echo
+    echo "=== C: bench_scope --callgrind (instructions per pair) ==="
+    "$BUILD/bench_scope" --callgrind || status=1
 else
-    echo "bench_scope: skipped (no libcodeprof.a)"; status=1
+    status=1
+fi
+
+echo
+echo "=== C: bench_snapshot (reports taken while a thread records) ==="
+if cbench bench_snapshot; then
+    "$BUILD/bench_snapshot" || status=1
+else
+    status=1
 fi
 
 for py in $PYTHONS; do
     if [ ! -x "$py" ]; then
         echo; echo "=== $py: not found, skipped ==="; continue
     fi
+    echo
+    echo "=== $py: bench_fib (tracer vs cProfile: instructions, CPU, drain thread) ==="
+    "$py" bench/bench_fib.py --attribute || status=1
+    echo
+    echo "=== $py: bench_report_gap (reports from Python while a traced thread records) ==="
+    "$py" bench/bench_report_gap.py || status=1
+    echo
+    echo "=== $py: bench_process (codeprof run vs python -m cProfile, whole process) ==="
+    "$py" bench/bench_process.py --attribute || status=1
+    [ "$SET" = engine ] && continue
     echo
     echo "=== $py: bench_tracer ==="
     "$py" bench/bench_tracer.py --repeat 5 || status=1
