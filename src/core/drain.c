@@ -125,7 +125,10 @@ static void *drain_main(void *arg) {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are for user threads */
+    pthread_setname_np(pthread_self(), "codeprof-drain");
     long nap_ms = 1;
+    uint32_t reserve = 8;
+    uint64_t seen_full = 0;
     pthread_mutex_lock(&s->drain_mu);
     while (!atomic_load(&s->drain_quit)) {
         pthread_mutex_unlock(&s->drain_mu);
@@ -135,10 +138,20 @@ static void *drain_main(void *arg) {
             s->drains++;
         pthread_mutex_unlock(&s->agg_mu);
         /* Keep free buffers for every thread to swap into before the next
-         * pass: recording threads never allocate. */
+         * pass: recording threads never allocate.  The reserve doubles
+         * whenever a thread dropped events for want of one (a burst faster
+         * than this thread's naps), up to the pool's cap; untouched
+         * buffers are mapped pages that cost no memory until written. */
         pthread_mutex_lock(&s->mu);
-        uint32_t want = 2 * s->nthreads + 2;
+        uint32_t nthreads = s->nthreads;
+        uint64_t full = 0;
+        for (cp_tbuf *t = atomic_load_explicit(&s->bufs, memory_order_relaxed); t; t = t->next)
+            full += atomic_load_explicit(&t->dropped_full, memory_order_relaxed);
         pthread_mutex_unlock(&s->mu);
+        if (full > seen_full && reserve < s->pool.nslots)
+            reserve *= 2;
+        seen_full = full;
+        uint32_t want = 4 * nthreads + 4 > reserve ? 4 * nthreads + 4 : reserve;
         uint32_t have = cp_pool_free_count(&s->pool);
         if (have < want)
             cp_pool_grow(&s->pool, want - have);

@@ -22,6 +22,7 @@ int cp_pool_init(cp_pool *p, uint32_t cap, uint32_t buffer_events) {
     p->nslots = cap;
     p->buffer_events = buffer_events;
     atomic_init(&p->allocated, 0);
+    atomic_init(&p->nfree, 0);
     return 0;
 }
 
@@ -37,8 +38,19 @@ void cp_pool_destroy(cp_pool *p) {
 }
 
 cp_evbuf *cp_pool_take(cp_pool *p, uint32_t hint) {
+    /* Reserve one free buffer first: with none free, an appender that
+     * drops events pays one load, not a scan of every slot. */
+    uint32_t f = atomic_load_explicit(&p->nfree, memory_order_relaxed);
+    do {
+        if (f == 0)
+            return NULL;
+    } while (!atomic_compare_exchange_weak_explicit(&p->nfree, &f, f - 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    /* The reservation stands for a buffer already in a slot (nfree grows
+     * only after a put's store), so the scan finds one; it may have to go
+     * round again when other takers emptied the slots it passed. */
     uint32_t n = p->nslots;
-    for (uint32_t k = 0; k < n; k++) {
+    for (uint32_t k = 0;; k++) {
         uint32_t i = (hint + k) % n;
         if (atomic_load_explicit(&p->slots[i], memory_order_relaxed) == NULL)
             continue;
@@ -93,15 +105,10 @@ void cp_pool_put(cp_pool *p, cp_evbuf *b) {
             if (atomic_load_explicit(&p->slots[i], memory_order_relaxed) == NULL &&
                 atomic_compare_exchange_strong_explicit(&p->slots[i], &expect, b,
                                                         memory_order_release,
-                                                        memory_order_relaxed))
+                                                        memory_order_relaxed)) {
+                atomic_fetch_add_explicit(&p->nfree, 1, memory_order_release);
                 return;
+            }
         }
     }
-}
-
-uint32_t cp_pool_free_count(const cp_pool *p) {
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < p->nslots; i++)
-        n += atomic_load_explicit(&p->slots[i], memory_order_relaxed) != NULL;
-    return n;
 }

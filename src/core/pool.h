@@ -37,6 +37,8 @@ typedef struct cp_pool {
     uint32_t nslots;            /* == cap                                */
     uint32_t buffer_events;     /* events per buffer                     */
     _Atomic uint32_t allocated; /* buffers allocated so far (<= cap)     */
+    _Atomic uint32_t nfree;     /* buffers in slots (a take that finds 0
+                                   returns at once instead of scanning)  */
     cp_evbuf **all;             /* every buffer allocated, for freeing   */
 } cp_pool;
 
@@ -63,8 +65,10 @@ cp_evbuf *cp_pool_new_buffer(cp_pool *p);
 /* Empties `b` and returns it to the pool.  Aggregation side. */
 void cp_pool_put(cp_pool *p, cp_evbuf *b);
 
-/* Free buffers now (a racy count; for topping the pool up). */
-uint32_t cp_pool_free_count(const cp_pool *p);
+/* Free buffers now (for topping the pool up). */
+static inline uint32_t cp_pool_free_count(const cp_pool *p) {
+    return atomic_load_explicit(&((cp_pool *)p)->nfree, memory_order_relaxed);
+}
 
 /* Buffers allocated so far. */
 static inline uint32_t cp_pool_allocated(const cp_pool *p) {

@@ -21,6 +21,10 @@ void codeprof_scope_begin(codeprof_session *s, uint32_t site, uint32_t flags) {
     s = cp_session_resolve(s);
     if (!s || atomic_load_explicit(&s->state, memory_order_relaxed) != CP_STATE_RUNNING)
         return;
+    if (__builtin_expect(flags == 0, 1)) { /* the plain scope: one append */
+        cp_emit(s, CP_EV_ENTER, CP_EVF_EXPLICIT, site, 0, 0);
+        return;
+    }
     uint16_t f = scope_flags(s, flags);
     if (__builtin_expect(!(f & (CP_EVF_CPU | CP_EVF_RSS)), 1)) {
         cp_emit(s, CP_EV_ENTER, f, site, 0, 0);
@@ -36,6 +40,10 @@ void codeprof_scope_end(codeprof_session *s, uint32_t site, uint32_t flags) {
     s = cp_session_resolve(s);
     if (!s || atomic_load_explicit(&s->state, memory_order_relaxed) != CP_STATE_RUNNING)
         return;
+    if (__builtin_expect(flags == 0, 1)) {
+        cp_emit(s, CP_EV_EXIT, CP_EVF_EXPLICIT, site, 0, 0);
+        return;
+    }
     uint16_t f = scope_flags(s, flags);
     if (__builtin_expect(!(f & (CP_EVF_CPU | CP_EVF_RSS)), 1)) {
         cp_emit(s, CP_EV_EXIT, f & (CP_EVF_CPU | CP_EVF_EXPLICIT), site, 0, 0);
