@@ -81,8 +81,13 @@ static cp_tl_event *slot(cp_timeline *tl) {
 
 static void consume(void *ctx, const cp_tbuf *t, const cp_event *ev, uint32_t n) {
     cp_timeline *tl = ctx;
+    int traced = tl->traced;
     for (uint32_t i = 0; i < n; i++) {
         const cp_event *e = &ev[i];
+        /* The common event, a traced call's enter/exit, is rejected first
+         * with two tests (the tracer emits millions of them). */
+        if (!traced && e->kind <= CP_EV_EXIT && !(e->flags & CP_EVF_EXPLICIT))
+            continue;
         if (!keep(tl, e))
             continue;
         cp_tl_event *o = slot(tl);

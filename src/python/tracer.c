@@ -903,6 +903,10 @@ static PyObject *mon_call(PyObject *self, PyObject *const *args, size_t nargsf, 
     (void)kw;
     cp_session *s = tracer_g.s;
     if (__builtin_expect(s != NULL && PyVectorcall_NARGS(nargsf) >= 3, 1)) {
+        /* The common callee is a Python function (PY_START records it):
+         * one exact type test instead of PyCFunction_Check's subtype walk. */
+        if (Py_IS_TYPE(args[2], &PyFunction_Type) || Py_IS_TYPE(args[2], &PyMethod_Type))
+            Py_RETURN_NONE;
         uint32_t id = native_site(args[2]);
         if (id)
             cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
