@@ -111,6 +111,12 @@ static void write_config(cp_jsonw *w, const codeprof_config *c) {
     cp_jsonw_kv_d(w, "data_stall_fraction", c->data_stall_fraction);
     cp_jsonw_kv_bool(w, "scope_cpu", (c->flags & CODEPROF_CFG_SCOPE_CPU) != 0);
     cp_jsonw_kv_bool(w, "percentiles", (c->flags & CODEPROF_CFG_PERCENTILES) != 0);
+    cp_jsonw_kv_bool(w, "timeline_traced", (c->flags & CODEPROF_CFG_TIMELINE_TRACED) != 0);
+    cp_jsonw_kv_u(w, "pool_buffers", c->pool_buffers);
+    cp_jsonw_kv_u(w, "max_sites", c->max_sites);
+    cp_jsonw_kv_u(w, "sample_budget", c->sample_budget);
+    cp_jsonw_kv_u(w, "timeline_events", c->timeline_events);
+    cp_jsonw_kv_u(w, "max_data_records", c->max_data_records);
     cp_jsonw_end_object(w);
 }
 
