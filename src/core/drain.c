@@ -127,7 +127,7 @@ static void *drain_main(void *arg) {
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are for user threads */
     pthread_setname_np(pthread_self(), "codeprof-drain");
     long nap_ms = 1;
-    uint32_t reserve = 8;
+    uint32_t reserve = 16;
     uint64_t seen_full = 0;
     pthread_mutex_lock(&s->drain_mu);
     while (!atomic_load(&s->drain_quit)) {

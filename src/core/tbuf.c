@@ -23,7 +23,7 @@ static atomic_uint_fast64_t next_token = 1;
 int cp_tbuf_need_fence = 1; /* until session.c proves membarrier works */
 
 /* Buffers added to the pool for each new thread, beyond its first. */
-#define SPARE_PER_THREAD 7
+#define SPARE_PER_THREAD 15
 
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
