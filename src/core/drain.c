@@ -33,28 +33,29 @@ static uint64_t consume_buffer(cp_session *s, cp_tbuf *t, cp_evbuf *b) {
 
 uint64_t cp_drain_thread(cp_session *s, cp_tbuf *t, int live) {
     uint64_t total = 0;
-    for (;;) {
-        uint32_t tail = atomic_load_explicit(&t->ring_tail, memory_order_relaxed);
-        uint32_t head = atomic_load_explicit(&t->ring_head, memory_order_acquire);
-        while (tail != head) {
-            cp_evbuf *b = t->ring[tail % CP_TBUF_RING];
-            total += consume_buffer(s, t, b);
-            cp_pool_put(&s->pool, b);
-            tail++;
-            atomic_store_explicit(&t->ring_tail, tail, memory_order_release);
-        }
-        if (!live)
-            return total;
-        /* The owner hands a buffer on before it installs the next one, so
-         * when the ring is still empty after reading `cur`, every event
-         * before cur's first one has been consumed. */
-        cp_evbuf *c = atomic_load_explicit(&t->cur, memory_order_acquire);
-        if (atomic_load_explicit(&t->ring_head, memory_order_acquire) != tail)
-            continue;
-        if (c)
-            total += consume_buffer(s, t, c);
-        return total;
+    /* Bounded: only what was handed on when we started, so a consumer
+     * never chases an owner that records faster than it folds. */
+    uint32_t tail = atomic_load_explicit(&t->ring_tail, memory_order_relaxed);
+    uint32_t head = atomic_load_explicit(&t->ring_head, memory_order_acquire);
+    while (tail != head) {
+        cp_evbuf *b = t->ring[tail % CP_TBUF_RING];
+        total += consume_buffer(s, t, b);
+        cp_pool_put(&s->pool, b);
+        tail++;
+        atomic_store_explicit(&t->ring_tail, tail, memory_order_release);
     }
+    if (!live)
+        return total;
+    /* The owner hands a buffer on before it installs the next one, so when
+     * the ring is still where we left it after reading `cur`, every event
+     * before cur's first one has been consumed; otherwise the owner moved
+     * on meanwhile and the rest waits for the next pass (order first). */
+    cp_evbuf *c = atomic_load_explicit(&t->cur, memory_order_acquire);
+    if (atomic_load_explicit(&t->ring_head, memory_order_acquire) != tail)
+        return total;
+    if (c)
+        total += consume_buffer(s, t, c);
+    return total;
 }
 
 /* Frees an exited thread's state after merging its tree (agg_mu held and

@@ -20,7 +20,11 @@ struct codeprof_session;
 struct cp_tbuf;
 
 /* Consumes thread `t`'s handed-on buffers and, if `live`, the published
- * prefix of its current buffer.  agg_mu held.  Returns events consumed. */
+ * prefix of its current buffer.  Bounded: only buffers handed on before
+ * the call, and the prefix only if the owner did not hand `cur` on
+ * meanwhile (then it waits for the next pass), so a consumer never chases
+ * an owner that records faster than it folds.  agg_mu held.  Returns
+ * events consumed. */
 uint64_t cp_drain_thread(struct codeprof_session *s, struct cp_tbuf *t, int live);
 
 /* Consumes every thread (see cp_drain_thread) and retires threads that
