@@ -438,7 +438,9 @@ cp_model *cp_session_snapshot(cp_session *s) {
     pthread_mutex_lock(&s->mu);
     uint32_t nthreads = s->nthreads;
     pthread_mutex_unlock(&s->mu);
-    cp_pool_grow(&s->pool, 2 * nthreads + 4);
+    uint32_t want = 2 * nthreads + 4, have = cp_pool_free_count(&s->pool);
+    if (have < want) /* top up, don't add: reports are often periodic */
+        cp_pool_grow(&s->pool, want - have);
     cp_drain_all(s, 1);
     cp_model *m = cp_model_build(s);
     pthread_mutex_unlock(&s->agg_mu);
