@@ -144,10 +144,12 @@ static void *drain_main(void *arg) {
          * than this thread's naps), up to the pool's cap; untouched
          * buffers are mapped pages that cost no memory until written. */
         pthread_mutex_lock(&s->mu);
-        uint32_t nthreads = s->nthreads;
+        uint32_t nthreads = 0; /* live ones: exited threads need no buffer */
         uint64_t full = 0;
-        for (cp_tbuf *t = atomic_load_explicit(&s->bufs, memory_order_relaxed); t; t = t->next)
+        for (cp_tbuf *t = atomic_load_explicit(&s->bufs, memory_order_relaxed); t; t = t->next) {
             full += atomic_load_explicit(&t->dropped_full, memory_order_relaxed);
+            nthreads++;
+        }
         pthread_mutex_unlock(&s->mu);
         if (full > seen_full && reserve < s->pool.nslots)
             reserve *= 2;

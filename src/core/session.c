@@ -435,8 +435,10 @@ cp_model *cp_session_snapshot(cp_session *s) {
     pthread_mutex_lock(&s->agg_mu);
     /* Head-room for recording threads while the model is built: the drain
      * thread waits for agg_mu meanwhile. */
+    uint32_t nthreads = 0; /* live threads */
     pthread_mutex_lock(&s->mu);
-    uint32_t nthreads = s->nthreads;
+    for (cp_tbuf *t = atomic_load_explicit(&s->bufs, memory_order_relaxed); t; t = t->next)
+        nthreads++;
     pthread_mutex_unlock(&s->mu);
     uint32_t want = 2 * nthreads + 4, have = cp_pool_free_count(&s->pool);
     if (have < want) /* top up, don't add: reports are often periodic */

@@ -22,8 +22,10 @@ static _Thread_local int thread_exiting __attribute__((tls_model("initial-exec")
 static atomic_uint_fast64_t next_token = 1;
 int cp_tbuf_need_fence = 1; /* until session.c proves membarrier works */
 
-/* Buffers added to the pool for each new thread, beyond its first. */
-#define SPARE_PER_THREAD 15
+/* Free buffers the pool should hold when a thread registers: head-room
+ * for a burst before the drain thread tops the pool up.  Topped up to,
+ * not added per thread, so short-lived threads do not pile buffers up. */
+#define SPARE_FREE 16
 
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -106,7 +108,9 @@ cp_tbuf *cp_tbuf_get_slow(cp_session *s) {
         } else {
             cp_tree_set_datalog(t->tree, &s->log);
             cp_tree_set_budget(t->tree, &s->sample_budget);
-            cp_pool_grow(&s->pool, SPARE_PER_THREAD);
+            uint32_t have = cp_pool_free_count(&s->pool);
+            if (have < SPARE_FREE)
+                cp_pool_grow(&s->pool, SPARE_FREE - have);
             atomic_init(&t->busy, 0);
             atomic_init(&t->cur, first);
             atomic_init(&t->ring_head, 0);
@@ -116,7 +120,6 @@ cp_tbuf *cp_tbuf_get_slow(cp_session *s) {
             atomic_fetch_add(&mark->refs, 1);
             t->os_tid = (uint64_t)syscall(SYS_gettid);
             t->token = thread_token;
-            t->hint = (uint32_t)thread_token * 7u;
             t->thread_index = s->nthreads++;
             t->next = atomic_load_explicit(&s->bufs, memory_order_relaxed);
             atomic_store_explicit(&s->bufs, t, memory_order_release);
@@ -141,7 +144,7 @@ cp_evbuf *cp_tbuf_swap(cp_tbuf *t) {
     uint32_t h = atomic_load_explicit(&t->ring_head, memory_order_relaxed);
     if (old && h - atomic_load_explicit(&t->ring_tail, memory_order_acquire) >= CP_TBUF_RING)
         return NULL; /* the aggregation side is behind: drop, don't wait */
-    cp_evbuf *fresh = cp_pool_take(&t->s->pool, t->hint++);
+    cp_evbuf *fresh = cp_pool_take(&t->s->pool, 0);
     if (!fresh)
         return NULL;
     if (old) {

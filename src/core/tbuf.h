@@ -56,7 +56,6 @@ typedef struct cp_tbuf {
     _Atomic uint32_t ring_head;   /* handed-on buffers (owner writes)     */
     _Atomic uint32_t ring_tail;   /* consumed (aggregation side writes)   */
     cp_evbuf *ring[CP_TBUF_RING];
-    uint32_t hint;                /* where to start scanning the pool     */
     _Atomic uint64_t dropped_paused;    /* refused: session not running   */
     _Atomic uint64_t dropped_full;      /* no free buffer / ring full     */
     _Atomic uint64_t dropped_reentrant; /* instrument inside an append    */
