@@ -63,12 +63,8 @@ uint64_t cp_drain_thread(cp_session *s, cp_tbuf *t, int live) {
 static void retire(cp_session *s, cp_tbuf *t) {
     cp_drain_thread(s, t, 1);
     cp_tree_close_all(t->tree, cp_tree_last_tick(t->tree));
-    if (!s->exited) {
-        s->exited = cp_tree_new(s->cfg.max_nodes, s->cfg.max_samples,
-                                (s->cfg.flags & CODEPROF_CFG_PERCENTILES) != 0);
-        if (s->exited)
-            cp_tree_set_budget(s->exited, &s->sample_budget);
-    }
+    if (!s->exited)
+        s->exited = cp_session_new_tree(s);
     if (s->exited)
         cp_tree_merge(s->exited, t->tree);
     s->nexited++;

@@ -37,7 +37,7 @@ void cp_pool_destroy(cp_pool *p) {
     memset(p, 0, sizeof *p);
 }
 
-cp_evbuf *cp_pool_take(cp_pool *p, uint32_t hint) {
+cp_evbuf *cp_pool_take(cp_pool *p) {
     /* Reserve one free buffer first: with none free, an appender that
      * drops events pays one load, not a scan of every slot. */
     uint32_t f = atomic_load_explicit(&p->nfree, memory_order_relaxed);
@@ -51,7 +51,7 @@ cp_evbuf *cp_pool_take(cp_pool *p, uint32_t hint) {
      * round again when other takers emptied the slots it passed. */
     uint32_t n = p->nslots;
     for (uint32_t k = 0;; k++) {
-        uint32_t i = (hint + k) % n;
+        uint32_t i = k % n;
         if (atomic_load_explicit(&p->slots[i], memory_order_relaxed) == NULL)
             continue;
         cp_evbuf *b = atomic_exchange_explicit(&p->slots[i], NULL, memory_order_acquire);

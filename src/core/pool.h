@@ -51,11 +51,11 @@ int cp_pool_init(cp_pool *p, uint32_t cap, uint32_t buffer_events);
 void cp_pool_destroy(cp_pool *p);
 
 /* Takes a free buffer, or NULL when none is free.  Lock-free and
- * async-signal-safe.  Scanning from slot `hint` (0 for the owners' swaps)
- * while puts fill the lowest empty slot makes reuse last-in first-out:
+ * async-signal-safe.  Scanning from the first slot while puts fill the
+ * lowest empty slot makes reuse last-in first-out:
  * the buffers recently written are taken again, and spare buffers that
  * were never written stay untouched mapped pages (no memory). */
-cp_evbuf *cp_pool_take(cp_pool *p, uint32_t hint);
+cp_evbuf *cp_pool_take(cp_pool *p);
 
 /* Allocates up to `n` new buffers (while under the cap) and puts them in
  * the pool.  Slow path only (mallocs).  Returns the number added. */

@@ -186,6 +186,16 @@ codeprof_status codeprof_session_new(const codeprof_config *cfg, codeprof_sessio
     return CODEPROF_OK;
 }
 
+cp_thread_tree *cp_session_new_tree(cp_session *s) {
+    cp_thread_tree *t = cp_tree_new(s->cfg.max_nodes, s->cfg.max_samples,
+                                    (s->cfg.flags & CODEPROF_CFG_PERCENTILES) != 0);
+    if (t) {
+        cp_tree_set_datalog(t, &s->log);
+        cp_tree_set_budget(t, &s->sample_budget);
+    }
+    return t;
+}
+
 int cp_session_add_sink(cp_session *s, const cp_sink *sink) {
     pthread_mutex_lock(&s->agg_mu);
     int r = -1;
@@ -291,11 +301,8 @@ codeprof_status codeprof_session_reset(codeprof_session *s) {
         atomic_store(&t->dropped_full, 0);
         atomic_store(&t->dropped_reentrant, 0);
         /* A fresh tree gives the old one's memory back. */
-        cp_thread_tree *fresh = cp_tree_new(s->cfg.max_nodes, s->cfg.max_samples,
-                                            (s->cfg.flags & CODEPROF_CFG_PERCENTILES) != 0);
+        cp_thread_tree *fresh = cp_session_new_tree(s);
         if (fresh) {
-            cp_tree_set_datalog(fresh, &s->log);
-            cp_tree_set_budget(fresh, &s->sample_budget);
             cp_tree_free(t->tree);
             t->tree = fresh;
         } else {

@@ -173,6 +173,11 @@ struct cp_model *cp_session_snapshot(cp_session *s);
 /* Ticks elapsed while running, including the current run. */
 uint64_t cp_session_running_ticks(cp_session *s);
 
+/* A new empty tree with the session's bounds, data log and sample budget
+ * (the one recipe for every tree of a session); NULL on OOM.  Free with
+ * cp_tree_free. */
+struct cp_thread_tree *cp_session_new_tree(cp_session *s);
+
 /* Registers a sink (sink.h).  Returns 0, or -1 when CP_MAX_SINKS are
  * registered.  Thread-safe. */
 int cp_session_add_sink(cp_session *s, const cp_sink *sink);

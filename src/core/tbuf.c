@@ -92,9 +92,8 @@ cp_tbuf *cp_tbuf_get_slow(cp_session *s) {
         t = calloc(1, sizeof *t);
         cp_evbuf *first = NULL;
         if (t) {
-            t->tree = cp_tree_new(s->cfg.max_nodes, s->cfg.max_samples,
-                                  (s->cfg.flags & CODEPROF_CFG_PERCENTILES) != 0);
-            first = cp_pool_take(&s->pool, 0);
+            t->tree = cp_session_new_tree(s);
+            first = cp_pool_take(&s->pool);
             if (!first)
                 first = cp_pool_new_buffer(&s->pool);
         }
@@ -106,8 +105,6 @@ cp_tbuf *cp_tbuf_get_slow(cp_session *s) {
             free(t);
             t = NULL;
         } else {
-            cp_tree_set_datalog(t->tree, &s->log);
-            cp_tree_set_budget(t->tree, &s->sample_budget);
             uint32_t have = cp_pool_free_count(&s->pool);
             if (have < SPARE_FREE)
                 cp_pool_grow(&s->pool, SPARE_FREE - have);
@@ -144,7 +141,7 @@ cp_evbuf *cp_tbuf_swap(cp_tbuf *t) {
     uint32_t h = atomic_load_explicit(&t->ring_head, memory_order_relaxed);
     if (old && h - atomic_load_explicit(&t->ring_tail, memory_order_acquire) >= CP_TBUF_RING)
         return NULL; /* the aggregation side is behind: drop, don't wait */
-    cp_evbuf *fresh = cp_pool_take(&t->s->pool, 0);
+    cp_evbuf *fresh = cp_pool_take(&t->s->pool);
     if (!fresh)
         return NULL;
     if (old) {

@@ -34,22 +34,17 @@ void cp_timeline_reset(cp_timeline *tl) {
     tl->dropped = 0;
 }
 
-static int keep(const cp_timeline *tl, const cp_event *e) {
-    switch (e->kind) {
-    case CP_EV_ENTER:
-    case CP_EV_EXIT:
-        return tl->traced || (e->flags & CP_EVF_EXPLICIT);
-    case CP_EV_ATTR:
-    case CP_EV_MARK:
-    case CP_EV_SAMPLE:
-    case CP_EV_ALLOC:
-    case CP_EV_FREE:
-    case CP_EV_GPU:
-    case CP_EV_COUNTER:
-        return 1;
-    default:
-        return 0;
-    }
+/* Kinds kept whatever their flags: everything but enter/exit. */
+#define KEEP_ALWAYS                                                                                \
+    ((1u << CP_EV_ATTR) | (1u << CP_EV_MARK) | (1u << CP_EV_SAMPLE) | (1u << CP_EV_ALLOC) |        \
+     (1u << CP_EV_FREE) | (1u << CP_EV_GPU) | (1u << CP_EV_COUNTER))
+
+/* Enter/exit only of explicit scopes unless traced calls are kept too:
+ * the tracer's events, millions of them, are rejected by the first test. */
+static inline int keep(int traced, const cp_event *e) {
+    if (e->kind <= CP_EV_EXIT)
+        return e->kind != CP_EV_NONE && (traced || (e->flags & CP_EVF_EXPLICIT));
+    return e->kind < 32 && ((KEEP_ALWAYS >> e->kind) & 1u);
 }
 
 /* Where the next event goes; NULL when it cannot be stored (OOM, cap 0). */
@@ -84,11 +79,7 @@ static void consume(void *ctx, const cp_tbuf *t, const cp_event *ev, uint32_t n)
     int traced = tl->traced;
     for (uint32_t i = 0; i < n; i++) {
         const cp_event *e = &ev[i];
-        /* The common event, a traced call's enter/exit, is rejected first
-         * with two tests (the tracer emits millions of them). */
-        if (!traced && e->kind <= CP_EV_EXIT && !(e->flags & CP_EVF_EXPLICIT))
-            continue;
-        if (!keep(tl, e))
+        if (!keep(traced, e))
             continue;
         cp_tl_event *o = slot(tl);
         if (!o) {

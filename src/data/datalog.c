@@ -137,8 +137,7 @@ void cp_datalog_free(cp_datalog *log) {
     free(log->chunks);
     free(log->chunk_bytes);
     free(log->agg);
-    free(log->described);
-    free(log->spool_ids);
+    cp_u32map_free(&log->described);
     free(log->path);
     free(log);
 }
@@ -265,54 +264,23 @@ static void put(cp_datalog *log, const cp_drec *rec) {
     __atomic_store_n(&slot->commit, CP_DREC_COMMITTED, __ATOMIC_RELEASE);
 }
 
-static uint32_t desc_slot(const cp_datalog *log, uint32_t site) {
-    uint32_t j = (uint32_t)((site * 0x9e3779b97f4a7c15ull) >> 32) & (log->cap_described - 1);
-    while (log->described[j] && log->described[j] != site)
-        j = (j + 1) & (log->cap_described - 1);
-    return j;
-}
-
-static int desc_grow(cp_datalog *log) {
-    uint32_t ncap = log->cap_described ? log->cap_described * 2 : 256;
-    uint32_t *nk = calloc(ncap, sizeof *nk), *nv = calloc(ncap, sizeof *nv);
-    if (!nk || !nv) {
-        free(nk);
-        free(nv);
-        return -1;
-    }
-    uint32_t *ok = log->described, *ov = log->spool_ids, ocap = log->cap_described;
-    log->described = nk;
-    log->spool_ids = nv;
-    log->cap_described = ncap;
-    for (uint32_t i = 0; i < ocap; i++) {
-        if (!ok[i])
-            continue;
-        uint32_t j = desc_slot(log, ok[i]);
-        log->described[j] = ok[i];
-        log->spool_ids[j] = ov[i];
-    }
-    free(ok);
-    free(ov);
-    return 0;
-}
-
 /* The spool's id for `site` (dense from 1, whatever the process's id
  * looks like), describing the site (SITE + STR records) on first use.
  * 0 when it cannot be described. */
 static uint32_t describe(cp_datalog *log, uint32_t site) {
+    uint32_t sid;
     if (!site)
         return 0;
-    if ((log->ndescribed + 1) * 2 > log->cap_described && desc_grow(log) != 0) {
-        log->oom++;
-        return 0;
-    }
-    uint32_t j = desc_slot(log, site);
-    if (log->described[j])
-        return log->spool_ids[j];
+    if (cp_u32map_get(&log->described, site, &sid))
+        return sid;
     const cp_site_info *si = cp_site_get(site);
     if (!si)
         return 0;
-    uint32_t sid = log->ndescribed + 1;
+    sid = log->described.n + 1;
+    if (cp_u32map_put(&log->described, site, sid) != 0) {
+        log->oom++;
+        return 0;
+    }
     size_t ln = strlen(si->name) + 1, lf = strlen(si->file) + 1;
     cp_drec r = {0};
     r.type = CP_DREC_SITE;
@@ -332,9 +300,6 @@ static uint32_t describe(cp_datalog *log, uint32_t site) {
         memcpy(s.u.text, buf, sizeof buf);
         put(log, &s);
     }
-    log->described[j] = site;
-    log->spool_ids[j] = sid;
-    log->ndescribed++;
     return sid;
 }
 

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "codeprof/codeprof.h"
+#include "core/u32map.h"
 
 #define CP_SPOOL_MAGIC "CPSPOOL1"
 #define CP_SPOOL_SUFFIX ".cpspool"
@@ -121,9 +122,7 @@ typedef struct cp_datalog {
     char *path;            /* file log path */
     /* file log: site id (any 32-bit value: session-local ids have the top
      * bit set) -> the spool's own dense id, given when first described */
-    uint32_t *described;   /* keys; 0 = empty            */
-    uint32_t *spool_ids;   /* values                     */
-    uint32_t cap_described, ndescribed;
+    cp_u32map described;
     uint64_t oom;
     /* file log only */
     size_t page;           /* sysconf(_SC_PAGESIZE): header size, rec_off  */

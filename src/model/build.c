@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/site.h"
 #include "core/timeline.h"
+#include "core/u32map.h"
 #include "core/warnings.h"
 #include "data/data_model.h"
 #include "model/model_io.h"
@@ -20,10 +21,7 @@ static const double pct_q[3] = {0.50, 0.95, 0.99};
 
 /* Construction state, freed by cp_model_finish / cp_model_free. */
 typedef struct cp_model_builder {
-    /* site id (process-wide or session-local, so any 32-bit value) -> model
-     * index: open addressing, keys 0 = empty */
-    uint32_t *gkeys, *gvals;
-    uint32_t cap_gmap, ngmap;
+    cp_u32map gmap;       /* site id (any 32-bit value) -> model index        */
     cp_mfunc *funcs;      /* flat table by model index                        */
     cp_reservoir *fres;   /* per model index: union of its nodes' samples     */
     uint32_t cap_funcs;
@@ -40,8 +38,7 @@ void cp_model_builder_free(struct cp_model_builder *b) {
         cp_reservoir_free(&b->fres[i]);
     free(b->fres);
     free(b->funcs);
-    free(b->gkeys);
-    free(b->gvals);
+    cp_u32map_free(&b->gmap);
     free(b->scratch);
     free(b);
 }
@@ -88,56 +85,18 @@ static int cover_funcs(cp_model_builder *b, uint32_t idx) {
     return 0;
 }
 
-static uint32_t gslot(const cp_model_builder *b, uint32_t gid) {
-    uint32_t j = (uint32_t)((gid * 0x9e3779b97f4a7c15ull) >> 32) & (b->cap_gmap - 1);
-    while (b->gkeys[j] && b->gkeys[j] != gid)
-        j = (j + 1) & (b->cap_gmap - 1);
-    return j;
-}
-
-static int gmap_grow(cp_model_builder *b) {
-    uint32_t ncap = b->cap_gmap ? b->cap_gmap * 2 : 256;
-    if (ncap < b->cap_gmap)
-        return -1;
-    uint32_t *nk = calloc(ncap, sizeof *nk), *nv = calloc(ncap, sizeof *nv);
-    if (!nk || !nv) {
-        free(nk);
-        free(nv);
-        return -1;
-    }
-    cp_model_builder old = *b;
-    b->gkeys = nk;
-    b->gvals = nv;
-    b->cap_gmap = ncap;
-    for (uint32_t i = 0; i < old.cap_gmap; i++) {
-        if (!old.gkeys[i])
-            continue;
-        uint32_t j = gslot(b, old.gkeys[i]);
-        b->gkeys[j] = old.gkeys[i];
-        b->gvals[j] = old.gvals[i];
-    }
-    free(old.gkeys);
-    free(old.gvals);
-    return 0;
-}
-
 uint32_t cp_model_map_site(cp_model *m, uint32_t gid) {
     cp_model_builder *b = m->builder;
     if (gid == 0 || !b)
         return 0;
-    if ((b->ngmap + 1) * 2 > b->cap_gmap && gmap_grow(b) != 0)
-        return 0;
-    uint32_t j = gslot(b, gid);
-    if (b->gkeys[j])
-        return b->gvals[j];
+    uint32_t idx;
+    if (cp_u32map_get(&b->gmap, gid, &idx))
+        return idx;
     const cp_site_info *si = cp_site_get(gid);
-    uint32_t idx = si ? cp_msite_intern(&m->sites, si->name, si->file, si->line, si->kind)
-                      : cp_msite_intern(&m->sites, "?", "", 0, CODEPROF_SITE_SCOPE);
-    if (!idx)
+    idx = si ? cp_msite_intern(&m->sites, si->name, si->file, si->line, si->kind)
+             : cp_msite_intern(&m->sites, "?", "", 0, CODEPROF_SITE_SCOPE);
+    if (!idx || cp_u32map_put(&b->gmap, gid, idx) != 0)
         return 0;
-    b->gkeys[j] = gid;
-    b->gvals[j] = idx;
-    b->ngmap++;
     return idx;
 }
 

@@ -22,6 +22,7 @@
 #include "model/build.h"
 #include "model/model.h"
 #include "model_fixture.h"
+#include "session_fixture.h"
 #include "report/report.h"
 #include "report/strbuf.h"
 
@@ -89,40 +90,6 @@ static void fault_disarm(void) { fault_countdown = -1; }
 #endif
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static _Atomic uint64_t fake_now = 1000000;
-static uint64_t fake_clock(void) { return atomic_load(&fake_now); }
-static void advance(uint64_t ns) { atomic_fetch_add(&fake_now, ns); }
-
-static int setup(void **state) {
-    (void)state;
-    cp_clock_set_fake(fake_clock);
-    return 0;
-}
-
-static codeprof_session *new_session(void) {
-    codeprof_config cfg;
-    codeprof_config_init(&cfg);
-    cfg.flags |= CODEPROF_CFG_PERCENTILES;
-    codeprof_session *s = NULL;
-    assert_int_equal(codeprof_session_new(&cfg, &s, NULL), CODEPROF_OK);
-    return s;
-}
-
-static uint32_t gsite(const char *name, const char *file, uint32_t line, codeprof_site_kind k) {
-    uint32_t id = codeprof_site(name, file, line, k);
-    assert_true(id > 0);
-    return id;
-}
-
-/* `n` calls of `site` lasting `ns` each on the calling thread. */
-static void calls(codeprof_session *s, uint32_t site, int n, uint64_t ns) {
-    for (int i = 0; i < n; i++) {
-        codeprof_scope_begin(s, site, 0);
-        advance(ns);
-        codeprof_scope_end(s, site, 0);
-    }
-}
 
 static void item(codeprof_session *s, uint32_t ds, uint32_t stage, int64_t index, uint64_t ns) {
     codeprof_scope_begin(s, ds, CODEPROF_SCOPE_ITEM);

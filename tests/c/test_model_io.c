@@ -25,45 +25,9 @@
 #include "model/model.h"
 #include "model/model_io.h"
 #include "model_fixture.h"
+#include "session_fixture.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static _Atomic uint64_t fake_now = 1000000;
-static uint64_t fake_clock(void) {
-    return atomic_load(&fake_now);
-}
-static void advance(uint64_t ns) {
-    atomic_fetch_add(&fake_now, ns);
-}
-
-static int setup(void **state) {
-    (void)state;
-    cp_clock_set_fake(fake_clock);
-    return 0;
-}
-
-static codeprof_session *new_session(void) {
-    codeprof_config cfg;
-    codeprof_config_init(&cfg);
-    cfg.flags |= CODEPROF_CFG_PERCENTILES;
-    codeprof_session *s = NULL;
-    assert_int_equal(codeprof_session_new(&cfg, &s, NULL), CODEPROF_OK);
-    return s;
-}
-
-static uint32_t gsite(const char *name, const char *file, uint32_t line, codeprof_site_kind k) {
-    uint32_t id = codeprof_site(name, file, line, k);
-    assert_true(id > 0);
-    return id;
-}
-
-static void calls(codeprof_session *s, uint32_t site, int n, uint64_t ns) {
-    for (int i = 0; i < n; i++) {
-        codeprof_scope_begin(s, site, 0);
-        advance(ns);
-        codeprof_scope_end(s, site, 0);
-    }
-}
 
 /* step -> decode x3 (2 ms each) -> resize x3 (1 ms each), plus load x2. */
 static void record_work(codeprof_session *s) {
