@@ -402,9 +402,29 @@ CODEPROF_API codeprof_status codeprof_session_close_worker(codeprof_session *s);
 /* ------------------------------------------------------------------------ */
 
 typedef enum codeprof_format {
-    CODEPROF_FORMAT_JSON = 0, /* the versioned report (docs/report-schema.md) */
-    CODEPROF_FORMAT_TEXT = 1, /* human summary: top functions and findings   */
+    CODEPROF_FORMAT_JSON = 0,       /* the versioned report (docs/report-schema.md)   */
+    CODEPROF_FORMAT_TEXT = 1,       /* human summary: top functions and findings     */
+    CODEPROF_FORMAT_PSTATS = 2,     /* cProfile's marshal format (pstats, snakeviz)  */
+    CODEPROF_FORMAT_SPEEDSCOPE = 3, /* speedscope file format (JSON)                 */
+    CODEPROF_FORMAT_COLLAPSED = 4,  /* collapsed stacks (flamegraph.pl, speedscope)  */
+    CODEPROF_FORMAT_TRACE = 5,      /* Chrome Trace Event JSON (Perfetto, chrome://tracing) */
+    CODEPROF_FORMAT_COUNT_
 } codeprof_format;
+
+/* The format's name: "json", "text", "pstats", "speedscope", "collapsed",
+ * "trace"; NULL for a value out of range.  Static string. */
+CODEPROF_API const char *codeprof_format_name(codeprof_format fmt);
+
+/* The format named `name` (as codeprof_format_name spells it).
+ * CODEPROF_EINVAL for NULL or an unknown name. */
+CODEPROF_API codeprof_status codeprof_format_parse(const char *name, codeprof_format *fmt);
+
+/* The format a file name asks for, by its ending: ".speedscope.json" ->
+ * speedscope, ".trace.json" / ".perfetto.json" -> trace, ".json" -> json,
+ * ".txt" -> text, ".prof" / ".pstats" -> pstats, ".collapsed" -> collapsed
+ * (longest ending first, case-sensitive).  CODEPROF_EINVAL when the ending
+ * is none of these (the caller then picks its default or asks). */
+CODEPROF_API codeprof_status codeprof_format_for_path(const char *path, codeprof_format *fmt);
 
 /* Renders the report of everything recorded so far.  If the session is
  * running it is paused for the fold (appends during the pause are counted

@@ -4,8 +4,9 @@ This is the contract between the C extension and the Python facade.  Every
 measurement, aggregation, analysis and report is produced by libcodeprof;
 the facade only translates the seed's API into these calls.
 """
+import os
 import types
-from typing import Final, List, Literal, Optional, Tuple
+from typing import Final, List, Literal, Optional, Tuple, Union
 
 # codeprof_site_kind
 SITE_SCOPE: Final[int]       # 0  named scope / profiling_context
@@ -49,6 +50,9 @@ def clock_source() -> str:
 
 def tracer_busy() -> bool:
     """True while some session of this process traces Python calls."""
+
+def format_for_path(path: Union[str, "os.PathLike[str]"]) -> Optional[str]:
+    """The report format a file name asks for by its ending, or None."""
 
 def tracer_ignore(code: types.CodeType) -> None:
     """Never record calls of this code object (the facade's own wrappers)."""

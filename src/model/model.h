@@ -80,6 +80,7 @@ typedef struct cp_finding {
     char unit[16];           /* "s", "bytes", "fraction", ...                       */
     double severity;         /* value/threshold, used to rank                       */
     char recommendation[640];/* sentence quoting the numbers                        */
+    double saving_s;         /* time a fix would save, seconds (ranks findings); 0: unknown */
 } cp_finding;
 
 /* ---- data loading (src/data/) ------------------------------------------ */
@@ -199,6 +200,8 @@ typedef struct cp_model {
     uint64_t dropped_sites;     /* names folded into "(other ...)" sites */
     uint32_t exited_threads;    /* threads that exited, merged in one tree */
     uint32_t pool_buffers;      /* event buffers allocated               */
+    int python_traced;          /* the tracer recorded Python calls into this session */
+    uint64_t hidden_calls;      /* the profiler's own calls the tracer left out */
 
     cp_mnode *nodes;
     uint32_t nnodes;

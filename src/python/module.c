@@ -160,7 +160,24 @@ static PyObject *mod_tracer_busy(PyObject *mod, PyObject *unused) {
     return PyBool_FromLong(cp_py_tracer_busy());
 }
 
+static PyObject *mod_format_for_path(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    PyObject *b = NULL;
+    if (!PyUnicode_FSConverter(arg, &b))
+        return NULL;
+    codeprof_format fmt;
+    codeprof_status st = codeprof_format_for_path(PyBytes_AS_STRING(b), &fmt);
+    Py_DECREF(b);
+    if (st != CODEPROF_OK)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(codeprof_format_name(fmt));
+}
+
 static PyMethodDef mod_methods[] = {
+    {"format_for_path", mod_format_for_path, METH_O,
+     "format_for_path(path) -> str | None\n\n"
+     "The report format a file name asks for by its ending ('json', 'text', 'pstats', "
+     "'speedscope', 'collapsed', 'trace'), or None."},
     {"tracer_busy", mod_tracer_busy, METH_NOARGS,
      "tracer_busy() -> bool\n\nTrue while some session traces Python calls."},
     {"site", (PyCFunction)(void (*)(void))mod_site, METH_VARARGS | METH_KEYWORDS,

@@ -385,14 +385,11 @@ static PyObject *session_save(PyObject *op, PyObject *args, PyObject *kwargs) {
         return NULL;
     }
     codeprof_format fmt;
-    if (strcmp(format, "json") == 0) {
-        fmt = CODEPROF_FORMAT_JSON;
-    } else if (strcmp(format, "text") == 0) {
-        fmt = CODEPROF_FORMAT_TEXT;
-    } else {
+    if (codeprof_format_parse(format, &fmt) != CODEPROF_OK) {
         Py_DECREF(path_b);
-        PyErr_Format(PyExc_ValueError, "Session.save(): format must be 'json' or 'text', got '%s'",
-                     format);
+        PyErr_Format(PyExc_ValueError,
+                     "Session.save(): format must be one of 'json', 'text', 'pstats', "
+                     "'speedscope', 'collapsed', 'trace', got '%s'", format);
         return NULL;
     }
     const char *path = PyBytes_AS_STRING(path_b);

@@ -10,22 +10,19 @@
 #include "core/session.h"
 #include "model/model.h"
 #include "report/atomic_file.h"
+#include "report/formats.h"
 #include "report/report.h"
 #include "report/strbuf.h"
 
 static codeprof_status render(codeprof_session *s, codeprof_format fmt, cp_strbuf *sb) {
-    if (fmt != CODEPROF_FORMAT_JSON && fmt != CODEPROF_FORMAT_TEXT)
+    if ((unsigned)fmt >= CODEPROF_FORMAT_COUNT_)
         return CODEPROF_EINVAL;
     cp_model *m = cp_session_snapshot(s);
     if (!m)
         return CODEPROF_ENOMEM;
-    int rc = cp_rules_run(m);
-    if (rc == 0)
-        rc = fmt == CODEPROF_FORMAT_JSON ? cp_report_json(m, sb) : cp_report_text(m, sb);
+    codeprof_status st = cp_rules_run(m) == 0 ? cp_format_write(m, fmt, sb) : CODEPROF_ENOMEM;
     cp_model_free(m);
-    if (rc != 0 || !cp_strbuf_ok(sb))
-        return CODEPROF_ENOMEM;
-    return CODEPROF_OK;
+    return st;
 }
 
 codeprof_status codeprof_session_report(codeprof_session *s, codeprof_format fmt, char **out,
