@@ -29,6 +29,7 @@ typedef struct item {
 typedef struct batch {
     uint32_t site;
     uint32_t epoch;
+    uint32_t proc;   /* index into the process table */
     int64_t items;
     uint64_t t_ns, dur_ns;
 } batch;
@@ -108,6 +109,7 @@ static void on_record(const cp_drec *r, void *ctx) {
             return;
         batch *b = &c->batches[c->nbatches++];
         b->site = site;
+        b->proc = c->cur_proc;
         b->epoch = r->u.r.epoch;
         b->items = r->u.r.index;
         b->t_ns = r->u.r.t_ns;
@@ -206,6 +208,64 @@ static int cmp_mstage(const void *a, const void *b) {
 }
 
 static const double q3[3] = {0.50, 0.95, 0.99};
+
+static int cmp_mrecord_t(const void *a, const void *b) {
+    const cp_mrecord *x = a, *y = b;
+    if (x->t_ns != y->t_ns)
+        return (x->t_ns > y->t_ns) - (x->t_ns < y->t_ns);
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* The timed records of the trace export (cp_mdata.records): every item
+ * load and batch wait, sorted by start; past CP_MAX_DATA_RECORDS the first
+ * and the last halves are kept and the middle counted in records_dropped.
+ * Returns 0, or -1 on OOM. */
+static int build_records(cp_mdata *d, const collect *c) {
+    size_t n = c->nitems + c->nbatches;
+    if (!n)
+        return 0;
+    cp_mrecord *r = malloc(n * sizeof *r);
+    if (!r)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < c->nitems; i++, k++) {
+        const item *it = &c->items[i];
+        memset(&r[k], 0, sizeof r[k]);
+        r[k].type = CP_MREC_ITEM;
+        r[k].t_ns = it->t_ns;
+        r[k].dur_ns = it->dur_ns;
+        r[k].index = it->index;
+        r[k].site = it->site;
+        r[k].pid = c->procs[it->proc].pid;
+        r[k].worker = c->procs[it->proc].worker;
+        r[k].failed = (uint16_t)it->failed;
+    }
+    for (size_t i = 0; i < c->nbatches; i++, k++) {
+        const batch *b = &c->batches[i];
+        memset(&r[k], 0, sizeof r[k]);
+        r[k].type = CP_MREC_BATCH;
+        r[k].t_ns = b->t_ns;
+        r[k].dur_ns = b->dur_ns;
+        r[k].index = b->items;
+        r[k].site = b->site;
+        r[k].epoch = b->epoch;
+        r[k].pid = c->procs[b->proc].pid;
+        r[k].worker = c->procs[b->proc].worker;
+    }
+    qsort(r, n, sizeof *r, cmp_mrecord_t);
+    if (n > CP_MAX_DATA_RECORDS) {
+        size_t head = CP_MAX_DATA_RECORDS / 2, tail = CP_MAX_DATA_RECORDS - head;
+        memmove(r + head, r + n - tail, tail * sizeof *r);
+        d->records_dropped = n - CP_MAX_DATA_RECORDS;
+        n = CP_MAX_DATA_RECORDS;
+        cp_mrecord *shrunk = realloc(r, n * sizeof *r);
+        if (shrunk)
+            r = shrunk;
+    }
+    d->records = r;
+    d->nrecords = (uint32_t)n;
+    return 0;
+}
 
 /* Items of one dataset: items[lo, hi), sorted by duration, descending. */
 static int build_dataset(cp_mdataset *d, const item *it, size_t n, double slow_s) {
@@ -505,6 +565,10 @@ int cp_data_build(cp_model *m, cp_session *s) {
         free(lo);
         free(hi);
     }
+
+    /* timed records (before items and batches are re-sorted below) */
+    if (build_records(d, &c) != 0)
+        goto oom;
 
     /* datasets */
     if (c.nitems) {

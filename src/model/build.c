@@ -12,6 +12,7 @@
 #include "core/timeline.h"
 #include "core/u32map.h"
 #include "core/warnings.h"
+#include "data/datalog.h"
 #include "data/data_model.h"
 #include "model/model_io.h"
 
@@ -357,6 +358,14 @@ cp_model *cp_model_build(cp_session *s) {
     if (s->timeline) {
         m->timeline = cp_timeline_copy(s->timeline, &m->ntimeline);
         m->timeline_dropped = s->timeline->dropped;
+        /* A model's timeline is self-contained: model sites, and ticks as
+         * CLOCK_MONOTONIC ns, the axis of the data records and workers. */
+        for (uint32_t i = 0; i < m->ntimeline; i++) {
+            cp_tl_event *e = &m->timeline[i];
+            e->tick = cp_tick_to_mono_ns(e->tick);
+            if (e->site && !(e->site = cp_model_map_site(m, e->site)))
+                goto fail;
+        }
     }
     {
         cp_warning w[CP_WARNINGS_MAX];

@@ -15,6 +15,7 @@ static void data_free(cp_mdata *d) {
     free(d->loaders);
     free(d->workers);
     free(d->stages);
+    free(d->records);
     memset(d, 0, sizeof *d);
 }
 
@@ -230,6 +231,43 @@ static void loader_add(cp_mloader *L, const cp_mloader *s, int *approx) {
     cp_mloader_derive(L);
 }
 
+static int cmp_mrecord(const void *a, const void *b) {
+    const cp_mrecord *x = a, *y = b;
+    return (x->t_ns > y->t_ns) - (x->t_ns < y->t_ns);
+}
+
+/* Timed records of both sides, in time order, within CP_MAX_DATA_RECORDS
+ * (first and last halves).  Returns 0, or -1 on OOM. */
+static int records_merge(cp_mdata *out, const cp_mdata *a, const cp_mdata *b,
+                         const uint32_t *smap, uint32_t nsmap, int32_t worker_tag) {
+    size_t n = (size_t)a->nrecords + b->nrecords;
+    out->records_dropped = a->records_dropped + b->records_dropped;
+    if (!n)
+        return 0;
+    cp_mrecord *r = malloc(n * sizeof *r);
+    if (!r)
+        return -1;
+    if (a->nrecords)
+        memcpy(r, a->records, a->nrecords * sizeof *r);
+    for (uint32_t i = 0; i < b->nrecords; i++) {
+        cp_mrecord *x = &r[a->nrecords + i];
+        *x = b->records[i];
+        x->site = x->site < nsmap ? smap[x->site] : 0;
+        if (x->worker == -1 && worker_tag >= 0)
+            x->worker = worker_tag;
+    }
+    qsort(r, n, sizeof *r, cmp_mrecord);
+    if (n > CP_MAX_DATA_RECORDS) {
+        size_t head = CP_MAX_DATA_RECORDS / 2, tail = CP_MAX_DATA_RECORDS - head;
+        memmove(r + head, r + n - tail, tail * sizeof *r);
+        out->records_dropped += n - CP_MAX_DATA_RECORDS;
+        n = CP_MAX_DATA_RECORDS;
+    }
+    out->records = r;
+    out->nrecords = (uint32_t)n;
+    return 0;
+}
+
 /* Builds the merged data section into *out (all new memory).  `smap`
  * (nsmap entries) maps src model indices to dst ones; an index outside it
  * maps to 0. */
@@ -316,7 +354,7 @@ static int data_merge(cp_mdata *out, const cp_mdata *a, const cp_mdata *b, const
         out->stages[i].share_of_item_time =
             out->item_ns_total ? (double)out->stages[i].sum_ns / (double)out->item_ns_total : 0;
     qsort(out->stages, out->nstages, sizeof *out->stages, cmp_mstage);
-    return 0;
+    return records_merge(out, a, b, smap, nsmap, worker_tag);
 }
 
 int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {

@@ -85,6 +85,28 @@ typedef struct cp_finding {
 
 /* ---- data loading (src/data/) ------------------------------------------ */
 
+/* One timed data-loading record for the trace export (src/export/trace.c):
+ * an item load (in the main process or a worker) or a loader batch wait.
+ * Times are CLOCK_MONOTONIC ns, the same axis in every process and the
+ * model's timeline. */
+typedef struct cp_mrecord {
+    uint64_t t_ns;            /* start                                        */
+    uint64_t dur_ns;
+    int64_t index;            /* item: dataset index; batch: items it held    */
+    uint32_t site;            /* model site (dataset or loader)               */
+    uint32_t epoch;           /* batch: epoch; item: 0                        */
+    int32_t pid;              /* process that recorded it                     */
+    int32_t worker;           /* DataLoader worker id; -1: main process       */
+    uint16_t type;            /* CP_MREC_ITEM or CP_MREC_BATCH                */
+    uint16_t failed;          /* item: the load raised                        */
+    uint32_t pad_;
+} cp_mrecord;
+enum { CP_MREC_ITEM = 1, CP_MREC_BATCH = 2 };
+/* Records a model keeps (cp_mdata.records): the first half and the last
+ * half of this many, in time order; the rest are counted in
+ * records_dropped. */
+#define CP_MAX_DATA_RECORDS (1u << 18)
+
 /* One dataset (a SITE_DATASET site), items merged from the main process and
  * every worker spool. */
 typedef struct cp_mdataset {
@@ -163,6 +185,12 @@ typedef struct cp_mdata {
     /* The main process's data log (added at the end; datalog.c). */
     uint64_t aggregated_records; /* past cfg.max_data_records: counted, not stored */
     uint64_t records_lost_oom;   /* records the log could not keep (out of memory) */
+    /* Timed item loads and batch waits for the trace export, sorted by
+     * t_ns: at most CP_MAX_DATA_RECORDS, the first and the last halves
+     * (added at the end; data_model.c). */
+    cp_mrecord *records;
+    uint32_t nrecords;
+    uint64_t records_dropped;    /* records not kept (the middle of a long run) */
 } cp_mdata;
 
 /* A warning recorded on the session (codeprof_session_warn). */
@@ -213,7 +241,9 @@ typedef struct cp_model {
     cp_mdata data;            /* data loading; empty when none recorded   */
 
     /* Timeline (src/core/timeline.h): explicit scopes, items, batches and
-     * other instruments' events, the first and the last ones kept. */
+     * other instruments' events, the first and the last ones kept.  In a
+     * model, an event's `tick` holds CLOCK_MONOTONIC ns (the data records'
+     * axis) and its `site` a model site index (build.c converts both). */
     struct cp_tl_event *timeline;
     uint32_t ntimeline;
     uint64_t timeline_dropped;

@@ -4,6 +4,10 @@
 #include <string.h>
 
 #include "codeprof/codeprof.h"
+#include "export/collapsed.h"
+#include "export/pstats.h"
+#include "export/speedscope.h"
+#include "export/trace.h"
 #include "report/formats.h"
 #include "report/report.h"
 
@@ -67,10 +71,17 @@ codeprof_status cp_format_write(const cp_model *m, codeprof_format fmt, cp_strbu
         rc = cp_report_text(m, out);
         break;
     case CODEPROF_FORMAT_PSTATS:
+        rc = cp_export_pstats(m, out);
+        break;
     case CODEPROF_FORMAT_SPEEDSCOPE:
+        rc = cp_export_speedscope(m, out);
+        break;
     case CODEPROF_FORMAT_COLLAPSED:
+        rc = cp_export_collapsed(m, out);
+        break;
     case CODEPROF_FORMAT_TRACE:
-        return CODEPROF_ENOTSUP; /* writers land with the exports (src/export/) */
+        rc = cp_export_trace(m, out);
+        break;
     default:
         return CODEPROF_EINVAL;
     }

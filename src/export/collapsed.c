@@ -1,0 +1,90 @@
+/* collapsed.c -- the collapsed-stacks export (collapsed.h). */
+#include "export/collapsed.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "export/walk.h"
+
+typedef struct cstate {
+    cp_strbuf *out;
+    const char *prefix; /* "pid P (role);thread T" of the thread walked */
+    uint64_t cum_ns;    /* self time of every node written or skipped so far */
+    uint64_t written_us;
+} cstate;
+
+/* Appends `s` with ';' turned into ':' and control characters into ' '. */
+static void put_frame_text(cp_strbuf *sb, const char *s) {
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == ';' || c < 0x20 || c == 0x7f) {
+            cp_strbuf_append(sb, run, (size_t)(s - run));
+            cp_strbuf_putc(sb, c == ';' ? ':' : ' ');
+            run = s + 1;
+        }
+    }
+    cp_strbuf_append(sb, run, (size_t)(s - run));
+}
+
+static void put_frame(cp_strbuf *sb, const cp_model *m, uint32_t site) {
+    const cp_msite *s = cp_model_site(m, site);
+    if (!s) {
+        cp_strbuf_puts(sb, "?");
+        return;
+    }
+    put_frame_text(sb, s->name);
+    if (s->file[0]) {
+        cp_strbuf_puts(sb, " (");
+        put_frame_text(sb, s->file);
+        cp_strbuf_printf(sb, ":%" PRIu32 ")", s->line);
+    }
+}
+
+static int on_node(const cp_model *m, const uint32_t *path, uint32_t depth, void *ctx) {
+    cstate *st = ctx;
+    const cp_mnode *n = &m->nodes[path[depth]];
+    if (!n->self_ns)
+        return 0;
+    st->cum_ns += n->self_ns;
+    uint64_t upto_us = (st->cum_ns + 500) / 1000;
+    uint64_t v = upto_us - st->written_us;
+    if (!v)
+        return 0;
+    st->written_us = upto_us;
+    cp_strbuf_puts(st->out, st->prefix);
+    for (uint32_t d = 1; d <= depth; d++) {
+        cp_strbuf_putc(st->out, ';');
+        put_frame(st->out, m, m->nodes[path[d]].site);
+    }
+    cp_strbuf_printf(st->out, " %" PRIu64 "\n", v);
+    return cp_strbuf_ok(st->out) ? 0 : -1;
+}
+
+int cp_export_collapsed(const cp_model *m, cp_strbuf *out) {
+    cstate st;
+    memset(&st, 0, sizeof st);
+    st.out = out;
+    for (uint32_t t = 0; t < m->nthreads; t++) {
+        const cp_mthread *th = &m->threads[t];
+        char prefix[256];
+        char who[80];
+        if (th->worker >= 0)
+            snprintf(who, sizeof who, "worker %d", (int)th->worker);
+        else
+            snprintf(who, sizeof who, "%s", th->pid == m->pid && m->role[0] ? m->role : "main");
+        for (char *p = who; *p; p++)
+            if (*p == ';' || (unsigned char)*p < 0x20)
+                *p = ':';
+        if (th->index == UINT32_MAX)
+            snprintf(prefix, sizeof prefix, "pid %d (%s);exited threads", (int)th->pid, who);
+        else
+            snprintf(prefix, sizeof prefix, "pid %d (%s);thread %" PRIu64, (int)th->pid, who,
+                     th->os_tid);
+        st.prefix = prefix;
+        if (cp_export_walk(m, th, on_node, &st) != 0)
+            return -1;
+    }
+    return cp_strbuf_ok(out) ? 0 : -1;
+}

@@ -1,0 +1,542 @@
+/* trace.c -- the Chrome Trace Event / Perfetto export (trace.h).  Written
+ * by hand rather than through jsonw: a trace holds up to millions of
+ * events, and fixed keys with hand-formatted numbers keep a million
+ * events within a second. */
+#include "export/trace.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codeprof/version.h"
+#include "core/event.h"
+#include "core/timeline.h"
+#include "report/jsonw.h"
+
+/* Track ids of the synthetic data-loading tracks of the main process:
+ * above any Linux thread id (pid_max <= 2^22). */
+#define TID_ITEMS 0x40000000u
+#define TID_LOADER_BASE 0x40000001u
+
+typedef struct open_scope {
+    uint32_t site;
+    uint16_t flags;
+    uint8_t has_index, has_items, has_epoch, has_bytes, failed;
+    int64_t index, items, epoch, bytes;
+    uint64_t t_ns;
+} open_scope;
+
+typedef struct tstack {
+    uint32_t thread; /* cp_tl_event.thread */
+    uint64_t tid;
+    open_scope *v;
+    uint32_t n, cap;
+} tstack;
+
+typedef struct track {
+    int64_t pid;
+    uint64_t tid;
+    uint32_t site;   /* names the track: loader site, or 0 */
+    int kind;        /* 0 thread, 1 items, 2 loader, 3 worker */
+    int32_t worker;
+} track;
+
+typedef struct tw {
+    const cp_model *m;
+    cp_strbuf *out;
+    uint64_t t0;
+    int first;            /* no event written yet */
+    uint64_t events;
+    uint32_t nsites;
+    uint32_t *name_off;   /* escaped site names in `names`; UINT32_MAX: not yet */
+    uint32_t *name_len;
+    cp_strbuf names;
+    tstack *stacks;
+    uint32_t nstacks;
+    track *tracks;
+    uint32_t ntracks, cap_tracks;
+    uint64_t unmatched, unfinished;
+    int oom;
+} tw;
+
+static void put_u64(cp_strbuf *sb, uint64_t v) {
+    char b[24];
+    int i = 24;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    cp_strbuf_append(sb, b + i, (size_t)(24 - i));
+}
+
+static void put_i64(cp_strbuf *sb, int64_t v) {
+    if (v < 0) {
+        cp_strbuf_putc(sb, '-');
+        put_u64(sb, (uint64_t)0 - (uint64_t)v);
+    } else {
+        put_u64(sb, (uint64_t)v);
+    }
+}
+
+/* ns as microseconds with three decimals ("12.345"). */
+static void put_us(cp_strbuf *sb, uint64_t ns) {
+    put_u64(sb, ns / 1000);
+    uint32_t r = (uint32_t)(ns % 1000);
+    char b[4] = {'.', (char)('0' + r / 100), (char)('0' + r / 10 % 10), (char)('0' + r % 10)};
+    cp_strbuf_append(sb, b, 4);
+}
+
+static void put_jstr(cp_strbuf *sb, const char *s) {
+    cp_strbuf_putc(sb, '"');
+    cp_json_escape_into(sb, s, strlen(s));
+    cp_strbuf_putc(sb, '"');
+}
+
+/* The quoted, escaped name of a site (cached). */
+static void put_site_name(tw *w, uint32_t site) {
+    if (site >= w->nsites) {
+        cp_strbuf_puts(w->out, "\"?\"");
+        return;
+    }
+    if (w->name_off[site] == UINT32_MAX) {
+        const cp_msite *s = cp_model_site(w->m, site);
+        size_t before = w->names.len;
+        put_jstr(&w->names, s ? s->name : "?");
+        if (!cp_strbuf_ok(&w->names) || w->names.len > UINT32_MAX) {
+            w->oom = 1;
+            return;
+        }
+        w->name_off[site] = (uint32_t)before;
+        w->name_len[site] = (uint32_t)(w->names.len - before);
+    }
+    cp_strbuf_append(w->out, w->names.data + w->name_off[site], w->name_len[site]);
+}
+
+static void begin_event(tw *w, char ph, const char *cat) {
+    cp_strbuf *sb = w->out;
+    cp_strbuf_puts(sb, w->first ? "\n{\"ph\":\"" : ",\n{\"ph\":\"");
+    w->first = 0;
+    cp_strbuf_putc(sb, ph);
+    cp_strbuf_puts(sb, "\",\"cat\":\"");
+    cp_strbuf_puts(sb, cat);
+    cp_strbuf_puts(sb, "\",\"name\":");
+    w->events++;
+}
+
+static void put_pid_tid_ts(tw *w, int64_t pid, uint64_t tid, uint64_t t_ns) {
+    cp_strbuf *sb = w->out;
+    cp_strbuf_puts(sb, ",\"pid\":");
+    put_i64(sb, pid);
+    cp_strbuf_puts(sb, ",\"tid\":");
+    put_u64(sb, tid);
+    cp_strbuf_puts(sb, ",\"ts\":");
+    put_us(sb, t_ns >= w->t0 ? t_ns - w->t0 : 0);
+}
+
+static void put_dur(tw *w, uint64_t dur_ns) {
+    cp_strbuf_puts(w->out, ",\"dur\":");
+    put_us(w->out, dur_ns);
+}
+
+static int add_track(tw *w, int64_t pid, uint64_t tid, int kind, uint32_t site, int32_t worker) {
+    for (uint32_t i = 0; i < w->ntracks; i++)
+        if (w->tracks[i].pid == pid && w->tracks[i].tid == tid)
+            return 0;
+    if (w->ntracks == w->cap_tracks) {
+        uint32_t ncap = w->cap_tracks ? 2 * w->cap_tracks : 16;
+        track *nt = realloc(w->tracks, ncap * sizeof *nt);
+        if (!nt)
+            return -1;
+        w->tracks = nt;
+        w->cap_tracks = ncap;
+    }
+    w->tracks[w->ntracks++] = (track){pid, tid, site, kind, worker};
+    return 0;
+}
+
+static tstack *stack_of(tw *w, uint32_t thread) {
+    for (uint32_t i = 0; i < w->nstacks; i++)
+        if (w->stacks[i].thread == thread)
+            return &w->stacks[i];
+    tstack *ns = realloc(w->stacks, (w->nstacks + 1) * sizeof *ns);
+    if (!ns)
+        return NULL;
+    w->stacks = ns;
+    tstack *st = &ns[w->nstacks++];
+    memset(st, 0, sizeof *st);
+    st->thread = thread;
+    st->tid = thread; /* fallback when the model has no such thread */
+    for (uint32_t i = 0; i < w->m->nthreads; i++)
+        if (w->m->threads[i].index == thread && w->m->threads[i].pid == w->m->pid) {
+            st->tid = w->m->threads[i].os_tid;
+            break;
+        }
+    if (add_track(w, w->m->pid, st->tid, 0, 0, -1) != 0)
+        return NULL;
+    return st;
+}
+
+static const char *scope_cat(const cp_model *m, const open_scope *o) {
+    if (o->flags & CP_EVF_ITEM)
+        return "item";
+    if (o->flags & CP_EVF_BATCH)
+        return "batch";
+    if (o->flags & CP_EVF_EXPLICIT) {
+        const cp_msite *s = cp_model_site(m, o->site);
+        if (s && s->kind == CODEPROF_SITE_FUNCTION)
+            return "function";
+        return "scope";
+    }
+    return "call";
+}
+
+static void emit_scope(tw *w, const tstack *st, const open_scope *o, uint64_t end_ns,
+                       int unfinished) {
+    cp_strbuf *sb = w->out;
+    begin_event(w, 'X', scope_cat(w->m, o));
+    put_site_name(w, o->site);
+    put_pid_tid_ts(w, w->m->pid, st->tid, o->t_ns);
+    put_dur(w, end_ns > o->t_ns ? end_ns - o->t_ns : 0);
+    if (o->has_index || o->has_items || o->has_epoch || o->has_bytes || o->failed || unfinished) {
+        int comma = 0;
+        cp_strbuf_puts(sb, ",\"args\":{");
+#define ARG(flag, key, val)                                                                        \
+    if (flag) {                                                                                    \
+        cp_strbuf_puts(sb, comma ? ",\"" key "\":" : "\"" key "\":");                              \
+        put_i64(sb, val);                                                                          \
+        comma = 1;                                                                                 \
+    }
+        ARG(o->has_index, "index", o->index)
+        ARG(o->has_items, "items", o->items)
+        ARG(o->has_epoch, "epoch", o->epoch)
+        ARG(o->has_bytes, "bytes", o->bytes)
+#undef ARG
+        if (o->failed) {
+            cp_strbuf_puts(sb, comma ? ",\"failed\":true" : "\"failed\":true");
+            comma = 1;
+        }
+        if (unfinished)
+            cp_strbuf_puts(sb, comma ? ",\"unfinished\":true" : "\"unfinished\":true");
+        cp_strbuf_putc(sb, '}');
+    }
+    cp_strbuf_putc(sb, '}');
+}
+
+static int timeline_events(tw *w) {
+    const cp_model *m = w->m;
+    uint64_t last_ns = 0;
+    for (uint32_t i = 0; i < m->ntimeline; i++)
+        if (m->timeline[i].tick > last_ns)
+            last_ns = m->timeline[i].tick;
+    for (uint32_t i = 0; i < m->ntimeline; i++) {
+        const cp_tl_event *e = &m->timeline[i];
+        tstack *st = stack_of(w, e->thread);
+        if (!st)
+            return -1;
+        switch (e->kind) {
+        case CP_EV_ENTER: {
+            if (st->n == st->cap) {
+                uint32_t ncap = st->cap ? 2 * st->cap : 32;
+                open_scope *nv = realloc(st->v, ncap * sizeof *nv);
+                if (!nv)
+                    return -1;
+                st->v = nv;
+                st->cap = ncap;
+            }
+            open_scope *o = &st->v[st->n++];
+            memset(o, 0, sizeof *o);
+            o->site = e->site;
+            o->flags = e->flags;
+            o->t_ns = e->tick;
+            break;
+        }
+        case CP_EV_EXIT: {
+            uint32_t k = st->n;
+            while (k && st->v[k - 1].site != e->site)
+                k--;
+            if (!k) { /* its ENTER was not kept */
+                w->unmatched++;
+                break;
+            }
+            /* Scopes above it never saw their exit: closed here. */
+            while (st->n > k) {
+                emit_scope(w, st, &st->v[st->n - 1], e->tick, 1);
+                w->unfinished++;
+                st->n--;
+            }
+            emit_scope(w, st, &st->v[k - 1], e->tick, 0);
+            st->n--;
+            break;
+        }
+        case CP_EV_ATTR:
+            if (st->n) {
+                open_scope *o = &st->v[st->n - 1];
+                switch (e->flags) {
+                case CODEPROF_ATTR_INDEX: o->has_index = 1; o->index = e->value; break;
+                case CODEPROF_ATTR_ITEMS: o->has_items = 1; o->items = e->value; break;
+                case CODEPROF_ATTR_EPOCH: o->has_epoch = 1; o->epoch = e->value; break;
+                case CODEPROF_ATTR_BYTES: o->has_bytes = 1; o->bytes = e->value; break;
+                case CODEPROF_ATTR_FAILED: o->failed = 1; break;
+                default: break;
+                }
+            }
+            break;
+        case CP_EV_MARK:
+            begin_event(w, 'i', "mark");
+            put_site_name(w, e->site);
+            put_pid_tid_ts(w, m->pid, st->tid, e->tick);
+            cp_strbuf_puts(w->out, ",\"s\":\"t\"}");
+            break;
+        case CP_EV_COUNTER:
+        case CP_EV_RSS:
+            begin_event(w, 'C', e->kind == CP_EV_RSS ? "memory" : "counter");
+            if (e->kind == CP_EV_RSS)
+                cp_strbuf_puts(w->out, "\"RSS bytes\"");
+            else
+                put_site_name(w, e->site);
+            put_pid_tid_ts(w, m->pid, st->tid, e->tick);
+            cp_strbuf_puts(w->out, ",\"args\":{\"value\":");
+            put_i64(w->out, e->value);
+            cp_strbuf_puts(w->out, "}}");
+            break;
+        default:
+            break; /* samples, allocations, GPU: not in this export yet */
+        }
+        if (w->oom || !cp_strbuf_ok(w->out))
+            return -1;
+    }
+    for (uint32_t s = 0; s < w->nstacks; s++) {
+        tstack *st = &w->stacks[s];
+        while (st->n) {
+            emit_scope(w, st, &st->v[st->n - 1], last_ns, 1);
+            w->unfinished++;
+            st->n--;
+        }
+    }
+    return w->oom || !cp_strbuf_ok(w->out) ? -1 : 0;
+}
+
+/* Loader track ids follow the loader's position in the data section. */
+static uint64_t loader_tid(const cp_model *m, uint32_t site) {
+    for (uint32_t i = 0; i < m->data.nloaders; i++)
+        if (m->data.loaders[i].site == site)
+            return TID_LOADER_BASE + i;
+    return TID_LOADER_BASE + m->data.nloaders;
+}
+
+static int record_events(tw *w) {
+    const cp_model *m = w->m;
+    const cp_mdata *d = &m->data;
+    uint32_t nl = d->nloaders + 1;
+    /* per loader: end of the previous batch wait and its epoch */
+    uint64_t *prev_end = calloc(nl, sizeof *prev_end);
+    uint32_t *prev_epoch = calloc(nl, sizeof *prev_epoch);
+    if (!prev_end || !prev_epoch) {
+        free(prev_end);
+        free(prev_epoch);
+        return -1;
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < d->nrecords && rc == 0; i++) {
+        const cp_mrecord *r = &d->records[i];
+        cp_strbuf *sb = w->out;
+        if (r->type == CP_MREC_ITEM) {
+            int in_worker = r->worker >= 0 || r->pid != m->pid;
+            uint64_t tid = in_worker ? (uint64_t)(uint32_t)r->pid : TID_ITEMS;
+            if (add_track(w, r->pid, tid, in_worker ? 3 : 1, 0, r->worker) != 0) {
+                rc = -1;
+                break;
+            }
+            begin_event(w, 'X', "item");
+            put_site_name(w, r->site);
+            put_pid_tid_ts(w, r->pid, tid, r->t_ns);
+            put_dur(w, r->dur_ns);
+            cp_strbuf_puts(sb, ",\"args\":{\"index\":");
+            put_i64(sb, r->index);
+            if (r->failed)
+                cp_strbuf_puts(sb, ",\"failed\":true");
+            cp_strbuf_puts(sb, "}}");
+        } else if (r->type == CP_MREC_BATCH) {
+            uint64_t tid = loader_tid(m, r->site);
+            uint32_t li = (uint32_t)(tid - TID_LOADER_BASE);
+            if (add_track(w, r->pid, tid, 2, r->site, -1) != 0) {
+                rc = -1;
+                break;
+            }
+            if (prev_end[li] && prev_epoch[li] == r->epoch && r->t_ns > prev_end[li]) {
+                begin_event(w, 'X', "step");
+                cp_strbuf_puts(sb, "\"step\"");
+                put_pid_tid_ts(w, r->pid, tid, prev_end[li]);
+                put_dur(w, r->t_ns - prev_end[li]);
+                cp_strbuf_puts(sb, ",\"args\":{\"epoch\":");
+                put_u64(sb, r->epoch);
+                cp_strbuf_puts(sb, "}}");
+            }
+            begin_event(w, 'X', "batch");
+            cp_strbuf_puts(sb, "\"wait\"");
+            put_pid_tid_ts(w, r->pid, tid, r->t_ns);
+            put_dur(w, r->dur_ns);
+            cp_strbuf_puts(sb, ",\"args\":{\"items\":");
+            put_i64(sb, r->index);
+            cp_strbuf_puts(sb, ",\"epoch\":");
+            put_u64(sb, r->epoch);
+            cp_strbuf_puts(sb, "}}");
+            /* counter: this batch's wait, in ms */
+            begin_event(w, 'C', "batch");
+            {
+                const cp_msite *s = cp_model_site(m, r->site);
+                char name[300];
+                snprintf(name, sizeof name, "%s wait (ms)", s ? s->name : "loader");
+                put_jstr(sb, name);
+            }
+            put_pid_tid_ts(w, r->pid, tid, r->t_ns);
+            cp_strbuf_puts(sb, ",\"args\":{\"wait_ms\":");
+            put_us(sb, r->dur_ns / 1000); /* ns/1000 as "us" with 3 decimals = ms */
+            cp_strbuf_puts(sb, "}}");
+            begin_event(w, 'C', "batch");
+            {
+                const cp_msite *s = cp_model_site(m, r->site);
+                char name[300];
+                snprintf(name, sizeof name, "%s wait (ms)", s ? s->name : "loader");
+                put_jstr(sb, name);
+            }
+            put_pid_tid_ts(w, r->pid, tid, r->t_ns + r->dur_ns);
+            cp_strbuf_puts(sb, ",\"args\":{\"wait_ms\":0}}");
+            prev_end[li] = r->t_ns + r->dur_ns;
+            prev_epoch[li] = r->epoch;
+        }
+        if (w->oom || !cp_strbuf_ok(sb))
+            rc = -1;
+    }
+    free(prev_end);
+    free(prev_epoch);
+    return rc;
+}
+
+static void meta_event(tw *w, const char *what, int64_t pid, uint64_t tid, const char *name) {
+    cp_strbuf *sb = w->out;
+    cp_strbuf_puts(sb, w->first ? "\n{\"ph\":\"M\",\"name\":\"" : ",\n{\"ph\":\"M\",\"name\":\"");
+    w->first = 0;
+    w->events++;
+    cp_strbuf_puts(sb, what);
+    cp_strbuf_puts(sb, "\",\"pid\":");
+    put_i64(sb, pid);
+    cp_strbuf_puts(sb, ",\"tid\":");
+    put_u64(sb, tid);
+    cp_strbuf_puts(sb, ",\"args\":{\"name\":");
+    put_jstr(sb, name);
+    cp_strbuf_puts(sb, "}}");
+}
+
+static void metadata(tw *w) {
+    const cp_model *m = w->m;
+    /* processes: the model's own and every pid a track uses */
+    for (uint32_t i = 0; i < w->ntracks; i++) {
+        const track *t = &w->tracks[i];
+        int seen = 0;
+        for (uint32_t j = 0; j < i && !seen; j++)
+            seen = w->tracks[j].pid == t->pid;
+        if (seen)
+            continue;
+        char name[160];
+        if (t->pid == m->pid)
+            snprintf(name, sizeof name, "%s (pid %d)", m->role[0] ? m->role : "main", m->pid);
+        else if (t->worker >= 0)
+            snprintf(name, sizeof name, "DataLoader worker %d (pid %" PRId64 ")", (int)t->worker,
+                     t->pid);
+        else
+            snprintf(name, sizeof name, "process %" PRId64, t->pid);
+        meta_event(w, "process_name", t->pid, 0, name);
+    }
+    for (uint32_t i = 0; i < w->ntracks; i++) {
+        const track *t = &w->tracks[i];
+        char name[320];
+        switch (t->kind) {
+        case 1:
+            snprintf(name, sizeof name, "dataset items");
+            break;
+        case 2: {
+            const cp_msite *s = cp_model_site(m, t->site);
+            snprintf(name, sizeof name, "DataLoader %s", s ? s->name : "?");
+            break;
+        }
+        case 3:
+            snprintf(name, sizeof name, "item loads");
+            break;
+        default:
+            snprintf(name, sizeof name, "thread %" PRIu64, t->tid);
+            break;
+        }
+        meta_event(w, "thread_name", t->pid, t->tid, name);
+    }
+}
+
+int cp_export_trace(const cp_model *m, cp_strbuf *out) {
+    tw w;
+    memset(&w, 0, sizeof w);
+    w.m = m;
+    w.out = out;
+    w.first = 1;
+    w.nsites = m->sites.n ? m->sites.n : 1;
+    w.name_off = malloc((size_t)w.nsites * sizeof *w.name_off);
+    w.name_len = malloc((size_t)w.nsites * sizeof *w.name_len);
+    int rc = -1;
+    if (!w.name_off || !w.name_len)
+        goto out;
+    memset(w.name_off, 0xff, (size_t)w.nsites * sizeof *w.name_off);
+    /* Time origin: the earliest event of the timeline or the records. */
+    w.t0 = UINT64_MAX;
+    for (uint32_t i = 0; i < m->ntimeline; i++)
+        if (m->timeline[i].tick < w.t0)
+            w.t0 = m->timeline[i].tick;
+    for (uint32_t i = 0; i < m->data.nrecords; i++)
+        if (m->data.records[i].t_ns < w.t0)
+            w.t0 = m->data.records[i].t_ns;
+    if (w.t0 == UINT64_MAX)
+        w.t0 = 0;
+    cp_strbuf_puts(out, "{\"traceEvents\":[");
+    if (timeline_events(&w) != 0 || record_events(&w) != 0)
+        goto out;
+    /* a trace with no events still names its process */
+    if (w.ntracks == 0 && add_track(&w, m->pid, (uint64_t)(uint32_t)m->pid, 0, 0, -1) != 0)
+        goto out;
+    metadata(&w);
+    cp_strbuf_puts(out, "\n],\"displayTimeUnit\":\"ms\",\"otherData\":{");
+    cp_strbuf_puts(out, "\"exporter\":\"codeprof " CODEPROF_VERSION_STRING "\",\"pid\":");
+    put_i64(out, m->pid);
+    cp_strbuf_puts(out, ",\"start_unix_ns\":");
+    put_u64(out, m->start_unix_ns);
+    cp_strbuf_puts(out, ",\"t0_monotonic_ns\":");
+    put_u64(out, w.t0);
+    cp_strbuf_puts(out, ",\"timeline_events\":");
+    put_u64(out, m->ntimeline);
+    cp_strbuf_puts(out, ",\"timeline_dropped\":");
+    put_u64(out, m->timeline_dropped);
+    cp_strbuf_puts(out, ",\"timeline_cap\":");
+    put_u64(out, m->cfg.timeline_events);
+    cp_strbuf_puts(out, ",\"records\":");
+    put_u64(out, m->data.nrecords);
+    cp_strbuf_puts(out, ",\"records_dropped\":");
+    put_u64(out, m->data.records_dropped);
+    cp_strbuf_puts(out, ",\"records_cap\":");
+    put_u64(out, CP_MAX_DATA_RECORDS);
+    cp_strbuf_puts(out, ",\"unmatched_exits\":");
+    put_u64(out, w.unmatched);
+    cp_strbuf_puts(out, ",\"unfinished_scopes\":");
+    put_u64(out, w.unfinished);
+    cp_strbuf_puts(out, ",\"events_written\":");
+    put_u64(out, w.events);
+    cp_strbuf_puts(out, ",\"policy\":\"timeline: first and last events of timeline_cap; records: "
+                        "first and last halves of records_cap; see docs/exports.md\"}}\n");
+    rc = cp_strbuf_ok(out) ? 0 : -1;
+out:
+    for (uint32_t i = 0; i < w.nstacks; i++)
+        free(w.stacks[i].v);
+    free(w.stacks);
+    free(w.tracks);
+    free(w.name_off);
+    free(w.name_len);
+    cp_strbuf_free(&w.names);
+    return rc;
+}
