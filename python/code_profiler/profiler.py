@@ -18,6 +18,7 @@ not started).
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import json
 import os
@@ -196,6 +197,10 @@ class VideoOpusClipProfiler:
         #: Path of the report saved by the last stop_profiling() when
         #: config.save_profiles is set.
         self.last_report_path: Optional[str] = None
+        # The report stop_profiling() saved (save_profiles) while nothing was
+        # recorded since: a save_comprehensive_report() without a path
+        # returns it instead of writing a second file.
+        self._autosaved: Optional[str] = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -216,6 +221,7 @@ class VideoOpusClipProfiler:
         if self._started:
             raise RuntimeError("VideoOpusClipProfiler.start_profiling(): profiling is already "
                                "running; call stop_profiling() first")
+        self._autosaved = None
         if self._enabled:
             trace = self.config.enable_cprofile
             if trace and _core.tracer_busy():
@@ -254,7 +260,8 @@ class VideoOpusClipProfiler:
         if self._enabled:
             self._session.stop()
             if self.config.save_profiles:
-                self.last_report_path = self.save_comprehensive_report()
+                self._autosaved = None
+                self.last_report_path = self._autosaved = self.save_comprehensive_report()
 
     def _release_current(self) -> None:
         global _current, _last_stopped
@@ -285,6 +292,7 @@ class VideoOpusClipProfiler:
             raise RuntimeError("VideoOpusClipProfiler.reset(): profiling is running; "
                                "call stop_profiling() first")
         self._session.reset()
+        self._autosaved = None
         self._data.discard_spools()  # workers' records are the session's too
 
     def __enter__(self) -> "VideoOpusClipProfiler":
@@ -496,36 +504,71 @@ class VideoOpusClipProfiler:
         bottlenecks: Dict[str, Any] = self.get_comprehensive_report()["bottlenecks"]
         return bottlenecks
 
-    def _report_path(self, path: Optional[PathLike]) -> Path:
+    def _report_path(self, path: Optional[PathLike], fmt: str) -> Path:
         out_dir = Path(os.fspath(self.config.output_dir))
         if path is None:
             now = time.time()
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
             ms = int((now % 1) * 1000)
-            return out_dir / f"profile_{stamp}.{ms:03d}_{os.getpid()}.json"
-        p = Path(os.fspath(path))
-        return p if p.is_absolute() else out_dir / p
+            return out_dir / f"profile_{stamp}.{ms:03d}_{os.getpid()}{_FORMAT_ENDINGS[fmt]}"
+        given = Path(os.fspath(path))
+        if given.is_absolute():
+            p = given
+        else:
+            # A relative path goes inside output_dir.  When its directory
+            # part names a file in the current directory, the caller most
+            # likely meant that place: refuse rather than write elsewhere.
+            head = Path(given.parts[0]) if len(given.parts) > 1 else None
+            if head is not None and head.exists() and not head.is_dir():
+                raise NotADirectoryError(
+                    errno.ENOTDIR, f"save_comprehensive_report(): '{head}' in the current "
+                    f"directory is a file, not a directory; a relative report path is placed "
+                    f"under output_dir ('{out_dir}'): pass an absolute path", str(head))
+            p = out_dir / given
+        # Saving into a path whose parent (or any ancestor) is a file is an
+        # error naming that file.
+        for parent in p.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise NotADirectoryError(
+                        errno.ENOTDIR, f"save_comprehensive_report(): cannot save '{p}': "
+                        f"'{parent}' is a file, not a directory", str(parent))
+                break
+        return p
 
     def save_comprehensive_report(self, path: Optional[PathLike] = None,
                                   format: Optional[str] = None) -> str:
-        """Writes the report atomically and returns the path written.
+        """Writes the report atomically (one file) and returns its path;
+        prints nothing.
 
-        No path: ``<output_dir>/profile_<date-time>_<pid>.json``.  A relative
-        path is placed inside output_dir (created if missing); an absolute
-        one is used as is.  `format` is "json" or "text" (default: "text"
-        for a .txt path, else "json").  An unwritable path raises OSError
+        The format (docs/exports.md): `format` if given, one of "json",
+        "text", "pstats", "speedscope", "collapsed", "trace"; else the one
+        the path's ending asks for (.json, .txt, .prof/.pstats,
+        .speedscope.json, .collapsed, .trace.json/.perfetto.json); else
+        "json".  A `format` that contradicts the path's ending (format=
+        "pstats" with "x.json") is a ValueError naming both; a path with no
+        known ending takes the given format as is.
+
+        No path: ``<output_dir>/profile_<date-time>_<pid>.<ending>``, or the
+        report stop_profiling() just saved (config.save_profiles) when
+        nothing was recorded since, so one save gives one file.  A bare
+        relative path is placed inside output_dir (created if missing); an
+        absolute one is used as is.  A path whose parent is a file raises
+        NotADirectoryError naming it; an unwritable path raises OSError
         naming it; nothing recorded is lost and a later save can succeed."""
-        p = self._report_path(path)
-        fmt: Literal["json", "text"]
-        if format is None:
-            fmt = "text" if p.suffix == ".txt" else "json"
-        elif format == "json":
-            fmt = "json"
-        elif format == "text":
-            fmt = "text"
-        else:
-            raise ValueError("save_comprehensive_report(format): must be 'json' or 'text', "
-                             f"got {format!r}")
+        if format is not None and format not in _FORMAT_ENDINGS:
+            raise ValueError("save_comprehensive_report(format): must be one of "
+                             f"{', '.join(repr(f) for f in _FORMAT_ENDINGS)}, got {format!r}")
+        by_ending = _core.format_for_path(os.fspath(path)) if path is not None else None
+        if format is not None and by_ending is not None and by_ending != format:
+            raise ValueError(f"save_comprehensive_report(): format={format!r} contradicts the "
+                             f"path '{os.fspath(path)}', whose ending asks for {by_ending!r}; "
+                             "drop one of them or make them agree")
+        fmt = format or by_ending or "json"
+        if path is None and self._autosaved is not None and fmt == "json" \
+                and os.path.exists(self._autosaved):
+            return self._autosaved
+        p = self._report_path(path, fmt)
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -538,6 +581,14 @@ class VideoOpusClipProfiler:
         state = "profiling" if self._started else "stopped"
         return (f"<VideoOpusClipProfiler {state} level={self.config.profile_level!r} "
                 f"enabled={self._enabled} tracer={self._session.tracer!r}>")
+
+
+# File ending of each report format for a default report name
+# (codeprof_format_for_path reads them back as the same format).
+_FORMAT_ENDINGS: Dict[str, str] = {
+    "json": ".json", "text": ".txt", "pstats": ".prof", "speedscope": ".speedscope.json",
+    "collapsed": ".collapsed", "trace": ".trace.json",
+}
 
 
 # The facade's own frames that run while the tracer is on stay out of reports.

@@ -36,6 +36,7 @@ static int on_node(const cp_model *m, const uint32_t *path, uint32_t depth, void
         for (uint32_t d = 1; d <= depth; d++)
             frame_index(st, m->nodes[path[d]].site);
         st->total_ns += n->self_ns;
+        return 0;
     } else if (st->pass == 1) {
         cp_jsonw_begin_array(st->w);
         for (uint32_t d = 1; d <= depth; d++)
