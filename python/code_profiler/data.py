@@ -400,6 +400,27 @@ class ProfiledDataLoader:
             self._dataset_wrapper = profiler._data.wrap_loader_dataset(loader, ds)
         self._describe()
 
+    def _new_iterator(self) -> Iterator[Any]:
+        """iter(loader) with item loads recorded, the loader left as it was.
+
+        A DataLoader's iterator takes ``loader.dataset`` when it is created
+        and hands it to the worker processes it starts (persistent workers
+        keep it for every later epoch).  So the profiled wrapper stands in
+        for the dataset only while the iterator is created, and the user's
+        dataset is put back before anything else runs: ``loader.dataset``
+        is the user's object, outside this call, always."""
+        loader, wrapper = self._loader, self._dataset_wrapper
+        if wrapper is None:
+            return iter(loader)
+        original = loader.__dict__.get("dataset", wrapper)
+        if original is not wrapper._dataset:
+            return iter(loader)  # the user changed it: leave it alone
+        object.__setattr__(loader, "dataset", wrapper)
+        try:
+            return iter(loader)
+        finally:
+            object.__setattr__(loader, "dataset", original)
+
     def _describe(self) -> None:
         loader = self._loader
         try:
@@ -444,7 +465,7 @@ class ProfiledDataLoader:
         sess.enter(site, _core.SCOPE_BATCH)
         sess.attr(_core.ATTR_EPOCH, epoch)
         try:
-            it = iter(self._loader)
+            it = self._new_iterator()
         except BaseException:
             sess.attr(_core.ATTR_CANCEL, 1)
             sess.exit(site, _core.SCOPE_BATCH)
@@ -556,20 +577,16 @@ class DataLoadingProfiler:
         return wrapper
 
     def wrap_loader_dataset(self, loader: Any, dataset: Any) -> Optional[_DatasetCommon]:
-        """Instruments the dataset a DataLoader already holds, so item load
-        times (in its workers too) are recorded without changing user code.
-        DataLoader forbids setting ``dataset`` after construction, and every
-        new iterator (and worker) reads it from the loader, so the attribute
-        is replaced under the hood; the wrapper behaves as the dataset."""
+        """The profiled wrapper for the dataset a DataLoader holds (None if
+        it is not a dataset).  The loader itself is not changed:
+        ProfiledDataLoader puts the wrapper in only while it creates an
+        iterator (ProfiledDataLoader._new_iterator)."""
+        if not isinstance(getattr(loader, "__dict__", None), dict):
+            return None  # cannot stand in for its dataset without changing it
         try:
-            wrapper = self.wrap_dataset(dataset)
+            return self.wrap_dataset(dataset)
         except TypeError:
             return None
-        try:
-            object.__setattr__(loader, "dataset", wrapper)
-        except Exception:
-            return None
-        return wrapper
 
     # -- views of the C report ---------------------------------------------------------
 
