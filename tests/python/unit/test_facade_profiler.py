@@ -299,8 +299,79 @@ def test_save_text_format(make_profiler, tmp_path):
     path = p.save_comprehensive_report("summary.txt")
     text = open(path).read()
     assert "texty" in text and not text.lstrip().startswith("{")
-    with pytest.raises(ValueError, match="must be 'json' or 'text'"):
+    with pytest.raises(ValueError, match="must be one of 'json', 'text', 'pstats'"):
         p.save_comprehensive_report("x.json", format="xml")
+
+
+def test_save_format_by_argument_or_ending(make_profiler, tmp_path):
+    p = make_profiler(ProfilerConfig(profile_level="basic", output_dir=str(tmp_path)))
+    p.start_profiling()
+    with p.profiling_context("fmt"):
+        sum(range(20000))  # a few hundred microseconds: a collapsed line
+    p.stop_profiling()
+    # by ending
+    assert open(p.save_comprehensive_report("a.prof"), "rb").read(1) == b"{"  # marshal dict
+    with open(p.save_comprehensive_report("a.speedscope.json")) as fh:
+        assert "$schema" in json.load(fh)
+    with open(p.save_comprehensive_report("a.trace.json")) as fh:
+        assert "traceEvents" in json.load(fh)
+    assert open(p.save_comprehensive_report("a.collapsed")).read().split(";")[0].startswith("pid ")
+    # by argument, with a path of no known ending, and for a default name
+    with open(p.save_comprehensive_report("a.out", format="trace")) as fh:
+        assert "traceEvents" in json.load(fh)
+    default = p.save_comprehensive_report(format="speedscope")
+    assert default.endswith(".speedscope.json") and os.path.dirname(default) == str(tmp_path)
+    # unknown ending, no format: json
+    with open(p.save_comprehensive_report("a.data")) as fh:
+        assert function_entry(json.load(fh), "fmt")["calls"] == 1
+    # a request that contradicts the ending names both, writes nothing
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ValueError) as ei:
+        p.save_comprehensive_report("x.json", format="pstats")
+    assert "'pstats'" in str(ei.value) and "x.json" in str(ei.value) and "'json'" in str(ei.value)
+    with pytest.raises(ValueError, match="speedscope"):
+        p.save_comprehensive_report("x.speedscope.json", format="json")
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_save_into_a_parent_that_is_a_file_names_it(make_profiler, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    p = make_profiler(ProfilerConfig(profile_level="basic", output_dir=str(out)))
+    p.start_profiling()
+    with p.profiling_context("x"):
+        pass
+    p.stop_profiling()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("I am a file")
+    # relative: 'afile' in the current directory is a file -> an error, not profiles/afile/
+    with pytest.raises(NotADirectoryError) as ei:
+        p.save_comprehensive_report("afile/x.json")
+    assert "'afile'" in str(ei.value)
+    assert not out.exists() or not (out / "afile").exists()
+    # absolute, two levels below the file
+    with pytest.raises(NotADirectoryError) as ei:
+        p.save_comprehensive_report(tmp_path / "afile" / "sub" / "x.json")
+    assert str(tmp_path / "afile") in str(ei.value)
+
+
+def test_one_save_one_file_with_save_profiles(make_profiler, tmp_path):
+    p = make_profiler(ProfilerConfig(profile_level="basic", output_dir=str(tmp_path),
+                                     save_profiles=True))
+    p.start_profiling()
+    with p.profiling_context("once"):
+        pass
+    p.stop_profiling()            # saves (save_profiles)
+    auto = p.last_report_path
+    assert auto and os.listdir(tmp_path) == [os.path.basename(auto)]
+    # the guide's "Regular Profiling": stop, then save: still one file
+    assert p.save_comprehensive_report() == auto
+    assert os.listdir(tmp_path) == [os.path.basename(auto)]
+    # a new recording is a new report
+    p.start_profiling()
+    with p.profiling_context("twice"):
+        pass
+    p.stop_profiling()
+    assert p.last_report_path != auto and len(os.listdir(tmp_path)) == 2
 
 
 def test_unwritable_path_raises_oserror_and_keeps_data(make_profiler, tmp_path):
