@@ -87,6 +87,17 @@ static void put_us(cp_strbuf *sb, uint64_t ns) {
     cp_strbuf_append(sb, b, 4);
 }
 
+/* ns as milliseconds with six decimals ("1.000500"). */
+static void put_ms(cp_strbuf *sb, uint64_t ns) {
+    put_u64(sb, ns / 1000000);
+    uint32_t r = (uint32_t)(ns % 1000000);
+    char b[7];
+    b[0] = '.';
+    for (int i = 6; i >= 1; i--, r /= 10)
+        b[i] = (char)('0' + r % 10);
+    cp_strbuf_append(sb, b, 7);
+}
+
 static void put_jstr(cp_strbuf *sb, const char *s) {
     cp_strbuf_putc(sb, '"');
     cp_json_escape_into(sb, s, strlen(s));
@@ -392,7 +403,7 @@ static int record_events(tw *w) {
             }
             put_pid_tid_ts(w, r->pid, tid, r->t_ns);
             cp_strbuf_puts(sb, ",\"args\":{\"wait_ms\":");
-            put_us(sb, r->dur_ns / 1000); /* ns/1000 as "us" with 3 decimals = ms */
+            put_ms(sb, r->dur_ns);
             cp_strbuf_puts(sb, "}}");
             begin_event(w, 'C', "batch");
             {

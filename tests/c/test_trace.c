@@ -1,0 +1,140 @@
+/* test_trace.c -- the Chrome trace export (src/export/trace.c) over a
+ * hand-built model: timeline ENTER/EXIT pairs as X events with their
+ * attributes, an EXIT without its ENTER skipped and counted, a scope left
+ * open closed at the end and flagged, marks, worker item loads on the
+ * worker's own process track, batch waits and the steps between them,
+ * metadata for every process and thread.  Times in microseconds from the
+ * earliest event.  tests/python/integration/test_exports.py parses real
+ * traces (2 DataLoader workers). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/event.h"
+#include "core/timeline.h"
+#include "export/trace.h"
+#include "model_fixture.h"
+#include "report/strbuf.h"
+
+static void tl(cp_model *m, uint64_t t, uint16_t kind, uint32_t site, uint16_t flags,
+               int64_t value) {
+    m->timeline = realloc(m->timeline, (m->ntimeline + 1) * sizeof *m->timeline);
+    assert_non_null(m->timeline);
+    cp_tl_event *e = &m->timeline[m->ntimeline++];
+    memset(e, 0, sizeof *e);
+    e->tick = t;
+    e->kind = kind;
+    e->site = site;
+    e->flags = flags;
+    e->value = value;
+    e->thread = 0;
+}
+
+static void rec(cp_model *m, uint16_t type, uint64_t t, uint64_t dur, int64_t index,
+                uint32_t site, int32_t pid, int32_t worker, uint32_t epoch) {
+    cp_mdata *d = &m->data;
+    d->records = realloc(d->records, (d->nrecords + 1) * sizeof *d->records);
+    assert_non_null(d->records);
+    cp_mrecord *r = &d->records[d->nrecords++];
+    memset(r, 0, sizeof *r);
+    r->type = type;
+    r->t_ns = t;
+    r->dur_ns = dur;
+    r->index = index;
+    r->site = site;
+    r->pid = pid;
+    r->worker = worker;
+    r->epoch = epoch;
+}
+
+static void has(const char *doc, const char *needle) {
+    if (!strstr(doc, needle))
+        fail_msg("missing %s in\n%s", needle, doc);
+}
+
+static void test_timeline_records_and_metadata(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    uint32_t s1 = fx_site(m, "epoch_0", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t s2 = fx_site(m, "step", NULL, 0, CODEPROF_SITE_FUNCTION);
+    uint32_t s3 = fx_site(m, "tick", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t ds = fx_site(m, "Frames", NULL, 0, CODEPROF_SITE_DATASET);
+    uint32_t ld = fx_site(m, "DataLoader(Frames)#1", NULL, 0, CODEPROF_SITE_LOADER);
+    fx_thread(m, 99);
+    tl(m, 1000, CP_EV_ENTER, s1, CP_EVF_EXPLICIT, 0);
+    tl(m, 1000, CP_EV_ATTR, 0, CODEPROF_ATTR_INDEX, 5);
+    tl(m, 2000, CP_EV_ENTER, s2, CP_EVF_EXPLICIT, 0);
+    tl(m, 2500, CP_EV_EXIT, s2, CP_EVF_EXPLICIT, 0);
+    tl(m, 4000, CP_EV_EXIT, s1, CP_EVF_EXPLICIT, 0);
+    tl(m, 4100, CP_EV_EXIT, s3, CP_EVF_EXPLICIT, 0); /* its ENTER was dropped */
+    tl(m, 5000, CP_EV_ENTER, s2, CP_EVF_EXPLICIT, 0); /* never exits */
+    tl(m, 6000, CP_EV_MARK, s3, 0, 0);
+    rec(m, CP_MREC_BATCH, 1000, 500, 4, ld, 4242, -1, 0);
+    rec(m, CP_MREC_ITEM, 1500, 700, 3, ds, 555, 0, 0);
+    rec(m, CP_MREC_BATCH, 3000, 200, 4, ld, 4242, -1, 0);
+    rec(m, CP_MREC_BATCH, 3500, 100, 4, ld, 4242, -1, 1); /* new epoch: no step */
+
+    cp_strbuf sb;
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_export_trace(m, &sb), 0);
+    const char *s = sb.data;
+    has(s, "{\"traceEvents\":[");
+    has(s, "{\"ph\":\"X\",\"cat\":\"function\",\"name\":\"step\",\"pid\":4242,\"tid\":99,"
+           "\"ts\":1.000,\"dur\":0.500}");
+    has(s, "{\"ph\":\"X\",\"cat\":\"scope\",\"name\":\"epoch_0\",\"pid\":4242,\"tid\":99,"
+           "\"ts\":0.000,\"dur\":3.000,\"args\":{\"index\":5}}");
+    has(s, "{\"ph\":\"X\",\"cat\":\"function\",\"name\":\"step\",\"pid\":4242,\"tid\":99,"
+           "\"ts\":4.000,\"dur\":1.000,\"args\":{\"unfinished\":true}}");
+    has(s, "{\"ph\":\"i\",\"cat\":\"mark\",\"name\":\"tick\",\"pid\":4242,\"tid\":99,"
+           "\"ts\":5.000,\"s\":\"t\"}");
+    has(s, "{\"ph\":\"X\",\"cat\":\"item\",\"name\":\"Frames\",\"pid\":555,\"tid\":555,"
+           "\"ts\":0.500,\"dur\":0.700,\"args\":{\"index\":3}}");
+    has(s, "{\"ph\":\"X\",\"cat\":\"batch\",\"name\":\"wait\",\"pid\":4242,\"tid\":1073741825,"
+           "\"ts\":0.000,\"dur\":0.500,\"args\":{\"items\":4,\"epoch\":0}}");
+    has(s, "{\"ph\":\"X\",\"cat\":\"step\",\"name\":\"step\",\"pid\":4242,\"tid\":1073741825,"
+           "\"ts\":0.500,\"dur\":1.500,\"args\":{\"epoch\":0}}");
+    /* exactly one step: none across the epoch boundary */
+    const char *first = strstr(s, "\"cat\":\"step\"");
+    assert_null(strstr(first + 1, "\"cat\":\"step\""));
+    has(s, "{\"ph\":\"C\",\"cat\":\"batch\",\"name\":\"DataLoader(Frames)#1 wait (ms)\","
+           "\"pid\":4242,\"tid\":1073741825,\"ts\":0.000,\"args\":{\"wait_ms\":0.000500}}");
+    has(s, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":4242,\"tid\":0,"
+           "\"args\":{\"name\":\"main (pid 4242)\"}}");
+    has(s, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":555,\"tid\":0,"
+           "\"args\":{\"name\":\"DataLoader worker 0 (pid 555)\"}}");
+    has(s, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":555,\"tid\":555,"
+           "\"args\":{\"name\":\"item loads\"}}");
+    has(s, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":4242,\"tid\":1073741825,"
+           "\"args\":{\"name\":\"DataLoader DataLoader(Frames)#1\"}}");
+    has(s, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":4242,\"tid\":99,");
+    has(s, "\"displayTimeUnit\":\"ms\"");
+    has(s, "\"unmatched_exits\":1,\"unfinished_scopes\":1");
+    has(s, "\"t0_monotonic_ns\":1000,");
+    cp_strbuf_free(&sb);
+    cp_model_free(m);
+}
+
+static void test_empty_model_names_its_process(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    cp_strbuf sb;
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_export_trace(m, &sb), 0);
+    has(sb.data, "{\"traceEvents\":[\n{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":4242,");
+    has(sb.data, "\"events_written\":2,");
+    cp_strbuf_free(&sb);
+    cp_model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timeline_records_and_metadata),
+        cmocka_unit_test(test_empty_model_names_its_process),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
