@@ -9,6 +9,7 @@
 
 typedef struct cstate {
     cp_strbuf *out;
+    uint64_t fold_ns;   /* nodes at or below it are folded (cp_export_fold_threshold) */
     const char *prefix; /* "pid P (role);thread T" of the thread walked */
     uint64_t cum_ns;    /* self time of every node written or skipped so far */
     uint64_t written_us;
@@ -42,12 +43,14 @@ static void put_frame(cp_strbuf *sb, const cp_model *m, uint32_t site) {
     }
 }
 
-static int on_node(const cp_model *m, const uint32_t *path, uint32_t depth, void *ctx) {
-    cstate *st = ctx;
-    const cp_mnode *n = &m->nodes[path[depth]];
-    if (!n->self_ns)
+/* One line: the path to the node at path[depth] (none for depth 0: the
+ * thread itself), then `leaf` if not NULL, and `ns` of time carried into
+ * whole microseconds. */
+static int put_line(cstate *st, const cp_model *m, const uint32_t *path, uint32_t depth,
+                    const char *leaf, uint64_t ns) {
+    if (!ns)
         return 0;
-    st->cum_ns += n->self_ns;
+    st->cum_ns += ns;
     uint64_t upto_us = (st->cum_ns + 500) / 1000;
     uint64_t v = upto_us - st->written_us;
     if (!v)
@@ -58,14 +61,36 @@ static int on_node(const cp_model *m, const uint32_t *path, uint32_t depth, void
         cp_strbuf_putc(st->out, ';');
         put_frame(st->out, m, m->nodes[path[d]].site);
     }
+    if (leaf) {
+        cp_strbuf_putc(st->out, ';');
+        cp_strbuf_puts(st->out, leaf);
+    }
     cp_strbuf_printf(st->out, " %" PRIu64 "\n", v);
     return cp_strbuf_ok(st->out) ? 0 : -1;
 }
 
+static int on_node(const cp_model *m, const uint32_t *path, uint32_t depth, void *ctx) {
+    cstate *st = ctx;
+    const cp_mnode *n = &m->nodes[path[depth]];
+    if (st->fold_ns && n->incl_ns <= st->fold_ns)
+        return CP_WALK_SKIP; /* counted in its parent's "(other)" line */
+    if (put_line(st, m, path, depth, NULL, n->self_ns) != 0 ||
+        put_line(st, m, path, depth, "(other)", cp_export_folded_ns(m, path[depth], st->fold_ns)))
+        return -1;
+    return 0;
+}
+
 int cp_export_collapsed(const cp_model *m, cp_strbuf *out) {
+    return cp_export_collapsed_paths(m, out, CP_EXPORT_MAX_PATHS);
+}
+
+int cp_export_collapsed_paths(const cp_model *m, cp_strbuf *out, uint32_t max_paths) {
     cstate st;
     memset(&st, 0, sizeof st);
     st.out = out;
+    st.fold_ns = cp_export_fold_threshold(m, max_paths);
+    if (st.fold_ns == UINT64_MAX)
+        return -1;
     for (uint32_t t = 0; t < m->nthreads; t++) {
         const cp_mthread *th = &m->threads[t];
         char prefix[256];
@@ -83,6 +108,11 @@ int cp_export_collapsed(const cp_model *m, cp_strbuf *out) {
             snprintf(prefix, sizeof prefix, "pid %d (%s);thread %" PRIu64, (int)th->pid, who,
                      th->os_tid);
         st.prefix = prefix;
+        if (th->root < m->nnodes) {
+            uint32_t root = th->root;
+            if (put_line(&st, m, &root, 0, "(other)", cp_export_folded_ns(m, root, st.fold_ns)))
+                return -1;
+        }
         if (cp_export_walk(m, th, on_node, &st) != 0)
             return -1;
     }

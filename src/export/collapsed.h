@@ -10,6 +10,12 @@
  * microsecond; a node whose share rounds to 0 gets no line.  A frame is
  * "name (file:line)", or the name alone for sites without a file; ';' in a
  * name becomes ':' and control characters become spaces.
+ *
+ * Bounded: at most CP_EXPORT_MAX_PATHS call paths (the nodes with the
+ * largest inclusive times, export/walk.h) are written in full; a smaller
+ * subtree is folded, its whole inclusive time on one line
+ * "...;parent;(other)".  Every microsecond is still on some line, under the
+ * right caller; a run with fewer nodes is written exactly.
  */
 #ifndef CP_EXPORT_COLLAPSED_H
 #define CP_EXPORT_COLLAPSED_H
@@ -20,5 +26,8 @@
 /* Appends model `m`'s call trees as collapsed stacks to `out`.  Returns 0,
  * or -1 on OOM.  Reads `m` only. */
 int cp_export_collapsed(const cp_model *m, cp_strbuf *out);
+
+/* The same with at most `max_paths` call paths in full (tests). */
+int cp_export_collapsed_paths(const cp_model *m, cp_strbuf *out, uint32_t max_paths);
 
 #endif /* CP_EXPORT_COLLAPSED_H */

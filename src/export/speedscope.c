@@ -16,6 +16,8 @@ typedef struct sstate {
     uint32_t *frames;   /* frame index -> model site */
     uint32_t nframes;
     uint64_t total_ns;  /* weights of the thread being written */
+    uint64_t fold_ns;   /* nodes at or below it are folded (export/walk.h) */
+    uint32_t other;     /* the "(other)" pseudo-site: one past the model's sites */
     int pass;           /* 0: frames and totals; 1: samples; 2: weights */
 } sstate;
 
@@ -27,25 +29,47 @@ static uint32_t frame_index(sstate *st, uint32_t site) {
     return st->frame_of[site];
 }
 
-static int on_node(const cp_model *m, const uint32_t *path, uint32_t depth, void *ctx) {
-    sstate *st = ctx;
-    const cp_mnode *n = &m->nodes[path[depth]];
-    if (!n->self_ns)
-        return 0;
+/* One sample: the path path[1..depth], then the "(other)" frame if
+ * `other`, weighted `ns`. */
+static void sample(sstate *st, const cp_model *m, const uint32_t *path, uint32_t depth, int other,
+                   uint64_t ns) {
+    if (!ns)
+        return;
     if (st->pass == 0) {
         for (uint32_t d = 1; d <= depth; d++)
             frame_index(st, m->nodes[path[d]].site);
-        st->total_ns += n->self_ns;
-        return 0;
+        if (other)
+            frame_index(st, st->other);
+        st->total_ns += ns;
     } else if (st->pass == 1) {
         cp_jsonw_begin_array(st->w);
         for (uint32_t d = 1; d <= depth; d++)
             cp_jsonw_uint(st->w, st->frame_of[m->nodes[path[d]].site]);
+        if (other)
+            cp_jsonw_uint(st->w, st->frame_of[st->other]);
         cp_jsonw_end_array(st->w);
     } else {
-        cp_jsonw_uint(st->w, n->self_ns);
+        cp_jsonw_uint(st->w, ns);
     }
-    return cp_jsonw_failed(st->w) ? -1 : 0;
+}
+
+static int on_node(const cp_model *m, const uint32_t *path, uint32_t depth, void *ctx) {
+    sstate *st = ctx;
+    const cp_mnode *n = &m->nodes[path[depth]];
+    if (st->fold_ns && n->incl_ns <= st->fold_ns)
+        return CP_WALK_SKIP; /* in its parent's "(other)" sample */
+    sample(st, m, path, depth, 0, n->self_ns);
+    sample(st, m, path, depth, 1, cp_export_folded_ns(m, path[depth], st->fold_ns));
+    return st->w && cp_jsonw_failed(st->w) ? -1 : 0;
+}
+
+/* Every sample of thread `t` in the current pass. */
+static int thread_samples(sstate *st, const cp_model *m, const cp_mthread *t) {
+    if (t->root < m->nnodes) {
+        uint32_t root = t->root;
+        sample(st, m, &root, 0, 1, cp_export_folded_ns(m, root, st->fold_ns));
+    }
+    return cp_export_walk(m, t, on_node, st);
 }
 
 static void thread_name(const cp_model *m, const cp_mthread *t, char *buf, size_t n) {
@@ -61,9 +85,17 @@ static void thread_name(const cp_model *m, const cp_mthread *t, char *buf, size_
 }
 
 int cp_export_speedscope(const cp_model *m, cp_strbuf *out) {
+    return cp_export_speedscope_paths(m, out, CP_EXPORT_MAX_PATHS);
+}
+
+int cp_export_speedscope_paths(const cp_model *m, cp_strbuf *out, uint32_t max_paths) {
     sstate st;
     memset(&st, 0, sizeof st);
-    uint32_t ns = m->sites.n ? m->sites.n : 1;
+    st.fold_ns = cp_export_fold_threshold(m, max_paths);
+    if (st.fold_ns == UINT64_MAX)
+        return -1;
+    uint32_t ns = (m->sites.n ? m->sites.n : 1) + 1;
+    st.other = ns - 1;
     st.frame_of = malloc((size_t)ns * sizeof *st.frame_of);
     st.frames = malloc((size_t)ns * sizeof *st.frames);
     uint64_t *totals = calloc(m->nthreads ? m->nthreads : 1, sizeof *totals);
@@ -74,7 +106,7 @@ int cp_export_speedscope(const cp_model *m, cp_strbuf *out) {
     /* Pass 0: the frames every sample uses, and each thread's total. */
     for (uint32_t t = 0; t < m->nthreads; t++) {
         st.total_ns = 0;
-        if (cp_export_walk(m, &m->threads[t], on_node, &st) != 0)
+        if (thread_samples(&st, m, &m->threads[t]) != 0)
             goto out;
         totals[t] = st.total_ns;
     }
@@ -95,9 +127,9 @@ int cp_export_speedscope(const cp_model *m, cp_strbuf *out) {
     cp_jsonw_key(&w, "frames");
     cp_jsonw_begin_array(&w);
     for (uint32_t i = 0; i < st.nframes; i++) {
-        const cp_msite *s = cp_model_site(m, st.frames[i]);
+        const cp_msite *s = st.frames[i] == st.other ? NULL : cp_model_site(m, st.frames[i]);
         cp_jsonw_begin_object(&w);
-        cp_jsonw_kv_s(&w, "name", s ? s->name : "?");
+        cp_jsonw_kv_s(&w, "name", s ? s->name : st.frames[i] == st.other ? "(other)" : "?");
         if (s && s->file[0]) {
             cp_jsonw_kv_s(&w, "file", s->file);
             if (s->line)
@@ -121,13 +153,13 @@ int cp_export_speedscope(const cp_model *m, cp_strbuf *out) {
         cp_jsonw_key(&w, "samples");
         cp_jsonw_begin_array(&w);
         st.pass = 1;
-        if (cp_export_walk(m, &m->threads[t], on_node, &st) != 0)
+        if (thread_samples(&st, m, &m->threads[t]) != 0)
             goto out;
         cp_jsonw_end_array(&w);
         cp_jsonw_key(&w, "weights");
         cp_jsonw_begin_array(&w);
         st.pass = 2;
-        if (cp_export_walk(m, &m->threads[t], on_node, &st) != 0)
+        if (thread_samples(&st, m, &m->threads[t]) != 0)
             goto out;
         cp_jsonw_end_array(&w);
         cp_jsonw_end_object(&w);

@@ -61,8 +61,13 @@ int cp_export_walk(const cp_model *m, const cp_mthread *t, cp_walk_fn fn, void *
         }
         path[f.depth] = f.node;
         rc = fn(m, path, f.depth, ctx);
-        if (rc != 0)
+        if (rc < 0)
             goto out;
+        if (rc == CP_WALK_SKIP) {
+            rc = 0;
+            continue;
+        }
+        rc = 0;
         PUSH_CHILDREN(f.node, f.depth + 1);
     }
 #undef PUSH_CHILDREN
@@ -70,4 +75,39 @@ out:
     free(stack);
     free(path);
     return rc;
+}
+
+static int cmp_u64_desc(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x < y) - (x > y);
+}
+
+uint64_t cp_export_fold_threshold(const cp_model *m, uint32_t max_nodes) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->nnodes; i++)
+        n += m->nodes[i].site != 0 && m->nodes[i].incl_ns > 0;
+    if (n <= max_nodes)
+        return 0;
+    uint64_t *v = malloc((size_t)n * sizeof *v);
+    if (!v)
+        return UINT64_MAX;
+    n = 0;
+    for (uint32_t i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].site != 0 && m->nodes[i].incl_ns > 0)
+            v[n++] = m->nodes[i].incl_ns;
+    qsort(v, n, sizeof *v, cmp_u64_desc);
+    uint64_t t = v[max_nodes]; /* the largest inclusive time not kept */
+    free(v);
+    return t;
+}
+
+uint64_t cp_export_folded_ns(const cp_model *m, uint32_t node, uint64_t fold_ns) {
+    uint64_t sum = 0;
+    if (!fold_ns || node >= m->nnodes)
+        return 0;
+    for (uint32_t c = m->nodes[node].first_child; c != CP_NONE && c < m->nnodes;
+         c = m->nodes[c].next_sibling)
+        if (m->nodes[c].incl_ns <= fold_ns)
+            sum += m->nodes[c].incl_ns;
+    return sum;
 }

@@ -65,10 +65,43 @@ static void test_rounding_is_carried(void **state) {
     cp_model_free(m);
 }
 
+/* Past the path budget, the smallest subtrees fold into "(other)" lines
+ * under their parent; no time is lost. */
+static void test_fold_beyond_the_path_budget(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    uint32_t a = fx_site(m, "A", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t b = fx_site(m, "B", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t c = fx_site(m, "C", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t d = fx_site(m, "D", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t root = fx_thread(m, 1);
+    uint32_t na = fx_node(m, root, a, 1, 100000, 10000);
+    fx_node(m, na, b, 1, 60000, 60000);
+    uint32_t nc = fx_node(m, na, c, 1, 30000, 20000);
+    fx_node(m, nc, d, 1, 10000, 10000); /* inside the folded subtree */
+    fx_node(m, root, d, 1, 5000, 5000);
+    cp_strbuf sb;
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_export_collapsed_paths(m, &sb, 2), 0);
+    assert_string_equal(sb.data, "pid 4242 (main);thread 1;(other) 5\n"
+                                 "pid 4242 (main);thread 1;A 10\n"
+                                 "pid 4242 (main);thread 1;A;(other) 30\n"
+                                 "pid 4242 (main);thread 1;A;B 60\n");
+    cp_strbuf_free(&sb);
+    /* within the budget: exact */
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_export_collapsed_paths(m, &sb, 5), 0);
+    assert_null(strstr(sb.data, "(other)"));
+    assert_non_null(strstr(sb.data, "thread 1;A;C;D 10\n"));
+    cp_strbuf_free(&sb);
+    cp_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_frames_and_values),
         cmocka_unit_test(test_rounding_is_carried),
+        cmocka_unit_test(test_fold_beyond_the_path_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,10 +56,33 @@ static void test_empty_model(void **state) {
     cp_model_free(m);
 }
 
+static void test_fold_beyond_the_path_budget(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    uint32_t a = fx_site(m, "A", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t b = fx_site(m, "B", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t c = fx_site(m, "C", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t root = fx_thread(m, 1);
+    uint32_t na = fx_node(m, root, a, 1, 100, 10);
+    fx_node(m, na, b, 1, 60, 60);
+    fx_node(m, na, c, 1, 30, 30);
+    fx_node(m, root, c, 1, 5, 5);
+    cp_strbuf sb;
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_export_speedscope_paths(m, &sb, 2), 0);
+    assert_non_null(strstr(sb.data, "\"frames\":[{\"name\":\"(other)\"},{\"name\":\"A\"},"
+                                    "{\"name\":\"B\"}]"));
+    assert_non_null(strstr(sb.data, "\"endValue\":105,\"samples\":[[0],[1],[1,0],[1,2]],"
+                                    "\"weights\":[5,10,30,60]}"));
+    cp_strbuf_free(&sb);
+    cp_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_profiles_samples_weights),
         cmocka_unit_test(test_empty_model),
+        cmocka_unit_test(test_fold_beyond_the_path_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
