@@ -27,7 +27,7 @@ int cp_export_walk(const cp_model *m, const cp_mthread *t, cp_walk_fn fn, void *
 /* Call paths the flame-graph exports (collapsed stacks, speedscope) write
  * in full: the nodes with the largest inclusive times.  The rest are
  * folded (see cp_export_fold_threshold). */
-#define CP_EXPORT_MAX_PATHS 10000u
+#define CP_EXPORT_MAX_PATHS 5000u
 
 /* The fold threshold of the flame-graph exports for at most `max_nodes`
  * call paths: a node is written in full when its inclusive time is above

@@ -25,7 +25,7 @@ static char *render(const cp_model *m) {
 static void test_lines_frames_and_values(void **state) {
     (void)state;
     cp_model *m = fx_model();
-    uint32_t a = fx_site(m, "main", "app.py", 1, CODEPROF_SITE_PYTHON);
+    uint32_t a = fx_site(m, "main", "/src/pkg/app.py", 1, CODEPROF_SITE_PYTHON);
     uint32_t b = fx_site(m, "we;ird\nname", "", 0, CODEPROF_SITE_SCOPE);
     uint32_t root = fx_thread(m, 99);
     uint32_t n1 = fx_node(m, root, a, 1, 3000000, 1000000);
