@@ -70,6 +70,14 @@ else
     status=1
 fi
 
+echo
+echo "=== C: bench_export_trace (the 1M-event Chrome trace: size, write time) ==="
+if cbench bench_export_trace; then
+    "$BUILD/bench_export_trace" || status=1
+else
+    status=1
+fi
+
 for py in $PYTHONS; do
     if [ ! -x "$py" ]; then
         echo; echo "=== $py: not found, skipped ==="; continue
@@ -96,5 +104,12 @@ for py in $PYTHONS; do
     echo
     echo "=== $py: bench_data (data-loading instruments vs the bare loader) ==="
     "$py" bench/bench_data.py || status=1
+    echo
+    echo "=== $py: bench_exports (every export of the demo's run) ==="
+    if "$py" -c "import torch, cv2" 2>/dev/null; then
+        "$py" bench/bench_exports.py || status=1
+    else
+        echo "skipped: the demo needs torch and opencv"
+    fi
 done
 exit $status
