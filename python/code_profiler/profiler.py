@@ -510,7 +510,14 @@ class VideoOpusClipProfiler:
             now = time.time()
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
             ms = int((now % 1) * 1000)
-            return out_dir / f"profile_{stamp}.{ms:03d}_{os.getpid()}{_FORMAT_ENDINGS[fmt]}"
+            stem = f"profile_{stamp}.{ms:03d}_{os.getpid()}"
+            ending = _FORMAT_ENDINGS[fmt]
+            p = out_dir / f"{stem}{ending}"
+            n = 2
+            while p.exists():  # two saves in one millisecond: never overwrite
+                p = out_dir / f"{stem}-{n}{ending}"
+                n += 1
+            return p
         given = Path(os.fspath(path))
         if given.is_absolute():
             p = given

@@ -468,3 +468,15 @@ def test_default_profiler_is_lazy_and_not_started(make_profiler):
     assert get_current_profiler() is p
     p.stop_profiling()
     assert get_current_profiler() is p  # most recently started, even when stopped
+
+
+def test_default_names_never_collide(make_profiler, tmp_path):
+    p = make_profiler(ProfilerConfig(profile_level="basic", output_dir=str(tmp_path)))
+    p.start_profiling()
+    with p.profiling_context("quick"):
+        pass
+    p.stop_profiling()
+    # saves within one millisecond get distinct names, none overwritten
+    paths = [p.save_comprehensive_report() for _ in range(5)]
+    assert len(set(paths)) == 5 and sorted(os.listdir(tmp_path)) == sorted(
+        os.path.basename(x) for x in paths)
