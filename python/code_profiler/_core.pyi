@@ -155,6 +155,8 @@ class Session:
         """The versioned JSON report (docs/report-schema.md) of all data so far."""
     def report_text(self) -> str:
         """Human summary: top functions by inclusive and self time, findings."""
-    def save(self, path: str, format: Literal["json", "text"] = "json") -> None:
-        """Write the report atomically; OSError naming the path on failure
-        (nothing recorded is lost)."""
+    def save(self, path: str,
+             format: Literal["json", "text", "pstats", "speedscope", "collapsed",
+                             "trace"] = "json") -> None:
+        """Write the report or an export (docs/exports.md) atomically;
+        OSError naming the path on failure (nothing recorded is lost)."""
