@@ -54,6 +54,26 @@ def tracer_busy() -> bool:
 def format_for_path(path: Union[str, "os.PathLike[str]"]) -> Optional[str]:
     """The report format a file name asks for by its ending, or None."""
 
+def render_report(in_path: Union[str, "os.PathLike[str]"],
+                  format: Optional[str] = "text") -> Union[str, bytes]:
+    """Read a saved JSON report (schema version 2) and render it in `format`
+    ('text', 'json', 'pstats', 'speedscope', 'collapsed', 'trace'); bytes for
+    'pstats', str otherwise.  ValueError for a malformed report or another
+    schema version (the message names the file, the JSON path and what was
+    expected), OSError when it cannot be read."""
+
+def save_report(in_path: Union[str, "os.PathLike[str]"], out_path: Union[str, "os.PathLike[str]"],
+                format: Optional[str] = None) -> str:
+    """Read a saved JSON report and write it atomically to out_path in
+    `format`; None: the format out_path's ending asks for.  A format that
+    contradicts the ending, or no format and an unknown ending, is a
+    ValueError.  Returns the format name written."""
+
+def diff_reports(a_path: Union[str, "os.PathLike[str]"], b_path: Union[str, "os.PathLike[str]"],
+                 format: Literal["text", "json"] = "text") -> str:
+    """Compare two saved JSON reports, B against A: functions, stages, loaders,
+    datasets and findings, each with both values and the ratio B/A."""
+
 def tracer_ignore(code: types.CodeType) -> None:
     """Never record calls of this code object (the facade's own wrappers)."""
 

@@ -45,7 +45,7 @@ typedef struct cp_py_scope {
 
 /* Raises the Python exception for `st` and returns NULL.  The only place
  * where statuses become exceptions:
- *   ECONFIG, EINVAL -> ValueError   (message from err: names the field)
+ *   ECONFIG, EINVAL, EFORMAT -> ValueError (message from err: names the field)
  *   ESTATE          -> RuntimeError
  *   EIO             -> OSError(os_errno, message, filename)
  *   ENOMEM          -> MemoryError
@@ -79,6 +79,12 @@ int cp_py_is_own_method(const PyMethodDef *ml);
 /* 1 while some session traces Python calls (tracer.c). */
 int cp_py_tracer_busy(void);
 int cp_py_scope_is_own_method(const PyMethodDef *ml);
+
+/* Saved reports read back (reports.c): _core.render_report, save_report,
+ * diff_reports (METH_VARARGS | METH_KEYWORDS). */
+PyObject *cp_py_render_report(PyObject *mod, PyObject *args, PyObject *kwargs);
+PyObject *cp_py_save_report(PyObject *mod, PyObject *args, PyObject *kwargs);
+PyObject *cp_py_diff_reports(PyObject *mod, PyObject *args, PyObject *kwargs);
 
 /* Returns 0 if the session is initialised, else raises RuntimeError. */
 int cp_py_session_check(cp_py_session *self);
