@@ -6,7 +6,7 @@ the facade only translates the seed's API into these calls.
 """
 import os
 import types
-from typing import Final, List, Literal, Optional, Tuple, Union
+from typing import Any, Final, List, Literal, Optional, Tuple, Union
 
 # codeprof_site_kind
 SITE_SCOPE: Final[int]       # 0  named scope / profiling_context
@@ -117,6 +117,9 @@ class Session:
         data_stall_fraction: float = 0.2,
         scope_cpu: bool = True,
         percentiles: bool = True,
+        report_top_functions: int = 50,
+        report_tree_max_nodes: int = 2000,
+        report_tree_min_share: float = 0.001,
     ) -> None: ...
 
     def start(self, trace_python: bool = False) -> None:
@@ -173,8 +176,26 @@ class Session:
 
     def report_json(self) -> str:
         """The versioned JSON report (docs/report-schema.md) of all data so far."""
+    def model(self) -> "Model":
+        """The report model of all data so far, with its findings: the cached
+        one while nothing new was recorded, else a new snapshot."""
+    def model_counts(self) -> Tuple[int, int]:
+        """(models built for reports, reports served from the cached model)."""
     def report_text(self) -> str:
         """Human summary: top functions by inclusive and self time, findings."""
     def save(self, path: str, format: Literal["json", "text"] = "json") -> None:
         """Write the report atomically; OSError naming the path on failure
         (nothing recorded is lost)."""
+
+
+class Model:
+    """A finished report model with its findings (Session.model()); immutable."""
+    @property
+    def functions_profiled(self) -> int: ...
+    @property
+    def nodes(self) -> int: ...
+    def report(self, section: Optional[str] = None) -> Any:
+        """The report document (docs/report-schema.md) as Python objects, equal
+        to json.loads of the JSON report; with `section`, only that top-level
+        key's value ('meta', 'config', 'report_policy', 'performance',
+        'data_loading', 'findings', 'bottlenecks')."""

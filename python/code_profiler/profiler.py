@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import os
 import threading
 import weakref
@@ -140,12 +139,13 @@ class PerformanceProfiler:
         Keys: ``slow_functions`` (list of {'function', 'execution_time' (s),
         'value', 'threshold', 'recommendation', ...}),
         ``memory_intensive_functions`` ({'function', 'memory_delta' (bytes),
-        ...}), ``functions`` (every function or scope with calls, inclusive
-        and self time, CPU time, percentiles, memory delta),
-        ``total_functions_profiled`` and ``total_calls``."""
-        report = self._owner.get_comprehensive_report()
-        perf = report["performance"]
-        bottlenecks = report["bottlenecks"]
+        ...}), ``functions`` (the top functions by inclusive and by self
+        time, see the report policy: inclusive and self time, CPU time,
+        percentiles, memory delta), ``total_functions_profiled`` and
+        ``total_calls`` (over every function)."""
+        model = self._owner._session.model()  # built once, shared by both sections
+        perf = model.report("performance")
+        bottlenecks = model.report("bottlenecks")
         return {
             "slow_functions": bottlenecks["slow_functions"],
             "memory_intensive_functions": bottlenecks["memory_intensive_functions"],
@@ -478,9 +478,11 @@ class VideoOpusClipProfiler:
     # -- reports -----------------------------------------------------------------
 
     def get_comprehensive_report(self) -> Dict[str, Any]:
-        """The C core's JSON report (docs/report-schema.md) as a dict.  While
-        profiling, it covers everything recorded so far."""
-        result: Dict[str, Any] = json.loads(self._session.report_json())
+        """The C core's report (docs/report-schema.md) as a dict, equal to
+        the saved JSON report, built in C from the session's model (no JSON
+        is rendered or parsed; the model is reused until new data arrives).
+        While profiling, it covers everything recorded so far."""
+        result: Dict[str, Any] = self._session.model().report()
         return result
 
     def get_text_summary(self) -> str:
@@ -493,7 +495,7 @@ class VideoOpusClipProfiler:
         slow_preprocessing, slow_gpu_operations (lists of findings with the
         measured value, the threshold and a recommendation) and
         recommendations (unique sentences, most severe first)."""
-        bottlenecks: Dict[str, Any] = self.get_comprehensive_report()["bottlenecks"]
+        bottlenecks: Dict[str, Any] = self._session.model().report("bottlenecks")
         return bottlenecks
 
     def _report_path(self, path: Optional[PathLike]) -> Path:

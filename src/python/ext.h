@@ -21,6 +21,7 @@
 typedef struct cp_py_state {
     PyTypeObject *session_type;
     PyTypeObject *scope_type;
+    PyTypeObject *model_type;  /* _core.Model (model_obj.c)               */
     PyObject *thread_hook;   /* threading.setprofile hook (setprofile mode)  */
     PyObject *mon_enter;     /* sys.monitoring callbacks (3.12+)             */
     PyObject *mon_exit;
@@ -67,9 +68,19 @@ int cp_py_as_u32(PyObject *o, const char *what, uint32_t *out);
 PyObject *cp_py_intern_site(codeprof_session *s, PyObject *args, PyObject *kwargs,
                             const char *fname);
 
-/* Type specs (session_obj.c, scope_obj.c). */
+/* Type specs (session_obj.c, scope_obj.c, model_obj.c). */
 extern PyType_Spec cp_py_session_spec;
 extern PyType_Spec cp_py_scope_spec;
+extern PyType_Spec cp_py_model_spec;
+
+struct cp_model_ref; /* src/report/output.h */
+
+/* Wraps a model reference (stolen, released on failure) in a _core.Model
+ * (model_obj.c).  New reference, or NULL with an exception set. */
+PyObject *cp_py_model_new(cp_py_state *st, struct cp_model_ref *ref);
+
+/* 1 if `ml` is one of Model's methods (the tracer skips them). */
+int cp_py_model_is_own_method(const PyMethodDef *ml);
 
 /* Creates a Scope for `owner` (scope_obj.c).  Returns a new reference. */
 PyObject *cp_py_scope_new(cp_py_session *owner, uint32_t site, uint32_t flags);

@@ -261,6 +261,11 @@ static int mod_exec(PyObject *m) {
         return -1;
     if (PyModule_AddType(m, st->scope_type) < 0)
         return -1;
+    st->model_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &cp_py_model_spec, NULL);
+    if (!st->model_type)
+        return -1;
+    if (PyModule_AddType(m, st->model_type) < 0)
+        return -1;
     return cp_py_tracer_init(m, st);
 }
 
@@ -270,6 +275,7 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
         return 0;
     Py_VISIT(st->session_type);
     Py_VISIT(st->scope_type);
+    Py_VISIT(st->model_type);
     Py_VISIT(st->thread_hook);
     Py_VISIT(st->mon_enter);
     Py_VISIT(st->mon_exit);
@@ -286,6 +292,7 @@ static int mod_clear(PyObject *m) {
     cp_py_tracer_module_free(st);
     Py_CLEAR(st->session_type);
     Py_CLEAR(st->scope_type);
+    Py_CLEAR(st->model_type);
     Py_CLEAR(st->thread_hook);
     Py_CLEAR(st->mon_enter);
     Py_CLEAR(st->mon_exit);
