@@ -384,7 +384,10 @@ static int read_config(rd *r, const cp_jval *c) {
         get_u32(r, c, "max_sites", &cfg->max_sites) != 0 ||
         get_u32(r, c, "sample_budget", &cfg->sample_budget) != 0 ||
         get_u32(r, c, "timeline_events", &cfg->timeline_events) != 0 ||
-        get_u64(r, c, "max_data_records", &cfg->max_data_records) != 0)
+        get_u64(r, c, "max_data_records", &cfg->max_data_records) != 0 ||
+        get_u32(r, c, "report_top_functions", &cfg->report_top_functions) != 0 ||
+        get_u32(r, c, "report_tree_max_nodes", &cfg->report_tree_max_nodes) != 0 ||
+        get_double(r, c, "report_tree_min_share", &cfg->report_tree_min_share) != 0)
         return -1;
     /* the spelled-out flags win over "flags" where both are present */
     const struct {

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "model/model_json.h"
+#include "model_fixture.h"
+#include "report/jsonr.h"
 #include "report/report.h"
 #include "report/strbuf.h"
 
@@ -335,6 +337,199 @@ static void test_file_reader(void **state) {
     rmdir(dir);
 }
 
+
+/* ---- round trip: the v2 writer's JSON read back ---------------------------- */
+
+static const cp_mfunc *func_named(const cp_model *m, const char *name) {
+    for (uint32_t i = 0; i < m->nfuncs; i++)
+        if (strcmp(cp_model_site(m, m->funcs[i].site)->name, name) == 0)
+            return &m->funcs[i];
+    return NULL;
+}
+
+/* A model whose tree is pruned by the default policy (60 leaves of 1 ms
+ * under a 10 s run fold into "other") and whose function table is cut (62
+ * functions, 50 listed by inclusive time plus the top by self time). */
+static cp_model *pruned_model(void) {
+    cp_model *m = fx_model();
+    m->python_traced = 1;
+    m->hidden_calls = 5;
+    uint32_t s_main = fx_site(m, "main", "app.py", 1, CODEPROF_SITE_PYTHON);
+    uint32_t s_big = fx_site(m, "big", "app.py", 2, CODEPROF_SITE_PYTHON);
+    uint32_t root = fx_thread(m, 99);
+    uint32_t n_main = fx_node(m, root, s_main, 1, FX_S(10), FX_S(4.94));
+    fx_node(m, n_main, s_big, 2, FX_S(5), FX_S(5));
+    fx_func(m, s_main, 1, FX_S(10), FX_S(4.94), FX_S(10));
+    fx_func(m, s_big, 2, FX_S(5), FX_S(5), FX_S(3));
+    for (int i = 0; i < 60; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "tiny%02d", i);
+        uint32_t s = fx_site(m, name, "lib.py", (uint32_t)(10 + i), CODEPROF_SITE_PYTHON);
+        fx_node(m, n_main, s, 3, FX_S(0.001), FX_S(0.001));
+        fx_func(m, s, 3, FX_S(0.001), FX_S(0.001), FX_S(0.0005));
+    }
+    m->nodes[root].incl_ns = FX_S(10);
+    /* data: one dataset with outliers, one loader */
+    uint32_t s_ds = fx_site(m, "Clips", "", 0, CODEPROF_SITE_DATASET);
+    uint32_t s_ld = fx_site(m, "DL", "", 0, CODEPROF_SITE_LOADER);
+    m->data.datasets = calloc(1, sizeof *m->data.datasets);
+    m->data.loaders = calloc(1, sizeof *m->data.loaders);
+    assert_non_null(m->data.datasets);
+    assert_non_null(m->data.loaders);
+    cp_mdataset *ds = &m->data.datasets[0];
+    ds->site = s_ds;
+    ds->items = 20;
+    ds->sum_ns = FX_S(0.4);
+    ds->max_ns = FX_S(0.3);
+    ds->p95_ns = FX_S(0.3);
+    ds->bottleneck_indices = calloc(2, sizeof *ds->bottleneck_indices);
+    ds->bottleneck_ns = calloc(2, sizeof *ds->bottleneck_ns);
+    ds->bottleneck_epochs = calloc(2, sizeof *ds->bottleneck_epochs);
+    ds->bottleneck_indices[0] = 7;
+    ds->bottleneck_indices[1] = 13;
+    ds->bottleneck_ns[0] = FX_S(0.3);
+    ds->bottleneck_ns[1] = FX_S(0.29);
+    ds->bottleneck_epochs[0] = ds->bottleneck_epochs[1] = 1;
+    ds->nbottlenecks = 2;
+    m->data.ndatasets = 1;
+    cp_mloader *L = &m->data.loaders[0];
+    L->site = s_ld;
+    L->batches = 5;
+    L->items = 20;
+    L->epochs = 1;
+    L->wait_ns = FX_S(0.5);
+    L->first_wait_ns = FX_S(0.1);
+    L->step_ns = FX_S(2);
+    L->steps = 4;
+    cp_mloader_derive(L);
+    m->data.nloaders = 1;
+    m->data.item_ns_total = ds->sum_ns;
+    cp_finding f;
+    memset(&f, 0, sizeof f);
+    strcpy(f.rule, "CP-DATA-002");
+    strcpy(f.category, "slow_data_loading");
+    strcpy(f.subject, "Clips");
+    f.value = 0.3;
+    f.saving_s = 0.25;
+    strcpy(f.unit, "s");
+    strcpy(f.recommendation, "two slow indices");
+    assert_int_equal(cp_model_add_finding(m, &f), 0);
+    return m;
+}
+
+static cp_model *round_trip(const cp_model *m, cp_strbuf *json) {
+    cp_strbuf_init(json);
+    assert_int_equal(cp_report_json(m, json), 0);
+    cp_model *r = NULL;
+    codeprof_error err;
+    if (cp_model_from_json(json->data, json->len, "rt.json", &r, &err) != CODEPROF_OK)
+        fail_msg("round trip: %s", err.message);
+    return r;
+}
+
+/* self + children == inclusive at every node that has children; returns nodes below. */
+static uint32_t check_sums(const cp_model *m, uint32_t n) {
+    uint32_t count = 0;
+    uint64_t kids = 0;
+    for (uint32_t c = m->nodes[n].first_child; c != CP_NONE; c = m->nodes[c].next_sibling) {
+        kids += m->nodes[c].incl_ns;
+        count += 1 + check_sums(m, c);
+    }
+    if (m->nodes[n].first_child != CP_NONE && m->nodes[n].site != 0)
+        assert_true(m->nodes[n].self_ns + kids == m->nodes[n].incl_ns);
+    return count;
+}
+
+static void test_round_trip_through_the_writer(void **state) {
+    (void)state;
+    cp_model *m = pruned_model();
+    cp_strbuf json;
+    cp_model *r = round_trip(m, &json);
+    /* the document says what it wrote */
+    cp_jsonr_doc *doc = NULL;
+    assert_int_equal(cp_jsonr_parse(json.data, json.len, NULL, &doc, NULL), 0);
+    const cp_jval *meta = cp_jsonr_get(cp_jsonr_root(doc), "meta");
+    uint64_t written = 0, omitted = 0;
+    assert_int_equal(cp_jsonr_u64(cp_jsonr_get(meta, "tree_nodes_written"), &written), 0);
+    assert_int_equal(cp_jsonr_u64(cp_jsonr_get(cp_jsonr_get(cp_jsonr_root(doc), "performance"),
+                                               "functions_omitted"),
+                                  &omitted),
+                     0);
+    cp_jsonr_free(doc);
+    /* tree: what was written, "other" included, with exact sums */
+    assert_int_equal(r->nthreads, 1);
+    assert_int_equal(r->threads[0].os_tid, 99);
+    uint32_t below = check_sums(r, r->threads[0].root);
+    assert_int_equal(below, written);
+    assert_true(below < m->nnodes - 1); /* pruned: the tiny leaves were folded */
+    assert_true(r->nodes[r->threads[0].root].incl_ns == FX_S(10));
+    uint64_t other_calls = 0, other_ns = 0;
+    for (uint32_t i = 0; i < r->nnodes; i++)
+        if (r->nodes[i].site && strcmp(cp_model_site(r, r->nodes[i].site)->name,
+                                       CP_MODEL_JSON_OTHER_NAME) == 0) {
+            other_calls += r->nodes[i].count;
+            other_ns += r->nodes[i].incl_ns;
+        }
+    assert_int_equal(other_calls, 180);
+    assert_true(other_ns == FX_S(0.06));
+    /* functions: the listed ones carry the model's figures, exactly */
+    assert_int_equal(r->nfuncs + omitted, m->nfuncs);
+    for (uint32_t i = 0; i < r->nfuncs; i++) {
+        const char *name = cp_model_site(r, r->funcs[i].site)->name;
+        const cp_mfunc *o = func_named(m, name);
+        assert_non_null(o);
+        assert_int_equal(r->funcs[i].calls, o->calls);
+        assert_true(r->funcs[i].incl_ns == o->incl_ns && r->funcs[i].self_ns == o->self_ns);
+        assert_true(r->funcs[i].max_ns == o->max_ns);
+    }
+    assert_non_null(func_named(r, "main"));
+    assert_non_null(func_named(r, "big"));
+    /* meta, data, findings */
+    assert_int_equal(r->python_traced, 1);
+    assert_int_equal(r->hidden_calls, 5);
+    assert_int_equal(r->pid, m->pid);
+    assert_true(r->duration_ns == m->duration_ns);
+    assert_true(r->start_unix_ns == m->start_unix_ns);
+    assert_int_equal(r->data.ndatasets, 1);
+    assert_int_equal(r->data.datasets[0].items, 20);
+    assert_true(r->data.datasets[0].sum_ns == FX_S(0.4));
+    assert_int_equal(r->data.datasets[0].nbottlenecks, 2);
+    assert_int_equal(r->data.datasets[0].bottleneck_indices[1], 13);
+    const cp_mloader *L = &r->data.loaders[0], *M = &m->data.loaders[0];
+    assert_true(L->wait_ns == M->wait_ns && L->step_ns == M->step_ns);
+    assert_true(L->first_wait_ns == M->first_wait_ns && L->steps == M->steps);
+    assert_true(L->stall_fraction == M->stall_fraction);
+    assert_true(L->samples_per_s == M->samples_per_s);
+    assert_int_equal(r->nfindings, 1);
+    assert_true(r->findings[0].saving_s == 0.25);
+    assert_string_equal(r->findings[0].recommendation, "two slow indices");
+    assert_true(r->cfg.report_top_functions == m->cfg.report_top_functions);
+    assert_true(r->cfg.report_tree_min_share == m->cfg.report_tree_min_share);
+
+    /* written again and read again: the same model (a fixed point after one trip) */
+    cp_strbuf json2;
+    cp_model *r2 = round_trip(r, &json2);
+    assert_int_equal(r2->nnodes, r->nnodes);
+    assert_int_equal(r2->nfuncs, r->nfuncs);
+    for (uint32_t i = 0; i < r->nnodes; i++) {
+        assert_int_equal(r2->nodes[i].count, r->nodes[i].count);
+        assert_true(r2->nodes[i].incl_ns == r->nodes[i].incl_ns);
+        assert_true(r2->nodes[i].self_ns == r->nodes[i].self_ns);
+        assert_string_equal(cp_model_site(r2, r2->nodes[i].site) ? cp_model_site(r2, r2->nodes[i].site)->name : "",
+                            cp_model_site(r, r->nodes[i].site) ? cp_model_site(r, r->nodes[i].site)->name : "");
+    }
+    cp_strbuf text;
+    cp_strbuf_init(&text);
+    assert_int_equal(cp_report_text(r, &text), 0);
+    assert_non_null(strstr(text.data, "big"));
+    cp_strbuf_free(&text);
+    cp_strbuf_free(&json);
+    cp_strbuf_free(&json2);
+    cp_model_free(r2);
+    cp_model_free(r);
+    cp_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reads_every_section),
@@ -342,6 +537,7 @@ int main(void) {
         cmocka_unit_test(test_errors_name_file_path_and_expectation),
         cmocka_unit_test(test_minimal_report),
         cmocka_unit_test(test_file_reader),
+        cmocka_unit_test(test_round_trip_through_the_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
