@@ -485,11 +485,6 @@ static int read_functions(rd *r, const cp_jval *perf) {
         mf->site = site_of_object(r, f, "function", 0, 1);
         if (!mf->site)
             return -1;
-        for (uint32_t j = 0; j < m->nfuncs; j++)
-            if (m->funcs[j].site == mf->site)
-                return bad(r, "expected one entry per site: same function, file, line and kind "
-                              "as performance.functions[%u]",
-                           j);
         int cpu = 0;
         const cp_jval *md = member(f, "memory_delta"), *mt = member(f, "memory_delta_total");
         if (get_u64(r, f, "calls", &mf->calls) != 0 ||
@@ -509,6 +504,27 @@ static int read_functions(rd *r, const cp_jval *perf) {
         m->nfuncs++;
         leave(r, o);
     }
+    /* one entry per site (the writer lists each once): site ids are dense */
+    uint32_t *first = calloc((size_t)m->sites.n + 1, sizeof *first);
+    if (!first)
+        return nomem(r);
+    for (uint32_t i = 0; i < m->nfuncs; i++) {
+        uint32_t site = m->funcs[i].site;
+        if (site <= m->sites.n && first[site]) {
+            uint32_t j = first[site] - 1;
+            free(first);
+            size_t o = enter_key(r, "functions");
+            enter_index(r, i);
+            int rc = bad(r, "expected one entry per site: same function, file, line and kind as "
+                            "performance.functions[%u]",
+                         j);
+            leave(r, o);
+            return rc;
+        }
+        if (site <= m->sites.n)
+            first[site] = i + 1;
+    }
+    free(first);
     qsort(m->funcs, m->nfuncs, sizeof *m->funcs, cmp_func);
     return 0;
 }
