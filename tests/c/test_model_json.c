@@ -285,6 +285,25 @@ static void test_errors_name_file_path_and_expectation(void **state) {
     assert_int_equal(cp_model_from_json(NULL, 1, NULL, &m, &err), CODEPROF_EINVAL);
 }
 
+static void test_every_truncation_fails_cleanly(void **state) {
+    (void)state;
+    /* each proper prefix of a valid report is malformed JSON: an error with a
+     * byte offset, never a model, never a read past the prefix (ASan) */
+    size_t n = strlen(report_v2);
+    for (size_t len = 0; len < n; len++) {
+        char *copy = malloc(len ? len : 1); /* exact size: ASan sees any overread */
+        assert_non_null(copy);
+        memcpy(copy, report_v2, len);
+        cp_model *m = NULL;
+        codeprof_error err;
+        memset(&err, 0, sizeof err);
+        assert_int_equal(cp_model_from_json(copy, len, "cut.json", &m, &err), CODEPROF_EFORMAT);
+        assert_null(m);
+        assert_non_null(strstr(err.message, "cut.json: byte "));
+        free(copy);
+    }
+}
+
 static void test_minimal_report(void **state) {
     (void)state;
     /* only the schema keys: an empty but valid model */
@@ -535,6 +554,7 @@ int main(void) {
         cmocka_unit_test(test_reads_every_section),
         cmocka_unit_test(test_writers_render_a_read_model),
         cmocka_unit_test(test_errors_name_file_path_and_expectation),
+        cmocka_unit_test(test_every_truncation_fails_cleanly),
         cmocka_unit_test(test_minimal_report),
         cmocka_unit_test(test_file_reader),
         cmocka_unit_test(test_round_trip_through_the_writer),
