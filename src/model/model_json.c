@@ -18,15 +18,15 @@
 #include "report/report.h"
 
 typedef struct rd {
-    const char *name;       /* the source, for messages */
-    char path[768];         /* JSON path of the value being read */
+    const char *name; /* the source, for messages */
+    char path[768];   /* JSON path of the value being read */
     size_t plen;
     codeprof_error *err;
-    codeprof_status st;     /* first failure */
+    codeprof_status st; /* first failure */
     cp_model *m;
-    uint32_t *site_map;     /* performance.sites[i] -> model site */
+    uint32_t *site_map; /* performance.sites[i] -> model site */
     uint32_t nsites;
-    uint32_t other_site;    /* "(other)", interned on first use */
+    uint32_t other_site; /* "(other)", interned on first use */
     uint32_t cap_nodes;
 } rd;
 
@@ -70,7 +70,9 @@ static int nomem(rd *r) {
     return -1;
 }
 
-static const char *got(const cp_jval *v) { return cp_jsonr_type_name(v->type); }
+static const char *got(const cp_jval *v) {
+    return cp_jsonr_type_name(v->type);
+}
 
 /* ---- typed members (absent or null: the default stays) ----------------- */
 
@@ -93,9 +95,9 @@ static int get_u64(rd *r, const cp_jval *obj, const char *key, uint64_t *out) {
     if (cp_jsonr_u64(v, out) == 0)
         return 0;
     size_t o = enter_key(r, key);
-    int rc = v->type == CP_JNUMBER ? bad(r, "expected a non-negative integer below 2^64, got %.40s",
-                                         v->u.str)
-                                   : bad(r, "expected a non-negative integer, got %s", got(v));
+    int rc = v->type == CP_JNUMBER
+                 ? bad(r, "expected a non-negative integer below 2^64, got %.40s", v->u.str)
+                 : bad(r, "expected a non-negative integer, got %s", got(v));
     leave(r, o);
     return rc;
 }
@@ -164,10 +166,10 @@ static int get_ns(rd *r, const cp_jval *obj, const char *key, uint64_t *out, int
     if (cp_jsonr_ns(v, out) == 0)
         return 0;
     size_t o = enter_key(r, key);
-    int rc = v->type == CP_JNUMBER
-                 ? bad(r, "expected a non-negative number of seconds below 2^64 ns, got %.40s",
-                       v->u.str)
-                 : bad(r, "expected a number of seconds, got %s", got(v));
+    int rc =
+        v->type == CP_JNUMBER
+            ? bad(r, "expected a non-negative number of seconds below 2^64 ns, got %.40s", v->u.str)
+            : bad(r, "expected a number of seconds, got %s", got(v));
     leave(r, o);
     return rc;
 }
@@ -257,8 +259,9 @@ static int parse_kind(rd *r, const cp_jval *obj, uint16_t *kind) {
             return 0;
         }
     size_t o = enter_key(r, "kind");
-    bad(r, "expected one of scope, python, native, function, dataset, loader, preprocess, "
-           "augment, gpu; got \"%.40s\"",
+    bad(r,
+        "expected one of scope, python, native, function, dataset, loader, preprocess, "
+        "augment, gpu; got \"%.40s\"",
         s);
     leave(r, o);
     return -1;
@@ -515,8 +518,9 @@ static int read_functions(rd *r, const cp_jval *perf) {
             free(first);
             size_t o = enter_key(r, "functions");
             enter_index(r, i);
-            int rc = bad(r, "expected one entry per site: same function, file, line and kind as "
-                            "performance.functions[%u]",
+            int rc = bad(r,
+                         "expected one entry per site: same function, file, line and kind as "
+                         "performance.functions[%u]",
                          j);
             leave(r, o);
             return rc;
@@ -570,8 +574,8 @@ static int read_node(rd *r, const cp_jval *v, uint32_t parent, uint32_t *out) {
         if (get_u64(r, v, "other", &folded) != 0)
             return -1;
         if (!r->other_site) {
-            r->other_site = cp_model_intern_site(r->m, CP_MODEL_JSON_OTHER_NAME, "", 0,
-                                                 CODEPROF_SITE_SCOPE);
+            r->other_site =
+                cp_model_intern_site(r->m, CP_MODEL_JSON_OTHER_NAME, "", 0, CODEPROF_SITE_SCOPE);
             if (!r->other_site)
                 return nomem(r);
         }
@@ -584,8 +588,10 @@ static int read_node(rd *r, const cp_jval *v, uint32_t parent, uint32_t *out) {
             if (!r->nsites)
                 bad(r, "expected an index into performance.sites, which is empty");
             else
-                bad(r, "expected an index into performance.sites (0..%u), got %.40s",
-                    r->nsites - 1, !sv ? "nothing" : sv->type == CP_JNUMBER ? sv->u.str : got(sv));
+                bad(r, "expected an index into performance.sites (0..%u), got %.40s", r->nsites - 1,
+                    !sv                      ? "nothing"
+                    : sv->type == CP_JNUMBER ? sv->u.str
+                                             : got(sv));
             leave(r, o);
             return -1;
         }
@@ -598,8 +604,7 @@ static int read_node(rd *r, const cp_jval *v, uint32_t parent, uint32_t *out) {
     uint64_t count = 0, incl = 0, self = 0, cpu = 0;
     int has_cpu = 0, has_self = 0;
     if (get_u64(r, v, "calls", &count) != 0 || get_ns(r, v, "inclusive_s", &incl, NULL) != 0 ||
-        get_ns(r, v, "self_s", &self, &has_self) != 0 ||
-        get_ns(r, v, "cpu_s", &cpu, &has_cpu) != 0)
+        get_ns(r, v, "self_s", &self, &has_self) != 0 || get_ns(r, v, "cpu_s", &cpu, &has_cpu) != 0)
         return -1;
     n = &r->m->nodes[idx];
     n->count = count;
@@ -794,9 +799,8 @@ static int read_loaders(rd *r, const cp_jval *arr) {
             return -1;
         /* the report keeps the mean first-batch wait; the sum is mean x epochs
          * (exact up to the writer's rounding to the ns) */
-        L->first_wait_ns = L->epochs && first_mean <= UINT64_MAX / L->epochs
-                               ? first_mean * L->epochs
-                               : 0;
+        L->first_wait_ns =
+            L->epochs && first_mean <= UINT64_MAX / L->epochs ? first_mean * L->epochs : 0;
         if (L->first_wait_ns > L->wait_ns)
             L->first_wait_ns = L->wait_ns;
         L->steps = L->batches > L->epochs ? L->batches - L->epochs : 0;
@@ -823,7 +827,8 @@ static int read_workers(rd *r, const cp_jval *arr) {
         w->worker = -1;
         if (get_i32(r, v, "worker", &w->worker) || get_i32(r, v, "pid", &w->pid) ||
             get_u64(r, v, "items", &w->items) || get_u64(r, v, "failures", &w->failures) ||
-            get_ns(r, v, "busy_time", &w->busy_ns, NULL) || get_ns(r, v, "span", &w->span_ns, NULL) ||
+            get_ns(r, v, "busy_time", &w->busy_ns, NULL) ||
+            get_ns(r, v, "span", &w->span_ns, NULL) ||
             get_bool(r, v, "incomplete", &w->incomplete) ||
             get_field(r, v, "incomplete_reason", w->reason, sizeof w->reason) ||
             get_i32(r, v, "spool_errno", &w->spool_errno) ||
@@ -931,12 +936,14 @@ static int read_report(rd *r, const cp_jval *root) {
     if (!vv || cp_jsonr_u64(vv, &version) != 0)
         return bad(r, "expected the integer %d", CP_MODEL_JSON_SCHEMA_VERSION);
     if (version < CP_MODEL_JSON_SCHEMA_VERSION)
-        return bad(r, "the report has schema version %llu, older than the %d this codeprof reads: "
-                      "profile the run again with this version",
+        return bad(r,
+                   "the report has schema version %llu, older than the %d this codeprof reads: "
+                   "profile the run again with this version",
                    (unsigned long long)version, CP_MODEL_JSON_SCHEMA_VERSION);
     if (version > CP_MODEL_JSON_SCHEMA_VERSION)
-        return bad(r, "the report has schema version %llu, newer than the %d this codeprof reads: "
-                      "read it with the codeprof that wrote it, or a newer one",
+        return bad(r,
+                   "the report has schema version %llu, newer than the %d this codeprof reads: "
+                   "read it with the codeprof that wrote it, or a newer one",
                    (unsigned long long)version, CP_MODEL_JSON_SCHEMA_VERSION);
     leave(r, 0);
     const cp_jval *meta, *config, *perf, *dl, *findings;
@@ -1016,8 +1023,8 @@ codeprof_status cp_model_read_json_file(const char *path, cp_model **out, codepr
         close(fd);
         if (os_errno)
             *os_errno = S_ISDIR(stt.st_mode) ? EISDIR : EINVAL;
-        return cp_error_set(err, CODEPROF_EIO, "path", "%s: expected a regular file (a JSON report)",
-                            path);
+        return cp_error_set(err, CODEPROF_EIO, "path",
+                            "%s: expected a regular file (a JSON report)", path);
     }
     if ((uint64_t)stt.st_size > CP_JSONR_MAX_BYTES) {
         close(fd);

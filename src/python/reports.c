@@ -46,10 +46,8 @@ static cp_model *read_model(PyObject *path_b, PyObject *path_obj, const char *fn
     memset(&err, 0, sizeof err);
     int os_errno = 0;
     codeprof_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = cp_model_read_json_file(path, &m, &err, &os_errno);
-    Py_END_ALLOW_THREADS
-    if (st != CODEPROF_OK) {
+    Py_BEGIN_ALLOW_THREADS st = cp_model_read_json_file(path, &m, &err, &os_errno);
+    Py_END_ALLOW_THREADS if (st != CODEPROF_OK) {
         cp_py_raise(st, &err, fname, os_errno, path_obj);
         return NULL;
     }
@@ -59,10 +57,8 @@ static cp_model *read_model(PyObject *path_b, PyObject *path_obj, const char *fn
 /* Renders `m` in `fmt` into `sb` without the GIL. */
 static codeprof_status render(const cp_model *m, codeprof_format fmt, cp_strbuf *sb) {
     codeprof_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = cp_format_write(m, fmt, sb);
-    Py_END_ALLOW_THREADS
-    return st;
+    Py_BEGIN_ALLOW_THREADS st = cp_format_write(m, fmt, sb);
+    Py_END_ALLOW_THREADS return st;
 }
 
 static PyObject *render_error(codeprof_status st, codeprof_format fmt, const char *fname) {
@@ -154,10 +150,9 @@ PyObject *cp_py_save_report(PyObject *mod, PyObject *args, PyObject *kwargs) {
     }
     codeprof_error err;
     memset(&err, 0, sizeof err);
-    Py_BEGIN_ALLOW_THREADS
-    st = cp_write_file_atomic(out_path, sb.data ? sb.data : "", sb.len, &err);
-    Py_END_ALLOW_THREADS
-    if (st != CODEPROF_OK) {
+    Py_BEGIN_ALLOW_THREADS st =
+        cp_write_file_atomic(out_path, sb.data ? sb.data : "", sb.len, &err);
+    Py_END_ALLOW_THREADS if (st != CODEPROF_OK) {
         cp_py_raise(st, &err, "save_report()", 0,
                     PyTuple_Size(args) > 1 ? PyTuple_GET_ITEM(args, 1) : NULL);
         goto out;
@@ -200,13 +195,10 @@ PyObject *cp_py_diff_reports(PyObject *mod, PyObject *args, PyObject *kwargs) {
     cp_strbuf_init(&sb);
     int rc;
     const char *na = PyBytes_AS_STRING(a_b), *nb = PyBytes_AS_STRING(b_b);
-    Py_BEGIN_ALLOW_THREADS
-    rc = json ? cp_report_diff_json(a, b, na, nb, &sb) : cp_report_diff_text(a, b, na, nb, &sb);
-    Py_END_ALLOW_THREADS
-    if (rc != 0 || !cp_strbuf_ok(&sb))
-        PyErr_NoMemory();
-    else
-        res = PyUnicode_DecodeUTF8(sb.data ? sb.data : "", (Py_ssize_t)sb.len, "replace");
+    Py_BEGIN_ALLOW_THREADS rc =
+        json ? cp_report_diff_json(a, b, na, nb, &sb) : cp_report_diff_text(a, b, na, nb, &sb);
+    Py_END_ALLOW_THREADS if (rc != 0 || !cp_strbuf_ok(&sb)) PyErr_NoMemory();
+    else res = PyUnicode_DecodeUTF8(sb.data ? sb.data : "", (Py_ssize_t)sb.len, "replace");
     cp_strbuf_free(&sb);
 out:
     cp_model_free(a);

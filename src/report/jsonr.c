@@ -182,14 +182,30 @@ static int parse_string(parser *p, const char **out, uint32_t *out_len) {
         size_t esc = p->pos++;
         char e = p->s[p->pos++];
         switch (e) {
-        case '"': o[k++] = '"'; break;
-        case '\\': o[k++] = '\\'; break;
-        case '/': o[k++] = '/'; break;
-        case 'b': o[k++] = '\b'; break;
-        case 'f': o[k++] = '\f'; break;
-        case 'n': o[k++] = '\n'; break;
-        case 'r': o[k++] = '\r'; break;
-        case 't': o[k++] = '\t'; break;
+        case '"':
+            o[k++] = '"';
+            break;
+        case '\\':
+            o[k++] = '\\';
+            break;
+        case '/':
+            o[k++] = '/';
+            break;
+        case 'b':
+            o[k++] = '\b';
+            break;
+        case 'f':
+            o[k++] = '\f';
+            break;
+        case 'n':
+            o[k++] = '\n';
+            break;
+        case 'r':
+            o[k++] = '\r';
+            break;
+        case 't':
+            o[k++] = '\t';
+            break;
         case 'u': {
             long u = read_u4(p);
             if (u < 0 || p->pos > end)
@@ -216,8 +232,9 @@ static int parse_string(parser *p, const char **out, uint32_t *out_len) {
             break;
         }
         default:
-            return fail(p, esc, "invalid escape '\\%c': expected one of \\\" \\\\ \\/ \\b \\f \\n "
-                                "\\r \\t \\uXXXX",
+            return fail(p, esc,
+                        "invalid escape '\\%c': expected one of \\\" \\\\ \\/ \\b \\f \\n "
+                        "\\r \\t \\uXXXX",
                         (e >= 0x20 && e < 0x7f) ? e : '?');
         }
     }
@@ -228,7 +245,9 @@ static int parse_string(parser *p, const char **out, uint32_t *out_len) {
     return 0;
 }
 
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 static int parse_number(parser *p, cp_jval *v) {
     size_t start = p->pos, i = p->pos;
@@ -277,8 +296,9 @@ static int parse_number(parser *p, cp_jval *v) {
 
 static int literal(parser *p, const char *word, size_t wl) {
     if (p->n - p->pos < wl || memcmp(p->s + p->pos, word, wl) != 0)
-        return fail(p, p->pos, "expected a value (object, array, string, number, true, false or "
-                               "null)");
+        return fail(p, p->pos,
+                    "expected a value (object, array, string, number, true, false or "
+                    "null)");
     p->pos += wl;
     return 0;
 }
@@ -398,8 +418,9 @@ static int parse_value(parser *p, cp_jval *v) {
     default:
         if (c == '-' || is_digit(c))
             return parse_number(p, v);
-        return fail(p, p->pos, "expected a value (object, array, string, number, true, false or "
-                               "null)");
+        return fail(p, p->pos,
+                    "expected a value (object, array, string, number, true, false or "
+                    "null)");
     }
 }
 
@@ -435,7 +456,9 @@ int cp_jsonr_parse(const char *text, size_t len, const cp_jsonr_limits *lim, cp_
     return 0;
 }
 
-const cp_jval *cp_jsonr_root(const cp_jsonr_doc *doc) { return doc ? &doc->root : NULL; }
+const cp_jval *cp_jsonr_root(const cp_jsonr_doc *doc) {
+    return doc ? &doc->root : NULL;
+}
 
 void cp_jsonr_free(cp_jsonr_doc *doc) {
     if (!doc)
@@ -506,7 +529,9 @@ int cp_jsonr_i64(const cp_jval *v, int64_t *out) {
 
 static locale_t c_locale;
 static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-static void c_locale_init(void) { c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+static void c_locale_init(void) {
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
 
 int cp_jsonr_double(const cp_jval *v, double *out) {
     if (!v || v->type != CP_JNUMBER)

@@ -44,15 +44,15 @@ typedef enum cp_jtype {
 
 /* One value.  For an object member, `key`/`key_len` name it (else NULL). */
 typedef struct cp_jval {
-    uint8_t type;            /* cp_jtype                                     */
-    uint8_t boolean;         /* CP_JBOOL: 0 or 1                             */
-    uint32_t len;            /* string/number text bytes; array/object count  */
+    uint8_t type;    /* cp_jtype                                     */
+    uint8_t boolean; /* CP_JBOOL: 0 or 1                             */
+    uint32_t len;    /* string/number text bytes; array/object count  */
     uint32_t key_len;
-    const char *key;         /* NUL-terminated, owned by the document        */
+    const char *key; /* NUL-terminated, owned by the document        */
     union {
-        const char *str;           /* CP_JSTRING: decoded, NUL-terminated;
+        const char *str;            /* CP_JSTRING: decoded, NUL-terminated;
                                       CP_JNUMBER: the number's source text  */
-        const struct cp_jval *kids;/* CP_JARRAY / CP_JOBJECT: `len` values   */
+        const struct cp_jval *kids; /* CP_JARRAY / CP_JOBJECT: `len` values   */
     } u;
 } cp_jval;
 
@@ -62,8 +62,8 @@ typedef struct cp_jsonr_limits {
 } cp_jsonr_limits;
 
 typedef struct cp_jsonr_error {
-    size_t offset;      /* byte offset of the fault in the input */
-    char message[192];  /* "expected ':' after an object key", ... */
+    size_t offset;     /* byte offset of the fault in the input */
+    char message[192]; /* "expected ':' after an object key", ... */
 } cp_jsonr_error;
 
 typedef struct cp_jsonr_doc cp_jsonr_doc;

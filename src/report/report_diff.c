@@ -32,11 +32,11 @@ static int ratio_of(pair p, double *r) {
 enum { MAXF = 4 };
 typedef struct row {
     const cp_msite *sa, *sb;
-    const char *label;     /* loaders/datasets/findings: the name */
+    const char *label; /* loaders/datasets/findings: the name */
     const cp_finding *fa, *fb;
     pair f[MAXF];
-    double order;          /* sort key, descending */
-    size_t seq;            /* order added: ties keep it */
+    double order; /* sort key, descending */
+    size_t seq;   /* order added: ties keep it */
 } row;
 
 typedef struct rows {
@@ -76,8 +76,12 @@ static const cp_msite *site_of(const cp_model *m, uint32_t id) {
     return s ? s : &unknown_site;
 }
 
-static double sec(uint64_t ns) { return (double)ns / 1e9; }
-static double mean_s(uint64_t sum_ns, uint64_t n) { return n ? (double)sum_ns / 1e9 / (double)n : 0; }
+static double sec(uint64_t ns) {
+    return (double)ns / 1e9;
+}
+static double mean_s(uint64_t sum_ns, uint64_t n) {
+    return n ? (double)sum_ns / 1e9 / (double)n : 0;
+}
 
 /* ---- functions: matched by (name, file, line) through sorted indices ------ */
 
@@ -187,7 +191,8 @@ static int diff_stages(const cp_model *a, const cp_model *b, rows *rs) {
         r->sa = sa ? site_of(a, sa->site) : NULL;
         r->sb = sb ? site_of(b, sb->site) : NULL;
         r->f[0] = mk(sa != NULL, sa ? sec(sa->sum_ns) : 0, sb != NULL, sb ? sec(sb->sum_ns) : 0);
-        r->f[1] = mk(sa != NULL, sa ? (double)sa->calls : 0, sb != NULL, sb ? (double)sb->calls : 0);
+        r->f[1] =
+            mk(sa != NULL, sa ? (double)sa->calls : 0, sb != NULL, sb ? (double)sb->calls : 0);
         r->f[2] = mk(sa != NULL, sa ? mean_s(sa->sum_ns, sa->calls) : 0, sb != NULL,
                      sb ? mean_s(sb->sum_ns, sb->calls) : 0);
         r->order = fabs(r->f[0].b - r->f[0].a);
@@ -205,7 +210,8 @@ static void loader_figs(row *r, const cp_mloader *La, const cp_mloader *Lb) {
                  Lb ? mean_s(Lb->wait_ns, Lb->batches) : 0);
     r->f[1] = mk(La != NULL, La ? La->stall_fraction : 0, Lb != NULL, Lb ? Lb->stall_fraction : 0);
     r->f[2] = mk(La != NULL, La ? La->samples_per_s : 0, Lb != NULL, Lb ? Lb->samples_per_s : 0);
-    r->f[3] = mk(La != NULL, La ? (double)La->batches : 0, Lb != NULL, Lb ? (double)Lb->batches : 0);
+    r->f[3] =
+        mk(La != NULL, La ? (double)La->batches : 0, Lb != NULL, Lb ? (double)Lb->batches : 0);
 }
 
 static void dataset_figs(row *r, const cp_mdataset *x, const cp_mdataset *y) {
@@ -230,7 +236,8 @@ static int diff_named(const cp_model *a, const cp_model *b, int loaders, rows *r
         if (i < na) {
             ia = (int32_t)i;
             for (uint32_t j = 0; j < nb && ib < 0; j++)
-                if (!used[j] && strcmp(site_of(a, SITE_A(i))->name, site_of(b, SITE_B(j))->name) == 0) {
+                if (!used[j] &&
+                    strcmp(site_of(a, SITE_A(i))->name, site_of(b, SITE_B(j))->name) == 0) {
                     ib = (int32_t)j;
                     used[j] = 1;
                 }
@@ -374,7 +381,9 @@ static void text_finding_list(cp_strbuf *out, const diff *d, const char *title, 
     size_t n = 0;
     for (size_t i = 0; i < d->findings.n; i++) {
         const row *r = &d->findings.v[i];
-        int match = which == 0 ? (!r->fa && r->fb) : which == 1 ? (r->fa && !r->fb) : (r->fa && r->fb);
+        int match = which == 0   ? (!r->fa && r->fb)
+                    : which == 1 ? (r->fa && !r->fb)
+                                 : (r->fa && r->fb);
         if (!match)
             continue;
         if (!n++)
@@ -517,7 +526,9 @@ static void json_findings(cp_jsonw *w, const diff *d, const char *key, int which
     cp_jsonw_begin_array(w);
     for (size_t i = 0; i < d->findings.n; i++) {
         const row *r = &d->findings.v[i];
-        int match = which == 0 ? (!r->fa && r->fb) : which == 1 ? (r->fa && !r->fb) : (r->fa && r->fb);
+        int match = which == 0   ? (!r->fa && r->fb)
+                    : which == 1 ? (r->fa && !r->fb)
+                                 : (r->fa && r->fb);
         if (!match)
             continue;
         const cp_finding *f = r->fb ? r->fb : r->fa;
@@ -533,7 +544,8 @@ static void json_findings(cp_jsonw *w, const diff *d, const char *key, int which
         json_pair(w, "value", r->f[0]);
         json_pair(w, "saving_s", r->f[1]);
         cp_jsonw_key(w, "recommendation");
-        cp_jsonw_string_n(w, f->recommendation, strnlen(f->recommendation, sizeof f->recommendation));
+        cp_jsonw_string_n(w, f->recommendation,
+                          strnlen(f->recommendation, sizeof f->recommendation));
         cp_jsonw_end_object(w);
     }
     cp_jsonw_end_array(w);

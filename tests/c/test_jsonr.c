@@ -37,8 +37,8 @@ static void parse_bad(const char *s, size_t len, size_t offset, const char *need
 
 static void test_values_and_lookup(void **state) {
     (void)state;
-    cp_jsonr_doc *d =
-        parse_ok(" {\"a\": [1, -2, 3.5e2, true, false, null, \"x\"], \"b\": {}, \"c\": [] ,\"a\":0}\n");
+    cp_jsonr_doc *d = parse_ok(
+        " {\"a\": [1, -2, 3.5e2, true, false, null, \"x\"], \"b\": {}, \"c\": [] ,\"a\":0}\n");
     const cp_jval *root = cp_jsonr_root(d);
     assert_int_equal(root->type, CP_JOBJECT);
     assert_int_equal(root->len, 4);
@@ -85,7 +85,7 @@ static void test_strings(void **state) {
     assert_string_equal(r->u.kids[3].u.str, "\xef\xbf\xbdx");    /* lone high: U+FFFD */
     assert_string_equal(r->u.kids[4].u.str, "\xef\xbf\xbd");     /* lone low */
     assert_string_equal(r->u.kids[5].u.str, "caf\xc3\xa9");      /* raw UTF-8 kept */
-    assert_int_equal(r->u.kids[6].len, 6); /* embedded NUL counted */
+    assert_int_equal(r->u.kids[6].len, 6);                       /* embedded NUL counted */
     assert_memory_equal(r->u.kids[6].u.str, "nul\0in", 6);
     cp_jsonr_free(d);
 }
@@ -108,8 +108,8 @@ static void test_seconds_to_ns_exact(void **state) {
     check_ns("0.000000123", 0, 123);
     check_ns("12345.123456789", 0, 12345123456789ull); /* more digits than a double keeps exactly */
     check_ns("18446744073.709551615", 0, UINT64_MAX);
-    check_ns("18446744073.709551616", -1, 0);           /* past 2^64 ns */
-    check_ns("0.0000000015", 0, 2);                     /* rounded half up */
+    check_ns("18446744073.709551616", -1, 0); /* past 2^64 ns */
+    check_ns("0.0000000015", 0, 2);           /* rounded half up */
     check_ns("0.0000000014", 0, 1);
     check_ns("1e-9", 0, 1);
     check_ns("2.5E+3", 0, 2500000000000ull);

@@ -275,8 +275,8 @@ static void test_errors_name_file_path_and_expectation(void **state) {
                  "\"functions\":[{\"function\":\"work\",\"file\":\"app.py\",\"line\":5,"
                  "\"kind\":\"python\"",
                  CODEPROF_EFORMAT, "performance.functions[1]", "one entry per site");
-    expect_error("\"children\":[{\"site\":1", "\"children\":{\"site\":1", CODEPROF_EFORMAT,
-                 "byte", NULL); /* then braces no longer balance */
+    expect_error("\"children\":[{\"site\":1", "\"children\":{\"site\":1", CODEPROF_EFORMAT, "byte",
+                 NULL); /* then braces no longer balance */
     /* not an object at all */
     cp_model *m = NULL;
     codeprof_error err;
@@ -355,7 +355,6 @@ static void test_file_reader(void **state) {
     unlink(path);
     rmdir(dir);
 }
-
 
 /* ---- round trip: the v2 writer's JSON read back ---------------------------- */
 
@@ -484,8 +483,8 @@ static void test_round_trip_through_the_writer(void **state) {
     assert_true(r->nodes[r->threads[0].root].incl_ns == FX_S(10));
     uint64_t other_calls = 0, other_ns = 0;
     for (uint32_t i = 0; i < r->nnodes; i++)
-        if (r->nodes[i].site && strcmp(cp_model_site(r, r->nodes[i].site)->name,
-                                       CP_MODEL_JSON_OTHER_NAME) == 0) {
+        if (r->nodes[i].site &&
+            strcmp(cp_model_site(r, r->nodes[i].site)->name, CP_MODEL_JSON_OTHER_NAME) == 0) {
             other_calls += r->nodes[i].count;
             other_ns += r->nodes[i].incl_ns;
         }
@@ -534,8 +533,9 @@ static void test_round_trip_through_the_writer(void **state) {
         assert_int_equal(r2->nodes[i].count, r->nodes[i].count);
         assert_true(r2->nodes[i].incl_ns == r->nodes[i].incl_ns);
         assert_true(r2->nodes[i].self_ns == r->nodes[i].self_ns);
-        assert_string_equal(cp_model_site(r2, r2->nodes[i].site) ? cp_model_site(r2, r2->nodes[i].site)->name : "",
-                            cp_model_site(r, r->nodes[i].site) ? cp_model_site(r, r->nodes[i].site)->name : "");
+        assert_string_equal(
+            cp_model_site(r2, r2->nodes[i].site) ? cp_model_site(r2, r2->nodes[i].site)->name : "",
+            cp_model_site(r, r->nodes[i].site) ? cp_model_site(r, r->nodes[i].site)->name : "");
     }
     cp_strbuf text;
     cp_strbuf_init(&text);

@@ -26,10 +26,11 @@ static cp_model *make(unsigned nf, double scale, double wait_s, double stall,
     cp_strbuf_puts(&sb, "{\"schema\":\"codeprof-report\",\"schema_version\":2,"
                         "\"meta\":{\"duration_s\":10},\"performance\":{\"functions\":[");
     for (unsigned i = 0; i < nf; i++)
-        cp_strbuf_printf(&sb,
-                         "%s{\"function\":\"f%u\",\"file\":\"m.py\",\"line\":%u,\"kind\":\"python\","
-                         "\"calls\":%u,\"inclusive_s\":%.3f,\"self_s\":%.3f}",
-                         i ? "," : "", i, i + 1, i + 1, i * scale, i * scale / 2);
+        cp_strbuf_printf(
+            &sb,
+            "%s{\"function\":\"f%u\",\"file\":\"m.py\",\"line\":%u,\"kind\":\"python\","
+            "\"calls\":%u,\"inclusive_s\":%.3f,\"self_s\":%.3f}",
+            i ? "," : "", i, i + 1, i + 1, i * scale, i * scale / 2);
     cp_strbuf_printf(&sb,
                      "]},\"data_loading\":{\"datasets\":[{\"name\":\"Clips\",\"count\":100,"
                      "\"total_time\":%.3f,\"p95\":0.02}],\"loaders\":[{\"name\":\"DL\","
@@ -47,14 +48,16 @@ static cp_model *make(unsigned nf, double scale, double wait_s, double stall,
     return m;
 }
 
-#define FIND(rule, subj, val)                                                                   \
-    "{\"rule\":\"" rule "\",\"category\":\"c\",\"subject\":\"" subj "\",\"value\":" val          \
+#define FIND(rule, subj, val)                                                                      \
+    "{\"rule\":\"" rule "\",\"category\":\"c\",\"subject\":\"" subj "\",\"value\":" val            \
     ",\"unit\":\"s\",\"recommendation\":\"fix " subj "\",\"saving_s\":1}"
 
 static void test_text(void **state) {
     (void)state;
-    cp_model *a = make(5, 1.0, 0.1, 0.5, FIND("CP-DATA-001", "DL", "0.5") "," FIND("CP-PERF-001", "f4", "4"));
-    cp_model *b = make(5, 0.5, 0.02, 0.1, FIND("CP-PERF-001", "f4", "2") "," FIND("CP-MEM-001", "f3", "3"));
+    cp_model *a =
+        make(5, 1.0, 0.1, 0.5, FIND("CP-DATA-001", "DL", "0.5") "," FIND("CP-PERF-001", "f4", "4"));
+    cp_model *b =
+        make(5, 0.5, 0.02, 0.1, FIND("CP-PERF-001", "f4", "2") "," FIND("CP-MEM-001", "f3", "3"));
     cp_strbuf sb;
     cp_strbuf_init(&sb);
     assert_int_equal(cp_report_diff_text(a, b, "a.json", "b.json", &sb), 0);

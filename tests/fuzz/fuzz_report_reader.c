@@ -74,7 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (reached != m->nnodes)
         abort();
     for (uint32_t i = 0; i < m->nfuncs; i++)
-        if (!cp_model_site(m, m->funcs[i].site) || (i && m->funcs[i].incl_ns > m->funcs[i - 1].incl_ns))
+        if (!cp_model_site(m, m->funcs[i].site) ||
+            (i && m->funcs[i].incl_ns > m->funcs[i - 1].incl_ns))
             abort();
     for (uint32_t i = 0; i < m->data.ndatasets; i++)
         if (!cp_model_site(m, m->data.datasets[i].site) ||
