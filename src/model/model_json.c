@@ -13,9 +13,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "codeprof/version.h"
 #include "core/errors.h"
 #include "report/jsonr.h"
 #include "report/report.h"
+
+/* The reader follows the writer: a new schema version needs this reader
+ * updated (and its tests) before the build passes again. */
+_Static_assert(CP_MODEL_JSON_SCHEMA_VERSION == CODEPROF_REPORT_SCHEMA_VERSION,
+               "model_json.c reads another report schema version than report_json.c writes");
 
 typedef struct rd {
     const char *name; /* the source, for messages */
