@@ -192,12 +192,14 @@ test-asan: sysdeps venv
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(CTEST) --output-on-failure -j$(NPROC)
 
-# libFuzzer on the two total readers (tests/fuzz): the spool reader and the worker model reader,
-# FUZZ_SECONDS in all, half each (a bounded CI run).  Needs clang and its libFuzzer runtime
+# libFuzzer on the total readers (tests/fuzz): the spool reader and the worker model reader,
+# FUZZ_SECONDS in all, half each, and the saved-report reader (JSON -> model), FUZZ_REPORT_SECONDS
+# (a bounded CI run).  Needs clang and its libFuzzer runtime
 # (Debian: clang + libclang-rt-<major>-dev); fuzzdeps installs them as root.  New inputs go to
 # build-fuzz/corpus-work-<corpus>; the committed seeds (tests/fuzz/corpus/<corpus>) are read only.
 # A crash leaves its input in build-fuzz/ (<harness>-crash-*) and fails the leg.
 FUZZ_SECONDS ?= 60
+FUZZ_REPORT_SECONDS ?= 30
 FUZZ_CC ?= clang
 
 fuzzdeps:
@@ -219,15 +221,17 @@ test-fuzz: fuzzdeps venv
 	@$(CMAKE) -S $(ROOT) -B $(ROOT)/build-fuzz -DCMAKE_C_COMPILER=$(FUZZ_CC) -DCODEPROF_BUILD_FUZZ=ON \
 	  -DCMAKE_BUILD_TYPE=Debug > $(ROOT)/build-fuzz-configure.log 2>&1 \
 	  || { tail -30 $(ROOT)/build-fuzz-configure.log; exit 1; }
-	@$(CMAKE) --build $(ROOT)/build-fuzz --target fuzz_spool_reader fuzz_model_reader -j$(NPROC) \
+	@$(CMAKE) --build $(ROOT)/build-fuzz --target fuzz_spool_reader fuzz_model_reader fuzz_report_reader \
+	  -j$(NPROC) \
 	  > $(ROOT)/build-fuzz-build.log 2>&1 \
 	  || { grep -E -B2 -A6 ": (fatal )?error:|undefined reference" $(ROOT)/build-fuzz-build.log | head -80; exit 1; }
 	@half=$$(( $(FUZZ_SECONDS) / 2 )); [ $$half -ge 1 ] || half=1; \
-	for pair in spool_reader:spool model_reader:model; do \
-	  h=fuzz_$${pair%%:*}; c=$${pair##*:}; \
+	for pair in spool_reader:spool:$$half model_reader:model:$$half \
+	            report_reader:report:$(FUZZ_REPORT_SECONDS); do \
+	  h=fuzz_$${pair%%:*}; rest=$${pair#*:}; c=$${rest%%:*}; secs=$${rest##*:}; \
 	  mkdir -p $(ROOT)/build-fuzz/corpus-work-$$c; \
-	  echo "[test-fuzz] $$h for $$half s over tests/fuzz/corpus/$$c"; \
-	  ( cd $(ROOT)/build-fuzz && ./$$h -max_total_time=$$half -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+	  echo "[test-fuzz] $$h for $$secs s over tests/fuzz/corpus/$$c"; \
+	  ( cd $(ROOT)/build-fuzz && ./$$h -max_total_time=$$secs -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
 	      -print_final_stats=1 -artifact_prefix=$(ROOT)/build-fuzz/$$h- \
 	      corpus-work-$$c $(ROOT)/tests/fuzz/corpus/$$c > $$h.log 2>&1 ) \
 	  || { tail -60 $(ROOT)/build-fuzz/$$h.log; \

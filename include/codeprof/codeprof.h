@@ -170,6 +170,21 @@ typedef struct codeprof_config {
      * middle is counted as dropped.  0 disables the timeline.
      * Range [0, 1<<24].  Default 1<<18 (8 MiB). */
     uint32_t timeline_events;
+
+    /* ---- report policy: how much of the model the JSON report and the
+     * Python views show (docs/report-schema.md, "report_policy"); exports
+     * (pstats, speedscope, collapsed, trace) are not bounded by it ---- */
+    /* Functions listed in performance.functions: the top N by inclusive
+     * time and the top N by self time.  Range [0, 1<<24].  Default 50. */
+    uint32_t report_top_functions;
+    /* Call-tree nodes written (not counting "other" nodes), all threads
+     * together, largest inclusive time first.  Range [0, 1<<26].
+     * Default 2000. */
+    uint32_t report_tree_max_nodes;
+    /* A call-tree node whose inclusive time is below this share of the
+     * run's total tree time is folded into its parent's "other" child.
+     * Range [0, 1].  Default 0.001. */
+    double report_tree_min_share;
 } codeprof_config;
 
 /* Fills `cfg` with defaults.  `cfg` must not be NULL.  Thread-safe. */

@@ -6,7 +6,7 @@ the facade only translates the seed's API into these calls.
 """
 import os
 import types
-from typing import Final, List, Literal, Optional, Tuple, Union
+from typing import Any, Final, List, Literal, Optional, Tuple, Union
 
 # codeprof_site_kind
 SITE_SCOPE: Final[int]       # 0  named scope / profiling_context
@@ -54,6 +54,26 @@ def tracer_busy() -> bool:
 def format_for_path(path: Union[str, "os.PathLike[str]"]) -> Optional[str]:
     """The report format a file name asks for by its ending, or None."""
 
+def render_report(in_path: Union[str, "os.PathLike[str]"],
+                  format: Optional[str] = "text") -> Union[str, bytes]:
+    """Read a saved JSON report (schema version 2) and render it in `format`
+    ('text', 'json', 'pstats', 'speedscope', 'collapsed', 'trace'); bytes for
+    'pstats', str otherwise.  ValueError for a malformed report or another
+    schema version (the message names the file, the JSON path and what was
+    expected), OSError when it cannot be read."""
+
+def save_report(in_path: Union[str, "os.PathLike[str]"], out_path: Union[str, "os.PathLike[str]"],
+                format: Optional[str] = None) -> str:
+    """Read a saved JSON report and write it atomically to out_path in
+    `format`; None: the format out_path's ending asks for.  A format that
+    contradicts the ending, or no format and an unknown ending, is a
+    ValueError.  Returns the format name written."""
+
+def diff_reports(a_path: Union[str, "os.PathLike[str]"], b_path: Union[str, "os.PathLike[str]"],
+                 format: Literal["text", "json"] = "text") -> str:
+    """Compare two saved JSON reports, B against A: functions, stages, loaders,
+    datasets and findings, each with both values and the ratio B/A."""
+
 def tracer_ignore(code: types.CodeType) -> None:
     """Never record calls of this code object (the facade's own wrappers)."""
 
@@ -97,6 +117,9 @@ class Session:
         data_stall_fraction: float = 0.2,
         scope_cpu: bool = True,
         percentiles: bool = True,
+        report_top_functions: int = 50,
+        report_tree_max_nodes: int = 2000,
+        report_tree_min_share: float = 0.001,
     ) -> None: ...
 
     def start(self, trace_python: bool = False) -> None:
@@ -153,6 +176,11 @@ class Session:
 
     def report_json(self) -> str:
         """The versioned JSON report (docs/report-schema.md) of all data so far."""
+    def model(self) -> "Model":
+        """The report model of all data so far, with its findings: the cached
+        one while nothing new was recorded, else a new snapshot."""
+    def model_counts(self) -> Tuple[int, int]:
+        """(models built for reports, reports served from the cached model)."""
     def report_text(self) -> str:
         """Human summary: top functions by inclusive and self time, findings."""
     def save(self, path: str,
@@ -160,3 +188,16 @@ class Session:
                              "trace"] = "json") -> None:
         """Write the report or an export (docs/exports.md) atomically;
         OSError naming the path on failure (nothing recorded is lost)."""
+
+
+class Model:
+    """A finished report model with its findings (Session.model()); immutable."""
+    @property
+    def functions_profiled(self) -> int: ...
+    @property
+    def nodes(self) -> int: ...
+    def report(self, section: Optional[str] = None) -> Any:
+        """The report document (docs/report-schema.md) as Python objects, equal
+        to json.loads of the JSON report; with `section`, only that top-level
+        key's value ('meta', 'config', 'report_policy', 'performance',
+        'data_loading', 'findings', 'bottlenecks')."""

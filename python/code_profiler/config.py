@@ -27,6 +27,11 @@ MAX_SAMPLES_LIMIT: Final[int] = 1 << 20
 
 _MIB: Final[float] = 1024.0 * 1024.0
 
+#: Largest report_top_functions / report_tree_max_nodes the C core accepts
+#: (src/core/config.c).
+REPORT_TOP_FUNCTIONS_MAX: Final[int] = 1 << 24
+REPORT_TREE_MAX_NODES_MAX: Final[int] = 1 << 26
+
 #: Range of every threshold in seconds (and of sample_interval): the C core
 #: compares times as whole uint64 nanoseconds, so a value must be at least
 #: 1 ns and at most 1e9 s (1e18 ns).  Mirrors src/core/config.c.
@@ -95,6 +100,9 @@ class ProfilerConfig:
       infinities are rejected.
     * ``output_dir`` -- a non-empty str or os.PathLike[str] (no NUL
       character); checked on construction.
+    * ``report_top_functions`` / ``report_tree_max_nodes`` /
+      ``report_tree_min_share`` -- the report policy: how many functions and
+      call-tree nodes the JSON report and the views show (docs/report-schema.md).
     * the remaining switches (line profiler, memory/GC/CUDA profiling,
       data-loading, sampling interval, detailed_reports) are accepted and
       validated; the subsystems they control land in later versions and
@@ -151,6 +159,16 @@ class ProfilerConfig:
     slow_gpu_operation_threshold_s: float = 0.1
     data_stall_threshold: float = 0.2
 
+    # Report policy (docs/report-schema.md, "report_policy"): how much of
+    # the profile the JSON report and the get_* views show.  The top
+    # functions by inclusive and by self time; a call tree pruned to nodes
+    # with at least this share of the total time (the rest folded into
+    # exact "other" nodes), at most this many nodes.  Exports (pstats,
+    # speedscope, collapsed, trace) are not bounded by it.
+    report_top_functions: int = 50
+    report_tree_max_nodes: int = 2000
+    report_tree_min_share: float = 0.001
+
     def __post_init__(self) -> None:
         self.validate()
 
@@ -182,6 +200,18 @@ class ProfilerConfig:
         self._check_number("memory_intensive_threshold_mb", self.memory_intensive_threshold_mb,
                            MEMORY_MB_RANGE, "[2**-20, 2**33] (MiB: 1 byte to 8 PiB)")
         self._check_fraction("data_stall_threshold", self.data_stall_threshold)
+        for name, hi in (("report_top_functions", REPORT_TOP_FUNCTIONS_MAX),
+                         ("report_tree_max_nodes", REPORT_TREE_MAX_NODES_MAX)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
+                err = TypeError if isinstance(v, bool) or not isinstance(v, int) else ValueError
+                raise err(f"ProfilerConfig.{name} must be an int in [0, {hi}], "
+                          f"got {type(v).__name__} {_short_repr(v)}")
+        share = self._as_real("report_tree_min_share", self.report_tree_min_share,
+                              "a number in [0, 1]")
+        if not 0.0 <= share <= 1.0:  # False for NaN
+            raise ValueError("ProfilerConfig.report_tree_min_share must be a number in [0, 1], "
+                             f"got {_short_repr(self.report_tree_min_share)}")
 
     @staticmethod
     def _check_output_dir(od: object) -> None:
@@ -252,6 +282,9 @@ class ProfilerConfig:
             # under a "basic" config still gets it.
             "scope_cpu": True,
             "percentiles": self.profile_level != "basic",
+            "report_top_functions": self.report_top_functions,
+            "report_tree_max_nodes": self.report_tree_max_nodes,
+            "report_tree_min_share": float(self.report_tree_min_share),
         }
 
     def replace(self, **changes: Any) -> "ProfilerConfig":

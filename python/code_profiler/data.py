@@ -4,7 +4,8 @@ The wrappers here only mark where items and batches begin and end; the C
 core records them (an item scope, a batch scope), folds them into
 data-loading records, merges the records of DataLoader worker processes and
 computes every statistic and finding.  ``get_stats()`` and
-``get_data_loading_report()`` are views of the core's JSON report.
+``get_data_loading_report()`` are views of the core's report, built from
+its model as Python objects (no JSON).
 
 Worker processes.  A wrapped dataset notices on its first item in a process
 other than the one that wrapped it that it runs in a worker.  Under fork the
@@ -591,7 +592,10 @@ class DataLoadingProfiler:
     # -- views of the C report ---------------------------------------------------------
 
     def _section(self) -> Dict[str, Any]:
-        return self._owner.get_comprehensive_report().get("data_loading", {})
+        # the report's data_loading section, built in C from the session's
+        # (cached) model: no JSON rendered or parsed
+        section: Dict[str, Any] = self._owner._session.model().report("data_loading")
+        return section
 
     def dataset_stats(self, name: str) -> Dict[str, Any]:
         for d in self._section().get("datasets", []):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import inspect
-import json
 import os
 import threading
 import weakref
@@ -71,6 +70,9 @@ _current: Optional["VideoOpusClipProfiler"] = None
 _last_stopped: Optional["weakref.ReferenceType[VideoOpusClipProfiler]"] = None
 #: The profiler whose session traces Python calls, if any.
 _tracing: Optional["VideoOpusClipProfiler"] = None
+#: The most recently created enabled profiler (weakly held): module-level
+#: decorators record into it when no profiler is started.
+_latest: Optional["weakref.ReferenceType[VideoOpusClipProfiler]"] = None
 
 
 class _Both:
@@ -141,19 +143,25 @@ class PerformanceProfiler:
         Keys: ``slow_functions`` (list of {'function', 'execution_time' (s),
         'value', 'threshold', 'recommendation', ...}),
         ``memory_intensive_functions`` ({'function', 'memory_delta' (bytes),
-        ...}), ``functions`` (every function or scope with calls, inclusive
-        and self time, CPU time, percentiles, memory delta),
-        ``total_functions_profiled`` and ``total_calls``."""
-        report = self._owner.get_comprehensive_report()
-        perf = report["performance"]
-        bottlenecks = report["bottlenecks"]
-        return {
+        ...}), ``functions`` (the top functions by inclusive and by self
+        time, see the report policy: inclusive and self time, CPU time,
+        percentiles, memory delta), ``total_functions_profiled`` and
+        ``total_calls`` (over every function)."""
+        model = self._owner._session.model()  # built once, shared by both sections
+        perf = model.report("performance")
+        bottlenecks = model.report("bottlenecks")
+        stats = {
             "slow_functions": bottlenecks["slow_functions"],
             "memory_intensive_functions": bottlenecks["memory_intensive_functions"],
             "functions": perf["functions"],
             "total_functions_profiled": perf["total_functions_profiled"],
             "total_calls": perf["total_calls"],
         }
+        note = self._owner._nothing_recorded(model, "get_profile_stats() was called")
+        if note is not None:  # say so rather than return silent zeros
+            stats["recorded"] = False
+            stats["note"] = note
+        return stats
 
     def profiling_context(self, name: str) -> ContextManager[Any]:
         """Same as the owner's profiling_context()."""
@@ -183,7 +191,14 @@ class VideoOpusClipProfiler:
         self._enabled = config.enabled
         self._session = _core.Session(**config.session_kwargs())
         self._started = False    # between start_profiling() and stop_profiling()
-        self._recording = False  # started and enabled: scopes record
+        self._recording = False  # the C session runs: scopes record
+        #: Contexts and decorated functions start the C session (without the
+        #: whole-program instruments) at their first use: true for an enabled
+        #: profiler until stop_profiling() (see docs/python-api.md).
+        self._armed = self._enabled
+        self._pid = os.getpid()  # a forked copy never starts a session of its own
+        self._live_lock = threading.Lock()
+        self._warned_empty = False
         self._ctx: Dict[str, ContextManager[Any]] = {}
         self._ctx_flags = _CTX_FLAGS_BY_LEVEL[config.profile_level]
         self._fn_flags = _FN_FLAGS_BY_LEVEL[config.profile_level]
@@ -201,6 +216,9 @@ class VideoOpusClipProfiler:
         # recorded since: a save_comprehensive_report() without a path
         # returns it instead of writing a second file.
         self._autosaved: Optional[str] = None
+        if self._enabled:
+            global _latest
+            _latest = weakref.ref(self)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -214,9 +232,30 @@ class VideoOpusClipProfiler:
         """The underlying C session (for the C-level API)."""
         return self._session
 
+    def _go_live(self) -> bool:
+        """Starts the C session without the whole-program instruments, at
+        the first use of a context or decorated function of an enabled
+        profiler that was not started (or stopped).  Returns True when
+        scopes now record into this profiler's session; False in another
+        process (a forked copy) or once disarmed."""
+        if self._pid != os.getpid():
+            return False
+        with self._live_lock:
+            if self._recording:
+                return True
+            if not self._armed:
+                return False
+            if not self._session.running:
+                self._session.start(trace_python=False)
+            self._recording = True
+            return True
+
     def start_profiling(self) -> None:
-        """Starts recording (with the C tracer if config.enable_cprofile) and
-        makes this the current profiler.  RuntimeError if already started."""
+        """Starts recording with the whole-program instruments (the C
+        tracer if config.enable_cprofile) and makes this the current
+        profiler.  Contexts and decorated functions record without it too
+        (from their first use); this adds the tracer.  RuntimeError if
+        already started."""
         global _current, _tracing
         if self._started:
             raise RuntimeError("VideoOpusClipProfiler.start_profiling(): profiling is already "
@@ -239,28 +278,46 @@ class VideoOpusClipProfiler:
             if also is not self._also:
                 self._also = also
                 self._ctx.clear()
-            self._session.start(trace_python=trace)
+            with self._live_lock:
+                if self._session.running:
+                    # Live since a context or decorated function ran: restart
+                    # with the tracer (what was recorded stays; a scope open
+                    # across this call is closed here, as at a stop).
+                    if trace:
+                        self._session.stop()
+                        self._session.start(trace_python=True)
+                else:
+                    self._session.start(trace_python=trace)
+                self._recording = True
             if trace:
                 _tracing = self
         self._started = True
-        self._recording = self._enabled
+        self._armed = self._enabled
         _current = self
 
     def stop_profiling(self) -> None:
-        """Stops recording; the C core folds what was recorded.  With
-        config.save_profiles the report is then saved to output_dir (its
-        path is in last_report_path).  RuntimeError if not started."""
-        if not self._started:
+        """Stops recording, the whole-program instruments and the contexts
+        and decorated functions alike, until the next start_profiling();
+        the C core folds what was recorded.  With config.save_profiles the
+        report is then saved to output_dir (its path is in
+        last_report_path; saving a report with nothing recorded warns).
+        RuntimeError if neither started nor recording."""
+        live = self._recording and self._pid == os.getpid()
+        if not self._started and not live:
             raise RuntimeError("VideoOpusClipProfiler.stop_profiling(): profiling is not "
                                "running; call start_profiling() first")
-        self._recording = False
+        with self._live_lock:
+            self._armed = False
+            self._recording = False
         self._started = False
         self._release_tracer()
         self._release_current()
         if self._enabled:
-            self._session.stop()
+            if self._session.running:
+                self._session.stop()
             if self.config.save_profiles:
                 self._autosaved = None
+                self._nothing_recorded(self._session.model(), "stop_profiling() saves a report")
                 self.last_report_path = self._autosaved = self.save_comprehensive_report()
 
     def _release_current(self) -> None:
@@ -282,18 +339,48 @@ class VideoOpusClipProfiler:
             raise RuntimeError("_stopped_by_owner(): the session is still running")
         self._release_tracer()
         self._release_current()
-        self._recording = False
+        with self._live_lock:
+            self._armed = False
+            self._recording = False
         self._started = False
 
     def reset(self) -> None:
         """Discards everything recorded, worker spools included.
-        RuntimeError while profiling."""
+        RuntimeError while profiling (between start_profiling() and
+        stop_profiling()); a session that contexts or decorated functions
+        started is stopped first and starts again at their next use."""
         if self._started:
             raise RuntimeError("VideoOpusClipProfiler.reset(): profiling is running; "
                                "call stop_profiling() first")
+        with self._live_lock:
+            if self._session.running:
+                self._session.stop()
+            self._recording = False
         self._session.reset()
         self._autosaved = None
         self._data.discard_spools()  # workers' records are the session's too
+        self._warned_empty = False
+
+    def _nothing_recorded(self, model: Any, what: str) -> Optional[str]:
+        """None when `model` holds any call; else the sentence saying why
+        nothing was recorded, warned (RuntimeWarning) once per profiler."""
+        if model.functions_profiled:
+            return None
+        if not self._enabled:
+            why = "the profiler is disabled (config.enabled=False)"
+        elif self._armed:
+            why = ("no profiling_context, decorated function or profiled data loader ran, and "
+                   "start_profiling() was not called")
+        else:
+            why = ("nothing ran while it was recording: contexts, decorated functions and the "
+                   "tracer record between start_profiling() and stop_profiling() (and, before "
+                   "the first start_profiling(), from their first use)")
+        note = f"codeprof recorded nothing: {why}"
+        if not self._warned_empty:
+            self._warned_empty = True
+            warnings.warn(f"VideoOpusClipProfiler: {what}, but {note}", RuntimeWarning,
+                          stacklevel=3)
+        return note
 
     def __enter__(self) -> "VideoOpusClipProfiler":
         self.start_profiling()
@@ -313,6 +400,8 @@ class VideoOpusClipProfiler:
         from any thread, reusable; the returned object is the C Scope, so
         enter+exit costs well under a microsecond.  Records nothing unless
         profiling is running."""
+        if not self._recording and self._armed:
+            self._go_live()
         ctx = self._ctx.get(name)
         if ctx is None:
             ctx = self._new_context(name)
@@ -379,6 +468,8 @@ class VideoOpusClipProfiler:
                     both = also_scopes.setdefault(
                         id(also), _Both(scope, also._session.scope(site, flags)))
                 return both
+            if self._armed and self._go_live():
+                return scope  # first use before start_profiling()
             # In a DataLoader worker started by spawn/forkserver this
             # profiler is a fresh, stopped copy: record into the session the
             # worker attached to its spool instead.
@@ -486,9 +577,16 @@ class VideoOpusClipProfiler:
     # -- reports -----------------------------------------------------------------
 
     def get_comprehensive_report(self) -> Dict[str, Any]:
-        """The C core's JSON report (docs/report-schema.md) as a dict.  While
-        profiling, it covers everything recorded so far."""
-        result: Dict[str, Any] = json.loads(self._session.report_json())
+        """The C core's report (docs/report-schema.md) as a dict, equal to
+        the saved JSON report, built in C from the session's model (no JSON
+        is rendered or parsed; the model is reused until new data arrives).
+        While profiling, it covers everything recorded so far."""
+        model = self._session.model()
+        result: Dict[str, Any] = model.report()
+        note = self._nothing_recorded(model, "get_comprehensive_report() was called")
+        if note is not None:  # say so rather than return silent zeros
+            result["meta"]["recorded"] = False
+            result["meta"]["note"] = note
         return result
 
     def get_text_summary(self) -> str:
@@ -501,7 +599,11 @@ class VideoOpusClipProfiler:
         slow_preprocessing, slow_gpu_operations (lists of findings with the
         measured value, the threshold and a recommendation) and
         recommendations (unique sentences, most severe first)."""
-        bottlenecks: Dict[str, Any] = self.get_comprehensive_report()["bottlenecks"]
+        model = self._session.model()
+        bottlenecks: Dict[str, Any] = model.report("bottlenecks")
+        note = self._nothing_recorded(model, "identify_bottlenecks() was called")
+        if note is not None:  # the one sentence a reader of recommendations sees
+            bottlenecks["recommendations"] = [note] + list(bottlenecks["recommendations"])
         return bottlenecks
 
     def _report_path(self, path: Optional[PathLike], fmt: str) -> Path:
@@ -602,7 +704,7 @@ _FORMAT_ENDINGS: Dict[str, str] = {
 hide_from_tracer(VideoOpusClipProfiler.start_profiling, VideoOpusClipProfiler.stop_profiling,
                  VideoOpusClipProfiler._stopped_by_owner, VideoOpusClipProfiler._function_scope,
                  VideoOpusClipProfiler.is_profiling, VideoOpusClipProfiler._release_tracer,
-                 VideoOpusClipProfiler._release_current,
+                 VideoOpusClipProfiler._release_current, VideoOpusClipProfiler._go_live,
                  _Both.__enter__, _Both.__exit__)
 
 
@@ -622,20 +724,31 @@ def get_default_profiler() -> VideoOpusClipProfiler:
 
 
 def get_current_profiler() -> VideoOpusClipProfiler:
-    """The profiler module-level decorators record into: the most recently
-    started one, else the default profiler."""
+    """The most recently started profiler while it runs; else the one last
+    stopped (while referenced); else the most recently created enabled
+    profiler that was never stopped (module-level decorators record into
+    it from their first call); else the default profiler."""
     if _current is not None:
         return _current
     last = _last_stopped() if _last_stopped is not None else None
-    return last if last is not None else get_default_profiler()
+    if last is not None:
+        return last
+    latest = _latest() if _latest is not None else None
+    return latest if latest is not None and latest._armed else get_default_profiler()
 
 
 def _current_resolver(site: int, level: Optional[str]) -> Resolver:
     fixed_flags = None if level is None else _FN_FLAGS_BY_LEVEL[level]
 
     def resolve() -> Any:
-        prof = _current if _current is not None else _default
-        if prof is None or not prof._recording:
+        prof = _current
+        if prof is None:
+            prof = _latest() if _latest is not None else None
+            if prof is None or not prof._armed:
+                prof = _default
+        if prof is None:
+            return None
+        if not prof._recording and not (prof._armed and prof._go_live()):
             return None
         flags = prof._fn_flags if fixed_flags is None else fixed_flags
         return prof._function_scope(site, flags)

@@ -23,6 +23,9 @@ void codeprof_config_init(codeprof_config *cfg) {
     cfg->max_sites = 1u << 18;
     cfg->sample_budget = 1u << 22;
     cfg->timeline_events = 1u << 18;
+    cfg->report_top_functions = 50;
+    cfg->report_tree_max_nodes = 2000;
+    cfg->report_tree_min_share = 0.001;
 }
 
 static codeprof_status check_u32(uint32_t v, uint32_t lo, uint32_t hi, const char *field,
@@ -76,6 +79,8 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
         (st = check_u32(cfg->max_sites, 16, (1u << 20) - 16, "max_sites", err)) ||
         (st = check_u32(cfg->sample_budget, 0, 1u << 28, "sample_budget", err)) ||
         (st = check_u32(cfg->timeline_events, 0, 1u << 24, "timeline_events", err)) ||
+        (st = check_u32(cfg->report_top_functions, 0, 1u << 24, "report_top_functions", err)) ||
+        (st = check_u32(cfg->report_tree_max_nodes, 0, 1u << 26, "report_tree_max_nodes", err)) ||
         (st = check_seconds(cfg->slow_function_s, "slow_function_s", err)) ||
         (st = check_range(cfg->memory_intensive_bytes, CP_THRESHOLD_BYTES_MIN,
                           CP_THRESHOLD_BYTES_MAX, "bytes", "memory_intensive_bytes", err)) ||
@@ -88,6 +93,10 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
         return cp_error_set(err, CODEPROF_ECONFIG, "data_stall_fraction",
                             "data_stall_fraction must be a number in (0, 1) (exclusive), got %g",
                             cfg->data_stall_fraction);
+    if (!(cfg->report_tree_min_share >= 0 && cfg->report_tree_min_share <= 1))
+        return cp_error_set(err, CODEPROF_ECONFIG, "report_tree_min_share",
+                            "report_tree_min_share must be a number in [0, 1], got %g",
+                            cfg->report_tree_min_share);
     if (cfg->max_data_records < 1 || cfg->max_data_records > ((uint64_t)1 << 32))
         return cp_error_set(err, CODEPROF_ECONFIG, "max_data_records",
                             "max_data_records must be an integer in [1, 4294967296], got %llu",

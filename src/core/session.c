@@ -374,6 +374,9 @@ void codeprof_session_free(codeprof_session *s) {
     cp_datalog_free(s->log);
     cp_datalog_free(s->retired);
     cp_warnings_free(s->warnings);
+    void *cache = atomic_load(&s->report_cache);
+    if (cache && s->report_cache_free)
+        s->report_cache_free(cache);
     free(s->spool_dir);
     free(s->loaders);
     pthread_mutex_destroy(&s->life_mu);

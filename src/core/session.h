@@ -78,6 +78,12 @@ struct codeprof_session {
     int worker_id;             /* worker: DataLoader worker id, else -1    */
     cp_loader_entry *loaders;
     uint32_t nloaders, cap_loaders;
+    /* ---- reports ---- */
+    /* The last model built for a report, with its findings, and what the
+     * session looked like when it was built (src/report/output.c owns it;
+     * the core only frees it, through report_cache_free). */
+    _Atomic(void *) report_cache;
+    void (*report_cache_free)(void *cache);
 };
 typedef struct codeprof_session cp_session;
 

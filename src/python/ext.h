@@ -21,6 +21,7 @@
 typedef struct cp_py_state {
     PyTypeObject *session_type;
     PyTypeObject *scope_type;
+    PyTypeObject *model_type;  /* _core.Model (model_obj.c)               */
     PyObject *thread_hook;   /* threading.setprofile hook (setprofile mode)  */
     PyObject *mon_enter;     /* sys.monitoring callbacks (3.12+)             */
     PyObject *mon_exit;
@@ -45,7 +46,7 @@ typedef struct cp_py_scope {
 
 /* Raises the Python exception for `st` and returns NULL.  The only place
  * where statuses become exceptions:
- *   ECONFIG, EINVAL -> ValueError   (message from err: names the field)
+ *   ECONFIG, EINVAL, EFORMAT -> ValueError (message from err: names the field)
  *   ESTATE          -> RuntimeError
  *   EIO             -> OSError(os_errno, message, filename)
  *   ENOMEM          -> MemoryError
@@ -67,9 +68,19 @@ int cp_py_as_u32(PyObject *o, const char *what, uint32_t *out);
 PyObject *cp_py_intern_site(codeprof_session *s, PyObject *args, PyObject *kwargs,
                             const char *fname);
 
-/* Type specs (session_obj.c, scope_obj.c). */
+/* Type specs (session_obj.c, scope_obj.c, model_obj.c). */
 extern PyType_Spec cp_py_session_spec;
 extern PyType_Spec cp_py_scope_spec;
+extern PyType_Spec cp_py_model_spec;
+
+struct cp_model_ref; /* src/report/output.h */
+
+/* Wraps a model reference (stolen, released on failure) in a _core.Model
+ * (model_obj.c).  New reference, or NULL with an exception set. */
+PyObject *cp_py_model_new(cp_py_state *st, struct cp_model_ref *ref);
+
+/* 1 if `ml` is one of Model's methods (the tracer skips them). */
+int cp_py_model_is_own_method(const PyMethodDef *ml);
 
 /* Creates a Scope for `owner` (scope_obj.c).  Returns a new reference. */
 PyObject *cp_py_scope_new(cp_py_session *owner, uint32_t site, uint32_t flags);
@@ -79,6 +90,12 @@ int cp_py_is_own_method(const PyMethodDef *ml);
 /* 1 while some session traces Python calls (tracer.c). */
 int cp_py_tracer_busy(void);
 int cp_py_scope_is_own_method(const PyMethodDef *ml);
+
+/* Saved reports read back (reports.c): _core.render_report, save_report,
+ * diff_reports (METH_VARARGS | METH_KEYWORDS). */
+PyObject *cp_py_render_report(PyObject *mod, PyObject *args, PyObject *kwargs);
+PyObject *cp_py_save_report(PyObject *mod, PyObject *args, PyObject *kwargs);
+PyObject *cp_py_diff_reports(PyObject *mod, PyObject *args, PyObject *kwargs);
 
 /* Returns 0 if the session is initialised, else raises RuntimeError. */
 int cp_py_session_check(cp_py_session *self);

@@ -35,6 +35,7 @@ PyObject *cp_py_raise(codeprof_status st, const codeprof_error *err, const char 
     switch (st) {
     case CODEPROF_ECONFIG:
     case CODEPROF_EINVAL:
+    case CODEPROF_EFORMAT:
         PyErr_SetString(PyExc_ValueError, msg);
         break;
     case CODEPROF_ENOMEM:
@@ -178,6 +179,18 @@ static PyMethodDef mod_methods[] = {
      "format_for_path(path) -> str | None\n\n"
      "The report format a file name asks for by its ending ('json', 'text', 'pstats', "
      "'speedscope', 'collapsed', 'trace'), or None."},
+    {"render_report", (PyCFunction)(void (*)(void))cp_py_render_report,
+     METH_VARARGS | METH_KEYWORDS,
+     "render_report(in_path, format='text') -> str | bytes\n\n"
+     "Read a saved JSON report (schema version 2) and render it in a format: the text "
+     "summary, JSON, or an export (bytes for 'pstats')."},
+    {"save_report", (PyCFunction)(void (*)(void))cp_py_save_report, METH_VARARGS | METH_KEYWORDS,
+     "save_report(in_path, out_path, format=None) -> str\n\n"
+     "Read a saved JSON report and write it atomically to out_path in `format` (None: the one "
+     "out_path's ending asks for); returns the format written."},
+    {"diff_reports", (PyCFunction)(void (*)(void))cp_py_diff_reports, METH_VARARGS | METH_KEYWORDS,
+     "diff_reports(a_path, b_path, format='text') -> str\n\n"
+     "Compare two saved JSON reports (B against A) as text or JSON."},
     {"tracer_busy", mod_tracer_busy, METH_NOARGS,
      "tracer_busy() -> bool\n\nTrue while some session traces Python calls."},
     {"site", (PyCFunction)(void (*)(void))mod_site, METH_VARARGS | METH_KEYWORDS,
@@ -248,6 +261,11 @@ static int mod_exec(PyObject *m) {
         return -1;
     if (PyModule_AddType(m, st->scope_type) < 0)
         return -1;
+    st->model_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &cp_py_model_spec, NULL);
+    if (!st->model_type)
+        return -1;
+    if (PyModule_AddType(m, st->model_type) < 0)
+        return -1;
     return cp_py_tracer_init(m, st);
 }
 
@@ -257,6 +275,7 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
         return 0;
     Py_VISIT(st->session_type);
     Py_VISIT(st->scope_type);
+    Py_VISIT(st->model_type);
     Py_VISIT(st->thread_hook);
     Py_VISIT(st->mon_enter);
     Py_VISIT(st->mon_exit);
@@ -273,6 +292,7 @@ static int mod_clear(PyObject *m) {
     cp_py_tracer_module_free(st);
     Py_CLEAR(st->session_type);
     Py_CLEAR(st->scope_type);
+    Py_CLEAR(st->model_type);
     Py_CLEAR(st->thread_hook);
     Py_CLEAR(st->mon_enter);
     Py_CLEAR(st->mon_exit);

@@ -4,6 +4,7 @@
 
 #include "python/ext.h"
 #include "core/warnings.h"
+#include "report/output.h"
 #include "python/tracer.h"
 
 int cp_py_session_check(cp_py_session *self) {
@@ -51,6 +52,9 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
                              "data_stall_fraction",
                              "scope_cpu",
                              "percentiles",
+                             "report_top_functions",
+                             "report_tree_max_nodes",
+                             "report_tree_min_share",
                              NULL};
     if (self->s) {
         PyErr_SetString(PyExc_RuntimeError, "Session.__init__(): the session is already "
@@ -60,17 +64,21 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
     codeprof_config cfg;
     codeprof_config_init(&cfg);
     PyObject *buffer_events = NULL, *max_nodes = NULL, *max_samples = NULL;
+    PyObject *top_functions = NULL, *tree_max_nodes = NULL;
     int scope_cpu = 1, percentiles = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOddddddpp:Session", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOddddddppOOd:Session", kwlist,
                                      &buffer_events, &max_nodes, &max_samples,
                                      &cfg.slow_function_s, &cfg.memory_intensive_bytes,
                                      &cfg.slow_data_loading_s, &cfg.slow_preprocessing_s,
                                      &cfg.slow_gpu_op_s, &cfg.data_stall_fraction, &scope_cpu,
-                                     &percentiles))
+                                     &percentiles, &top_functions, &tree_max_nodes,
+                                     &cfg.report_tree_min_share))
         return -1;
     if (cfg_u32(buffer_events, "buffer_events", &cfg.buffer_events) < 0 ||
         cfg_u32(max_nodes, "max_nodes", &cfg.max_nodes) < 0 ||
-        cfg_u32(max_samples, "max_samples", &cfg.max_samples) < 0)
+        cfg_u32(max_samples, "max_samples", &cfg.max_samples) < 0 ||
+        cfg_u32(top_functions, "report_top_functions", &cfg.report_top_functions) < 0 ||
+        cfg_u32(tree_max_nodes, "report_tree_max_nodes", &cfg.report_tree_max_nodes) < 0)
         return -1;
     cfg.flags = 0;
     if (scope_cpu)
@@ -372,6 +380,31 @@ static PyObject *session_report_text(PyObject *op, PyObject *unused) {
     return report((cp_py_session *)op, CODEPROF_FORMAT_TEXT, "Session.report_text()");
 }
 
+static PyObject *session_model(PyObject *op, PyObject *unused) {
+    (void)unused;
+    cp_py_session *self = (cp_py_session *)op;
+    if (cp_py_session_check(self) < 0)
+        return NULL;
+    codeprof_status st;
+    cp_model_ref *ref;
+    Py_BEGIN_ALLOW_THREADS
+    ref = cp_session_model(self->s, &st);
+    Py_END_ALLOW_THREADS
+    if (!ref)
+        return cp_py_raise(st, NULL, "Session.model()", 0, NULL);
+    return cp_py_model_new(self->st, ref);
+}
+
+static PyObject *session_model_counts(PyObject *op, PyObject *unused) {
+    (void)unused;
+    cp_py_session *self = (cp_py_session *)op;
+    if (cp_py_session_check(self) < 0)
+        return NULL;
+    uint64_t built, reused;
+    cp_session_model_counts(self->s, &built, &reused);
+    return Py_BuildValue("(KK)", (unsigned long long)built, (unsigned long long)reused);
+}
+
 static PyObject *session_save(PyObject *op, PyObject *args, PyObject *kwargs) {
     cp_py_session *self = (cp_py_session *)op;
     static char *kwlist[] = {"path", "format", NULL};
@@ -572,6 +605,12 @@ static PyMethodDef session_methods[] = {
      "report_json() -> str\n\nThe versioned JSON report of all data so far."},
     {"report_text", session_report_text, METH_NOARGS,
      "report_text() -> str\n\nHuman summary of all data so far."},
+    {"model", session_model, METH_NOARGS,
+     "model() -> Model\n\nThe report model of all data so far, with its findings: the "
+     "cached one while nothing new was recorded, else a new snapshot."},
+    {"model_counts", session_model_counts, METH_NOARGS,
+     "model_counts() -> (built, reused)\n\nReport models built by this session and reports "
+     "served from the cached one."},
     {"save", (PyCFunction)(void (*)(void))session_save, METH_VARARGS | METH_KEYWORDS,
      "save(path, format='json')\n\nWrite the report atomically."},
     {NULL, NULL, 0, NULL},
@@ -582,7 +621,7 @@ int cp_py_is_own_method(const PyMethodDef *ml) {
      * ends; recording it would wrap the scope's own end event. */
     return (ml >= session_methods &&
             ml < session_methods + sizeof session_methods / sizeof session_methods[0]) ||
-           cp_py_scope_is_own_method(ml);
+           cp_py_scope_is_own_method(ml) || cp_py_model_is_own_method(ml);
 }
 
 static PyGetSetDef session_getset[] = {

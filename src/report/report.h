@@ -15,29 +15,39 @@
 #include "model/model.h"
 #include "report/strbuf.h"
 
-/* Call-tree levels written in the JSON report.  A node at this depth
- * whose subtree goes deeper is written with "children": [] and
- * "elided_nodes": <descendants>; its own times still include them.  Keeps
- * the document parseable by recursive JSON readers (Python's json module
- * stops near 1000 nesting levels; each tree level nests twice). */
+/* Call-tree levels written in the JSON report (report_policy
+ * tree_max_depth).  A node at this depth whose subtree goes deeper is
+ * written without children and with "elided_nodes": <descendants>; its
+ * own times still include them.  Keeps the document parseable by
+ * recursive JSON readers (Python's json module stops near 1000 nesting
+ * levels; each tree level nests twice). */
 #define CP_REPORT_MAX_TREE_DEPTH 256
 
-/* The JSON report.  `m` must not be NULL. */
+struct cp_docw;
+
+/* The report document (docs/report-schema.md, schema version 2) written
+ * through any document-writer backend (docw.h): the whole document when
+ * `section` is NULL, else only the value of that top-level key ("meta",
+ * "config", "report_policy", "performance", "data_loading", "findings",
+ * "bottlenecks").  Bounded by the model's report policy (tree_prune.h).
+ * Returns 0; -1 on OOM or a backend error (also visible through `d`);
+ * -2 for an unknown section (nothing written). */
+int cp_report_doc(const cp_model *m, struct cp_docw *d, const char *section);
+
+/* The JSON report: cp_report_doc through the JSON backend.  `m` must not
+ * be NULL. */
 int cp_report_json(const cp_model *m, cp_strbuf *out);
 
 /* The text summary: header, top functions by inclusive and by self time,
  * findings.  `m` must not be NULL. */
 int cp_report_text(const cp_model *m, cp_strbuf *out);
 
-struct cp_jsonw;
-
-/* The data-loading section (src/report/report_data.c): writes the key
- * "data_loading" and its object into the JSON object being written by
- * `w` (always, with empty lists and zero figures when nothing was
- * recorded; docs/report-schema.md lists every field).  Errors (OOM)
- * surface through `w`'s buffer like every other write.  `m` and `w` must
+/* The data-loading section (src/report/report_data.c): writes the
+ * "data_loading" object (always, with empty lists and zero figures when
+ * nothing was recorded; docs/report-schema.md lists every field) as the
+ * next value of `w`.  Errors (OOM) surface through `w`.  `m` and `w` must
  * not be NULL. */
-void cp_report_data_json(const cp_model *m, struct cp_jsonw *w);
+void cp_report_data_doc(const cp_model *m, struct cp_docw *w);
 
 /* Appends the text summary's "Data loading" block (loaders, datasets,
  * worker processes, top stages); appends nothing when no data-loading

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report/jsonw.h"
+#include "report/docw.h"
 #include "report/report.h"
 
 #define TEXT_TOP_STAGES 10
@@ -21,22 +21,22 @@ static const cp_msite *site_of(const cp_model *m, uint32_t id) {
 /* ---- JSON helpers -------------------------------------------------------- */
 
 /* sum / n in seconds (rounded to the ns), 0 when n is 0. */
-static void kv_mean(cp_jsonw *w, const char *k, uint64_t sum_ns, uint64_t n) {
-    cp_jsonw_kv_ns(w, k, n ? (sum_ns + n / 2) / n : 0);
+static void kv_mean(cp_docw *w, const char *k, uint64_t sum_ns, uint64_t n) {
+    cp_docw_kv_ns(w, k, n ? (sum_ns + n / 2) / n : 0);
 }
-static void kv_opt_i(cp_jsonw *w, const char *k, int64_t v, int present) {
-    cp_jsonw_key(w, k);
+static void kv_opt_i(cp_docw *w, const char *k, int64_t v, int present) {
+    cp_docw_key(w, k);
     if (present)
-        cp_jsonw_int(w, v);
+        cp_docw_int(w, v);
     else
-        cp_jsonw_null(w);
+        cp_docw_null(w);
 }
-static void kv_opt_bool(cp_jsonw *w, const char *k, int v, int present) {
-    cp_jsonw_key(w, k);
+static void kv_opt_bool(cp_docw *w, const char *k, int v, int present) {
+    cp_docw_key(w, k);
     if (present)
-        cp_jsonw_bool(w, v);
+        cp_docw_bool(w, v);
     else
-        cp_jsonw_null(w);
+        cp_docw_null(w);
 }
 
 /* The dataset with the most item time (NULL if none). */
@@ -59,42 +59,42 @@ static const cp_mloader *most_waited_loader(const cp_mdata *d) {
     return best;
 }
 
-static void write_indices(cp_jsonw *w, const char *key, const cp_mdataset *ds) {
-    cp_jsonw_key(w, key);
-    cp_jsonw_begin_array(w);
+static void write_indices(cp_docw *w, const char *key, const cp_mdataset *ds) {
+    cp_docw_key(w, key);
+    cp_docw_begin_array(w);
     for (uint32_t k = 0; ds && k < ds->nbottlenecks; k++)
-        cp_jsonw_int(w, ds->bottleneck_indices[k]);
-    cp_jsonw_end_array(w);
+        cp_docw_int(w, ds->bottleneck_indices[k]);
+    cp_docw_end_array(w);
 }
 
-static void write_summary(cp_jsonw *w, const cp_mdata *d) {
+static void write_summary(cp_docw *w, const cp_mdata *d) {
     uint64_t items = 0, slow = 0, fails = 0;
     for (uint32_t i = 0; i < d->ndatasets; i++) {
         items += d->datasets[i].items;
         slow += d->datasets[i].slow_loads;
         fails += d->datasets[i].failures;
     }
-    cp_jsonw_key(w, "data_loading");
-    cp_jsonw_begin_object(w);
+    cp_docw_key(w, "data_loading");
+    cp_docw_begin_object(w);
     kv_mean(w, "avg_load_time", d->item_ns_total, items);
-    cp_jsonw_kv_u(w, "slow_loads", slow);
+    cp_docw_kv_u(w, "slow_loads", slow);
     write_indices(w, "bottleneck_indices", heaviest_dataset(d));
-    cp_jsonw_kv_u(w, "count", items);
-    cp_jsonw_kv_u(w, "failures", fails);
-    cp_jsonw_end_object(w);
+    cp_docw_kv_u(w, "count", items);
+    cp_docw_kv_u(w, "failures", fails);
+    cp_docw_end_object(w);
 }
 
-static void write_stage_stats(cp_jsonw *w, const cp_mstage *st) {
-    cp_jsonw_kv_u(w, "count", st->calls);
+static void write_stage_stats(cp_docw *w, const cp_mstage *st) {
+    cp_docw_kv_u(w, "count", st->calls);
     kv_mean(w, "avg_time", st->sum_ns, st->calls);
-    cp_jsonw_kv_ns(w, "total_time", st->sum_ns);
-    cp_jsonw_kv_ns(w, "max_time", st->max_ns);
-    cp_jsonw_kv_d(w, "share_of_item_time", st->share_of_item_time);
+    cp_docw_kv_ns(w, "total_time", st->sum_ns);
+    cp_docw_kv_ns(w, "max_time", st->max_ns);
+    cp_docw_kv_d(w, "share_of_item_time", st->share_of_item_time);
 }
 
 /* "preprocessing" / "augmentation": the stages of one site kind.  Two
  * sites with the same name get distinct keys ("name (file:line)"). */
-static void write_kind_section(cp_jsonw *w, const cp_model *m, const char *section,
+static void write_kind_section(cp_docw *w, const cp_model *m, const char *section,
                                const char *avg_key, unsigned kind) {
     const cp_mdata *d = &m->data;
     uint64_t sum = 0, calls = 0;
@@ -104,13 +104,13 @@ static void write_kind_section(cp_jsonw *w, const cp_model *m, const char *secti
         sum += d->stages[i].sum_ns;
         calls += d->stages[i].calls;
     }
-    cp_jsonw_key(w, section);
-    cp_jsonw_begin_object(w);
+    cp_docw_key(w, section);
+    cp_docw_begin_object(w);
     kv_mean(w, avg_key, sum, calls);
-    cp_jsonw_kv_u(w, "calls", calls);
-    cp_jsonw_kv_ns(w, "total_time", sum);
-    cp_jsonw_key(w, "function_breakdown");
-    cp_jsonw_begin_object(w);
+    cp_docw_kv_u(w, "calls", calls);
+    cp_docw_kv_ns(w, "total_time", sum);
+    cp_docw_key(w, "function_breakdown");
+    cp_docw_begin_object(w);
     for (uint32_t i = 0; i < d->nstages; i++) {
         const cp_mstage *st = &d->stages[i];
         const cp_msite *si = site_of(m, st->site);
@@ -125,85 +125,85 @@ static void write_kind_section(cp_jsonw *w, const cp_model *m, const char *secti
             cp_strbuf_init(&key);
             cp_strbuf_printf(&key, "%s (%s:%u)", si->name, si->file, si->line);
             if (!cp_strbuf_ok(&key)) {
-                w->sb->oom = 1; /* the report's contract: OOM shows in its buffer */
+                cp_docw_fail(w); /* the report's contract: OOM shows in the writer */
                 cp_strbuf_free(&key);
                 continue;
             }
-            cp_jsonw_key(w, key.data);
+            cp_docw_key(w, key.data);
             cp_strbuf_free(&key);
         } else {
-            cp_jsonw_key(w, si->name);
+            cp_docw_key(w, si->name);
         }
-        cp_jsonw_begin_object(w);
+        cp_docw_begin_object(w);
         write_stage_stats(w, st);
-        cp_jsonw_end_object(w);
+        cp_docw_end_object(w);
     }
-    cp_jsonw_end_object(w);
-    cp_jsonw_end_object(w);
+    cp_docw_end_object(w);
+    cp_docw_end_object(w);
 }
 
-static void write_datasets(cp_jsonw *w, const cp_model *m) {
+static void write_datasets(cp_docw *w, const cp_model *m) {
     const cp_mdata *d = &m->data;
-    cp_jsonw_key(w, "datasets");
-    cp_jsonw_begin_array(w);
+    cp_docw_key(w, "datasets");
+    cp_docw_begin_array(w);
     for (uint32_t i = 0; i < d->ndatasets; i++) {
         const cp_mdataset *ds = &d->datasets[i];
         const cp_msite *si = site_of(m, ds->site);
-        cp_jsonw_begin_object(w);
-        cp_jsonw_kv_s(w, "name", si->name);
-        cp_jsonw_kv_u(w, "count", ds->items);
+        cp_docw_begin_object(w);
+        cp_docw_kv_s(w, "name", si->name);
+        cp_docw_kv_u(w, "count", ds->items);
         kv_mean(w, "avg_load_time", ds->sum_ns, ds->items);
-        cp_jsonw_kv_ns(w, "min", ds->min_ns);
-        cp_jsonw_kv_ns(w, "p50", ds->p50_ns);
-        cp_jsonw_kv_ns(w, "p95", ds->p95_ns);
-        cp_jsonw_kv_ns(w, "p99", ds->p99_ns);
-        cp_jsonw_kv_ns(w, "max", ds->max_ns);
-        cp_jsonw_kv_ns(w, "total_time", ds->sum_ns);
-        cp_jsonw_kv_u(w, "slow_loads", ds->slow_loads);
-        cp_jsonw_kv_u(w, "failures", ds->failures);
-        cp_jsonw_kv_u(w, "distinct_indices", ds->distinct_indices);
+        cp_docw_kv_ns(w, "min", ds->min_ns);
+        cp_docw_kv_ns(w, "p50", ds->p50_ns);
+        cp_docw_kv_ns(w, "p95", ds->p95_ns);
+        cp_docw_kv_ns(w, "p99", ds->p99_ns);
+        cp_docw_kv_ns(w, "max", ds->max_ns);
+        cp_docw_kv_ns(w, "total_time", ds->sum_ns);
+        cp_docw_kv_u(w, "slow_loads", ds->slow_loads);
+        cp_docw_kv_u(w, "failures", ds->failures);
+        cp_docw_kv_u(w, "distinct_indices", ds->distinct_indices);
         write_indices(w, "bottleneck_indices", ds);
-        cp_jsonw_key(w, "bottlenecks");
-        cp_jsonw_begin_array(w);
+        cp_docw_key(w, "bottlenecks");
+        cp_docw_begin_array(w);
         for (uint32_t k = 0; k < ds->nbottlenecks; k++) {
-            cp_jsonw_begin_object(w);
-            cp_jsonw_kv_i(w, "index", ds->bottleneck_indices[k]);
-            cp_jsonw_kv_ns(w, "load_time", ds->bottleneck_ns[k]);
-            cp_jsonw_kv_u(w, "epochs_slow", ds->bottleneck_epochs[k]);
-            cp_jsonw_end_object(w);
+            cp_docw_begin_object(w);
+            cp_docw_kv_i(w, "index", ds->bottleneck_indices[k]);
+            cp_docw_kv_ns(w, "load_time", ds->bottleneck_ns[k]);
+            cp_docw_kv_u(w, "epochs_slow", ds->bottleneck_epochs[k]);
+            cp_docw_end_object(w);
         }
-        cp_jsonw_end_array(w);
-        cp_jsonw_kv_u(w, "repeat_slow_indices", ds->repeat_slow);
-        cp_jsonw_end_object(w);
+        cp_docw_end_array(w);
+        cp_docw_kv_u(w, "repeat_slow_indices", ds->repeat_slow);
+        cp_docw_end_object(w);
     }
-    cp_jsonw_end_array(w);
+    cp_docw_end_array(w);
 }
 
-static void write_loaders(cp_jsonw *w, const cp_model *m) {
+static void write_loaders(cp_docw *w, const cp_model *m) {
     const cp_mdata *d = &m->data;
-    cp_jsonw_key(w, "loaders");
-    cp_jsonw_begin_array(w);
+    cp_docw_key(w, "loaders");
+    cp_docw_begin_array(w);
     for (uint32_t i = 0; i < d->nloaders; i++) {
         const cp_mloader *L = &d->loaders[i];
         const cp_mloader_desc *c = &L->desc;
         int dsc = c->described != 0;
-        cp_jsonw_begin_object(w);
-        cp_jsonw_kv_s(w, "name", site_of(m, L->site)->name);
-        cp_jsonw_kv_u(w, "batches", L->batches);
-        cp_jsonw_kv_u(w, "items", L->items);
-        cp_jsonw_kv_u(w, "epochs", L->epochs);
+        cp_docw_begin_object(w);
+        cp_docw_kv_s(w, "name", site_of(m, L->site)->name);
+        cp_docw_kv_u(w, "batches", L->batches);
+        cp_docw_kv_u(w, "items", L->items);
+        cp_docw_kv_u(w, "epochs", L->epochs);
         kv_mean(w, "avg_batch_time", L->wait_ns, L->batches);
         kv_mean(w, "avg_wait_time", L->wait_ns, L->batches);
         kv_mean(w, "avg_step_time", L->step_ns, L->steps);
-        cp_jsonw_kv_ns(w, "total_wait_time", L->wait_ns);
-        cp_jsonw_kv_ns(w, "total_step_time", L->step_ns);
+        cp_docw_kv_ns(w, "total_wait_time", L->wait_ns);
+        cp_docw_kv_ns(w, "total_step_time", L->step_ns);
         kv_mean(w, "first_batch_latency", L->first_wait_ns, L->epochs);
-        cp_jsonw_kv_ns(w, "wait_p50", L->wait_p50_ns);
-        cp_jsonw_kv_ns(w, "wait_p95", L->wait_p95_ns);
-        cp_jsonw_kv_ns(w, "wait_max", L->wait_max_ns);
-        cp_jsonw_kv_d(w, "data_stall_fraction", L->stall_fraction);
-        cp_jsonw_kv_d(w, "samples_per_s", L->samples_per_s);
-        cp_jsonw_kv_d(w, "batches_per_s", L->batches_per_s);
+        cp_docw_kv_ns(w, "wait_p50", L->wait_p50_ns);
+        cp_docw_kv_ns(w, "wait_p95", L->wait_p95_ns);
+        cp_docw_kv_ns(w, "wait_max", L->wait_max_ns);
+        cp_docw_kv_d(w, "data_stall_fraction", L->stall_fraction);
+        cp_docw_kv_d(w, "samples_per_s", L->samples_per_s);
+        cp_docw_kv_d(w, "batches_per_s", L->batches_per_s);
         kv_opt_i(w, "num_workers", c->num_workers, dsc);
         kv_opt_i(w, "batch_size", c->batch_size, dsc);
         kv_opt_i(w, "prefetch_factor", c->prefetch_factor, dsc);
@@ -211,64 +211,64 @@ static void write_loaders(cp_jsonw *w, const cp_model *m) {
         kv_opt_bool(w, "persistent_workers", c->persistent_workers, dsc);
         kv_opt_bool(w, "uses_gpu", c->uses_gpu, dsc);
         kv_opt_bool(w, "iterable", c->iterable, dsc);
-        cp_jsonw_end_object(w);
+        cp_docw_end_object(w);
     }
-    cp_jsonw_end_array(w);
+    cp_docw_end_array(w);
 }
 
-static void write_workers(cp_jsonw *w, const cp_model *m) {
+static void write_workers(cp_docw *w, const cp_model *m) {
     const cp_mdata *d = &m->data;
-    cp_jsonw_key(w, "workers");
-    cp_jsonw_begin_array(w);
+    cp_docw_key(w, "workers");
+    cp_docw_begin_array(w);
     for (uint32_t i = 0; i < d->nworkers; i++) {
         const cp_mworker *wk = &d->workers[i];
-        cp_jsonw_begin_object(w);
-        cp_jsonw_kv_i(w, "worker", wk->worker);
-        cp_jsonw_kv_i(w, "pid", wk->pid);
-        cp_jsonw_kv_u(w, "items", wk->items);
-        cp_jsonw_kv_u(w, "failures", wk->failures);
-        cp_jsonw_kv_ns(w, "busy_time", wk->busy_ns);
-        cp_jsonw_kv_ns(w, "span", wk->span_ns);
-        cp_jsonw_kv_ns(w, "idle_time", wk->span_ns > wk->busy_ns ? wk->span_ns - wk->busy_ns : 0);
-        cp_jsonw_key(w, "utilization");
+        cp_docw_begin_object(w);
+        cp_docw_kv_i(w, "worker", wk->worker);
+        cp_docw_kv_i(w, "pid", wk->pid);
+        cp_docw_kv_u(w, "items", wk->items);
+        cp_docw_kv_u(w, "failures", wk->failures);
+        cp_docw_kv_ns(w, "busy_time", wk->busy_ns);
+        cp_docw_kv_ns(w, "span", wk->span_ns);
+        cp_docw_kv_ns(w, "idle_time", wk->span_ns > wk->busy_ns ? wk->span_ns - wk->busy_ns : 0);
+        cp_docw_key(w, "utilization");
         if (wk->span_ns) {
             /* busy can exceed the span when items overlapped (threads) */
             double u = (double)wk->busy_ns / (double)wk->span_ns;
-            cp_jsonw_double(w, u < 1.0 ? u : 1.0);
+            cp_docw_double(w, u < 1.0 ? u : 1.0);
         } else {
-            cp_jsonw_null(w);
+            cp_docw_null(w);
         }
-        cp_jsonw_kv_bool(w, "incomplete", wk->incomplete);
+        cp_docw_kv_bool(w, "incomplete", wk->incomplete);
         /* why (e.g. "posix_fallocate: No space left on device (errno 28)"); null if complete */
-        cp_jsonw_kv_s(w, "incomplete_reason", wk->incomplete && wk->reason[0] ? wk->reason : NULL);
-        cp_jsonw_kv_i(w, "spool_errno", wk->spool_errno);
-        cp_jsonw_kv_u(w, "spool_dropped_records", wk->spool_dropped);
-        cp_jsonw_kv_u(w, "spool_invalid_records", wk->spool_bad);
-        cp_jsonw_end_object(w);
+        cp_docw_kv_s(w, "incomplete_reason", wk->incomplete && wk->reason[0] ? wk->reason : NULL);
+        cp_docw_kv_i(w, "spool_errno", wk->spool_errno);
+        cp_docw_kv_u(w, "spool_dropped_records", wk->spool_dropped);
+        cp_docw_kv_u(w, "spool_invalid_records", wk->spool_bad);
+        cp_docw_end_object(w);
     }
-    cp_jsonw_end_array(w);
+    cp_docw_end_array(w);
 }
 
-static void write_stages(cp_jsonw *w, const cp_model *m) {
+static void write_stages(cp_docw *w, const cp_model *m) {
     const cp_mdata *d = &m->data;
-    cp_jsonw_key(w, "stages");
-    cp_jsonw_begin_array(w);
+    cp_docw_key(w, "stages");
+    cp_docw_begin_array(w);
     for (uint32_t i = 0; i < d->nstages; i++) {
         const cp_mstage *st = &d->stages[i];
         const cp_msite *si = site_of(m, st->site);
-        cp_jsonw_begin_object(w);
-        cp_jsonw_kv_s(w, "function", si->name);
-        cp_jsonw_kv_s(w, "kind", cp_report_kind_name(si->kind));
-        cp_jsonw_kv_s(w, "file", si->file);
-        cp_jsonw_kv_u(w, "line", si->line);
-        cp_jsonw_kv_u(w, "calls", st->calls);
-        cp_jsonw_kv_ns(w, "total_time", st->sum_ns);
+        cp_docw_begin_object(w);
+        cp_docw_kv_s(w, "function", si->name);
+        cp_docw_kv_s(w, "kind", cp_report_kind_name(si->kind));
+        cp_docw_kv_s(w, "file", si->file);
+        cp_docw_kv_u(w, "line", si->line);
+        cp_docw_kv_u(w, "calls", st->calls);
+        cp_docw_kv_ns(w, "total_time", st->sum_ns);
         kv_mean(w, "avg_time", st->sum_ns, st->calls);
-        cp_jsonw_kv_ns(w, "max_time", st->max_ns);
-        cp_jsonw_kv_d(w, "share_of_item_time", st->share_of_item_time);
-        cp_jsonw_end_object(w);
+        cp_docw_kv_ns(w, "max_time", st->max_ns);
+        cp_docw_kv_d(w, "share_of_item_time", st->share_of_item_time);
+        cp_docw_end_object(w);
     }
-    cp_jsonw_end_array(w);
+    cp_docw_end_array(w);
 }
 
 static const char *verdict(const cp_model *m, const cp_mloader *L) {
@@ -277,10 +277,9 @@ static const char *verdict(const cp_model *m, const cp_mloader *L) {
     return L->stall_fraction > m->cfg.data_stall_fraction ? "data-bound" : "compute-bound";
 }
 
-void cp_report_data_json(const cp_model *m, cp_jsonw *w) {
+void cp_report_data_doc(const cp_model *m, cp_docw *w) {
     const cp_mdata *d = &m->data;
-    cp_jsonw_key(w, "data_loading");
-    cp_jsonw_begin_object(w);
+    cp_docw_begin_object(w);
     write_summary(w, d);
     write_kind_section(w, m, "preprocessing", "avg_preprocess_time", CODEPROF_SITE_PREPROCESS);
     write_kind_section(w, m, "augmentation", "avg_augment_time", CODEPROF_SITE_AUGMENT);
@@ -288,20 +287,20 @@ void cp_report_data_json(const cp_model *m, cp_jsonw *w) {
     write_loaders(w, m);
     write_workers(w, m);
     write_stages(w, m);
-    cp_jsonw_kv_u(w, "cpu_count", d->cpu_count);
-    cp_jsonw_kv_u(w, "spool_errors", d->spool_errors);
-    cp_jsonw_kv_u(w, "aggregated_records", d->aggregated_records);
-    cp_jsonw_kv_u(w, "records_lost_oom", d->records_lost_oom);
+    cp_docw_kv_u(w, "cpu_count", d->cpu_count);
+    cp_docw_kv_u(w, "spool_errors", d->spool_errors);
+    cp_docw_kv_u(w, "aggregated_records", d->aggregated_records);
+    cp_docw_kv_u(w, "records_lost_oom", d->records_lost_oom);
     const cp_mloader *L = most_waited_loader(d);
-    cp_jsonw_key(w, "stall");
-    cp_jsonw_begin_object(w);
-    cp_jsonw_key(w, "loader");
-    cp_jsonw_string(w, L ? site_of(m, L->site)->name : NULL);
-    cp_jsonw_kv_d(w, "data_stall_fraction", L ? L->stall_fraction : 0.0);
-    cp_jsonw_kv_d(w, "threshold", m->cfg.data_stall_fraction);
-    cp_jsonw_kv_s(w, "verdict", verdict(m, L));
-    cp_jsonw_end_object(w);
-    cp_jsonw_end_object(w);
+    cp_docw_key(w, "stall");
+    cp_docw_begin_object(w);
+    cp_docw_key(w, "loader");
+    cp_docw_string(w, L ? site_of(m, L->site)->name : NULL);
+    cp_docw_kv_d(w, "data_stall_fraction", L ? L->stall_fraction : 0.0);
+    cp_docw_kv_d(w, "threshold", m->cfg.data_stall_fraction);
+    cp_docw_kv_s(w, "verdict", verdict(m, L));
+    cp_docw_end_object(w);
+    cp_docw_end_object(w);
 }
 
 /* ---- text ------------------------------------------------------------------ */

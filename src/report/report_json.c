@@ -1,10 +1,16 @@
-/* report_json.c -- the versioned JSON report (docs/report-schema.md). */
+/* report_json.c -- the versioned report document (docs/report-schema.md),
+ * written once through the document-writer interface (docw.h): as JSON
+ * text (cp_report_json) and, through the extension's backend, as Python
+ * objects (src/python/model_obj.c).  Bounded by the report policy
+ * (tree_prune.h): top functions, a pruned call tree, strings in tables. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "codeprof/version.h"
+#include "report/docw.h"
 #include "report/jsonw.h"
 #include "report/report.h"
+#include "report/tree_prune.h"
 
 static const char *const kind_names[CODEPROF_SITE_KIND_COUNT_] = {
     [CODEPROF_SITE_SCOPE] = "scope",           [CODEPROF_SITE_PYTHON] = "python",
@@ -40,209 +46,321 @@ static const cp_msite *site_of(const cp_model *m, uint32_t id) {
 }
 
 /* A fixed-size char field that may lack its NUL. */
-static void field_string(cp_jsonw *w, const char *key, const char *s, size_t cap) {
-    cp_jsonw_key(w, key);
-    cp_jsonw_string_n(w, s, strnlen(s, cap));
+static void field_string(cp_docw *w, const char *key, const char *s, size_t cap) {
+    cp_docw_key(w, key);
+    cp_docw_string_n(w, s, strnlen(s, cap));
 }
 #define FIELD_STR(w, key, arr) field_string((w), (key), (arr), sizeof(arr))
 
-static void kv_ns_or_null(cp_jsonw *w, const char *k, uint64_t ns, int present) {
-    cp_jsonw_key(w, k);
+static void kv_ns_or_null(cp_docw *w, const char *k, uint64_t ns, int present) {
+    cp_docw_key(w, k);
     if (present)
-        cp_jsonw_seconds_ns(w, ns);
+        cp_docw_seconds_ns(w, ns);
     else
-        cp_jsonw_null(w);
+        cp_docw_null(w);
 }
 
-static void write_meta(cp_jsonw *w, const cp_model *m) {
-    cp_jsonw_key(w, "meta");
-    cp_jsonw_begin_object(w);
-    cp_jsonw_key(w, "pid");
-    cp_jsonw_int(w, m->pid);
+static void write_meta(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt) {
+    cp_docw_begin_object(w);
+    cp_docw_key(w, "pid");
+    cp_docw_int(w, m->pid);
     FIELD_STR(w, "role", m->role);
-    cp_jsonw_kv_s(w, "clock", m->clock_source);
-    cp_jsonw_kv_ns(w, "start_unix_s", m->start_unix_ns);
-    cp_jsonw_kv_ns(w, "duration_s", m->duration_ns);
-    cp_jsonw_kv_u(w, "threads", m->nthreads);
-    cp_jsonw_kv_u(w, "events", m->events_total);
-    cp_jsonw_kv_u(w, "dropped_events", m->dropped_events);
-    cp_jsonw_kv_u(w, "dropped_nodes", m->dropped_nodes);
-    cp_jsonw_kv_u(w, "unmatched_exits", m->unmatched_exits);
-    cp_jsonw_kv_u(w, "truncated_scopes", m->truncated);
-    cp_jsonw_kv_u(w, "allocation_failures", m->alloc_failures);
-    cp_jsonw_kv_u(w, "merged_models", m->merged);
-    cp_jsonw_kv_bool(w, "approximate_percentiles", m->approx_percentiles != 0);
-    cp_jsonw_kv_u(w, "dropped_buffer_full", m->dropped_full);
-    cp_jsonw_kv_u(w, "dropped_reentrant", m->dropped_reentrant);
-    cp_jsonw_kv_u(w, "dropped_no_thread_buffer", m->dropped_nothread);
-    cp_jsonw_kv_u(w, "dropped_samples", m->dropped_samples);
-    cp_jsonw_kv_u(w, "dropped_sites", m->dropped_sites);
-    cp_jsonw_kv_u(w, "exited_threads", m->exited_threads);
-    cp_jsonw_kv_u(w, "event_buffers", m->pool_buffers);
-    cp_jsonw_kv_u(w, "timeline_events", m->ntimeline);
-    cp_jsonw_kv_u(w, "timeline_dropped", m->timeline_dropped);
-    cp_jsonw_key(w, "warnings");
-    cp_jsonw_begin_array(w);
+    cp_docw_kv_s(w, "clock", m->clock_source);
+    cp_docw_kv_ns(w, "start_unix_s", m->start_unix_ns);
+    cp_docw_kv_ns(w, "duration_s", m->duration_ns);
+    cp_docw_kv_u(w, "threads", m->nthreads);
+    cp_docw_kv_u(w, "events", m->events_total);
+    cp_docw_kv_u(w, "dropped_events", m->dropped_events);
+    cp_docw_kv_u(w, "dropped_nodes", m->dropped_nodes);
+    cp_docw_kv_u(w, "unmatched_exits", m->unmatched_exits);
+    cp_docw_kv_u(w, "truncated_scopes", m->truncated);
+    cp_docw_kv_u(w, "allocation_failures", m->alloc_failures);
+    cp_docw_kv_u(w, "merged_models", m->merged);
+    cp_docw_kv_bool(w, "approximate_percentiles", m->approx_percentiles != 0);
+    cp_docw_kv_u(w, "dropped_buffer_full", m->dropped_full);
+    cp_docw_kv_u(w, "dropped_reentrant", m->dropped_reentrant);
+    cp_docw_kv_u(w, "dropped_no_thread_buffer", m->dropped_nothread);
+    cp_docw_kv_u(w, "dropped_samples", m->dropped_samples);
+    cp_docw_kv_u(w, "dropped_sites", m->dropped_sites);
+    cp_docw_kv_u(w, "exited_threads", m->exited_threads);
+    cp_docw_kv_u(w, "event_buffers", m->pool_buffers);
+    cp_docw_kv_u(w, "timeline_events", m->ntimeline);
+    cp_docw_kv_u(w, "timeline_dropped", m->timeline_dropped);
+    cp_docw_key(w, "warnings");
+    cp_docw_begin_array(w);
     for (uint32_t i = 0; i < m->nwarnings; i++) {
-        cp_jsonw_begin_object(w);
-        cp_jsonw_kv_s(w, "code", m->warnings[i].code);
-        cp_jsonw_kv_s(w, "message", m->warnings[i].message);
-        cp_jsonw_kv_ns(w, "unix_s", m->warnings[i].unix_ns);
-        cp_jsonw_end_object(w);
+        cp_docw_begin_object(w);
+        cp_docw_kv_s(w, "code", m->warnings[i].code);
+        cp_docw_kv_s(w, "message", m->warnings[i].message);
+        cp_docw_kv_ns(w, "unix_s", m->warnings[i].unix_ns);
+        cp_docw_end_object(w);
     }
-    cp_jsonw_end_array(w);
-    cp_jsonw_kv_u(w, "warnings_dropped", m->warnings_dropped);
-    cp_jsonw_end_object(w);
+    cp_docw_end_array(w);
+    cp_docw_kv_u(w, "warnings_dropped", m->warnings_dropped);
+    cp_docw_kv_bool(w, "python_traced", m->python_traced != 0);
+    cp_docw_kv_u(w, "hidden_calls", m->hidden_calls);
+    uint64_t nodes = 0;
+    for (uint32_t t = 0; t < m->nthreads; t++)
+        if (m->threads[t].root < m->nnodes)
+            nodes += pt->below[m->threads[t].root];
+    cp_docw_kv_u(w, "tree_nodes", nodes);
+    cp_docw_kv_u(w, "tree_nodes_written", pt->written);
+    cp_docw_end_object(w);
 }
 
-static void write_config(cp_jsonw *w, const codeprof_config *c) {
-    cp_jsonw_key(w, "config");
-    cp_jsonw_begin_object(w);
-    cp_jsonw_kv_u(w, "struct_size", c->struct_size);
-    cp_jsonw_kv_u(w, "flags", c->flags);
-    cp_jsonw_kv_u(w, "buffer_events", c->buffer_events);
-    cp_jsonw_kv_u(w, "max_nodes", c->max_nodes);
-    cp_jsonw_kv_u(w, "max_samples", c->max_samples);
-    cp_jsonw_kv_d(w, "slow_function_s", c->slow_function_s);
-    cp_jsonw_kv_d(w, "memory_intensive_bytes", c->memory_intensive_bytes);
-    cp_jsonw_kv_d(w, "slow_data_loading_s", c->slow_data_loading_s);
-    cp_jsonw_kv_d(w, "slow_preprocessing_s", c->slow_preprocessing_s);
-    cp_jsonw_kv_d(w, "slow_gpu_op_s", c->slow_gpu_op_s);
-    cp_jsonw_kv_d(w, "data_stall_fraction", c->data_stall_fraction);
-    cp_jsonw_kv_bool(w, "scope_cpu", (c->flags & CODEPROF_CFG_SCOPE_CPU) != 0);
-    cp_jsonw_kv_bool(w, "percentiles", (c->flags & CODEPROF_CFG_PERCENTILES) != 0);
-    cp_jsonw_kv_bool(w, "timeline_traced", (c->flags & CODEPROF_CFG_TIMELINE_TRACED) != 0);
-    cp_jsonw_kv_u(w, "pool_buffers", c->pool_buffers);
-    cp_jsonw_kv_u(w, "max_sites", c->max_sites);
-    cp_jsonw_kv_u(w, "sample_budget", c->sample_budget);
-    cp_jsonw_kv_u(w, "timeline_events", c->timeline_events);
-    cp_jsonw_kv_u(w, "max_data_records", c->max_data_records);
-    cp_jsonw_end_object(w);
+static void write_config(cp_docw *w, const codeprof_config *c) {
+    cp_docw_begin_object(w);
+    cp_docw_kv_u(w, "struct_size", c->struct_size);
+    cp_docw_kv_u(w, "flags", c->flags);
+    cp_docw_kv_u(w, "buffer_events", c->buffer_events);
+    cp_docw_kv_u(w, "max_nodes", c->max_nodes);
+    cp_docw_kv_u(w, "max_samples", c->max_samples);
+    cp_docw_kv_d(w, "slow_function_s", c->slow_function_s);
+    cp_docw_kv_d(w, "memory_intensive_bytes", c->memory_intensive_bytes);
+    cp_docw_kv_d(w, "slow_data_loading_s", c->slow_data_loading_s);
+    cp_docw_kv_d(w, "slow_preprocessing_s", c->slow_preprocessing_s);
+    cp_docw_kv_d(w, "slow_gpu_op_s", c->slow_gpu_op_s);
+    cp_docw_kv_d(w, "data_stall_fraction", c->data_stall_fraction);
+    cp_docw_kv_bool(w, "scope_cpu", (c->flags & CODEPROF_CFG_SCOPE_CPU) != 0);
+    cp_docw_kv_bool(w, "percentiles", (c->flags & CODEPROF_CFG_PERCENTILES) != 0);
+    cp_docw_kv_bool(w, "timeline_traced", (c->flags & CODEPROF_CFG_TIMELINE_TRACED) != 0);
+    cp_docw_kv_u(w, "pool_buffers", c->pool_buffers);
+    cp_docw_kv_u(w, "max_sites", c->max_sites);
+    cp_docw_kv_u(w, "sample_budget", c->sample_budget);
+    cp_docw_kv_u(w, "timeline_events", c->timeline_events);
+    cp_docw_kv_u(w, "max_data_records", c->max_data_records);
+    cp_docw_kv_u(w, "report_top_functions", c->report_top_functions);
+    cp_docw_kv_u(w, "report_tree_max_nodes", c->report_tree_max_nodes);
+    cp_docw_kv_d(w, "report_tree_min_share", c->report_tree_min_share);
+    cp_docw_end_object(w);
 }
 
-static void write_site(cp_jsonw *w, const cp_model *m, uint32_t site) {
-    const cp_msite *si = site_of(m, site);
-    cp_jsonw_kv_s(w, "function", si->name);
-    cp_jsonw_kv_s(w, "file", si->file);
-    cp_jsonw_kv_u(w, "line", si->line);
-    cp_jsonw_kv_s(w, "kind", cp_report_kind_name(si->kind));
+static void write_policy(cp_docw *w, const cp_report_policy *p) {
+    cp_docw_begin_object(w);
+    cp_docw_kv_u(w, "top_functions", p->top_functions);
+    cp_docw_kv_d(w, "tree_min_share", p->tree_min_share);
+    cp_docw_kv_u(w, "tree_max_nodes", p->tree_max_nodes);
+    cp_docw_kv_u(w, "tree_max_depth", p->tree_max_depth);
+    cp_docw_end_object(w);
 }
 
-static void write_functions(cp_jsonw *w, const cp_model *m, int pct) {
+static void kv_rss(cp_docw *w, const char *k, int64_t v, uint64_t count) {
+    cp_docw_key(w, k);
+    if (count)
+        cp_docw_int(w, v);
+    else
+        cp_docw_null(w);
+}
+
+/* qsort has no context argument; thread-local keeps concurrent reports
+ * from different threads apart. */
+static _Thread_local const cp_mfunc *sort_funcs;
+
+static int cmp_self(const void *a, const void *b) {
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    const cp_mfunc *x = &sort_funcs[i], *y = &sort_funcs[j];
+    if (x->self_ns != y->self_ns)
+        return x->self_ns < y->self_ns ? 1 : -1;
+    return (i > j) - (i < j);
+}
+
+/* performance.functions: the top N sites by inclusive time (m->funcs is
+ * sorted that way) and the top N by self time, in inclusive order.
+ * Returns -1 on OOM. */
+static int write_functions(cp_docw *w, const cp_model *m, const cp_report_policy *p, int pct) {
     uint64_t nf = 0, calls = 0;
     for (uint32_t i = 0; i < m->nfuncs; i++) {
         nf += m->funcs[i].calls > 0;
         calls += m->funcs[i].calls;
     }
-    cp_jsonw_kv_u(w, "total_functions_profiled", nf);
-    cp_jsonw_kv_u(w, "total_calls", calls);
-    cp_jsonw_key(w, "functions");
-    cp_jsonw_begin_array(w);
+    uint8_t *pick = calloc((size_t)m->nfuncs + 1, 1);
+    uint32_t *by_self = malloc(((size_t)m->nfuncs + 1) * sizeof *by_self);
+    if (!pick || !by_self) {
+        free(pick);
+        free(by_self);
+        return -1;
+    }
+    uint32_t nwith = 0;
+    for (uint32_t i = 0; i < m->nfuncs; i++)
+        if (m->funcs[i].calls)
+            by_self[nwith++] = i;
+    for (uint32_t k = 0; k < nwith && k < p->top_functions; k++)
+        pick[by_self[k]] = 1; /* by_self is in inclusive order until sorted */
+    sort_funcs = m->funcs;
+    qsort(by_self, nwith, sizeof *by_self, cmp_self);
+    sort_funcs = NULL;
+    for (uint32_t k = 0; k < nwith && k < p->top_functions; k++)
+        pick[by_self[k]] = 1;
+    free(by_self);
+
+    cp_docw_kv_u(w, "total_functions_profiled", nf);
+    cp_docw_kv_u(w, "total_calls", calls);
+    cp_docw_key(w, "functions");
+    cp_docw_begin_array(w);
+    uint64_t listed = 0;
     for (uint32_t i = 0; i < m->nfuncs; i++) {
         const cp_mfunc *f = &m->funcs[i];
-        if (!f->calls)
+        if (!pick[i])
             continue;
-        cp_jsonw_begin_object(w);
-        write_site(w, m, f->site);
-        cp_jsonw_kv_u(w, "calls", f->calls);
-        cp_jsonw_kv_ns(w, "inclusive_s", f->incl_ns);
-        cp_jsonw_kv_ns(w, "self_s", f->self_ns);
+        listed++;
+        const cp_msite *si = site_of(m, f->site);
+        cp_docw_begin_object(w);
+        cp_docw_kv_s(w, "function", si->name);
+        cp_docw_kv_s(w, "file", si->file);
+        cp_docw_kv_u(w, "line", si->line);
+        cp_docw_kv_s(w, "kind", cp_report_kind_name(si->kind));
+        cp_docw_kv_u(w, "calls", f->calls);
+        cp_docw_kv_ns(w, "inclusive_s", f->incl_ns);
+        cp_docw_kv_ns(w, "self_s", f->self_ns);
         kv_ns_or_null(w, "cpu_s", f->cpu_ns, f->cpu_count > 0);
-        cp_jsonw_kv_ns(w, "min_s", f->min_ns);
-        cp_jsonw_kv_ns(w, "max_s", f->max_ns);
-        cp_jsonw_kv_ns(w, "mean_s", (f->incl_ns + f->calls / 2) / f->calls);
+        cp_docw_kv_ns(w, "min_s", f->min_ns);
+        cp_docw_kv_ns(w, "max_s", f->max_ns);
+        cp_docw_kv_ns(w, "mean_s", (f->incl_ns + f->calls / 2) / f->calls);
         kv_ns_or_null(w, "p50_s", f->p50_ns, pct);
         kv_ns_or_null(w, "p95_s", f->p95_ns, pct);
         kv_ns_or_null(w, "p99_s", f->p99_ns, pct);
-        cp_jsonw_key(w, "memory_delta");
-        if (f->rss_count)
-            cp_jsonw_int(w, f->rss_delta_max);
-        else
-            cp_jsonw_null(w);
-        cp_jsonw_key(w, "memory_delta_total");
-        if (f->rss_count)
-            cp_jsonw_int(w, f->rss_delta_sum);
-        else
-            cp_jsonw_null(w);
-        cp_jsonw_end_object(w);
+        kv_rss(w, "memory_delta", f->rss_delta_max, f->rss_count);
+        kv_rss(w, "memory_delta_total", f->rss_delta_sum, f->rss_count);
+        cp_docw_end_object(w);
     }
-    cp_jsonw_end_array(w);
-}
-
-/* Children of every node, contiguous per parent and sorted by inclusive
- * time (descending, then site id for a stable order). */
-typedef struct tree_index {
-    uint32_t *off;  /* nnodes + 1 offsets into kids */
-    uint32_t *kids; /* node indices                 */
-} tree_index;
-
-/* qsort has no context argument; thread-local keeps concurrent reports
- * from different threads apart. */
-static _Thread_local const cp_mnode *sort_nodes;
-
-static int cmp_child(const void *a, const void *b) {
-    const cp_mnode *x = &sort_nodes[*(const uint32_t *)a];
-    const cp_mnode *y = &sort_nodes[*(const uint32_t *)b];
-    if (x->incl_ns != y->incl_ns)
-        return x->incl_ns < y->incl_ns ? 1 : -1;
-    if (x->site != y->site)
-        return x->site < y->site ? -1 : 1;
-    return (*(const uint32_t *)a > *(const uint32_t *)b) - (*(const uint32_t *)a < *(const uint32_t *)b);
-}
-
-static int tree_index_build(tree_index *ti, const cp_model *m) {
-    uint32_t n = m->nnodes;
-    ti->off = calloc((size_t)n + 1, sizeof *ti->off);
-    ti->kids = malloc(((size_t)n + 1) * sizeof *ti->kids);
-    if (!ti->off || !ti->kids)
-        return -1;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t p = m->nodes[i].parent;
-        if (p < n)
-            ti->off[p + 1]++;
-    }
-    for (uint32_t i = 0; i < n; i++)
-        ti->off[i + 1] += ti->off[i];
-    /* Fill using a cursor per parent (reuse kids' tail is not possible, so
-     * a second pass with a temporary cursor array). */
-    uint32_t *cur = malloc(((size_t)n + 1) * sizeof *cur);
-    if (!cur)
-        return -1;
-    memcpy(cur, ti->off, ((size_t)n + 1) * sizeof *cur);
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t p = m->nodes[i].parent;
-        if (p < n)
-            ti->kids[cur[p]++] = i;
-    }
-    free(cur);
-    sort_nodes = m->nodes;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t k = ti->off[i + 1] - ti->off[i];
-        if (k > 1)
-            qsort(ti->kids + ti->off[i], k, sizeof *ti->kids, cmp_child);
-    }
-    sort_nodes = NULL;
+    cp_docw_end_array(w);
+    cp_docw_kv_u(w, "functions_omitted", nf - listed);
+    free(pick);
     return 0;
 }
 
-static void tree_index_free(tree_index *ti) {
-    free(ti->off);
-    free(ti->kids);
+/* The string and site tables of the written call tree: every model site
+ * a kept node refers to gets a slot (in node order), every distinct file
+ * path one entry. */
+typedef struct site_tables {
+    uint32_t *slot;      /* model site index -> written index, CP_NONE */
+    uint32_t *sites;     /* written index -> model site index          */
+    uint32_t nsites;
+    int32_t *file_of;    /* written site -> file index, -1: no file    */
+    const char **files;  /* distinct file paths                        */
+    uint32_t nfiles;
+    uint32_t *fhash;     /* file index + 1; 0: empty                   */
+    uint32_t fcap;
+} site_tables;
+
+static uint64_t str_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
 }
 
-/* Number of nodes below `root` (iterative). */
-static uint64_t count_descendants(const tree_index *ti, uint32_t root, uint32_t *stack) {
-    uint64_t count = 0;
-    uint32_t sp = 0;
-    stack[sp++] = root;
-    while (sp) {
-        uint32_t n = stack[--sp];
-        for (uint32_t k = ti->off[n]; k < ti->off[n + 1]; k++) {
-            count++;
-            stack[sp++] = ti->kids[k];
+static int32_t file_index(site_tables *st, const char *file) {
+    if (!file[0])
+        return -1;
+    uint32_t mask = st->fcap - 1, i = (uint32_t)str_hash(file) & mask;
+    while (st->fhash[i]) {
+        uint32_t f = st->fhash[i] - 1;
+        if (strcmp(st->files[f], file) == 0)
+            return (int32_t)f;
+        i = (i + 1) & mask;
+    }
+    st->files[st->nfiles] = file;
+    st->fhash[i] = ++st->nfiles;
+    return (int32_t)(st->nfiles - 1);
+}
+
+static int site_tables_build(site_tables *st, const cp_model *m, const cp_pruned_tree *pt,
+                             const cp_report_policy *p) {
+    memset(st, 0, sizeof *st);
+    uint32_t ns = m->sites.n + 1;
+    uint64_t cap = 16;
+    while (cap < 2 * (uint64_t)ns)
+        cap *= 2;
+    st->fcap = (uint32_t)cap;
+    st->slot = malloc((size_t)ns * sizeof *st->slot);
+    st->sites = malloc((size_t)ns * sizeof *st->sites);
+    st->file_of = malloc((size_t)ns * sizeof *st->file_of);
+    st->files = malloc((size_t)ns * sizeof *st->files);
+    st->fhash = calloc(st->fcap, sizeof *st->fhash);
+    if (!st->slot || !st->sites || !st->file_of || !st->files || !st->fhash)
+        return -1;
+    memset(st->slot, 0xff, (size_t)ns * sizeof *st->slot);
+    /* Preorder over the written nodes, the order the tree is written in,
+     * so the first node written refers to site 0. */
+    uint32_t *stack = malloc(((size_t)m->nnodes + 1) * sizeof *stack);
+    if (!stack)
+        return -1;
+    for (uint32_t t = 0; t < m->nthreads; t++) {
+        uint32_t r = m->threads[t].root, sp = 0;
+        if (r >= m->nnodes)
+            continue;
+        for (uint32_t k = pt->off[r + 1]; k-- > pt->off[r];)
+            if (pt->keep[pt->kids[k]] && sp < m->nnodes)
+                stack[sp++] = pt->kids[k];
+        while (sp) {
+            uint32_t x = stack[--sp];
+            uint32_t site = m->nodes[x].site;
+            uint32_t key = site < ns ? site : 0;
+            if (st->slot[key] == CP_NONE) {
+                st->slot[key] = st->nsites;
+                st->file_of[st->nsites] = file_index(st, site_of(m, site)->file);
+                st->sites[st->nsites++] = site;
+            }
+            if (cp_pruned_tree_elided(pt, m, p, x))
+                continue;
+            for (uint32_t k = pt->off[x + 1]; k-- > pt->off[x];)
+                if (pt->keep[pt->kids[k]] && sp < m->nnodes)
+                    stack[sp++] = pt->kids[k];
         }
     }
-    return count;
+    free(stack);
+    return 0;
+}
+
+static void site_tables_free(site_tables *st) {
+    free(st->slot);
+    free(st->sites);
+    free(st->file_of);
+    free(st->files);
+    free(st->fhash);
+}
+
+static void write_site_tables(cp_docw *w, const cp_model *m, const site_tables *st) {
+    cp_docw_key(w, "files");
+    cp_docw_begin_array(w);
+    for (uint32_t i = 0; i < st->nfiles; i++)
+        cp_docw_string(w, st->files[i]);
+    cp_docw_end_array(w);
+    cp_docw_key(w, "sites");
+    cp_docw_begin_array(w);
+    for (uint32_t i = 0; i < st->nsites; i++) {
+        const cp_msite *si = site_of(m, st->sites[i]);
+        cp_docw_begin_object(w);
+        cp_docw_kv_s(w, "function", si->name);
+        cp_docw_key(w, "file");
+        if (st->file_of[i] >= 0)
+            cp_docw_uint(w, (uint64_t)st->file_of[i]);
+        else
+            cp_docw_null(w);
+        cp_docw_kv_u(w, "line", si->line);
+        cp_docw_kv_s(w, "kind", cp_report_kind_name(si->kind));
+        cp_docw_end_object(w);
+    }
+    cp_docw_end_array(w);
+}
+
+/* The "other" child of kept node `x` (written last), if it has one. */
+static void write_other(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt, uint32_t x) {
+    uint64_t nodes, calls, incl;
+    if (!cp_pruned_tree_other(pt, m, x, &nodes, &calls, &incl))
+        return;
+    cp_docw_begin_object(w);
+    cp_docw_kv_u(w, "other", nodes);
+    cp_docw_kv_u(w, "calls", calls);
+    cp_docw_kv_ns(w, "inclusive_s", incl);
+    cp_docw_kv_ns(w, "self_s", incl);
+    cp_docw_end_object(w);
+}
+
+/* 1 when kept node `x` has a child to write (kept or folded). */
+static int has_written_kids(const cp_pruned_tree *pt, uint32_t x) {
+    return pt->off[x + 1] > pt->off[x];
 }
 
 typedef struct frame {
@@ -250,122 +368,121 @@ typedef struct frame {
     uint32_t pos; /* next child slot in kids */
 } frame;
 
-/* Writes a node's fields and opens its "children" array.  Returns 1 if
- * its children are to be written (the caller pushes a frame), 0 if the
- * node was completed here (leaf or depth cap). */
-static int open_node(cp_jsonw *w, const cp_model *m, const tree_index *ti, uint32_t idx,
-                     int pct, uint32_t *scratch) {
-    const cp_mnode *n = &m->nodes[idx];
-    const cp_msite *si = site_of(m, n->site);
-    cp_jsonw_begin_object(w);
-    cp_jsonw_kv_s(w, "function", si->name);
-    cp_jsonw_kv_s(w, "kind", cp_report_kind_name(si->kind));
-    cp_jsonw_kv_s(w, "file", si->file);
-    cp_jsonw_kv_u(w, "line", si->line);
-    cp_jsonw_kv_u(w, "calls", n->count);
-    cp_jsonw_kv_ns(w, "inclusive_s", n->incl_ns);
-    cp_jsonw_kv_ns(w, "self_s", n->self_ns);
+/* Writes node `x` and opens its "children" array.  Returns 1 if its
+ * children are to be written (the caller pushes a frame), 0 if the node
+ * was completed here. */
+static int open_node(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt,
+                     const cp_report_policy *p, const site_tables *st, uint32_t x) {
+    const cp_mnode *n = &m->nodes[x];
+    cp_docw_begin_object(w);
+    cp_docw_kv_u(w, "site", st->slot[n->site <= m->sites.n ? n->site : 0]);
+    cp_docw_kv_u(w, "calls", n->count);
+    cp_docw_kv_ns(w, "inclusive_s", n->incl_ns);
+    cp_docw_kv_ns(w, "self_s", n->self_ns);
     kv_ns_or_null(w, "cpu_s", n->cpu_ns, n->cpu_count > 0);
-    cp_jsonw_kv_ns(w, "min_s", n->min_ns);
-    cp_jsonw_kv_ns(w, "max_s", n->max_ns);
-    kv_ns_or_null(w, "p50_s", n->p50_ns, pct);
-    kv_ns_or_null(w, "p95_s", n->p95_ns, pct);
-    kv_ns_or_null(w, "p99_s", n->p99_ns, pct);
-    cp_jsonw_kv_u(w, "truncated", n->truncated);
-    int has_kids = ti->off[idx + 1] > ti->off[idx];
-    if (has_kids && n->depth >= CP_REPORT_MAX_TREE_DEPTH) {
-        cp_jsonw_kv_u(w, "elided_nodes", count_descendants(ti, idx, scratch));
-        has_kids = 0;
+    if (cp_pruned_tree_elided(pt, m, p, x)) {
+        cp_docw_kv_u(w, "elided_nodes", pt->below[x]);
+        cp_docw_end_object(w);
+        return 0;
     }
-    cp_jsonw_key(w, "children");
-    cp_jsonw_begin_array(w);
-    if (!has_kids) {
-        cp_jsonw_end_array(w);
-        cp_jsonw_end_object(w);
+    if (!has_written_kids(pt, x)) {
+        cp_docw_end_object(w);
+        return 0;
     }
-    return has_kids;
+    cp_docw_key(w, "children");
+    cp_docw_begin_array(w);
+    return 1;
 }
 
-static int write_call_tree(cp_jsonw *w, const cp_model *m, int pct) {
-    tree_index ti = {NULL, NULL};
-    frame *stack = NULL;
-    uint32_t *scratch = NULL;
-    int rc = -1;
-    if (tree_index_build(&ti, m) != 0)
-        goto out;
-    stack = malloc(((size_t)m->nnodes + 1) * sizeof *stack);
-    scratch = malloc(((size_t)m->nnodes + 1) * sizeof *scratch);
-    if (!stack || !scratch)
-        goto out;
-
-    cp_jsonw_key(w, "call_tree");
-    cp_jsonw_begin_array(w);
+static int write_call_tree(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt,
+                           const cp_report_policy *p, const site_tables *st) {
+    frame *stack = malloc(((size_t)m->nnodes + 1) * sizeof *stack);
+    if (!stack)
+        return -1;
+    cp_docw_key(w, "call_tree");
+    cp_docw_begin_array(w);
     for (uint32_t t = 0; t < m->nthreads; t++) {
         const cp_mthread *th = &m->threads[t];
-        cp_jsonw_begin_object(w);
-        cp_jsonw_kv_u(w, "thread", th->index);
-        cp_jsonw_kv_u(w, "os_tid", th->os_tid);
-        cp_jsonw_kv_u(w, "events", th->events);
-        cp_jsonw_kv_u(w, "dropped", th->dropped);
-        cp_jsonw_key(w, "pid");
-        cp_jsonw_int(w, th->pid);
-        cp_jsonw_key(w, "worker");
-        cp_jsonw_int(w, th->worker);
-        cp_jsonw_key(w, "children");
-        cp_jsonw_begin_array(w);
+        cp_docw_begin_object(w);
+        cp_docw_kv_u(w, "thread", th->index);
+        cp_docw_kv_u(w, "os_tid", th->os_tid);
+        cp_docw_kv_u(w, "events", th->events);
+        cp_docw_kv_u(w, "dropped", th->dropped);
+        cp_docw_kv_i(w, "pid", th->pid);
+        cp_docw_kv_i(w, "worker", th->worker);
+        cp_docw_kv_ns(w, "inclusive_s", pt->thread_incl[t]);
+        cp_docw_key(w, "children");
+        cp_docw_begin_array(w);
         if (th->root < m->nnodes) {
             uint32_t sp = 0;
-            stack[sp++] = (frame){th->root, ti.off[th->root]};
+            stack[sp++] = (frame){th->root, pt->off[th->root]};
             while (sp) {
                 frame *f = &stack[sp - 1];
-                if (f->pos < ti.off[f->node + 1]) {
-                    uint32_t child = ti.kids[f->pos++];
+                if (f->pos < pt->off[f->node + 1]) {
+                    uint32_t child = pt->kids[f->pos++];
                     /* sp <= nnodes always holds for a tree; the check
                      * only guards against a corrupt (cyclic) model. */
-                    if (open_node(w, m, &ti, child, pct, scratch) && sp <= m->nnodes)
-                        stack[sp++] = (frame){child, ti.off[child]};
+                    if (pt->keep[child] && open_node(w, m, pt, p, st, child) && sp <= m->nnodes)
+                        stack[sp++] = (frame){child, pt->off[child]};
                 } else {
+                    write_other(w, m, pt, f->node);
                     sp--;
                     if (sp) { /* a node: close its children and itself */
-                        cp_jsonw_end_array(w);
-                        cp_jsonw_end_object(w);
+                        cp_docw_end_array(w);
+                        cp_docw_end_object(w);
                     }
                 }
             }
         }
-        cp_jsonw_end_array(w);
-        cp_jsonw_end_object(w);
+        cp_docw_end_array(w);
+        cp_docw_end_object(w);
     }
-    cp_jsonw_end_array(w);
+    cp_docw_end_array(w);
+    free(stack);
+    return 0;
+}
+
+static int write_performance(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt,
+                             const cp_report_policy *p) {
+    int pct = (m->cfg.flags & CODEPROF_CFG_PERCENTILES) != 0;
+    site_tables st;
+    int rc = -1;
+    if (site_tables_build(&st, m, pt, p) != 0)
+        goto out;
+    cp_docw_begin_object(w);
+    if (write_functions(w, m, p, pct) != 0)
+        goto out;
+    write_site_tables(w, m, &st);
+    if (write_call_tree(w, m, pt, p, &st) != 0)
+        goto out;
+    cp_docw_end_object(w);
     rc = 0;
 out:
-    tree_index_free(&ti);
-    free(stack);
-    free(scratch);
+    site_tables_free(&st);
     return rc;
 }
 
-static void write_finding_core(cp_jsonw *w, const cp_finding *f) {
+static void write_finding_core(cp_docw *w, const cp_finding *f) {
     FIELD_STR(w, "rule", f->rule);
     FIELD_STR(w, "category", f->category);
     FIELD_STR(w, "subject", f->subject);
-    cp_jsonw_kv_d(w, "value", f->value);
-    cp_jsonw_kv_d(w, "threshold", f->threshold);
+    cp_docw_kv_d(w, "value", f->value);
+    cp_docw_kv_d(w, "threshold", f->threshold);
     FIELD_STR(w, "unit", f->unit);
 }
 
-static void write_findings(cp_jsonw *w, const cp_model *m) {
-    cp_jsonw_key(w, "findings");
-    cp_jsonw_begin_array(w);
+static void write_findings(cp_docw *w, const cp_model *m) {
+    cp_docw_begin_array(w);
     for (uint32_t i = 0; i < m->nfindings; i++) {
         const cp_finding *f = &m->findings[i];
-        cp_jsonw_begin_object(w);
+        cp_docw_begin_object(w);
         write_finding_core(w, f);
-        cp_jsonw_kv_d(w, "severity", f->severity);
+        cp_docw_kv_d(w, "severity", f->severity);
         FIELD_STR(w, "recommendation", f->recommendation);
-        cp_jsonw_end_object(w);
+        cp_docw_kv_d(w, "saving_s", f->saving_s);
+        cp_docw_end_object(w);
     }
-    cp_jsonw_end_array(w);
+    cp_docw_end_array(w);
 }
 
 static int same_field(const char *a, size_t acap, const char *b) {
@@ -373,36 +490,36 @@ static int same_field(const char *a, size_t acap, const char *b) {
     return strlen(b) == n && memcmp(a, b, n) == 0;
 }
 
-static void write_bottlenecks(cp_jsonw *w, const cp_model *m) {
-    cp_jsonw_key(w, "bottlenecks");
-    cp_jsonw_begin_object(w);
+static void write_bottlenecks(cp_docw *w, const cp_model *m) {
+    cp_docw_begin_object(w);
     for (size_t c = 0; c < sizeof categories / sizeof categories[0]; c++) {
-        cp_jsonw_key(w, categories[c].name);
-        cp_jsonw_begin_array(w);
+        cp_docw_key(w, categories[c].name);
+        cp_docw_begin_array(w);
         for (uint32_t i = 0; i < m->nfindings; i++) {
             const cp_finding *f = &m->findings[i];
             if (!same_field(f->category, sizeof f->category, categories[c].name))
                 continue;
-            cp_jsonw_begin_object(w);
+            cp_docw_begin_object(w);
             FIELD_STR(w, "subject", f->subject);
             FIELD_STR(w, categories[c].is_func ? "function" : "context", f->subject);
-            cp_jsonw_kv_d(w, "value", f->value);
-            cp_jsonw_kv_d(w, "threshold", f->threshold);
+            cp_docw_kv_d(w, "value", f->value);
+            cp_docw_kv_d(w, "threshold", f->threshold);
             FIELD_STR(w, "unit", f->unit);
             FIELD_STR(w, "rule", f->rule);
-            cp_jsonw_kv_d(w, "severity", f->severity);
+            cp_docw_kv_d(w, "severity", f->severity);
             FIELD_STR(w, "recommendation", f->recommendation);
             if (categories[c].value_alias)
-                cp_jsonw_kv_d(w, categories[c].value_alias, f->value);
-            cp_jsonw_end_object(w);
+                cp_docw_kv_d(w, categories[c].value_alias, f->value);
+            cp_docw_kv_d(w, "saving_s", f->saving_s);
+            cp_docw_end_object(w);
         }
-        cp_jsonw_end_array(w);
+        cp_docw_end_array(w);
     }
-    /* Unique recommendations in finding (severity) order.  Findings are
-     * few (one per function at most per rule), so the quadratic check is
-     * cheap next to the rest of the report. */
-    cp_jsonw_key(w, "recommendations");
-    cp_jsonw_begin_array(w);
+    /* Unique recommendations in finding order.  Findings are few (one per
+     * subject at most per rule), so the quadratic check is cheap next to
+     * the rest of the report. */
+    cp_docw_key(w, "recommendations");
+    cp_docw_begin_array(w);
     for (uint32_t i = 0; i < m->nfindings; i++) {
         const cp_finding *f = &m->findings[i];
         size_t cap = sizeof f->recommendation;
@@ -416,39 +533,92 @@ static void write_bottlenecks(cp_jsonw *w, const cp_model *m) {
                   memcmp(g->recommendation, f->recommendation, len) == 0;
         }
         if (!dup)
-            cp_jsonw_string_n(w, f->recommendation, len);
+            cp_docw_string_n(w, f->recommendation, len);
     }
-    cp_jsonw_end_array(w);
-    cp_jsonw_end_object(w);
+    cp_docw_end_array(w);
+    cp_docw_end_object(w);
+}
+
+enum { SEC_META, SEC_CONFIG, SEC_POLICY, SEC_PERF, SEC_DATA, SEC_FINDINGS, SEC_BOTTLENECKS, SEC_N };
+static const char *const section_names[SEC_N] = {
+    "meta", "config", "report_policy", "performance", "data_loading", "findings", "bottlenecks",
+};
+
+static int write_section(cp_docw *w, const cp_model *m, int sec, const cp_pruned_tree *pt,
+                         const cp_report_policy *p) {
+    switch (sec) {
+    case SEC_META:
+        write_meta(w, m, pt);
+        return 0;
+    case SEC_CONFIG:
+        write_config(w, &m->cfg);
+        return 0;
+    case SEC_POLICY:
+        write_policy(w, p);
+        return 0;
+    case SEC_PERF:
+        return write_performance(w, m, pt, p);
+    case SEC_DATA:
+        cp_report_data_doc(m, w);
+        return 0;
+    case SEC_FINDINGS:
+        write_findings(w, m);
+        return 0;
+    default:
+        write_bottlenecks(w, m);
+        return 0;
+    }
+}
+
+int cp_report_doc(const cp_model *m, cp_docw *w, const char *section) {
+    int only = -1;
+    if (section) {
+        for (int i = 0; i < SEC_N && only < 0; i++)
+            if (strcmp(section, section_names[i]) == 0)
+                only = i;
+        if (only < 0)
+            return -2;
+    }
+    cp_report_policy p;
+    cp_report_policy_of(&m->cfg, &p);
+    cp_pruned_tree pt;
+    int need_tree = only < 0 || only == SEC_META || only == SEC_PERF;
+    int rc = -1;
+    if (need_tree && cp_pruned_tree_build(&pt, m, &p) != 0) {
+        cp_pruned_tree_free(&pt);
+        cp_docw_fail(w);
+        return -1;
+    }
+    if (only >= 0) {
+        rc = write_section(w, m, only, need_tree ? &pt : NULL, &p);
+    } else {
+        cp_docw_begin_object(w);
+        cp_docw_kv_s(w, "schema", "codeprof-report");
+        cp_docw_kv_u(w, "schema_version", CODEPROF_REPORT_SCHEMA_VERSION);
+        cp_docw_kv_s(w, "generator", "libcodeprof " CODEPROF_VERSION_STRING);
+        rc = 0;
+        for (int i = 0; i < SEC_N && rc == 0; i++) {
+            cp_docw_key(w, section_names[i]);
+            rc = write_section(w, m, i, &pt, &p);
+        }
+        if (rc == 0)
+            cp_docw_end_object(w);
+    }
+    if (need_tree)
+        cp_pruned_tree_free(&pt);
+    if (rc != 0)
+        cp_docw_fail(w);
+    return rc == 0 && !cp_docw_failed(w) ? 0 : -1;
 }
 
 int cp_report_json(const cp_model *m, cp_strbuf *out) {
-    cp_jsonw w;
-    cp_jsonw_init(&w, out);
-    int pct = (m->cfg.flags & CODEPROF_CFG_PERCENTILES) != 0;
-    /* Most of the report is the call tree and the function table; reserve
-     * a rough estimate (~230 bytes per node, ~330 per function) up front to
-     * avoid repeated regrowth.  A failure here is an OOM the writes below
-     * would hit anyway; it is reported through the buffer's oom flag. */
-    (void)cp_strbuf_reserve(out, 512 + (size_t)m->nnodes * 256 + (size_t)m->nfuncs * 360);
-
-    cp_jsonw_begin_object(&w);
-    cp_jsonw_kv_s(&w, "schema", "codeprof-report");
-    cp_jsonw_kv_u(&w, "schema_version", CODEPROF_REPORT_SCHEMA_VERSION);
-    cp_jsonw_kv_s(&w, "generator", "libcodeprof " CODEPROF_VERSION_STRING);
-    write_meta(&w, m);
-    write_config(&w, &m->cfg);
-    cp_jsonw_key(&w, "performance");
-    cp_jsonw_begin_object(&w);
-    write_functions(&w, m, pct);
-    if (write_call_tree(&w, m, pct) != 0) {
+    cp_jsonw jw;
+    cp_jsonw_init(&jw, out);
+    cp_docw w;
+    cp_docw_json(&w, &jw);
+    if (cp_report_doc(m, &w, NULL) != 0) {
         out->oom = 1; /* scratch allocation failed: same contract as OOM */
         return -1;
     }
-    cp_jsonw_end_object(&w);
-    cp_report_data_json(m, &w);
-    write_findings(&w, m);
-    write_bottlenecks(&w, m);
-    cp_jsonw_end_object(&w);
-    return cp_jsonw_finish(&w);
+    return cp_jsonw_finish(&jw);
 }

@@ -419,7 +419,10 @@ static void test_merge_two_runs(void **state) {
             assert_non_null(cp_model_site(a, n->site));
     }
     char *j = render(a);
-    assert_non_null(strstr(j, "\"worker\":3,\"children\":[{\"function\":\"m_"));
+    /* schema v2: the worker's thread, its nodes referring to the site table */
+    const char *wt = strstr(j, "\"worker\":3,\"inclusive_s\":");
+    assert_non_null(wt);
+    assert_non_null(strstr(wt, "\"children\":[{\"site\":"));
     assert_non_null(strstr(j, "\"merged_models\":1,\"approximate_percentiles\":true"));
     free(j);
     /* the source is untouched and still renders */

@@ -263,7 +263,10 @@ static void test_json_top_level_and_meta(void **state) {
            "\"dropped_no_thread_buffer\":0,\"dropped_samples\":0,\"dropped_sites\":0,"
            "\"exited_threads\":0,\"event_buffers\":0,"
            "\"timeline_events\":0,\"timeline_dropped\":0,\"warnings\":[],"
-           "\"warnings_dropped\":0}");
+           "\"warnings_dropped\":0,\"python_traced\":false,\"hidden_calls\":0,"
+           "\"tree_nodes\":4,\"tree_nodes_written\":4}");
+    has(j, "\"report_policy\":{\"top_functions\":50,\"tree_min_share\":0.001,"
+           "\"tree_max_nodes\":2000,\"tree_max_depth\":256}");
     has(j, "\"config\":{\"struct_size\":");
     has(j, "\"slow_function_s\":1,");
     has(j, "\"memory_intensive_bytes\":104857600,");
@@ -311,21 +314,26 @@ static void test_json_call_tree(void **state) {
     (void)state;
     cp_model *m = pipeline_model();
     char *j = render_json(m);
+    /* strings once, in tables; nodes refer to sites by index */
+    has(j, "\"files\":[\"train.py\",\"dec.c\",\"aug.py\"],"
+           "\"sites\":[{\"function\":\"train_epoch\",\"file\":0,\"line\":10,\"kind\":\"python\"},"
+           "{\"function\":\"decode\",\"file\":1,\"line\":20,\"kind\":\"native\"},"
+           "{\"function\":\"augment_frames\",\"file\":2,\"line\":30,\"kind\":\"augment\"},"
+           "{\"function\":\"prefetch\",\"file\":null,\"line\":0,\"kind\":\"scope\"}],");
     has(j, "\"call_tree\":[{\"thread\":0,\"os_tid\":111,\"events\":100,\"dropped\":0,"
-           "\"pid\":4242,\"worker\":-1,"
-           "\"children\":[{\"function\":\"train_epoch\",\"kind\":\"python\",\"file\":\"train.py\","
-           "\"line\":10,\"calls\":2,\"inclusive_s\":5,\"self_s\":0.5,\"cpu_s\":4,");
+           "\"pid\":4242,\"worker\":-1,\"inclusive_s\":5,"
+           "\"children\":[{\"site\":0,\"calls\":2,\"inclusive_s\":5,\"self_s\":0.5,\"cpu_s\":4,"
+           "\"children\":[{\"site\":1,\"calls\":20,\"inclusive_s\":3.5,\"self_s\":3.5,"
+           "\"cpu_s\":null},{\"site\":2,");
     /* children sorted by inclusive time: decode (3.5 s) before augment (1 s)
-     * although augment was added first */
+     * although augment was added first (checked above); a leaf has no
+     * "children" key */
     const char *tree = after(j, "\"call_tree\"");
-    const char *d = strstr(tree, "\"function\":\"decode\"");
-    const char *a = strstr(tree, "\"function\":\"augment_frames\"");
-    assert_non_null(d);
-    assert_non_null(a);
-    assert_true(d < a);
     has(tree, "{\"thread\":1,\"os_tid\":222,");
-    has(tree, "\"function\":\"prefetch\",\"kind\":\"scope\",\"file\":\"\",\"line\":0,");
-    has(tree, "\"truncated\":0,\"children\":[]}");
+    has(tree, "\"inclusive_s\":0.25,\"children\":[{\"site\":3,\"calls\":1,\"inclusive_s\":0.25,"
+              "\"self_s\":0.25,\"cpu_s\":null}]}");
+    assert_null(strstr(j, "\"other\""));
+    assert_null(strstr(j, "\"children\":[]"));
     assert_null(strstr(j, "elided_nodes"));
     free(j);
     cp_model_free(m);
@@ -341,16 +349,17 @@ static void test_json_findings_and_bottlenecks(void **state) {
     has(j, "\"findings\":[{\"rule\":\"CP-PERF-001\",\"category\":\"slow_functions\","
            "\"subject\":\"train_epoch\",\"value\":3,\"threshold\":1,\"unit\":\"s\","
            "\"severity\":3,\"recommendation\":\"train_epoch took up to 3.00 s per call");
+    has(j, "\"saving_s\":");
     has(j, "{\"rule\":\"CP-MEM-001\",\"category\":\"memory_intensive_functions\","
            "\"subject\":\"train_epoch\",\"value\":314572800,\"threshold\":104857600,"
            "\"unit\":\"bytes\",\"severity\":3,");
     const char *b = after(j, "\"bottlenecks\":{");
     has(b, "\"slow_functions\":[{\"subject\":\"train_epoch\",\"function\":\"train_epoch\","
            "\"value\":3,\"threshold\":1,\"unit\":\"s\",\"rule\":\"CP-PERF-001\",\"severity\":3,");
-    has(b, "\"execution_time\":3}]");
+    has(b, "\"execution_time\":3,\"saving_s\":");
     has(b, "\"memory_intensive_functions\":[{\"subject\":\"train_epoch\","
            "\"function\":\"train_epoch\",\"value\":314572800,");
-    has(b, "\"memory_delta\":314572800}]");
+    has(b, "\"memory_delta\":314572800,\"saving_s\":");
     /* every category key is present, empty or not */
     has(b, "\"slow_data_loading\":[]");
     has(b, "\"slow_preprocessing\":[]");
@@ -394,7 +403,8 @@ static void test_json_empty_model(void **state) {
     m->duration_ns = 0;
     char *j = render_json(m);
     has(j, "\"clock\":null");
-    has(j, "\"total_functions_profiled\":0,\"total_calls\":0,\"functions\":[],\"call_tree\":[]");
+    has(j, "\"total_functions_profiled\":0,\"total_calls\":0,\"functions\":[],"
+           "\"functions_omitted\":0,\"files\":[],\"sites\":[],\"call_tree\":[]");
     has(j, "\"findings\":[]");
     has(j, "\"recommendations\":[]");
     free(j);
@@ -434,7 +444,7 @@ static void test_json_deep_tree_capped(void **state) {
     assert_true(depth < 2 * CP_REPORT_MAX_TREE_DEPTH + 10);
     assert_true(depth > 2 * CP_REPORT_MAX_TREE_DEPTH);
     char want[64];
-    snprintf(want, sizeof want, "\"elided_nodes\":%d,\"children\":[]}",
+    snprintf(want, sizeof want, "\"elided_nodes\":%d}",
              DEPTH - CP_REPORT_MAX_TREE_DEPTH);
     has(sb.data, want);
     cp_strbuf_free(&sb);
@@ -458,7 +468,22 @@ static void test_json_wide_tree(void **state) {
     assert_int_equal(cp_report_json(m, &sb), 0);
     assert_true(json_valid(sb.data, sb.len, NULL));
     /* the heaviest child (96 us + 1 ns) comes first */
-    has(sb.data, "\"children\":[{\"function\":\"f96\",");
+    /* default policy: every child is below 0.1% of the total, all folded
+     * into one "other" child whose counts are exact: 20000 children and
+     * their 20000 leaves, 50 calls each */
+    has(sb.data, "\"children\":[{\"other\":40000,\"calls\":1000000,");
+    cp_strbuf_free(&sb);
+    m->cfg.report_tree_min_share = 0;
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_report_json(m, &sb), 0);
+    assert_true(json_valid(sb.data, sb.len, NULL));
+    has(sb.data, "\"sites\":[{\"function\":\"f96\",");
+    has(sb.data, "\"children\":[{\"site\":0,\"calls\":50,\"inclusive_s\":0.000096001,");
+    /* no share threshold: 2000 nodes fit (largest first), each with an
+     * "other" for its leaf, plus one "other" where the other 18000
+     * top-level nodes (with their leaves) fold into "other" */
+    has(sb.data, "\"tree_nodes\":40000,\"tree_nodes_written\":4001}");
+    has(sb.data, "{\"other\":36000,\"calls\":900000,");
     cp_strbuf_free(&sb);
     cp_model_free(m);
 }

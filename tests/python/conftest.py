@@ -47,14 +47,36 @@ def function_entry(report: Dict[str, Any], name: str, kind: Optional[str] = None
 
 def tree_nodes(report: Dict[str, Any]) -> Iterator[tuple]:
     """Yields (path, node) for every node of every thread's call tree; path
-    is the tuple of function names from the thread root to the node."""
+    is the tuple of function names from the thread root to the node.
+
+    Schema v2 nodes name their site by index into performance.sites (and
+    its file into performance.files); the nodes yielded are copies with
+    "function", "file", "line" and "kind" filled in from those tables.  An
+    "other" node (pruned children folded together) is yielded with
+    function "<other>"."""
+    perf = report["performance"]
+    sites = perf.get("sites", [])
+    files = perf.get("files", [])
+
+    def resolve(node: Dict[str, Any]) -> Dict[str, Any]:
+        out = dict(node)
+        if "other" in node:
+            out.update(function="<other>", file="", line=0, kind="other")
+        elif "site" in node:
+            site = sites[node["site"]]
+            f = site["file"]
+            out.update(function=site["function"], file=files[f] if f is not None else "",
+                       line=site["line"], kind=site["kind"])
+        return out
+
     def walk(node: Dict[str, Any], path: tuple) -> Iterator[tuple]:
-        p = path + (node["function"],)
-        yield p, node
+        n = resolve(node)
+        p = path + (n["function"],)
+        yield p, n
         for child in node.get("children", []):
             yield from walk(child, p)
 
-    for thread in report["performance"]["call_tree"]:
+    for thread in perf["call_tree"]:
         for child in thread.get("children", []):
             yield from walk(child, ())
 

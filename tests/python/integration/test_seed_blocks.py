@@ -601,3 +601,63 @@ assert entry(report, "LossModel.forward", "python")["calls"] == 12  # the tracer
     assert "Total functions profiled: " in out
     saved = tmp_path / "profiles" / "training_profile.json"
     assert json.loads(saved.read_text())["schema"] == "codeprof-report"
+
+
+# -- the blocks as the guide writes them: no start_profiling() ----------------------
+# "Manual Profiling" and "Function Profiling" use profiling_context and
+# @profile_function on a profiler that was created but never started; an
+# enabled profiler records them (its C session starts, without the tracer,
+# at their first use).
+
+@pytest.mark.torch
+def test_manual_profiling_without_start(tmp_path):
+    needs_torch()
+    res = run_ok(tmp_path, script(IMPORTS, TORCH_SETUP, CHECK_HELPERS, '''
+profiler = VideoOpusClipProfiler(create_profiler_config("basic"))
+''', SEED_BLOCKS["manual_profiling"], '''
+assert not profiler.is_profiling
+e = entry(profiler.get_comprehensive_report(), "training_epoch", "scope")
+assert e["calls"] == 1 and e["inclusive_s"] > 0
+'''))
+    assert "recorded nothing" not in res.stderr
+
+
+@pytest.mark.torch
+def test_function_profiling_without_start(tmp_path):
+    needs_torch()
+    res = run_ok(tmp_path, script(IMPORTS, "import torch\n", CHECK_HELPERS, '''
+profiler = VideoOpusClipProfiler(create_profiler_config("basic"))
+''', SEED_BLOCKS["function_profiling"], '''
+assert slow_function() == "result"
+m = MyModel()
+m.forward(torch.randn(4, 1000))
+report = profiler.get_comprehensive_report()
+slow = entry(report, "slow_function", "function")
+assert slow["calls"] == 1 and 0.095 <= slow["inclusive_s"] < 0.5, slow
+assert entry(report, "MyModel.__init__", "function")["calls"] == 1
+assert entry(report, "MyModel.forward", "function")["calls"] == 1
+'''))
+    assert res.stderr == ""
+
+
+def test_production_monitoring_never_saves_an_empty_report_silently(tmp_path):
+    # The guide's Production config, started and stopped around code that no
+    # instrument sees: the save warns that nothing was recorded.
+    res = run_ok(tmp_path, script(IMPORTS, SEED_BLOCKS["production_monitoring"], '''
+profiler.start_profiling()
+sum(range(1000))
+profiler.stop_profiling()
+saved = os.listdir("profiles")
+assert len(saved) == 1, saved
+'''))
+    assert "RuntimeWarning" in res.stderr and "recorded nothing" in res.stderr
+    # with a context inside, the same config saves a report that has it, silently
+    res = run_ok(tmp_path, script(IMPORTS, CHECK_HELPERS, SEED_BLOCKS["production_monitoring"], '''
+profiler.start_profiling()
+with profiler.profiling_context("serve_request"):
+    sum(range(1000))
+profiler.stop_profiling()
+with open(profiler.last_report_path) as fh:
+    assert entry(json.load(fh), "serve_request", "scope")["calls"] == 1
+'''))
+    assert "recorded nothing" not in res.stderr

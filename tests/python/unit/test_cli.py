@@ -248,7 +248,7 @@ def test_run_module_like_python_dash_m(tmp_path):
 
         def main():
             for _ in range(3):
-                work(100)
+                work(2_000_000)  # heavy enough for the report's top functions
             print(json.dumps({"argv": sys.argv, "path0": sys.path[0], "name": __name__,
                               "spec": __spec__.name, "package": __package__,
                               "file": __file__}))

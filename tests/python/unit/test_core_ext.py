@@ -419,17 +419,8 @@ def test_tracer_ignore_hides_a_code_object(session, mode):
     assert not [k for k in fs if k.endswith("cx_hidden_wrapper")]
     assert entry(fs, "cx_h")["calls"] == 2
     # the hidden frame's callees attach to its caller
-    paths = []
-
-    def walk(node, path):
-        p = path + (node["function"].rsplit(".", 1)[-1],)
-        paths.append(p)
-        for c in node.get("children", []):
-            walk(c, p)
-
-    for thread in report["performance"]["call_tree"]:
-        for c in thread["children"]:
-            walk(c, ())
+    from conftest import tree_nodes
+    paths = [tuple(f.rsplit(".", 1)[-1] for f in path) for path, _ in tree_nodes(report)]
     assert ("cx_visible_caller", "cx_h") in paths
 
 

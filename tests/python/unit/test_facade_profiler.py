@@ -160,16 +160,100 @@ def test_contexts_in_four_threads_all_land(make_profiler):
     assert report["meta"]["exited_threads"] >= 4
 
 
-def test_context_records_nothing_when_not_running(make_profiler):
+def test_context_records_before_start_and_not_after_stop(make_profiler):
+    # The guide's "Manual Profiling" block uses profiling_context without
+    # start_profiling(): an enabled profiler records it from its first use.
     p = make_profiler(create_profiler_config("basic"))
+    assert not p.is_profiling
     with p.profiling_context("before"):
         pass
+    assert not p.is_profiling  # contexts do not start the whole-program instruments
+    assert p.session.running and p.session.tracer == "off"
     p.start_profiling()
+    with p.profiling_context("during"):
+        pass
     p.stop_profiling()
-    with p.profiling_context("after"):
+    with p.profiling_context("after"):  # stopped: nothing until the next start
         pass
     report = p.get_comprehensive_report()
-    assert functions_named(report, "before") == [] and functions_named(report, "after") == []
+    assert function_entry(report, "before")["calls"] == 1
+    assert function_entry(report, "during")["calls"] == 1
+    assert functions_named(report, "after") == []
+    p.start_profiling()
+    with p.profiling_context("after"):
+        pass
+    p.stop_profiling()
+    assert function_entry(p.get_comprehensive_report(), "after")["calls"] == 1
+
+
+def test_stop_without_start_after_contexts_ran(make_profiler):
+    p = make_profiler(create_profiler_config("basic"))
+    with p.profiling_context("used"):
+        pass
+    p.stop_profiling()  # the contexts' session runs: stopping it is allowed
+    assert not p.session.running
+    assert function_entry(p.get_comprehensive_report(), "used")["calls"] == 1
+    with pytest.raises(RuntimeError, match="not running"):
+        p.stop_profiling()
+
+
+def test_reset_of_a_session_started_by_contexts(make_profiler):
+    p = make_profiler(create_profiler_config("basic"))
+    with p.profiling_context("x"):
+        pass
+    p.reset()  # not between start and stop: allowed, discards it
+    assert not p.session.running
+    with p.profiling_context("y"):  # still armed: starts again at the next use
+        pass
+    report = p.get_comprehensive_report()
+    assert functions_named(report, "x") == [] and function_entry(report, "y")["calls"] == 1
+
+
+def test_start_after_contexts_adds_the_tracer(make_profiler):
+    p = make_profiler(create_profiler_config("detailed"))  # enable_cprofile
+    assert p.config.enable_cprofile
+    with p.profiling_context("early"):
+        pass
+    p.start_profiling()
+    assert p.session.tracer != "off"
+    with p.profiling_context("late"):
+        pass
+    p.stop_profiling()
+    report = p.get_comprehensive_report()
+    assert function_entry(report, "early")["calls"] == 1
+    assert function_entry(report, "late")["calls"] == 1
+
+
+def test_views_of_a_profiler_that_recorded_nothing_say_so(make_profiler, recwarn):
+    p = make_profiler(create_profiler_config("basic"))
+    report = p.get_comprehensive_report()
+    assert report["meta"]["recorded"] is False
+    assert "start_profiling() was not called" in report["meta"]["note"]
+    stats = p.performance_profiler.get_profile_stats()
+    assert stats["recorded"] is False and stats["note"] == report["meta"]["note"]
+    b = p.identify_bottlenecks()
+    assert b["recommendations"][0] == report["meta"]["note"]
+    warned = [w for w in recwarn.list if issubclass(w.category, RuntimeWarning)
+              and "recorded nothing" in str(w.message)]
+    assert len(warned) == 1  # once per profiler
+    # once something is recorded, the keys go away
+    with p.profiling_context("now"):
+        pass
+    report = p.get_comprehensive_report()
+    assert "recorded" not in report["meta"] and "note" not in report["meta"]
+    assert "recorded" not in p.performance_profiler.get_profile_stats()
+
+
+def test_save_profiles_with_nothing_recorded_warns(make_profiler, tmp_path):
+    # The guide's Production config (save_profiles=True, no tracer): a start/stop
+    # around nothing must not save an empty report silently.
+    p = make_profiler(ProfilerConfig(enabled=True, profile_level="basic", save_profiles=True,
+                                     detailed_reports=False, output_dir=str(tmp_path)))
+    p.start_profiling()
+    with pytest.warns(RuntimeWarning, match=r"stop_profiling\(\) saves a report, but codeprof "
+                                            r"recorded nothing"):
+        p.stop_profiling()
+    assert p.last_report_path and os.path.exists(p.last_report_path)
 
 
 def test_exception_in_context_propagates_and_is_timed(make_profiler):
@@ -188,9 +272,11 @@ def test_exception_in_context_propagates_and_is_timed(make_profiler):
 
 def test_bottleneck_keys_always_present(make_profiler):
     p = make_profiler()
-    b = p.identify_bottlenecks()
+    with pytest.warns(RuntimeWarning, match="recorded nothing"):
+        b = p.identify_bottlenecks()
     assert set(b) == BOTTLENECK_KEYS
-    assert all(b[k] == [] for k in BOTTLENECK_KEYS)
+    assert all(b[k] == [] for k in BOTTLENECK_KEYS - {"recommendations"})
+    assert len(b["recommendations"]) == 1 and "recorded nothing" in b["recommendations"][0]
     stats = p.performance_profiler.get_profile_stats()
     assert stats["slow_functions"] == [] and stats["memory_intensive_functions"] == []
     assert stats["total_functions_profiled"] == 0 and stats["functions"] == []

@@ -1,0 +1,1085 @@
+/* model_json.c -- a saved v2 JSON report read back into a cp_model
+ * (model_json.h).  Walks the document from src/report/jsonr.c, keeping
+ * the JSON path of the value being read so that every error names it. */
+#include "model/model_json.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codeprof/version.h"
+#include "core/errors.h"
+#include "report/jsonr.h"
+#include "report/report.h"
+
+/* The reader follows the writer: a new schema version needs this reader
+ * updated (and its tests) before the build passes again. */
+_Static_assert(CP_MODEL_JSON_SCHEMA_VERSION == CODEPROF_REPORT_SCHEMA_VERSION,
+               "model_json.c reads another report schema version than report_json.c writes");
+
+typedef struct rd {
+    const char *name; /* the source, for messages */
+    char path[768];   /* JSON path of the value being read */
+    size_t plen;
+    codeprof_error *err;
+    codeprof_status st; /* first failure */
+    cp_model *m;
+    uint32_t *site_map; /* performance.sites[i] -> model site */
+    uint32_t nsites;
+    uint32_t other_site; /* "(other)", interned on first use */
+    uint32_t cap_nodes;
+} rd;
+
+/* ---- paths and errors ----------------------------------------------------- */
+
+static size_t enter_key(rd *r, const char *key) {
+    size_t old = r->plen;
+    int n = snprintf(r->path + r->plen, sizeof r->path - r->plen, "%s%s", r->plen ? "." : "", key);
+    if (n > 0)
+        r->plen = r->plen + (size_t)n < sizeof r->path ? r->plen + (size_t)n : sizeof r->path - 1;
+    return old;
+}
+
+static size_t enter_index(rd *r, uint32_t i) {
+    size_t old = r->plen;
+    int n = snprintf(r->path + r->plen, sizeof r->path - r->plen, "[%u]", i);
+    if (n > 0)
+        r->plen = r->plen + (size_t)n < sizeof r->path ? r->plen + (size_t)n : sizeof r->path - 1;
+    return old;
+}
+
+static void leave(rd *r, size_t old) {
+    r->plen = old;
+    r->path[old] = '\0';
+}
+
+__attribute__((format(printf, 2, 3))) static int bad(rd *r, const char *fmt, ...) {
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->st = cp_error_set(r->err, CODEPROF_EFORMAT, r->path, "%s: %s: %s", r->name,
+                         r->plen ? r->path : "(top level)", msg);
+    return -1;
+}
+
+static int nomem(rd *r) {
+    r->st = cp_error_set(r->err, CODEPROF_ENOMEM, r->path, "%s: out of memory reading %s", r->name,
+                         r->plen ? r->path : "the report");
+    return -1;
+}
+
+static const char *got(const cp_jval *v) {
+    return cp_jsonr_type_name(v->type);
+}
+
+/* ---- typed members (absent or null: the default stays) ----------------- */
+
+/* The member `key` of `obj`, or NULL when absent or null. */
+static const cp_jval *member(const cp_jval *obj, const char *key) {
+    const cp_jval *v = cp_jsonr_get(obj, key);
+    return v && v->type != CP_JNULL ? v : NULL;
+}
+
+static int want(rd *r, const cp_jval *v, cp_jtype t, const char *what) {
+    if (v->type == t)
+        return 0;
+    return bad(r, "expected %s, got %s", what, got(v));
+}
+
+static int get_u64(rd *r, const cp_jval *obj, const char *key, uint64_t *out) {
+    const cp_jval *v = member(obj, key);
+    if (!v)
+        return 0;
+    if (cp_jsonr_u64(v, out) == 0)
+        return 0;
+    size_t o = enter_key(r, key);
+    int rc = v->type == CP_JNUMBER
+                 ? bad(r, "expected a non-negative integer below 2^64, got %.40s", v->u.str)
+                 : bad(r, "expected a non-negative integer, got %s", got(v));
+    leave(r, o);
+    return rc;
+}
+
+static int get_u32(rd *r, const cp_jval *obj, const char *key, uint32_t *out) {
+    uint64_t u = *out;
+    if (get_u64(r, obj, key, &u) != 0)
+        return -1;
+    if (u > UINT32_MAX) {
+        size_t o = enter_key(r, key);
+        bad(r, "expected an integer below 2^32, got %llu", (unsigned long long)u);
+        leave(r, o);
+        return -1;
+    }
+    *out = (uint32_t)u;
+    return 0;
+}
+
+static int get_i64(rd *r, const cp_jval *obj, const char *key, int64_t *out) {
+    const cp_jval *v = member(obj, key);
+    if (!v)
+        return 0;
+    if (cp_jsonr_i64(v, out) == 0)
+        return 0;
+    size_t o = enter_key(r, key);
+    int rc = bad(r, "expected an integer in the int64 range, got %.40s",
+                 v->type == CP_JNUMBER ? v->u.str : got(v));
+    leave(r, o);
+    return rc;
+}
+
+static int get_i32(rd *r, const cp_jval *obj, const char *key, int32_t *out) {
+    int64_t x = *out;
+    if (get_i64(r, obj, key, &x) != 0)
+        return -1;
+    if (x < INT32_MIN || x > INT32_MAX) {
+        size_t o = enter_key(r, key);
+        bad(r, "expected a 32-bit integer, got %lld", (long long)x);
+        leave(r, o);
+        return -1;
+    }
+    *out = (int32_t)x;
+    return 0;
+}
+
+static int get_double(rd *r, const cp_jval *obj, const char *key, double *out) {
+    const cp_jval *v = member(obj, key);
+    if (!v)
+        return 0;
+    if (cp_jsonr_double(v, out) == 0 && isfinite(*out))
+        return 0;
+    size_t o = enter_key(r, key);
+    int rc = v->type == CP_JNUMBER ? bad(r, "expected a finite number, got %.40s", v->u.str)
+                                   : bad(r, "expected a number, got %s", got(v));
+    leave(r, o);
+    return rc;
+}
+
+/* Seconds as ns; *present (may be NULL) tells whether a number was there. */
+static int get_ns(rd *r, const cp_jval *obj, const char *key, uint64_t *out, int *present) {
+    const cp_jval *v = member(obj, key);
+    if (present)
+        *present = v != NULL;
+    if (!v)
+        return 0;
+    if (cp_jsonr_ns(v, out) == 0)
+        return 0;
+    size_t o = enter_key(r, key);
+    int rc =
+        v->type == CP_JNUMBER
+            ? bad(r, "expected a non-negative number of seconds below 2^64 ns, got %.40s", v->u.str)
+            : bad(r, "expected a number of seconds, got %s", got(v));
+    leave(r, o);
+    return rc;
+}
+
+static int get_bool(rd *r, const cp_jval *obj, const char *key, int *out) {
+    const cp_jval *v = member(obj, key);
+    if (!v)
+        return 0;
+    size_t o = enter_key(r, key);
+    int rc = want(r, v, CP_JBOOL, "true or false");
+    leave(r, o);
+    if (rc == 0)
+        *out = v->boolean;
+    return rc;
+}
+
+/* A string member, or NULL (absent or null: *ok stays 1; wrong type: 0). */
+static const char *get_str(rd *r, const cp_jval *obj, const char *key, int *ok) {
+    const cp_jval *v = member(obj, key);
+    if (!v)
+        return NULL;
+    if (v->type != CP_JSTRING) {
+        size_t o = enter_key(r, key);
+        bad(r, "expected a string, got %s", got(v));
+        leave(r, o);
+        *ok = 0;
+        return NULL;
+    }
+    return v->u.str;
+}
+
+/* Copies `s` into a fixed field, cut at a UTF-8 character boundary. */
+static void copy_field(char *dst, size_t cap, const char *s) {
+    size_t n = s ? strlen(s) : 0;
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n)
+        memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+static int get_field(rd *r, const cp_jval *obj, const char *key, char *dst, size_t cap) {
+    int ok = 1;
+    const char *s = get_str(r, obj, key, &ok);
+    if (!ok)
+        return -1;
+    if (s)
+        copy_field(dst, cap, s);
+    return 0;
+}
+
+/* An array member (absent or null: NULL, no error). */
+static int get_array(rd *r, const cp_jval *obj, const char *key, const cp_jval **out) {
+    *out = member(obj, key);
+    if (!*out)
+        return 0;
+    size_t o = enter_key(r, key);
+    int rc = want(r, *out, CP_JARRAY, "an array");
+    leave(r, o);
+    return rc;
+}
+
+static int get_object(rd *r, const cp_jval *obj, const char *key, const cp_jval **out) {
+    *out = member(obj, key);
+    if (!*out)
+        return 0;
+    size_t o = enter_key(r, key);
+    int rc = want(r, *out, CP_JOBJECT, "an object");
+    leave(r, o);
+    return rc;
+}
+
+static int parse_kind(rd *r, const cp_jval *obj, uint16_t *kind) {
+    int ok = 1;
+    const char *s = get_str(r, obj, "kind", &ok);
+    if (!ok)
+        return -1;
+    *kind = CODEPROF_SITE_SCOPE;
+    if (!s)
+        return 0;
+    for (unsigned k = 0; k < CODEPROF_SITE_KIND_COUNT_; k++)
+        if (strcmp(s, cp_report_kind_name(k)) == 0) {
+            *kind = (uint16_t)k;
+            return 0;
+        }
+    size_t o = enter_key(r, "kind");
+    bad(r,
+        "expected one of scope, python, native, function, dataset, loader, preprocess, "
+        "augment, gpu; got \"%.40s\"",
+        s);
+    leave(r, o);
+    return -1;
+}
+
+/* Interns the site named by members function/file/line/kind of `obj`
+ * (`name_key` names the name member).  Returns the site, 0 on error. */
+static uint32_t site_of_object(rd *r, const cp_jval *obj, const char *name_key, uint16_t kind,
+                               int kind_from_json) {
+    int ok = 1;
+    const char *name = get_str(r, obj, name_key, &ok);
+    const char *file = get_str(r, obj, "file", &ok);
+    uint32_t line = 0;
+    if (!ok || get_u32(r, obj, "line", &line) != 0)
+        return 0;
+    if (kind_from_json && parse_kind(r, obj, &kind) != 0)
+        return 0;
+    uint32_t id = cp_model_intern_site(r->m, name ? name : "?", file ? file : "", line, kind);
+    if (!id)
+        nomem(r);
+    return id;
+}
+
+/* ---- sections --------------------------------------------------------------- */
+
+static const char *clock_name(const char *s) {
+    static const char *const known[] = {"tsc", "monotonic", "fake"};
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(s, known[i]) == 0)
+            return known[i];
+    return "unknown";
+}
+
+static int read_warnings(rd *r, const cp_jval *arr) {
+    cp_model *m = r->m;
+    if (!arr || !arr->len)
+        return 0;
+    m->warnings = calloc(arr->len, sizeof *m->warnings);
+    if (!m->warnings)
+        return nomem(r);
+    for (uint32_t i = 0; i < arr->len; i++) {
+        const cp_jval *w = &arr->u.kids[i];
+        size_t o = enter_index(r, i);
+        if (want(r, w, CP_JOBJECT, "an object {code, message, unix_s}") != 0)
+            return -1;
+        cp_mwarning *mw = &m->warnings[m->nwarnings];
+        if (get_field(r, w, "code", mw->code, sizeof mw->code) != 0 ||
+            get_field(r, w, "message", mw->message, sizeof mw->message) != 0 ||
+            get_ns(r, w, "unix_s", &mw->unix_ns, NULL) != 0)
+            return -1;
+        m->nwarnings++;
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int read_meta(rd *r, const cp_jval *meta) {
+    cp_model *m = r->m;
+    size_t o = enter_key(r, "meta");
+    int64_t pid = 0;
+    int ok = 1;
+    const char *role = get_str(r, meta, "role", &ok);
+    const char *clock = get_str(r, meta, "clock", &ok);
+    const cp_jval *warnings = NULL;
+    if (!ok || get_i64(r, meta, "pid", &pid) != 0 ||
+        get_ns(r, meta, "start_unix_s", &m->start_unix_ns, NULL) != 0 ||
+        get_ns(r, meta, "duration_s", &m->duration_ns, NULL) != 0 ||
+        get_u64(r, meta, "events", &m->events_total) != 0 ||
+        get_u64(r, meta, "dropped_events", &m->dropped_events) != 0 ||
+        get_u64(r, meta, "dropped_nodes", &m->dropped_nodes) != 0 ||
+        get_u64(r, meta, "unmatched_exits", &m->unmatched_exits) != 0 ||
+        get_u64(r, meta, "truncated_scopes", &m->truncated) != 0 ||
+        get_u64(r, meta, "allocation_failures", &m->alloc_failures) != 0 ||
+        get_u32(r, meta, "merged_models", &m->merged) != 0 ||
+        get_bool(r, meta, "approximate_percentiles", &m->approx_percentiles) != 0 ||
+        get_u64(r, meta, "dropped_buffer_full", &m->dropped_full) != 0 ||
+        get_u64(r, meta, "dropped_reentrant", &m->dropped_reentrant) != 0 ||
+        get_u64(r, meta, "dropped_no_thread_buffer", &m->dropped_nothread) != 0 ||
+        get_u64(r, meta, "dropped_samples", &m->dropped_samples) != 0 ||
+        get_u64(r, meta, "dropped_sites", &m->dropped_sites) != 0 ||
+        get_u32(r, meta, "exited_threads", &m->exited_threads) != 0 ||
+        get_u32(r, meta, "event_buffers", &m->pool_buffers) != 0 ||
+        get_u64(r, meta, "timeline_dropped", &m->timeline_dropped) != 0 ||
+        get_u64(r, meta, "warnings_dropped", &m->warnings_dropped) != 0 ||
+        get_bool(r, meta, "python_traced", &m->python_traced) != 0 ||
+        get_u64(r, meta, "hidden_calls", &m->hidden_calls) != 0 ||
+        get_array(r, meta, "warnings", &warnings) != 0)
+        return -1;
+    if (pid < INT32_MIN || pid > INT32_MAX) {
+        enter_key(r, "pid");
+        return bad(r, "expected a process id, got %lld", (long long)pid);
+    }
+    m->pid = (int)pid;
+    copy_field(m->role, sizeof m->role, role ? role : "");
+    m->clock_source = clock_name(clock);
+    size_t k = enter_key(r, "warnings");
+    if (read_warnings(r, warnings) != 0)
+        return -1;
+    leave(r, k);
+    leave(r, o);
+    return 0;
+}
+
+static int read_config(rd *r, const cp_jval *c) {
+    codeprof_config *cfg = &r->m->cfg;
+    size_t o = enter_key(r, "config");
+    int scope_cpu = -1, pct = -1, tl = -1;
+    if (get_u32(r, c, "flags", &cfg->flags) != 0 ||
+        get_u32(r, c, "buffer_events", &cfg->buffer_events) != 0 ||
+        get_u32(r, c, "max_nodes", &cfg->max_nodes) != 0 ||
+        get_u32(r, c, "max_samples", &cfg->max_samples) != 0 ||
+        get_double(r, c, "slow_function_s", &cfg->slow_function_s) != 0 ||
+        get_double(r, c, "memory_intensive_bytes", &cfg->memory_intensive_bytes) != 0 ||
+        get_double(r, c, "slow_data_loading_s", &cfg->slow_data_loading_s) != 0 ||
+        get_double(r, c, "slow_preprocessing_s", &cfg->slow_preprocessing_s) != 0 ||
+        get_double(r, c, "slow_gpu_op_s", &cfg->slow_gpu_op_s) != 0 ||
+        get_double(r, c, "data_stall_fraction", &cfg->data_stall_fraction) != 0 ||
+        get_bool(r, c, "scope_cpu", &scope_cpu) != 0 || get_bool(r, c, "percentiles", &pct) != 0 ||
+        get_bool(r, c, "timeline_traced", &tl) != 0 ||
+        get_u32(r, c, "pool_buffers", &cfg->pool_buffers) != 0 ||
+        get_u32(r, c, "max_sites", &cfg->max_sites) != 0 ||
+        get_u32(r, c, "sample_budget", &cfg->sample_budget) != 0 ||
+        get_u32(r, c, "timeline_events", &cfg->timeline_events) != 0 ||
+        get_u64(r, c, "max_data_records", &cfg->max_data_records) != 0 ||
+        get_u32(r, c, "report_top_functions", &cfg->report_top_functions) != 0 ||
+        get_u32(r, c, "report_tree_max_nodes", &cfg->report_tree_max_nodes) != 0 ||
+        get_double(r, c, "report_tree_min_share", &cfg->report_tree_min_share) != 0)
+        return -1;
+    /* the spelled-out flags win over "flags" where both are present */
+    const struct {
+        int v;
+        uint32_t bit;
+    } bits[] = {{scope_cpu, CODEPROF_CFG_SCOPE_CPU},
+                {pct, CODEPROF_CFG_PERCENTILES},
+                {tl, CODEPROF_CFG_TIMELINE_TRACED}};
+    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
+        if (bits[i].v == 1)
+            cfg->flags |= bits[i].bit;
+        else if (bits[i].v == 0)
+            cfg->flags &= ~bits[i].bit;
+    }
+    leave(r, o);
+    return 0;
+}
+
+static int read_sites(rd *r, const cp_jval *perf) {
+    const cp_jval *files = NULL, *sites = NULL;
+    if (get_array(r, perf, "files", &files) != 0 || get_array(r, perf, "sites", &sites) != 0)
+        return -1;
+    if (files) {
+        for (uint32_t i = 0; i < files->len; i++) {
+            size_t o = enter_key(r, "files");
+            enter_index(r, i);
+            if (want(r, &files->u.kids[i], CP_JSTRING, "a file path string") != 0)
+                return -1;
+            leave(r, o);
+        }
+    }
+    if (!sites || !sites->len)
+        return 0;
+    r->site_map = calloc(sites->len, sizeof *r->site_map);
+    if (!r->site_map)
+        return nomem(r);
+    r->nsites = sites->len;
+    for (uint32_t i = 0; i < sites->len; i++) {
+        const cp_jval *s = &sites->u.kids[i];
+        size_t o = enter_key(r, "sites");
+        enter_index(r, i);
+        if (want(r, s, CP_JOBJECT, "an object {function, file, line, kind}") != 0)
+            return -1;
+        int ok = 1;
+        const char *name = get_str(r, s, "function", &ok);
+        if (!ok)
+            return -1;
+        const char *file = "";
+        const cp_jval *fv = member(s, "file");
+        if (fv) {
+            uint64_t fi;
+            if (cp_jsonr_u64(fv, &fi) != 0 || !files || fi >= files->len) {
+                enter_key(r, "file");
+                return bad(r, "expected an index into performance.files (0..%u) or null",
+                           files && files->len ? files->len - 1 : 0);
+            }
+            file = files->u.kids[fi].u.str;
+        }
+        uint32_t line = 0;
+        uint16_t kind;
+        if (get_u32(r, s, "line", &line) != 0 || parse_kind(r, s, &kind) != 0)
+            return -1;
+        r->site_map[i] = cp_model_intern_site(r->m, name ? name : "?", file, line, kind);
+        if (!r->site_map[i])
+            return nomem(r);
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int cmp_func(const void *a, const void *b) {
+    const cp_mfunc *x = a, *y = b;
+    if (x->incl_ns != y->incl_ns)
+        return x->incl_ns < y->incl_ns ? 1 : -1;
+    return (x->site > y->site) - (x->site < y->site);
+}
+
+static int read_functions(rd *r, const cp_jval *perf) {
+    cp_model *m = r->m;
+    const cp_jval *fns = NULL;
+    if (get_array(r, perf, "functions", &fns) != 0)
+        return -1;
+    if (!fns || !fns->len)
+        return 0;
+    m->funcs = calloc(fns->len, sizeof *m->funcs);
+    if (!m->funcs)
+        return nomem(r);
+    for (uint32_t i = 0; i < fns->len; i++) {
+        const cp_jval *f = &fns->u.kids[i];
+        size_t o = enter_key(r, "functions");
+        enter_index(r, i);
+        if (want(r, f, CP_JOBJECT, "an object") != 0)
+            return -1;
+        cp_mfunc *mf = &m->funcs[m->nfuncs];
+        mf->site = site_of_object(r, f, "function", 0, 1);
+        if (!mf->site)
+            return -1;
+        int cpu = 0;
+        const cp_jval *md = member(f, "memory_delta"), *mt = member(f, "memory_delta_total");
+        if (get_u64(r, f, "calls", &mf->calls) != 0 ||
+            get_ns(r, f, "inclusive_s", &mf->incl_ns, NULL) != 0 ||
+            get_ns(r, f, "self_s", &mf->self_ns, NULL) != 0 ||
+            get_ns(r, f, "cpu_s", &mf->cpu_ns, &cpu) != 0 ||
+            get_ns(r, f, "min_s", &mf->min_ns, NULL) != 0 ||
+            get_ns(r, f, "max_s", &mf->max_ns, NULL) != 0 ||
+            get_ns(r, f, "p50_s", &mf->p50_ns, NULL) != 0 ||
+            get_ns(r, f, "p95_s", &mf->p95_ns, NULL) != 0 ||
+            get_ns(r, f, "p99_s", &mf->p99_ns, NULL) != 0 ||
+            get_i64(r, f, "memory_delta", &mf->rss_delta_max) != 0 ||
+            get_i64(r, f, "memory_delta_total", &mf->rss_delta_sum) != 0)
+            return -1;
+        mf->cpu_count = cpu ? mf->calls : 0;
+        mf->rss_count = (md || mt) ? (mf->calls ? mf->calls : 1) : 0;
+        m->nfuncs++;
+        leave(r, o);
+    }
+    /* one entry per site (the writer lists each once): site ids are dense */
+    uint32_t *first = calloc((size_t)m->sites.n + 1, sizeof *first);
+    if (!first)
+        return nomem(r);
+    for (uint32_t i = 0; i < m->nfuncs; i++) {
+        uint32_t site = m->funcs[i].site;
+        if (site <= m->sites.n && first[site]) {
+            uint32_t j = first[site] - 1;
+            free(first);
+            size_t o = enter_key(r, "functions");
+            enter_index(r, i);
+            int rc = bad(r,
+                         "expected one entry per site: same function, file, line and kind as "
+                         "performance.functions[%u]",
+                         j);
+            leave(r, o);
+            return rc;
+        }
+        if (site <= m->sites.n)
+            first[site] = i + 1;
+    }
+    free(first);
+    qsort(m->funcs, m->nfuncs, sizeof *m->funcs, cmp_func);
+    return 0;
+}
+
+/* Appends a node; returns its index or CP_NONE (error set). */
+static uint32_t new_node(rd *r, uint32_t parent, uint32_t site) {
+    cp_model *m = r->m;
+    if (m->nnodes == UINT32_MAX - 1) {
+        bad(r, "expected fewer than 2^32-1 call-tree nodes");
+        return CP_NONE;
+    }
+    if (m->nnodes == r->cap_nodes) {
+        uint32_t ncap = r->cap_nodes ? r->cap_nodes * 2 : 64;
+        if (ncap < r->cap_nodes || ncap > UINT32_MAX - 1)
+            ncap = UINT32_MAX - 1;
+        cp_mnode *nn = realloc(m->nodes, (size_t)ncap * sizeof *nn);
+        if (!nn) {
+            nomem(r);
+            return CP_NONE;
+        }
+        m->nodes = nn;
+        r->cap_nodes = ncap;
+    }
+    uint32_t idx = m->nnodes++;
+    cp_mnode *n = &m->nodes[idx];
+    memset(n, 0, sizeof *n);
+    n->site = site;
+    n->parent = parent;
+    n->first_child = n->next_sibling = CP_NONE;
+    n->depth = parent == CP_NONE ? 0 : m->nodes[parent].depth + 1;
+    return idx;
+}
+
+static int read_children(rd *r, const cp_jval *obj, uint32_t parent);
+
+static int read_node(rd *r, const cp_jval *v, uint32_t parent, uint32_t *out) {
+    if (want(r, v, CP_JOBJECT, "a call-tree node object") != 0)
+        return -1;
+    uint32_t site;
+    const cp_jval *other = member(v, "other");
+    if (other) {
+        uint64_t folded;
+        if (get_u64(r, v, "other", &folded) != 0)
+            return -1;
+        if (!r->other_site) {
+            r->other_site =
+                cp_model_intern_site(r->m, CP_MODEL_JSON_OTHER_NAME, "", 0, CODEPROF_SITE_SCOPE);
+            if (!r->other_site)
+                return nomem(r);
+        }
+        site = r->other_site;
+    } else {
+        const cp_jval *sv = member(v, "site");
+        uint64_t si;
+        if (!sv || cp_jsonr_u64(sv, &si) != 0 || si >= r->nsites) {
+            size_t o = enter_key(r, "site");
+            if (!r->nsites)
+                bad(r, "expected an index into performance.sites, which is empty");
+            else
+                bad(r, "expected an index into performance.sites (0..%u), got %.40s", r->nsites - 1,
+                    !sv                      ? "nothing"
+                    : sv->type == CP_JNUMBER ? sv->u.str
+                                             : got(sv));
+            leave(r, o);
+            return -1;
+        }
+        site = r->site_map[si];
+    }
+    uint32_t idx = new_node(r, parent, site);
+    if (idx == CP_NONE)
+        return -1;
+    cp_mnode *n = &r->m->nodes[idx];
+    uint64_t count = 0, incl = 0, self = 0, cpu = 0;
+    int has_cpu = 0, has_self = 0;
+    if (get_u64(r, v, "calls", &count) != 0 || get_ns(r, v, "inclusive_s", &incl, NULL) != 0 ||
+        get_ns(r, v, "self_s", &self, &has_self) != 0 || get_ns(r, v, "cpu_s", &cpu, &has_cpu) != 0)
+        return -1;
+    n = &r->m->nodes[idx];
+    n->count = count;
+    n->incl_ns = incl;
+    n->self_ns = has_self ? self : incl;
+    n->cpu_ns = cpu;
+    n->cpu_count = has_cpu ? count : 0;
+    *out = idx;
+    return other ? 0 : read_children(r, v, idx);
+}
+
+static int read_children(rd *r, const cp_jval *obj, uint32_t parent) {
+    const cp_jval *kids = NULL;
+    if (get_array(r, obj, "children", &kids) != 0)
+        return -1;
+    if (!kids)
+        return 0;
+    uint32_t last = CP_NONE;
+    for (uint32_t i = 0; i < kids->len; i++) {
+        size_t o = enter_key(r, "children");
+        enter_index(r, i);
+        uint32_t idx;
+        if (read_node(r, &kids->u.kids[i], parent, &idx) != 0)
+            return -1;
+        if (last == CP_NONE)
+            r->m->nodes[parent].first_child = idx;
+        else
+            r->m->nodes[last].next_sibling = idx;
+        last = idx;
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int read_call_tree(rd *r, const cp_jval *perf) {
+    cp_model *m = r->m;
+    const cp_jval *tree = NULL;
+    if (get_array(r, perf, "call_tree", &tree) != 0)
+        return -1;
+    if (!tree || !tree->len)
+        return 0;
+    m->threads = calloc(tree->len, sizeof *m->threads);
+    if (!m->threads)
+        return nomem(r);
+    for (uint32_t t = 0; t < tree->len; t++) {
+        const cp_jval *th = &tree->u.kids[t];
+        size_t o = enter_key(r, "call_tree");
+        enter_index(r, t);
+        if (want(r, th, CP_JOBJECT, "a thread object") != 0)
+            return -1;
+        cp_mthread *mt = &m->threads[m->nthreads];
+        mt->worker = -1;
+        mt->pid = m->pid;
+        if (get_u32(r, th, "thread", &mt->index) != 0 || get_u64(r, th, "os_tid", &mt->os_tid) ||
+            get_u64(r, th, "events", &mt->events) != 0 ||
+            get_u64(r, th, "dropped", &mt->dropped) != 0 || get_i32(r, th, "pid", &mt->pid) != 0 ||
+            get_i32(r, th, "worker", &mt->worker) != 0)
+            return -1;
+        uint32_t root = new_node(r, CP_NONE, 0);
+        if (root == CP_NONE)
+            return -1;
+        mt->root = root;
+        m->nthreads++;
+        if (read_children(r, th, root) != 0)
+            return -1;
+        uint64_t sum = 0;
+        for (uint32_t c = m->nodes[root].first_child; c != CP_NONE; c = m->nodes[c].next_sibling)
+            sum = sum + m->nodes[c].incl_ns < sum ? UINT64_MAX : sum + m->nodes[c].incl_ns;
+        m->nodes[root].incl_ns = sum;
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int read_performance(rd *r, const cp_jval *perf) {
+    if (!perf)
+        return 0;
+    size_t o = enter_key(r, "performance");
+    if (read_sites(r, perf) != 0 || read_functions(r, perf) != 0 || read_call_tree(r, perf) != 0)
+        return -1;
+    leave(r, o);
+    return 0;
+}
+
+/* ---- data_loading ------------------------------------------------------------ */
+
+static int read_datasets(rd *r, const cp_jval *arr) {
+    cp_mdata *d = &r->m->data;
+    if (!arr || !arr->len)
+        return 0;
+    d->datasets = calloc(arr->len, sizeof *d->datasets);
+    if (!d->datasets)
+        return nomem(r);
+    for (uint32_t i = 0; i < arr->len; i++) {
+        const cp_jval *v = &arr->u.kids[i];
+        size_t o = enter_key(r, "datasets");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a dataset object") != 0)
+            return -1;
+        cp_mdataset *ds = &d->datasets[d->ndatasets];
+        ds->site = site_of_object(r, v, "name", CODEPROF_SITE_DATASET, 0);
+        if (!ds->site)
+            return -1;
+        d->ndatasets++; /* counted now: its arrays are freed with the model */
+        const cp_jval *bn = NULL;
+        if (get_u64(r, v, "count", &ds->items) != 0 || get_ns(r, v, "min", &ds->min_ns, NULL) ||
+            get_ns(r, v, "p50", &ds->p50_ns, NULL) || get_ns(r, v, "p95", &ds->p95_ns, NULL) ||
+            get_ns(r, v, "p99", &ds->p99_ns, NULL) || get_ns(r, v, "max", &ds->max_ns, NULL) ||
+            get_ns(r, v, "total_time", &ds->sum_ns, NULL) ||
+            get_u64(r, v, "slow_loads", &ds->slow_loads) ||
+            get_u64(r, v, "failures", &ds->failures) ||
+            get_u64(r, v, "distinct_indices", &ds->distinct_indices) ||
+            get_u32(r, v, "repeat_slow_indices", &ds->repeat_slow) ||
+            get_array(r, v, "bottlenecks", &bn) != 0)
+            return -1;
+        uint32_t nb = bn ? bn->len : 0;
+        if (nb > CP_MAX_BOTTLENECKS)
+            nb = CP_MAX_BOTTLENECKS;
+        if (nb) {
+            ds->bottleneck_indices = calloc(nb, sizeof *ds->bottleneck_indices);
+            ds->bottleneck_ns = calloc(nb, sizeof *ds->bottleneck_ns);
+            ds->bottleneck_epochs = calloc(nb, sizeof *ds->bottleneck_epochs);
+            if (!ds->bottleneck_indices || !ds->bottleneck_ns || !ds->bottleneck_epochs)
+                return nomem(r);
+        }
+        for (uint32_t k = 0; k < nb; k++) {
+            const cp_jval *b = &bn->u.kids[k];
+            size_t ob = enter_key(r, "bottlenecks");
+            enter_index(r, k);
+            if (want(r, b, CP_JOBJECT, "an object {index, load_time, epochs_slow}") != 0 ||
+                get_i64(r, b, "index", &ds->bottleneck_indices[k]) != 0 ||
+                get_ns(r, b, "load_time", &ds->bottleneck_ns[k], NULL) != 0 ||
+                get_u32(r, b, "epochs_slow", &ds->bottleneck_epochs[k]) != 0)
+                return -1;
+            ds->nbottlenecks++;
+            leave(r, ob);
+        }
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int opt_i32(rd *r, const cp_jval *v, const char *key, int32_t *out, int *described) {
+    if (member(v, key))
+        *described = 1;
+    return get_i32(r, v, key, out);
+}
+
+static int opt_bool(rd *r, const cp_jval *v, const char *key, int *out, int *described) {
+    if (member(v, key))
+        *described = 1;
+    return get_bool(r, v, key, out);
+}
+
+static int read_loaders(rd *r, const cp_jval *arr) {
+    cp_mdata *d = &r->m->data;
+    if (!arr || !arr->len)
+        return 0;
+    d->loaders = calloc(arr->len, sizeof *d->loaders);
+    if (!d->loaders)
+        return nomem(r);
+    for (uint32_t i = 0; i < arr->len; i++) {
+        const cp_jval *v = &arr->u.kids[i];
+        size_t o = enter_key(r, "loaders");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a loader object") != 0)
+            return -1;
+        cp_mloader *L = &d->loaders[d->nloaders];
+        L->site = site_of_object(r, v, "name", CODEPROF_SITE_LOADER, 0);
+        if (!L->site)
+            return -1;
+        uint64_t first_mean = 0;
+        cp_mloader_desc *c = &L->desc;
+        if (get_u64(r, v, "batches", &L->batches) || get_u64(r, v, "items", &L->items) ||
+            get_u64(r, v, "epochs", &L->epochs) ||
+            get_ns(r, v, "total_wait_time", &L->wait_ns, NULL) ||
+            get_ns(r, v, "total_step_time", &L->step_ns, NULL) ||
+            get_ns(r, v, "first_batch_latency", &first_mean, NULL) ||
+            get_ns(r, v, "wait_p50", &L->wait_p50_ns, NULL) ||
+            get_ns(r, v, "wait_p95", &L->wait_p95_ns, NULL) ||
+            get_ns(r, v, "wait_max", &L->wait_max_ns, NULL) ||
+            get_double(r, v, "data_stall_fraction", &L->stall_fraction) ||
+            get_double(r, v, "samples_per_s", &L->samples_per_s) ||
+            get_double(r, v, "batches_per_s", &L->batches_per_s) ||
+            opt_i32(r, v, "num_workers", &c->num_workers, &c->described) ||
+            opt_i32(r, v, "batch_size", &c->batch_size, &c->described) ||
+            opt_i32(r, v, "prefetch_factor", &c->prefetch_factor, &c->described) ||
+            opt_bool(r, v, "pin_memory", &c->pin_memory, &c->described) ||
+            opt_bool(r, v, "persistent_workers", &c->persistent_workers, &c->described) ||
+            opt_bool(r, v, "uses_gpu", &c->uses_gpu, &c->described) ||
+            opt_bool(r, v, "iterable", &c->iterable, &c->described))
+            return -1;
+        /* the report keeps the mean first-batch wait; the sum is mean x epochs
+         * (exact up to the writer's rounding to the ns) */
+        L->first_wait_ns =
+            L->epochs && first_mean <= UINT64_MAX / L->epochs ? first_mean * L->epochs : 0;
+        if (L->first_wait_ns > L->wait_ns)
+            L->first_wait_ns = L->wait_ns;
+        L->steps = L->batches > L->epochs ? L->batches - L->epochs : 0;
+        d->nloaders++;
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int read_workers(rd *r, const cp_jval *arr) {
+    cp_mdata *d = &r->m->data;
+    if (!arr || !arr->len)
+        return 0;
+    d->workers = calloc(arr->len, sizeof *d->workers);
+    if (!d->workers)
+        return nomem(r);
+    for (uint32_t i = 0; i < arr->len; i++) {
+        const cp_jval *v = &arr->u.kids[i];
+        size_t o = enter_key(r, "workers");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a worker object") != 0)
+            return -1;
+        cp_mworker *w = &d->workers[d->nworkers];
+        w->worker = -1;
+        if (get_i32(r, v, "worker", &w->worker) || get_i32(r, v, "pid", &w->pid) ||
+            get_u64(r, v, "items", &w->items) || get_u64(r, v, "failures", &w->failures) ||
+            get_ns(r, v, "busy_time", &w->busy_ns, NULL) ||
+            get_ns(r, v, "span", &w->span_ns, NULL) ||
+            get_bool(r, v, "incomplete", &w->incomplete) ||
+            get_field(r, v, "incomplete_reason", w->reason, sizeof w->reason) ||
+            get_i32(r, v, "spool_errno", &w->spool_errno) ||
+            get_u64(r, v, "spool_dropped_records", &w->spool_dropped) ||
+            get_u64(r, v, "spool_invalid_records", &w->spool_bad))
+            return -1;
+        d->nworkers++;
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int read_stages(rd *r, const cp_jval *arr) {
+    cp_mdata *d = &r->m->data;
+    if (!arr || !arr->len)
+        return 0;
+    d->stages = calloc(arr->len, sizeof *d->stages);
+    if (!d->stages)
+        return nomem(r);
+    for (uint32_t i = 0; i < arr->len; i++) {
+        const cp_jval *v = &arr->u.kids[i];
+        size_t o = enter_key(r, "stages");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a stage object") != 0)
+            return -1;
+        cp_mstage *st = &d->stages[d->nstages];
+        st->site = site_of_object(r, v, "function", 0, 1);
+        if (!st->site || get_u64(r, v, "calls", &st->calls) ||
+            get_ns(r, v, "total_time", &st->sum_ns, NULL) ||
+            get_ns(r, v, "max_time", &st->max_ns, NULL) ||
+            get_double(r, v, "share_of_item_time", &st->share_of_item_time))
+            return -1;
+        d->nstages++;
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int read_data(rd *r, const cp_jval *dl) {
+    if (!dl)
+        return 0;
+    cp_mdata *d = &r->m->data;
+    size_t o = enter_key(r, "data_loading");
+    const cp_jval *datasets, *loaders, *workers, *stages;
+    if (get_array(r, dl, "datasets", &datasets) || get_array(r, dl, "loaders", &loaders) ||
+        get_array(r, dl, "workers", &workers) || get_array(r, dl, "stages", &stages) ||
+        get_u32(r, dl, "cpu_count", &d->cpu_count) ||
+        get_u64(r, dl, "spool_errors", &d->spool_errors) ||
+        get_u64(r, dl, "aggregated_records", &d->aggregated_records) ||
+        get_u64(r, dl, "records_lost_oom", &d->records_lost_oom) || read_datasets(r, datasets) ||
+        read_loaders(r, loaders) || read_workers(r, workers) || read_stages(r, stages))
+        return -1;
+    d->item_ns_total = 0;
+    for (uint32_t i = 0; i < d->ndatasets; i++) {
+        uint64_t s = d->datasets[i].sum_ns;
+        d->item_ns_total = d->item_ns_total + s < s ? UINT64_MAX : d->item_ns_total + s;
+    }
+    leave(r, o);
+    return 0;
+}
+
+static int read_findings(rd *r, const cp_jval *arr) {
+    if (!arr)
+        return 0;
+    for (uint32_t i = 0; i < arr->len; i++) {
+        const cp_jval *v = &arr->u.kids[i];
+        size_t o = enter_key(r, "findings");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a finding object") != 0)
+            return -1;
+        cp_finding f;
+        memset(&f, 0, sizeof f);
+        if (get_field(r, v, "rule", f.rule, sizeof f.rule) ||
+            get_field(r, v, "category", f.category, sizeof f.category) ||
+            get_field(r, v, "subject", f.subject, sizeof f.subject) ||
+            get_double(r, v, "value", &f.value) || get_double(r, v, "threshold", &f.threshold) ||
+            get_field(r, v, "unit", f.unit, sizeof f.unit) ||
+            get_double(r, v, "severity", &f.severity) ||
+            get_field(r, v, "recommendation", f.recommendation, sizeof f.recommendation) ||
+            get_double(r, v, "saving_s", &f.saving_s))
+            return -1;
+        if (cp_model_add_finding(r->m, &f) != 0)
+            return nomem(r);
+        leave(r, o);
+    }
+    return 0;
+}
+
+/* ---- entry points ------------------------------------------------------------ */
+
+static int read_report(rd *r, const cp_jval *root) {
+    if (root->type != CP_JOBJECT)
+        return bad(r, "expected a JSON object (a codeprof report), got %s", got(root));
+    int ok = 1;
+    const char *schema = get_str(r, root, "schema", &ok);
+    if (!ok)
+        return -1;
+    if (!schema || strcmp(schema, "codeprof-report") != 0) {
+        enter_key(r, "schema");
+        return bad(r, "expected \"codeprof-report\": this is not a codeprof JSON report");
+    }
+    uint64_t version = 0;
+    const cp_jval *vv = member(root, "schema_version");
+    enter_key(r, "schema_version");
+    if (!vv || cp_jsonr_u64(vv, &version) != 0)
+        return bad(r, "expected the integer %d", CP_MODEL_JSON_SCHEMA_VERSION);
+    if (version < CP_MODEL_JSON_SCHEMA_VERSION)
+        return bad(r,
+                   "the report has schema version %llu, older than the %d this codeprof reads: "
+                   "profile the run again with this version",
+                   (unsigned long long)version, CP_MODEL_JSON_SCHEMA_VERSION);
+    if (version > CP_MODEL_JSON_SCHEMA_VERSION)
+        return bad(r,
+                   "the report has schema version %llu, newer than the %d this codeprof reads: "
+                   "read it with the codeprof that wrote it, or a newer one",
+                   (unsigned long long)version, CP_MODEL_JSON_SCHEMA_VERSION);
+    leave(r, 0);
+    const cp_jval *meta, *config, *perf, *dl, *findings;
+    if (get_object(r, root, "meta", &meta) || get_object(r, root, "config", &config) ||
+        get_object(r, root, "performance", &perf) || get_object(r, root, "data_loading", &dl) ||
+        get_array(r, root, "findings", &findings))
+        return -1;
+    if ((meta && read_meta(r, meta)) || (config && read_config(r, config)) ||
+        read_performance(r, perf) || read_data(r, dl))
+        return -1;
+    return read_findings(r, findings);
+}
+
+codeprof_status cp_model_from_json(const char *text, size_t len, const char *name, cp_model **out,
+                                   codeprof_error *err) {
+    if (out)
+        *out = NULL;
+    if (!out || (!text && len))
+        return cp_error_set(err, CODEPROF_EINVAL, "text", "report text or output is NULL");
+    if (!name)
+        name = "report";
+    cp_jsonr_doc *doc = NULL;
+    cp_jsonr_error jerr = {0, ""};
+    int prc = cp_jsonr_parse(text, len, NULL, &doc, &jerr);
+    if (prc == -2)
+        return cp_error_set(err, CODEPROF_ENOMEM, "", "%s: out of memory parsing the JSON", name);
+    if (prc != 0)
+        return cp_error_set(err, CODEPROF_EFORMAT, "", "%s: byte %zu: %s", name, jerr.offset,
+                            jerr.message);
+    rd r;
+    memset(&r, 0, sizeof r);
+    r.name = name;
+    r.err = err;
+    r.m = calloc(1, sizeof *r.m);
+    if (!r.m) {
+        cp_jsonr_free(doc);
+        return cp_error_set(err, CODEPROF_ENOMEM, "", "%s: out of memory", name);
+    }
+    codeprof_config_init(&r.m->cfg);
+    r.m->clock_source = NULL;
+    int rc = read_report(&r, cp_jsonr_root(doc));
+    free(r.site_map);
+    cp_jsonr_free(doc);
+    if (rc != 0) {
+        cp_model_free(r.m);
+        return r.st != CODEPROF_OK ? r.st : CODEPROF_EFORMAT;
+    }
+    if (r.m->nnodes < r.cap_nodes) { /* give the slack back */
+        cp_mnode *nn = realloc(r.m->nodes, (size_t)(r.m->nnodes ? r.m->nnodes : 1) * sizeof *nn);
+        if (nn)
+            r.m->nodes = nn;
+    }
+    *out = r.m;
+    return CODEPROF_OK;
+}
+
+codeprof_status cp_model_read_json_file(const char *path, cp_model **out, codeprof_error *err,
+                                        int *os_errno) {
+    if (os_errno)
+        *os_errno = 0;
+    if (out)
+        *out = NULL;
+    if (!path || !*path || !out)
+        return cp_error_set(err, CODEPROF_EINVAL, "path", "report path is empty or NULL");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat stt;
+    if (fd < 0 || fstat(fd, &stt) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        if (os_errno)
+            *os_errno = e;
+        return cp_error_set(err, CODEPROF_EIO, "path", "%s: cannot open the report: %s", path,
+                            strerror(e));
+    }
+    if (!S_ISREG(stt.st_mode)) {
+        close(fd);
+        if (os_errno)
+            *os_errno = S_ISDIR(stt.st_mode) ? EISDIR : EINVAL;
+        return cp_error_set(err, CODEPROF_EIO, "path",
+                            "%s: expected a regular file (a JSON report)", path);
+    }
+    if ((uint64_t)stt.st_size > CP_JSONR_MAX_BYTES) {
+        close(fd);
+        return cp_error_set(err, CODEPROF_EFORMAT, "path",
+                            "%s: the file is %lld bytes: expected a report of at most %zu bytes",
+                            path, (long long)stt.st_size, CP_JSONR_MAX_BYTES);
+    }
+    size_t cap = (size_t)stt.st_size, len = 0;
+    char *buf = malloc(cap ? cap : 1);
+    if (!buf) {
+        close(fd);
+        return cp_error_set(err, CODEPROF_ENOMEM, "path", "%s: out of memory reading the report",
+                            path);
+    }
+    for (;;) {
+        if (len == cap) { /* the file grew (or st_size was 0): read on, within the cap */
+            if (cap >= CP_JSONR_MAX_BYTES + 1)
+                break;
+            size_t ncap = cap ? cap * 2 : 65536;
+            if (ncap > CP_JSONR_MAX_BYTES + 1)
+                ncap = CP_JSONR_MAX_BYTES + 1;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                close(fd);
+                return cp_error_set(err, CODEPROF_ENOMEM, "path",
+                                    "%s: out of memory reading the report", path);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            if (os_errno)
+                *os_errno = e;
+            return cp_error_set(err, CODEPROF_EIO, "path", "%s: cannot read the report: %s", path,
+                                strerror(e));
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    codeprof_status st = cp_model_from_json(buf, len, path, out, err);
+    free(buf);
+    return st;
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz_report_reader (tests/fuzz/corpus/report/).
+
+The seeds are committed; this script documents how they were made and
+rewrites them when the report schema changes (docs/report-schema.md,
+version 2).  Hand-made seeds cover each section and the reader's error
+paths; with code_profiler importable (an installed build) it also saves a
+small real report ("real_small.json")."""
+import json
+import os
+import sys
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "report")
+
+
+def report(**parts):
+    doc = {"schema": "codeprof-report", "schema_version": 2}
+    doc.update(parts)
+    return doc
+
+
+SITES = [{"function": "main", "file": 0, "line": 1, "kind": "python"},
+         {"function": "work", "file": 0, "line": 5, "kind": "python"},
+         {"function": "len", "file": None, "line": 0, "kind": "native"}]
+
+TREE = [{"thread": 0, "os_tid": 1, "events": 10, "dropped": 0, "pid": 7, "worker": -1,
+         "inclusive_s": 2.5,
+         "children": [{"site": 0, "calls": 1, "inclusive_s": 2.5, "self_s": 0.5, "cpu_s": None,
+                       "children": [{"site": 1, "calls": 3, "inclusive_s": 1.5, "self_s": 1.5,
+                                     "cpu_s": 0.25},
+                                    {"other": 4, "calls": 9, "inclusive_s": 0.5,
+                                     "self_s": 0.5}]}]}]
+
+FUNCS = [{"function": "main", "file": "app.py", "line": 1, "kind": "python", "calls": 1,
+          "inclusive_s": 2.5, "self_s": 0.5, "cpu_s": None, "min_s": 2.5, "max_s": 2.5,
+          "mean_s": 2.5, "p50_s": None, "p95_s": None, "p99_s": None, "memory_delta": None,
+          "memory_delta_total": None},
+         {"function": "work", "file": "app.py", "line": 5, "kind": "python", "calls": 3,
+          "inclusive_s": 1.5, "self_s": 1.5, "cpu_s": 0.25, "min_s": 0.1, "max_s": 1,
+          "mean_s": 0.5, "p50_s": 0.4, "p95_s": 1, "p99_s": 1, "memory_delta": -4096,
+          "memory_delta_total": 8192}]
+
+DATA = {"datasets": [{"name": "Clips", "count": 20, "total_time": 0.4, "p95": 0.3,
+                      "max": 0.31, "bottlenecks": [{"index": 7, "load_time": 0.31,
+                                                    "epochs_slow": 2}],
+                      "repeat_slow_indices": 1}],
+        "loaders": [{"name": "DL", "batches": 5, "items": 20, "epochs": 1,
+                     "total_wait_time": 0.5, "total_step_time": 2, "first_batch_latency": 0.1,
+                     "data_stall_fraction": 0.16, "samples_per_s": 8, "num_workers": 2,
+                     "pin_memory": False}],
+        "workers": [{"worker": 0, "pid": 8, "items": 20, "busy_time": 0.4, "span": 1,
+                     "incomplete": True, "incomplete_reason": "killed"}],
+        "stages": [{"function": "decode", "kind": "preprocess", "file": "d.py", "line": 3,
+                    "calls": 20, "total_time": 0.2, "max_time": 0.05,
+                    "share_of_item_time": 0.5}],
+        "cpu_count": 8}
+
+FINDINGS = [{"rule": "CP-DATA-002", "category": "slow_data_loading", "subject": "Clips",
+             "value": 0.31, "threshold": 0.05, "unit": "s", "severity": 6.2,
+             "recommendation": "Index 7 loads 30x slower than the median.", "saving_s": 0.25}]
+
+META = {"pid": 7, "role": "main", "clock": "tsc", "start_unix_s": 1700000000.123456789,
+        "duration_s": 3, "events": 10, "python_traced": True, "hidden_calls": 2,
+        "warnings": [{"code": "w", "message": "m", "unix_s": 1700000001}]}
+
+PERF = {"functions": FUNCS, "functions_omitted": 1, "files": ["app.py"], "sites": SITES,
+        "call_tree": TREE}
+
+
+def deep(levels):
+    node = {"site": 1, "calls": 1, "inclusive_s": 1, "self_s": 1}
+    for _ in range(levels):
+        node = {"site": 0, "calls": 1, "inclusive_s": 1, "self_s": 0, "children": [node]}
+    return report(performance={"files": ["a.py"], "sites": SITES[:2],
+                               "call_tree": [{"thread": 0, "children": [node]}]})
+
+
+SEEDS = {
+    "minimal.json": report(),
+    "full.json": report(meta=META, config={"flags": 3, "percentiles": False},
+                        report_policy={"top_functions": 50}, performance=PERF,
+                        data_loading=DATA, findings=FINDINGS, bottlenecks={}),
+    "tree_only.json": report(performance={"files": ["app.py"], "sites": SITES,
+                                          "call_tree": TREE}),
+    "deep.json": deep(120),
+    "bad_version.json": {"schema": "codeprof-report", "schema_version": 1},
+    "bad_site.json": report(performance={"sites": SITES, "files": ["a"],
+                                         "call_tree": [{"children": [{"site": 9}]}]}),
+    "bad_types.json": report(meta={"pid": "x"}, findings=[{"value": []}]),
+}
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    for name, doc in SEEDS.items():
+        with open(os.path.join(OUT, name), "w") as fh:
+            json.dump(doc, fh, separators=(",", ":"))
+    with open(os.path.join(OUT, "escapes.json"), "w") as fh:
+        fh.write('{"schema":"codeprof-report","schema_version":2,"meta":{"role":'
+                 '"a\\u00e9\\ud83d\\ude00\\n\\"x\\""},"performance":{"files":["f\\\\g"],'
+                 '"sites":[{"function":"\\u0000n","file":0,"line":1,"kind":"scope"}]}}')
+    try:
+        import tempfile
+        from code_profiler import VideoOpusClipProfiler, create_profiler_config
+    except ImportError:
+        print("code_profiler not importable: real_small.json not rewritten", file=sys.stderr)
+        return
+    p = VideoOpusClipProfiler(create_profiler_config("basic"))
+    p.start_profiling()
+
+    @p.profile_function
+    def leaf(n):
+        return sum(range(n))
+
+    with p.profiling_context("outer"):
+        for i in range(5):
+            leaf(i * 100)
+    p.stop_profiling()
+    with tempfile.TemporaryDirectory() as d:
+        path = p.save_comprehensive_report(os.path.join(d, "r.json"))
+        with open(path) as fh:
+            doc = json.load(fh)
+    with open(os.path.join(OUT, "real_small.json"), "w") as fh:
+        json.dump(doc, fh, separators=(",", ":"))
+
+
+if __name__ == "__main__":
+    main()
