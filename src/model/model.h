@@ -94,8 +94,9 @@ typedef struct cp_mdataset {
     uint64_t slow_loads;      /* loads above cfg.slow_data_loading_s        */
     uint64_t sum_ns, min_ns, max_ns, p50_ns, p95_ns, p99_ns;
     uint64_t distinct_indices;
-    /* Outlier indices, slowest first: above the slow threshold, or above
-     * 5x the median and at or above p99.  At most CP_MAX_BOTTLENECKS. */
+    /* Outlier indices, slowest first: a load above the slow threshold, or
+     * above median + max(5 x 1.4826 x MAD, 4 x median) of the dataset's
+     * stored loads (src/data/outliers.h).  At most CP_MAX_BOTTLENECKS. */
     int64_t *bottleneck_indices;
     uint64_t *bottleneck_ns;     /* slowest load of that index            */
     uint32_t *bottleneck_epochs; /* epochs in which the index was an outlier */
