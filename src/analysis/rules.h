@@ -112,10 +112,16 @@ typedef struct cp_rule_info {
 } cp_rule_info;
 
 /* Runs every rule over `m`, replacing m->findings' contents (so running
- * twice gives the same findings), then sorts them by severity,
- * descending.  Returns 0, or -1 on OOM (findings found so far are kept,
- * sorted).  `m` must not be NULL.  Not thread-safe for the same model. */
+ * twice gives the same findings), takes from each CP-PERF-001 finding's
+ * saving_s the time findings inside it explain (see "Ranking" above), then
+ * sorts them by saving_s, then severity, descending.  Returns 0, or -1 on
+ * OOM (findings found so far are kept, sorted).  `m` must not be NULL.
+ * Not thread-safe for the same model. */
 int cp_rules_run(cp_model *m);
+
+/* 1 if Python calls were traced into the model: m->python_traced, or a
+ * PYTHON site in the call tree (models built before the flag existed). */
+int cp_rules_python_traced(const cp_model *m);
 
 /* Number of rules, and rule `i`'s description (NULL if out of range).
  * Static data; thread-safe. */

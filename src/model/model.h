@@ -225,7 +225,7 @@ typedef struct cp_model {
     uint32_t nwarnings;
     uint64_t warnings_dropped;
 
-    cp_finding *findings;     /* sorted by severity, descending          */
+    cp_finding *findings;     /* sorted by saving_s, then severity, descending */
     uint32_t nfindings;
     uint32_t cap_findings;
 
@@ -277,7 +277,8 @@ int cp_model_add_finding(cp_model *m, const cp_finding *f);
 /* Recomputes a loader's stall fraction and rates from its sums. */
 void cp_mloader_derive(cp_mloader *L);
 
-/* Sorts findings by severity, descending (stable). */
+/* Sorts findings by saving_s (the time a fix would save), then severity,
+ * descending (stable). */
 void cp_model_sort_findings(cp_model *m);
 
 #endif /* CP_MODEL_H */

@@ -561,35 +561,48 @@ static void test_memory_rule(void **state) {
     assert_string_equal(x->unit, "bytes");
     assert_true(x->value == 200.0 * 1024 * 1024);
     assert_true(x->severity == 2.0);
-    assert_non_null(strstr(x->recommendation, "up to 200.0 MB in one call"));
+    /* regression (issue 7): MiB printed as MiB, never "MB" */
+    assert_non_null(strstr(x->recommendation, "up to 200.0 MiB in one call"));
     assert_non_null(strstr(x->recommendation, "4 calls measured"));
-    assert_non_null(strstr(x->recommendation, "+300.0 MB net"));
-    assert_non_null(strstr(x->recommendation, "100.0 MB threshold"));
+    assert_non_null(strstr(x->recommendation, "+300.0 MiB net"));
+    assert_non_null(strstr(x->recommendation, "100.0 MiB threshold"));
+    assert_null(strstr(x->recommendation, " MB"));
+    assert_true(x->saving_s == 0); /* memory is not time */
     cp_model_free(m);
 }
 
-static void test_severity_order_and_idempotence(void **state) {
+/* Findings are ranked by the time a fix would save (saving_s), then by
+ * severity: a 9 s function whose longest call is 1.5 s (severity 1.5)
+ * outranks a 3 s one (severity 3); memory findings save no time and come
+ * last. */
+static void test_saving_order_and_idempotence(void **state) {
     (void)state;
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
     m->cfg.memory_intensive_bytes = 1000;
     fx_func(m, site(m, "sev15", CODEPROF_SITE_PYTHON), 1, FX_S(9), FX_S(9), FX_S(1.5));
     fx_func(m, site(m, "sev3", CODEPROF_SITE_PYTHON), 1, FX_S(3), FX_S(3), FX_S(3));
+    fx_func(m, site(m, "sev3b", CODEPROF_SITE_PYTHON), 1, FX_S(3), FX_S(3), FX_S(2));
     cp_mfunc *f = fx_func(m, site(m, "mem2", CODEPROF_SITE_PYTHON), 1, FX_S(0.1), FX_S(0.1),
                           FX_S(0.1));
     f->rss_count = 1;
     f->rss_delta_max = 2000;
     f->rss_delta_sum = 2000;
     assert_int_equal(cp_rules_run(m), 0);
-    assert_int_equal(m->nfindings, 3);
-    assert_string_equal(m->findings[0].subject, "sev3");
-    assert_string_equal(m->findings[1].subject, "mem2");
-    assert_string_equal(m->findings[2].subject, "sev15");
-    assert_true(m->findings[0].severity >= m->findings[1].severity);
-    assert_true(m->findings[1].severity >= m->findings[2].severity);
+    assert_int_equal(m->nfindings, 4);
+    assert_string_equal(m->findings[0].subject, "sev15");
+    assert_true(m->findings[0].saving_s > 8.99 && m->findings[0].saving_s < 9.01);
+    /* equal savings: the higher severity first */
+    assert_string_equal(m->findings[1].subject, "sev3");
+    assert_string_equal(m->findings[2].subject, "sev3b");
+    assert_true(m->findings[1].saving_s == m->findings[2].saving_s);
+    assert_string_equal(m->findings[3].subject, "mem2");
+    for (uint32_t i = 1; i < m->nfindings; i++)
+        assert_true(m->findings[i - 1].saving_s >= m->findings[i].saving_s);
     /* running again replaces, never duplicates */
     assert_int_equal(cp_rules_run(m), 0);
-    assert_int_equal(m->nfindings, 3);
+    assert_int_equal(m->nfindings, 4);
+    assert_string_equal(m->findings[0].subject, "sev15");
     cp_model_free(m);
 }
 
@@ -635,7 +648,7 @@ int main(void) {
         cmocka_unit_test(test_slow_profiler_overhead),
         cmocka_unit_test(test_slow_wait_in_module_body),
         cmocka_unit_test(test_memory_rule),
-        cmocka_unit_test(test_severity_order_and_idempotence),
+        cmocka_unit_test(test_saving_order_and_idempotence),
         cmocka_unit_test(test_empty_model),
         cmocka_unit_test(test_rule_table),
     };
