@@ -690,6 +690,16 @@ static int report_slow(slow_ctx *c, cp_model *m, const cp_rule_info *r, const cp
                          "overlap it with work (a background thread, a prefetching "
                          "DataLoader).",
                          si->name, vmax, (unsigned long long)v.calls, vtot, run, vthr);
+    } else if (callee && (double)cns >= 0.2 * incl && cp_model_site(m, callee) &&
+               cp_model_site(m, callee)->kind == CODEPROF_SITE_LOADER) {
+        /* a loop: its time waiting for batches is the data rules' subject */
+        fmt_secs((double)cns / 1e9, vpart, sizeof vpart);
+        rc = add_finding(m, r, si->name, val, thr, "s", saving,
+                         "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
+                         "threshold; %s of it (%.0f%%) is the loop waiting for batches from %s: "
+                         "the data-loading findings (CP-DATA-*) say why and what to change.",
+                         si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
+                         vpart, pct_clamped(cns, v.incl), site_name(m, callee));
     } else if (callee && (double)cns >= 0.2 * incl &&
                ((site_cls(c, callee) & CLS_WAIT) ||
                 (cp_rule_cpu_share(m, callee) >= 0 &&

@@ -606,6 +606,125 @@ static void test_saving_order_and_idempotence(void **state) {
     cp_model_free(m);
 }
 
+/* A function whose time is spread over many small callees.  With the
+ * tracer on (the flag, or traced Python frames in the tree) the callees
+ * are in the tree already: no "enable the tracer" advice (issue 7). */
+static cp_model *spread_model(codeprof_site_kind kind) {
+    cp_model *m = fx_model();
+    m->cfg.slow_function_s = 1.0;
+    uint32_t run = site(m, "run_all", kind);
+    uint32_t root = fx_thread(m, 1);
+    uint32_t n = fx_node(m, root, run, 1, FX_S(2), FX_S(0.5));
+    char name[32];
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof name, "part_%d", i);
+        fx_node(m, n, site(m, name, kind), 1, FX_S(0.15), FX_S(0.15));
+    }
+    fx_func(m, run, 1, FX_S(2), FX_S(0.5), FX_S(2));
+    return m;
+}
+
+static void test_no_tracer_advice_when_traced(void **state) {
+    (void)state;
+    cp_model *m = spread_model(CODEPROF_SITE_PYTHON); /* traced frames in the tree */
+    assert_int_equal(cp_rules_run(m), 0);
+    const cp_finding *f = find(m, "slow_functions", "run_all");
+    assert_non_null(f);
+    assert_null(strstr(f->recommendation, "enable_cprofile"));
+    assert_null(strstr(f->recommendation, "codeprof run"));
+    assert_non_null(strstr(f->recommendation, "spread over its callees"));
+    assert_non_null(strstr(f->recommendation, "call tree"));
+    cp_model_free(m);
+
+    m = spread_model(CODEPROF_SITE_SCOPE); /* scopes only, tracer flag on */
+    m->python_traced = 1;
+    assert_int_equal(cp_rules_run(m), 0);
+    f = find(m, "slow_functions", "run_all");
+    assert_null(strstr(f->recommendation, "enable_cprofile"));
+    /* the same scopes without the tracer: profiling the callees is the advice */
+    m->python_traced = 0;
+    assert_int_equal(cp_rules_run(m), 0);
+    f = find(m, "slow_functions", "run_all");
+    assert_non_null(strstr(f->recommendation, "enable_cprofile=True"));
+    cp_model_free(m);
+}
+
+/* CPU time tells a function that sleeps from one that computes: "vectorize"
+ * only for the latter (issue 7: "vectorize it" for a function that sleeps). */
+static void test_waits_versus_computes(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    m->cfg.slow_function_s = 1.0;
+    cp_mfunc *f = fx_func(m, site(m, "sleepy", CODEPROF_SITE_PYTHON), 1, FX_S(2), FX_S(2),
+                          FX_S(2));
+    f->cpu_count = 1;
+    f->cpu_ns = FX_S(0.02);
+    f = fx_func(m, site(m, "busy", CODEPROF_SITE_PYTHON), 2, FX_S(2), FX_S(2), FX_S(1.5));
+    f->cpu_count = 2;
+    f->cpu_ns = FX_S(1.8);
+    f = fx_func(m, site(m, "unmeasured", CODEPROF_SITE_PYTHON), 1, FX_S(2), FX_S(2), FX_S(2));
+    assert_int_equal(cp_rules_run(m), 0);
+    const cp_finding *x = find(m, "slow_functions", "sleepy");
+    assert_non_null(x);
+    assert_non_null(strstr(x->recommendation, "it waits (I/O, sleep, a lock), not computes"));
+    assert_non_null(strstr(x->recommendation, "on a CPU 1% of its time"));
+    assert_null(strstr(x->recommendation, "vectorized"));
+    x = find(m, "slow_functions", "busy");
+    assert_non_null(strstr(x->recommendation, "vectorized NumPy/torch"));
+    assert_non_null(strstr(x->recommendation, "on a CPU 90% of its time"));
+    assert_null(strstr(x->recommendation, "not computes"));
+    x = find(m, "slow_functions", "unmeasured"); /* no CPU time: no claim either way */
+    assert_null(strstr(x->recommendation, "on a CPU"));
+    assert_null(strstr(x->recommendation, "not computes"));
+    cp_model_free(m);
+
+    /* a callee that waits (many calls, none slow by itself) */
+    m = fx_model();
+    m->cfg.slow_function_s = 1.0;
+    uint32_t outer = site(m, "outer", CODEPROF_SITE_PYTHON);
+    uint32_t blob = site(m, "read_blob", CODEPROF_SITE_PYTHON);
+    uint32_t root = fx_thread(m, 1);
+    uint32_t n = fx_node(m, root, outer, 1, FX_S(3), FX_S(0.3));
+    fx_node(m, n, blob, 6, FX_S(2.7), FX_S(2.7));
+    fx_func(m, outer, 1, FX_S(3), FX_S(0.3), FX_S(3));
+    f = fx_func(m, blob, 6, FX_S(2.7), FX_S(2.7), FX_S(0.5));
+    f->cpu_count = 6;
+    f->cpu_ns = FX_S(0.1);
+    assert_int_equal(cp_rules_run(m), 0);
+    x = find(m, "slow_functions", "outer");
+    assert_non_null(x);
+    assert_non_null(strstr(x->recommendation, "waiting in its callee read_blob (2.70 s, 90%"));
+    assert_null(strstr(x->recommendation, "vectorize"));
+    cp_model_free(m);
+}
+
+/* A container's saving loses what a reported function inside it explains,
+ * so the cause is not outranked by its container. */
+static void test_container_discounted_by_nested_finding(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    m->cfg.slow_function_s = 1.0;
+    uint32_t epoch = site(m, "epoch_0", CODEPROF_SITE_SCOPE);
+    uint32_t train = site(m, "train_step", CODEPROF_SITE_PYTHON);
+    uint32_t exp = site(m, "export_checkpoint", CODEPROF_SITE_PYTHON);
+    uint32_t root = fx_thread(m, 1);
+    uint32_t e = fx_node(m, root, epoch, 1, FX_S(10), FX_S(1));
+    fx_node(m, e, train, 10, FX_S(5), FX_S(5));
+    fx_node(m, e, exp, 1, FX_S(4), FX_S(4));
+    fx_func(m, epoch, 1, FX_S(10), FX_S(1), FX_S(10));
+    fx_func(m, train, 10, FX_S(5), FX_S(5), FX_S(0.5));
+    fx_func(m, exp, 1, FX_S(4), FX_S(4), FX_S(4));
+    assert_int_equal(cp_rules_run(m), 0);
+    const cp_finding *fe = find(m, "slow_functions", "epoch_0");
+    const cp_finding *fx = find(m, "slow_functions", "export_checkpoint");
+    assert_non_null(fe);
+    assert_non_null(fx);
+    assert_true(fx->saving_s > 3.99 && fx->saving_s < 4.01);
+    assert_true(fe->saving_s > 5.99 && fe->saving_s < 6.01); /* 10 s less the 4 s inside */
+    assert_string_equal(m->findings[0].subject, "epoch_0");
+    cp_model_free(m);
+}
+
 static void test_empty_model(void **state) {
     (void)state;
     cp_model *m = fx_model();
@@ -649,6 +768,9 @@ int main(void) {
         cmocka_unit_test(test_slow_wait_in_module_body),
         cmocka_unit_test(test_memory_rule),
         cmocka_unit_test(test_saving_order_and_idempotence),
+        cmocka_unit_test(test_no_tracer_advice_when_traced),
+        cmocka_unit_test(test_waits_versus_computes),
+        cmocka_unit_test(test_container_discounted_by_nested_finding),
         cmocka_unit_test(test_empty_model),
         cmocka_unit_test(test_rule_table),
     };
