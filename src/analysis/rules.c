@@ -463,7 +463,8 @@ static void view_of(slow_ctx *c, const cp_mfunc *f, fview *v) {
 }
 
 /* Adds the children of node `parent` (a call of `site`) to the callee
- * accumulators; a child that is `site`'s traced twin is looked through. */
+ * accumulators; a child that is `site`'s traced twin, or a frame of the
+ * profiler itself, is looked through. */
 static void add_children(slow_ctx *c, uint32_t site, uint32_t parent, int on_main,
                          uint32_t *nt, int depth) {
     const cp_model *m = c->m;
@@ -474,6 +475,13 @@ static void add_children(slow_ctx *c, uint32_t site, uint32_t parent, int on_mai
             continue;
         if (depth == 0 && c->twin[cn->site] == site) {
             add_children(c, site, ch, on_main, nt, 1);
+            continue;
+        }
+        /* the profiler's own frames (a wrapper's generator around a loader,
+         * a decorator's wrapper) are looked through: their callees are the
+         * function's callees */
+        if ((site_cls(c, cn->site) & CLS_OVERHEAD) && depth < 8) {
+            add_children(c, site, ch, on_main, nt, depth + 1);
             continue;
         }
         if (!c->acc[cn->site])

@@ -725,6 +725,36 @@ static void test_container_discounted_by_nested_finding(void **state) {
     cp_model_free(m);
 }
 
+/* The facade's loader wrapper (a code_profiler generator frame) sits
+ * between an epoch scope and the loader's waits: it is looked through, and
+ * the epoch's advice points at the data findings, never at the wrapper. */
+static void test_loop_waiting_through_profiler_frame(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    m->cfg.slow_function_s = 1.0;
+    uint32_t epoch = site(m, "epoch_0", CODEPROF_SITE_SCOPE);
+    uint32_t wrap = site(m, "code_profiler.data.ProfiledDataLoader.__iter__", CODEPROF_SITE_PYTHON);
+    uint32_t ld = site(m, "DataLoader(Clips)#1", CODEPROF_SITE_LOADER);
+    uint32_t train = site(m, "train_step", CODEPROF_SITE_FUNCTION);
+    uint32_t root = fx_thread(m, 1);
+    uint32_t e = fx_node(m, root, epoch, 1, FX_S(5), FX_S(0.1));
+    uint32_t w = fx_node(m, e, wrap, 20, FX_S(3.9), FX_S(0.1));
+    fx_node(m, w, ld, 20, FX_S(3.8), FX_S(3.8));
+    fx_node(m, e, train, 20, FX_S(1), FX_S(1));
+    fx_func(m, epoch, 1, FX_S(5), FX_S(0.1), FX_S(5));
+    fx_func(m, wrap, 20, FX_S(3.9), FX_S(0.1), FX_S(0.5));
+    fx_func(m, ld, 20, FX_S(3.8), FX_S(3.8), FX_S(0.5));
+    fx_func(m, train, 20, FX_S(1), FX_S(1), FX_S(0.05));
+    assert_int_equal(cp_rules_run(m), 0);
+    const cp_finding *f = find(m, "slow_functions", "epoch_0");
+    assert_non_null(f);
+    assert_non_null(strstr(f->recommendation,
+                           "3.80 s of it (76%) is the loop waiting for batches from "
+                           "DataLoader(Clips)#1"));
+    assert_null(strstr(f->recommendation, "code_profiler"));
+    cp_model_free(m);
+}
+
 static void test_empty_model(void **state) {
     (void)state;
     cp_model *m = fx_model();
@@ -771,6 +801,7 @@ int main(void) {
         cmocka_unit_test(test_no_tracer_advice_when_traced),
         cmocka_unit_test(test_waits_versus_computes),
         cmocka_unit_test(test_container_discounted_by_nested_finding),
+        cmocka_unit_test(test_loop_waiting_through_profiler_frame),
         cmocka_unit_test(test_empty_model),
         cmocka_unit_test(test_rule_table),
     };
