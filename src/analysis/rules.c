@@ -852,71 +852,45 @@ static int is_perf(const cp_finding *f) { return !strcmp(f->rule, "CP-PERF-001")
 
 static int is_data(const cp_finding *f) { return !strncmp(f->rule, "CP-DATA-", 8); }
 
-/* Marks (1) the code sites named `name` in mark[0..n); returns how many. */
-static uint32_t mark_named(const cp_model *m, uint8_t *mark, uint32_t n, const char *name) {
-    uint32_t k = 0;
-    for (uint32_t s = 1; s < n; s++) {
-        const cp_msite *si = cp_model_site(m, s);
-        mark[s] = si && is_code_kind(si->kind) && !strcmp(si->name, name);
-        k += mark[s];
-    }
-    return k;
-}
-
-/* Inclusive time of the outermost `targ` nodes that run under a `cont`
- * node (a target nested in another target is counted with it). */
-static uint64_t time_inside(const cp_model *m, const uint8_t *cont, const uint8_t *targ,
-                            uint32_t n) {
-    uint64_t t = 0;
-    for (uint32_t i = 0; i < m->nnodes; i++) {
-        uint32_t s = m->nodes[i].site;
-        if (!s || s >= n || !targ[s] || cont[s])
-            continue;
-        uint32_t steps = 0;
-        for (uint32_t p = m->nodes[i].parent; p != CP_NONE && p < m->nnodes && steps < m->nnodes;
-             p = m->nodes[p].parent, steps++) {
-            uint32_t ps = m->nodes[p].site;
-            if (ps < n && targ[ps])
-                break; /* nested target: its outer one counts */
-            if (ps < n && cont[ps]) {
-                t += m->nodes[i].incl_ns;
-                break;
-            }
-        }
-    }
-    return t;
-}
-
 /* CP-PERF-001 findings are containers: a slow epoch scope contains the
  * data stall (the loader's waits) and the slow functions it calls.  Each
  * one's saving loses the time the findings inside it explain: the loader
- * waits under it (at most what the data findings save) and the time of
- * other reported functions under it (at most their savings), smallest
- * containers first so that nesting is counted once.  Returns -1 on OOM
- * (savings are then left as the rules set them). */
+ * waits under it (at most what the data findings save together) and the
+ * time of other reported functions under it (at most their savings),
+ * smallest containers first so that nesting is counted once.
+ *
+ * One walk: every node of a reported function's site (a "target"; loader
+ * sites form one more target, the data pool) that is the outermost of its
+ * target on its path adds its inclusive time to inside[target][c] for each
+ * distinct container c among its ancestors.  Cost: those nodes x depth.
+ * Returns -1 on OOM (savings are then left as the rules set them). */
 static int discount_containers(cp_model *m) {
-    uint32_t n = m->sites.n, nf = m->nfindings, np = 0;
-    if (n < 2 || !nf)
+    uint32_t nsites = m->sites.n, nf = m->nfindings, np = 0;
+    if (nsites < 2 || !nf)
         return 0;
-    uint8_t *cont = calloc(n, 1), *targ = calloc(n, 1), *loaders = calloc(n, 1);
-    uint32_t *order = malloc((size_t)nf * sizeof *order);
-    if (!cont || !targ || !loaders || !order) {
-        free(cont);
-        free(targ);
-        free(loaders);
+    for (uint32_t i = 0; i < nf; i++)
+        np += is_perf(&m->findings[i]);
+    if (!np)
+        return 0;
+    const uint32_t pool = np; /* target index of the loader sites */
+    uint32_t *order = malloc((size_t)np * sizeof *order);
+    uint32_t *of_site = malloc((size_t)nsites * sizeof *of_site);
+    uint32_t *stamp = calloc((size_t)np, sizeof *stamp);
+    double *inside = calloc((size_t)(np + 1) * np, sizeof *inside);
+    if (!order || !of_site || !stamp || !inside) {
         free(order);
+        free(of_site);
+        free(stamp);
+        free(inside);
         return -1;
     }
     double data_saving = 0;
+    np = 0;
     for (uint32_t i = 0; i < nf; i++) {
         if (is_data(&m->findings[i]))
             data_saving += m->findings[i].saving_s;
         if (is_perf(&m->findings[i]))
             order[np++] = i;
-    }
-    for (uint32_t s = 1; s < n; s++) {
-        const cp_msite *si = cp_model_site(m, s);
-        loaders[s] = si && si->kind == CODEPROF_SITE_LOADER;
     }
     /* smallest saving first: inner functions before their containers */
     for (uint32_t a = 1; a < np; a++) {
@@ -927,29 +901,68 @@ static int discount_containers(cp_model *m) {
         }
         order[b] = x;
     }
+    /* site -> position in order[] (by the finding's subject), pool, or none */
+    for (uint32_t s = 0; s < nsites; s++) {
+        const cp_msite *si = s ? cp_model_site(m, s) : NULL;
+        of_site[s] = CP_NONE;
+        if (!si)
+            continue;
+        if (si->kind == CODEPROF_SITE_LOADER) {
+            of_site[s] = pool;
+            continue;
+        }
+        if (!is_code_kind(si->kind))
+            continue;
+        for (uint32_t a = 0; a < np; a++)
+            if (!strcmp(m->findings[order[a]].subject, si->name)) {
+                of_site[s] = a;
+                break;
+            }
+    }
+    for (uint32_t x = 0; x < m->nnodes; x++) {
+        uint32_t s = m->nodes[x].site;
+        uint32_t t = s < nsites ? of_site[s] : CP_NONE;
+        if (t == CP_NONE)
+            continue;
+        int outermost = 1;
+        uint32_t steps = 0;
+        for (uint32_t p = m->nodes[x].parent; p != CP_NONE && p < m->nnodes && steps < m->nnodes;
+             p = m->nodes[p].parent, steps++) {
+            uint32_t ps = m->nodes[p].site;
+            if (ps < nsites && of_site[ps] == t) {
+                outermost = 0;
+                break;
+            }
+        }
+        if (!outermost)
+            continue;
+        steps = 0;
+        for (uint32_t p = m->nodes[x].parent; p != CP_NONE && p < m->nnodes && steps < m->nnodes;
+             p = m->nodes[p].parent, steps++) {
+            uint32_t ps = m->nodes[p].site;
+            uint32_t c = ps < nsites ? of_site[ps] : CP_NONE;
+            if (c == CP_NONE || c == pool || stamp[c] == x + 1)
+                continue;
+            stamp[c] = x + 1;
+            inside[(size_t)t * np + c] += (double)m->nodes[x].incl_ns / 1e9;
+        }
+    }
     for (uint32_t a = 0; a < np; a++) {
         cp_finding *f = &m->findings[order[a]];
-        if (!mark_named(m, cont, n, f->subject))
-            continue;
-        double discount = 0;
-        if (data_saving > 0) {
-            double t = (double)time_inside(m, cont, loaders, n) / 1e9;
-            discount += t < data_saving ? t : data_saving;
-        }
+        double t = inside[(size_t)pool * np + a];
+        double discount = t < data_saving ? t : data_saving;
         for (uint32_t b = 0; b < np; b++) {
             const cp_finding *g = &m->findings[order[b]];
-            if (b == a || !strcmp(g->subject, f->subject) || !(g->saving_s > 0) ||
-                !mark_named(m, targ, n, g->subject))
-                continue;
-            double t = (double)time_inside(m, cont, targ, n) / 1e9;
-            discount += t < g->saving_s ? t : g->saving_s;
+            t = inside[(size_t)b * np + a];
+            if (b != a && g->saving_s > 0 && t > 0)
+                discount += t < g->saving_s ? t : g->saving_s;
         }
         f->saving_s = f->saving_s > discount ? f->saving_s - discount : 0;
     }
-    free(cont);
-    free(targ);
-    free(loaders);
     free(order);
+    free(of_site);
+    free(stamp);
+    free(inside);
     return 0;
 }
 

@@ -708,20 +708,29 @@ static void test_container_discounted_by_nested_finding(void **state) {
     uint32_t train = site(m, "train_step", CODEPROF_SITE_PYTHON);
     uint32_t exp = site(m, "export_checkpoint", CODEPROF_SITE_PYTHON);
     uint32_t root = fx_thread(m, 1);
+    uint32_t blob = site(m, "write_blob", CODEPROF_SITE_PYTHON);
     uint32_t e = fx_node(m, root, epoch, 1, FX_S(10), FX_S(1));
     fx_node(m, e, train, 10, FX_S(5), FX_S(5));
-    fx_node(m, e, exp, 1, FX_S(4), FX_S(4));
+    uint32_t x = fx_node(m, e, exp, 1, FX_S(4), FX_S(2.5));
+    fx_node(m, x, blob, 1, FX_S(1.5), FX_S(1.5));
     fx_func(m, epoch, 1, FX_S(10), FX_S(1), FX_S(10));
     fx_func(m, train, 10, FX_S(5), FX_S(5), FX_S(0.5));
-    fx_func(m, exp, 1, FX_S(4), FX_S(4), FX_S(4));
+    fx_func(m, exp, 1, FX_S(4), FX_S(2.5), FX_S(4));
+    fx_func(m, blob, 1, FX_S(1.5), FX_S(1.5), FX_S(1.5));
     assert_int_equal(cp_rules_run(m), 0);
     const cp_finding *fe = find(m, "slow_functions", "epoch_0");
     const cp_finding *fx = find(m, "slow_functions", "export_checkpoint");
+    const cp_finding *fb = find(m, "slow_functions", "write_blob");
     assert_non_null(fe);
     assert_non_null(fx);
-    assert_true(fx->saving_s > 3.99 && fx->saving_s < 4.01);
-    assert_true(fe->saving_s > 5.99 && fe->saving_s < 6.01); /* 10 s less the 4 s inside */
+    assert_non_null(fb);
+    assert_true(fb->saving_s > 1.49 && fb->saving_s < 1.51);
+    assert_true(fx->saving_s > 2.49 && fx->saving_s < 2.51); /* 4 s less the 1.5 s inside */
+    /* 10 s less export's 2.5 s and write_blob's 1.5 s: nesting counted once */
+    assert_true(fe->saving_s > 5.99 && fe->saving_s < 6.01);
     assert_string_equal(m->findings[0].subject, "epoch_0");
+    assert_string_equal(m->findings[1].subject, "export_checkpoint");
+    assert_string_equal(m->findings[2].subject, "write_blob");
     cp_model_free(m);
 }
 
