@@ -130,6 +130,7 @@ typedef struct dctx {
     uint64_t items;        /* item loads over all datasets */
     double t_item;         /* mean item load time (s); 0 if no items */
     int have_loader;       /* some loader delivered a batch */
+    int have_judged;       /* some loader's stall can be judged (judged()) */
     double worst_stall;    /* largest stall fraction of a judged loader */
     int data_bound;        /* worst_stall > cfg.data_stall_fraction */
     int workers;           /* num_workers of the worst loader (0: in the loop / unknown) */
@@ -161,6 +162,7 @@ static dctx context(const cp_model *m) {
         c.wait_s += ns_s(L->wait_ns);
         if (!judged(L))
             continue;
+        c.have_judged = 1;
         c.steady_wait_s += ns_s(steady_wait_ns(L));
         if (L->stall_fraction > c.worst_stall) {
             c.worst_stall = L->stall_fraction;
@@ -402,7 +404,7 @@ static int decode_fires(const cp_model *m, const cp_mstage *st, const dctx *c) {
 }
 
 static void stall_clause(const dctx *c, char *buf, size_t n) {
-    if (c->have_loader)
+    if (c->have_judged)
         snprintf(buf, n, ", and the training loop waits for data %.0f%% of its time",
                  100.0 * c->worst_stall);
     else
