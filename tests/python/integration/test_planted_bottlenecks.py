@@ -183,6 +183,23 @@ def test_few_workers_says_raise_num_workers(plant_root: Path, run: int) -> None:
 
 
 @pytest.mark.parametrize("run", range(RUNS))
+def assert_planted_indices(report: Dict[str, Any], ds: Dict[str, Any], top: Dict[str, Any],
+                           planted: List[int]) -> None:
+    """Every planted index is an outlier, slow in both epochs (repeat-slow),
+    well above the median, and named by the top recommendation.  Other
+    loads may be outliers too (a worker's first load on a busy machine);
+    they are one-epoch ones."""
+    ctx = why(report)
+    by_index = {b["index"]: b for b in ds["bottlenecks"]}
+    for i in planted:
+        assert i in by_index, ctx
+        assert by_index[i]["epochs_slow"] == 2, ctx
+        assert by_index[i]["load_time"] > 8 * ds["p50"], ctx
+        assert f"index {i} (" in top["recommendation"], ctx
+    assert ds["repeat_slow_indices"] >= len(planted), ctx
+    assert "expensive in themselves" in top["recommendation"], ctx
+
+
 def test_slow_clips_names_the_planted_indices(plant_root: Path, run: int) -> None:
     report = run_plant("slow-clips", plant_root, run)
     top = top_of(report)
@@ -190,24 +207,16 @@ def test_slow_clips_names_the_planted_indices(plant_root: Path, run: int) -> Non
     assert top["rule"] == "CP-DATA-002", ctx
     ds = the_dataset(report)
     assert top["subject"] == ds["name"], ctx
-    # the planted clips are the slowest outliers, and slow in every epoch
-    assert sorted(ds["bottleneck_indices"][:3]) == SLOW_CLIPS, ctx
-    assert sorted(report["data_loading"]["data_loading"]["bottleneck_indices"][:3]) \
-        == SLOW_CLIPS, ctx
-    by_index = {b["index"]: b for b in ds["bottlenecks"]}
-    for i in SLOW_CLIPS:
-        assert by_index[i]["epochs_slow"] == 2, ctx
-        assert by_index[i]["load_time"] > 8 * ds["p50"], ctx
-    rec = top["recommendation"]
-    for i in SLOW_CLIPS:
-        assert f"index {i} (" in rec, ctx
-    assert "expensive in themselves" in rec, ctx
+    assert_planted_indices(report, ds, top, SLOW_CLIPS)
+    assert set(SLOW_CLIPS) <= set(report["data_loading"]["data_loading"]["bottleneck_indices"]), \
+        ctx
 
 
 def assert_step_is_top(report: Dict[str, Any]) -> None:
     """Compute-bound: no stall, no advice to add workers or to tune their
-    prefetching; the top finding is a slow epoch whose heaviest callee is the
-    training step."""
+    prefetching; the top finding is the training step: a slow epoch whose
+    heaviest callee it is, or, when one step call itself took longer than
+    the threshold (a busy machine), the step function."""
     ctx = why(report)
     stall = report["data_loading"]["stall"]
     assert stall["verdict"] == "compute-bound", ctx
@@ -219,8 +228,11 @@ def assert_step_is_top(report: Dict[str, Any]) -> None:
         assert f["rule"] not in ("CP-DATA-001", "CP-DATA-006"), ctx
     top = top_of(report)
     assert top["rule"] == "CP-PERF-001", ctx
-    assert top["subject"].startswith("epoch_"), ctx
-    assert "train_step" in top["recommendation"], ctx
+    if top["subject"].endswith("train_step"):
+        assert "called from epoch_" in top["recommendation"], ctx
+    else:
+        assert top["subject"].startswith("epoch_"), ctx
+        assert "train_step" in top["recommendation"], ctx
 
 
 @pytest.mark.parametrize("run", range(RUNS))
@@ -259,6 +271,4 @@ def test_two_slow_of_twenty_both_named(plant_root: Path, run: int) -> None:
     assert top["rule"] == "CP-DATA-002", ctx
     ds = the_dataset(report)
     assert ds["count"] == 40, ctx  # 20 items, 2 epochs
-    assert sorted(ds["bottleneck_indices"][:2]) == TWO_SLOW, ctx
-    for i in TWO_SLOW:
-        assert f"index {i} (" in top["recommendation"], ctx
+    assert_planted_indices(report, ds, top, TWO_SLOW)
