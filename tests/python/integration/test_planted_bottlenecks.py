@@ -182,7 +182,6 @@ def test_few_workers_says_raise_num_workers(plant_root: Path, run: int) -> None:
     assert [w["worker"] for w in workers] == [-1], ctx
 
 
-@pytest.mark.parametrize("run", range(RUNS))
 def assert_planted_indices(report: Dict[str, Any], ds: Dict[str, Any], top: Dict[str, Any],
                            planted: List[int]) -> None:
     """Every planted index is an outlier, slow in both epochs (repeat-slow),
@@ -200,6 +199,7 @@ def assert_planted_indices(report: Dict[str, Any], ds: Dict[str, Any], top: Dict
     assert "expensive in themselves" in top["recommendation"], ctx
 
 
+@pytest.mark.parametrize("run", range(RUNS))
 def test_slow_clips_names_the_planted_indices(plant_root: Path, run: int) -> None:
     report = run_plant("slow-clips", plant_root, run)
     top = top_of(report)
