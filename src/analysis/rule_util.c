@@ -54,7 +54,9 @@ const char *cp_rule_secs(double s, char *buf, size_t n) {
     return buf;
 }
 
-double cp_rule_mib(double bytes) { return bytes / (1024.0 * 1024.0); }
+double cp_rule_mib(double bytes) {
+    return bytes / (1024.0 * 1024.0);
+}
 
 double cp_rule_cpu_share(const cp_model *m, uint32_t site) {
     for (uint32_t i = 0; i < m->nfuncs; i++) {

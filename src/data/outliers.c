@@ -26,7 +26,9 @@ static uint64_t median_sorted(const uint64_t *v, size_t n) {
     return a + (b - a) / 2;
 }
 
-static uint64_t sat_add(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
+static uint64_t sat_add(uint64_t a, uint64_t b) {
+    return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
 
 uint64_t cp_outlier_cutoff(const cp_outlier_load *loads, size_t n, uint64_t *median,
                            uint64_t *mad) {

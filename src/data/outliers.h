@@ -29,10 +29,10 @@
 
 #include "model/model.h"
 
-#define CP_OUTLIER_K_MAD 5.0
-#define CP_OUTLIER_R_MEDIAN 4.0
+#define CP_OUTLIER_K_MAD         5.0
+#define CP_OUTLIER_R_MEDIAN      4.0
 #define CP_OUTLIER_MIN_EXCESS_NS 50000ull
-#define CP_OUTLIER_MIN_LOADS 5
+#define CP_OUTLIER_MIN_LOADS     5
 
 /* One item load: its dataset index and duration. */
 typedef struct cp_outlier_load {
@@ -46,8 +46,7 @@ typedef struct cp_outlier_load {
  * n < CP_OUTLIER_MIN_LOADS: too few loads to tell).  With an even n the
  * median is the mean of the two middle values.  Returns UINT64_MAX and
  * zeros on OOM as well.  Thread-safe. */
-uint64_t cp_outlier_cutoff(const cp_outlier_load *loads, size_t n, uint64_t *median,
-                           uint64_t *mad);
+uint64_t cp_outlier_cutoff(const cp_outlier_load *loads, size_t n, uint64_t *median, uint64_t *mad);
 
 /* Fills d->bottleneck_indices / bottleneck_ns / bottleneck_epochs (newly
  * allocated, CP_MAX_BOTTLENECKS entries each, owned by `d` as the model

@@ -35,8 +35,8 @@ static void test_cutoff_median_and_mad(void **state) {
                             {3, 11 * MS}, {4, 9 * MS},  {5, 300 * MS}};
     uint64_t med, mad;
     uint64_t cut = cp_outlier_cutoff(l, 6, &med, &mad);
-    assert_int_equal(med, 10500000ull);       /* mean of 10 and 11 ms */
-    assert_int_equal(mad, 1500000ull);        /* |dev| 0.5 0.5 1.5 1.5 2.5 289.5 */
+    assert_int_equal(med, 10500000ull); /* mean of 10 and 11 ms */
+    assert_int_equal(mad, 1500000ull);  /* |dev| 0.5 0.5 1.5 1.5 2.5 289.5 */
     /* 5 x 1.4826 x 1.5 ms = 11.1 ms < 4 x 10.5 ms: the median floor wins */
     assert_int_equal(cut, med + 4 * med);
     /* too few loads to tell */
