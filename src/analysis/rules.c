@@ -7,6 +7,7 @@
  * in rules.h and docs/report-schema.md. */
 #include "analysis/rules.h"
 #include "analysis/rules_data.h"
+#include "analysis/rule_util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -68,56 +69,12 @@ const cp_rule_info *cp_rule_at(size_t i) { return i < NRULES ? &rules[i].info : 
 /* helpers                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static void copy_field(char *dst, size_t cap, const char *src) {
-    size_t n = strlen(src);
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
+/* Appends a finding whose severity is value / threshold. */
+#define add_finding(m, r, subject, value, threshold, unit, saving, ...)                           \
+    cp_rule_add((m), (r), (subject), (value), (threshold), (unit),                                \
+                (threshold) > 0 ? (value) / (threshold) : (value), (saving), __VA_ARGS__)
 
-/* Appends a finding; the recommendation is printf-formatted. */
-static int add_finding(cp_model *m, const cp_rule_info *r, const char *subject, double value,
-                       double threshold, const char *unit, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-
-static int add_finding(cp_model *m, const cp_rule_info *r, const char *subject, double value,
-                       double threshold, const char *unit, const char *fmt, ...) {
-    cp_finding f;
-    memset(&f, 0, sizeof f);
-    copy_field(f.rule, sizeof f.rule, r->id);
-    copy_field(f.category, sizeof f.category, r->category);
-    copy_field(f.subject, sizeof f.subject, subject);
-    copy_field(f.unit, sizeof f.unit, unit);
-    f.value = value;
-    f.threshold = threshold;
-    f.severity = threshold > 0 ? value / threshold : value;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f.recommendation, sizeof f.recommendation, fmt, ap);
-    va_end(ap);
-    return cp_model_add_finding(m, &f);
-}
-
-/* Seconds with about three significant digits, in s, ms or us. */
-static const char *fmt_secs(double s, char *buf, size_t n) {
-    double a = s < 0 ? -s : s;
-    const char *unit = "s";
-    if (a < 1e-3) {
-        s *= 1e6;
-        a *= 1e6;
-        unit = "us";
-    } else if (a < 1.0) {
-        s *= 1e3;
-        a *= 1e3;
-        unit = "ms";
-    }
-    int prec = a >= 100 ? 0 : a >= 10 ? 1 : 2;
-    snprintf(buf, n, "%.*f %s", prec, s, unit);
-    return buf;
-}
-
-static double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
+static const char *fmt_secs(double s, char *buf, size_t n) { return cp_rule_secs(s, buf, n); }
 
 static const char *site_name(const cp_model *m, uint32_t site) {
     const cp_msite *si = cp_model_site(m, site);
@@ -278,6 +235,7 @@ typedef struct slow_ctx {
     uint32_t *touched;    /* nsites */
     uint64_t *thread_incl;/* nthreads */
     uint32_t main_thread; /* index into m->threads, CP_NONE without threads */
+    int traced;           /* Python calls were traced (model flag, or traced sites in the tree) */
 } slow_ctx;
 
 static void slow_ctx_free(slow_ctx *c) {
@@ -404,6 +362,7 @@ static int slow_ctx_build(slow_ctx *c, const cp_model *m, double thr) {
     if (!c->off || !c->byn || !c->node_thread || !c->nflags || !c->cls || !c->status ||
         !c->twin || !c->acc || !c->acc_slow || !c->acc_max || !c->touched || !c->thread_incl)
         goto oom;
+    c->traced = cp_rules_python_traced(m);
     /* nodes grouped by site (acc is the placement cursor, then cleared) */
     for (uint32_t i = 0; i < m->nnodes; i++)
         c->off[m->nodes[i].site + 1]++;
@@ -504,7 +463,8 @@ static void view_of(slow_ctx *c, const cp_mfunc *f, fview *v) {
 }
 
 /* Adds the children of node `parent` (a call of `site`) to the callee
- * accumulators; a child that is `site`'s traced twin is looked through. */
+ * accumulators; a child that is `site`'s traced twin, or a frame of the
+ * profiler itself, is looked through. */
 static void add_children(slow_ctx *c, uint32_t site, uint32_t parent, int on_main,
                          uint32_t *nt, int depth) {
     const cp_model *m = c->m;
@@ -515,6 +475,13 @@ static void add_children(slow_ctx *c, uint32_t site, uint32_t parent, int on_mai
             continue;
         if (depth == 0 && c->twin[cn->site] == site) {
             add_children(c, site, ch, on_main, nt, 1);
+            continue;
+        }
+        /* the profiler's own frames (a wrapper's generator around a loader,
+         * a decorator's wrapper) are looked through: their callees are the
+         * function's callees */
+        if ((site_cls(c, cn->site) & CLS_OVERHEAD) && depth < 8) {
+            add_children(c, site, ch, on_main, nt, depth + 1);
             continue;
         }
         if (!c->acc[cn->site])
@@ -715,46 +682,90 @@ static int report_slow(slow_ctx *c, cp_model *m, const cp_rule_info *r, const cp
     }
     callees_clear(c, nt);
     double incl = v.incl ? (double)v.incl : 1.0;
+    /* saving: the time spent in the function (its counted calls); rank_findings
+     * takes out what findings below it explain */
+    double saving = (double)v.incl / 1e9;
+    double cpu = cp_rule_cpu_share(m, f->site);
+    char cpubuf[64] = "";
+    if (cpu >= 0)
+        snprintf(cpubuf, sizeof cpubuf, ", on a CPU %.0f%% of its time", 100.0 * cpu);
     int rc;
     if (body_wait) {
-        rc = add_finding(m, r, si->name, val, thr, "s",
+        rc = add_finding(m, r, si->name, val, thr, "s", saving,
                          "%s took up to %s per call (%llu calls, %s total%s), above the %s "
                          "threshold; the main thread blocked in it at the top level of a "
                          "module (script code outside any function): remove the wait or "
                          "overlap it with work (a background thread, a prefetching "
                          "DataLoader).",
                          si->name, vmax, (unsigned long long)v.calls, vtot, run, vthr);
-    } else if (callee && (double)cns >= 0.2 * incl && (site_cls(c, callee) & CLS_WAIT)) {
+    } else if (callee && (double)cns >= 0.2 * incl && cp_model_site(m, callee) &&
+               cp_model_site(m, callee)->kind == CODEPROF_SITE_LOADER) {
+        /* a loop: its time waiting for batches is the data rules' subject */
         fmt_secs((double)cns / 1e9, vpart, sizeof vpart);
-        rc = add_finding(m, r, si->name, val, thr, "s",
+        rc = add_finding(m, r, si->name, val, thr, "s", saving,
+                         "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
+                         "threshold; %s of it (%.0f%%) is the loop waiting for batches from %s: "
+                         "the data-loading findings (CP-DATA-*) say why and what to change.",
+                         si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
+                         vpart, pct_clamped(cns, v.incl), site_name(m, callee));
+    } else if (callee && (double)cns >= 0.2 * incl &&
+               ((site_cls(c, callee) & CLS_WAIT) ||
+                (cp_rule_cpu_share(m, callee) >= 0 &&
+                 cp_rule_cpu_share(m, callee) < CP_RULE_WAIT_CPU_SHARE))) {
+        fmt_secs((double)cns / 1e9, vpart, sizeof vpart);
+        rc = add_finding(m, r, si->name, val, thr, "s", saving,
                          "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
                          "threshold; most of it is spent waiting in its callee %s (%s, %.0f%% "
-                         "of its time): remove the wait, or overlap it with work instead of "
-                         "blocking on it.",
+                         "of its time), which waits (I/O, sleep, a lock) rather than computes: "
+                         "remove the wait, or overlap it with work instead of blocking on it.",
                          si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
                          site_name(m, callee), vpart, pct_clamped(cns, v.incl));
     } else if (callee && (double)cns >= 0.2 * incl) {
         fmt_secs((double)cns / 1e9, vpart, sizeof vpart);
-        rc = add_finding(m, r, si->name, val, thr, "s",
+        rc = add_finding(m, r, si->name, val, thr, "s", saving,
                          "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
                          "threshold; most of it is spent in its callee %s (%s, %.0f%% of "
                          "its time): optimize that first (cache its results, batch or "
                          "vectorize it).",
                          si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
                          site_name(m, callee), vpart, pct_clamped(cns, v.incl));
+    } else if ((double)v.self >= 0.5 * incl && cpu >= 0 && cpu < CP_RULE_WAIT_CPU_SHARE) {
+        fmt_secs((double)v.self / 1e9, vpart, sizeof vpart);
+        rc = add_finding(m, r, si->name, val, thr, "s", saving,
+                         "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
+                         "threshold; most of it is its own time (self %s%s): it waits (I/O, "
+                         "sleep, a lock), not computes, so vectorizing would not help: remove "
+                         "the wait, or overlap it with work (a background thread, prefetching, "
+                         "asynchronous I/O).",
+                         si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
+                         vpart, cpubuf);
     } else if ((double)v.self >= 0.5 * incl) {
         fmt_secs((double)v.self / 1e9, vpart, sizeof vpart);
-        rc = add_finding(m, r, si->name, val, thr, "s",
+        rc = add_finding(m, r, si->name, val, thr, "s", saving,
                          "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
-                         "threshold; most of it is its own code (self %s): cache repeated "
+                         "threshold; most of it is its own code (self %s%s): cache repeated "
                          "results, replace Python loops with vectorized NumPy/torch "
                          "operations, or move the work off the critical path.",
                          si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
-                         vpart);
-    } else {
-        rc = add_finding(m, r, si->name, val, thr, "s",
+                         vpart, cpubuf);
+    } else if (c->traced) {
+        /* the tracer was on: its callees are in the call tree already */
+        char vself[32];
+        fmt_secs((double)v.self / 1e9, vself, sizeof vself);
+        fmt_secs((double)cns / 1e9, vpart, sizeof vpart);
+        rc = add_finding(m, r, si->name, val, thr, "s", saving,
                          "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
-                         "threshold; profile its callees (codeprof run, "
+                         "threshold; its time is spread over its callees (the largest, %s, "
+                         "takes %s, %.0f%%) and its own code (self %s): follow its subtree in "
+                         "the call tree (performance.call_tree, or a flame graph export) to the "
+                         "hottest path.",
+                         si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr,
+                         callee ? site_name(m, callee) : "none", vpart,
+                         pct_clamped(cns, v.incl), vself);
+    } else {
+        rc = add_finding(m, r, si->name, val, thr, "s", saving,
+                         "%s took up to %s per call (%llu calls, %s total%s%s), above the %s "
+                         "threshold; its callees were not traced: profile them (codeprof run, "
                          "enable_cprofile=True) and cache or vectorize the hottest one.",
                          si->name, vmax, (unsigned long long)v.calls, vtot, run, from, vthr);
     }
@@ -805,14 +816,16 @@ static int rule_memory_intensive(cp_model *m, const cp_rule_info *r) {
         if (!(v > thr))
             continue;
         const char *name = site_name(m, f->site);
-        if (add_finding(m, r, name, v, thr, "bytes",
-                        "%s grew RSS by up to %.1f MB in one call (%llu calls measured, "
-                        "%+.1f MB net in total), above the %.1f MB threshold; free large "
+        /* memory does not cost time by itself: saving 0 (ranks after the
+         * findings that save time) */
+        if (add_finding(m, r, name, v, thr, "bytes", 0.0,
+                        "%s grew RSS by up to %.1f MiB in one call (%llu calls measured, "
+                        "%+.1f MiB net in total), above the %.1f MiB threshold; free large "
                         "intermediates early (del, reuse preallocated buffers), process frames "
                         "in chunks instead of whole clips, and run inference under "
                         "torch.no_grad().",
-                        name, mib(v), (unsigned long long)f->rss_count,
-                        mib((double)f->rss_delta_sum), mib(thr)) != 0)
+                        name, cp_rule_mib(v), (unsigned long long)f->rss_count,
+                        cp_rule_mib((double)f->rss_delta_sum), cp_rule_mib(thr)) != 0)
             return -1;
     }
     return 0;
@@ -820,11 +833,146 @@ static int rule_memory_intensive(cp_model *m, const cp_rule_info *r) {
 
 /* ------------------------------------------------------------------------ */
 
+int cp_rules_python_traced(const cp_model *m) {
+    if (m->python_traced)
+        return 1;
+    for (uint32_t i = 0; i < m->nnodes; i++) {
+        const cp_msite *si = m->nodes[i].site ? cp_model_site(m, m->nodes[i].site) : NULL;
+        if (si && si->kind == CODEPROF_SITE_PYTHON)
+            return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* ranking: a container's saving less what findings inside it explain         */
+/* ------------------------------------------------------------------------ */
+
+static int is_perf(const cp_finding *f) { return !strcmp(f->rule, "CP-PERF-001"); }
+
+static int is_data(const cp_finding *f) { return !strncmp(f->rule, "CP-DATA-", 8); }
+
+/* CP-PERF-001 findings are containers: a slow epoch scope contains the
+ * data stall (the loader's waits) and the slow functions it calls.  Each
+ * one's saving loses the time the findings inside it explain: the loader
+ * waits under it (at most what the data findings save together) and the
+ * time of other reported functions under it (at most their savings),
+ * smallest containers first so that nesting is counted once.
+ *
+ * One walk: every node of a reported function's site (a "target"; loader
+ * sites form one more target, the data pool) that is the outermost of its
+ * target on its path adds its inclusive time to inside[target][c] for each
+ * distinct container c among its ancestors.  Cost: those nodes x depth.
+ * Returns -1 on OOM (savings are then left as the rules set them). */
+static int discount_containers(cp_model *m) {
+    uint32_t nsites = m->sites.n, nf = m->nfindings, np = 0;
+    if (nsites < 2 || !nf)
+        return 0;
+    for (uint32_t i = 0; i < nf; i++)
+        np += is_perf(&m->findings[i]);
+    if (!np)
+        return 0;
+    const uint32_t pool = np; /* target index of the loader sites */
+    uint32_t *order = malloc((size_t)np * sizeof *order);
+    uint32_t *of_site = malloc((size_t)nsites * sizeof *of_site);
+    uint32_t *stamp = calloc((size_t)np, sizeof *stamp);
+    double *inside = calloc((size_t)(np + 1) * np, sizeof *inside);
+    if (!order || !of_site || !stamp || !inside) {
+        free(order);
+        free(of_site);
+        free(stamp);
+        free(inside);
+        return -1;
+    }
+    double data_saving = 0;
+    np = 0;
+    for (uint32_t i = 0; i < nf; i++) {
+        if (is_data(&m->findings[i]))
+            data_saving += m->findings[i].saving_s;
+        if (is_perf(&m->findings[i]))
+            order[np++] = i;
+    }
+    /* smallest saving first: inner functions before their containers */
+    for (uint32_t a = 1; a < np; a++) {
+        uint32_t x = order[a], b = a;
+        while (b > 0 && m->findings[order[b - 1]].saving_s > m->findings[x].saving_s) {
+            order[b] = order[b - 1];
+            b--;
+        }
+        order[b] = x;
+    }
+    /* site -> position in order[] (by the finding's subject), pool, or none */
+    for (uint32_t s = 0; s < nsites; s++) {
+        const cp_msite *si = s ? cp_model_site(m, s) : NULL;
+        of_site[s] = CP_NONE;
+        if (!si)
+            continue;
+        if (si->kind == CODEPROF_SITE_LOADER) {
+            of_site[s] = pool;
+            continue;
+        }
+        if (!is_code_kind(si->kind))
+            continue;
+        for (uint32_t a = 0; a < np; a++)
+            if (!strcmp(m->findings[order[a]].subject, si->name)) {
+                of_site[s] = a;
+                break;
+            }
+    }
+    for (uint32_t x = 0; x < m->nnodes; x++) {
+        uint32_t s = m->nodes[x].site;
+        uint32_t t = s < nsites ? of_site[s] : CP_NONE;
+        if (t == CP_NONE)
+            continue;
+        int outermost = 1;
+        uint32_t steps = 0;
+        for (uint32_t p = m->nodes[x].parent; p != CP_NONE && p < m->nnodes && steps < m->nnodes;
+             p = m->nodes[p].parent, steps++) {
+            uint32_t ps = m->nodes[p].site;
+            if (ps < nsites && of_site[ps] == t) {
+                outermost = 0;
+                break;
+            }
+        }
+        if (!outermost)
+            continue;
+        steps = 0;
+        for (uint32_t p = m->nodes[x].parent; p != CP_NONE && p < m->nnodes && steps < m->nnodes;
+             p = m->nodes[p].parent, steps++) {
+            uint32_t ps = m->nodes[p].site;
+            uint32_t c = ps < nsites ? of_site[ps] : CP_NONE;
+            if (c == CP_NONE || c == pool || stamp[c] == x + 1)
+                continue;
+            stamp[c] = x + 1;
+            inside[(size_t)t * np + c] += (double)m->nodes[x].incl_ns / 1e9;
+        }
+    }
+    for (uint32_t a = 0; a < np; a++) {
+        cp_finding *f = &m->findings[order[a]];
+        double t = inside[(size_t)pool * np + a];
+        double discount = t < data_saving ? t : data_saving;
+        for (uint32_t b = 0; b < np; b++) {
+            const cp_finding *g = &m->findings[order[b]];
+            t = inside[(size_t)b * np + a];
+            if (b != a && g->saving_s > 0 && t > 0)
+                discount += t < g->saving_s ? t : g->saving_s;
+        }
+        f->saving_s = f->saving_s > discount ? f->saving_s - discount : 0;
+    }
+    free(order);
+    free(of_site);
+    free(stamp);
+    free(inside);
+    return 0;
+}
+
 int cp_rules_run(cp_model *m) {
     int rc = 0;
     m->nfindings = 0;
     for (size_t i = 0; i < NRULES && rc == 0; i++)
         rc = rules[i].fn(m, &rules[i].info);
+    if (discount_containers(m) != 0)
+        rc = -1;
     cp_model_sort_findings(m);
     return rc;
 }

@@ -55,48 +55,85 @@
  *               The recommendation quotes the longest call, calls, total
  *               and "% of the run" = the function's largest per-thread
  *               inclusive time / duration, clamped to 100%; callee shares
- *               are of the function's own time, clamped to 100%.
+ *               are of the function's own time, clamped to 100%.  Callees
+ *               are named through the profiler's own frames (looked
+ *               through).  The advice follows from the numbers: a loader's
+ *               batch waits >= 20% of its time -> the data findings; a
+ *               callee >= 20% that waits (a wait name, or CPU share <
+ *               CP_RULE_WAIT_CPU_SHARE) -> remove/overlap the wait; another
+ *               callee >= 20% -> optimize it; self >= 50% with CPU share <
+ *               CP_RULE_WAIT_CPU_SHARE -> "waits, not computes" (never
+ *               "vectorize"); self >= 50% otherwise -> compute advice (CPU
+ *               share quoted when measured); else, with Python traced
+ *               (cp_rules_python_traced) -> follow its subtree in the call
+ *               tree, and only without it -> trace its callees.
+ *               saving_s: its inclusive time (counted calls), less what
+ *               findings inside it explain (see Ranking).
  *   CP-MEM-001  memory_intensive_functions largest RSS growth over one call
- *               of any site that measured RSS > cfg.memory_intensive_bytes.
+ *               of any site that measured RSS > cfg.memory_intensive_bytes;
+ *               printed in MiB.  saving_s 0 (memory is not time).
  *
- * Data-loading rules (rules_data.c; rules_data.h defines "data-bound",
- * "worst stall" and t_item).  Their severity is the share of the measured
- * time the problem costs x 10, at least 1.01 when a rule fires, so they
- * rank against each other and against CP-PERF-001:
- *   CP-DATA-001 slow_data_loading  a loader with >= 3 batches whose stall
- *               fraction > cfg.data_stall_fraction.  Advice from the model:
+ * Data-loading rules (rules_data.c; rules_data.h defines the steady state,
+ * "data-bound", "worst stall", t_item and the outliers' part e).  Severity
+ * is the share of the measured time the problem costs x 10, at least 1.01
+ * when a rule fires (the tie-break after saving_s):
+ *   CP-DATA-001 slow_data_loading  a loader with >= 3 batches, >= 2 of them
+ *               past each epoch's first, whose steady-state stall fraction
+ *               (first waits left out) > cfg.data_stall_fraction.  Advice:
  *               N = ceil(B * t_item / t_step) workers (capped to the CPU
- *               count); "raise num_workers from W to N" when W < N, else
- *               "adding workers cannot help" plus the stage with the largest
- *               share of item time.  Severity stall x 10.
- *   CP-DATA-002 slow_data_loading  a dataset with outlier indices whose
- *               slowest loads sum to > 5% of its item time, or whose max
- *               load > cfg.slow_data_loading_s; names up to 5 indices (time,
- *               x median); repeat-slow indices -> cache / re-encode.
- *               Severity share x 10, kept below CP-DATA-001 in a data-bound
- *               run when the share is < 20%.
+ *               count); "raise num_workers from W to N" only when loading
+ *               a batch is a real share of a step (B*t_item / (B*t_item +
+ *               t_step) > the threshold) and W < N and W < CPUs; "item
+ *               loading does not explain the waits" when it is not; else
+ *               "adding workers cannot help" plus the stage with the
+ *               largest share of item time.  saving_s: the steady waits x
+ *               (1 - e).
+ *   CP-DATA-002 slow_data_loading  a dataset with outlier indices (src/data/
+ *               outliers.h: median + k x MAD) whose loads sum to > 5% of
+ *               its item time, or whose max load > cfg.slow_data_loading_s;
+ *               names up to 5 indices (time, x median); repeat-slow indices
+ *               -> cache / re-encode.  saving_s: the outlier loads' time
+ *               above the median, at most (with a loader) the loop's waits
+ *               x that excess / item time.
  *   CP-DATA-003 slow_preprocessing a stage named *decode*, *read* or *load*
  *               (any case) with share_of_item_time > 0.5, in a data-bound run
  *               or one without a loader -> decode offline.  Severity
- *               share x 10 x worst stall (x 1 without a loader).
+ *               share x 10 x worst stall (x 1 without a loader).  saving_s:
+ *               with a loader min(stage time / workers, steady waits x
+ *               (1 - e) x share), without one its whole time.
  *   CP-DATA-004 slow_preprocessing a preprocess/augment stage with average
  *               time > cfg.slow_preprocessing_s, or share > 0.5 in a
  *               data-bound run (stages CP-DATA-003 reports are left to it).
- *               Severity as CP-DATA-003.
- *   CP-DATA-005 slow_data_loading  data-bound run; a described loader with
- *               >= 2 epochs, num_workers > 0, not persistent, whose epochs'
- *               first waits are > 10% of wait + step -> persistent_workers.
- *               Severity share x 10.
+ *               No "% of item time" for a stage called outside item loads;
+ *               "waits, not computes" advice when its CPU share is low.
+ *               Severity and saving_s as CP-DATA-003.
+ *   CP-DATA-005 slow_data_loading  first-batch latency: a described loader
+ *               with >= 2 epochs, num_workers > 0, not persistent, whose
+ *               first waits exceed a steady wait each by > 10% of wait +
+ *               step -> persistent_workers (the one fix for a start-up;
+ *               never "add workers").  Any run, compute-bound included.
+ *               saving_s: the excess of all epochs but one.
  *   CP-DATA-006 slow_data_loading  a data-bound described loader with
  *               num_workers > 0, median wait < a tenth of the step and
  *               p95 wait > 4 x median -> double prefetch_factor.
- *               Severity stall x 5.
+ *               Severity stall x 5.  saving_s: steady waits beyond the
+ *               median one, x (1 - e).
  *   CP-DATA-007 slow_data_loading  a described loader with uses_gpu and not
- *               pin_memory that delivered batches.  Severity 1.01.
+ *               pin_memory that delivered batches.  Severity 1.01,
+ *               saving_s 0 (copies are not timed).
  *   CP-DATA-008 slow_data_loading  a dataset whose item loads raised.
- *               Severity 1.01.
+ *               Severity 1.01, saving_s 0 (a correctness problem).
  * A compute-bound run (no loader's stall above the threshold) never gets
- * CP-DATA-001, 005 or 006: it is never told to tune workers.
+ * CP-DATA-001 or 006: it is never told to add workers or tune prefetching.
+ *
+ * Ranking.  saving_s is an upper bound of the time a fix would save: the
+ * time that would be gone if the named cause cost nothing.  A CP-PERF-001
+ * finding is a container (an epoch scope contains the loop's waits and the
+ * functions it calls): its saving loses the loader waits under it (at most
+ * what the data findings save together) and the time of other reported
+ * functions under it (at most their savings), smaller containers first.
+ * Findings are then sorted by saving_s, then severity, descending, so the
+ * cause ranks above its container.
  */
 #ifndef CP_RULES_H
 #define CP_RULES_H
@@ -112,10 +149,16 @@ typedef struct cp_rule_info {
 } cp_rule_info;
 
 /* Runs every rule over `m`, replacing m->findings' contents (so running
- * twice gives the same findings), then sorts them by severity,
- * descending.  Returns 0, or -1 on OOM (findings found so far are kept,
- * sorted).  `m` must not be NULL.  Not thread-safe for the same model. */
+ * twice gives the same findings), takes from each CP-PERF-001 finding's
+ * saving_s the time findings inside it explain (see "Ranking" above), then
+ * sorts them by saving_s, then severity, descending.  Returns 0, or -1 on
+ * OOM (findings found so far are kept, sorted).  `m` must not be NULL.
+ * Not thread-safe for the same model. */
 int cp_rules_run(cp_model *m);
+
+/* 1 if Python calls were traced into the model: m->python_traced, or a
+ * PYTHON site in the call tree (models built before the flag existed). */
+int cp_rules_python_traced(const cp_model *m);
 
 /* Number of rules, and rule `i`'s description (NULL if out of range).
  * Static data; thread-safe. */

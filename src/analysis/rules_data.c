@@ -2,9 +2,12 @@
  * and docs/report-schema.md).  Every rule reads only m->data and m->cfg. */
 #include "analysis/rules_data.h"
 
+#include "analysis/rule_util.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,38 +32,6 @@ static unsigned kind_of(const cp_model *m, uint32_t site) {
     return si ? (unsigned)si->kind : (unsigned)CODEPROF_SITE_SCOPE;
 }
 
-static void copy_field(char *dst, size_t cap, const char *src) {
-    size_t n = strlen(src);
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
-static double at_least(double sev) { return sev > MIN_SEVERITY ? sev : MIN_SEVERITY; }
-
-static int add(cp_model *m, const cp_rule_info *info, const char *subject, double value,
-               double threshold, const char *unit, double severity, const char *fmt, ...)
-    __attribute__((format(printf, 8, 9)));
-
-static int add(cp_model *m, const cp_rule_info *info, const char *subject, double value,
-               double threshold, const char *unit, double severity, const char *fmt, ...) {
-    cp_finding f;
-    memset(&f, 0, sizeof f);
-    copy_field(f.rule, sizeof f.rule, info->id);
-    copy_field(f.category, sizeof f.category, info->category);
-    copy_field(f.subject, sizeof f.subject, subject);
-    copy_field(f.unit, sizeof f.unit, unit);
-    f.value = value;
-    f.threshold = threshold;
-    f.severity = severity;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f.recommendation, sizeof f.recommendation, fmt, ap);
-    va_end(ap);
-    return cp_model_add_finding(m, &f);
-}
-
 /* A bounded text being assembled (truncates silently at its capacity). */
 typedef struct msg {
     char s[400];
@@ -80,23 +51,7 @@ static void mcat(msg *b, const char *fmt, ...) {
         b->n += (size_t)k < sizeof b->s - b->n ? (size_t)k : sizeof b->s - b->n - 1;
 }
 
-/* Seconds with about three significant digits, in s, ms or us. */
-static const char *secs(double s, char *buf, size_t n) {
-    double a = s < 0 ? -s : s;
-    const char *unit = "s";
-    if (a > 0 && a < 1e-3) {
-        s *= 1e6;
-        a *= 1e6;
-        unit = "us";
-    } else if (a > 0 && a < 1.0) {
-        s *= 1e3;
-        a *= 1e3;
-        unit = "ms";
-    }
-    int prec = a >= 100 ? 0 : a >= 10 ? 1 : 2;
-    snprintf(buf, n, "%.*f %s", prec, s, unit);
-    return buf;
-}
+static const char *secs(double v, char *buf, size_t n) { return cp_rule_secs(v, buf, n); }
 
 static double ns_s(uint64_t ns) { return (double)ns / 1e9; }
 
@@ -118,30 +73,101 @@ static int is_decode_name(const char *name) {
     return contains_ci(name, "decode") || contains_ci(name, "read") || contains_ci(name, "load");
 }
 
+#define MIN_STEADY_BATCHES 2      /* CP-DATA-001: batches after each epoch's first */
+
+static double at_least(double sev) { return sev > MIN_SEVERITY ? sev : MIN_SEVERITY; }
+
+static double clamp01(double x) { return x < 0 ? 0 : x > 1 ? 1 : x; }
+
+/* A loader's steady state: every batch but the first of each epoch (whose
+ * wait is worker start-up and warm-up, reported by CP-DATA-005). */
+static uint64_t steady_batches(const cp_mloader *L) {
+    return L->batches > L->epochs ? L->batches - L->epochs : 0;
+}
+
+static uint64_t steady_wait_ns(const cp_mloader *L) {
+    return L->wait_ns > L->first_wait_ns ? L->wait_ns - L->first_wait_ns : 0;
+}
+
+/* A loader whose stall can be judged: enough batches, and enough of them
+ * past each epoch's first. */
+static int judged(const cp_mloader *L) {
+    return L->batches >= MIN_STALL_BATCHES && steady_batches(L) >= MIN_STEADY_BATCHES;
+}
+
+/* CP-DATA-002's view of a dataset. */
+typedef struct outl {
+    int fires;
+    int by_share;      /* outlier loads > OUTLIER_SHARE of item time */
+    double share;      /* outlier loads / item time of the dataset    */
+    double excess_s;   /* outlier loads' time above the median         */
+} outl;
+
+static outl outliers_of(const cp_model *m, const cp_mdataset *ds) {
+    outl o;
+    memset(&o, 0, sizeof o);
+    if (!ds->nbottlenecks || !ds->sum_ns)
+        return o;
+    double loads = 0, excess = 0;
+    for (uint32_t k = 0; k < ds->nbottlenecks; k++) {
+        /* the index's slowest load, once per epoch it was an outlier */
+        double e = ds->bottleneck_epochs[k] ? (double)ds->bottleneck_epochs[k] : 1.0;
+        loads += (double)ds->bottleneck_ns[k] * e;
+        if (ds->bottleneck_ns[k] > ds->p50_ns)
+            excess += (double)(ds->bottleneck_ns[k] - ds->p50_ns) * e;
+    }
+    o.share = clamp01(loads / (double)ds->sum_ns);
+    o.excess_s = excess / 1e9;
+    if (o.excess_s > ns_s(ds->sum_ns))
+        o.excess_s = ns_s(ds->sum_ns);
+    o.by_share = o.share > OUTLIER_SHARE;
+    o.fires = o.by_share || ns_s(ds->max_ns) > m->cfg.slow_data_loading_s;
+    return o;
+}
+
 /* Run-wide facts every rule shares. */
 typedef struct dctx {
-    uint64_t items;      /* item loads over all datasets */
-    double t_item;       /* mean item load time (s); 0 if no items */
-    int have_loader;     /* some loader delivered a batch */
-    double worst_stall;  /* largest loader stall fraction */
-    int data_bound;      /* worst_stall > cfg.data_stall_fraction */
+    uint64_t items;        /* item loads over all datasets */
+    double t_item;         /* mean item load time (s); 0 if no items */
+    int have_loader;       /* some loader delivered a batch */
+    int have_judged;       /* some loader's stall can be judged (judged()) */
+    double worst_stall;    /* largest stall fraction of a judged loader */
+    int data_bound;        /* worst_stall > cfg.data_stall_fraction */
+    int workers;           /* num_workers of the worst loader (0: in the loop / unknown) */
+    double steady_wait_s;  /* judged loaders' steady-state waits, summed */
+    double wait_s;         /* every loader's waits, first batches included */
+    double outlier_part;   /* item time that is outlier excess (firing datasets), 0..1 */
 } dctx;
 
 static dctx context(const cp_model *m) {
     dctx c;
     memset(&c, 0, sizeof c);
     const cp_mdata *d = &m->data;
-    for (uint32_t i = 0; i < d->ndatasets; i++)
+    double excess = 0;
+    for (uint32_t i = 0; i < d->ndatasets; i++) {
         c.items += d->datasets[i].items;
+        outl o = outliers_of(m, &d->datasets[i]);
+        if (o.fires)
+            excess += o.excess_s;
+    }
     if (c.items)
         c.t_item = ns_s(d->item_ns_total) / (double)c.items;
+    if (d->item_ns_total)
+        c.outlier_part = clamp01(excess / ns_s(d->item_ns_total));
     for (uint32_t i = 0; i < d->nloaders; i++) {
         const cp_mloader *L = &d->loaders[i];
         if (!L->batches)
             continue;
         c.have_loader = 1;
-        if (L->stall_fraction > c.worst_stall)
+        c.wait_s += ns_s(L->wait_ns);
+        if (!judged(L))
+            continue;
+        c.have_judged = 1;
+        c.steady_wait_s += ns_s(steady_wait_ns(L));
+        if (L->stall_fraction > c.worst_stall) {
             c.worst_stall = L->stall_fraction;
+            c.workers = L->desc.described && L->desc.num_workers > 0 ? L->desc.num_workers : 0;
+        }
     }
     c.data_bound = c.have_loader && c.worst_stall > m->cfg.data_stall_fraction;
     return c;
@@ -150,6 +176,22 @@ static dctx context(const cp_model *m) {
 /* The severity multiplier of the stage rules: how much of the loop's time
  * item cost actually reaches (1 without a loader to judge by). */
 static double stall_mult(const dctx *c) { return c->have_loader ? c->worst_stall : 1.0; }
+
+/* The loop's steady waits that ordinary item cost explains (the rest is the
+ * outliers' share, CP-DATA-002's saving). */
+static double ordinary_wait_s(const dctx *c) { return c->steady_wait_s * (1.0 - c->outlier_part); }
+
+/* CP-DATA-003/004 saving: with a loader, the stage's share of the waits
+ * ordinary items cause, at most the stage's time spread over the workers;
+ * without one, the stage's whole time. */
+static double stage_saving(const dctx *c, const cp_mstage *st) {
+    double t = ns_s(st->sum_ns);
+    if (!c->have_loader)
+        return t;
+    double spread = t / (double)(c->workers > 1 ? c->workers : 1);
+    double part = ordinary_wait_s(c) * st->share_of_item_time;
+    return spread < part ? spread : part;
+}
 
 uint32_t cp_data_needed_workers(double batch, double t_item_s, double t_step_s, uint32_t cpus) {
     if (!(batch > 0) || !(t_item_s > 0) || !(t_step_s > 0))
@@ -164,6 +206,13 @@ uint32_t cp_data_needed_workers(double batch, double t_item_s, double t_step_s, 
     if (n > 1e6)
         n = 1e6;
     return (uint32_t)n;
+}
+
+/* What "vectorize it" advice becomes for a site that waits: -1 CPU share
+ * (not measured) or >= CP_RULE_WAIT_CPU_SHARE computes; below, it waits. */
+static int waits_not_computes(const cp_model *m, uint32_t site, double *cpu) {
+    *cpu = cp_rule_cpu_share(m, site);
+    return *cpu >= 0 && *cpu < CP_RULE_WAIT_CPU_SHARE;
 }
 
 /* "decode takes 72% of item time (avg 7.20 ms per call): decode once
@@ -181,10 +230,14 @@ static void stage_hint(const cp_model *m, char *buf, size_t n) {
     const char *name = name_of(m, st->site);
     unsigned kind = kind_of(m, st->site);
     char avg[32];
+    double cpu;
     secs(ns_s(st->sum_ns) / (double)st->calls, avg, sizeof avg);
     const char *fix;
     if (is_decode_name(name))
         fix = "decode once offline / cache decoded frames (store tensors and load those)";
+    else if (waits_not_computes(m, st->site, &cpu))
+        fix = "it waits rather than computes: remove or overlap the wait (cache or prefetch "
+              "its input)";
     else if (kind == CODEPROF_SITE_AUGMENT)
         fix = "use cheaper augmentations or apply them on the GPU to whole batches";
     else if (kind == CODEPROF_SITE_PREPROCESS)
@@ -205,11 +258,11 @@ int cp_rule_data_stall(cp_model *m, const cp_rule_info *info) {
     dctx c = context(m);
     for (uint32_t i = 0; i < d->nloaders; i++) {
         const cp_mloader *L = &d->loaders[i];
-        if (L->batches < MIN_STALL_BATCHES || !(L->stall_fraction > thr))
+        if (!judged(L) || !(L->stall_fraction > thr))
             continue;
         const char *name = name_of(m, L->site);
         double t_step = L->steps ? ns_s(L->step_ns) / (double)L->steps : 0;
-        double t_wait = ns_s(L->wait_ns) / (double)L->batches;
+        double t_wait = ns_s(steady_wait_ns(L)) / (double)steady_batches(L);
         double B = L->desc.described && L->desc.batch_size > 0 ? (double)L->desc.batch_size
                    : L->items ? (double)L->items / (double)L->batches
                               : 0;
@@ -218,13 +271,17 @@ int cp_rule_data_stall(cp_model *m, const cp_rule_info *info) {
         uint32_t C = d->cpu_count;
         uint32_t N = cp_data_needed_workers(B, c.t_item, t_step, C);
         uint32_t N_uncapped = cp_data_needed_workers(B, c.t_item, t_step, 0);
+        /* Loading a batch is a real share of a step when, done in the loop,
+         * it would stall the loop beyond the threshold itself. */
+        double loading = B * c.t_item;
+        int loading_real = N && loading / (loading + t_step) > thr;
 
         char vw[32], vs[32], vi[32], vl[32], hint[320];
         msg head = {"", 0}, tail = {"", 0};
         mcat(&head,
              "the training loop waits for data from %s %.0f%% of its time (avg wait %s per "
-             "batch vs %s "
-             "of compute per step, %llu batches)",
+             "batch vs %s of compute per step, %llu batches; each epoch's first batch, "
+             "start-up, left out)",
              name, 100.0 * L->stall_fraction, secs(t_wait, vw, sizeof vw),
              secs(t_step, vs, sizeof vs), (unsigned long long)L->batches);
         stage_hint(m, hint, sizeof hint);
@@ -239,6 +296,13 @@ int cp_rule_data_stall(cp_model *m, const cp_rule_info *info) {
                 mcat(&tail, "use DataLoader worker processes (num_workers > 0) or make items "
                             "cheaper; wrap the dataset with profile_dataset() to measure what "
                             "an item costs");
+        } else if (!loading_real) {
+            mcat(&tail,
+                 "item loading does not explain the waits (%.0f items x %s = %s of loading per "
+                 "%s step), so more workers would not help: look at what else next() does "
+                 "(collate_fn, pin_memory, sending large batches from the workers: return "
+                 "smaller or uint8 tensors)",
+                 B, secs(c.t_item, vi, sizeof vi), secs(loading, vl, sizeof vl), vs);
         } else if (!known_w || (W < N && W < C)) {
             mcat(&tail, "raise num_workers ");
             if (known_w)
@@ -246,7 +310,7 @@ int cp_rule_data_stall(cp_model *m, const cp_rule_info *info) {
             mcat(&tail,
                  "to %u (%.0f items x %s per batch = %s of loading per %s step; this machine "
                  "has %u CPUs)",
-                 N, B, secs(c.t_item, vi, sizeof vi), secs(B * c.t_item, vl, sizeof vl), vs, C);
+                 N, B, secs(c.t_item, vi, sizeof vi), secs(loading, vl, sizeof vl), vs, C);
             if (N_uncapped > N)
                 mcat(&tail, "; even %u workers cannot keep up (%u needed): also %s", N,
                      N_uncapped, hint);
@@ -256,8 +320,12 @@ int cp_rule_data_stall(cp_model *m, const cp_rule_info *info) {
                  "per %s step, %u CPUs): make items cheaper: %s",
                  W, N_uncapped, B, secs(c.t_item, vi, sizeof vi), vs, C, hint);
         }
-        if (add(m, info, name, L->stall_fraction, thr, "fraction",
-                at_least(L->stall_fraction * 10.0), "%s: %s.", head.s, tail.s) != 0)
+        /* saving: the steady waits that overlapping loading would hide, less
+         * the outliers' share (CP-DATA-002's) */
+        double saving = ns_s(steady_wait_ns(L)) * (1.0 - c.outlier_part);
+        if (cp_rule_add(m, info, name, L->stall_fraction, thr, "fraction",
+                        at_least(L->stall_fraction * 10.0), saving, "%s: %s.", head.s,
+                        tail.s) != 0)
             return -1;
     }
     return 0;
@@ -273,15 +341,8 @@ int cp_rule_data_outliers(cp_model *m, const cp_rule_info *info) {
     dctx c = context(m);
     for (uint32_t i = 0; i < d->ndatasets; i++) {
         const cp_mdataset *ds = &d->datasets[i];
-        if (!ds->nbottlenecks || !ds->sum_ns)
-            continue;
-        uint64_t bt = 0;
-        for (uint32_t k = 0; k < ds->nbottlenecks; k++)
-            bt += ds->bottleneck_ns[k];
-        double share = (double)bt / (double)ds->sum_ns;
-        int by_share = share > OUTLIER_SHARE;
-        int by_slow = ns_s(ds->max_ns) > slow;
-        if (!by_share && !by_slow)
+        outl o = outliers_of(m, ds);
+        if (!o.fires)
             continue;
         const char *name = name_of(m, ds->site);
 
@@ -310,19 +371,22 @@ int cp_rule_data_outliers(cp_model *m, const cp_rule_info *info) {
         if (ds->repeat_slow)
             snprintf(repeat, sizeof repeat, "; %u of them slow in 2 or more epochs",
                      ds->repeat_slow);
-
-        double sev = at_least(share * 10.0);
-        if (c.data_bound && share < 0.2) {
-            double stall_sev = at_least(c.worst_stall * 10.0);
-            if (sev >= stall_sev)
-                sev = stall_sev * 0.999;
+        /* saving: their time above the median, at most the part of the
+         * loop's waits that is theirs (their share of item time) */
+        double saving = o.excess_s;
+        if (c.have_loader && d->item_ns_total) {
+            double part = c.wait_s * o.excess_s / ns_s(d->item_ns_total);
+            if (part < saving)
+                saving = part;
         }
-        int rc = add(m, info, name, by_share ? share : ns_s(ds->max_ns),
-                     by_share ? OUTLIER_SHARE : slow, by_share ? "fraction" : "s", sev,
-                     "%s has %u outlier item%s costing %.0f%% of its item time (median load %s"
-                     "%s): %s%s; %s.",
-                     name, ds->nbottlenecks, ds->nbottlenecks == 1 ? "" : "s", 100.0 * share,
-                     secs(ns_s(ds->p50_ns), med, sizeof med), repeat, list.s, more, fix);
+        int rc = cp_rule_add(
+            m, info, name, o.by_share ? o.share : ns_s(ds->max_ns),
+            o.by_share ? OUTLIER_SHARE : slow, o.by_share ? "fraction" : "s",
+            at_least(o.share * 10.0), saving,
+            "%s has %u outlier item%s costing %.0f%% of its item time (median load %s"
+            "%s): %s%s; %s.",
+            name, ds->nbottlenecks, ds->nbottlenecks == 1 ? "" : "s", 100.0 * o.share,
+            secs(ns_s(ds->p50_ns), med, sizeof med), repeat, list.s, more, fix);
         if (rc != 0)
             return -1;
     }
@@ -340,7 +404,7 @@ static int decode_fires(const cp_model *m, const cp_mstage *st, const dctx *c) {
 }
 
 static void stall_clause(const dctx *c, char *buf, size_t n) {
-    if (c->have_loader)
+    if (c->have_judged)
         snprintf(buf, n, ", and the training loop waits for data %.0f%% of its time",
                  100.0 * c->worst_stall);
     else
@@ -358,13 +422,15 @@ int cp_rule_data_decode(cp_model *m, const cp_rule_info *info) {
         char avg[32], sc[96];
         secs(ns_s(st->sum_ns) / (double)st->calls, avg, sizeof avg);
         stall_clause(&c, sc, sizeof sc);
-        if (add(m, info, name, st->share_of_item_time, STAGE_DOMINANT_SHARE, "fraction",
-                at_least(st->share_of_item_time * 10.0 * stall_mult(&c)),
-                "%s takes %.0f%% of item time (avg %s per call, %llu calls)%s: decode once "
-                "offline and store the frames/tensors (a PreprocessedDataset that loads "
-                "saved tensors), or cache decoded clips, so items only read ready tensors.",
-                name, 100.0 * st->share_of_item_time, avg, (unsigned long long)st->calls,
-                sc) != 0)
+        if (cp_rule_add(m, info, name, st->share_of_item_time, STAGE_DOMINANT_SHARE, "fraction",
+                        at_least(st->share_of_item_time * 10.0 * stall_mult(&c)),
+                        stage_saving(&c, st),
+                        "%s takes %.0f%% of item time (avg %s per call, %llu calls)%s: decode "
+                        "once offline and store the frames/tensors (a PreprocessedDataset that "
+                        "loads saved tensors), or cache decoded clips, so items only read ready "
+                        "tensors.",
+                        name, 100.0 * st->share_of_item_time, avg, (unsigned long long)st->calls,
+                        sc) != 0)
             return -1;
     }
     return 0;
@@ -380,60 +446,86 @@ int cp_rule_data_slow_stage(cp_model *m, const cp_rule_info *info) {
         if (!st->calls || (kind != CODEPROF_SITE_PREPROCESS && kind != CODEPROF_SITE_AUGMENT))
             continue;
         double avg = ns_s(st->sum_ns) / (double)st->calls;
+        int in_items = d->item_ns_total > 0; /* called inside profiled item loads */
         int by_time = avg > thr;
-        int by_share = st->share_of_item_time > STAGE_DOMINANT_SHARE && c.data_bound;
+        int by_share = in_items && st->share_of_item_time > STAGE_DOMINANT_SHARE && c.data_bound;
         if ((!by_time && !by_share) || decode_fires(m, st, &c))
             continue;
         const char *name = name_of(m, st->site);
-        char vavg[32], vthr[32], sc[96], over[64] = "";
+        char vavg[32], vthr[32], sc[96], over[64] = "", share[48] = "";
         secs(avg, vavg, sizeof vavg);
         stall_clause(&c, sc, sizeof sc);
         if (by_time)
             snprintf(over, sizeof over, ", above the %s threshold", secs(thr, vthr, sizeof vthr));
-        const char *fix =
-            kind == CODEPROF_SITE_AUGMENT
-                ? "use a cheaper augmentation, or apply it on the GPU to whole batches"
-                : "vectorize it (NumPy/torch operations on whole frames), resize before the "
+        if (in_items)
+            snprintf(share, sizeof share, ", %.0f%% of item time",
+                     100.0 * st->share_of_item_time);
+        double cpu;
+        char fixbuf[200];
+        const char *fix;
+        if (waits_not_computes(m, st->site, &cpu)) {
+            snprintf(fixbuf, sizeof fixbuf,
+                     "it waits (I/O, sleep, a lock) rather than computes (on a CPU %.0f%% of "
+                     "its time), so vectorizing would not help: remove the wait or overlap it "
+                     "(prefetch or cache its input, read asynchronously)",
+                     100.0 * cpu);
+            fix = fixbuf;
+        } else if (kind == CODEPROF_SITE_AUGMENT) {
+            fix = "use a cheaper augmentation, or apply it on the GPU to whole batches";
+        } else {
+            fix = "vectorize it (NumPy/torch operations on whole frames), resize before the "
                   "heavy work, or move it to the GPU on whole batches";
-        if (add(m, info, name, by_time ? avg : st->share_of_item_time,
-                by_time ? thr : STAGE_DOMINANT_SHARE, by_time ? "s" : "fraction",
-                at_least(st->share_of_item_time * 10.0 * stall_mult(&c)),
-                "%s (%s) takes avg %s per call%s (%llu calls), %.0f%% of item time%s: %s.",
-                name, kind == CODEPROF_SITE_AUGMENT ? "augmentation" : "preprocessing", vavg,
-                over, (unsigned long long)st->calls, 100.0 * st->share_of_item_time, sc,
-                fix) != 0)
+        }
+        if (cp_rule_add(m, info, name, by_time ? avg : st->share_of_item_time,
+                        by_time ? thr : STAGE_DOMINANT_SHARE, by_time ? "s" : "fraction",
+                        at_least(st->share_of_item_time * 10.0 * stall_mult(&c)),
+                        in_items ? stage_saving(&c, st) : ns_s(st->sum_ns),
+                        "%s (%s) takes avg %s per call%s (%llu calls)%s%s: %s.", name,
+                        kind == CODEPROF_SITE_AUGMENT ? "augmentation" : "preprocessing", vavg,
+                        over, (unsigned long long)st->calls, share, in_items ? sc : "",
+                        fix) != 0)
             return -1;
     }
     return 0;
 }
 
 /* ------------------------------------------------------------------------ */
-/* CP-DATA-005 worker start-up, CP-DATA-006 bursty waits                      */
+/* CP-DATA-005 first-batch latency, CP-DATA-006 bursty waits                  */
 /* ------------------------------------------------------------------------ */
 
 int cp_rule_data_worker_startup(cp_model *m, const cp_rule_info *info) {
     const cp_mdata *d = &m->data;
-    dctx c = context(m);
-    if (!c.data_bound) /* compute-bound: never tune workers */
-        return 0;
     for (uint32_t i = 0; i < d->nloaders; i++) {
         const cp_mloader *L = &d->loaders[i];
+        /* persistent workers help only where workers are started again each
+         * epoch; a start-up paid once (one epoch, persistent workers) or an
+         * in-loop loader has no such fix */
         if (L->epochs < 2 || !L->desc.described || L->desc.persistent_workers ||
-            L->desc.num_workers <= 0 || !(L->wait_ns + L->step_ns))
+            L->desc.num_workers <= 0 || !(L->wait_ns + L->step_ns) || !steady_batches(L))
             continue;
-        double share = (double)L->first_wait_ns / (double)(L->wait_ns + L->step_ns);
+        /* start-up: what the first waits take beyond a steady wait each */
+        double steady = ns_s(steady_wait_ns(L)) / (double)steady_batches(L);
+        double excess = ns_s(L->first_wait_ns) - steady * (double)L->epochs;
+        if (excess < 0)
+            excess = 0;
+        double share = excess / ns_s(L->wait_ns + L->step_ns);
         if (!(share > STARTUP_SHARE))
             continue;
         const char *name = name_of(m, L->site);
-        char per[32], saved[32];
-        double per_epoch = ns_s(L->first_wait_ns) / (double)L->epochs;
-        secs(per_epoch * (double)(L->epochs - 1), saved, sizeof saved);
-        if (add(m, info, name, share, STARTUP_SHARE, "fraction", at_least(share * 10.0),
-                "set persistent_workers=True on %s: worker start-up costs %s per epoch (%.0f%% "
-                "of loader time over %llu epochs with num_workers=%d); persistent workers start "
-                "once, saving about %s.",
-                name, secs(per_epoch, per, sizeof per), 100.0 * share,
-                (unsigned long long)L->epochs, (int)L->desc.num_workers, saved) != 0)
+        char per[32], saved[32], st[32];
+        double per_epoch = excess / (double)L->epochs;
+        double saving = per_epoch * (double)(L->epochs - 1);
+        secs(saving, saved, sizeof saved);
+        if (cp_rule_add(m, info, name, share, STARTUP_SHARE, "fraction", at_least(share * 10.0),
+                        saving,
+                        "set persistent_workers=True on %s: the first batch of each epoch "
+                        "waits %s longer than a steady one (%s): worker start-up costs %.0f%% "
+                        "of loader time over %llu epochs with num_workers=%d; persistent "
+                        "workers start once, saving about %s (more workers would not shorten "
+                        "a start-up).",
+                        name, secs(per_epoch, per, sizeof per), secs(steady, st, sizeof st),
+                        100.0 * share, (unsigned long long)L->epochs, (int)L->desc.num_workers,
+                        saved) != 0)
             return -1;
     }
     return 0;
@@ -442,9 +534,10 @@ int cp_rule_data_worker_startup(cp_model *m, const cp_rule_info *info) {
 int cp_rule_data_bursty(cp_model *m, const cp_rule_info *info) {
     const cp_mdata *d = &m->data;
     double thr = m->cfg.data_stall_fraction;
+    dctx c = context(m);
     for (uint32_t i = 0; i < d->nloaders; i++) {
         const cp_mloader *L = &d->loaders[i];
-        if (!L->batches || !(L->stall_fraction > thr) || !L->desc.described ||
+        if (!judged(L) || !(L->stall_fraction > thr) || !L->desc.described ||
             L->desc.num_workers <= 0 || !L->steps)
             continue;
         double p50 = ns_s(L->wait_p50_ns), p95 = ns_s(L->wait_p95_ns);
@@ -456,14 +549,17 @@ int cp_rule_data_bursty(cp_model *m, const cp_rule_info *info) {
         const char *name = name_of(m, L->site);
         int P = L->desc.prefetch_factor > 0 ? L->desc.prefetch_factor : 2;
         char v50[32], v95[32], vst[32];
-        if (add(m, info, name, p95, BURST_RATIO * p50, "s",
-                at_least(L->stall_fraction * 5.0),
-                "%s delivers batches in bursts: median wait %s but p95 %s (step %s, loop "
-                "waits %.0f%% of its time, num_workers=%d): raise prefetch_factor from %d to "
-                "%d so every worker keeps more batches ready.",
-                name, secs(p50, v50, sizeof v50), secs(p95, v95, sizeof v95),
-                secs(t_step, vst, sizeof vst), 100.0 * L->stall_fraction,
-                (int)L->desc.num_workers, P, 2 * P) != 0)
+        /* saving: the steady waits beyond the median one */
+        double saving = ns_s(steady_wait_ns(L)) - p50 * (double)steady_batches(L);
+        saving *= 1.0 - c.outlier_part;
+        if (cp_rule_add(m, info, name, p95, BURST_RATIO * p50, "s",
+                        at_least(L->stall_fraction * 5.0), saving,
+                        "%s delivers batches in bursts: median wait %s but p95 %s (step %s, "
+                        "loop waits %.0f%% of its time, num_workers=%d): raise prefetch_factor "
+                        "from %d to %d so every worker keeps more batches ready.",
+                        name, secs(p50, v50, sizeof v50), secs(p95, v95, sizeof v95),
+                        secs(t_step, vst, sizeof vst), 100.0 * L->stall_fraction,
+                        (int)L->desc.num_workers, P, 2 * P) != 0)
             return -1;
     }
     return 0;
@@ -480,11 +576,12 @@ int cp_rule_data_pin_memory(cp_model *m, const cp_rule_info *info) {
         if (!L->batches || !L->desc.described || !L->desc.uses_gpu || L->desc.pin_memory)
             continue;
         const char *name = name_of(m, L->site);
-        if (add(m, info, name, 0.0, 1.0, "flag", MIN_SEVERITY,
-                "set pin_memory=True on %s: its %llu batches are copied to the GPU from "
-                "pageable memory; pinned memory makes the copies faster and lets them overlap "
-                "compute (.to(device, non_blocking=True)).",
-                name, (unsigned long long)L->batches) != 0)
+        /* saving unknown (the copies are not timed): 0 */
+        if (cp_rule_add(m, info, name, 0.0, 1.0, "flag", MIN_SEVERITY, 0.0,
+                        "set pin_memory=True on %s: its %llu batches are copied to the GPU from "
+                        "pageable memory; pinned memory makes the copies faster and lets them "
+                        "overlap compute (.to(device, non_blocking=True)).",
+                        name, (unsigned long long)L->batches) != 0)
             return -1;
     }
     return 0;
@@ -498,12 +595,13 @@ int cp_rule_data_failures(cp_model *m, const cp_rule_info *info) {
             continue;
         const char *name = name_of(m, ds->site);
         double pct = ds->items ? 100.0 * (double)ds->failures / (double)ds->items : 0;
-        if (add(m, info, name, (double)ds->failures, 0.0, "items", MIN_SEVERITY,
-                "%llu of %llu item loads of %s raised (%.1f%%): fix or filter the broken "
-                "items (a corrupt clip fails again every epoch); failed loads are included in "
-                "the load-time statistics.",
-                (unsigned long long)ds->failures, (unsigned long long)ds->items, name,
-                pct) != 0)
+        /* a correctness problem, not a time one: saving 0 */
+        if (cp_rule_add(m, info, name, (double)ds->failures, 0.0, "items", MIN_SEVERITY, 0.0,
+                        "%llu of %llu item loads of %s raised (%.1f%%): fix or filter the "
+                        "broken items (a corrupt clip fails again every epoch); failed loads "
+                        "are included in the load-time statistics.",
+                        (unsigned long long)ds->failures, (unsigned long long)ds->items, name,
+                        pct) != 0)
             return -1;
     }
     return 0;

@@ -15,6 +15,7 @@
 
 #include "cpu/reservoir.h"
 #include "data/datalog.h"
+#include "data/outliers.h"
 #include "data/spool_reader.h"
 #include "model/build.h"
 
@@ -302,36 +303,17 @@ static int build_dataset(cp_mdataset *d, const item *it, size_t n, double slow_s
     free(durs);
     free(idx);
 
-    /* Outliers, slowest first (it[] is sorted by duration, descending). */
-    d->bottleneck_indices = calloc(CP_MAX_BOTTLENECKS, sizeof *d->bottleneck_indices);
-    d->bottleneck_ns = calloc(CP_MAX_BOTTLENECKS, sizeof *d->bottleneck_ns);
-    d->bottleneck_epochs = calloc(CP_MAX_BOTTLENECKS, sizeof *d->bottleneck_epochs);
-    if (!d->bottleneck_indices || !d->bottleneck_ns || !d->bottleneck_epochs)
+    /* Outlier indices: median + k x MAD (outliers.h), slowest first. */
+    cp_outlier_load *loads = malloc(n * sizeof *loads);
+    if (!loads)
         return -1;
-    uint64_t far = d->p50_ns * 5;
     for (size_t i = 0; i < n; i++) {
-        uint64_t dur = it[i].dur_ns;
-        int outlier = dur > slow_ns || (dur > far && dur >= d->p99_ns && n >= 5);
-        if (!outlier)
-            break; /* sorted: nothing below is an outlier either */
-        uint32_t k = 0;
-        while (k < d->nbottlenecks && d->bottleneck_indices[k] != it[i].index)
-            k++;
-        if (k < d->nbottlenecks) {
-            d->bottleneck_epochs[k]++;
-            continue;
-        }
-        if (d->nbottlenecks == CP_MAX_BOTTLENECKS)
-            continue;
-        d->bottleneck_indices[k] = it[i].index;
-        d->bottleneck_ns[k] = dur;
-        d->bottleneck_epochs[k] = 1;
-        d->nbottlenecks++;
+        loads[i].index = it[i].index;
+        loads[i].dur_ns = it[i].dur_ns;
     }
-    for (uint32_t k = 0; k < d->nbottlenecks; k++)
-        if (d->bottleneck_epochs[k] >= 2)
-            d->repeat_slow++;
-    return 0;
+    int rc = cp_outliers_find(d, loads, n, slow_ns);
+    free(loads);
+    return rc;
 }
 
 static void build_loader(cp_mloader *L, const batch *b, size_t n, cp_session *s, cp_model *m) {

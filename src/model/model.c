@@ -61,7 +61,9 @@ void cp_model_sort_findings(cp_model *m) {
     for (uint32_t i = 1; i < m->nfindings; i++) {
         cp_finding tmp = m->findings[i];
         uint32_t j = i;
-        while (j > 0 && m->findings[j - 1].severity < tmp.severity) {
+        while (j > 0 && (m->findings[j - 1].saving_s < tmp.saving_s ||
+                         (m->findings[j - 1].saving_s == tmp.saving_s &&
+                          m->findings[j - 1].severity < tmp.severity))) {
             m->findings[j] = m->findings[j - 1];
             j--;
         }

@@ -116,8 +116,9 @@ typedef struct cp_mdataset {
     uint64_t slow_loads;      /* loads above cfg.slow_data_loading_s        */
     uint64_t sum_ns, min_ns, max_ns, p50_ns, p95_ns, p99_ns;
     uint64_t distinct_indices;
-    /* Outlier indices, slowest first: above the slow threshold, or above
-     * 5x the median and at or above p99.  At most CP_MAX_BOTTLENECKS. */
+    /* Outlier indices, slowest first: a load above the slow threshold, or
+     * above median + max(5 x 1.4826 x MAD, 4 x median) of the dataset's
+     * stored loads (src/data/outliers.h).  At most CP_MAX_BOTTLENECKS. */
     int64_t *bottleneck_indices;
     uint64_t *bottleneck_ns;     /* slowest load of that index            */
     uint32_t *bottleneck_epochs; /* epochs in which the index was an outlier */
@@ -254,7 +255,7 @@ typedef struct cp_model {
     uint32_t nwarnings;
     uint64_t warnings_dropped;
 
-    cp_finding *findings;     /* sorted by severity, descending          */
+    cp_finding *findings;     /* sorted by saving_s, then severity, descending */
     uint32_t nfindings;
     uint32_t cap_findings;
 
@@ -306,7 +307,8 @@ int cp_model_add_finding(cp_model *m, const cp_finding *f);
 /* Recomputes a loader's stall fraction and rates from its sums. */
 void cp_mloader_derive(cp_mloader *L);
 
-/* Sorts findings by severity, descending (stable). */
+/* Sorts findings by saving_s (the time a fix would save), then severity,
+ * descending (stable). */
 void cp_model_sort_findings(cp_model *m);
 
 #endif /* CP_MODEL_H */

@@ -53,6 +53,29 @@ static void load_item(codeprof_session *s, uint32_t ds, uint32_t stage, int64_t 
     codeprof_scope_end(s, ds, CODEPROF_SCOPE_ITEM);
 }
 
+/* Regression (issue 7): 2 of 20 items 30x the median.  The p99-gated
+ * detector listed one of them; both are outliers (src/data/outliers.c). */
+static void test_two_slow_indices_of_twenty(void **state) {
+    (void)state;
+    cp_clock_set_fake(fake_clock);
+    codeprof_session *s = new_session();
+    uint32_t ds = codeprof_site("TwoSlow", "ds.py", 2, CODEPROF_SITE_DATASET);
+    uint32_t st = codeprof_site("decode2", "ds.py", 3, CODEPROF_SITE_PREPROCESS);
+    codeprof_session_start(s);
+    for (int64_t i = 0; i < 20; i++)
+        load_item(s, ds, st, i, i == 5 ? 300000000ull : i == 12 ? 290000000ull : 10000000ull, 0);
+    codeprof_session_stop(s);
+    cp_model *m = cp_session_snapshot(s);
+    assert_int_equal(m->data.ndatasets, 1);
+    const cp_mdataset *d = &m->data.datasets[0];
+    assert_int_equal(d->nbottlenecks, 2);
+    assert_int_equal(d->bottleneck_indices[0], 5); /* slowest first */
+    assert_int_equal(d->bottleneck_indices[1], 12);
+    assert_int_equal(d->bottleneck_ns[1], 290000000ull);
+    cp_model_free(m);
+    codeprof_session_free(s);
+}
+
 static void test_items_and_stages_in_main(void **state) {
     (void)state;
     cp_clock_set_fake(fake_clock);
@@ -476,6 +499,7 @@ static void test_max_data_records_validated(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_items_and_stages_in_main),
+        cmocka_unit_test(test_two_slow_indices_of_twenty),
         cmocka_unit_test(test_loader_wait_step_and_stall),
         cmocka_unit_test(test_worker_spools_clean_and_killed),
         cmocka_unit_test(test_spool_header_page_size),

@@ -561,35 +561,206 @@ static void test_memory_rule(void **state) {
     assert_string_equal(x->unit, "bytes");
     assert_true(x->value == 200.0 * 1024 * 1024);
     assert_true(x->severity == 2.0);
-    assert_non_null(strstr(x->recommendation, "up to 200.0 MB in one call"));
+    /* regression (issue 7): MiB printed as MiB, never "MB" */
+    assert_non_null(strstr(x->recommendation, "up to 200.0 MiB in one call"));
     assert_non_null(strstr(x->recommendation, "4 calls measured"));
-    assert_non_null(strstr(x->recommendation, "+300.0 MB net"));
-    assert_non_null(strstr(x->recommendation, "100.0 MB threshold"));
+    assert_non_null(strstr(x->recommendation, "+300.0 MiB net"));
+    assert_non_null(strstr(x->recommendation, "100.0 MiB threshold"));
+    assert_null(strstr(x->recommendation, " MB"));
+    assert_true(x->saving_s == 0); /* memory is not time */
     cp_model_free(m);
 }
 
-static void test_severity_order_and_idempotence(void **state) {
+/* Findings are ranked by the time a fix would save (saving_s), then by
+ * severity: a 9 s function whose longest call is 1.5 s (severity 1.5)
+ * outranks a 3 s one (severity 3); memory findings save no time and come
+ * last. */
+static void test_saving_order_and_idempotence(void **state) {
     (void)state;
     cp_model *m = fx_model();
     m->cfg.slow_function_s = 1.0;
     m->cfg.memory_intensive_bytes = 1000;
     fx_func(m, site(m, "sev15", CODEPROF_SITE_PYTHON), 1, FX_S(9), FX_S(9), FX_S(1.5));
     fx_func(m, site(m, "sev3", CODEPROF_SITE_PYTHON), 1, FX_S(3), FX_S(3), FX_S(3));
+    fx_func(m, site(m, "sev3b", CODEPROF_SITE_PYTHON), 1, FX_S(3), FX_S(3), FX_S(2));
     cp_mfunc *f = fx_func(m, site(m, "mem2", CODEPROF_SITE_PYTHON), 1, FX_S(0.1), FX_S(0.1),
                           FX_S(0.1));
     f->rss_count = 1;
     f->rss_delta_max = 2000;
     f->rss_delta_sum = 2000;
     assert_int_equal(cp_rules_run(m), 0);
-    assert_int_equal(m->nfindings, 3);
-    assert_string_equal(m->findings[0].subject, "sev3");
-    assert_string_equal(m->findings[1].subject, "mem2");
-    assert_string_equal(m->findings[2].subject, "sev15");
-    assert_true(m->findings[0].severity >= m->findings[1].severity);
-    assert_true(m->findings[1].severity >= m->findings[2].severity);
+    assert_int_equal(m->nfindings, 4);
+    assert_string_equal(m->findings[0].subject, "sev15");
+    assert_true(m->findings[0].saving_s > 8.99 && m->findings[0].saving_s < 9.01);
+    /* equal savings: the higher severity first */
+    assert_string_equal(m->findings[1].subject, "sev3");
+    assert_string_equal(m->findings[2].subject, "sev3b");
+    assert_true(m->findings[1].saving_s == m->findings[2].saving_s);
+    assert_string_equal(m->findings[3].subject, "mem2");
+    for (uint32_t i = 1; i < m->nfindings; i++)
+        assert_true(m->findings[i - 1].saving_s >= m->findings[i].saving_s);
     /* running again replaces, never duplicates */
     assert_int_equal(cp_rules_run(m), 0);
-    assert_int_equal(m->nfindings, 3);
+    assert_int_equal(m->nfindings, 4);
+    assert_string_equal(m->findings[0].subject, "sev15");
+    cp_model_free(m);
+}
+
+/* A function whose time is spread over many small callees.  With the
+ * tracer on (the flag, or traced Python frames in the tree) the callees
+ * are in the tree already: no "enable the tracer" advice (issue 7). */
+static cp_model *spread_model(codeprof_site_kind kind) {
+    cp_model *m = fx_model();
+    m->cfg.slow_function_s = 1.0;
+    uint32_t run = site(m, "run_all", kind);
+    uint32_t root = fx_thread(m, 1);
+    uint32_t n = fx_node(m, root, run, 1, FX_S(2), FX_S(0.5));
+    char name[32];
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof name, "part_%d", i);
+        fx_node(m, n, site(m, name, kind), 1, FX_S(0.15), FX_S(0.15));
+    }
+    fx_func(m, run, 1, FX_S(2), FX_S(0.5), FX_S(2));
+    return m;
+}
+
+static void test_no_tracer_advice_when_traced(void **state) {
+    (void)state;
+    cp_model *m = spread_model(CODEPROF_SITE_PYTHON); /* traced frames in the tree */
+    assert_int_equal(cp_rules_run(m), 0);
+    const cp_finding *f = find(m, "slow_functions", "run_all");
+    assert_non_null(f);
+    assert_null(strstr(f->recommendation, "enable_cprofile"));
+    assert_null(strstr(f->recommendation, "codeprof run"));
+    assert_non_null(strstr(f->recommendation, "spread over its callees"));
+    assert_non_null(strstr(f->recommendation, "call tree"));
+    cp_model_free(m);
+
+    m = spread_model(CODEPROF_SITE_SCOPE); /* scopes only, tracer flag on */
+    m->python_traced = 1;
+    assert_int_equal(cp_rules_run(m), 0);
+    f = find(m, "slow_functions", "run_all");
+    assert_null(strstr(f->recommendation, "enable_cprofile"));
+    /* the same scopes without the tracer: profiling the callees is the advice */
+    m->python_traced = 0;
+    assert_int_equal(cp_rules_run(m), 0);
+    f = find(m, "slow_functions", "run_all");
+    assert_non_null(strstr(f->recommendation, "enable_cprofile=True"));
+    cp_model_free(m);
+}
+
+/* CPU time tells a function that sleeps from one that computes: "vectorize"
+ * only for the latter (issue 7: "vectorize it" for a function that sleeps). */
+static void test_waits_versus_computes(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    m->cfg.slow_function_s = 1.0;
+    cp_mfunc *f = fx_func(m, site(m, "sleepy", CODEPROF_SITE_PYTHON), 1, FX_S(2), FX_S(2),
+                          FX_S(2));
+    f->cpu_count = 1;
+    f->cpu_ns = FX_S(0.02);
+    f = fx_func(m, site(m, "busy", CODEPROF_SITE_PYTHON), 2, FX_S(2), FX_S(2), FX_S(1.5));
+    f->cpu_count = 2;
+    f->cpu_ns = FX_S(1.8);
+    f = fx_func(m, site(m, "unmeasured", CODEPROF_SITE_PYTHON), 1, FX_S(2), FX_S(2), FX_S(2));
+    assert_int_equal(cp_rules_run(m), 0);
+    const cp_finding *x = find(m, "slow_functions", "sleepy");
+    assert_non_null(x);
+    assert_non_null(strstr(x->recommendation, "it waits (I/O, sleep, a lock), not computes"));
+    assert_non_null(strstr(x->recommendation, "on a CPU 1% of its time"));
+    assert_null(strstr(x->recommendation, "vectorized"));
+    x = find(m, "slow_functions", "busy");
+    assert_non_null(strstr(x->recommendation, "vectorized NumPy/torch"));
+    assert_non_null(strstr(x->recommendation, "on a CPU 90% of its time"));
+    assert_null(strstr(x->recommendation, "not computes"));
+    x = find(m, "slow_functions", "unmeasured"); /* no CPU time: no claim either way */
+    assert_null(strstr(x->recommendation, "on a CPU"));
+    assert_null(strstr(x->recommendation, "not computes"));
+    cp_model_free(m);
+
+    /* a callee that waits (many calls, none slow by itself) */
+    m = fx_model();
+    m->cfg.slow_function_s = 1.0;
+    uint32_t outer = site(m, "outer", CODEPROF_SITE_PYTHON);
+    uint32_t blob = site(m, "read_blob", CODEPROF_SITE_PYTHON);
+    uint32_t root = fx_thread(m, 1);
+    uint32_t n = fx_node(m, root, outer, 1, FX_S(3), FX_S(0.3));
+    fx_node(m, n, blob, 6, FX_S(2.7), FX_S(2.7));
+    fx_func(m, outer, 1, FX_S(3), FX_S(0.3), FX_S(3));
+    f = fx_func(m, blob, 6, FX_S(2.7), FX_S(2.7), FX_S(0.5));
+    f->cpu_count = 6;
+    f->cpu_ns = FX_S(0.1);
+    assert_int_equal(cp_rules_run(m), 0);
+    x = find(m, "slow_functions", "outer");
+    assert_non_null(x);
+    assert_non_null(strstr(x->recommendation, "waiting in its callee read_blob (2.70 s, 90%"));
+    assert_null(strstr(x->recommendation, "vectorize"));
+    cp_model_free(m);
+}
+
+/* A container's saving loses what a reported function inside it explains,
+ * so the cause is not outranked by its container. */
+static void test_container_discounted_by_nested_finding(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    m->cfg.slow_function_s = 1.0;
+    uint32_t epoch = site(m, "epoch_0", CODEPROF_SITE_SCOPE);
+    uint32_t train = site(m, "train_step", CODEPROF_SITE_PYTHON);
+    uint32_t exp = site(m, "export_checkpoint", CODEPROF_SITE_PYTHON);
+    uint32_t root = fx_thread(m, 1);
+    uint32_t blob = site(m, "write_blob", CODEPROF_SITE_PYTHON);
+    uint32_t e = fx_node(m, root, epoch, 1, FX_S(10), FX_S(1));
+    fx_node(m, e, train, 10, FX_S(5), FX_S(5));
+    uint32_t x = fx_node(m, e, exp, 1, FX_S(4), FX_S(2.5));
+    fx_node(m, x, blob, 1, FX_S(1.5), FX_S(1.5));
+    fx_func(m, epoch, 1, FX_S(10), FX_S(1), FX_S(10));
+    fx_func(m, train, 10, FX_S(5), FX_S(5), FX_S(0.5));
+    fx_func(m, exp, 1, FX_S(4), FX_S(2.5), FX_S(4));
+    fx_func(m, blob, 1, FX_S(1.5), FX_S(1.5), FX_S(1.5));
+    assert_int_equal(cp_rules_run(m), 0);
+    const cp_finding *fe = find(m, "slow_functions", "epoch_0");
+    const cp_finding *fx = find(m, "slow_functions", "export_checkpoint");
+    const cp_finding *fb = find(m, "slow_functions", "write_blob");
+    assert_non_null(fe);
+    assert_non_null(fx);
+    assert_non_null(fb);
+    assert_true(fb->saving_s > 1.49 && fb->saving_s < 1.51);
+    assert_true(fx->saving_s > 2.49 && fx->saving_s < 2.51); /* 4 s less the 1.5 s inside */
+    /* 10 s less export's 2.5 s and write_blob's 1.5 s: nesting counted once */
+    assert_true(fe->saving_s > 5.99 && fe->saving_s < 6.01);
+    assert_string_equal(m->findings[0].subject, "epoch_0");
+    assert_string_equal(m->findings[1].subject, "export_checkpoint");
+    assert_string_equal(m->findings[2].subject, "write_blob");
+    cp_model_free(m);
+}
+
+/* The facade's loader wrapper (a code_profiler generator frame) sits
+ * between an epoch scope and the loader's waits: it is looked through, and
+ * the epoch's advice points at the data findings, never at the wrapper. */
+static void test_loop_waiting_through_profiler_frame(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    m->cfg.slow_function_s = 1.0;
+    uint32_t epoch = site(m, "epoch_0", CODEPROF_SITE_SCOPE);
+    uint32_t wrap = site(m, "code_profiler.data.ProfiledDataLoader.__iter__", CODEPROF_SITE_PYTHON);
+    uint32_t ld = site(m, "DataLoader(Clips)#1", CODEPROF_SITE_LOADER);
+    uint32_t train = site(m, "train_step", CODEPROF_SITE_FUNCTION);
+    uint32_t root = fx_thread(m, 1);
+    uint32_t e = fx_node(m, root, epoch, 1, FX_S(5), FX_S(0.1));
+    uint32_t w = fx_node(m, e, wrap, 20, FX_S(3.9), FX_S(0.1));
+    fx_node(m, w, ld, 20, FX_S(3.8), FX_S(3.8));
+    fx_node(m, e, train, 20, FX_S(1), FX_S(1));
+    fx_func(m, epoch, 1, FX_S(5), FX_S(0.1), FX_S(5));
+    fx_func(m, wrap, 20, FX_S(3.9), FX_S(0.1), FX_S(0.5));
+    fx_func(m, ld, 20, FX_S(3.8), FX_S(3.8), FX_S(0.5));
+    fx_func(m, train, 20, FX_S(1), FX_S(1), FX_S(0.05));
+    assert_int_equal(cp_rules_run(m), 0);
+    const cp_finding *f = find(m, "slow_functions", "epoch_0");
+    assert_non_null(f);
+    assert_non_null(strstr(f->recommendation,
+                           "3.80 s of it (76%) is the loop waiting for batches from "
+                           "DataLoader(Clips)#1"));
+    assert_null(strstr(f->recommendation, "code_profiler"));
     cp_model_free(m);
 }
 
@@ -635,7 +806,11 @@ int main(void) {
         cmocka_unit_test(test_slow_profiler_overhead),
         cmocka_unit_test(test_slow_wait_in_module_body),
         cmocka_unit_test(test_memory_rule),
-        cmocka_unit_test(test_severity_order_and_idempotence),
+        cmocka_unit_test(test_saving_order_and_idempotence),
+        cmocka_unit_test(test_no_tracer_advice_when_traced),
+        cmocka_unit_test(test_waits_versus_computes),
+        cmocka_unit_test(test_container_discounted_by_nested_finding),
+        cmocka_unit_test(test_loop_waiting_through_profiler_frame),
         cmocka_unit_test(test_empty_model),
         cmocka_unit_test(test_rule_table),
     };
