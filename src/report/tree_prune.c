@@ -27,7 +27,7 @@ static int cmp_child(const void *a, const void *b) {
     return (i > j) - (i < j);
 }
 
-/* Children of every node, contiguous per parent, sorted. */
+/* Children of every node, contiguous per parent (in node order). */
 static int index_children(cp_pruned_tree *pt, const cp_model *m) {
     uint32_t n = m->nnodes;
     pt->off = calloc((size_t)n + 1, sizeof *pt->off);
@@ -51,14 +51,19 @@ static int index_children(cp_pruned_tree *pt, const cp_model *m) {
             pt->kids[cur[p]++] = i;
     }
     free(cur);
+    return 0;
+}
+
+/* Sorts the children of every kept node (the order they are written in);
+ * the others' lists are only summed, so they stay as they are. */
+static void sort_kept_children(cp_pruned_tree *pt, const cp_model *m) {
     sort_nodes = m->nodes;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < m->nnodes; i++) {
         uint32_t k = pt->off[i + 1] - pt->off[i];
-        if (k > 1)
+        if (k > 1 && pt->keep[i])
             qsort(pt->kids + pt->off[i], k, sizeof *pt->kids, cmp_child);
     }
     sort_nodes = NULL;
-    return 0;
 }
 
 /* Descendant counts: a breadth-first order from every thread root, then
@@ -150,17 +155,14 @@ static uint32_t heap_pop(heap *h) {
     return top;
 }
 
-/* Pushes the children of `x` that pass the share threshold.  Children are
- * sorted by inclusive time, so the scan stops at the first one below. */
+/* Pushes the children of `x` that pass the share threshold. */
 static void push_children(heap *h, const cp_pruned_tree *pt, const cp_model *m,
                           const cp_report_policy *p, uint32_t x, double min_ns) {
     if (m->nodes[x].depth >= p->tree_max_depth)
         return;
     for (uint32_t k = pt->off[x]; k < pt->off[x + 1]; k++) {
         uint32_t c = pt->kids[k];
-        if ((double)m->nodes[c].incl_ns < min_ns)
-            break;
-        if (h->n < m->nnodes)
+        if ((double)m->nodes[c].incl_ns >= min_ns && h->n < m->nnodes)
             heap_push(h, c);
     }
 }
@@ -202,6 +204,7 @@ int cp_pruned_tree_build(cp_pruned_tree *pt, const cp_model *m, const cp_report_
         push_children(&h, pt, m, p, x, min_ns);
     }
     free(h.v);
+    sort_kept_children(pt, m);
     /* "other" nodes: one under every written node (and thread) that has a
      * child not kept, unless its children are elided at the depth cap. */
     pt->written = pt->kept;

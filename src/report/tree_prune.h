@@ -9,8 +9,8 @@
  * depth tree_max_depth are never kept (the writer reports them as
  * "elided_nodes").  A kept node's children that were not kept are folded
  * into one "other" child by the writer, so times and counts stay exact.
- * Reads the model only; time and memory linear in its nodes (plus the
- * sort of each node's children and a heap of candidates).
+ * Reads the model only; time and memory linear in its nodes, plus a heap
+ * of candidates and the sort of the kept nodes' children.
  */
 #ifndef CP_TREE_PRUNE_H
 #define CP_TREE_PRUNE_H
@@ -32,7 +32,8 @@ void cp_report_policy_of(const codeprof_config *cfg, cp_report_policy *p);
 
 typedef struct cp_pruned_tree {
     uint32_t *off;         /* nnodes + 1 offsets into kids                          */
-    uint32_t *kids;        /* children of each node, by inclusive time descending   */
+    uint32_t *kids;        /* children of each node; a kept node's by inclusive
+                              time descending (ties: site, node index)           */
     uint8_t *keep;         /* 1: node written (thread roots: 1, written as threads) */
     uint64_t *below;       /* descendants of each node (whole subtree, not itself)  */
     uint64_t *thread_incl; /* per thread: sum of its top-level nodes' inclusive ns  */
