@@ -570,27 +570,41 @@ static int write_section(cp_docw *w, const cp_model *m, int sec, const cp_pruned
     }
 }
 
-int cp_report_doc(const cp_model *m, cp_docw *w, const char *section) {
+static int section_index(const char *section) {
+    for (int i = 0; i < SEC_N; i++)
+        if (strcmp(section, section_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int cp_report_section_needs_tree(const char *section) {
+    if (!section)
+        return 1;
+    int i = section_index(section);
+    return i == SEC_META || i == SEC_PERF;
+}
+
+int cp_report_doc_with(const cp_model *m, const cp_pruned_tree *given, cp_docw *w,
+                       const char *section) {
     int only = -1;
-    if (section) {
-        for (int i = 0; i < SEC_N && only < 0; i++)
-            if (strcmp(section, section_names[i]) == 0)
-                only = i;
-        if (only < 0)
-            return -2;
-    }
+    if (section && (only = section_index(section)) < 0)
+        return -2;
     cp_report_policy p;
     cp_report_policy_of(&m->cfg, &p);
-    cp_pruned_tree pt;
-    int need_tree = only < 0 || only == SEC_META || only == SEC_PERF;
+    cp_pruned_tree own;
+    const cp_pruned_tree *pt = given;
+    int need_tree = cp_report_section_needs_tree(section);
     int rc = -1;
-    if (need_tree && cp_pruned_tree_build(&pt, m, &p) != 0) {
-        cp_pruned_tree_free(&pt);
-        cp_docw_fail(w);
-        return -1;
+    if (need_tree && !pt) {
+        if (cp_pruned_tree_build(&own, m, &p) != 0) {
+            cp_pruned_tree_free(&own);
+            cp_docw_fail(w);
+            return -1;
+        }
+        pt = &own;
     }
     if (only >= 0) {
-        rc = write_section(w, m, only, need_tree ? &pt : NULL, &p);
+        rc = write_section(w, m, only, pt, &p);
     } else {
         cp_docw_begin_object(w);
         cp_docw_kv_s(w, "schema", "codeprof-report");
@@ -599,16 +613,20 @@ int cp_report_doc(const cp_model *m, cp_docw *w, const char *section) {
         rc = 0;
         for (int i = 0; i < SEC_N && rc == 0; i++) {
             cp_docw_key(w, section_names[i]);
-            rc = write_section(w, m, i, &pt, &p);
+            rc = write_section(w, m, i, pt, &p);
         }
         if (rc == 0)
             cp_docw_end_object(w);
     }
-    if (need_tree)
-        cp_pruned_tree_free(&pt);
+    if (pt == &own)
+        cp_pruned_tree_free(&own);
     if (rc != 0)
         cp_docw_fail(w);
     return rc == 0 && !cp_docw_failed(w) ? 0 : -1;
+}
+
+int cp_report_doc(const cp_model *m, cp_docw *w, const char *section) {
+    return cp_report_doc_with(m, NULL, w, section);
 }
 
 int cp_report_json(const cp_model *m, cp_strbuf *out) {
