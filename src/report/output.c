@@ -110,9 +110,11 @@ static report_cache *cache_of(cp_session *s) {
     pthread_mutex_init(&fresh->mu, NULL);
     fresh->pid = pid;
     cp_strbuf_init(&fresh->fp);
-    s->report_cache_free = cache_free;
-    if (atomic_compare_exchange_strong(&s->report_cache, (void **)&c, fresh))
+    if (atomic_compare_exchange_strong(&s->report_cache, (void **)&c, fresh)) {
+        /* only the winner writes it; read by codeprof_session_free */
+        s->report_cache_free = cache_free;
         return fresh; /* an inherited cache (c) is left as it was */
+    }
     cache_free(fresh);
     return c && c->pid == pid ? c : NULL;
 }
@@ -198,7 +200,13 @@ static int fingerprint(cp_session *s, cp_strbuf *fp) {
         put(fp, s->loaders, (size_t)s->nloaders * sizeof *s->loaders);
     put(fp, s->role, strnlen(s->role, sizeof s->role));
     PUT(fp, (uintptr_t)s->log);
-    PUT(fp, s->log ? s->log->n : 0);
+    uint64_t records = 0;
+    if (s->log) { /* lock order: agg_mu, mu, then the log's mutex */
+        pthread_mutex_lock(&s->log->mu);
+        records = s->log->n;
+        pthread_mutex_unlock(&s->log->mu);
+    }
+    PUT(fp, records);
     char *dir = s->spool_dir ? strdup(s->spool_dir) : NULL;
     int no_dir = !s->spool_dir;
     pthread_mutex_unlock(&s->mu);

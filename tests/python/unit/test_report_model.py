@@ -330,3 +330,48 @@ def test_guide_example_1_prints_a_small_report(make_profiler, capsys):
     out = capsys.readouterr().out
     assert len(out) < 1_000_000
     assert '"total_functions_profiled"' in out
+
+
+def test_views_from_threads_and_a_fork_child():
+    """Concurrent views share one model safely; a fork child builds its own
+    (the parent's cache, and its lock, are never used there)."""
+    session = _core.Session()
+    site = session.site("shared")
+    session.start()
+    for _ in range(100):
+        session.enter(site)
+        session.exit(site)
+    session.stop()
+    errors: List[BaseException] = []
+
+    def views() -> None:
+        try:
+            for _ in range(20):
+                assert session.model().report("performance")["total_calls"] == 100
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=views) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    built, reused = session.model_counts()
+    assert built == 1 and reused == 79
+
+    pid = os.fork()
+    if pid == 0:  # child: exits with 0 only if its own model is right
+        code = 1
+        try:
+            session.start()
+            session.enter(site)
+            session.exit(site)
+            session.stop()
+            perf = session.model().report("performance")
+            code = 0 if perf["total_calls"] == 1 and session.model_counts()[0] == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert session.model().report("performance")["total_calls"] == 100
