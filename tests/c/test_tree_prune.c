@@ -88,7 +88,7 @@ static void check_exact(const cp_model *m, const cp_pruned_tree *pt, const cp_re
     uint64_t kept = 0, accounted = 0, total_nodes = 0, others = 0;
     /* children's sums per parent, from the parent links (not via pt) */
     struct sums {
-        uint64_t calls, incl, kcalls, kincl;
+        uint64_t calls, incl, kcalls, kincl, nkept;
     } *sum = calloc(m->nnodes + 1, sizeof *sum);
     assert_non_null(sum);
     for (uint32_t c = 0; c < m->nnodes; c++) {
@@ -100,6 +100,7 @@ static void check_exact(const cp_model *m, const cp_pruned_tree *pt, const cp_re
         if (pt->keep[c]) {
             sum[x].kcalls += m->nodes[c].count;
             sum[x].kincl += m->nodes[c].incl_ns;
+            sum[x].nkept++;
         }
     }
     for (uint32_t t = 0; t < m->nthreads; t++)
@@ -115,6 +116,16 @@ static void check_exact(const cp_model *m, const cp_pruned_tree *pt, const cp_re
         if (cp_pruned_tree_elided(pt, m, p, x)) {
             accounted += pt->below[x];
             continue;
+        }
+        /* the written children come first, largest first */
+        const uint32_t *kids;
+        uint32_t nk = cp_pruned_tree_kept_children(pt, x, &kids);
+        assert_int_equal(nk, sum[x].nkept);
+        for (uint32_t k = 0; k < nk; k++) {
+            assert_true(pt->keep[kids[k]]);
+            assert_int_equal(m->nodes[kids[k]].parent, x);
+            if (k)
+                assert_true(m->nodes[kids[k - 1]].incl_ns >= m->nodes[kids[k]].incl_ns);
         }
         uint64_t calls = sum[x].calls, incl = sum[x].incl;
         uint64_t kcalls = sum[x].kcalls, kincl = sum[x].kincl;
