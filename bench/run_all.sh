@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks in bench/ and prints everything (make bench runs this).
 #
-#   bash bench/run_all.sh            # every benchmark (about 15-20 minutes)
+#   bash bench/run_all.sh            # every benchmark (about 20-25 minutes)
 #   bash bench/run_all.sh engine     # only the "Core engine v2" set (RESULTS.md,
 #                                    # that section; about 10 minutes):
 #                                    #   bench_scope, bench_scope --callgrind,
@@ -110,6 +110,12 @@ for py in $PYTHONS; do
         "$py" bench/bench_exports.py || status=1
     else
         echo "skipped: the demo needs torch and opencv"
+    fi
+    if "$py" -c "import torch, cv2" 2>/dev/null; then
+        echo "=== $py: bench_views (the demo: report size, view cost, codeprof run vs tracer alone) ==="
+        "$py" bench/bench_views.py --runs 3 || status=1
+    else
+        echo "=== $py: bench_views skipped (the demo needs torch and cv2) ==="
     fi
 done
 exit $status

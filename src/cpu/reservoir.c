@@ -100,3 +100,71 @@ void cp_percentiles(uint64_t *v, uint32_t n, const double *q, int nq, uint64_t *
         out[i] = v[k];
     }
 }
+
+static inline void swap_u64(uint64_t *a, uint64_t *b) {
+    uint64_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Places the k-th smallest of v[lo..hi] at v[k], smaller-or-equal values
+ * before it, greater-or-equal after (Hoare partition around a median of
+ * three).  Falls back to sorting the range after 64 rounds, so adversarial
+ * orders cannot make it quadratic. */
+static void select_kth(uint64_t *v, uint32_t lo, uint32_t hi, uint32_t k) {
+    for (int rounds = 0; hi > lo; rounds++) {
+        if (rounds == 64 || hi - lo < 16) {
+            qsort(v + lo, (size_t)(hi - lo) + 1, sizeof *v, cmp_u64);
+            return;
+        }
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < v[lo])
+            swap_u64(&v[mid], &v[lo]);
+        if (v[hi] < v[lo])
+            swap_u64(&v[hi], &v[lo]);
+        if (v[hi] < v[mid])
+            swap_u64(&v[hi], &v[mid]);
+        uint64_t pivot = v[mid];
+        uint32_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                swap_u64(&v[i], &v[j]);
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        /* now v[lo..j] <= pivot <= v[i..hi], and j < i */
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return; /* lo..hi between j and i equal the pivot */
+    }
+}
+
+void cp_percentiles_select(uint64_t *v, uint32_t n, const double *q, int nq, uint64_t *out) {
+    if (n == 0) {
+        for (int i = 0; i < nq; i++)
+            out[i] = 0;
+        return;
+    }
+    uint32_t from = 0;
+    for (int i = 0; i < nq; i++) {
+        double rank = ceil(q[i] * (double)n);
+        uint32_t k = rank < 1.0 ? 0 : (uint32_t)rank - 1;
+        if (k >= n)
+            k = n - 1;
+        if (k < from) /* q not ascending: select in the whole array again */
+            from = 0;
+        select_kth(v, from, n - 1, k);
+        out[i] = v[k];
+        from = k; /* everything from k on is >= v[k] */
+    }
+}

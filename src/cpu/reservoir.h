@@ -49,4 +49,10 @@ void cp_reservoir_free(cp_reservoir *r);
  * q in (0,1] of it into out[i] for each q[i]; n == 0 gives zeros. */
 void cp_percentiles(uint64_t *v, uint32_t n, const double *q, int nq, uint64_t *out);
 
+/* The same percentiles without sorting: `v` is only partially reordered
+ * (selection, linear time on average), for callers that need nothing
+ * but the percentiles (the model build, once per node at every
+ * snapshot).  `q` must be ascending. */
+void cp_percentiles_select(uint64_t *v, uint32_t n, const double *q, int nq, uint64_t *out);
+
 #endif /* CP_RESERVOIR_H */

@@ -101,7 +101,7 @@ uint32_t cp_model_map_site(cp_model *m, uint32_t gid) {
     return idx;
 }
 
-/* Percentiles of a reservoir without disturbing it (sorts a scratch copy).
+/* Percentiles of a reservoir without disturbing it (selects in a scratch copy).
  * Returns 0, or -1 on OOM. */
 static int res_pct(const cp_reservoir *r, cp_model_builder *b, uint64_t out[3]) {
     if (r->n > b->scap) {
@@ -113,7 +113,7 @@ static int res_pct(const cp_reservoir *r, cp_model_builder *b, uint64_t out[3]) 
     }
     if (r->n)
         memcpy(b->scratch, r->v, (size_t)r->n * sizeof *r->v);
-    cp_percentiles(b->scratch, r->n, pct_q, 3, out);
+    cp_percentiles_select(b->scratch, r->n, pct_q, 3, out);
     return 0;
 }
 
@@ -276,7 +276,7 @@ int cp_model_finish(cp_model *m, cp_session *s) {
         *f = b->funcs[site];
         f->site = site;
         uint64_t p[3];
-        cp_percentiles(b->fres[site].v, b->fres[site].n, pct_q, 3, p);
+        cp_percentiles_select(b->fres[site].v, b->fres[site].n, pct_q, 3, p);
         f->p50_ns = T2NS(p[0]);
         f->p95_ns = T2NS(p[1]);
         f->p99_ns = T2NS(p[2]);

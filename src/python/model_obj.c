@@ -157,10 +157,18 @@ static const cp_docw_ops py_ops = {
 
 /* The document (section NULL) or one top-level section as Python objects.
  * New reference, or NULL with an exception set. */
-static PyObject *build(const cp_model *m, const char *section) {
+static PyObject *build(cp_model_ref *ref, const char *section) {
     pyw w = {0};
     cp_docw d = {&py_ops, &w};
-    int rc = cp_report_doc(m, &d, section);
+    /* the model's pruned tree, kept with it: every view of one model
+     * prunes once (NULL on OOM: the writer tries itself and reports it) */
+    const struct cp_pruned_tree *pt = NULL;
+    if (cp_report_section_needs_tree(section)) {
+        Py_BEGIN_ALLOW_THREADS
+        pt = cp_model_ref_pruned(ref);
+        Py_END_ALLOW_THREADS
+    }
+    int rc = cp_report_doc_with(cp_model_ref_get(ref), pt, &d, section);
     PyObject *out = NULL;
     if (rc == -2) {
         PyErr_Format(PyExc_ValueError,
@@ -201,7 +209,7 @@ static PyObject *model_report(PyObject *op, PyObject *args, PyObject *kwargs) {
     const char *section = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|z:report", kwlist, &section))
         return NULL;
-    return build(cp_model_ref_get(((cp_py_model *)op)->ref), section);
+    return build(((cp_py_model *)op)->ref, section);
 }
 
 static PyObject *model_get_functions(PyObject *op, void *closure) {

@@ -28,16 +28,42 @@
 #include "report/formats.h"
 #include "report/report.h"
 #include "report/strbuf.h"
+#include "report/tree_prune.h"
 
 struct cp_model_ref {
     _Atomic uint32_t refs;
     cp_model *m;
+    pthread_mutex_t mu;    /* guards `pruned`                      */
+    cp_pruned_tree *pruned; /* built on first use (cp_model_ref_pruned) */
 };
 
 const cp_model *cp_model_ref_get(const cp_model_ref *r) { return r->m; }
 
+const cp_pruned_tree *cp_model_ref_pruned(cp_model_ref *r) {
+    pthread_mutex_lock(&r->mu);
+    if (!r->pruned) {
+        cp_pruned_tree *pt = calloc(1, sizeof *pt);
+        cp_report_policy p;
+        cp_report_policy_of(&r->m->cfg, &p);
+        if (pt && cp_pruned_tree_build(pt, r->m, &p) == 0) {
+            r->pruned = pt;
+        } else if (pt) {
+            cp_pruned_tree_free(pt);
+            free(pt);
+        }
+    }
+    const cp_pruned_tree *out = r->pruned;
+    pthread_mutex_unlock(&r->mu);
+    return out;
+}
+
 void cp_model_ref_release(cp_model_ref *r) {
     if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+        if (r->pruned) {
+            cp_pruned_tree_free(r->pruned);
+            free(r->pruned);
+        }
+        pthread_mutex_destroy(&r->mu);
         cp_model_free(r->m);
         free(r);
     }
@@ -84,9 +110,11 @@ static report_cache *cache_of(cp_session *s) {
     pthread_mutex_init(&fresh->mu, NULL);
     fresh->pid = pid;
     cp_strbuf_init(&fresh->fp);
-    s->report_cache_free = cache_free;
-    if (atomic_compare_exchange_strong(&s->report_cache, (void **)&c, fresh))
+    if (atomic_compare_exchange_strong(&s->report_cache, (void **)&c, fresh)) {
+        /* only the winner writes it; read by codeprof_session_free */
+        s->report_cache_free = cache_free;
         return fresh; /* an inherited cache (c) is left as it was */
+    }
     cache_free(fresh);
     return c && c->pid == pid ? c : NULL;
 }
@@ -172,7 +200,13 @@ static int fingerprint(cp_session *s, cp_strbuf *fp) {
         put(fp, s->loaders, (size_t)s->nloaders * sizeof *s->loaders);
     put(fp, s->role, strnlen(s->role, sizeof s->role));
     PUT(fp, (uintptr_t)s->log);
-    PUT(fp, s->log ? s->log->n : 0);
+    uint64_t records = 0;
+    if (s->log) { /* lock order: agg_mu, mu, then the log's mutex */
+        pthread_mutex_lock(&s->log->mu);
+        records = s->log->n;
+        pthread_mutex_unlock(&s->log->mu);
+    }
+    PUT(fp, records);
     char *dir = s->spool_dir ? strdup(s->spool_dir) : NULL;
     int no_dir = !s->spool_dir;
     pthread_mutex_unlock(&s->mu);
@@ -230,6 +264,7 @@ cp_model_ref *cp_session_model(codeprof_session *s, codeprof_status *st) {
     cp_model *m = cp_session_snapshot(s);
     if (m && cp_rules_run(m) == 0 && (r = calloc(1, sizeof *r)) != NULL) {
         atomic_init(&r->refs, 1);
+        pthread_mutex_init(&r->mu, NULL);
         r->m = m;
         m = NULL;
         c->built++;

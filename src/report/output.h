@@ -38,6 +38,13 @@ cp_model_ref *cp_session_model(codeprof_session *s, codeprof_status *st);
 /* The model (valid while the reference is held).  Never NULL. */
 const cp_model *cp_model_ref_get(const cp_model_ref *r);
 
+struct cp_pruned_tree;
+
+/* The model's call tree pruned by its report policy (tree_prune.h), built
+ * on first use and kept with the model, so the views of one model prune
+ * once.  NULL on OOM.  Thread-safe; valid while the reference is held. */
+const struct cp_pruned_tree *cp_model_ref_pruned(cp_model_ref *r);
+
 /* Drops a reference; the last one frees the model.  NULL is a no-op.
  * Thread-safe. */
 void cp_model_ref_release(cp_model_ref *r);

@@ -34,6 +34,18 @@ struct cp_docw;
  * -2 for an unknown section (nothing written). */
 int cp_report_doc(const cp_model *m, struct cp_docw *d, const char *section);
 
+struct cp_pruned_tree;
+
+/* cp_report_doc with the model's pruned call tree already built
+ * (tree_prune.h, under the model's own policy); NULL builds it here.
+ * Lets a cached model keep its pruned tree across views. */
+int cp_report_doc_with(const cp_model *m, const struct cp_pruned_tree *pt, struct cp_docw *d,
+                       const char *section);
+
+/* 1 when writing `section` (NULL: the whole document) needs the pruned
+ * call tree ("meta" and "performance" do). */
+int cp_report_section_needs_tree(const char *section);
+
 /* The JSON report: cp_report_doc through the JSON backend.  `m` must not
  * be NULL. */
 int cp_report_json(const cp_model *m, cp_strbuf *out);

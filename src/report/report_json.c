@@ -265,8 +265,7 @@ static int32_t file_index(site_tables *st, const char *file) {
     return (int32_t)(st->nfiles - 1);
 }
 
-static int site_tables_build(site_tables *st, const cp_model *m, const cp_pruned_tree *pt,
-                             const cp_report_policy *p) {
+static int site_tables_build(site_tables *st, const cp_model *m, const cp_pruned_tree *pt) {
     memset(st, 0, sizeof *st);
     uint32_t ns = m->sites.n + 1;
     uint64_t cap = 16;
@@ -290,9 +289,10 @@ static int site_tables_build(site_tables *st, const cp_model *m, const cp_pruned
         uint32_t r = m->threads[t].root, sp = 0;
         if (r >= m->nnodes)
             continue;
-        for (uint32_t k = pt->off[r + 1]; k-- > pt->off[r];)
-            if (pt->keep[pt->kids[k]] && sp < m->nnodes)
-                stack[sp++] = pt->kids[k];
+        const uint32_t *kids;
+        for (uint32_t k = cp_pruned_tree_kept_children(pt, r, &kids); k-- > 0;)
+            if (sp < m->nnodes)
+                stack[sp++] = kids[k];
         while (sp) {
             uint32_t x = stack[--sp];
             uint32_t site = m->nodes[x].site;
@@ -302,11 +302,9 @@ static int site_tables_build(site_tables *st, const cp_model *m, const cp_pruned
                 st->file_of[st->nsites] = file_index(st, site_of(m, site)->file);
                 st->sites[st->nsites++] = site;
             }
-            if (cp_pruned_tree_elided(pt, m, p, x))
-                continue;
-            for (uint32_t k = pt->off[x + 1]; k-- > pt->off[x];)
-                if (pt->keep[pt->kids[k]] && sp < m->nnodes)
-                    stack[sp++] = pt->kids[k];
+            for (uint32_t k = cp_pruned_tree_kept_children(pt, x, &kids); k-- > 0;)
+                if (sp < m->nnodes)
+                    stack[sp++] = kids[k];
         }
     }
     free(stack);
@@ -358,15 +356,17 @@ static void write_other(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt,
     cp_docw_end_object(w);
 }
 
-/* 1 when kept node `x` has a child to write (kept or folded). */
-static int has_written_kids(const cp_pruned_tree *pt, uint32_t x) {
-    return pt->off[x + 1] > pt->off[x];
-}
-
 typedef struct frame {
     uint32_t node;
-    uint32_t pos; /* next child slot in kids */
+    uint32_t pos, end; /* next written child in kids, and the end of them */
 } frame;
+
+static frame frame_of(const cp_pruned_tree *pt, uint32_t node) {
+    const uint32_t *kids;
+    uint32_t n = cp_pruned_tree_kept_children(pt, node, &kids);
+    uint32_t pos = (uint32_t)(kids - pt->kids);
+    return (frame){node, pos, pos + n};
+}
 
 /* Writes node `x` and opens its "children" array.  Returns 1 if its
  * children are to be written (the caller pushes a frame), 0 if the node
@@ -385,7 +385,7 @@ static int open_node(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt,
         cp_docw_end_object(w);
         return 0;
     }
-    if (!has_written_kids(pt, x)) {
+    if (pt->off[x + 1] == pt->off[x]) { /* a leaf: nothing written below */
         cp_docw_end_object(w);
         return 0;
     }
@@ -415,15 +415,15 @@ static int write_call_tree(cp_docw *w, const cp_model *m, const cp_pruned_tree *
         cp_docw_begin_array(w);
         if (th->root < m->nnodes) {
             uint32_t sp = 0;
-            stack[sp++] = (frame){th->root, pt->off[th->root]};
+            stack[sp++] = frame_of(pt, th->root);
             while (sp) {
                 frame *f = &stack[sp - 1];
-                if (f->pos < pt->off[f->node + 1]) {
+                if (f->pos < f->end) {
                     uint32_t child = pt->kids[f->pos++];
                     /* sp <= nnodes always holds for a tree; the check
                      * only guards against a corrupt (cyclic) model. */
-                    if (pt->keep[child] && open_node(w, m, pt, p, st, child) && sp <= m->nnodes)
-                        stack[sp++] = (frame){child, pt->off[child]};
+                    if (open_node(w, m, pt, p, st, child) && sp <= m->nnodes)
+                        stack[sp++] = frame_of(pt, child);
                 } else {
                     write_other(w, m, pt, f->node);
                     sp--;
@@ -447,7 +447,7 @@ static int write_performance(cp_docw *w, const cp_model *m, const cp_pruned_tree
     int pct = (m->cfg.flags & CODEPROF_CFG_PERCENTILES) != 0;
     site_tables st;
     int rc = -1;
-    if (site_tables_build(&st, m, pt, p) != 0)
+    if (site_tables_build(&st, m, pt) != 0)
         goto out;
     cp_docw_begin_object(w);
     if (write_functions(w, m, p, pct) != 0)
@@ -570,27 +570,41 @@ static int write_section(cp_docw *w, const cp_model *m, int sec, const cp_pruned
     }
 }
 
-int cp_report_doc(const cp_model *m, cp_docw *w, const char *section) {
+static int section_index(const char *section) {
+    for (int i = 0; i < SEC_N; i++)
+        if (strcmp(section, section_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int cp_report_section_needs_tree(const char *section) {
+    if (!section)
+        return 1;
+    int i = section_index(section);
+    return i == SEC_META || i == SEC_PERF;
+}
+
+int cp_report_doc_with(const cp_model *m, const cp_pruned_tree *given, cp_docw *w,
+                       const char *section) {
     int only = -1;
-    if (section) {
-        for (int i = 0; i < SEC_N && only < 0; i++)
-            if (strcmp(section, section_names[i]) == 0)
-                only = i;
-        if (only < 0)
-            return -2;
-    }
+    if (section && (only = section_index(section)) < 0)
+        return -2;
     cp_report_policy p;
     cp_report_policy_of(&m->cfg, &p);
-    cp_pruned_tree pt;
-    int need_tree = only < 0 || only == SEC_META || only == SEC_PERF;
+    cp_pruned_tree own;
+    const cp_pruned_tree *pt = given;
+    int need_tree = cp_report_section_needs_tree(section);
     int rc = -1;
-    if (need_tree && cp_pruned_tree_build(&pt, m, &p) != 0) {
-        cp_pruned_tree_free(&pt);
-        cp_docw_fail(w);
-        return -1;
+    if (need_tree && !pt) {
+        if (cp_pruned_tree_build(&own, m, &p) != 0) {
+            cp_pruned_tree_free(&own);
+            cp_docw_fail(w);
+            return -1;
+        }
+        pt = &own;
     }
     if (only >= 0) {
-        rc = write_section(w, m, only, need_tree ? &pt : NULL, &p);
+        rc = write_section(w, m, only, pt, &p);
     } else {
         cp_docw_begin_object(w);
         cp_docw_kv_s(w, "schema", "codeprof-report");
@@ -599,16 +613,20 @@ int cp_report_doc(const cp_model *m, cp_docw *w, const char *section) {
         rc = 0;
         for (int i = 0; i < SEC_N && rc == 0; i++) {
             cp_docw_key(w, section_names[i]);
-            rc = write_section(w, m, i, &pt, &p);
+            rc = write_section(w, m, i, pt, &p);
         }
         if (rc == 0)
             cp_docw_end_object(w);
     }
-    if (need_tree)
-        cp_pruned_tree_free(&pt);
+    if (pt == &own)
+        cp_pruned_tree_free(&own);
     if (rc != 0)
         cp_docw_fail(w);
     return rc == 0 && !cp_docw_failed(w) ? 0 : -1;
+}
+
+int cp_report_doc(const cp_model *m, cp_docw *w, const char *section) {
+    return cp_report_doc_with(m, NULL, w, section);
 }
 
 int cp_report_json(const cp_model *m, cp_strbuf *out) {

@@ -27,7 +27,7 @@ static int cmp_child(const void *a, const void *b) {
     return (i > j) - (i < j);
 }
 
-/* Children of every node, contiguous per parent, sorted. */
+/* Children of every node, contiguous per parent (in node order). */
 static int index_children(cp_pruned_tree *pt, const cp_model *m) {
     uint32_t n = m->nnodes;
     pt->off = calloc((size_t)n + 1, sizeof *pt->off);
@@ -51,14 +51,19 @@ static int index_children(cp_pruned_tree *pt, const cp_model *m) {
             pt->kids[cur[p]++] = i;
     }
     free(cur);
+    return 0;
+}
+
+/* Sorts the children of every kept node (the order they are written in);
+ * the others' lists are only summed, so they stay as they are. */
+static void sort_kept_children(cp_pruned_tree *pt, const cp_model *m) {
     sort_nodes = m->nodes;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < m->nnodes; i++) {
         uint32_t k = pt->off[i + 1] - pt->off[i];
-        if (k > 1)
+        if (k > 1 && pt->keep[i])
             qsort(pt->kids + pt->off[i], k, sizeof *pt->kids, cmp_child);
     }
     sort_nodes = NULL;
-    return 0;
 }
 
 /* Descendant counts: a breadth-first order from every thread root, then
@@ -111,12 +116,17 @@ typedef struct heap {
     const cp_mnode *nodes;
 } heap;
 
+/* Larger inclusive time first, then the shallower node, then as the
+ * writer sorts siblings (site, node index): so the siblings taken are
+ * always a prefix of their parent's sorted children. */
 static int before(const heap *h, uint32_t a, uint32_t b) {
     const cp_mnode *x = &h->nodes[a], *y = &h->nodes[b];
     if (x->incl_ns != y->incl_ns)
         return x->incl_ns > y->incl_ns;
     if (x->depth != y->depth)
         return x->depth < y->depth;
+    if (x->site != y->site)
+        return x->site < y->site;
     return a < b;
 }
 
@@ -150,17 +160,14 @@ static uint32_t heap_pop(heap *h) {
     return top;
 }
 
-/* Pushes the children of `x` that pass the share threshold.  Children are
- * sorted by inclusive time, so the scan stops at the first one below. */
+/* Pushes the children of `x` that pass the share threshold. */
 static void push_children(heap *h, const cp_pruned_tree *pt, const cp_model *m,
                           const cp_report_policy *p, uint32_t x, double min_ns) {
     if (m->nodes[x].depth >= p->tree_max_depth)
         return;
     for (uint32_t k = pt->off[x]; k < pt->off[x + 1]; k++) {
         uint32_t c = pt->kids[k];
-        if ((double)m->nodes[c].incl_ns < min_ns)
-            break;
-        if (h->n < m->nnodes)
+        if ((double)m->nodes[c].incl_ns >= min_ns && h->n < m->nnodes)
             heap_push(h, c);
     }
 }
@@ -202,35 +209,59 @@ int cp_pruned_tree_build(cp_pruned_tree *pt, const cp_model *m, const cp_report_
         push_children(&h, pt, m, p, x, min_ns);
     }
     free(h.v);
-    /* "other" nodes: one under every written node (and thread) that has a
-     * child not kept, unless its children are elided at the depth cap. */
+    sort_kept_children(pt, m);
+    /* Per written node: its written children (a prefix of the sorted
+     * list) and the sums of the others, its "other" node. */
+    uint32_t ninfo = 0;
+    for (uint32_t x = 0; x < n; x++)
+        ninfo += pt->keep[x];
+    pt->slot = malloc(((size_t)n + 1) * sizeof *pt->slot);
+    pt->info = calloc((size_t)ninfo + 1, sizeof *pt->info);
+    if (!pt->slot || !pt->info)
+        return -1;
     pt->written = pt->kept;
+    uint32_t next = 0;
     for (uint32_t x = 0; x < n; x++) {
-        if (!pt->keep[x] || cp_pruned_tree_elided(pt, m, p, x))
+        pt->slot[x] = CP_NONE;
+        if (!pt->keep[x])
             continue;
-        for (uint32_t k = pt->off[x]; k < pt->off[x + 1]; k++)
-            if (!pt->keep[pt->kids[k]]) {
-                pt->written++;
-                break;
+        cp_pruned_info *in = &pt->info[next];
+        pt->slot[x] = next++;
+        if (cp_pruned_tree_elided(pt, m, p, x))
+            continue; /* its children are elided, not folded */
+        for (uint32_t k = pt->off[x]; k < pt->off[x + 1]; k++) {
+            uint32_t c = pt->kids[k];
+            if (pt->keep[c]) {
+                in->nkept++;
+                continue;
             }
+            in->folded++;
+            in->nodes += 1 + pt->below[c];
+            in->calls += m->nodes[c].count;
+            in->incl_ns += m->nodes[c].incl_ns;
+        }
+        pt->written += in->folded > 0;
     }
     return 0;
 }
 
 uint32_t cp_pruned_tree_other(const cp_pruned_tree *pt, const cp_model *m, uint32_t n,
                               uint64_t *nodes, uint64_t *calls, uint64_t *incl_ns) {
-    uint32_t folded = 0;
+    (void)m;
     *nodes = *calls = *incl_ns = 0;
-    for (uint32_t k = pt->off[n]; k < pt->off[n + 1]; k++) {
-        uint32_t c = pt->kids[k];
-        if (pt->keep[c])
-            continue;
-        folded++;
-        *nodes += 1 + pt->below[c];
-        *calls += m->nodes[c].count;
-        *incl_ns += m->nodes[c].incl_ns;
-    }
-    return folded;
+    if (n >= m->nnodes || pt->slot[n] == CP_NONE)
+        return 0;
+    const cp_pruned_info *in = &pt->info[pt->slot[n]];
+    *nodes = in->nodes;
+    *calls = in->calls;
+    *incl_ns = in->incl_ns;
+    return in->folded;
+}
+
+uint32_t cp_pruned_tree_kept_children(const cp_pruned_tree *pt, uint32_t n,
+                                      const uint32_t **first) {
+    *first = pt->kids + pt->off[n];
+    return pt->slot[n] == CP_NONE ? 0 : pt->info[pt->slot[n]].nkept;
 }
 
 int cp_pruned_tree_elided(const cp_pruned_tree *pt, const cp_model *m, const cp_report_policy *p,
@@ -244,5 +275,7 @@ void cp_pruned_tree_free(cp_pruned_tree *pt) {
     free(pt->keep);
     free(pt->below);
     free(pt->thread_incl);
+    free(pt->slot);
+    free(pt->info);
     memset(pt, 0, sizeof *pt);
 }

@@ -9,8 +9,8 @@
  * depth tree_max_depth are never kept (the writer reports them as
  * "elided_nodes").  A kept node's children that were not kept are folded
  * into one "other" child by the writer, so times and counts stay exact.
- * Reads the model only; time and memory linear in its nodes (plus the
- * sort of each node's children and a heap of candidates).
+ * Reads the model only; time and memory linear in its nodes, plus a heap
+ * of candidates and the sort of the kept nodes' children.
  */
 #ifndef CP_TREE_PRUNE_H
 #define CP_TREE_PRUNE_H
@@ -30,10 +30,24 @@ typedef struct cp_report_policy {
 /* The policy a model's config asks for. */
 void cp_report_policy_of(const codeprof_config *cfg, cp_report_policy *p);
 
+/* What a written node (or thread root) holds: how many of its children
+ * are written (they come first in its sorted child list) and the sums of
+ * the others, folded into its "other" child. */
+typedef struct cp_pruned_info {
+    uint32_t nkept;   /* children written: kids[off[n] .. off[n] + nkept)   */
+    uint32_t folded;  /* children folded into "other"; 0: no "other" node   */
+    uint64_t nodes;   /* nodes folded, whole subtrees                        */
+    uint64_t calls;   /* the folded children's calls                        */
+    uint64_t incl_ns; /* the folded children's inclusive time               */
+} cp_pruned_info;
+
 typedef struct cp_pruned_tree {
     uint32_t *off;         /* nnodes + 1 offsets into kids                          */
-    uint32_t *kids;        /* children of each node, by inclusive time descending   */
+    uint32_t *kids;        /* children of each node; a kept node's by inclusive
+                              time descending (ties: site, node index)           */
     uint8_t *keep;         /* 1: node written (thread roots: 1, written as threads) */
+    uint32_t *slot;        /* kept node -> index into info; CP_NONE otherwise     */
+    cp_pruned_info *info;  /* one per kept node and thread root                   */
     uint64_t *below;       /* descendants of each node (whole subtree, not itself)  */
     uint64_t *thread_incl; /* per thread: sum of its top-level nodes' inclusive ns  */
     uint64_t total_ns;     /* sum of thread_incl                                    */
@@ -47,9 +61,14 @@ int cp_pruned_tree_build(cp_pruned_tree *pt, const cp_model *m, const cp_report_
 
 /* Sums over the children of kept node `n` that were not kept: how many
  * nodes they hold (whole subtrees), their calls and inclusive time.
- * Returns the number of folded children (0: no "other" node). */
+ * Returns the number of folded children (0: no "other" node).  O(1). */
 uint32_t cp_pruned_tree_other(const cp_pruned_tree *pt, const cp_model *m, uint32_t n,
                               uint64_t *nodes, uint64_t *calls, uint64_t *incl_ns);
+
+/* The written children of kept node `n`: *first points at the first of
+ * them in pt->kids (largest inclusive time first); returns how many. */
+uint32_t cp_pruned_tree_kept_children(const cp_pruned_tree *pt, uint32_t n,
+                                      const uint32_t **first);
 
 /* 1 when kept node `n` sits at the depth cap and has children: they are
  * elided, not folded (pt->below[n] of them). */

@@ -211,8 +211,35 @@ static void test_slow_data_loading_past_range_never_reaches_the_model(void **sta
     codeprof_session_free(s);
 }
 
+static void test_report_policy_fields(void **state) {
+    (void)state;
+    codeprof_config cfg;
+    codeprof_config_init(&cfg);
+    assert_int_equal(cfg.report_top_functions, 50);
+    assert_int_equal(cfg.report_tree_max_nodes, 2000);
+    assert_true(cfg.report_tree_min_share == 0.001);
+    cfg.report_top_functions = 0;
+    cfg.report_tree_max_nodes = 0;
+    cfg.report_tree_min_share = 0;
+    expect_ok(&cfg); /* totals only, every node folded */
+    cfg.report_tree_min_share = 1;
+    expect_ok(&cfg);
+    cfg.report_top_functions = (1u << 24) + 1;
+    expect_rejected(&cfg, "report_top_functions", "[0, 16777216]");
+    codeprof_config_init(&cfg);
+    cfg.report_tree_max_nodes = (1u << 26) + 1;
+    expect_rejected(&cfg, "report_tree_max_nodes", "[0, 67108864]");
+    codeprof_config_init(&cfg);
+    const double bad[] = {-0.001, 1.5, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg.report_tree_min_share = bad[i];
+        expect_rejected(&cfg, "report_tree_min_share", "[0, 1]");
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_report_policy_fields),
         cmocka_unit_test(test_defaults_are_valid),
         cmocka_unit_test(test_thresholds_reject_nan_inf_negative_zero_and_out_of_range),
         cmocka_unit_test(test_message_names_field_and_range),

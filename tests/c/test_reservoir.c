@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "cpu/reservoir.h"
 
 static const double q[3] = {0.5, 0.95, 0.99};
@@ -71,8 +74,41 @@ static void test_skip_sampler_is_uniform(void **state) {
     cp_reservoir_free(&r);
 }
 
+/* cp_percentiles_select (the model build's) equals the sorting version on
+ * random, sorted, reversed and constant inputs, with many duplicates. */
+static void test_select_equals_sort(void **state) {
+    (void)state;
+    const double q[3] = {0.5, 0.95, 0.99};
+    uint64_t rng = 88172645463325252ull;
+    for (uint32_t n = 1; n <= 3000; n = n * 3 + 1) {
+        uint64_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+        assert_non_null(a);
+        assert_non_null(b);
+        for (int shape = 0; shape < 5; shape++) {
+            for (uint32_t i = 0; i < n; i++) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                a[i] = shape == 0   ? rng % 1000000
+                       : shape == 1 ? rng % 7 /* many duplicates */
+                       : shape == 2 ? i
+                       : shape == 3 ? n - i
+                                    : 42;
+            }
+            memcpy(b, a, n * sizeof *a);
+            uint64_t want[3], got[3];
+            cp_percentiles(a, n, q, 3, want);
+            cp_percentiles_select(b, n, q, 3, got);
+            assert_memory_equal(want, got, sizeof want);
+        }
+        free(a);
+        free(b);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_select_equals_sort),
         cmocka_unit_test(test_nearest_rank_exact),
         cmocka_unit_test(test_reservoir_is_exact_below_limit_and_bounded_above),
         cmocka_unit_test(test_skip_sampler_is_uniform),

@@ -67,13 +67,19 @@ def _run(mode: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+_SITES: list = []  # performance.sites of the report being read (schema v2)
+
+
 def _calls(node: dict, name: str) -> int:
-    """Calls of `name` anywhere under `node`."""
-    n = node.get("calls", 0) if node.get("function") == name else 0
+    """Calls of `name` anywhere under `node` (nodes name their site by
+    index into performance.sites; set _SITES first)."""
+    site = node.get("site")
+    n = node.get("calls", 0) if site is not None and _SITES[site]["function"] == name else 0
     return n + sum(_calls(c, name) for c in node.get("children", []))
 
 
 def _worker_threads(report: dict) -> list:
+    _SITES[:] = report["performance"]["sites"]
     return [t for t in report["performance"]["call_tree"] if t["worker"] >= 0]
 
 
@@ -195,8 +201,13 @@ import json, os, sys
 from torch.utils.data import DataLoader, Dataset
 from code_profiler import ProfilerConfig, VideoOpusClipProfiler
 
+# every traced function and call path in the report (the default policy
+# folds these tiny calls into "other" nodes)
 prof = VideoOpusClipProfiler(ProfilerConfig(enable_cprofile=True, save_profiles=False,
-                                            profile_workers_tracer=(sys.argv[1] == "on")))
+                                            profile_workers_tracer=(sys.argv[1] == "on"),
+                                            report_top_functions=1 << 20,
+                                            report_tree_max_nodes=1 << 20,
+                                            report_tree_min_share=0.0))
 
 def wt_decode_frame(i):
     return sum(range(50 + i))
