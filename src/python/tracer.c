@@ -262,11 +262,13 @@ static int file_is_own(const char *file) {
 }
 
 /* 1 if `file` is the standard library's: under its directory but not in a
- * site-packages inside it, or a frozen module ("<frozen os>"). */
+ * site-packages inside it; or code with no file ("<frozen os>", and
+ * "<string>": what namedtuple, dataclasses and the like compile at run
+ * time), which is then shown or hidden with its caller. */
 static int file_is_lib(const char *file) {
     if (!file)
         return 0;
-    if (strncmp(file, "<frozen ", 8) == 0)
+    if (file[0] == '<')
         return 1;
     return has_prefix(file, cls_g.lib, cls_g.nlib) && !strstr(file, "/site-packages/") &&
            !strstr(file, "/dist-packages/");
