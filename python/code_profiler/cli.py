@@ -41,6 +41,7 @@ with one line naming the file and what was expected.
 from __future__ import annotations
 
 import argparse
+import atexit
 import builtins
 import errno
 import importlib.machinery
@@ -311,9 +312,16 @@ class _Signals:
         self._saved.clear()
 
     @staticmethod
-    def _die(signum: int) -> None:
+    def _die(signum: int, run_atexit: bool = False) -> None:
         """Ends the process by `signum` with its default disposition, as an
-        unhandled signal would (falls back to exit status 128+n)."""
+        unhandled signal would (falls back to exit status 128+n); with
+        `run_atexit`, the atexit handlers run first (as they do before
+        Python ends itself by SIGINT after a KeyboardInterrupt)."""
+        if run_atexit:
+            try:
+                atexit._run_exitfuncs()
+            except BaseException:  # an exit handler's failure must not keep us alive
+                pass
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -600,7 +608,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             code, signum = _cmd_run(ns)
             if signum is not None:
                 if argv is None:
-                    _Signals._die(signum)
+                    _Signals._die(signum, run_atexit=True)
                 return 128 + signum
             return code
         if sub == "report":

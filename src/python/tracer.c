@@ -262,14 +262,18 @@ static int file_is_own(const char *file) {
 }
 
 /* 1 if `file` is the standard library's: under its directory but not in a
- * site-packages inside it; or code with no file ("<frozen os>", and
- * "<string>": what namedtuple, dataclasses and the like compile at run
- * time), which is then shown or hidden with its caller. */
-static int file_is_lib(const char *file) {
+ * site-packages inside it; or a frozen module ("<frozen os>"); or
+ * "<string>" outside __main__ (`modname`, may be NULL): what namedtuple and
+ * the like compile at run time, then shown or hidden with its caller.
+ * `python -c` code ("<string>" in __main__) and other pseudo-files
+ * ("<stdin>", "<ipython-input-...>") are user code. */
+static int file_is_lib(const char *file, PyObject *modname) {
     if (!file)
         return 0;
-    if (file[0] == '<')
+    if (strncmp(file, "<frozen ", 8) == 0)
         return 1;
+    if (strcmp(file, "<string>") == 0)
+        return !modname || PyUnicode_CompareWithASCIIString(modname, "__main__") != 0;
     return has_prefix(file, cls_g.lib, cls_g.nlib) && !strstr(file, "/site-packages/") &&
            !strstr(file, "/dist-packages/");
 }
@@ -296,7 +300,6 @@ static uint32_t intern_code(PyCodeObject *co, PyObject *globals) {
         PyErr_Restore(exc_t, exc_v, exc_tb);
         return CODE_OWN;
     }
-    uint32_t lib = file_is_lib(cfile) ? CODE_LIB : 0;
     PyObject *name = NULL;
     PyObject *modname = NULL;
     if (globals && PyDict_Check(globals)) {
@@ -304,6 +307,7 @@ static uint32_t intern_code(PyCodeObject *co, PyObject *globals) {
         if (modname && !PyUnicode_Check(modname))
             modname = NULL;
     }
+    uint32_t lib = file_is_lib(cfile, modname) ? CODE_LIB : 0;
     PyObject *qual = co->co_qualname ? co->co_qualname : co->co_name;
     if (modname)
         name = PyUnicode_FromFormat("%U.%U", modname, qual);
