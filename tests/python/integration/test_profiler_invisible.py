@@ -194,3 +194,46 @@ def test_standard_library_called_by_the_user_stays_visible(tmp_path: Path) -> No
     calls = {f["function"]: f["calls"] for f in report["performance"]["functions"]}
     assert calls.get("colorsys.rgb_to_hsv") == 2
     assert calls.get("traceback.format_exc") == 1
+
+
+LOADER = textwrap.dedent("""
+    import json
+    from code_profiler import ProfilerConfig, VideoOpusClipProfiler
+
+    class Batches:
+        def __init__(self, n):
+            self.n = n
+
+        def __iter__(self):
+            for i in range(self.n):
+                yield make_batch(i)
+
+        def __len__(self):
+            return self.n
+
+    def make_batch(i):
+        return [i] * 4
+
+    p = VideoOpusClipProfiler(ProfilerConfig(enable_cprofile=True, save_profiles=False))
+    loader = p.profile_data_loader(Batches(3))
+    p.start_profiling()
+    for batch in loader:
+        pass
+    p.stop_profiling()
+    print(json.dumps(p.get_comprehensive_report()))
+""")
+
+
+def test_user_code_called_by_the_loader_wrapper_stays_visible(tmp_path: Path) -> None:
+    """The wrapper (profiler code) calls the user's loader; the user's frames
+    are recorded whether the script is a file or `python -c` code (whose
+    file is "<string>", like code namedtuple compiles)."""
+    (tmp_path / "loader.py").write_text(LOADER)
+    for args in ([str(tmp_path / "loader.py")], ["-c", LOADER]):
+        res = run_python(args, tmp_path)
+        assert res.returncode == 0, res.stderr
+        report = json.loads(res.stdout.strip().splitlines()[-1])
+        assert profiler_frames(report) == []
+        calls = {f["function"]: f["calls"] for f in report["performance"]["functions"]}
+        assert calls.get("__main__.make_batch") == 3, (args[0], sorted(calls))
+        assert calls.get("__main__.Batches.__iter__") == 4, (args[0], sorted(calls))
