@@ -355,7 +355,7 @@ static inline uint32_t code_site_cached(PyCodeObject *co) {
  * code calls (the standard library, C functions) is hidden with it, while
  * user code it calls is recorded.  Frames deeper than TR_STACK_BITS share
  * the deepest stored bit (a standard-library frame that deep is then
- * shown or hidden as that frame is).  `gen` is tracer_g.gen when the stack
+ * shown or hidden as that frame is).  `gen` is tr_gen when the stack
  * was last emptied: a new tracing run starts every thread's stack afresh. */
 #define TR_STACK_BITS 1024
 typedef struct tr_stack {
