@@ -85,6 +85,8 @@ README_QUICK_START = textwrap.dedent("""
         enable_gpu_profiler=True,
         save_profiles=False,
     )
+    if hasattr(config, "report_tree_min_share"):  # schema 2: keep every node
+        config.report_tree_min_share = 0.0
     profiler = VideoOpusClipProfiler(config)
 
     def user_helper():
