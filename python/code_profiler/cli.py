@@ -341,6 +341,9 @@ def _run_outputs(ns: argparse.Namespace) -> List[Tuple[str, str]]:
     requested = "text" if ns.text else ns.format
     if ns.text and ns.format not in (None, "text"):
         raise _UsageError(f"--text contradicts --format {ns.format}")
+    if requested is not None and not ns.output:
+        raise _UsageError(f"--{'text' if ns.text else 'format'} says how to write the -o "
+                          "files, and there is none: add -o OUT")
     outs = []
     for out in ns.output:
         outs.append((os.path.abspath(out), _format_for(out, requested, "json")))

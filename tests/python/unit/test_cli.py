@@ -575,3 +575,33 @@ def test_report_errors_name_the_file(tmp_path):
         assert res.returncode == 2, res.stderr
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and name in lines[0], res.stderr
+
+
+def test_format_without_output_is_a_usage_error(script, tmp_path):
+    res = codeprof("run", "--format", "text", str(script), cwd=tmp_path)
+    assert res.returncode == 2
+    assert "add -o OUT" in res.stderr
+    assert not (tmp_path / "seen.json").exists()
+
+
+def test_summary_and_every_file_come_from_one_model(script, tmp_path, monkeypatch):
+    """codeprof run renders the summary and each -o file from the model the
+    session built once after the stop (schema 2's cached report model)."""
+    from code_profiler import cli
+    made = []
+
+    class Recording(cli.VideoOpusClipProfiler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(cli, "VideoOpusClipProfiler", Recording)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["run", "-o", "a.json", "-o", "b.txt", "-o", "c.json", str(script)])
+    assert code == 0
+    assert (tmp_path / "a.json").exists() and (tmp_path / "c.json").exists()
+    session = made[0].session
+    if not hasattr(session, "model_counts"):
+        pytest.skip("this build's session does not count its report models")
+    built, reused = session.model_counts()
+    assert built == 1 and reused >= 3, (built, reused)
