@@ -357,12 +357,7 @@ def _write_reports(profiler: VideoOpusClipProfiler, outputs: Sequence[Tuple[str,
     session = profiler.session
     for path, fmt in outputs:
         try:
-            parent = os.path.dirname(path)
-            if parent and not os.path.isdir(parent):
-                if os.path.exists(parent) or _parent_is_file(parent):
-                    raise OSError(errno.ENOTDIR, f"'{_parent_is_file(parent) or parent}' "
-                                                 "is a file, not a directory", path)
-                os.makedirs(parent, exist_ok=True)
+            _make_parent(path)
             session.save(path, fmt)
         except (OSError, ValueError, RuntimeError, NotImplementedError) as e:
             print(f"{PROG} run: error: could not write the report '{path}' ({fmt}): {e}",
@@ -374,16 +369,19 @@ def _write_reports(profiler: VideoOpusClipProfiler, outputs: Sequence[Tuple[str,
     return ok
 
 
-def _parent_is_file(path: str) -> Optional[str]:
-    """The nearest existing ancestor of `path` (itself included) when it is
-    not a directory, else None."""
-    cur = path
+def _make_parent(path: str) -> None:
+    """Creates the directory of `path` (absolute) if missing; OSError naming
+    the ancestor that is a file when one is."""
+    parent = os.path.dirname(path)
+    cur = parent
     while cur and not os.path.exists(cur):
         up = os.path.dirname(cur)
         if up == cur:
-            return None
+            break
         cur = up
-    return cur if cur and not os.path.isdir(cur) else None
+    if cur and os.path.exists(cur) and not os.path.isdir(cur):
+        raise OSError(errno.ENOTDIR, f"'{cur}' is a file, not a directory", path)
+    os.makedirs(parent, exist_ok=True)
 
 
 def _cmd_run(ns: argparse.Namespace) -> Tuple[int, Optional[int]]:
@@ -518,10 +516,7 @@ def _naming(path: str, e: BaseException) -> str:
 def _write_atomic(path: str, data: Any) -> None:
     """Writes text or bytes to `path` through a temporary file and a rename."""
     parent = os.path.dirname(os.path.abspath(path))
-    bad = _parent_is_file(parent)
-    if bad:
-        raise OSError(errno.ENOTDIR, f"'{bad}' is a file, not a directory", path)
-    os.makedirs(parent, exist_ok=True)
+    _make_parent(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".codeprof-", dir=parent)
     try:
         with os.fdopen(fd, "wb") as fh:
