@@ -48,6 +48,7 @@ import importlib.machinery
 import importlib.util
 import io
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -507,9 +508,17 @@ def _reader(name: str) -> Any:
     return fn
 
 
+def _message(e: BaseException) -> str:
+    """An exception's message without the C function's name in front
+    ("render_report(): x.json: ..." -> "x.json: ...")."""
+    msg = str(e.args[1] if isinstance(e, OSError) and len(e.args) > 1 else e) \
+        or type(e).__name__
+    return re.sub(r"^[a-z_]+\(\): ", "", msg)
+
+
 def _naming(path: str, e: BaseException) -> str:
     """The reader's message, naming the file when it does not already."""
-    msg = str(e) or type(e).__name__
+    msg = _message(e)
     return msg if path in msg else f"'{path}': {msg}"
 
 
@@ -556,13 +565,17 @@ def _cmd_report(ns: argparse.Namespace) -> int:
         raise
     except OSError as e:
         if ns.output is not None and getattr(e, "filename", None) not in (None, ns.file):
-            print(f"{PROG} report: error: could not write '{ns.output}': {e}", file=sys.stderr)
+            print(f"{PROG} report: error: could not write '{ns.output}': {_message(e)}",
+                  file=sys.stderr)
             return 1
         print(f"{PROG} report: error: {_naming(ns.file, e)}", file=sys.stderr)
         return 2
-    except (ValueError, RuntimeError, NotImplementedError) as e:
+    except ValueError as e:  # not a report, or not one this reader reads
         print(f"{PROG} report: error: {_naming(ns.file, e)}", file=sys.stderr)
         return 2
+    except (RuntimeError, MemoryError) as e:  # e.g. no writer for the format in this build
+        print(f"{PROG} report: error: {_message(e)}", file=sys.stderr)
+        return 1
     if ns.output is not None:
         print(f"{PROG}: {fmt} report written to {os.path.abspath(ns.output)}", file=sys.stderr)
     return 0
@@ -576,12 +589,15 @@ def _cmd_diff(ns: argparse.Namespace) -> int:
     diff_reports = _reader("diff_reports")
     try:
         data = diff_reports(ns.a, ns.b, fmt)
-    except (OSError, ValueError, RuntimeError, NotImplementedError) as e:
-        msg = str(e) or type(e).__name__
+    except (OSError, ValueError) as e:
+        msg = _message(e)
         if ns.a not in msg and ns.b not in msg:
             msg = f"'{ns.a}' vs '{ns.b}': {msg}"
         print(f"{PROG} diff: error: {msg}", file=sys.stderr)
         return 2
+    except (RuntimeError, MemoryError) as e:
+        print(f"{PROG} diff: error: {_message(e)}", file=sys.stderr)
+        return 1
     try:
         _emit(data, ns.output)
     except OSError as e:

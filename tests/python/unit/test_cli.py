@@ -485,10 +485,11 @@ def test_report_and_diff_with_stub_reader(tmp_path, monkeypatch, capsys):
     def render_report(path, fmt):
         seen.append(("render", path, fmt))
         if "bad" in path:
-            raise ValueError(f"'{path}': not a codeprof report (expected \"schema\": "
-                             "\"codeprof-report\")")
+            raise ValueError(f"render_report(): {path}: schema: expected \"codeprof-report\"")
         if "new" in path:
             raise ValueError("schema_version 99 is newer than this reader (2)")
+        if fmt == "trace":
+            raise RuntimeError("render_report(): no writer for the format 'trace' in this build")
         return b"\x00pstats" if fmt == "pstats" else f"{fmt} of {path}"
 
     def save_report(path, out, fmt):
@@ -517,13 +518,18 @@ def test_report_and_diff_with_stub_reader(tmp_path, monkeypatch, capsys):
     assert "does not match the file name 'x.txt'" in capsys.readouterr().err
 
     # errors: one line naming the file and what was expected, exit 2
-    for args, expected in ((["report", "missing.json"], "no such file: 'missing.json'"),
-                           (["report", "bad.json"], "'bad.json': not a codeprof report"),
-                           (["report", "new.json"], "'new.json': schema_version 99 is newer"),
-                           (["diff", "a.json", "nope.json"], "no such file: 'nope.json'")):
+    for args, expected in (
+            (["report", "missing.json"], "report: error: no such file: 'missing.json'"),
+            (["report", "bad.json"], "report: error: bad.json: schema: expected"),
+            (["report", "new.json"], "report: error: 'new.json': schema_version 99 is newer"),
+            (["diff", "a.json", "nope.json"], "diff: error: no such file: 'nope.json'")):
         assert cli.main(args) == 2
         err = capsys.readouterr().err
         assert expected in err and len(err.strip().splitlines()) == 1, err
+    # a format this build cannot write: not the input's fault, exit 1
+    assert cli.main(["report", "a.json", "--format", "trace"]) == 1
+    assert capsys.readouterr().err.strip() == \
+        "codeprof report: error: no writer for the format 'trace' in this build"
 
     assert cli.main(["diff", "a.json", "b.json"]) == 0
     assert capsys.readouterr().out == "diff a.json b.json\n"
@@ -570,11 +576,15 @@ def test_diff_of_two_runs(script, tmp_path):
 def test_report_errors_name_the_file(tmp_path):
     (tmp_path / "other.json").write_text('{"hello": 1}')
     (tmp_path / "broken.json").write_text('{"schema": ')
-    for name in ("other.json", "broken.json", "missing.json"):
-        res = codeprof("report", name, cwd=tmp_path)
-        assert res.returncode == 2, res.stderr
-        lines = res.stderr.strip().splitlines()
-        assert len(lines) == 1 and name in lines[0], res.stderr
+    (tmp_path / "newer.json").write_text('{"schema": "codeprof-report", "schema_version": 99}')
+    for name, what in (("other.json", "codeprof-report"), ("broken.json", "expected"),
+                       ("newer.json", "schema"), ("missing.json", "no such file")):
+        for args in (["report", name], ["diff", name, name]):
+            res = codeprof(*args, cwd=tmp_path)
+            assert res.returncode == 2, res.stderr
+            lines = res.stderr.strip().splitlines()
+            assert len(lines) == 1 and name in lines[0] and what in lines[0], res.stderr
+            assert "()" not in lines[0]  # no C function names
 
 
 def test_format_without_output_is_a_usage_error(script, tmp_path):
