@@ -271,7 +271,11 @@ class _Signals:
     second one kills at once); then the handlers are put back."""
 
     def __init__(self) -> None:
-        self.pending: Optional[int] = None
+        #: The first SIGTERM/SIGINT received (even if another exception of
+        #: the script won the race, e.g. a DataLoader worker killed by the
+        #: same process-group SIGTERM): the run then ends by it.
+        self.received: Optional[int] = None
+        self._noted_while_writing = False
         self._saved: dict = {}
 
     def _install(self, signum: int, handler: Any) -> None:
@@ -288,6 +292,8 @@ class _Signals:
         # a handler the embedding program set up is left alone.
         if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
             def on_term(signum: int, frame: Any) -> None:
+                if self.received is None:
+                    self.received = signum
                 raise _Terminated(signum)
             self._install(signal.SIGTERM, on_term)
 
@@ -296,9 +302,11 @@ class _Signals:
             return
 
         def note(signum: int, frame: Any) -> None:
-            if self.pending is not None:  # the second one: stop now
+            if self._noted_while_writing:  # the second one: stop now
                 self._die(signum)
-            self.pending = signum
+            self._noted_while_writing = True
+            if self.received is None:
+                self.received = signum
         for signum in (signal.SIGTERM, signal.SIGINT):
             if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler) \
                     or signum in self._saved:
@@ -488,8 +496,8 @@ def _cmd_run(ns: argparse.Namespace) -> Tuple[int, Optional[int]]:
             code = 1
     finally:
         signals.restore()
-    if signum is None and signals.pending is not None:
-        signum = signals.pending
+    if signum is None and signals.received is not None:
+        signum = signals.received
     return code, signum
 
 

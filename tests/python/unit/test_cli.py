@@ -615,3 +615,36 @@ def test_summary_and_every_file_come_from_one_model(script, tmp_path, monkeypatc
         pytest.skip("this build's session does not count its report models")
     built, reused = session.model_counts()
     assert built == 1 and reused >= 3, (built, reused)
+
+
+def test_sigterm_stays_the_exit_status_when_another_exception_follows(tmp_path):
+    """A SIGTERM that the script turns into another failure (as a DataLoader
+    does when the same process-group SIGTERM kills its workers) still ends
+    the run by SIGTERM, after the traceback and the report."""
+    import signal
+    import subprocess
+    from conftest import subprocess_env
+    (tmp_path / "swallow.py").write_text(textwrap.dedent("""
+        import time
+        print("ready", flush=True)
+        try:
+            while True:
+                time.sleep(0.05)
+        except BaseException:
+            pass
+        raise RuntimeError("workers gone")
+    """))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "code_profiler", "run", "-o", str(tmp_path / "s.json"),
+         "swallow.py"], cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (-15, 143), err
+    assert "RuntimeError: workers gone" in err
+    assert (tmp_path / "s.json").exists()
