@@ -1,38 +1,62 @@
 """The ``codeprof`` command (also ``python -m code_profiler``).
 
-    codeprof run [-o REPORT] [--level LEVEL] [--text] [-q] script.py [args...]
-    codeprof run [-o REPORT] [--level LEVEL] [--text] [-q] -m module [args...]
+    codeprof run [-o OUT]... [--format NAME] [--level LEVEL] [-q] script.py [args...]
+    codeprof run [-o OUT]... [--format NAME] [--level LEVEL] [-q] -m module [args...]
+    codeprof report FILE [--format NAME] [-o OUT]
+    codeprof diff A B [--format text|json] [-o OUT]
 
-runs a script the way ``python script.py`` does -- ``sys.argv`` is the
-script and its arguments, ``sys.path[0]`` its directory, its code runs in a
-fresh ``__main__`` module (installed in sys.modules while it runs) whose
-``__spec__`` is None, so that multiprocessing's spawn and forkserver
+``run`` runs a script the way ``python script.py`` does -- ``sys.argv`` is
+the script and its arguments, ``sys.path[0]`` its directory, its code runs
+in a fresh ``__main__`` module (installed in sys.modules while it runs)
+whose ``__spec__`` is None, so that multiprocessing's spawn and forkserver
 children re-run the script by path and find its functions -- or, with
 ``-m``, a module the way ``python -m module`` does (``sys.argv[0]`` the
 module's file, ``sys.path[0]`` the working directory, ``__spec__`` the
 module's spec, a package runs its ``__main__`` submodule), under a
-VideoOpusClipProfiler with the C tracer on, then prints the C core's text
-summary to stderr and, with ``-o``, writes the report (JSON, or the text
-summary with ``--text``) atomically.
+VideoOpusClipProfiler with the C tracer on.  Then it prints the C core's
+text summary to stderr and writes each ``-o`` file atomically, in the
+format its name asks for (``_core.format_for_path``: ``.json``, ``.txt``,
+``.prof``/``.pstats``, ``.speedscope.json``, ``.trace.json``/
+``.perfetto.json``, ``.collapsed``; JSON for any other name) or
+``--format``; a ``--format`` that contradicts a file's ending is a usage
+error.  One line per file written goes to stderr ("codeprof: <format>
+report written to <path>") unless ``-q``.  The model is built once for the
+summary and every file.
 
-Exit status: the script's (``sys.exit(n)`` is honoured; an uncaught
-exception prints its traceback and gives 1, KeyboardInterrupt 130); the
-report is written in every case.  2 for a usage error, a missing script or
-a module that cannot be found; 1 if the report could not be written.
+Exit status of ``run``: the script's (``sys.exit(n)`` is honoured; an
+uncaught exception prints its traceback and gives 1).  SIGTERM or SIGINT
+(KeyboardInterrupt) during the script stop it, the summary and the reports
+are still written, and then the command dies by that same signal (a shell
+shows 128+n: 143, 130); ``main(argv)`` called in-process returns 128+n
+instead.  2 for a usage error, a missing script or a module that cannot be
+found; 1 if a report could not be written.
+
+``report`` renders a saved JSON report as the text summary (default, to
+stdout) or re-exports it (``--format`` or the ending of ``-o``); ``diff``
+compares two saved reports (functions, stages, data-loading figures,
+findings that appeared or disappeared), as text or JSON.  A missing file,
+a file that is not a codeprof report or a report of a newer schema exits 2
+with one line naming the file and what was expected.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import builtins
+import errno
 import importlib.machinery
 import importlib.util
 import io
 import os
+import re
+import signal
 import sys
+import tempfile
+import threading
 import traceback
 import types
 from types import TracebackType
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from . import _core
 from .config import LEVELS, create_profiler_config
@@ -41,6 +65,16 @@ from .profiler import VideoOpusClipProfiler
 __all__ = ["build_parser", "main"]
 
 PROG = "codeprof"
+
+
+#: Report formats, as Session.save and _core.format_for_path name them.
+FORMATS = ("json", "text", "pstats", "speedscope", "collapsed", "trace")
+#: Formats a diff is written in.
+DIFF_FORMATS = ("text", "json")
+
+
+class _UsageError(Exception):
+    """A command line that cannot be carried out (exit status 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,22 +87,69 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser(
         "run", help="run a Python script under the profiler",
-        description="Run a Python script under the profiler (tracer on), print the "
-                    "summary to stderr and optionally write the report.")
-    run.add_argument("-o", "--output", metavar="REPORT",
-                     help="write the report to this file (JSON unless --text)")
+        description="Run a Python script (or, with -m, a module) under the profiler with "
+                    "the tracer on, print the summary to stderr and write the -o reports. "
+                    "SIGTERM and SIGINT stop the script; the summary and reports are still "
+                    "written.")
+    run.add_argument("-o", "--output", metavar="OUT", action="append", default=[],
+                     help="write a report to this file; repeatable. The format follows the "
+                          "file's ending (.json, .txt, .prof/.pstats, .speedscope.json, "
+                          ".trace.json/.perfetto.json, .collapsed; JSON otherwise) unless "
+                          "--format is given")
+    run.add_argument("--format", choices=FORMATS, default=None,
+                     help="format of every -o file (must agree with a known file ending)")
     run.add_argument("--level", choices=LEVELS, default="detailed",
                      help="profiling level (default: detailed); the tracer is on at every level")
     run.add_argument("--text", action="store_true",
-                     help="write the -o report as the text summary instead of JSON")
+                     help="same as --format text")
     run.add_argument("-q", "--quiet", action="store_true",
-                     help="do not print the summary to stderr")
+                     help="print neither the summary nor the paths written")
     run.add_argument("-m", dest="as_module", action="store_true",
                      help="run the library module SCRIPT as a script, like python -m "
                           "(the first argument is then a module name)")
     run.add_argument("script", help="the Python script to run (with -m: the module)")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
+
+    rep = sub.add_parser(
+        "report", help="render a saved JSON report as the summary, or re-export it",
+        description="Render a saved JSON report as the text summary (to stdout, or -o) or "
+                    "write it in another format (--format, or the ending of -o).")
+    rep.add_argument("file", metavar="FILE", help="a JSON report written by codeprof")
+    rep.add_argument("--format", choices=FORMATS, default=None,
+                     help="output format (default: text, or what the -o ending asks for)")
+    rep.add_argument("-o", "--output", metavar="OUT", default=None,
+                     help="write to this file instead of stdout")
+
+    diff = sub.add_parser(
+        "diff", help="compare two saved JSON reports",
+        description="Compare two saved JSON reports (A, then B): functions, stages, "
+                    "data-loading figures and findings, each with both values and B/A.")
+    diff.add_argument("a", metavar="A", help="the first (baseline) JSON report")
+    diff.add_argument("b", metavar="B", help="the second JSON report")
+    diff.add_argument("--format", choices=DIFF_FORMATS, default=None,
+                      help="text (default) or json (default for an -o ending in .json)")
+    diff.add_argument("-o", "--output", metavar="OUT", default=None,
+                      help="write to this file instead of stdout")
     return parser
+
+
+def _format_for(path: str, requested: Optional[str], default: str,
+                allowed: Sequence[str] = FORMATS) -> str:
+    """The format to write `path` in: `requested` (which must agree with a
+    known file ending), else the ending's, else `default`."""
+    by_name = _core.format_for_path(path)
+    if requested is not None:
+        if by_name is not None and by_name != requested:
+            raise _UsageError(f"--format {requested} does not match the file name '{path}' "
+                              f"(its ending asks for {by_name}); rename the file or drop "
+                              "--format")
+        return requested
+    if by_name is None:
+        return default
+    if by_name not in allowed:
+        raise _UsageError(f"'{path}': a {by_name} file name, but only "
+                          f"{', '.join(allowed)} can be written here")
+    return by_name
 
 
 def _load_script(script: str) -> Tuple[types.ModuleType, types.CodeType]:
@@ -173,16 +254,156 @@ def _print_exception(exc: BaseException, script: str) -> None:
     traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
 
 
-def _cmd_run(ns: argparse.Namespace) -> int:
+class _Terminated(BaseException):
+    """Raised in the script's main thread by the SIGTERM handler of
+    ``codeprof run`` (a BaseException, so ``except Exception`` in the script
+    does not swallow it; ``finally`` blocks run)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """SIGTERM handling around the script: while it runs, SIGTERM raises
+    _Terminated in the main thread (SIGINT keeps Python's KeyboardInterrupt);
+    while the reports are written, SIGTERM and SIGINT are only noted (a
+    second one kills at once); then the handlers are put back."""
+
+    def __init__(self) -> None:
+        #: The first SIGTERM/SIGINT received (even if another exception of
+        #: the script won the race, e.g. a DataLoader worker killed by the
+        #: same process-group SIGTERM): the run then ends by it.
+        self.received: Optional[int] = None
+        self._noted_while_writing = False
+        self._saved: dict = {}
+
+    def _install(self, signum: int, handler: Any) -> None:
+        try:
+            prev = signal.signal(signum, handler)
+        except (ValueError, OSError):  # not the main thread / not supported
+            return
+        self._saved.setdefault(signum, prev)
+
+    def during_script(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        # Only where the default would kill the process without a report:
+        # a handler the embedding program set up is left alone.
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            def on_term(signum: int, frame: Any) -> None:
+                if self.received is None:
+                    self.received = signum
+                raise _Terminated(signum)
+            self._install(signal.SIGTERM, on_term)
+
+    def during_writing(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def note(signum: int, frame: Any) -> None:
+            if self._noted_while_writing:  # the second one: stop now
+                self._die(signum)
+            self._noted_while_writing = True
+            if self.received is None:
+                self.received = signum
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler) \
+                    or signum in self._saved:
+                self._install(signum, note)
+
+    def restore(self) -> None:
+        for signum, prev in self._saved.items():
+            try:
+                signal.signal(signum, prev)
+            except (ValueError, OSError, TypeError):
+                pass
+        self._saved.clear()
+
+    @staticmethod
+    def _die(signum: int, run_atexit: bool = False) -> None:
+        """Ends the process by `signum` with its default disposition, as an
+        unhandled signal would (falls back to exit status 128+n); with
+        `run_atexit`, the atexit handlers run first (as they do before
+        Python ends itself by SIGINT after a KeyboardInterrupt)."""
+        if run_atexit:
+            try:
+                atexit._run_exitfuncs()
+            except BaseException:  # an exit handler's failure must not keep us alive
+                pass
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        try:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        except (ValueError, OSError):
+            pass
+        os._exit(128 + signum)
+
+
+def _run_outputs(ns: argparse.Namespace) -> List[Tuple[str, str]]:
+    """(absolute path, format) of each -o file, checked before the script
+    runs (the paths are made absolute before it can chdir)."""
+    requested = "text" if ns.text else ns.format
+    if ns.text and ns.format not in (None, "text"):
+        raise _UsageError(f"--text contradicts --format {ns.format}")
+    if requested is not None and not ns.output:
+        raise _UsageError(f"--{'text' if ns.text else 'format'} says how to write the -o "
+                          "files, and there is none: add -o OUT")
+    outs = []
+    for out in ns.output:
+        outs.append((os.path.abspath(out), _format_for(out, requested, "json")))
+    return outs
+
+
+def _write_reports(profiler: VideoOpusClipProfiler, outputs: Sequence[Tuple[str, str]],
+                   quiet: bool) -> bool:
+    """Writes each report; False if one could not be written (said why)."""
+    ok = True
+    session = profiler.session
+    for path, fmt in outputs:
+        try:
+            _make_parent(path)
+            session.save(path, fmt)
+        except (OSError, ValueError, RuntimeError, NotImplementedError) as e:
+            print(f"{PROG} run: error: could not write the report '{path}' ({fmt}): {e}",
+                  file=sys.stderr)
+            ok = False
+            continue
+        if not quiet:
+            print(f"{PROG}: {fmt} report written to {path}", file=sys.stderr)
+    return ok
+
+
+def _make_parent(path: str) -> None:
+    """Creates the directory of `path` (absolute) if missing; OSError naming
+    the ancestor that is a file when one is."""
+    parent = os.path.dirname(path)
+    cur = parent
+    while cur and not os.path.exists(cur):
+        up = os.path.dirname(cur)
+        if up == cur:
+            break
+        cur = up
+    if cur and os.path.exists(cur) and not os.path.isdir(cur):
+        raise OSError(errno.ENOTDIR, f"'{cur}' is a file, not a directory", path)
+    os.makedirs(parent, exist_ok=True)
+
+
+def _cmd_run(ns: argparse.Namespace) -> Tuple[int, Optional[int]]:
+    """Runs the script; returns (exit status, signal that stopped it)."""
     if not ns.as_module:
         if not os.path.exists(ns.script):
             print(f"{PROG} run: error: script not found: '{ns.script}'", file=sys.stderr)
-            return 2
+            return 2, None
         if not os.path.isfile(ns.script):
             print(f"{PROG} run: error: not a file: '{ns.script}' (expected a Python script)",
                   file=sys.stderr)
-            return 2
-    output = os.path.abspath(ns.output) if ns.output else None  # before the script chdirs
+            return 2, None
+    outputs = _run_outputs(ns)
 
     saved_argv = sys.argv[:]
     saved_path0 = sys.path[0] if sys.path else None
@@ -205,6 +426,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         sys.path.append(path0)
 
     code = 0
+    signum: Optional[int] = None
     try:
         if ns.as_module:
             main_module, code_obj, script = _load_module(ns.script)
@@ -215,33 +437,39 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     except _ModuleNotRunnable as e:
         restore_argv_path()
         print(f"{PROG} run: error: {e}", file=sys.stderr)
-        return 2
+        return 2, None
     except SyntaxError as e:
         restore_argv_path()
         traceback.print_exception(type(e), e, None, file=sys.stderr)
-        return 1
+        return 1, None
 
     config = create_profiler_config(ns.level, enable_cprofile=True, save_profiles=False)
     profiler = VideoOpusClipProfiler(config)
 
     saved_main = sys.modules.get("__main__")
     sys.modules["__main__"] = main_module
-    # The bound C method, fetched before tracing starts: the tracer skips
-    # the session's own methods, so stopping adds no frame of ours.
+    # The bound C method, fetched before tracing starts.
     session = profiler.session
     stop_session = session.stop
-    profiler.start_profiling()
+    signals = _Signals()
+    signals.during_script()
+    failure: Optional[BaseException] = None
     try:
+        profiler.start_profiling()
         exec(code_obj, main_module.__dict__)
     except SystemExit as e:
         code = _exit_code(e)
+    except _Terminated as e:
+        signum = e.signum
     except KeyboardInterrupt as e:
-        _print_exception(e, script)
-        code = 130
+        failure = e
+        signum = signal.SIGINT
     except BaseException as e:  # the script's failure: report it like Python does
-        _print_exception(e, script)
+        failure = e
         code = 1
     finally:
+        # From here on a signal is noted, not raised: the reports get written.
+        signals.during_writing()
         if session.running:
             stop_session()
         profiler._stopped_by_owner()
@@ -250,30 +478,168 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         restore_argv_path()
 
     try:
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        pass
-    if not ns.quiet:
-        print(profiler.get_text_summary(), file=sys.stderr)
-    if output is not None:
+        # Printed after the tracer stopped: no frame of the printing is recorded.
+        if failure is not None:
+            _print_exception(failure, script)
         try:
-            written = profiler.save_comprehensive_report(output,
-                                                         format="text" if ns.text else "json")
-        except OSError as e:
-            print(f"{PROG} run: error: could not write the report: {e}", file=sys.stderr)
-            return code if code != 0 else 1
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        if signum is not None and not ns.quiet:
+            print(f"{PROG} run: the script was stopped by {signal.Signals(signum).name}; "
+                  "writing the summary and reports", file=sys.stderr)
         if not ns.quiet:
-            print(f"{PROG}: report written to {written}", file=sys.stderr)
-    return code
+            # The summary and every file are rendered from the one model the
+            # session built at its first report after the stop.
+            print(profiler.get_text_summary(), file=sys.stderr)
+        if not _write_reports(profiler, outputs, ns.quiet) and code == 0 and signum is None:
+            code = 1
+    finally:
+        signals.restore()
+    if signum is None and signals.received is not None:
+        signum = signals.received
+    return code, signum
+
+
+def _check_report_file(cmd: str, path: str) -> None:
+    if not os.path.exists(path):
+        raise _UsageError(f"no such file: '{path}' (expected a JSON report written by codeprof)")
+    if os.path.isdir(path):
+        raise _UsageError(f"'{path}' is a directory (expected a JSON report written by codeprof)")
+
+
+def _reader(name: str) -> Any:
+    fn = getattr(_core, name, None)
+    if fn is None:
+        raise _UsageError(f"this build of code_profiler._core has no report reader "
+                          f"(_core.{name}); reinstall code-profiler")
+    return fn
+
+
+def _message(e: BaseException) -> str:
+    """An exception's message without the C function's name in front
+    ("render_report(): x.json: ..." -> "x.json: ...")."""
+    msg = str(e.args[1] if isinstance(e, OSError) and len(e.args) > 1 else e) \
+        or type(e).__name__
+    return re.sub(r"^[a-z_]+\(\): ", "", msg)
+
+
+def _naming(path: str, e: BaseException) -> str:
+    """The reader's message, naming the file when it does not already."""
+    msg = _message(e)
+    return msg if path in msg else f"'{path}': {msg}"
+
+
+def _write_atomic(path: str, data: Any) -> None:
+    """Writes text or bytes to `path` through a temporary file and a rename."""
+    parent = os.path.dirname(os.path.abspath(path))
+    _make_parent(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".codeprof-", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _emit(data: Any, output: Optional[str]) -> None:
+    if output is None:
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+        else:
+            sys.stdout.write(data if data.endswith("\n") else data + "\n")
+        sys.stdout.flush()
+    else:
+        _write_atomic(output, data)
+
+
+def _cmd_report(ns: argparse.Namespace) -> int:
+    fmt = (_format_for(ns.output, ns.format, "text") if ns.output is not None
+           else ns.format or "text")
+    if ns.output is None and fmt == "pstats":
+        raise _UsageError("pstats is a binary format: give -o OUT.prof")
+    _check_report_file("report", ns.file)
+    try:
+        if ns.output is not None and hasattr(_core, "save_report"):
+            _core.save_report(ns.file, os.path.abspath(ns.output), fmt)
+        else:
+            _emit(_reader("render_report")(ns.file, fmt), ns.output)
+    except _UsageError:
+        raise
+    except OSError as e:
+        if ns.output is not None and getattr(e, "filename", None) not in (None, ns.file):
+            print(f"{PROG} report: error: could not write '{ns.output}': {_message(e)}",
+                  file=sys.stderr)
+            return 1
+        print(f"{PROG} report: error: {_naming(ns.file, e)}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # not a report, or not one this reader reads
+        print(f"{PROG} report: error: {_naming(ns.file, e)}", file=sys.stderr)
+        return 2
+    except (RuntimeError, MemoryError) as e:  # e.g. no writer for the format in this build
+        print(f"{PROG} report: error: {_message(e)}", file=sys.stderr)
+        return 1
+    if ns.output is not None:
+        print(f"{PROG}: {fmt} report written to {os.path.abspath(ns.output)}", file=sys.stderr)
+    return 0
+
+
+def _cmd_diff(ns: argparse.Namespace) -> int:
+    fmt = (_format_for(ns.output, ns.format, "text", DIFF_FORMATS) if ns.output is not None
+           else ns.format or "text")
+    _check_report_file("diff", ns.a)
+    _check_report_file("diff", ns.b)
+    diff_reports = _reader("diff_reports")
+    try:
+        data = diff_reports(ns.a, ns.b, fmt)
+    except (OSError, ValueError) as e:
+        msg = _message(e)
+        if ns.a not in msg and ns.b not in msg:
+            msg = f"'{ns.a}' vs '{ns.b}': {msg}"
+        print(f"{PROG} diff: error: {msg}", file=sys.stderr)
+        return 2
+    except (RuntimeError, MemoryError) as e:
+        print(f"{PROG} diff: error: {_message(e)}", file=sys.stderr)
+        return 1
+    try:
+        _emit(data, ns.output)
+    except OSError as e:
+        print(f"{PROG} diff: error: could not write '{ns.output}': {e}", file=sys.stderr)
+        return 1
+    if ns.output is not None:
+        print(f"{PROG}: {fmt} diff written to {os.path.abspath(ns.output)}", file=sys.stderr)
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``codeprof`` console script; returns the exit status."""
+    """Entry point of the ``codeprof`` console script; returns the exit
+    status.  Run as a program (``argv`` None), a script stopped by SIGTERM or
+    SIGINT ends the process by that signal once the reports are written;
+    called with ``argv`` it returns 128+n instead."""
     parser = build_parser()
     args: List[str] = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(args)
-    if ns.command == "run":
-        return _cmd_run(ns)
+    sub = ns.command
+    try:
+        if sub == "run":
+            code, signum = _cmd_run(ns)
+            if signum is not None:
+                if argv is None:
+                    _Signals._die(signum, run_atexit=True)
+                return 128 + signum
+            return code
+        if sub == "report":
+            return _cmd_report(ns)
+        if sub == "diff":
+            return _cmd_diff(ns)
+    except _UsageError as e:
+        print(f"{PROG} {sub}: error: {e}", file=sys.stderr)
+        return 2
     parser.print_help(sys.stderr)
     return 2
 

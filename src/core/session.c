@@ -314,6 +314,7 @@ codeprof_status codeprof_session_reset(codeprof_session *s) {
     s->nexited = 0;
     s->exited_events = s->exited_paused = s->exited_full = s->exited_reentrant = 0;
     atomic_store(&s->dropped_nothread, 0);
+    atomic_store(&s->hidden_calls, 0);
     s->sample_budget = s->cfg.sample_budget; /* after the trees gave theirs back */
     for (uint32_t i = 0; i < s->nsinks; i++)
         if (s->sinks[i].reset)

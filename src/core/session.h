@@ -43,6 +43,11 @@ struct codeprof_session {
     uint32_t nthreads;           /* registered so far (mu)                   */
     cp_pool pool;
     _Atomic uint64_t dropped_nothread; /* async-safe appends, no buffer yet  */
+    /* The Python tracer (src/python/tracer.c): it recorded into this
+     * session (set at its start, kept by reset), and how many of the
+     * profiler's own calls it left out (cleared by reset). */
+    atomic_int python_traced;
+    _Atomic uint64_t hidden_calls;
     /* Written under life_mu, read by snapshots (agg_mu): atomics. */
     _Atomic uint64_t start_tick;      /* tick of the first start             */
     _Atomic uint64_t run_ticks;       /* ticks spent running, summed over runs */
@@ -136,6 +141,12 @@ static inline void cp_emit_into(cp_session *s, cp_tbuf *t, uint16_t kind, uint16
         cp_count(&t->dropped_paused);
     }
     atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
+
+/* Counts `n` calls of the profiler's own code that the Python tracer left
+ * out (model meta.hidden_calls).  Lock-free; any thread. */
+static inline void cp_session_count_hidden(cp_session *s, uint64_t n) {
+    atomic_fetch_add_explicit(&s->hidden_calls, n, memory_order_relaxed);
 }
 
 /* Appends one event for the calling thread: the hot path shared by every

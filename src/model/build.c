@@ -355,6 +355,8 @@ cp_model *cp_model_build(cp_session *s) {
     m->dropped_nothread = atomic_load_explicit(&s->dropped_nothread, memory_order_relaxed);
     m->dropped_sites = cp_session_sites_dropped(s);
     m->pool_buffers = cp_pool_allocated(&s->pool);
+    m->python_traced = atomic_load_explicit(&s->python_traced, memory_order_relaxed) != 0;
+    m->hidden_calls = atomic_load_explicit(&s->hidden_calls, memory_order_relaxed);
     if (s->timeline) {
         m->timeline = cp_timeline_copy(s->timeline, &m->ntimeline);
         m->timeline_dropped = s->timeline->dropped;

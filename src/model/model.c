@@ -476,6 +476,8 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
     dst->dropped_sites += src->dropped_sites;
     dst->exited_threads += src->exited_threads;
     dst->pool_buffers += src->pool_buffers;
+    dst->python_traced |= src->python_traced;
+    dst->hidden_calls += src->hidden_calls;
     dst->timeline_dropped += src->ntimeline; /* src's timeline is not carried over */
     dst->truncated += src->truncated;
     dst->alloc_failures += src->alloc_failures;

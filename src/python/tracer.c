@@ -154,21 +154,152 @@ static struct {
 
 static Py_ssize_t code_index = -1;
 
-/* Code-extra value of code objects the tracer must not record
- * (tracer_ignore); never a site id (those are dense from 1). */
+/* What the code extra of a code object holds (decided once per code
+ * object, at its first event, and cached):
+ *   0              not classified yet;
+ *   id             user code: its site id (dense from 1, below CODE_LIB);
+ *   CODE_LIB | id  the standard library: recorded, except when the
+ *                  profiler's own code called it (directly or through
+ *                  other standard-library frames);
+ *   CODE_OWN       the profiler's own code (files of the code_profiler
+ *                  package): never recorded, and what it calls is hidden
+ *                  too (C functions, the standard library) -- except user
+ *                  code, which attaches to its nearest visible ancestor;
+ *   CODE_SKIP      tracer_ignore() on user code (a decorated function whose
+ *                  scope is its record): not recorded; what it calls is. */
 #define CODE_SKIP UINT32_MAX
+#define CODE_OWN (UINT32_MAX - 1)
+#define CODE_LIB 0x80000000u
+
+/* ------------------------------------------------------------------------ */
+/* Whose code is it: the profiler's, the standard library's, the user's     */
+/* ------------------------------------------------------------------------ */
+
+#define TR_PREFIX_MAX 4
+#define TR_PREFIX_LEN 1024
+
+/* Directory prefixes (each ending in '/'), filled once by classify_init():
+ * the code_profiler package's directories, and the standard library's. */
+static struct {
+    int ready;
+    char own[TR_PREFIX_MAX][TR_PREFIX_LEN];
+    size_t nown;
+    char lib[TR_PREFIX_MAX][TR_PREFIX_LEN];
+    size_t nlib;
+} cls_g;
+
+/* Adds directory `dir` (a str object) to `tab` with a trailing '/'. */
+static void prefix_add(char tab[][TR_PREFIX_LEN], size_t *n, PyObject *dir) {
+    const char *d = (dir && PyUnicode_Check(dir)) ? PyUnicode_AsUTF8(dir) : NULL;
+    if (!d) {
+        PyErr_Clear();
+        return;
+    }
+    size_t len = strlen(d);
+    while (len > 1 && d[len - 1] == '/')
+        len--;
+    if (!len || len + 2 > TR_PREFIX_LEN || *n == TR_PREFIX_MAX)
+        return;
+    for (size_t i = 0; i < *n; i++)
+        if (strncmp(tab[i], d, len) == 0 && tab[i][len] == '/' && tab[i][len + 1] == '\0')
+            return;
+    memcpy(tab[*n], d, len);
+    tab[*n][len] = '/';
+    tab[*n][len + 1] = '\0';
+    (*n)++;
+}
+
+/* Finds the prefixes: the code_profiler package's __path__ (sys.modules,
+ * so it works while the package is still being imported) and the
+ * directory of the os module (the pure-Python standard library).  Once per
+ * process; never leaves an exception set.  With no package found (not
+ * imported as code_profiler), nothing counts as the profiler's own. */
+static void classify_init(void) {
+    if (cls_g.ready)
+        return;
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
+    PyObject *pkg = modules && PyDict_Check(modules)
+                        ? PyDict_GetItemString(modules, "code_profiler") /* borrowed */
+                        : NULL;
+    PyObject *path = pkg ? PyObject_GetAttrString(pkg, "__path__") : NULL;
+    PyObject *seq = path ? PySequence_Fast(path, "") : NULL;
+    if (seq) {
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++)
+            prefix_add(cls_g.own, &cls_g.nown, PySequence_Fast_GET_ITEM(seq, i));
+    }
+    Py_XDECREF(seq);
+    Py_XDECREF(path);
+    PyErr_Clear();
+    PyObject *os = modules && PyDict_Check(modules) ? PyDict_GetItemString(modules, "os") : NULL;
+    PyObject *osfile = os ? PyObject_GetAttrString(os, "__file__") : NULL;
+    const char *f = osfile && PyUnicode_Check(osfile) ? PyUnicode_AsUTF8(osfile) : NULL;
+    if (f) {
+        const char *slash = strrchr(f, '/');
+        if (slash && slash > f) {
+            PyObject *dir = PyUnicode_FromStringAndSize(f, slash - f);
+            prefix_add(cls_g.lib, &cls_g.nlib, dir);
+            Py_XDECREF(dir);
+        }
+    }
+    Py_XDECREF(osfile);
+    PyErr_Clear();
+    cls_g.ready = 1;
+    PyErr_Restore(et, ev, etb);
+}
+
+static int has_prefix(const char *file, char tab[][TR_PREFIX_LEN], size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(file, tab[i], strlen(tab[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 if `file` (a code object's co_filename) belongs to the profiler. */
+static int file_is_own(const char *file) {
+    return file && has_prefix(file, cls_g.own, cls_g.nown);
+}
+
+/* 1 if `file` is the standard library's: under its directory but not in a
+ * site-packages inside it; or a frozen module ("<frozen os>"); or
+ * "<string>" outside __main__ (`modname`, may be NULL): what namedtuple and
+ * the like compile at run time, then shown or hidden with its caller.
+ * `python -c` code ("<string>" in __main__) and other pseudo-files
+ * ("<stdin>", "<ipython-input-...>") are user code. */
+static int file_is_lib(const char *file, PyObject *modname) {
+    if (!file)
+        return 0;
+    if (strncmp(file, "<frozen ", 8) == 0)
+        return 1;
+    if (strcmp(file, "<string>") == 0)
+        return !modname || PyUnicode_CompareWithASCIIString(modname, "__main__") != 0;
+    return has_prefix(file, cls_g.lib, cls_g.nlib) && !strstr(file, "/site-packages/") &&
+           !strstr(file, "/dist-packages/");
+}
 
 /* ------------------------------------------------------------------------ */
 /* Sites of Python code objects                                              */
 /* ------------------------------------------------------------------------ */
 
-/* Interns the site of `co`; `globals` (borrowed, may be NULL) gives the
- * module name.  Caches the id on the code object.  Never leaves an
- * exception set; returns 0 on failure. */
+/* Classifies `co` and, unless it is the profiler's own, interns its site;
+ * `globals` (borrowed, may be NULL) gives the module name.  Caches the
+ * result on the code object and returns it (a code-extra value, see
+ * CODE_*).  Never leaves an exception set; returns 0 on failure. */
 static uint32_t intern_code(PyCodeObject *co, PyObject *globals) {
     PyObject *exc_t, *exc_v, *exc_tb;
     PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
     uint32_t id = 0;
+    const char *cfile = co->co_filename ? PyUnicode_AsUTF8(co->co_filename) : NULL;
+    if (!cfile)
+        PyErr_Clear();
+    if (file_is_own(cfile)) {
+        if (code_index >= 0 &&
+            CP_SET_EXTRA((PyObject *)co, code_index, (void *)(uintptr_t)CODE_OWN) < 0)
+            PyErr_Clear();
+        PyErr_Restore(exc_t, exc_v, exc_tb);
+        return CODE_OWN;
+    }
     PyObject *name = NULL;
     PyObject *modname = NULL;
     if (globals && PyDict_Check(globals)) {
@@ -176,16 +307,19 @@ static uint32_t intern_code(PyCodeObject *co, PyObject *globals) {
         if (modname && !PyUnicode_Check(modname))
             modname = NULL;
     }
+    uint32_t lib = file_is_lib(cfile, modname) ? CODE_LIB : 0;
     PyObject *qual = co->co_qualname ? co->co_qualname : co->co_name;
     if (modname)
         name = PyUnicode_FromFormat("%U.%U", modname, qual);
     else
         name = Py_NewRef(qual);
     const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
-    const char *cfile = co->co_filename ? PyUnicode_AsUTF8(co->co_filename) : NULL;
     if (cname) {
         int line = co->co_firstlineno;
         id = codeprof_site(cname, cfile, line > 0 ? (uint32_t)line : 0, CODEPROF_SITE_PYTHON);
+        if (id >= CODE_LIB)
+            id = 0; /* cannot be told from the class bits: not recorded */
+        id |= id ? lib : 0;
         if (id && code_index >= 0 &&
             CP_SET_EXTRA((PyObject *)co, code_index, (void *)(uintptr_t)id) < 0)
             PyErr_Clear();
@@ -210,6 +344,105 @@ static inline uint32_t code_site_cached(PyCodeObject *co) {
     }
     return (uint32_t)(uintptr_t)extra;
 #endif
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hidden regions: the open frames of each thread                            */
+/* ------------------------------------------------------------------------ */
+
+/* The calling thread's Python frames entered since the tracer started and
+ * still open, one bit each (1 = hidden), so that what the profiler's own
+ * code calls (the standard library, C functions) is hidden with it, while
+ * user code it calls is recorded.  Frames deeper than TR_STACK_BITS share
+ * the deepest stored bit (a standard-library frame that deep is then
+ * shown or hidden as that frame is).  `gen` is tr_gen when the stack
+ * was last emptied: a new tracing run starts every thread's stack afresh. */
+#define TR_STACK_BITS 1024
+typedef struct tr_stack {
+    uint32_t gen;
+    uint32_t depth;
+    uint64_t bits[TR_STACK_BITS / 64];
+} tr_stack;
+
+static _Thread_local tr_stack tr_tls __attribute__((tls_model("initial-exec")));
+static uint32_t tr_gen; /* bumped at every tracer start (GIL) */
+
+static inline tr_stack *tr_stack_get(void) {
+    tr_stack *k = &tr_tls;
+    if (__builtin_expect(k->gen != tr_gen, 0)) {
+        k->gen = tr_gen;
+        k->depth = 0;
+    }
+    return k;
+}
+
+/* The innermost open frame is hidden (depth > 0). */
+static inline int tr_top_hidden(const tr_stack *k) {
+    uint32_t i = k->depth - 1;
+    if (i >= TR_STACK_BITS)
+        i = TR_STACK_BITS - 1;
+    return (int)((k->bits[i >> 6] >> (i & 63)) & 1u);
+}
+
+static inline void tr_push(tr_stack *k, int hidden) {
+    uint32_t i = k->depth;
+    if (i < TR_STACK_BITS) {
+        uint64_t bit = 1ull << (i & 63);
+        if (hidden)
+            k->bits[i >> 6] |= bit;
+        else
+            k->bits[i >> 6] &= ~bit;
+    }
+    if (k->depth != UINT32_MAX)
+        k->depth++;
+}
+
+/* A Python frame of class `x` (a code-extra value, not 0) starts or
+ * resumes: returns the site to record, or 0 (hidden ones are counted). */
+static inline uint32_t tr_enter(cp_session *s, uint32_t x) {
+    tr_stack *k = tr_stack_get();
+    int hidden;
+    if (__builtin_expect(x < CODE_LIB, 1))
+        hidden = 0;
+    else if (x == CODE_OWN)
+        hidden = 1;
+    else if (x == CODE_SKIP)
+        hidden = 0; /* transparent: what it calls is recorded */
+    else
+        hidden = k->depth ? tr_top_hidden(k) : 0; /* the standard library */
+    tr_push(k, hidden);
+    if (hidden) {
+        cp_session_count_hidden(s, 1);
+        return 0;
+    }
+    return x == CODE_SKIP ? 0 : (x & ~CODE_LIB);
+}
+
+/* A Python frame of class `x` returns, yields or unwinds: returns the
+ * site to record (the one its enter recorded), or 0. */
+static inline uint32_t tr_exit(uint32_t x) {
+    tr_stack *k = tr_stack_get();
+    if (__builtin_expect(k->depth == 0, 0)) /* entered before the tracer started */
+        return (x == CODE_OWN || x == CODE_SKIP) ? 0 : (x & ~CODE_LIB);
+    int hidden = tr_top_hidden(k);
+    k->depth--;
+    return (hidden || x == CODE_SKIP) ? 0 : (x & ~CODE_LIB);
+}
+
+/* The class of `co` (classified now if it was not yet; 0 on failure). */
+static inline uint32_t code_class(PyCodeObject *co, PyObject *globals) {
+    uint32_t x = code_site_cached(co);
+    return x ? x : intern_code(co, globals);
+}
+
+/* Is a C function called now from code `caller` hidden: the innermost open
+ * frame is, or (none opened since the tracer started) `caller` is the
+ * profiler's own code.  `caller` may be NULL. */
+static inline int c_call_hidden(PyCodeObject *caller, PyObject *globals) {
+    tr_stack *k = tr_stack_get();
+    if (__builtin_expect(k->depth != 0, 1))
+        return tr_top_hidden(k);
+    return caller && code_class(caller, globals) == CODE_OWN;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -276,12 +509,37 @@ static PyObject *native_name(const PyMethodDef *ml, PyObject *self, PyObject *mo
     return PyUnicode_FromString(ml->ml_name);
 }
 
+static int type_is_core(const PyTypeObject *tp) {
+    static const char core[] = "code_profiler._core.";
+    return tp && tp->tp_name && strncmp(tp->tp_name, core, sizeof core - 1) == 0;
+}
+
+/* 1 for the C extension's own callables: a Session or Scope method, a
+ * function of the _core module, a method of any _core type. */
+static int native_is_own(const PyMethodDef *ml, PyObject *self, PyTypeObject *descr_type) {
+    if (cp_py_is_own_method(ml))
+        return 1;
+    if (descr_type)
+        return type_is_core(descr_type);
+    if (!self)
+        return 0;
+    if (PyModule_Check(self)) {
+        const char *n = PyModule_GetName(self);
+        if (!n) {
+            PyErr_Clear();
+            return 0;
+        }
+        return strcmp(n, "code_profiler._core") == 0;
+    }
+    return type_is_core(PyType_Check(self) ? (PyTypeObject *)self : Py_TYPE(self));
+}
+
 static uint32_t intern_native(const PyMethodDef *ml, const void *key_type, PyObject *self,
                               PyObject *module, PyTypeObject *descr_type) {
     PyObject *exc_t, *exc_v, *exc_tb;
     PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
     uint32_t id = 0;
-    int own = cp_py_is_own_method(ml);
+    int own = native_is_own(ml, self, descr_type);
     if (own) {
         id = NAT_SKIP;
     } else {
@@ -302,11 +560,11 @@ static uint32_t intern_native(const PyMethodDef *ml, const void *key_type, PyObj
     }
     PyErr_Clear();
     PyErr_Restore(exc_t, exc_v, exc_tb);
-    return id == NAT_SKIP ? 0 : id;
+    return id;
 }
 
-/* Site of a C callable, or 0 if `callable` is not a C function (or is one
- * of our own Session methods). */
+/* Site of a C callable; NAT_SKIP for one of the extension's own (never
+ * recorded); 0 if `callable` is not a C function. */
 static inline uint32_t native_site(PyObject *callable) {
     const PyMethodDef *ml;
     const void *key_type;
@@ -331,7 +589,7 @@ static inline uint32_t native_site(PyObject *callable) {
         for (;;) {
             const nat_slot *sl = &nat_tab[j];
             if (sl->def == ml && sl->type == key_type)
-                return sl->id == NAT_SKIP ? 0 : sl->id;
+                return sl->id;
             if (!sl->def)
                 break;
             j = (j + 1) & (nat_cap - 1);
@@ -344,6 +602,23 @@ static inline uint32_t native_site(PyObject *callable) {
 /* The profile hook (3.11; fallback on 3.12+)                                */
 /* ------------------------------------------------------------------------ */
 
+/* c_call_hidden() for the profile hook: `frame` is the caller's. */
+static inline int profile_c_hidden(PyFrameObject *frame) {
+    tr_stack *k = tr_stack_get();
+    if (__builtin_expect(k->depth != 0, 1))
+        return tr_top_hidden(k);
+    if (!frame)
+        return 0;
+    PyCodeObject *co = PyFrame_GetCode(frame);
+    PyObject *g = PyFrame_GetGlobals(frame);
+    if (!g)
+        PyErr_Clear();
+    int r = c_call_hidden(co, g);
+    Py_XDECREF(g);
+    Py_DECREF(co);
+    return r;
+}
+
 static int profile_func(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg) {
     (void)obj;
     cp_session *s = tracer_g.s;
@@ -354,27 +629,29 @@ static int profile_func(PyObject *obj, PyFrameObject *frame, int what, PyObject 
     case PyTrace_CALL:
     case PyTrace_RETURN: {
         PyCodeObject *co = PyFrame_GetCode(frame);
-        id = code_site_cached(co);
-        if (__builtin_expect(!id, 0)) {
+        uint32_t x = code_site_cached(co);
+        if (__builtin_expect(!x, 0)) {
             PyObject *g = PyFrame_GetGlobals(frame);
             if (!g)
                 PyErr_Clear();
-            id = intern_code(co, g);
+            x = intern_code(co, g);
             Py_XDECREF(g);
         }
         Py_DECREF(co);
-        if (id && id != CODE_SKIP)
+        if (x && (id = what == PyTrace_CALL ? tr_enter(s, x) : tr_exit(x)))
             cp_emit(s, what == PyTrace_CALL ? CP_EV_ENTER : CP_EV_EXIT, 0, id, 0, 0);
         break;
     }
     case PyTrace_C_CALL:
-        if ((id = native_site(arg)))
-            cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
-        break;
     case PyTrace_C_RETURN:
     case PyTrace_C_EXCEPTION:
-        if ((id = native_site(arg)))
-            cp_emit(s, CP_EV_EXIT, 0, id, 0, 0);
+        if ((id = native_site(arg))) {
+            int call = what == PyTrace_C_CALL;
+            if (id != NAT_SKIP && !profile_c_hidden(frame))
+                cp_emit(s, call ? CP_EV_ENTER : CP_EV_EXIT, 0, id, 0, 0);
+            else if (call)
+                cp_session_count_hidden(s, 1);
+        }
         break;
     default:
         break;
@@ -824,18 +1101,22 @@ static PyObject *eval_hook(PyThreadState *ts, struct _PyInterpreterFrame *f, int
     if (__builtin_expect(!s, 0))
         return eval_prev(ts, f, exc);
     PyCodeObject *co = f->f_code;
-    uint32_t id = code_site_cached(co);
-    if (__builtin_expect(!id, 0)) {
-        id = intern_code(co, f->f_globals);
-        if (!id)
+    uint32_t x = code_site_cached(co);
+    if (__builtin_expect(!x, 0)) {
+        x = intern_code(co, f->f_globals);
+        if (!x)
             return eval_prev(ts, f, exc);
     }
-    if (id == CODE_SKIP)
-        return eval_prev(ts, f, exc);
-    cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
+    uint32_t gen = tr_gen;
+    uint32_t id = tr_enter(s, x);
+    if (id)
+        cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
     PyObject *r = eval_prev(ts, f, exc);
-    /* The tracer may have been stopped (and the session freed) meanwhile. */
-    if (__builtin_expect((s = tracer_g.s) != NULL, 1))
+    /* The tracer may have been stopped (and the session freed) meanwhile,
+     * or restarted (a fresh stack, which this frame is not on). */
+    if (gen == tr_gen)
+        (void)tr_exit(x);
+    if (id && __builtin_expect((s = tracer_g.s) != NULL, 1))
         cp_emit(s, CP_EV_EXIT, 0, id, 0, 0);
     return r;
 }
@@ -869,10 +1150,11 @@ static inline void mon_code_event(PyObject *const *args, Py_ssize_t nargs, uint1
     cp_session *s = tracer_g.s;
     if (__builtin_expect(s != NULL && nargs >= 1, 1) && PyCode_Check(args[0])) {
         PyCodeObject *co = (PyCodeObject *)args[0];
-        uint32_t id = code_site_cached(co);
-        if (__builtin_expect(!id, 0))
-            id = intern_code(co, PyEval_GetGlobals());
-        if (id && id != CODE_SKIP)
+        uint32_t x = code_site_cached(co);
+        if (__builtin_expect(!x, 0))
+            x = intern_code(co, PyEval_GetGlobals());
+        uint32_t id = !x ? 0 : kind == CP_EV_ENTER ? tr_enter(s, x) : tr_exit(x);
+        if (id)
             cp_emit(s, kind, 0, id, 0, 0);
     }
 }
@@ -895,6 +1177,14 @@ static PyObject *mon_exit(PyObject *self, PyObject *const *args, size_t nargsf, 
     Py_RETURN_NONE;
 }
 
+/* c_call_hidden() for a monitoring event whose args[0] is the caller's code. */
+static inline int mon_c_hidden(PyObject *caller) {
+    tr_stack *k = tr_stack_get();
+    if (__builtin_expect(k->depth != 0, 1))
+        return tr_top_hidden(k);
+    return PyCode_Check(caller) && c_call_hidden((PyCodeObject *)caller, PyEval_GetGlobals());
+}
+
 /* CALL(code, offset, callable, arg0): C functions open a site here.  Never
  * DISABLE: that would switch this call site off for every later callable,
  * C functions included (see the note at the top). */
@@ -908,8 +1198,12 @@ static PyObject *mon_call(PyObject *self, PyObject *const *args, size_t nargsf, 
         if (Py_IS_TYPE(args[2], &PyFunction_Type) || Py_IS_TYPE(args[2], &PyMethod_Type))
             Py_RETURN_NONE;
         uint32_t id = native_site(args[2]);
-        if (id)
-            cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
+        if (id) {
+            if (id != NAT_SKIP && !mon_c_hidden(args[0]))
+                cp_emit(s, CP_EV_ENTER, 0, id, 0, 0);
+            else
+                cp_session_count_hidden(s, 1);
+        }
     }
     Py_RETURN_NONE;
 }
@@ -921,7 +1215,7 @@ static PyObject *mon_c_exit(PyObject *self, PyObject *const *args, size_t nargsf
     cp_session *s = tracer_g.s;
     if (s && PyVectorcall_NARGS(nargsf) >= 3) {
         uint32_t id = native_site(args[2]);
-        if (id)
+        if (id && id != NAT_SKIP && !mon_c_hidden(args[0]))
             cp_emit(s, CP_EV_EXIT, 0, id, 0, 0);
     }
     Py_RETURN_NONE;
@@ -1153,7 +1447,14 @@ int cp_py_tracer_ignore_code(PyObject *code) {
                      Py_TYPE(code)->tp_name);
         return -1;
     }
-    return CP_SET_EXTRA(code, code_index, (void *)(uintptr_t)CODE_SKIP);
+    classify_init();
+    const char *file = ((PyCodeObject *)code)->co_filename
+                           ? PyUnicode_AsUTF8(((PyCodeObject *)code)->co_filename)
+                           : NULL;
+    if (!file)
+        PyErr_Clear();
+    uintptr_t v = file_is_own(file) ? CODE_OWN : CODE_SKIP;
+    return CP_SET_EXTRA(code, code_index, (void *)v);
 }
 
 int cp_py_tracer_busy(void) { return tracer_g.owner != NULL; }
@@ -1239,6 +1540,9 @@ int cp_py_tracer_start(cp_py_session *owner) {
     if (choose_mode(&mode) < 0)
         return -1;
     cp_py_state *st = owner->st;
+    classify_init();
+    tr_gen++;
+    atomic_store_explicit(&owner->s->python_traced, 1, memory_order_relaxed);
     tracer_g.start_ns = codeprof_now_ns();
     tracer_g.s = owner->s;
     tracer_g.owner = owner;

@@ -19,6 +19,11 @@
  *   CODEPROF_TRACER=auto|eval_frame|setprofile|sys.monitoring picks one.
  *   Free-threaded builds: refuses to start while the GIL is disabled.
  *
+ * The profiler is invisible: code of the code_profiler package and the
+ * extension's own C callables are never recorded, nor the standard library
+ * and C functions they call; user code they call is (tracer.c, "Hidden
+ * regions"; docs/ARCHITECTURE.md).
+ *
  * The tracer is process-wide by nature (one profile hook per thread, one
  * monitoring tool per interpreter), so one session at a time may trace; its
  * state lives in tracer.c.  Site ids are cached on code objects with the
@@ -36,9 +41,11 @@
  * or -1 with an exception set. */
 int cp_py_tracer_init(PyObject *module, cp_py_state *st);
 
-/* Marks a code object as never recorded by the tracer (the facade hides
- * its wrapper frames this way).  Returns 0, or -1 with TypeError for a
- * non-code object. */
+/* Marks a code object as never recorded by the tracer: code of the
+ * code_profiler package becomes the profiler's own (what it calls is hidden
+ * too, except user code), any other code transparent (not recorded, what
+ * it calls is: a decorated function whose scope is its record).  Returns
+ * 0, or -1 with TypeError for a non-code object. */
 int cp_py_tracer_ignore_code(PyObject *code);
 
 /* Returns 0 if no other session traces, else raises RuntimeError naming

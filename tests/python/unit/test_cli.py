@@ -324,3 +324,327 @@ def test_dash_m_after_the_script_belongs_to_the_script(tmp_path):
     res = codeprof("run", "-q", "argv.py", "-m", "x", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == ["argv.py", "-m", "x"]
+
+
+# ---------------------------------------------------------------------------
+# Signals: the report and summary are written, the exit status is the signal's
+# ---------------------------------------------------------------------------
+
+SLEEPER = textwrap.dedent("""
+    import sys, threading, time
+
+    def work():
+        return sum(range(10000))
+
+    def main():
+        for _ in range(5):
+            work()
+        if "thread" in sys.argv:  # a non-daemon thread that never ends
+            threading.Thread(target=lambda: time.sleep(3600), daemon=False).start()
+        print("ready", flush=True)
+        while True:
+            time.sleep(0.05)
+
+    main()
+""")
+
+
+def _start_sleeper(tmp_path: Path, *extra: str):
+    import signal
+    import subprocess
+    from conftest import subprocess_env
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+
+    def default_sigint() -> None:
+        # A test run in a background job inherits SIGINT ignored; Python
+        # then installs no KeyboardInterrupt handler.  Give the child the
+        # default, as a terminal would.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "code_profiler", "run", "-o", str(tmp_path / "s.json"),
+         "sleeper.py", *extra],
+        cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, preexec_fn=default_sigint)
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"the script did not start: {line!r} {err}")
+    return proc
+
+
+@pytest.mark.parametrize("signame,statuses", [("SIGTERM", (-15, 143)), ("SIGINT", (-2, 130))])
+def test_signal_mid_run_writes_report_and_summary_and_keeps_the_signal_status(
+        tmp_path, signame, statuses):
+    import signal
+    proc = _start_sleeper(tmp_path)
+    proc.send_signal(getattr(signal, signame))
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in statuses, err
+    assert f"stopped by {signame}" in err
+    assert "Top functions by inclusive time" in err  # the summary
+    report = json.loads((tmp_path / "s.json").read_text())
+    assert function_entry(report, "work", kind="python")["calls"] == 5
+    assert f"json report written to {tmp_path / 's.json'}" in err
+
+
+def test_sigterm_with_a_non_daemon_thread_still_ends_the_run(tmp_path):
+    """The script's own threads cannot keep the process alive after SIGTERM:
+    it ends by the signal once the report is written."""
+    import signal
+    proc = _start_sleeper(tmp_path, "thread")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (-15, 143)
+    assert json.loads((tmp_path / "s.json").read_text())["performance"]["functions"]
+
+
+# ---------------------------------------------------------------------------
+# Output files: format by ending or --format, paths printed
+# ---------------------------------------------------------------------------
+
+def test_format_follows_each_files_ending_and_paths_are_printed(script, tmp_path):
+    res = codeprof("run", "-o", "r.txt", "-o", "r.json", "-o", "r.dat", str(script),
+                   cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    text = (tmp_path / "r.txt").read_text()
+    assert "work" in text and not text.lstrip().startswith("{")
+    for name in ("r.json", "r.dat"):  # an unknown ending gets JSON
+        assert function_entry(json.loads((tmp_path / name).read_text()), "work")["calls"] == 4
+    lines = [ln for ln in res.stderr.splitlines() if "report written to" in ln]
+    assert lines == [f"codeprof: text report written to {tmp_path / 'r.txt'}",
+                     f"codeprof: json report written to {tmp_path / 'r.json'}",
+                     f"codeprof: json report written to {tmp_path / 'r.dat'}"]
+    quiet = codeprof("run", "-q", "-o", "q.json", str(script), cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_format_option_overrides_an_unknown_ending(script, tmp_path):
+    res = codeprof("run", "-q", "--format", "text", "-o", "summary.out", str(script),
+                   cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "summary.out").read_text().lstrip().startswith("{")
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--format", "pstats", "-o", "x.json"], "--format pstats does not match the file name "
+                                             "'x.json' (its ending asks for json)"),
+    (["--format", "json", "-o", "x.speedscope.json"], "its ending asks for speedscope"),
+    (["--text", "-o", "x.json"], "--format text does not match the file name 'x.json'"),
+    (["--text", "--format", "json", "-o", "x"], "--text contradicts --format json"),
+])
+def test_format_mismatch_is_a_usage_error_before_the_script_runs(script, tmp_path, args,
+                                                                 expected):
+    res = codeprof("run", *args, str(script), cwd=tmp_path)
+    assert res.returncode == 2
+    assert expected in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "seen.json").exists()  # the script did not run
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_pstats_ending_asks_for_pstats(script, tmp_path):
+    res = codeprof("run", "-q", "-o", "x.prof", str(script), cwd=tmp_path)
+    if res.returncode == 0:  # the pstats writer is in this build
+        import pstats
+        stats = pstats.Stats(str(tmp_path / "x.prof"))
+        assert any(fn[2] == "work" and v[1] == 4 for fn, v in stats.stats.items())
+    else:
+        assert res.returncode == 1
+        assert f"could not write the report '{tmp_path / 'x.prof'}' (pstats)" in res.stderr
+
+
+def test_report_into_a_path_whose_parent_is_a_file_names_it(script, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    res = codeprof("run", "-q", "-o", "afile/x.json", str(script), cwd=tmp_path)
+    assert res.returncode == 1
+    assert f"'{tmp_path / 'afile'}' is a file, not a directory" in res.stderr
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+# ---------------------------------------------------------------------------
+# codeprof report / codeprof diff
+# ---------------------------------------------------------------------------
+
+def test_report_and_diff_with_stub_reader(tmp_path, monkeypatch, capsys):
+    """The subcommands against the reader's interface (_core.render_report,
+    save_report, diff_reports), stubbed: argument handling, output files,
+    format choice and error lines."""
+    from code_profiler import _core, cli
+    seen = []
+
+    def render_report(path, fmt):
+        seen.append(("render", path, fmt))
+        if "bad" in path:
+            raise ValueError(f"render_report(): {path}: schema: expected \"codeprof-report\"")
+        if "new" in path:
+            raise ValueError("schema_version 99 is newer than this reader (2)")
+        if fmt == "trace":
+            raise RuntimeError("render_report(): no writer for the format 'trace' in this build")
+        return b"\x00pstats" if fmt == "pstats" else f"{fmt} of {path}"
+
+    def save_report(path, out, fmt):
+        seen.append(("save", path, out, fmt))
+        Path(out).write_text(f"{fmt} of {path}")
+
+    def diff_reports(a, b, fmt):
+        seen.append(("diff", a, b, fmt))
+        return json.dumps({"a": a, "b": b}) if fmt == "json" else f"diff {a} {b}"
+
+    monkeypatch.setattr(_core, "render_report", render_report, raising=False)
+    monkeypatch.setattr(_core, "save_report", save_report, raising=False)
+    monkeypatch.setattr(_core, "diff_reports", diff_reports, raising=False)
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.json", "b.json", "bad.json", "new.json"):
+        (tmp_path / name).write_text("{}")
+
+    assert cli.main(["report", "a.json"]) == 0
+    assert capsys.readouterr().out == "text of a.json\n"
+    assert cli.main(["report", "a.json", "-o", "out.prof"]) == 0
+    assert seen[-1] == ("save", "a.json", str(tmp_path / "out.prof"), "pstats")
+    assert f"pstats report written to {tmp_path / 'out.prof'}" in capsys.readouterr().err
+    assert cli.main(["report", "a.json", "--format", "pstats"]) == 2  # binary to a terminal
+    assert "give -o" in capsys.readouterr().err
+    assert cli.main(["report", "a.json", "--format", "json", "-o", "x.txt"]) == 2
+    assert "does not match the file name 'x.txt'" in capsys.readouterr().err
+
+    # errors: one line naming the file and what was expected, exit 2
+    for args, expected in (
+            (["report", "missing.json"], "report: error: no such file: 'missing.json'"),
+            (["report", "bad.json"], "report: error: bad.json: schema: expected"),
+            (["report", "new.json"], "report: error: 'new.json': schema_version 99 is newer"),
+            (["diff", "a.json", "nope.json"], "diff: error: no such file: 'nope.json'")):
+        assert cli.main(args) == 2
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1, err
+    # a format this build cannot write: not the input's fault, exit 1
+    assert cli.main(["report", "a.json", "--format", "trace"]) == 1
+    assert capsys.readouterr().err.strip() == \
+        "codeprof report: error: no writer for the format 'trace' in this build"
+
+    assert cli.main(["diff", "a.json", "b.json"]) == 0
+    assert capsys.readouterr().out == "diff a.json b.json\n"
+    assert cli.main(["diff", "a.json", "b.json", "-o", "d.json"]) == 0  # format by ending
+    assert json.loads((tmp_path / "d.json").read_text()) == {"a": "a.json", "b": "b.json"}
+    assert cli.main(["diff", "a.json", "b.json", "-o", "d.prof"]) == 2
+    assert "only text, json can be written here" in capsys.readouterr().err
+
+
+needs_reader = pytest.mark.skipif(
+    not all(hasattr(__import__("code_profiler")._core, n)
+            for n in ("render_report", "save_report", "diff_reports")),
+    reason="the report reader (_core.render_report/save_report/diff_reports) is not in "
+           "this build yet")
+
+
+@needs_reader
+def test_report_renders_a_saved_report_and_reexports_it(script, tmp_path):
+    res = codeprof("run", "-q", "-o", "r.json", str(script), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    text = codeprof("report", "r.json", cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert "Top functions by inclusive time" in text.stdout and "work" in text.stdout
+    again = codeprof("report", "r.json", "-o", "again.json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    report = json.loads((tmp_path / "again.json").read_text())
+    assert function_entry(report, "work", kind="python")["calls"] == 4
+
+
+@needs_reader
+def test_diff_of_two_runs(script, tmp_path):
+    for name in ("a.json", "b.json"):
+        res = codeprof("run", "-q", "-o", name, str(script), cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+    res = codeprof("diff", "a.json", "b.json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "work" in res.stdout
+    res = codeprof("diff", "a.json", "b.json", "--format", "json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    json.loads(res.stdout)
+
+
+@needs_reader
+def test_report_errors_name_the_file(tmp_path):
+    (tmp_path / "other.json").write_text('{"hello": 1}')
+    (tmp_path / "broken.json").write_text('{"schema": ')
+    (tmp_path / "newer.json").write_text('{"schema": "codeprof-report", "schema_version": 99}')
+    for name, what in (("other.json", "codeprof-report"), ("broken.json", "expected"),
+                       ("newer.json", "schema"), ("missing.json", "no such file")):
+        for args in (["report", name], ["diff", name, name]):
+            res = codeprof(*args, cwd=tmp_path)
+            assert res.returncode == 2, res.stderr
+            lines = res.stderr.strip().splitlines()
+            assert len(lines) == 1 and name in lines[0] and what in lines[0], res.stderr
+            assert "()" not in lines[0]  # no C function names
+
+
+def test_format_without_output_is_a_usage_error(script, tmp_path):
+    res = codeprof("run", "--format", "text", str(script), cwd=tmp_path)
+    assert res.returncode == 2
+    assert "add -o OUT" in res.stderr
+    assert not (tmp_path / "seen.json").exists()
+
+
+def test_summary_and_every_file_come_from_one_model(script, tmp_path, monkeypatch):
+    """codeprof run renders the summary and each -o file from the model the
+    session built once after the stop (schema 2's cached report model)."""
+    from code_profiler import cli
+    made = []
+
+    class Recording(cli.VideoOpusClipProfiler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(cli, "VideoOpusClipProfiler", Recording)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["run", "-o", "a.json", "-o", "b.txt", "-o", "c.json", str(script)])
+    assert code == 0
+    assert (tmp_path / "a.json").exists() and (tmp_path / "c.json").exists()
+    session = made[0].session
+    if not hasattr(session, "model_counts"):
+        pytest.skip("this build's session does not count its report models")
+    built, reused = session.model_counts()
+    assert built == 1 and reused >= 3, (built, reused)
+
+
+def test_sigterm_stays_the_exit_status_when_another_exception_follows(tmp_path):
+    """A SIGTERM that the script turns into another failure (as a DataLoader
+    does when the same process-group SIGTERM kills its workers) still ends
+    the run by SIGTERM, after the traceback and the report."""
+    import signal
+    import subprocess
+    from conftest import subprocess_env
+    (tmp_path / "swallow.py").write_text(textwrap.dedent("""
+        import time
+        print("ready", flush=True)
+        try:
+            while True:
+                time.sleep(0.05)
+        except BaseException:
+            pass
+        raise RuntimeError("workers gone")
+    """))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "code_profiler", "run", "-o", str(tmp_path / "s.json"),
+         "swallow.py"], cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (-15, 143), err
+    assert "RuntimeError: workers gone" in err
+    assert (tmp_path / "s.json").exists()
