@@ -632,7 +632,7 @@ static int read_children(rd *r, const cp_jval *obj, uint32_t parent) {
     for (uint32_t i = 0; i < kids->len; i++) {
         size_t o = enter_key(r, "children");
         enter_index(r, i);
-        uint32_t idx;
+        uint32_t idx = CP_NONE;
         if (read_node(r, &kids->u.kids[i], parent, &idx) != 0)
             return -1;
         if (last == CP_NONE)
