@@ -377,6 +377,19 @@ static void put_site_text(cp_strbuf *sb, const cp_msite *s, int with_kind) {
     }
 }
 
+/* One table row: three figures (each A, B, B/A) and the site. */
+static void put_row_text(cp_strbuf *out, const row *r, const char *f0, const char *f1,
+                         const char *f2, int with_kind) {
+    put_pair(out, r->f[0], f0);
+    cp_strbuf_putc(out, ' ');
+    put_pair(out, r->f[1], f1);
+    cp_strbuf_putc(out, ' ');
+    put_pair(out, r->f[2], f2);
+    cp_strbuf_puts(out, "  ");
+    put_site_text(out, r->sa ? r->sa : r->sb, with_kind);
+    cp_strbuf_putc(out, '\n');
+}
+
 static void text_finding_list(cp_strbuf *out, const diff *d, const char *title, int which) {
     size_t n = 0;
     for (size_t i = 0; i < d->findings.n; i++) {
@@ -437,33 +450,15 @@ int cp_report_diff_text(const cp_model *a, const cp_model *b, const char *name_a
         cp_strbuf_printf(out, "%10s %10s %8s %10s %10s %8s %10s %10s %8s  %s\n", "incl A s",
                          "incl B s", "B/A", "self A s", "self B s", "B/A", "calls A", "calls B",
                          "B/A", "function  file:line");
-        for (size_t i = 0; i < nf; i++) {
-            const row *r = &d.funcs.v[i];
-            put_pair(out, r->f[0], "%10.4f");
-            cp_strbuf_putc(out, ' ');
-            put_pair(out, r->f[1], "%10.4f");
-            cp_strbuf_putc(out, ' ');
-            put_pair(out, r->f[2], "%10.0f");
-            cp_strbuf_puts(out, "  ");
-            put_site_text(out, r->sa ? r->sa : r->sb, 0);
-            cp_strbuf_putc(out, '\n');
-        }
+        for (size_t i = 0; i < nf; i++)
+            put_row_text(out, &d.funcs.v[i], "%10.4f", "%10.4f", "%10.0f", 0);
     }
     if (d.stages.n) {
         cp_strbuf_printf(out, "\nStages\n%10s %10s %8s %10s %10s %8s %10s %10s %8s  %s\n",
                          "total A s", "total B s", "B/A", "calls A", "calls B", "B/A", "mean A s",
                          "mean B s", "B/A", "stage (kind)");
-        for (size_t i = 0; i < d.stages.n; i++) {
-            const row *r = &d.stages.v[i];
-            put_pair(out, r->f[0], "%10.4f");
-            cp_strbuf_putc(out, ' ');
-            put_pair(out, r->f[1], "%10.0f");
-            cp_strbuf_putc(out, ' ');
-            put_pair(out, r->f[2], "%10.6f");
-            cp_strbuf_puts(out, "  ");
-            put_site_text(out, r->sa ? r->sa : r->sb, 1);
-            cp_strbuf_putc(out, '\n');
-        }
+        for (size_t i = 0; i < d.stages.n; i++)
+            put_row_text(out, &d.stages.v[i], "%10.4f", "%10.0f", "%10.6f", 1);
     }
     static const char *const lnames[] = {"mean wait s", "data stall fraction", "samples/s",
                                          "batches"};
