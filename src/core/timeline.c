@@ -142,3 +142,7 @@ cp_tl_event *cp_timeline_copy(const cp_tl_store *st, uint32_t *n) {
     *n = total;
     return out;
 }
+
+uint32_t cp_timeline_seam(const cp_tl_store *st) {
+    return st->ring_total > st->ring_cap ? st->head_n : 0;
+}

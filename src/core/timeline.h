@@ -69,4 +69,9 @@ cp_sink cp_timeline_sink(cp_timeline *tl);
  * NULL with *n == 0 when empty or on OOM. */
 cp_tl_event *cp_timeline_copy(const cp_tl_store *st, uint32_t *n);
 
+/* Where the events of cp_timeline_copy(st) jump over the dropped middle:
+ * the index of the first event after it, or 0 when nothing fell out of
+ * the ring (the copy is then continuous). */
+uint32_t cp_timeline_seam(const cp_tl_store *st);
+
 #endif /* CP_TIMELINE_H */

@@ -375,6 +375,7 @@ cp_model *cp_model_build(cp_session *s) {
         m->timeline_dropped = s->timeline->scopes.dropped;
         m->timeline_traced = cp_timeline_copy(&s->timeline->traced, &m->ntimeline_traced);
         m->timeline_traced_dropped = s->timeline->traced.dropped;
+        m->timeline_traced_seam = m->timeline_traced ? cp_timeline_seam(&s->timeline->traced) : 0;
         if (timeline_to_model(m, m->timeline, m->ntimeline) != 0 ||
             timeline_to_model(m, m->timeline_traced, m->ntimeline_traced) != 0)
             goto fail;

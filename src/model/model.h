@@ -254,6 +254,9 @@ typedef struct cp_model {
     struct cp_tl_event *timeline_traced;
     uint32_t ntimeline_traced;
     uint64_t timeline_traced_dropped;
+    /* Index in timeline_traced of the first event after the dropped middle
+     * (cp_timeline_seam); 0 when the stream is continuous. */
+    uint32_t timeline_traced_seam;
 
     /* Warnings components recorded on the session (codeprof_session_warn),
      * e.g. the tracer losing a thread to another profiler. */

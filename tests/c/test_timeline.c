@@ -67,11 +67,13 @@ static void test_streams_are_separate_and_bounded(void **state) {
         assert_int_equal(ex[i].thread, 3);
     }
     assert_int_equal(ex[5].kind, CP_EV_MARK);
+    assert_int_equal(cp_timeline_seam(&tl->scopes), 0); /* nothing dropped: continuous */
     free(ex);
     cp_tl_event *tr = cp_timeline_copy(&tl->traced, &n);
     assert_int_equal(n, 6);
     assert_int_equal(tl->traced.dropped, 200 - 6);
     const int64_t want[] = {0, 1, 2, 197, 198, 199}; /* first half, last half */
+    assert_int_equal(cp_timeline_seam(&tl->traced), 3); /* the jump: between 2 and 197 */
     for (uint32_t i = 0; i < n; i++) {
         assert_int_equal(tr[i].value, want[i]);
         assert_int_equal(tr[i].kind, want[i] % 2 ? CP_EV_EXIT : CP_EV_ENTER);
@@ -183,6 +185,7 @@ static void test_session_model_has_traced_stream(void **state) {
     assert_int_equal(m->timeline_dropped, 0);
     assert_int_equal(m->ntimeline_traced, 10);
     assert_int_equal(m->timeline_traced_dropped, 90);
+    assert_int_equal(m->timeline_traced_seam, 5);
     for (uint32_t i = 0; i < m->ntimeline_traced; i++) {
         const cp_tl_event *e = &m->timeline_traced[i];
         assert_string_equal(cp_model_site(m, e->site)->name, "traced_fn");
@@ -235,6 +238,7 @@ static void test_traced_without_explicit_stream(void **state) {
     assert_int_equal(m->ntimeline, 0);
     assert_int_equal(m->timeline_dropped, 0);
     assert_int_equal(m->ntimeline_traced, 2);
+    assert_int_equal(m->timeline_traced_seam, 0);
     cp_model_free(m);
     codeprof_session_free(s);
 }
