@@ -131,10 +131,11 @@ def test_basic_level_trace_has_no_traced_calls(tmp_path):
     assert fib and fib[0]["calls"] == FIB_CALLS_10
 
 
-@pytest.mark.parametrize("cap", [0, 8])
+@pytest.mark.parametrize("cap", [0, 8, 64])
 def test_traced_cap_bounds_the_stream_and_keeps_scopes(tmp_path, cap):
     """A tiny traced store: the first and last events kept, the rest counted;
-    the explicit scope never pushed out."""
+    the explicit scope never pushed out; calls cut at the dropped middle
+    still nest with the scope on the thread's track."""
     script = tmp_path / "capped.py"
     script.write_text(SCRIPT.replace("get_current_profiler()", "prof").replace(
         "from code_profiler import get_current_profiler",
@@ -155,5 +156,10 @@ def test_traced_cap_bounds_the_stream_and_keeps_scopes(tmp_path, cap):
         assert od["timeline_traced_events"] == cap
         assert od["timeline_traced_dropped"] >= 2 * FIB_CALLS_10 - cap
     xs = [e for e in doc["traceEvents"] if e["ph"] == "X"]
-    assert len([e for e in xs if e["name"] == "phase" and e["cat"] == "scope"]) == 1
+    phase = [e for e in xs if e["name"] == "phase" and e["cat"] == "scope"]
+    assert len(phase) == 1
     assert od["timeline_dropped"] == 0 and od["unmatched_exits"] == 0
+    track = [e for e in xs if (e["pid"], e["tid"]) == (phase[0]["pid"], phase[0]["tid"])]
+    _check_nesting(track)
+    calls = [e for e in xs if e["cat"] == "call"]
+    assert od["traced_calls"] == len(calls) <= cap  # each kept its ENTER
