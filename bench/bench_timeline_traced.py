@@ -18,12 +18,20 @@ stop; the MEDIAN per mode.  tracer overhead = median(tracer) - median(bare);
 added = median(traced) - median(tracer); printed as a share of the tracer's
 overhead.  One more traced run saves the trace export (Session.save(path,
 "trace")) and prints its time, size and otherData counts.
+
+With --callgrind N1 N2 (valgrind): instructions of every thread for the
+calls fib(N2) makes beyond fib(N1), per mode (start-up, imports, start and
+stop cancel out); added = I(traced) - I(tracer) as a share of
+I(tracer) - I(bare).  Deterministic on a shared machine.  With N1 >= 24 the
+traced store is already full at N1, so the extra calls measure the ring
+(the steady state of a long run).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -72,12 +80,43 @@ def run(mode: str, n: int, save: str = "") -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def calls_of(n: int) -> int:
+    """Calls fib(n) makes: C(n) = C(n-1) + C(n-2) + 1."""
+    c = [1, 1]
+    for k in range(2, n + 1):
+        c.append(c[-1] + c[-2] + 1)
+    return c[n]
+
+
+def instructions(mode: str, n: int) -> int:
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                        sys.executable, "-c", CHILD, mode, str(n)],
+                       capture_output=True, text=True, timeout=1800)
+    found = re.findall(r"Collected : (\d+)", r.stderr)
+    if r.returncode != 0 or not found:
+        raise SystemExit(f"callgrind {mode} {n}: {r.stderr[-500:]}")
+    return int(found[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=27)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--callgrind", type=int, nargs=2, metavar=("N1", "N2"))
     a = ap.parse_args()
     modes = ["bare", "tracer", "traced"]
+    if a.callgrind:
+        n1, n2 = a.callgrind
+        extra = calls_of(n2) - calls_of(n1)
+        ins = {m: instructions(m, n2) - instructions(m, n1) for m in modes}
+        print(f"callgrind: fib({n2}) - fib({n1}) = {extra} calls")
+        for m in modes:
+            print(f"  {m:7s} {ins[m] / extra:8.1f} instructions/call")
+        over = ins["tracer"] - ins["bare"]
+        added = ins["traced"] - ins["tracer"]
+        print(f"tracer overhead {over / extra:.1f} instr/call; timeline_traced added "
+              f"{added / extra:.1f} instr/call = {100 * added / over:.1f}% of the tracer's overhead")
+        return
     times = {m: [] for m in modes}
     for r in range(a.rounds):
         order = modes if r % 2 == 0 else list(reversed(modes))

@@ -19,6 +19,7 @@ static void store_clear(cp_tl_store *st) {
     cp_big_free(st->ring);
     st->head = st->ring = NULL;
     st->head_n = st->head_alloc = 0;
+    st->ring_pos = 0;
     st->ring_total = 0;
     st->dropped = 0;
 }
@@ -53,24 +54,32 @@ void cp_timeline_reset(cp_timeline *tl) {
      (1u << CP_EV_FREE) | (1u << CP_EV_GPU) | (1u << CP_EV_COUNTER))
 
 /* The store an event goes to, NULL when it is not kept: enter/exit of
- * explicit scopes and the other kept kinds to the explicit stream; the
- * tracer's enter/exit (millions of them) to the traced stream, or nowhere
- * unless traced calls are kept.  A stream with a cap of 0 is off: its
- * events are not counted as dropped. */
-static inline cp_tl_store *store_for(cp_timeline *tl, const cp_event *e) {
-    if (e->kind <= CP_EV_EXIT) {
-        if (e->kind == CP_EV_NONE)
-            return NULL;
-        if (e->flags & CP_EVF_EXPLICIT)
-            return tl->keep_scopes ? &tl->scopes : NULL;
-        return tl->keep_traced ? &tl->traced : NULL;
-    }
-    return tl->keep_scopes && e->kind < 32 && ((KEEP_ALWAYS >> e->kind) & 1u) ? &tl->scopes
-                                                                             : NULL;
+ * explicit scopes and the other kept kinds to the explicit stream
+ * (`scopes`), the tracer's enter/exit (millions of them) to the traced
+ * stream (`traced`).  Each is NULL when its stream is off (a cap of 0, or
+ * traced calls not asked for): its events are then not counted as
+ * dropped. */
+static inline cp_tl_store *store_for(cp_tl_store *scopes, cp_tl_store *traced,
+                                     const cp_event *e) {
+    uint32_t kind = e->kind;
+    if (kind - 1u <= CP_EV_EXIT - 1u) /* ENTER or EXIT */
+        return (e->flags & CP_EVF_EXPLICIT) ? scopes : traced;
+    return kind < 32 && ((KEEP_ALWAYS >> kind) & 1u) ? scopes : NULL;
 }
 
-/* Where the next event goes; NULL when it cannot be stored (OOM, cap 0). */
-static cp_tl_event *slot(cp_tl_store *st) {
+/* Where the next event goes; NULL when it cannot be stored (OOM, cap 0).
+ * The ring's steady state (every traced call of a long run lands here) is
+ * a few compares: no division. */
+static inline cp_tl_event *slot(cp_tl_store *st) {
+    if (__builtin_expect(st->ring != NULL, 1)) {
+        if (st->ring_total >= st->ring_cap)
+            st->dropped++;
+        st->ring_total++;
+        cp_tl_event *o = &st->ring[st->ring_pos];
+        if (++st->ring_pos == st->ring_cap)
+            st->ring_pos = 0;
+        return o;
+    }
     if (st->head_n < st->head_cap) {
         if (st->head_n == st->head_alloc) {
             uint32_t na = st->head_alloc ? st->head_alloc * 2 : 1024;
@@ -91,16 +100,19 @@ static cp_tl_event *slot(cp_tl_store *st) {
         if (!st->ring)
             return NULL;
     }
-    if (st->ring_total >= st->ring_cap)
-        st->dropped++;
-    return &st->ring[st->ring_total++ % st->ring_cap];
+    st->ring_total = 1;
+    st->ring_pos = st->ring_cap > 1 ? 1 : 0;
+    return &st->ring[0];
 }
 
 static void consume(void *ctx, const cp_tbuf *t, const cp_event *ev, uint32_t n) {
     cp_timeline *tl = ctx;
+    const uint32_t thread = t->thread_index;
+    cp_tl_store *scopes = tl->keep_scopes ? &tl->scopes : NULL;
+    cp_tl_store *traced = tl->keep_traced ? &tl->traced : NULL;
     for (uint32_t i = 0; i < n; i++) {
         const cp_event *e = &ev[i];
-        cp_tl_store *st = store_for(tl, e);
+        cp_tl_store *st = store_for(scopes, traced, e);
         if (!st)
             continue;
         cp_tl_event *o = slot(st);
@@ -108,13 +120,7 @@ static void consume(void *ctx, const cp_tbuf *t, const cp_event *ev, uint32_t n)
             st->dropped++;
             continue;
         }
-        o->tick = e->tick;
-        o->value = e->value;
-        o->site = e->site;
-        o->thread = t->thread_index;
-        o->kind = e->kind;
-        o->flags = e->flags;
-        o->pad_ = 0;
+        *o = (cp_tl_event){e->tick, e->value, e->site, thread, e->kind, e->flags, 0};
     }
 }
 

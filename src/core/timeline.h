@@ -42,6 +42,7 @@ typedef struct cp_tl_store {
     uint32_t head_n, head_cap, head_alloc;
     cp_tl_event *ring;      /* last ring_cap events after the head */
     uint32_t ring_cap;
+    uint32_t ring_pos;      /* next ring slot (ring_total % ring_cap) */
     uint64_t ring_total;    /* events offered to the ring          */
     uint64_t dropped;       /* events not kept (out of the ring, OOM) */
 } cp_tl_store;
