@@ -105,7 +105,8 @@ enum codeprof_config_flag {
     /* Record per-call durations for percentiles (reservoir per node). */
     CODEPROF_CFG_PERCENTILES = 1u << 1,
     /* Keep traced Python calls on the timeline too (not only scopes,
-     * items, batches and the events of other instruments). */
+     * items, batches and the events of other instruments), in their own
+     * store bounded by timeline_traced_events. */
     CODEPROF_CFG_TIMELINE_TRACED = 1u << 2,
 };
 
@@ -166,8 +167,10 @@ typedef struct codeprof_config {
      * together (each node keeps at most max_samples).  Range [0, 1<<28].
      * Default 1<<22 (32 MiB). */
     uint32_t sample_budget;
-    /* Timeline events kept: the first half and the most recent half; the
-     * middle is counted as dropped.  0 disables the timeline.
+    /* Timeline events kept (explicit scopes, items, batches, marks,
+     * attributes; traced calls have their own timeline_traced_events): the
+     * first half and the most recent half; the middle is counted as
+     * dropped.  0 keeps none of them.
      * Range [0, 1<<24].  Default 1<<18 (8 MiB). */
     uint32_t timeline_events;
 
@@ -185,6 +188,14 @@ typedef struct codeprof_config {
      * run's total tree time is folded into its parent's "other" child.
      * Range [0, 1].  Default 0.001. */
     double report_tree_min_share;
+
+    /* Traced-call events the timeline keeps when CODEPROF_CFG_TIMELINE_TRACED
+     * is set, in their own store (timeline_events bounds the explicit
+     * scopes, items, batches and marks, which traced calls never push
+     * out): the first half and the most recent half; the middle is counted
+     * as dropped.  0 keeps none.  Range [0, 1<<24].  Default 1<<18
+     * (8 MiB). */
+    uint32_t timeline_traced_events;
 } codeprof_config;
 
 /* Fills `cfg` with defaults.  `cfg` must not be NULL.  Thread-safe. */

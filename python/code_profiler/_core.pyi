@@ -120,6 +120,8 @@ class Session:
         report_top_functions: int = 50,
         report_tree_max_nodes: int = 2000,
         report_tree_min_share: float = 0.001,
+        timeline_traced: bool = False,
+        timeline_traced_events: int = 262144,
     ) -> None: ...
 
     def start(self, trace_python: bool = False) -> None:

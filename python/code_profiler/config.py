@@ -31,6 +31,8 @@ _MIB: Final[float] = 1024.0 * 1024.0
 #: (src/core/config.c).
 REPORT_TOP_FUNCTIONS_MAX: Final[int] = 1 << 24
 REPORT_TREE_MAX_NODES_MAX: Final[int] = 1 << 26
+#: Largest timeline_traced_events the C core accepts (src/core/config.c).
+TIMELINE_TRACED_EVENTS_MAX: Final[int] = 1 << 24
 
 #: Range of every threshold in seconds (and of sample_interval): the C core
 #: compares times as whole uint64 nanoseconds, so a value must be at least
@@ -103,6 +105,10 @@ class ProfilerConfig:
     * ``report_top_functions`` / ``report_tree_max_nodes`` /
       ``report_tree_min_share`` -- the report policy: how many functions and
       call-tree nodes the JSON report and the views show (docs/report-schema.md).
+    * ``timeline_traced_events`` -- at the "detailed" and "comprehensive"
+      levels the tracer's calls also go on the trace export's timeline, in
+      a store of their own holding the first and the last of this many
+      events (0: none); the explicit scopes keep their own bound.
     * the remaining switches (line profiler, memory/GC/CUDA profiling,
       data-loading, sampling interval, detailed_reports) are accepted and
       validated; the subsystems they control land in later versions and
@@ -168,6 +174,7 @@ class ProfilerConfig:
     report_top_functions: int = 50
     report_tree_max_nodes: int = 2000
     report_tree_min_share: float = 0.001
+    timeline_traced_events: int = 1 << 18
 
     def __post_init__(self) -> None:
         self.validate()
@@ -201,7 +208,8 @@ class ProfilerConfig:
                            MEMORY_MB_RANGE, "[2**-20, 2**33] (MiB: 1 byte to 8 PiB)")
         self._check_fraction("data_stall_threshold", self.data_stall_threshold)
         for name, hi in (("report_top_functions", REPORT_TOP_FUNCTIONS_MAX),
-                         ("report_tree_max_nodes", REPORT_TREE_MAX_NODES_MAX)):
+                         ("report_tree_max_nodes", REPORT_TREE_MAX_NODES_MAX),
+                         ("timeline_traced_events", TIMELINE_TRACED_EVENTS_MAX)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
                 err = TypeError if isinstance(v, bool) or not isinstance(v, int) else ValueError
@@ -285,6 +293,11 @@ class ProfilerConfig:
             "report_top_functions": self.report_top_functions,
             "report_tree_max_nodes": self.report_tree_max_nodes,
             "report_tree_min_share": float(self.report_tree_min_share),
+            # Traced Python calls on the trace export's timeline (their own
+            # bounded store, timeline_traced_events): at "detailed" and
+            # "comprehensive", not at "basic".
+            "timeline_traced": self.profile_level != "basic",
+            "timeline_traced_events": self.timeline_traced_events,
         }
 
     def replace(self, **changes: Any) -> "ProfilerConfig":

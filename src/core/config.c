@@ -26,6 +26,7 @@ void codeprof_config_init(codeprof_config *cfg) {
     cfg->report_top_functions = 50;
     cfg->report_tree_max_nodes = 2000;
     cfg->report_tree_min_share = 0.001;
+    cfg->timeline_traced_events = 1u << 18;
 }
 
 static codeprof_status check_u32(uint32_t v, uint32_t lo, uint32_t hi, const char *field,
@@ -79,6 +80,8 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
         (st = check_u32(cfg->max_sites, 16, (1u << 20) - 16, "max_sites", err)) ||
         (st = check_u32(cfg->sample_budget, 0, 1u << 28, "sample_budget", err)) ||
         (st = check_u32(cfg->timeline_events, 0, 1u << 24, "timeline_events", err)) ||
+        (st = check_u32(cfg->timeline_traced_events, 0, 1u << 24, "timeline_traced_events",
+                        err)) ||
         (st = check_u32(cfg->report_top_functions, 0, 1u << 24, "report_top_functions", err)) ||
         (st = check_u32(cfg->report_tree_max_nodes, 0, 1u << 26, "report_tree_max_nodes", err)) ||
         (st = check_seconds(cfg->slow_function_s, "slow_function_s", err)) ||

@@ -53,7 +53,8 @@ static void init_locks(cp_session *s) {
 }
 
 static cp_timeline *new_timeline(const codeprof_config *cfg) {
-    return cp_timeline_new(cfg->timeline_events, (cfg->flags & CODEPROF_CFG_TIMELINE_TRACED) != 0);
+    return cp_timeline_new(cfg->timeline_events, cfg->timeline_traced_events,
+                           (cfg->flags & CODEPROF_CFG_TIMELINE_TRACED) != 0);
 }
 
 /* Only the registry lock is held across fork: the aggregation side may be
@@ -176,7 +177,7 @@ codeprof_status codeprof_session_new(const codeprof_config *cfg, codeprof_sessio
         free(s);
         return cp_error_set(err, CODEPROF_ENOMEM, "", "out of memory creating a session");
     }
-    if (cfg->timeline_events)
+    if (cfg->timeline_events || s->timeline->keep_traced)
         s->sinks[s->nsinks++] = cp_timeline_sink(s->timeline);
     pthread_mutex_lock(&live_mu);
     s->next_live = live_head;

@@ -27,11 +27,23 @@ typedef struct open_scope {
     uint64_t t_ns;
 } open_scope;
 
+/* The two timeline streams (model.h): explicit scopes, traced calls. */
+enum { ST_SCOPES = 0, ST_TRACED = 1 };
+
+/* A written explicit scope: [start, end] in ns. */
+typedef struct span {
+    uint64_t start, end;
+} span;
+
 typedef struct tstack {
     uint32_t thread; /* cp_tl_event.thread */
+    int stream;      /* ST_SCOPES or ST_TRACED: each pairs its own events */
     uint64_t tid;
     open_scope *v;
     uint32_t n, cap;
+    uint64_t last_tick; /* of the last event of this thread in the stream */
+    span *done;         /* ST_SCOPES: the scopes written, for the seam cut */
+    uint32_t ndone, capdone;
 } tstack;
 
 typedef struct track {
@@ -56,7 +68,8 @@ typedef struct tw {
     uint32_t nstacks;
     track *tracks;
     uint32_t ntracks, cap_tracks;
-    uint64_t unmatched, unfinished;
+    uint64_t unmatched[2], unfinished[2], written[2]; /* per stream */
+    uint64_t last_ns; /* the last event of either stream */
     int oom;
 } tw;
 
@@ -166,9 +179,9 @@ static int add_track(tw *w, int64_t pid, uint64_t tid, int kind, uint32_t site, 
     return 0;
 }
 
-static tstack *stack_of(tw *w, uint32_t thread) {
+static tstack *stack_of(tw *w, uint32_t thread, int stream) {
     for (uint32_t i = 0; i < w->nstacks; i++)
-        if (w->stacks[i].thread == thread)
+        if (w->stacks[i].thread == thread && w->stacks[i].stream == stream)
             return &w->stacks[i];
     tstack *ns = realloc(w->stacks, (w->nstacks + 1) * sizeof *ns);
     if (!ns)
@@ -177,6 +190,7 @@ static tstack *stack_of(tw *w, uint32_t thread) {
     tstack *st = &ns[w->nstacks++];
     memset(st, 0, sizeof *st);
     st->thread = thread;
+    st->stream = stream;
     st->tid = thread; /* fallback when the model has no such thread */
     for (uint32_t i = 0; i < w->m->nthreads; i++)
         if (w->m->threads[i].index == thread && w->m->threads[i].pid == w->m->pid) {
@@ -202,9 +216,23 @@ static const char *scope_cat(const cp_model *m, const open_scope *o) {
     return "call";
 }
 
-static void emit_scope(tw *w, const tstack *st, const open_scope *o, uint64_t end_ns,
+static void emit_scope(tw *w, tstack *st, const open_scope *o, uint64_t end_ns,
                        int unfinished) {
     cp_strbuf *sb = w->out;
+    w->written[st->stream]++;
+    if (st->stream == ST_SCOPES && w->m->timeline_traced_seam) { /* for cut_at_seam */
+        if (st->ndone == st->capdone) {
+            uint32_t ncap = st->capdone ? 2 * st->capdone : 64;
+            span *nd = realloc(st->done, ncap * sizeof *nd);
+            if (!nd) {
+                w->oom = 1;
+                return;
+            }
+            st->done = nd;
+            st->capdone = ncap;
+        }
+        st->done[st->ndone++] = (span){o->t_ns, end_ns};
+    }
     begin_event(w, 'X', scope_cat(w->m, o));
     put_site_name(w, o->site);
     put_pid_tid_ts(w, w->m->pid, st->tid, o->t_ns);
@@ -234,17 +262,75 @@ static void emit_scope(tw *w, const tstack *st, const open_scope *o, uint64_t en
     cp_strbuf_putc(sb, '}');
 }
 
-static int timeline_events(tw *w) {
+static tstack *find_stack(tw *w, uint32_t thread, int stream) {
+    for (uint32_t i = 0; i < w->nstacks; i++)
+        if (w->stacks[i].thread == thread && w->stacks[i].stream == stream)
+            return &w->stacks[i];
+    return NULL;
+}
+
+/* The traced stream jumps over its dropped middle here: an EXIT after the
+ * seam cannot be told from the EXIT of an older call of the same function
+ * before it, so nothing pairs across it.  Every call still open is closed
+ * at its thread's last event before the seam (flagged unfinished), or
+ * later where an explicit scope that began inside the call before that
+ * point ends later: the call is then closed at that scope's end, so the
+ * scopes and the calls on the thread's track still nest. */
+static void cut_at_seam(tw *w) {
+    for (uint32_t s = 0; s < w->nstacks; s++) {
+        tstack *st = &w->stacks[s];
+        if (st->stream != ST_TRACED || !st->n)
+            continue;
+        uint64_t t_cut = st->last_tick;
+        /* explicit scopes of this thread open at t_cut: the spans that
+         * straddle it and the scopes still open (closed at the end) */
+        const tstack *sc = find_stack(w, st->thread, ST_SCOPES);
+        uint32_t nc = 0;
+        span *cand = NULL;
+        if (sc && (sc->ndone || sc->n)) {
+            cand = malloc(((size_t)sc->ndone + sc->n) * sizeof *cand);
+            if (!cand) {
+                w->oom = 1;
+                return;
+            }
+            for (uint32_t i = 0; i < sc->ndone; i++)
+                if (sc->done[i].start <= t_cut && sc->done[i].end > t_cut)
+                    cand[nc++] = sc->done[i];
+            for (uint32_t i = 0; i < sc->n; i++)
+                if (sc->v[i].t_ns <= t_cut)
+                    cand[nc++] = (span){sc->v[i].t_ns, w->last_ns};
+        }
+        while (st->n) {
+            const open_scope *o = &st->v[st->n - 1];
+            uint64_t end = t_cut;
+            for (uint32_t i = 0; i < nc; i++)
+                if (cand[i].start >= o->t_ns && cand[i].end > end)
+                    end = cand[i].end;
+            emit_scope(w, st, o, end, 1);
+            w->unfinished[ST_TRACED]++;
+            st->n--;
+        }
+        free(cand);
+    }
+}
+
+/* Writes one stream's events (`n` of `ev`, oldest first), pairing its
+ * ENTER/EXIT per thread; `seam` (0: none) is where the stream jumps over
+ * its dropped middle (only the traced stream is cut there). */
+static int timeline_events(tw *w, const cp_tl_event *ev, uint32_t n, int stream,
+                           uint32_t seam) {
     const cp_model *m = w->m;
-    uint64_t last_ns = 0;
-    for (uint32_t i = 0; i < m->ntimeline; i++)
-        if (m->timeline[i].tick > last_ns)
-            last_ns = m->timeline[i].tick;
-    for (uint32_t i = 0; i < m->ntimeline; i++) {
-        const cp_tl_event *e = &m->timeline[i];
-        tstack *st = stack_of(w, e->thread);
+    for (uint32_t i = 0; i < n; i++) {
+        const cp_tl_event *e = &ev[i];
+        if (i == seam && seam && stream == ST_TRACED) {
+            cut_at_seam(w);
+            if (w->oom)
+                return -1;
+        }
+        tstack *st = stack_of(w, e->thread, stream);
         if (!st)
             return -1;
+        st->last_tick = e->tick;
         switch (e->kind) {
         case CP_EV_ENTER: {
             if (st->n == st->cap) {
@@ -267,13 +353,13 @@ static int timeline_events(tw *w) {
             while (k && st->v[k - 1].site != e->site)
                 k--;
             if (!k) { /* its ENTER was not kept */
-                w->unmatched++;
+                w->unmatched[stream]++;
                 break;
             }
             /* Scopes above it never saw their exit: closed here. */
             while (st->n > k) {
                 emit_scope(w, st, &st->v[st->n - 1], e->tick, 1);
-                w->unfinished++;
+                w->unfinished[stream]++;
                 st->n--;
             }
             emit_scope(w, st, &st->v[k - 1], e->tick, 0);
@@ -317,11 +403,17 @@ static int timeline_events(tw *w) {
         if (w->oom || !cp_strbuf_ok(w->out))
             return -1;
     }
+    return 0;
+}
+
+/* Closes what is still open, in both streams, at the last timeline event
+ * of either (one end for all keeps the two streams nested). */
+static int close_open(tw *w) {
     for (uint32_t s = 0; s < w->nstacks; s++) {
         tstack *st = &w->stacks[s];
         while (st->n) {
-            emit_scope(w, st, &st->v[st->n - 1], last_ns, 1);
-            w->unfinished++;
+            emit_scope(w, st, &st->v[st->n - 1], w->last_ns, 1);
+            w->unfinished[st->stream]++;
             st->n--;
         }
     }
@@ -501,13 +593,25 @@ int cp_export_trace(const cp_model *m, cp_strbuf *out) {
     for (uint32_t i = 0; i < m->ntimeline; i++)
         if (m->timeline[i].tick < w.t0)
             w.t0 = m->timeline[i].tick;
+    for (uint32_t i = 0; i < m->ntimeline_traced; i++)
+        if (m->timeline_traced[i].tick < w.t0)
+            w.t0 = m->timeline_traced[i].tick;
     for (uint32_t i = 0; i < m->data.nrecords; i++)
         if (m->data.records[i].t_ns < w.t0)
             w.t0 = m->data.records[i].t_ns;
     if (w.t0 == UINT64_MAX)
         w.t0 = 0;
+    for (uint32_t i = 0; i < m->ntimeline; i++)
+        if (m->timeline[i].tick > w.last_ns)
+            w.last_ns = m->timeline[i].tick;
+    for (uint32_t i = 0; i < m->ntimeline_traced; i++)
+        if (m->timeline_traced[i].tick > w.last_ns)
+            w.last_ns = m->timeline_traced[i].tick;
     cp_strbuf_puts(out, "{\"traceEvents\":[");
-    if (timeline_events(&w) != 0 || record_events(&w) != 0)
+    if (timeline_events(&w, m->timeline, m->ntimeline, ST_SCOPES, 0) != 0 ||
+        timeline_events(&w, m->timeline_traced, m->ntimeline_traced, ST_TRACED,
+                        m->timeline_traced_seam) != 0 ||
+        close_open(&w) != 0 || record_events(&w) != 0)
         goto out;
     /* a trace with no events still names its process */
     if (w.ntracks == 0 && add_track(&w, m->pid, (uint64_t)(uint32_t)m->pid, 0, 0, -1) != 0)
@@ -533,17 +637,32 @@ int cp_export_trace(const cp_model *m, cp_strbuf *out) {
     cp_strbuf_puts(out, ",\"records_cap\":");
     put_u64(out, CP_MAX_DATA_RECORDS);
     cp_strbuf_puts(out, ",\"unmatched_exits\":");
-    put_u64(out, w.unmatched);
+    put_u64(out, w.unmatched[ST_SCOPES]);
     cp_strbuf_puts(out, ",\"unfinished_scopes\":");
-    put_u64(out, w.unfinished);
+    put_u64(out, w.unfinished[ST_SCOPES]);
+    cp_strbuf_puts(out, ",\"timeline_traced_events\":");
+    put_u64(out, m->ntimeline_traced);
+    cp_strbuf_puts(out, ",\"timeline_traced_dropped\":");
+    put_u64(out, m->timeline_traced_dropped);
+    cp_strbuf_puts(out, ",\"timeline_traced_cap\":");
+    put_u64(out, (m->cfg.flags & CODEPROF_CFG_TIMELINE_TRACED) ? m->cfg.timeline_traced_events : 0);
+    cp_strbuf_puts(out, ",\"traced_calls\":");
+    put_u64(out, w.written[ST_TRACED]);
+    cp_strbuf_puts(out, ",\"traced_unmatched_exits\":");
+    put_u64(out, w.unmatched[ST_TRACED]);
+    cp_strbuf_puts(out, ",\"traced_unfinished_calls\":");
+    put_u64(out, w.unfinished[ST_TRACED]);
     cp_strbuf_puts(out, ",\"events_written\":");
     put_u64(out, w.events);
-    cp_strbuf_puts(out, ",\"policy\":\"timeline: first and last events of timeline_cap; records: "
+    cp_strbuf_puts(out, ",\"policy\":\"timeline: first and last events of timeline_cap; traced "
+                        "calls: first and last events of timeline_traced_cap; records: "
                         "first and last halves of records_cap; see docs/exports.md\"}}\n");
     rc = cp_strbuf_ok(out) ? 0 : -1;
 out:
-    for (uint32_t i = 0; i < w.nstacks; i++)
+    for (uint32_t i = 0; i < w.nstacks; i++) {
         free(w.stacks[i].v);
+        free(w.stacks[i].done);
+    }
     free(w.stacks);
     free(w.tracks);
     free(w.name_off);

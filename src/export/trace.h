@@ -9,10 +9,12 @@
  * process and its DataLoader workers):
  *  - "X" complete events for the model's timeline: ENTER/EXIT pairs of
  *    explicit scopes (C API scopes, profiling_context, profiled functions,
- *    dataset items, loader batches, stages) and of traced calls when the
- *    session kept them (CODEPROF_CFG_TIMELINE_TRACED), on pid = the
- *    model's process, tid = the thread's OS id; attributes (index, items,
- *    epoch) in "args";
+ *    dataset items, loader batches, stages) and, from the separate traced
+ *    stream, of traced calls when the session kept them
+ *    (CODEPROF_CFG_TIMELINE_TRACED; "cat": "call"), on pid = the model's
+ *    process, tid = the thread's OS id (both streams on the thread's
+ *    track: viewers nest them by time); attributes (index, items, epoch)
+ *    in "args";
  *  - "i" instant events for marks, "C" counter events for counters and
  *    RSS samples;
  *  - from the data records (cp_mdata.records): each worker's item loads
@@ -25,11 +27,15 @@
  *
  * Bounds: the writer adds no cap of its own; its inputs are bounded: the
  * timeline keeps the first and the last of cfg.timeline_events events,
+ * its traced stream the first and the last of cfg.timeline_traced_events,
  * the data records the first and the last halves of CP_MAX_DATA_RECORDS.
- * An EXIT whose ENTER fell in the dropped middle is skipped, and a scope
- * still open at the end is closed at the last timeline event with
+ * Each stream pairs its own events per thread: an EXIT whose ENTER fell
+ * in the dropped middle is skipped, and a scope or call still open at the
+ * end is closed at the last event of either stream with
  * "args": {"unfinished": true}; otherData counts all of these
- * (timeline_dropped, records_dropped, unmatched_exits, unfinished_scopes).
+ * (timeline_dropped, records_dropped, unmatched_exits, unfinished_scopes;
+ * for traced calls timeline_traced_dropped, traced_calls (written),
+ * traced_unmatched_exits, traced_unfinished_calls).
  */
 #ifndef CP_EXPORT_TRACE_H
 #define CP_EXPORT_TRACE_H

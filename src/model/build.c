@@ -307,6 +307,19 @@ static int cmp_src(const void *a, const void *b) {
     return (x->index > y->index) - (x->index < y->index);
 }
 
+/* A model's timeline is self-contained: model sites, and ticks as
+ * CLOCK_MONOTONIC ns, the axis of the data records and workers.  Converts
+ * `n` events in place; -1 on OOM. */
+static int timeline_to_model(cp_model *m, cp_tl_event *ev, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) {
+        cp_tl_event *e = &ev[i];
+        e->tick = cp_tick_to_mono_ns(e->tick);
+        if (e->site && !(e->site = cp_model_map_site(m, e->site)))
+            return -1;
+    }
+    return 0;
+}
+
 /* Called by cp_session_snapshot with agg_mu held and every buffer
  * consumed: live threads in registration order, then the merged tree of
  * the threads that exited, then the engine's counters and the timeline. */
@@ -358,16 +371,14 @@ cp_model *cp_model_build(cp_session *s) {
     m->python_traced = atomic_load_explicit(&s->python_traced, memory_order_relaxed) != 0;
     m->hidden_calls = atomic_load_explicit(&s->hidden_calls, memory_order_relaxed);
     if (s->timeline) {
-        m->timeline = cp_timeline_copy(s->timeline, &m->ntimeline);
-        m->timeline_dropped = s->timeline->dropped;
-        /* A model's timeline is self-contained: model sites, and ticks as
-         * CLOCK_MONOTONIC ns, the axis of the data records and workers. */
-        for (uint32_t i = 0; i < m->ntimeline; i++) {
-            cp_tl_event *e = &m->timeline[i];
-            e->tick = cp_tick_to_mono_ns(e->tick);
-            if (e->site && !(e->site = cp_model_map_site(m, e->site)))
-                goto fail;
-        }
+        m->timeline = cp_timeline_copy(&s->timeline->scopes, &m->ntimeline);
+        m->timeline_dropped = s->timeline->scopes.dropped;
+        m->timeline_traced = cp_timeline_copy(&s->timeline->traced, &m->ntimeline_traced);
+        m->timeline_traced_dropped = s->timeline->traced.dropped;
+        m->timeline_traced_seam = m->timeline_traced ? cp_timeline_seam(&s->timeline->traced) : 0;
+        if (timeline_to_model(m, m->timeline, m->ntimeline) != 0 ||
+            timeline_to_model(m, m->timeline_traced, m->ntimeline_traced) != 0)
+            goto fail;
     }
     {
         cp_warning w[CP_WARNINGS_MAX];

@@ -29,6 +29,7 @@ void cp_model_free(cp_model *m) {
     free(m->funcs);
     free(m->findings);
     free(m->timeline);
+    free(m->timeline_traced);
     free(m->warnings);
     cp_msite_table_free(&m->sites);
     free(m);
@@ -479,6 +480,7 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
     dst->python_traced |= src->python_traced;
     dst->hidden_calls += src->hidden_calls;
     dst->timeline_dropped += src->ntimeline; /* src's timeline is not carried over */
+    dst->timeline_traced_dropped += src->ntimeline_traced; /* nor its traced calls */
     dst->truncated += src->truncated;
     dst->alloc_failures += src->alloc_failures;
     dst->merged += 1 + src->merged;

@@ -248,6 +248,15 @@ typedef struct cp_model {
     struct cp_tl_event *timeline;
     uint32_t ntimeline;
     uint64_t timeline_dropped;
+    /* The traced-call stream (CODEPROF_CFG_TIMELINE_TRACED): ENTER/EXIT of
+     * traced Python calls, bounded separately (cfg.timeline_traced_events),
+     * converted as the explicit timeline is. */
+    struct cp_tl_event *timeline_traced;
+    uint32_t ntimeline_traced;
+    uint64_t timeline_traced_dropped;
+    /* Index in timeline_traced of the first event after the dropped middle
+     * (cp_timeline_seam); 0 when the stream is continuous. */
+    uint32_t timeline_traced_seam;
 
     /* Warnings components recorded on the session (codeprof_session_warn),
      * e.g. the tracer losing a thread to another profiler. */

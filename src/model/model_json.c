@@ -353,6 +353,7 @@ static int read_meta(rd *r, const cp_jval *meta) {
         get_u32(r, meta, "exited_threads", &m->exited_threads) != 0 ||
         get_u32(r, meta, "event_buffers", &m->pool_buffers) != 0 ||
         get_u64(r, meta, "timeline_dropped", &m->timeline_dropped) != 0 ||
+        get_u64(r, meta, "timeline_traced_dropped", &m->timeline_traced_dropped) != 0 ||
         get_u64(r, meta, "warnings_dropped", &m->warnings_dropped) != 0 ||
         get_bool(r, meta, "python_traced", &m->python_traced) != 0 ||
         get_u64(r, meta, "hidden_calls", &m->hidden_calls) != 0 ||
@@ -396,7 +397,8 @@ static int read_config(rd *r, const cp_jval *c) {
         get_u64(r, c, "max_data_records", &cfg->max_data_records) != 0 ||
         get_u32(r, c, "report_top_functions", &cfg->report_top_functions) != 0 ||
         get_u32(r, c, "report_tree_max_nodes", &cfg->report_tree_max_nodes) != 0 ||
-        get_double(r, c, "report_tree_min_share", &cfg->report_tree_min_share) != 0)
+        get_double(r, c, "report_tree_min_share", &cfg->report_tree_min_share) != 0 ||
+        get_u32(r, c, "timeline_traced_events", &cfg->timeline_traced_events) != 0)
         return -1;
     /* the spelled-out flags win over "flags" where both are present */
     const struct {

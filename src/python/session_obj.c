@@ -55,6 +55,8 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
                              "report_top_functions",
                              "report_tree_max_nodes",
                              "report_tree_min_share",
+                             "timeline_traced",
+                             "timeline_traced_events",
                              NULL};
     if (self->s) {
         PyErr_SetString(PyExc_RuntimeError, "Session.__init__(): the session is already "
@@ -64,27 +66,31 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
     codeprof_config cfg;
     codeprof_config_init(&cfg);
     PyObject *buffer_events = NULL, *max_nodes = NULL, *max_samples = NULL;
-    PyObject *top_functions = NULL, *tree_max_nodes = NULL;
-    int scope_cpu = 1, percentiles = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOddddddppOOd:Session", kwlist,
+    PyObject *top_functions = NULL, *tree_max_nodes = NULL, *traced_events = NULL;
+    int scope_cpu = 1, percentiles = 1, timeline_traced = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOddddddppOOdpO:Session", kwlist,
                                      &buffer_events, &max_nodes, &max_samples,
                                      &cfg.slow_function_s, &cfg.memory_intensive_bytes,
                                      &cfg.slow_data_loading_s, &cfg.slow_preprocessing_s,
                                      &cfg.slow_gpu_op_s, &cfg.data_stall_fraction, &scope_cpu,
                                      &percentiles, &top_functions, &tree_max_nodes,
-                                     &cfg.report_tree_min_share))
+                                     &cfg.report_tree_min_share, &timeline_traced,
+                                     &traced_events))
         return -1;
     if (cfg_u32(buffer_events, "buffer_events", &cfg.buffer_events) < 0 ||
         cfg_u32(max_nodes, "max_nodes", &cfg.max_nodes) < 0 ||
         cfg_u32(max_samples, "max_samples", &cfg.max_samples) < 0 ||
         cfg_u32(top_functions, "report_top_functions", &cfg.report_top_functions) < 0 ||
-        cfg_u32(tree_max_nodes, "report_tree_max_nodes", &cfg.report_tree_max_nodes) < 0)
+        cfg_u32(tree_max_nodes, "report_tree_max_nodes", &cfg.report_tree_max_nodes) < 0 ||
+        cfg_u32(traced_events, "timeline_traced_events", &cfg.timeline_traced_events) < 0)
         return -1;
     cfg.flags = 0;
     if (scope_cpu)
         cfg.flags |= CODEPROF_CFG_SCOPE_CPU;
     if (percentiles)
         cfg.flags |= CODEPROF_CFG_PERCENTILES;
+    if (timeline_traced)
+        cfg.flags |= CODEPROF_CFG_TIMELINE_TRACED;
 
     codeprof_error err;
     memset(&err, 0, sizeof err);

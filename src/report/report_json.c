@@ -86,6 +86,8 @@ static void write_meta(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt) 
     cp_docw_kv_u(w, "event_buffers", m->pool_buffers);
     cp_docw_kv_u(w, "timeline_events", m->ntimeline);
     cp_docw_kv_u(w, "timeline_dropped", m->timeline_dropped);
+    cp_docw_kv_u(w, "timeline_traced_events", m->ntimeline_traced);
+    cp_docw_kv_u(w, "timeline_traced_dropped", m->timeline_traced_dropped);
     cp_docw_key(w, "warnings");
     cp_docw_begin_array(w);
     for (uint32_t i = 0; i < m->nwarnings; i++) {
@@ -132,6 +134,7 @@ static void write_config(cp_docw *w, const codeprof_config *c) {
     cp_docw_kv_u(w, "report_top_functions", c->report_top_functions);
     cp_docw_kv_u(w, "report_tree_max_nodes", c->report_tree_max_nodes);
     cp_docw_kv_d(w, "report_tree_min_share", c->report_tree_min_share);
+    cp_docw_kv_u(w, "timeline_traced_events", c->timeline_traced_events);
     cp_docw_end_object(w);
 }
 

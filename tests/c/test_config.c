@@ -237,8 +237,29 @@ static void test_report_policy_fields(void **state) {
     }
 }
 
+/* The traced-call timeline's own bound: default 1<<18, [0, 1<<24], the
+ * error names the field. */
+static void test_timeline_traced_events(void **state) {
+    (void)state;
+    codeprof_config cfg;
+    codeprof_config_init(&cfg);
+    assert_int_equal(cfg.timeline_traced_events, 1u << 18);
+    assert_int_equal(cfg.flags & CODEPROF_CFG_TIMELINE_TRACED, 0);
+    cfg.flags |= CODEPROF_CFG_TIMELINE_TRACED;
+    cfg.timeline_traced_events = 0;
+    expect_ok(&cfg);
+    cfg.timeline_traced_events = 1u << 24;
+    expect_ok(&cfg);
+    cfg.timeline_traced_events = (1u << 24) + 1;
+    expect_rejected(&cfg, "timeline_traced_events", "timeline_traced_events must be an integer "
+                                                    "in [0, 16777216], got 16777217");
+    cfg.timeline_traced_events = UINT32_MAX;
+    expect_rejected(&cfg, "timeline_traced_events", NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timeline_traced_events),
         cmocka_unit_test(test_report_policy_fields),
         cmocka_unit_test(test_defaults_are_valid),
         cmocka_unit_test(test_thresholds_reject_nan_inf_negative_zero_and_out_of_range),

@@ -31,11 +31,12 @@ static const char *const report_v2 =
     "\"merged_models\":2,\"approximate_percentiles\":true,\"dropped_buffer_full\":4,"
     "\"dropped_reentrant\":0,\"dropped_no_thread_buffer\":0,\"dropped_samples\":0,"
     "\"dropped_sites\":0,\"exited_threads\":0,\"event_buffers\":3,\"timeline_events\":9,"
-    "\"timeline_dropped\":0,\"warnings\":[{\"code\":\"tracer_thread_lost\",\"message\":\"m\","
+    "\"timeline_dropped\":0,\"timeline_traced_events\":6,\"timeline_traced_dropped\":11,"
+    "\"warnings\":[{\"code\":\"tracer_thread_lost\",\"message\":\"m\","
     "\"unix_s\":1700000001}],\"warnings_dropped\":0,\"python_traced\":true,\"hidden_calls\":17,"
     "\"tree_nodes\":40,\"tree_nodes_written\":4,\"future_key\":{\"x\":[1,2]}},"
     "\"config\":{\"flags\":3,\"slow_function_s\":0.5,\"data_stall_fraction\":0.25,"
-    "\"percentiles\":false,\"max_data_records\":1000},"
+    "\"percentiles\":false,\"max_data_records\":1000,\"timeline_traced_events\":4096},"
     "\"performance\":{\"total_functions_profiled\":3,\"total_calls\":31,"
     "\"functions\":[{\"function\":\"main\",\"file\":\"app.py\",\"line\":1,\"kind\":\"python\","
     "\"calls\":1,\"inclusive_s\":10,\"self_s\":1,\"cpu_s\":null,\"min_s\":10,\"max_s\":10,"
@@ -116,6 +117,7 @@ static void test_reads_every_section(void **state) {
     assert_int_equal(m->pool_buffers, 3);
     assert_int_equal(m->python_traced, 1);
     assert_int_equal(m->hidden_calls, 17);
+    assert_int_equal(m->timeline_traced_dropped, 11); /* optional keys of v2 */
     assert_int_equal(m->nwarnings, 1);
     assert_string_equal(m->warnings[0].code, "tracer_thread_lost");
     assert_int_equal(m->ntimeline, 0); /* not in the report */
@@ -124,6 +126,7 @@ static void test_reads_every_section(void **state) {
     assert_true(m->cfg.data_stall_fraction == 0.25);
     assert_int_equal(m->cfg.flags, CODEPROF_CFG_SCOPE_CPU);
     assert_int_equal(m->cfg.max_data_records, 1000);
+    assert_int_equal(m->cfg.timeline_traced_events, 4096);
     /* functions, sorted by inclusive time */
     assert_int_equal(m->nfuncs, 2);
     assert_string_equal(site(m, m->funcs[0].site)->name, "main");
@@ -372,6 +375,8 @@ static cp_model *pruned_model(void) {
     cp_model *m = fx_model();
     m->python_traced = 1;
     m->hidden_calls = 5;
+    m->timeline_traced_dropped = 12;
+    m->cfg.timeline_traced_events = 2048;
     uint32_t s_main = fx_site(m, "main", "app.py", 1, CODEPROF_SITE_PYTHON);
     uint32_t s_big = fx_site(m, "big", "app.py", 2, CODEPROF_SITE_PYTHON);
     uint32_t root = fx_thread(m, 99);
@@ -505,6 +510,8 @@ static void test_round_trip_through_the_writer(void **state) {
     /* meta, data, findings */
     assert_int_equal(r->python_traced, 1);
     assert_int_equal(r->hidden_calls, 5);
+    assert_int_equal(r->timeline_traced_dropped, 12);
+    assert_int_equal(r->cfg.timeline_traced_events, 2048);
     assert_int_equal(r->pid, m->pid);
     assert_true(r->duration_ns == m->duration_ns);
     assert_true(r->start_unix_ns == m->start_unix_ns);

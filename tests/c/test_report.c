@@ -262,7 +262,8 @@ static void test_json_top_level_and_meta(void **state) {
            "\"approximate_percentiles\":false,\"dropped_buffer_full\":0,\"dropped_reentrant\":0,"
            "\"dropped_no_thread_buffer\":0,\"dropped_samples\":0,\"dropped_sites\":0,"
            "\"exited_threads\":0,\"event_buffers\":0,"
-           "\"timeline_events\":0,\"timeline_dropped\":0,\"warnings\":[],"
+           "\"timeline_events\":0,\"timeline_dropped\":0,\"timeline_traced_events\":0,"
+           "\"timeline_traced_dropped\":0,\"warnings\":[],"
            "\"warnings_dropped\":0,\"python_traced\":false,\"hidden_calls\":0,"
            "\"tree_nodes\":4,\"tree_nodes_written\":4}");
     has(j, "\"report_policy\":{\"top_functions\":50,\"tree_min_share\":0.001,"
@@ -272,6 +273,7 @@ static void test_json_top_level_and_meta(void **state) {
     has(j, "\"memory_intensive_bytes\":104857600,");
     has(j, "\"data_stall_fraction\":0.2,");
     has(j, "\"scope_cpu\":true,\"percentiles\":false,\"timeline_traced\":false,");
+    has(j, "\"timeline_traced_events\":262144}");
     free(j);
     cp_model_free(m);
 }

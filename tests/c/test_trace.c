@@ -3,7 +3,8 @@
  * attributes, an EXIT without its ENTER skipped and counted, a scope left
  * open closed at the end and flagged, marks, worker item loads on the
  * worker's own process track, batch waits and the steps between them,
- * metadata for every process and thread.  Times in microseconds from the
+ * metadata for every process and thread, traced calls from the model's
+ * separate traced stream.  Times in microseconds from the
  * earliest event.  tests/python/integration/test_exports.py parses real
  * traces (2 DataLoader workers). */
 #include <setjmp.h>
@@ -32,6 +33,19 @@ static void tl(cp_model *m, uint64_t t, uint16_t kind, uint32_t site, uint16_t f
     e->site = site;
     e->flags = flags;
     e->value = value;
+    e->thread = 0;
+}
+
+/* An event of the traced-call stream (ENTER/EXIT without EXPLICIT). */
+static void tlt(cp_model *m, uint64_t t, uint16_t kind, uint32_t site) {
+    m->timeline_traced =
+        realloc(m->timeline_traced, (m->ntimeline_traced + 1) * sizeof *m->timeline_traced);
+    assert_non_null(m->timeline_traced);
+    cp_tl_event *e = &m->timeline_traced[m->ntimeline_traced++];
+    memset(e, 0, sizeof *e);
+    e->tick = t;
+    e->kind = kind;
+    e->site = site;
     e->thread = 0;
 }
 
@@ -131,8 +145,133 @@ static void test_empty_model_names_its_process(void **state) {
     cp_model_free(m);
 }
 
+/* Traced calls come from their own stream: "X" events of category "call"
+ * on the thread's track, paired within that stream (a recursive function
+ * nests), an EXIT whose ENTER was dropped skipped and a call left open
+ * closed at the last event of either stream, each counted apart from the
+ * explicit scopes'; the earliest traced event sets the time origin. */
+static void test_traced_calls(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    m->cfg.flags |= CODEPROF_CFG_TIMELINE_TRACED;
+    m->cfg.timeline_traced_events = 1000;
+    m->timeline_traced_dropped = 5;
+    uint32_t ep = fx_site(m, "epoch", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t fib = fx_site(m, "fib", "f.py", 1, CODEPROF_SITE_FUNCTION);
+    uint32_t g = fx_site(m, "g", "f.py", 9, CODEPROF_SITE_FUNCTION);
+    fx_thread(m, 99);
+    tl(m, 1000, CP_EV_ENTER, ep, CP_EVF_EXPLICIT, 0);
+    tl(m, 9000, CP_EV_EXIT, ep, CP_EVF_EXPLICIT, 0);
+    tlt(m, 500, CP_EV_ENTER, g);
+    tlt(m, 600, CP_EV_EXIT, g);
+    tlt(m, 2000, CP_EV_ENTER, fib);
+    tlt(m, 2100, CP_EV_ENTER, fib);
+    tlt(m, 2200, CP_EV_EXIT, fib);
+    tlt(m, 3000, CP_EV_EXIT, fib);
+    tlt(m, 3500, CP_EV_EXIT, g);     /* its ENTER was dropped */
+    tlt(m, 8000, CP_EV_ENTER, fib); /* never exits */
+
+    cp_strbuf sb;
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_export_trace(m, &sb), 0);
+    const char *s = sb.data;
+    has(s, "{\"ph\":\"X\",\"cat\":\"scope\",\"name\":\"epoch\",\"pid\":4242,\"tid\":99,"
+           "\"ts\":0.500,\"dur\":8.000}");
+    has(s, "{\"ph\":\"X\",\"cat\":\"call\",\"name\":\"g\",\"pid\":4242,\"tid\":99,"
+           "\"ts\":0.000,\"dur\":0.100}");
+    has(s, "{\"ph\":\"X\",\"cat\":\"call\",\"name\":\"fib\",\"pid\":4242,\"tid\":99,"
+           "\"ts\":1.500,\"dur\":1.000}");
+    has(s, "{\"ph\":\"X\",\"cat\":\"call\",\"name\":\"fib\",\"pid\":4242,\"tid\":99,"
+           "\"ts\":1.600,\"dur\":0.100}");
+    has(s, "{\"ph\":\"X\",\"cat\":\"call\",\"name\":\"fib\",\"pid\":4242,\"tid\":99,"
+           "\"ts\":7.500,\"dur\":1.000,\"args\":{\"unfinished\":true}}");
+    /* one track for the thread: both streams on tid 99 */
+    const char *tn = strstr(s, "\"name\":\"thread_name\",\"pid\":4242,\"tid\":99,");
+    assert_non_null(tn);
+    assert_null(strstr(tn + 1, "\"name\":\"thread_name\",\"pid\":4242,\"tid\":99,"));
+    has(s, "\"t0_monotonic_ns\":500,");
+    has(s, "\"unmatched_exits\":0,\"unfinished_scopes\":0,\"timeline_traced_events\":8,"
+           "\"timeline_traced_dropped\":5,\"timeline_traced_cap\":1000,\"traced_calls\":4,"
+           "\"traced_unmatched_exits\":1,\"traced_unfinished_calls\":1,");
+    cp_strbuf_free(&sb);
+
+    /* without the flag the cap reads 0 (no traced stream was kept) */
+    m->cfg.flags &= ~(uint32_t)CODEPROF_CFG_TIMELINE_TRACED;
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_export_trace(m, &sb), 0);
+    has(sb.data, "\"timeline_traced_cap\":0,");
+    cp_strbuf_free(&sb);
+    cp_model_free(m);
+}
+
+/* The traced stream jumped over a dropped middle (timeline_traced_seam):
+ * nothing pairs across the seam.  Calls open there are closed at their
+ * thread's last event before it (flagged unfinished), or at the end of an
+ * explicit scope that began inside them and outlives that point, so calls
+ * and scopes still nest; EXITs after the seam whose ENTER is before it are
+ * skipped.  (Pairing across the seam made the "step" below a call from
+ * 3000 to 7000 ns, which never existed.) */
+static void test_traced_seam(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    m->cfg.flags |= CODEPROF_CFG_TIMELINE_TRACED;
+    uint32_t ep = fx_site(m, "epoch", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t in = fx_site(m, "inner", NULL, 0, CODEPROF_SITE_SCOPE);
+    uint32_t mn = fx_site(m, "main", "f.py", 1, CODEPROF_SITE_FUNCTION);
+    uint32_t tr = fx_site(m, "train", "f.py", 2, CODEPROF_SITE_FUNCTION);
+    uint32_t st = fx_site(m, "step", "f.py", 3, CODEPROF_SITE_FUNCTION);
+    uint32_t ld = fx_site(m, "load", "f.py", 4, CODEPROF_SITE_FUNCTION);
+    fx_thread(m, 99);
+    tl(m, 1000, CP_EV_ENTER, ep, CP_EVF_EXPLICIT, 0);
+    tl(m, 1500, CP_EV_ENTER, in, CP_EVF_EXPLICIT, 0);
+    tl(m, 2500, CP_EV_EXIT, in, CP_EVF_EXPLICIT, 0);
+    tl(m, 9000, CP_EV_EXIT, ep, CP_EVF_EXPLICIT, 0);
+    tlt(m, 500, CP_EV_ENTER, mn);
+    tlt(m, 800, CP_EV_ENTER, tr);
+    tlt(m, 1200, CP_EV_ENTER, st);
+    tlt(m, 1300, CP_EV_EXIT, st);
+    tlt(m, 3000, CP_EV_ENTER, st); /* last event before the seam */
+    m->timeline_traced_seam = m->ntimeline_traced;
+    m->timeline_traced_dropped = 1000;
+    tlt(m, 7000, CP_EV_EXIT, st); /* its ENTER fell in the middle */
+    tlt(m, 7100, CP_EV_ENTER, ld);
+    tlt(m, 7200, CP_EV_EXIT, ld);
+    tlt(m, 9500, CP_EV_EXIT, tr);
+    tlt(m, 9600, CP_EV_EXIT, mn);
+
+    cp_strbuf sb;
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_export_trace(m, &sb), 0);
+    const char *s = sb.data;
+#define CALL(name, ts_dur) "{\"ph\":\"X\",\"cat\":\"call\",\"name\":\"" name "\",\"pid\":4242," \
+                           "\"tid\":99," ts_dur
+    has(s, CALL("step", "\"ts\":0.700,\"dur\":0.100}"));
+    has(s, CALL("step", "\"ts\":2.500,\"dur\":0.000,\"args\":{\"unfinished\":true}}"));
+    /* train and main hold the epoch scope that began inside them: closed
+     * at its end, not at 3000 ns (which would cut through it) */
+    has(s, CALL("train", "\"ts\":0.300,\"dur\":8.200,\"args\":{\"unfinished\":true}}"));
+    has(s, CALL("main", "\"ts\":0.000,\"dur\":8.500,\"args\":{\"unfinished\":true}}"));
+    has(s, CALL("load", "\"ts\":6.600,\"dur\":0.100}"));
+#undef CALL
+    has(s, "\"name\":\"epoch\",\"pid\":4242,\"tid\":99,\"ts\":0.500,\"dur\":8.000}");
+    has(s, "\"name\":\"inner\",\"pid\":4242,\"tid\":99,\"ts\":1.000,\"dur\":1.000}");
+    /* exactly two step calls: none paired across the seam */
+    const char *p = s;
+    int steps = 0;
+    while ((p = strstr(p, "\"name\":\"step\"")) != NULL) {
+        steps++;
+        p++;
+    }
+    assert_int_equal(steps, 2);
+    has(s, "\"traced_calls\":5,\"traced_unmatched_exits\":3,\"traced_unfinished_calls\":3,");
+    cp_strbuf_free(&sb);
+    cp_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_traced_seam),
+        cmocka_unit_test(test_traced_calls),
         cmocka_unit_test(test_timeline_records_and_metadata),
         cmocka_unit_test(test_empty_model_names_its_process),
     };
