@@ -130,7 +130,9 @@ def _attach_worker(inherited: Optional["_core.Session"], spool_dir: str,
     sess = inherited
     if sess is None or not sess.running:
         # spawn / forkserver: nothing inherited; start a session of our own
-        sess = _core.Session(**session_kwargs)
+        # A worker's timeline is not merged into the parent's report: keep
+        # no traced calls there (they would cost memory and drain time).
+        sess = _core.Session(**{**session_kwargs, "timeline_traced": False})
         sess.start(trace_python=worker_tracer and not _core.tracer_busy())
     elif not worker_tracer:
         # fork: the tracer of whichever session traced in the parent
