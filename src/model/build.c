@@ -27,8 +27,6 @@ typedef struct cp_model_builder {
     cp_reservoir *fres;   /* per model index: union of its nodes' samples     */
     uint32_t cap_funcs;
     uint32_t cap_nodes, cap_threads;
-    uint64_t *scratch;    /* percentile scratch                               */
-    uint32_t scap;
     int oom;              /* set by the per-site callback                     */
 } cp_model_builder;
 
@@ -40,7 +38,6 @@ void cp_model_builder_free(struct cp_model_builder *b) {
     free(b->fres);
     free(b->funcs);
     cp_u32map_free(&b->gmap);
-    free(b->scratch);
     free(b);
 }
 
@@ -101,22 +98,6 @@ uint32_t cp_model_map_site(cp_model *m, uint32_t gid) {
     return idx;
 }
 
-/* Percentiles of a reservoir without disturbing it (selects in a scratch copy).
- * Returns 0, or -1 on OOM. */
-static int res_pct(const cp_reservoir *r, cp_model_builder *b, uint64_t out[3]) {
-    if (r->n > b->scap) {
-        uint64_t *ns = realloc(b->scratch, (size_t)r->n * sizeof *ns);
-        if (!ns)
-            return -1;
-        b->scratch = ns;
-        b->scap = r->n;
-    }
-    if (r->n)
-        memcpy(b->scratch, r->v, (size_t)r->n * sizeof *r->v);
-    cp_percentiles_select(b->scratch, r->n, pct_q, 3, out);
-    return 0;
-}
-
 typedef struct func_ctx {
     cp_model *m;
 } func_ctx;
@@ -145,25 +126,35 @@ static void add_func(uint32_t gsite, const cp_tfunc *tf, void *ctx) {
     f->rss_count += tf->rss_count;
 }
 
+/* Room for `need` nodes; `grow`: double past it (trees added one by one),
+ * else exactly `need` (the whole model's count known up front, so the
+ * array is neither copied nor over-allocated). */
+static int reserve_nodes(cp_model *m, uint64_t need, int grow) {
+    cp_model_builder *b = m->builder;
+    if (need <= b->cap_nodes)
+        return 0;
+    uint64_t ncap = grow ? (b->cap_nodes ? b->cap_nodes : 1024) : need;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > UINT32_MAX)
+        ncap = UINT32_MAX;
+    if (ncap < need)
+        return -1;
+    cp_mnode *nn = realloc(m->nodes, (size_t)ncap * sizeof *nn);
+    if (!nn)
+        return -1;
+    m->nodes = nn;
+    b->cap_nodes = (uint32_t)ncap;
+    return 0;
+}
+
 int cp_model_add_tree(cp_model *m, const cp_thread_tree *t, uint64_t os_tid, uint32_t index,
                       uint64_t events, uint64_t dropped) {
     cp_model_builder *b = m->builder;
     if (!b || t->nnodes == 0)
         return b ? 0 : -1;
-    if (m->nnodes > UINT32_MAX - t->nnodes)
+    if (m->nnodes > UINT32_MAX - t->nnodes || reserve_nodes(m, m->nnodes + t->nnodes, 1) != 0)
         return -1;
-    if (m->nnodes + t->nnodes > b->cap_nodes) {
-        uint64_t ncap = b->cap_nodes ? b->cap_nodes : 1024;
-        while (ncap < (uint64_t)m->nnodes + t->nnodes)
-            ncap *= 2;
-        if (ncap > UINT32_MAX)
-            ncap = UINT32_MAX;
-        cp_mnode *nn = realloc(m->nodes, (size_t)ncap * sizeof *nn);
-        if (!nn)
-            return -1;
-        m->nodes = nn;
-        b->cap_nodes = (uint32_t)ncap;
-    }
     if (m->nthreads == b->cap_threads) {
         uint32_t ncap = b->cap_threads ? b->cap_threads * 2 : 16;
         cp_mthread *nt = realloc(m->threads, (size_t)ncap * sizeof *nt);
@@ -199,12 +190,9 @@ int cp_model_add_tree(cp_model *m, const cp_thread_tree *t, uint64_t os_tid, uin
         mn->rss_delta_sum = tn->rss_delta_sum;
         mn->rss_delta_max = tn->rss_delta_max;
         mn->rss_count = tn->rss_count;
-        uint64_t p[3];
-        if (res_pct(&tn->res, b, p) != 0)
-            return -1;
-        mn->p50_ns = T2NS(p[0]);
-        mn->p95_ns = T2NS(p[1]);
-        mn->p99_ns = T2NS(p[2]);
+        /* p50/p95/p99 of a node stay 0: no writer or rule reads them (the
+         * report's tree has none since schema 2), and selecting them was
+         * half of a snapshot's cost.  Per-site percentiles come below. */
     }
     /* The root's inclusive time is the sum of its top-level calls. */
     cp_mnode *root = &m->nodes[base];
@@ -341,6 +329,11 @@ cp_model *cp_model_build(cp_session *s) {
     for (const cp_tbuf *t = atomic_load_explicit(&s->bufs, memory_order_acquire); t; t = t->next)
         src[n++] = (tree_src){t, t->thread_index};
     qsort(src, n, sizeof *src, cmp_src);
+    uint64_t total = s->exited ? s->exited->nnodes : 0;
+    for (uint32_t i = 0; i < n; i++)
+        total += src[i].t->tree->nnodes;
+    if (total > UINT32_MAX || reserve_nodes(m, total, 0) != 0)
+        goto fail;
     for (uint32_t i = 0; i < n; i++) {
         const cp_tbuf *t = src[i].t;
         uint64_t paused = atomic_load_explicit(&t->dropped_paused, memory_order_relaxed);

@@ -35,7 +35,8 @@ typedef struct cp_mnode {
     uint64_t cpu_ns;        /* inclusive thread CPU (if measured)   */
     uint64_t cpu_count;     /* calls whose CPU time was measured    */
     uint64_t min_ns, max_ns;
-    uint64_t p50_ns, p95_ns, p99_ns; /* over the node's reservoir */
+    uint64_t p50_ns, p95_ns, p99_ns; /* 0: not computed by the build (nothing reads them);
+                                        a reader of a worker model file may fill them */
     uint64_t truncated;     /* calls closed at stop, not by an exit  */
     int64_t rss_delta_sum;  /* over calls that measured RSS         */
     int64_t rss_delta_max;
