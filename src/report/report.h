@@ -50,6 +50,10 @@ int cp_report_section_needs_tree(const char *section);
  * be NULL. */
 int cp_report_json(const cp_model *m, cp_strbuf *out);
 
+/* cp_report_json with the model's pruned call tree already built (NULL:
+ * prune here), so a cached model writes its JSON without pruning again. */
+int cp_report_json_with(const cp_model *m, const struct cp_pruned_tree *pt, cp_strbuf *out);
+
 /* The text summary: header, top functions by inclusive and by self time,
  * findings.  `m` must not be NULL. */
 int cp_report_text(const cp_model *m, cp_strbuf *out);

@@ -632,12 +632,14 @@ int cp_report_doc(const cp_model *m, cp_docw *w, const char *section) {
     return cp_report_doc_with(m, NULL, w, section);
 }
 
-int cp_report_json(const cp_model *m, cp_strbuf *out) {
+int cp_report_json(const cp_model *m, cp_strbuf *out) { return cp_report_json_with(m, NULL, out); }
+
+int cp_report_json_with(const cp_model *m, const struct cp_pruned_tree *pt, cp_strbuf *out) {
     cp_jsonw jw;
     cp_jsonw_init(&jw, out);
     cp_docw w;
     cp_docw_json(&w, &jw);
-    if (cp_report_doc(m, &w, NULL) != 0) {
+    if ((pt ? cp_report_doc_with(m, pt, &w, NULL) : cp_report_doc(m, &w, NULL)) != 0) {
         out->oom = 1; /* scratch allocation failed: same contract as OOM */
         return -1;
     }
