@@ -516,6 +516,15 @@ static void json_site(cp_jsonw *w, const cp_msite *s) {
     cp_jsonw_kv_s(w, "kind", cp_report_kind_name(s->kind));
 }
 
+/* One functions/stages entry: the site and three figures (each A, B, B/A). */
+static void json_row(cp_jsonw *w, const row *r, const char *const keys[3]) {
+    cp_jsonw_begin_object(w);
+    json_site(w, r->sa ? r->sa : r->sb);
+    for (int k = 0; k < 3; k++)
+        json_pair(w, keys[k], r->f[k]);
+    cp_jsonw_end_object(w);
+}
+
 static void json_findings(cp_jsonw *w, const diff *d, const char *key, int which) {
     cp_jsonw_key(w, key);
     cp_jsonw_begin_array(w);
@@ -570,29 +579,17 @@ int cp_report_diff_json(const cp_model *a, const cp_model *b, const char *name_a
     size_t nf = d.funcs.n < CP_DIFF_MAX_FUNCTIONS ? d.funcs.n : CP_DIFF_MAX_FUNCTIONS;
     cp_jsonw_key(&w, "functions");
     cp_jsonw_begin_array(&w);
-    for (size_t i = 0; i < nf; i++) {
-        const row *r = &d.funcs.v[i];
-        cp_jsonw_begin_object(&w);
-        json_site(&w, r->sa ? r->sa : r->sb);
-        json_pair(&w, "inclusive_s", r->f[0]);
-        json_pair(&w, "self_s", r->f[1]);
-        json_pair(&w, "calls", r->f[2]);
-        cp_jsonw_end_object(&w);
-    }
+    static const char *const fkeys[3] = {"inclusive_s", "self_s", "calls"};
+    for (size_t i = 0; i < nf; i++)
+        json_row(&w, &d.funcs.v[i], fkeys);
     cp_jsonw_end_array(&w);
     cp_jsonw_kv_u(&w, "functions_omitted", d.funcs.n - nf);
 
     cp_jsonw_key(&w, "stages");
     cp_jsonw_begin_array(&w);
-    for (size_t i = 0; i < d.stages.n; i++) {
-        const row *r = &d.stages.v[i];
-        cp_jsonw_begin_object(&w);
-        json_site(&w, r->sa ? r->sa : r->sb);
-        json_pair(&w, "total_time", r->f[0]);
-        json_pair(&w, "calls", r->f[1]);
-        json_pair(&w, "avg_time", r->f[2]);
-        cp_jsonw_end_object(&w);
-    }
+    static const char *const skeys[3] = {"total_time", "calls", "avg_time"};
+    for (size_t i = 0; i < d.stages.n; i++)
+        json_row(&w, &d.stages.v[i], skeys);
     cp_jsonw_end_array(&w);
 
     static const char *const lkeys[] = {"avg_wait_time", "data_stall_fraction", "samples_per_s",
