@@ -219,7 +219,13 @@ class _DatasetCommon:
     def _session(self) -> Optional["_core.Session"]:
         if _pid == self._owner_pid:
             prof = self._profiler
-            return prof._session if prof is not None and prof._recording else None
+            if prof is None:
+                return None
+            # like a context: the first item of an enabled profiler that was
+            # not started (or stopped) starts its session
+            if prof._recording or (prof._armed and prof._go_live()):
+                return prof._session
+            return None
         sess = worker_session()
         if sess is not None:
             return sess
@@ -461,7 +467,7 @@ class ProfiledDataLoader:
         self._epochs += 1
         site = self._site
         sess = prof._session
-        if not prof._recording:
+        if not prof._recording and not (prof._armed and prof._go_live()):
             yield from self._loader
             return
         # The first wait includes creating the iterator (worker start-up).

@@ -208,3 +208,29 @@ assert dataset_stats["count"] == 120
 assert loader_stats["batches"] == 15
 '''))
     assert "Average batch time: " in res.stdout and "Average load time: " in res.stdout
+
+
+# The guide's data blocks never call start_profiling(): like contexts, the
+# first use of a profiled loader or dataset of an enabled profiler starts its
+# session (without the tracer), so they measure instead of printing zeros.
+SETUP_NO_START = SETUP.replace("profiler.start_profiling()\n", "")
+
+
+def test_example2_without_start_profiling(tmp_path):
+    needs_data_stack()
+    assert SETUP_NO_START != SETUP
+    res = run_ok(tmp_path, script(IMPORTS, SETUP_NO_START, BLOCKS["example2"], '''
+assert not profiler.is_profiling
+assert loader_stats["batches"] == 15 and loader_stats["avg_batch_time"] > 0
+# items loaded in the two worker processes reached the report
+assert dataset_stats["count"] == 120 and dataset_stats["avg_load_time"] > 0
+'''))
+    assert "recorded nothing" not in res.stderr
+
+
+def test_dataset_block_without_start_profiling(tmp_path):
+    needs_data_stack()
+    run_ok(tmp_path, script(IMPORTS, SETUP_NO_START, BLOCKS["dataset_profiling"], '''
+assert stats["count"] == 100 and stats["avg_load_time"] > 0
+assert 42 in stats["bottleneck_indices"]
+'''))
