@@ -420,6 +420,21 @@ static int close_open(tw *w) {
     return w->oom || !cp_strbuf_ok(w->out) ? -1 : 0;
 }
 
+/* The loader's wait counter ("<loader> wait (ms)") set to `wait_ns` at
+ * `t_ns`: a batch's wait at its start, back to 0 at its end. */
+static void put_wait_counter(tw *w, const cp_model *m, const cp_mrecord *r, uint64_t tid,
+                             uint64_t t_ns, uint64_t wait_ns) {
+    const cp_msite *s = cp_model_site(m, r->site);
+    char name[300];
+    snprintf(name, sizeof name, "%s wait (ms)", s ? s->name : "loader");
+    begin_event(w, 'C', "batch");
+    put_jstr(w->out, name);
+    put_pid_tid_ts(w, r->pid, tid, t_ns);
+    cp_strbuf_puts(w->out, ",\"args\":{\"wait_ms\":");
+    put_ms(w->out, wait_ns);
+    cp_strbuf_puts(w->out, "}}");
+}
+
 /* Loader track ids follow the loader's position in the data section. */
 static uint64_t loader_tid(const cp_model *m, uint32_t site) {
     for (uint32_t i = 0; i < m->data.nloaders; i++)
@@ -486,26 +501,8 @@ static int record_events(tw *w) {
             put_u64(sb, r->epoch);
             cp_strbuf_puts(sb, "}}");
             /* counter: this batch's wait, in ms */
-            begin_event(w, 'C', "batch");
-            {
-                const cp_msite *s = cp_model_site(m, r->site);
-                char name[300];
-                snprintf(name, sizeof name, "%s wait (ms)", s ? s->name : "loader");
-                put_jstr(sb, name);
-            }
-            put_pid_tid_ts(w, r->pid, tid, r->t_ns);
-            cp_strbuf_puts(sb, ",\"args\":{\"wait_ms\":");
-            put_ms(sb, r->dur_ns);
-            cp_strbuf_puts(sb, "}}");
-            begin_event(w, 'C', "batch");
-            {
-                const cp_msite *s = cp_model_site(m, r->site);
-                char name[300];
-                snprintf(name, sizeof name, "%s wait (ms)", s ? s->name : "loader");
-                put_jstr(sb, name);
-            }
-            put_pid_tid_ts(w, r->pid, tid, r->t_ns + r->dur_ns);
-            cp_strbuf_puts(sb, ",\"args\":{\"wait_ms\":0}}");
+            put_wait_counter(w, m, r, tid, r->t_ns, r->dur_ns);
+            put_wait_counter(w, m, r, tid, r->t_ns + r->dur_ns, 0);
             prev_end[li] = r->t_ns + r->dur_ns;
             prev_epoch[li] = r->epoch;
         }
