@@ -57,7 +57,7 @@ static cp_model *read_model(PyObject *path_b, PyObject *path_obj, const char *fn
 /* Renders `m` in `fmt` into `sb` without the GIL. */
 static codeprof_status render(const cp_model *m, codeprof_format fmt, cp_strbuf *sb) {
     codeprof_status st;
-    Py_BEGIN_ALLOW_THREADS st = cp_format_write(m, fmt, sb);
+    Py_BEGIN_ALLOW_THREADS st = cp_format_write(m, NULL, fmt, sb);
     Py_END_ALLOW_THREADS return st;
 }
 

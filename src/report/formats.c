@@ -61,11 +61,12 @@ codeprof_status codeprof_format_for_path(const char *path, codeprof_format *fmt)
     return CODEPROF_EINVAL;
 }
 
-codeprof_status cp_format_write(const cp_model *m, codeprof_format fmt, cp_strbuf *out) {
+codeprof_status cp_format_write(const cp_model *m, const struct cp_pruned_tree *pt,
+                                codeprof_format fmt, cp_strbuf *out) {
     int rc;
     switch (fmt) {
     case CODEPROF_FORMAT_JSON:
-        rc = cp_report_json(m, out);
+        rc = cp_report_json_with(m, pt, out);
         break;
     case CODEPROF_FORMAT_TEXT:
         rc = cp_report_text(m, out);

@@ -9,8 +9,13 @@
 #include "report/strbuf.h"
 
 /* Appends model `m` (finished, rules run) rendered in `fmt` to `out`.
- * CODEPROF_OK; CODEPROF_EINVAL for an unknown format; CODEPROF_ENOMEM
- * when `out` ran out of memory (then it must be freed). */
-codeprof_status cp_format_write(const cp_model *m, codeprof_format fmt, cp_strbuf *out);
+ * `pt`: the model's call tree already pruned by its report policy
+ * (tree_prune.h; a cached model keeps one), or NULL to prune here; only
+ * the JSON report reads it.  CODEPROF_OK; CODEPROF_EINVAL for an unknown
+ * format; CODEPROF_ENOMEM when `out` ran out of memory (then it must be
+ * freed). */
+struct cp_pruned_tree;
+codeprof_status cp_format_write(const cp_model *m, const struct cp_pruned_tree *pt,
+                                codeprof_format fmt, cp_strbuf *out);
 
 #endif /* CP_FORMATS_H */

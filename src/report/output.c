@@ -303,12 +303,9 @@ static codeprof_status render(codeprof_session *s, codeprof_format fmt, cp_strbu
     cp_model_ref *r = cp_session_model(s, &st);
     if (!r)
         return st;
+    /* the cached model's pruned tree: its JSON is not pruned again */
     const cp_pruned_tree *pt = fmt == CODEPROF_FORMAT_JSON ? cp_model_ref_pruned(r) : NULL;
-    if (pt) /* the cached model's pruned tree: the JSON is not pruned again */
-        st = cp_report_json_with(r->m, pt, sb) == 0 && cp_strbuf_ok(sb) ? CODEPROF_OK
-                                                                          : CODEPROF_ENOMEM;
-    else
-        st = cp_format_write(r->m, fmt, sb);
+    st = cp_format_write(r->m, pt, fmt, sb);
     cp_model_ref_release(r);
     return st;
 }
