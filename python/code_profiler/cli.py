@@ -60,7 +60,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from . import _core
 from .config import LEVELS, create_profiler_config
-from .profiler import VideoOpusClipProfiler
+from .profiler import _FORMAT_ENDINGS, VideoOpusClipProfiler
 
 __all__ = ["build_parser", "main"]
 
@@ -68,7 +68,7 @@ PROG = "codeprof"
 
 
 #: Report formats, as Session.save and _core.format_for_path name them.
-FORMATS = ("json", "text", "pstats", "speedscope", "collapsed", "trace")
+FORMATS = tuple(_FORMAT_ENDINGS)
 #: Formats a diff is written in.
 DIFF_FORMATS = ("text", "json")
 
