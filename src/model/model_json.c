@@ -204,6 +204,15 @@ static const char *get_str(rd *r, const cp_jval *obj, const char *key, int *ok) 
         *ok = 0;
         return NULL;
     }
+    if (strlen(v->u.str) != v->len) {
+        /* names and paths are C strings: "a\u0000b" would read back as "a",
+         * merging sites the file keeps apart */
+        size_t o = enter_key(r, key);
+        bad(r, "expected a string without NUL characters (\\u0000)");
+        leave(r, o);
+        *ok = 0;
+        return NULL;
+    }
     return v->u.str;
 }
 
@@ -427,6 +436,8 @@ static int read_sites(rd *r, const cp_jval *perf) {
             enter_index(r, i);
             if (want(r, &files->u.kids[i], CP_JSTRING, "a file path string") != 0)
                 return -1;
+            if (strlen(files->u.kids[i].u.str) != files->u.kids[i].len)
+                return bad(r, "expected a file path without NUL characters (\\u0000)");
             leave(r, o);
         }
     }

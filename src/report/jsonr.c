@@ -3,6 +3,7 @@
  * arena when their container closes, so every container's values are
  * contiguous and nothing is reallocated under a pointer handed out. */
 #include "report/jsonr.h"
+#include "report/jsonw.h"
 
 #include <locale.h>
 #include <pthread.h>
@@ -174,6 +175,19 @@ static int parse_string(parser *p, const char **out, uint32_t *out_len) {
         unsigned char c = (unsigned char)p->s[p->pos];
         if (c < 0x20)
             return fail(p, p->pos, "control character 0x%02x in a string: expected it escaped", c);
+        if (c >= 0x80) {
+            /* JSON text is UTF-8 (RFC 8259).  Taking invalid bytes as they
+             * are would let two names the writer prints the same (it
+             * replaces them with U+FFFD) read back as different sites. */
+            size_t len = cp_json_utf8_len(p->s + p->pos, end - p->pos);
+            if (!len)
+                return fail(p, p->pos, "invalid UTF-8 byte 0x%02x in a string: expected UTF-8 text",
+                            c);
+            memcpy(o + k, p->s + p->pos, len);
+            k += len;
+            p->pos += len;
+            continue;
+        }
         if (c != '\\') {
             o[k++] = (char)c;
             p->pos++;

@@ -64,6 +64,11 @@ static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad) {
     return 0;
 }
 
+size_t cp_json_utf8_len(const char *s, size_t n) {
+    size_t bad = 0;
+    return n ? utf8_seq((const unsigned char *)s, n, &bad) : 0;
+}
+
 void cp_json_escape_into(cp_strbuf *sb, const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;

@@ -76,6 +76,10 @@ int cp_jsonw_failed(const cp_jsonw *w);
  * with invalid UTF-8 replaced as described above.  Exposed for writers of
  * other formats that embed JSON strings. */
 void cp_json_escape_into(cp_strbuf *sb, const char *s, size_t n);
+/* Length of the valid UTF-8 sequence at s[0] (a byte >= 0x80; n bytes
+ * available), or 0 when it is not valid UTF-8 (the writer replaces such
+ * bytes with U+FFFD; the reader rejects them). */
+size_t cp_json_utf8_len(const char *s, size_t n);
 
 
 /* "key": value shorthands used by every writer. */

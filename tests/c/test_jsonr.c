@@ -90,6 +90,19 @@ static void test_strings(void **state) {
     cp_jsonr_free(d);
 }
 
+/* JSON text is UTF-8: a string holding bytes that are not is refused at
+ * the first bad byte (the writer would print them as U+FFFD). */
+static void test_invalid_utf8_refused(void **state) {
+    (void)state;
+    parse_bad("[\"ab\xff\"]", 6, 4, "invalid UTF-8 byte 0xff");
+    parse_bad("[\"\xc3\"]", 4, 2, "invalid UTF-8 byte 0xc3");      /* cut sequence */
+    parse_bad("[\"\xc0\xaf\"]", 5, 2, "invalid UTF-8 byte 0xc0"); /* overlong */
+    parse_bad("[\"\xed\xa0\x80\"]", 6, 2, "invalid UTF-8");     /* surrogate */
+    cp_jsonr_doc *d = parse_ok("[\"\xf0\x9f\x98\x80\"]");
+    assert_string_equal(cp_jsonr_root(d)->u.kids[0].u.str, "\xf0\x9f\x98\x80");
+    cp_jsonr_free(d);
+}
+
 static void check_ns(const char *num, int rc, uint64_t want) {
     cp_jsonr_doc *d = parse_ok(num);
     uint64_t got = 12345;
@@ -230,6 +243,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_and_lookup),
         cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_invalid_utf8_refused),
         cmocka_unit_test(test_seconds_to_ns_exact),
         cmocka_unit_test(test_double_ignores_locale),
         cmocka_unit_test(test_errors_name_offset_and_expectation),

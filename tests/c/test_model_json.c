@@ -280,6 +280,17 @@ static void test_errors_name_file_path_and_expectation(void **state) {
                  CODEPROF_EFORMAT, "performance.functions[1]", "one entry per site");
     expect_error("\"children\":[{\"site\":1", "\"children\":{\"site\":1", CODEPROF_EFORMAT, "byte",
                  NULL); /* then braces no longer balance */
+    /* Regression (fuzz_report_reader, CI of 96411d3): two functions whose
+     * files differ only in bytes that are not UTF-8 were read as two
+     * sites, written with U+FFFD as the same one, and the written report
+     * no longer read back.  Such bytes are refused; so are NULs, which a
+     * C string would cut ("a\u0000b" read as "a"). */
+    expect_error("\"function\":\"main\",\"file\":\"app.py\"",
+                 "\"function\":\"main\",\"file\":\"app\xff.py\"", CODEPROF_EFORMAT, "byte",
+                 "invalid UTF-8 byte 0xff in a string");
+    expect_error("\"function\":\"main\",\"file\":\"app.py\"",
+                 "\"function\":\"main\\u0000x\",\"file\":\"app.py\"", CODEPROF_EFORMAT,
+                 "performance.functions[0].function", "without NUL characters");
     /* not an object at all */
     cp_model *m = NULL;
     codeprof_error err;
