@@ -108,6 +108,12 @@ enum codeprof_config_flag {
      * items, batches and the events of other instruments), in their own
      * store bounded by timeline_traced_events. */
     CODEPROF_CFG_TIMELINE_TRACED = 1u << 2,
+    /* Memory snapshots: at every memory-context exit, the live tracked
+     * bytes by allocation stack (memory_mode 1 or 2; src/memory/heap.h). */
+    CODEPROF_CFG_MEM_SNAPSHOTS = 1u << 3,
+    /* The garbage collector is profiled (the Python extension installs a
+     * gc.callbacks entry while the session runs; src/memory/gcstats.h). */
+    CODEPROF_CFG_GC = 1u << 4,
 };
 
 /* Session configuration.  Initialise with codeprof_config_init() and then
@@ -196,6 +202,36 @@ typedef struct codeprof_config {
      * as dropped.  0 keeps none.  Range [0, 1<<24].  Default 1<<18
      * (8 MiB). */
     uint32_t timeline_traced_events;
+
+    /* ---- memory profiling (docs/memory.md; src/memory/) ---- */
+    /* Allocation tracking: 0 none (RSS and GC only), 1 sampled (about one
+     * allocation recorded every memory_sample_bytes bytes, figures scaled
+     * and marked as estimates), 2 every live block.  Range [0, 2].
+     * Default 0. */
+    uint32_t memory_mode;
+    /* Python frames (or native frames) kept per allocation stack.
+     * Range [1, 16].  Default 8. */
+    uint32_t memory_stack_depth;
+    /* Mean bytes between recorded allocations in mode 1.  Range [1, 2^40].
+     * Default 262144 (256 KiB). */
+    uint64_t memory_sample_bytes;
+    /* Live recorded blocks kept by the allocation tracker; past it new
+     * blocks are counted in meta.memory.dropped_blocks.
+     * Range [1024, 1<<28].  Default 1<<22 (4M blocks, 128 MiB at most). */
+    uint32_t memory_max_blocks;
+    /* Distinct allocation stacks kept; past it stacks fold into one
+     * "(other stacks)".  Range [16, 1<<24].  Default 1<<16. */
+    uint32_t memory_max_stacks;
+    /* Memory snapshots kept (CODEPROF_CFG_MEM_SNAPSHOTS): the first half
+     * and the most recent half.  Range [0, 1<<16].  Default 64. */
+    uint32_t memory_max_snapshots;
+    /* RSS samples kept on the timeline (this process), first and most
+     * recent halves.  Range [0, 1<<24].  Default 10000. */
+    uint32_t memory_timeline_samples;
+    /* Period of the process memory sampler (RSS of this process, RSS/PSS/
+     * USS of watched workers); 0 turns it off.  Range 0 or [0.001, 3600]
+     * seconds.  Default 0 (the facade sets it from sample_interval). */
+    double memory_sample_interval_s;
 } codeprof_config;
 
 /* Fills `cfg` with defaults.  `cfg` must not be NULL.  Thread-safe. */
@@ -300,6 +336,11 @@ enum codeprof_scope_flag {
     /* The scope is one wait for a batch inside a loader's next() (a
      * SITE_LOADER site); set CODEPROF_ATTR_ITEMS and CODEPROF_ATTR_EPOCH. */
     CODEPROF_SCOPE_BATCH = 1u << 3,
+    /* Measure memory: the net change and the peak of the tracked heap
+     * (allocation tracking, config memory_mode) and of RSS within the
+     * scope, aggregated per site in the report's memory section (a memory
+     * context; a memory-measured function). */
+    CODEPROF_SCOPE_HEAP = 1u << 4,
 };
 
 /* Opens a scope for `site` on the calling thread.  `s` NULL means the
@@ -422,6 +463,15 @@ CODEPROF_API codeprof_status codeprof_session_attach_worker(codeprof_session *s,
  * spool complete and returns CODEPROF_EIO (CODEPROF_ENOMEM out of memory).
  * Safe to call more than once.  Thread-safe. */
 CODEPROF_API codeprof_status codeprof_session_close_worker(codeprof_session *s);
+
+/* Tells the session's memory sampler to follow process `pid` (a DataLoader
+ * worker `worker` of the loader at `loader_site`, 0 if unknown): its RSS,
+ * PSS and USS (/proc/<pid>/smaps_rollup) are sampled every
+ * memory_sample_interval_s until it exits, and reported per process.
+ * CODEPROF_ENOTSUP when the sampler is off (interval 0) or /proc is
+ * missing; CODEPROF_EINVAL for pid <= 0.  Thread-safe. */
+CODEPROF_API codeprof_status codeprof_session_watch_process(codeprof_session *s, int pid,
+                                                            int worker, uint32_t loader_site);
 
 /* ------------------------------------------------------------------------ */
 /* Reports                                                                   */

@@ -27,6 +27,14 @@ void codeprof_config_init(codeprof_config *cfg) {
     cfg->report_tree_max_nodes = 2000;
     cfg->report_tree_min_share = 0.001;
     cfg->timeline_traced_events = 1u << 18;
+    cfg->memory_mode = 0;
+    cfg->memory_stack_depth = 8;
+    cfg->memory_sample_bytes = 256u * 1024;
+    cfg->memory_max_blocks = 1u << 22;
+    cfg->memory_max_stacks = 1u << 16;
+    cfg->memory_max_snapshots = 64;
+    cfg->memory_timeline_samples = 10000;
+    cfg->memory_sample_interval_s = 0;
 }
 
 static codeprof_status check_u32(uint32_t v, uint32_t lo, uint32_t hi, const char *field,
@@ -70,7 +78,8 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
                             "struct_size must be %zu (call codeprof_config_init), got %u",
                             sizeof *cfg, cfg->struct_size);
     if (cfg->flags & ~(uint32_t)(CODEPROF_CFG_SCOPE_CPU | CODEPROF_CFG_PERCENTILES |
-                                 CODEPROF_CFG_TIMELINE_TRACED))
+                                 CODEPROF_CFG_TIMELINE_TRACED | CODEPROF_CFG_MEM_SNAPSHOTS |
+                                 CODEPROF_CFG_GC))
         return cp_error_set(err, CODEPROF_ECONFIG, "flags", "flags has unknown bits 0x%x",
                             cfg->flags);
     if ((st = check_u32(cfg->buffer_events, 1024, 1u << 24, "buffer_events", err)) ||
@@ -84,6 +93,13 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
                         err)) ||
         (st = check_u32(cfg->report_top_functions, 0, 1u << 24, "report_top_functions", err)) ||
         (st = check_u32(cfg->report_tree_max_nodes, 0, 1u << 26, "report_tree_max_nodes", err)) ||
+        (st = check_u32(cfg->memory_mode, 0, 2, "memory_mode", err)) ||
+        (st = check_u32(cfg->memory_stack_depth, 1, 16, "memory_stack_depth", err)) ||
+        (st = check_u32(cfg->memory_max_blocks, 1024, 1u << 28, "memory_max_blocks", err)) ||
+        (st = check_u32(cfg->memory_max_stacks, 16, 1u << 24, "memory_max_stacks", err)) ||
+        (st = check_u32(cfg->memory_max_snapshots, 0, 1u << 16, "memory_max_snapshots", err)) ||
+        (st = check_u32(cfg->memory_timeline_samples, 0, 1u << 24, "memory_timeline_samples",
+                        err)) ||
         (st = check_seconds(cfg->slow_function_s, "slow_function_s", err)) ||
         (st = check_range(cfg->memory_intensive_bytes, CP_THRESHOLD_BYTES_MIN,
                           CP_THRESHOLD_BYTES_MAX, "bytes", "memory_intensive_bytes", err)) ||
@@ -91,6 +107,16 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
         (st = check_seconds(cfg->slow_preprocessing_s, "slow_preprocessing_s", err)) ||
         (st = check_seconds(cfg->slow_gpu_op_s, "slow_gpu_op_s", err)))
         return st;
+    if (cfg->memory_sample_bytes < 1 || cfg->memory_sample_bytes > (1ull << 40))
+        return cp_error_set(err, CODEPROF_ECONFIG, "memory_sample_bytes",
+                            "memory_sample_bytes must be an integer in [1, 2^40] bytes, got %llu",
+                            (unsigned long long)cfg->memory_sample_bytes);
+    if (!(cfg->memory_sample_interval_s == 0 ||
+          (cfg->memory_sample_interval_s >= 0.001 && cfg->memory_sample_interval_s <= 3600)))
+        return cp_error_set(err, CODEPROF_ECONFIG, "memory_sample_interval_s",
+                            "memory_sample_interval_s must be 0 (off) or a number of seconds in "
+                            "[0.001, 3600], got %g",
+                            cfg->memory_sample_interval_s);
     /* Written so that NaN fails too. */
     if (!(cfg->data_stall_fraction > 0 && cfg->data_stall_fraction < 1))
         return cp_error_set(err, CODEPROF_ECONFIG, "data_stall_fraction",

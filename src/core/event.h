@@ -19,11 +19,27 @@ typedef enum cp_event_kind {
     CP_EV_ATTR = 4,    /* flags = codeprof_attr_key, value = attribute value */
     CP_EV_MARK = 5,    /* instant event at site                               */
     CP_EV_SAMPLE = 6,  /* reserved: sampled stack (value = stack id)         */
-    CP_EV_ALLOC = 7,   /* reserved: allocation (value = bytes, aux = addr)   */
-    CP_EV_FREE = 8,    /* reserved: free (aux = addr)                        */
+    CP_EV_ALLOC = 7,   /* recorded allocation: value = bytes (scaled when
+                          sampled), aux = address, flags = heap domain     */
+    CP_EV_FREE = 8,    /* recorded block freed: value = bytes, aux = addr,
+                          flags = heap domain                               */
     CP_EV_GPU = 9,     /* reserved: GPU op (value = device ns)               */
-    CP_EV_COUNTER = 10 /* reserved: counter sample (value)                   */
+    CP_EV_COUNTER = 10, /* reserved: counter sample (value)                  */
+    CP_EV_HEAP = 11    /* memory figures of a CODEPROF_SCOPE_HEAP scope, emitted
+                          just before its EXIT, same site; flags say which:
+                          CP_HEAPF_SPAN value = heap delta, aux = heap peak;
+                          CP_HEAPF_FLOOR value = live after, aux = RSS after;
+                          CP_HEAPF_RSS value = RSS delta, aux = RSS peak;
+                          CP_HEAPF_RSS_SAMPLE: value = process RSS (sampler) */
 } cp_event_kind;
+
+enum {
+    CP_HEAPF_SPAN = 1,
+    CP_HEAPF_FLOOR = 2,
+    CP_HEAPF_RSS = 3,
+    CP_HEAPF_RSS_SAMPLE = 4,
+    CP_HEAPF_ESTIMATED = 1u << 8, /* or'ed: sampled tracking, figures estimated */
+};
 
 /* Event flags. */
 enum {

@@ -83,6 +83,8 @@ struct codeprof_session {
     int worker_id;             /* worker: DataLoader worker id, else -1    */
     cp_loader_entry *loaders;
     uint32_t nloaders, cap_loaders;
+    /* ---- memory profiling (src/memory/mem_session.h; NULL when off) ---- */
+    struct cp_mem_state *mem;
     /* ---- reports ---- */
     /* The last model built for a report, with its findings, and what the
      * session looked like when it was built (src/report/output.c owns it;

@@ -2,6 +2,7 @@
  * (build.h).  The one place that maps process-wide site ids to model
  * indices. */
 #include "model/build.h"
+#include "memory/mem_session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +278,8 @@ int cp_model_finish(cp_model *m, cp_session *s) {
     if (s) {
         m->duration_ns = T2NS(cp_session_running_ticks(s));
         if (cp_data_build(m, s) != 0)
+            return -1;
+        if (cp_mem_model_build(m, s) != 0)
             return -1;
     }
     cp_model_builder_free(b);

@@ -24,6 +24,7 @@ void cp_model_free(cp_model *m) {
         return;
     cp_model_builder_free(m->builder);
     data_free(&m->data);
+    cp_mmem_free(&m->mem);
     free(m->nodes);
     free(m->threads);
     free(m->funcs);
@@ -443,6 +444,10 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
     qsort(funcs, nf, sizeof *funcs, cmp_func_incl);
 
     if (data_merge(&data, &dst->data, &src->data, smap, src->sites.n, worker_tag, &approx) != 0)
+        goto out;
+    /* The memory section merges last: on success it has changed dst, and
+     * nothing after it fails. */
+    if (cp_mmem_merge(&dst->mem, &src->mem, smap) != 0)
         goto out;
 
     /* Commit: nothing below fails. */

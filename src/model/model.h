@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "codeprof/codeprof.h"
+#include "model/model_mem.h"
 #include "model/site_table.h"
 
 #define CP_NONE UINT32_MAX
@@ -241,6 +242,7 @@ typedef struct cp_model {
     uint32_t nfuncs;
 
     cp_mdata data;            /* data loading; empty when none recorded   */
+    cp_mmem mem;              /* memory (model_mem.h); zero when not profiled */
 
     /* Timeline (src/core/timeline.h): explicit scopes, items, batches and
      * other instruments' events, the first and the last ones kept.  In a

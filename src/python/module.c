@@ -239,6 +239,7 @@ static int mod_exec(PyObject *m) {
         add_int(m, "SITE_GPU", CODEPROF_SITE_GPU) < 0 ||
         add_int(m, "SCOPE_CPU", CODEPROF_SCOPE_CPU) < 0 ||
         add_int(m, "SCOPE_RSS", CODEPROF_SCOPE_RSS) < 0 ||
+        add_int(m, "SCOPE_HEAP", CODEPROF_SCOPE_HEAP) < 0 ||
         add_int(m, "ATTR_INDEX", CODEPROF_ATTR_INDEX) < 0 ||
         add_int(m, "ATTR_BYTES", CODEPROF_ATTR_BYTES) < 0 ||
         add_int(m, "ATTR_ITEMS", CODEPROF_ATTR_ITEMS) < 0 ||

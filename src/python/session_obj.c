@@ -57,6 +57,16 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
                              "report_tree_min_share",
                              "timeline_traced",
                              "timeline_traced_events",
+                             "memory_mode",
+                             "memory_stack_depth",
+                             "memory_sample_bytes",
+                             "memory_max_blocks",
+                             "memory_max_stacks",
+                             "memory_max_snapshots",
+                             "memory_timeline_samples",
+                             "memory_sample_interval_s",
+                             "memory_snapshots",
+                             "gc",
                              NULL};
     if (self->s) {
         PyErr_SetString(PyExc_RuntimeError, "Session.__init__(): the session is already "
@@ -67,22 +77,42 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
     codeprof_config_init(&cfg);
     PyObject *buffer_events = NULL, *max_nodes = NULL, *max_samples = NULL;
     PyObject *top_functions = NULL, *tree_max_nodes = NULL, *traced_events = NULL;
-    int scope_cpu = 1, percentiles = 1, timeline_traced = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOddddddppOOdpO:Session", kwlist,
+    int scope_cpu = 1, percentiles = 1, timeline_traced = 0, mem_snapshots = 0, gc = 0;
+    PyObject *mem_mode = NULL, *mem_depth = NULL, *mem_sample_bytes = NULL, *mem_blocks = NULL;
+    PyObject *mem_stacks = NULL, *mem_snaps = NULL, *mem_tl = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOddddddppOOdpOOOOOOOOdpp:Session", kwlist,
                                      &buffer_events, &max_nodes, &max_samples,
                                      &cfg.slow_function_s, &cfg.memory_intensive_bytes,
                                      &cfg.slow_data_loading_s, &cfg.slow_preprocessing_s,
                                      &cfg.slow_gpu_op_s, &cfg.data_stall_fraction, &scope_cpu,
                                      &percentiles, &top_functions, &tree_max_nodes,
                                      &cfg.report_tree_min_share, &timeline_traced,
-                                     &traced_events))
+                                     &traced_events, &mem_mode, &mem_depth, &mem_sample_bytes,
+                                     &mem_blocks, &mem_stacks, &mem_snaps, &mem_tl,
+                                     &cfg.memory_sample_interval_s, &mem_snapshots, &gc))
         return -1;
+    if (mem_sample_bytes) {
+        unsigned long long v = PyLong_AsUnsignedLongLong(mem_sample_bytes);
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError,
+                         "Session(): memory_sample_bytes must be an integer in [1, 2**40]");
+            return -1;
+        }
+        cfg.memory_sample_bytes = (uint64_t)v;
+    }
     if (cfg_u32(buffer_events, "buffer_events", &cfg.buffer_events) < 0 ||
         cfg_u32(max_nodes, "max_nodes", &cfg.max_nodes) < 0 ||
         cfg_u32(max_samples, "max_samples", &cfg.max_samples) < 0 ||
         cfg_u32(top_functions, "report_top_functions", &cfg.report_top_functions) < 0 ||
         cfg_u32(tree_max_nodes, "report_tree_max_nodes", &cfg.report_tree_max_nodes) < 0 ||
-        cfg_u32(traced_events, "timeline_traced_events", &cfg.timeline_traced_events) < 0)
+        cfg_u32(traced_events, "timeline_traced_events", &cfg.timeline_traced_events) < 0 ||
+        cfg_u32(mem_mode, "memory_mode", &cfg.memory_mode) < 0 ||
+        cfg_u32(mem_depth, "memory_stack_depth", &cfg.memory_stack_depth) < 0 ||
+        cfg_u32(mem_blocks, "memory_max_blocks", &cfg.memory_max_blocks) < 0 ||
+        cfg_u32(mem_stacks, "memory_max_stacks", &cfg.memory_max_stacks) < 0 ||
+        cfg_u32(mem_snaps, "memory_max_snapshots", &cfg.memory_max_snapshots) < 0 ||
+        cfg_u32(mem_tl, "memory_timeline_samples", &cfg.memory_timeline_samples) < 0)
         return -1;
     cfg.flags = 0;
     if (scope_cpu)
@@ -91,6 +121,10 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
         cfg.flags |= CODEPROF_CFG_PERCENTILES;
     if (timeline_traced)
         cfg.flags |= CODEPROF_CFG_TIMELINE_TRACED;
+    if (mem_snapshots)
+        cfg.flags |= CODEPROF_CFG_MEM_SNAPSHOTS;
+    if (gc)
+        cfg.flags |= CODEPROF_CFG_GC;
 
     codeprof_error err;
     memset(&err, 0, sizeof err);

@@ -5,6 +5,7 @@
  * the only place where the stages meet; each stage only reads the output
  * of the one before. */
 #include "report/output.h"
+#include "memory/mem_session.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -207,6 +208,7 @@ static int fingerprint(cp_session *s, cp_strbuf *fp) {
         pthread_mutex_unlock(&s->log->mu);
     }
     PUT(fp, records);
+    PUT(fp, cp_mem_session_fingerprint(s));
     char *dir = s->spool_dir ? strdup(s->spool_dir) : NULL;
     int no_dir = !s->spool_dir;
     pthread_mutex_unlock(&s->mu);
