@@ -30,14 +30,16 @@ typedef enum cp_event_kind {
                           CP_HEAPF_SPAN value = heap delta, aux = heap peak;
                           CP_HEAPF_FLOOR value = live after, aux = RSS after;
                           CP_HEAPF_RSS value = RSS delta, aux = RSS peak;
-                          CP_HEAPF_RSS_SAMPLE: value = process RSS (sampler) */
+                          CP_HEAPF_GC value = GC collections within.
+                          (The memory sampler's RSS readings are
+                          CP_EV_COUNTER events on named sites.)        */
 } cp_event_kind;
 
 enum {
     CP_HEAPF_SPAN = 1,
     CP_HEAPF_FLOOR = 2,
     CP_HEAPF_RSS = 3,
-    CP_HEAPF_RSS_SAMPLE = 4,
+    CP_HEAPF_GC = 4,
     CP_HEAPF_ESTIMATED = 1u << 8, /* or'ed: sampled tracking, figures estimated */
 };
 

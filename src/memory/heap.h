@@ -124,6 +124,7 @@ typedef struct cp_heap_mark {
     int32_t watch;         /* watcher slot for the peak, -1: none free   */
     int64_t live_enter;    /* tracked live bytes, all domains            */
     uint64_t rss_enter;    /* process RSS at enter                       */
+    uint64_t gc_enter;     /* GC collections so far (gcstats.h)          */
 } cp_heap_mark;
 
 typedef struct cp_heap_span {
@@ -133,6 +134,7 @@ typedef struct cp_heap_span {
     int64_t rss_delta;    /* RSS exit - enter                            */
     uint64_t rss_peak;    /* max RSS seen within (sampler or the ends) - RSS at enter */
     uint64_t rss_exit;
+    uint64_t gc_collections; /* GC collections (all generations) within   */
     int estimated;        /* SAMPLED mode: figures are estimates         */
 } cp_heap_span;
 

@@ -49,6 +49,8 @@ typedef struct cp_mmem_ctx {
      * still live when the model was built (the leak groups of this context
      * are the leaks[] entries with ctx == this index). */
     uint64_t leaked_bytes, leaked_blocks;
+    uint64_t gc_collections;  /* GC collections during its calls (summed)     */
+    int estimated;            /* figures are scaled estimates (sampled mode)  */
 } cp_mmem_ctx;
 
 /* An allocation stack: frames innermost first.  A frame is a model site
