@@ -41,3 +41,4 @@ int cp_heap_snapshot_get(uint32_t i, cp_heap_snapshot_info *info, cp_heap_group_
     (void)i, (void)info, (void)fn, (void)arg;
     return -1;
 }
+const cp_heap_ops *cp_heap_local_ops(void) { return NULL; }

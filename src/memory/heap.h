@@ -194,4 +194,38 @@ typedef struct cp_heap_snapshot_info {
 uint32_t cp_heap_snapshot_count(void);
 int cp_heap_snapshot_get(uint32_t i, cp_heap_snapshot_info *info, cp_heap_group_fn fn, void *arg);
 
+/* ---- one tracker per process: the preload library's wins ----
+ * Every function above dispatches through a table.  heap.c fills a table
+ * with its own implementation (cp_heap_local_ops); at first use it looks
+ * up dlsym(RTLD_DEFAULT, "codeprof_heap_ops_v1") and, when that symbol
+ * exists (src/memory/preload.c defines it, as a function returning
+ * cp_heap_local_ops() of the preload's copy) and returns a table other
+ * than its own with the same version and size, forwards every call to it.
+ * _core is loaded RTLD_LOCAL, so only the preload's symbol is visible. */
+#define CP_HEAP_OPS_VERSION 1
+typedef struct cp_heap_ops {
+    uint32_t version; /* CP_HEAP_OPS_VERSION */
+    uint32_t size;    /* sizeof(cp_heap_ops) */
+    codeprof_status (*start)(const cp_heap_cfg *, const void *, codeprof_error *);
+    void (*stop)(const void *);
+    void (*reset)(const void *);
+    void (*set_stack_fn)(cp_heap_stack_fn);
+    int (*active)(void);
+    void (*on_alloc)(int, void *, size_t);
+    void (*on_free)(int, void *);
+    void (*on_realloc)(int, void *, void *, size_t);
+    int (*hook_enter)(void);
+    void (*hook_leave)(void);
+    void (*mark_enter)(cp_heap_mark *, uint32_t);
+    void (*mark_exit)(cp_heap_mark *, cp_heap_span *);
+    void (*watch_rss)(uint64_t);
+    void (*get_totals)(cp_heap_totals *);
+    void (*foreach_live)(cp_heap_group_fn, void *);
+    uint32_t (*snapshot_count)(void);
+    int (*snapshot_get)(uint32_t, cp_heap_snapshot_info *, cp_heap_group_fn, void *);
+} cp_heap_ops;
+
+const cp_heap_ops *cp_heap_local_ops(void);
+typedef const cp_heap_ops *(*cp_heap_ops_fn)(void); /* type of codeprof_heap_ops_v1 */
+
 #endif /* CP_HEAP_H */
