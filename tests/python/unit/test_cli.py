@@ -624,8 +624,10 @@ def test_sigterm_stays_the_exit_status_when_another_exception_follows(tmp_path):
     from conftest import subprocess_env
     (tmp_path / "swallow.py").write_text(textwrap.dedent("""
         import time
-        print("ready", flush=True)
         try:
+            # inside the try: a SIGTERM that arrives right after "ready" must
+            # be swallowed too, or the test races the script
+            print("ready", flush=True)
             while True:
                 time.sleep(0.05)
         except BaseException:
