@@ -1,0 +1,220 @@
+/* test_build_mem.c -- memory scopes through a real session down to the
+ * model's memory section (scope.c CODEPROF_SCOPE_HEAP, the memory sink,
+ * mem_session.c, build_mem.c) and merging memory sections (model_mem.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "codeprof/codeprof.h"
+#include "core/session.h"
+#include "memory/heap.h"
+#include "model/build.h"
+#include "model/model.h"
+
+#define MiB (1024ll * 1024ll)
+
+static void *fake(uint64_t i) { return (void *)(uintptr_t)(0x200000000ull + i * 64); }
+
+static uint32_t g_alloc_site;
+static uint32_t two_frames(cp_heap_frame *out, uint32_t max) {
+    if (max < 2)
+        return 0;
+    out[0] = (cp_heap_frame){0, g_alloc_site, 12};
+    /* a native frame: a return address inside this program */
+    out[1] = (cp_heap_frame){(uint64_t)(uintptr_t)&two_frames + 4, 0, 0};
+    return 2;
+}
+
+static codeprof_session *mem_session(uint32_t mode, int snapshots) {
+    codeprof_config cfg;
+    codeprof_config_init(&cfg);
+    cfg.memory_mode = mode;
+    if (snapshots)
+        cfg.flags |= CODEPROF_CFG_MEM_SNAPSHOTS;
+    codeprof_session *s = NULL;
+    assert_int_equal(codeprof_session_new(&cfg, &s, NULL), CODEPROF_OK);
+    return s;
+}
+
+static const cp_mmem_ctx *ctx_named(const cp_model *m, const char *name) {
+    for (uint32_t i = 0; i < m->mem.nctxs; i++) {
+        const cp_msite *si = cp_model_site(m, m->mem.ctxs[i].site);
+        if (si && strcmp(si->name, name) == 0)
+            return &m->mem.ctxs[i];
+    }
+    return NULL;
+}
+
+/* "epoch" keeps 6 MiB per call and makes an 800 MiB transient;
+ * "inner" (nested) keeps nothing. */
+static void run_epochs(codeprof_session *s, uint32_t epoch, uint32_t inner, int n) {
+    for (int k = 0; k < n; k++) {
+        codeprof_scope_begin(s, epoch, CODEPROF_SCOPE_HEAP);
+        cp_heap_on_alloc(CP_HEAP_NUMPY, fake(1000 + (uint64_t)k), 6 * MiB);
+        codeprof_scope_begin(s, inner, CODEPROF_SCOPE_HEAP);
+        cp_heap_on_alloc(CP_HEAP_NUMPY, fake(1), 800 * MiB);
+        cp_heap_on_free(CP_HEAP_NUMPY, fake(1));
+        codeprof_scope_end(s, inner, CODEPROF_SCOPE_HEAP);
+        codeprof_scope_end(s, epoch, CODEPROF_SCOPE_HEAP);
+    }
+}
+
+static void test_scope_heap_to_model(void **state) {
+    (void)state;
+    codeprof_session *s = mem_session(2, 1);
+    g_alloc_site = codeprof_site("make_frames", "pipeline.py", 12, CODEPROF_SITE_PYTHON);
+    uint32_t epoch = codeprof_site("epoch", "train.py", 3, CODEPROF_SITE_SCOPE);
+    uint32_t inner = codeprof_site("augment", "train.py", 9, CODEPROF_SITE_SCOPE);
+    cp_heap_set_stack_fn(two_frames);
+    assert_int_equal(codeprof_session_start(s), CODEPROF_OK);
+    assert_int_equal(cp_heap_active(), 1);
+    run_epochs(s, epoch, inner, 5);
+    cp_model *m = cp_session_snapshot(s);
+    assert_non_null(m);
+    const cp_mmem *mm = &m->mem;
+    assert_int_equal(mm->mode, 2);
+    assert_int_equal(mm->estimated, 0);
+    assert_int_equal(mm->live_bytes, 30 * MiB);
+    assert_int_equal(mm->peak_bytes, 30 * MiB + 800 * MiB - 6 * MiB + 6 * MiB);
+    assert_int_equal(mm->domains[CP_HEAP_NUMPY].alloc_count, 10);
+    assert_int_equal(mm->nctxs, 2);
+    const cp_mmem_ctx *e = ctx_named(m, "epoch"), *a = ctx_named(m, "augment");
+    assert_non_null(e);
+    assert_non_null(a);
+    assert_int_equal(e->count, 5);
+    assert_int_equal(e->delta_sum, 30 * MiB);
+    assert_int_equal(e->delta_max, 6 * MiB);
+    assert_int_equal(e->peak_max, 806 * MiB);
+    assert_int_equal(e->floor_rises, 4);
+    assert_true(e->floor_slope > 5.9 * MiB && e->floor_slope < 6.1 * MiB);
+    assert_int_equal(e->leaked_bytes, 30 * MiB);
+    assert_int_equal(e->leaked_blocks, 5);
+    assert_int_equal(a->count, 5);
+    assert_int_equal(a->delta_sum, 0);
+    assert_int_equal(a->peak_max, 800 * MiB);
+    assert_int_equal(a->leaked_bytes, 0);
+    /* one live group: the 6 MiB blocks, allocated in "epoch" */
+    assert_int_equal(mm->nsites, 1);
+    assert_int_equal(mm->sites[0].live_bytes, 30 * MiB);
+    assert_int_equal(mm->nleaks, 1);
+    assert_int_equal(mm->leaks[0].live_blocks, 5);
+    assert_ptr_equal(&mm->ctxs[mm->leaks[0].ctx], e);
+    /* its stack: the Python frame, then the native one */
+    assert_int_equal(mm->nstacks, 1);
+    const cp_mmem_stack *st = &mm->stacks[mm->leaks[0].stack];
+    assert_int_equal(st->nframes, 2);
+    const cp_msite *f0 = cp_model_site(m, st->site[0]);
+    assert_string_equal(f0->name, "make_frames");
+    assert_int_equal(st->line[0], 12);
+    const cp_msite *f1 = cp_model_site(m, st->site[1]);
+    assert_int_equal(f1->kind, CODEPROF_SITE_NATIVE);
+    assert_true(strlen(f1->name) > 0);
+    assert_true(strlen(f1->file) > 0); /* the program itself */
+    /* snapshots at every exit: 10 */
+    assert_int_equal(mm->nsnaps, 10);
+    assert_int_equal(mm->snaps[9].live_bytes, 30 * MiB);
+    assert_int_equal(mm->snaps[9].n, 1);
+    assert_true(mm->own_bytes > 0);
+    /* the CCT is unaffected: HEAP events are not nodes */
+    uint32_t nodes_named = 0;
+    for (uint32_t i = 0; i < m->nfuncs; i++) {
+        const cp_msite *si = cp_model_site(m, m->funcs[i].site);
+        if (si && (strcmp(si->name, "epoch") == 0 || strcmp(si->name, "augment") == 0)) {
+            nodes_named++;
+            assert_int_equal(m->funcs[i].calls, 5);
+        }
+    }
+    assert_int_equal(nodes_named, 2);
+
+    /* merging a model into a copy of itself: sums, same sites */
+    cp_model *d = cp_session_snapshot(s);
+    assert_non_null(d);
+    assert_int_equal(cp_model_merge(d, m, -1), 0);
+    const cp_mmem_ctx *e2 = ctx_named(d, "epoch");
+    assert_non_null(e2);
+    assert_int_equal(d->mem.nctxs, 2);
+    assert_int_equal(e2->count, 10);
+    assert_int_equal(e2->delta_sum, 60 * MiB);
+    assert_int_equal(e2->leaked_bytes, 60 * MiB);
+    assert_int_equal(e2->peak_max, 806 * MiB);
+    assert_int_equal(d->mem.nstacks, 1);
+    assert_int_equal(d->mem.nleaks, 1);
+    assert_int_equal(d->mem.leaks[0].live_bytes, 60 * MiB);
+    assert_int_equal(d->mem.nsnaps, 20);
+    assert_int_equal(d->mem.snaps[19].first + d->mem.snaps[19].n, d->mem.nsnap_groups);
+    assert_int_equal(d->mem.live_bytes, 60 * MiB);
+    assert_int_equal(d->mem.domains[CP_HEAP_NUMPY].alloc_count, 20);
+    cp_model_free(d);
+    cp_model_free(m);
+
+    codeprof_session_stop(s);
+    assert_int_equal(cp_heap_active(), 0);
+    cp_heap_set_stack_fn(NULL);
+    codeprof_session_free(s);
+}
+
+/* memory_mode 0: memory scopes still give RSS and GC figures; no tracker. */
+static void test_rss_only_mode(void **state) {
+    (void)state;
+    codeprof_session *s = mem_session(0, 0);
+    uint32_t site = codeprof_site("rss_ctx", "x.py", 1, CODEPROF_SITE_SCOPE);
+    assert_int_equal(codeprof_session_start(s), CODEPROF_OK);
+    assert_int_equal(cp_heap_active(), 0);
+    codeprof_scope_begin(s, site, CODEPROF_SCOPE_HEAP);
+    char *p = malloc(48 * MiB);
+    assert_non_null(p);
+    memset(p, 3, 48 * MiB);
+    codeprof_scope_end(s, site, CODEPROF_SCOPE_HEAP);
+    cp_model *m = cp_session_snapshot(s);
+    assert_non_null(m);
+    free(p);
+    assert_int_equal(m->mem.mode, 0);
+    const cp_mmem_ctx *c = ctx_named(m, "rss_ctx");
+    assert_non_null(c);
+    assert_int_equal(c->count, 1);
+    assert_int_equal(c->delta_sum, 0);
+    assert_true(c->rss_delta_sum > 24 * MiB);
+    assert_true(c->rss_peak_max > 24 * (uint64_t)MiB);
+    assert_true(m->mem.rss_peak > 0);
+    cp_model_free(m);
+    codeprof_session_free(s);
+}
+
+/* A scope stopped between begin and end keeps the mark stack matched. */
+static void test_stop_inside_scope(void **state) {
+    (void)state;
+    codeprof_session *s = mem_session(2, 0);
+    uint32_t a = codeprof_site("a_ctx", "x.py", 1, CODEPROF_SITE_SCOPE);
+    uint32_t b = codeprof_site("b_ctx", "x.py", 2, CODEPROF_SITE_SCOPE);
+    assert_int_equal(codeprof_session_start(s), CODEPROF_OK);
+    codeprof_scope_begin(s, a, CODEPROF_SCOPE_HEAP);
+    codeprof_session_stop(s);
+    codeprof_scope_end(s, a, CODEPROF_SCOPE_HEAP);
+    assert_int_equal(codeprof_session_start(s), CODEPROF_OK);
+    codeprof_scope_begin(s, b, CODEPROF_SCOPE_HEAP);
+    cp_heap_on_alloc(CP_HEAP_PYMEM, fake(5), 4096);
+    codeprof_scope_end(s, b, CODEPROF_SCOPE_HEAP);
+    cp_model *m = cp_session_snapshot(s);
+    assert_non_null(m);
+    const cp_mmem_ctx *c = ctx_named(m, "b_ctx");
+    assert_non_null(c);
+    assert_int_equal(c->delta_sum, 4096);
+    assert_null(ctx_named(m, "a_ctx"));
+    cp_model_free(m);
+    codeprof_session_free(s);
+    assert_int_equal(cp_heap_active(), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scope_heap_to_model),
+        cmocka_unit_test(test_rss_only_mode),
+        cmocka_unit_test(test_stop_inside_scope),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
