@@ -11,9 +11,11 @@
  *
  *  - Block table: NSTRIPES stripes chosen by address hash, each an
  *    open-addressing table (linear probing, backward-shift deletion) under
- *    its own mutex, grown by doubling.  The global counters (per domain and
- *    all domains) are updated under a stripe lock, so a reset, which takes
- *    every stripe lock, sees them consistent with the table.
+ *    its own mutex, grown by doubling.  Each stripe also keeps its share of
+ *    the live figures, so a reset empties the stripes one at a time (never
+ *    holding them all) and takes each one's share out of the global live
+ *    counters: those stay equal to what the table holds, even while other
+ *    threads record.
  *  - Free filter: a counting filter of FILTER_SLOTS counters indexed by
  *    address hash, raised when a block is recorded and lowered when it
  *    leaves the table: a free whose counter is 0 (most frees in sampled
@@ -30,9 +32,8 @@
  *    stacks by live bytes, kept as the first and the most recent halves of
  *    max_snapshots.
  *
- * Lock order: ctl_mu > stripe locks (ascending) > stk_mu > w_mu; snap_mu
- * is taken with no other tracker lock held except stripes/stk while
- * scanning (snap_mu > stripes > stk_mu).
+ * Lock order: ctl_mu > snap_mu > one stripe lock > stk_mu; w_mu is taken
+ * alone.  At most one stripe lock is held at a time.
  *
  * fork: the child (atfork child handler) abandons the parent's arrays and
  * locks (never reads, frees or unlocks them: another thread may have held
@@ -102,6 +103,10 @@ typedef struct stripe {
     pthread_mutex_t mu;
     blk *tab;
     uint32_t cap, n; /* cap: power of two or 0 */
+    /* this stripe's share of the global live figures, so a reset can take
+     * it out of them stripe by stripe */
+    int64_t dlive[CP_HEAP_NDOMAINS];
+    uint64_t dblocks[CP_HEAP_NDOMAINS];
     char pad[64];
 } stripe;
 
@@ -124,10 +129,10 @@ typedef struct snap_rec {
 
 static atomic_int g_mode; /* cp_heap_mode: the hot path's one load */
 static pthread_mutex_t ctl_mu = PTHREAD_MUTEX_INITIALIZER;
-static cp_heap_cfg g_cfg;       /* written under ctl_mu while stopped */
+static cp_heap_cfg g_cfg;       /* ctl_mu */
 static _Atomic uint64_t g_sample_bytes = 1;
 /* cfg fields read outside ctl_mu, published by start */
-static _Atomic uint32_t g_depth = 1, g_max_stacks = 1, g_max_snaps;
+static _Atomic uint32_t g_depth = 1, g_max_stacks = 1, g_max_snaps, g_max_blocks;
 static atomic_int g_snap_on;
 static _Atomic uint32_t g_gen = 1; /* bumped at start: threads re-seed */
 static const void *g_owner;     /* ctl_mu */
@@ -455,7 +460,9 @@ static void table_remove(stripe *st, uint32_t i) {
 }
 
 /* Stripe lock held: the accounting of a block leaving the ledger. */
-static void account_free(const blk *b, uint64_t h) {
+static void account_free(stripe *st, const blk *b, uint64_t h) {
+    st->dlive[b->serial & 0xff] -= b->weight;
+    st->dblocks[b->serial & 0xff]--;
     dom_ctr *d = &g_dom[b->serial & 0xff];
     atomic_fetch_add_explicit(&d->fc, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&d->fb, (uint64_t)b->weight, memory_order_relaxed);
@@ -499,11 +506,12 @@ static void record(int dom, void *p, int64_t weight) {
     int i = table_find(st, a, h);
     if (i >= 0) { /* the free of the previous block at `a` was not seen */
         old = st->tab[i];
-        account_free(&old, h);
+        account_free(st, &old, h);
         table_remove(st, (uint32_t)i);
         replaced = 1;
     }
-    if (atomic_fetch_add_explicit(&g_nblocks, 1, memory_order_relaxed) >= g_cfg.max_blocks ||
+    if (atomic_fetch_add_explicit(&g_nblocks, 1, memory_order_relaxed) >=
+            atomic_load_explicit(&g_max_blocks, memory_order_relaxed) ||
         table_reserve(st) != 0) {
         atomic_fetch_sub_explicit(&g_nblocks, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&g_dropped_blocks, 1, memory_order_relaxed);
@@ -511,6 +519,8 @@ static void record(int dom, void *p, int64_t weight) {
     }
     table_put_raw(st->tab, st->cap, &b);
     st->n++;
+    st->dlive[dom] += weight;
+    st->dblocks[dom]++;
     atomic_fetch_add_explicit(&g_filter[filter_of(h)], 1, memory_order_relaxed);
     dom_ctr *d = &g_dom[dom];
     atomic_fetch_add_explicit(&d->ac, 1, memory_order_relaxed);
@@ -547,7 +557,7 @@ static void local_on_free(int dom, void *p) {
     blk b;
     if (i >= 0) {
         b = st->tab[i];
-        account_free(&b, h);
+        account_free(st, &b, h);
         table_remove(st, (uint32_t)i);
     }
     pthread_mutex_unlock(&st->mu);
@@ -618,16 +628,7 @@ static void local_hook_leave(void) { tl.in_hook = 0; }
 /* ------------------------------------------------------------------ */
 /* reset / start / stop                                                */
 
-/* Takes every stripe lock (ascending order). */
-static void lock_all_stripes(void) {
-    for (uint32_t i = 0; i < NSTRIPES; i++)
-        pthread_mutex_lock(&g_str[i].mu);
-}
-static void unlock_all_stripes(void) {
-    for (uint32_t i = NSTRIPES; i-- > 0;)
-        pthread_mutex_unlock(&g_str[i].mu);
-}
-
+/* Zeroes every counter and the filter (fork child: one thread). */
 static void zero_counters(void) {
     for (int d = 0; d < CP_HEAP_NDOMAINS; d++) {
         dom_ctr *c = &g_dom[d];
@@ -650,16 +651,52 @@ static void zero_counters(void) {
     atomic_store(&g_dropped_snaps, 0);
 }
 
-/* Discards the ledger (ctl_mu held). */
+/* Empties stripe st (its lock held): its blocks leave the filter and its
+ * share leaves the global live figures. */
+static void stripe_clear(stripe *st) {
+    for (uint32_t i = 0; st->tab && i < st->cap; i++)
+        if (st->tab[i].addr)
+            atomic_fetch_sub_explicit(&g_filter[filter_of(addr_hash(st->tab[i].addr))], 1,
+                                      memory_order_relaxed);
+    int64_t live = 0;
+    for (int d = 0; d < CP_HEAP_NDOMAINS; d++) {
+        atomic_fetch_sub_explicit(&g_dom[d].live, st->dlive[d], memory_order_relaxed);
+        atomic_fetch_sub_explicit(&g_dom[d].blocks, st->dblocks[d], memory_order_relaxed);
+        live += st->dlive[d];
+        st->dlive[d] = 0;
+        st->dblocks[d] = 0;
+    }
+    atomic_fetch_sub(&g_live, live);
+    atomic_fetch_sub_explicit(&g_nblocks, st->n, memory_order_relaxed);
+    unmap_mem(st->tab, (size_t)st->cap * sizeof(blk));
+    st->tab = NULL;
+    st->cap = st->n = 0;
+}
+
+/* Discards the ledger (ctl_mu held).  Safe while other threads record:
+ * what they record meanwhile stays consistent with the counters. */
 static void discard_locked(void) {
     pthread_mutex_lock(&g_snap.mu);
-    lock_all_stripes();
     for (uint32_t i = 0; i < NSTRIPES; i++) {
-        unmap_mem(g_str[i].tab, (size_t)g_str[i].cap * sizeof(blk));
-        g_str[i].tab = NULL;
-        g_str[i].cap = g_str[i].n = 0;
+        pthread_mutex_lock(&g_str[i].mu);
+        stripe_clear(&g_str[i]);
+        pthread_mutex_unlock(&g_str[i].mu);
     }
-    zero_counters();
+    for (int d = 0; d < CP_HEAP_NDOMAINS; d++) {
+        dom_ctr *c = &g_dom[d];
+        atomic_store(&c->ac, 0);
+        atomic_store(&c->ab, 0);
+        atomic_store(&c->fc, 0);
+        atomic_store(&c->fb, 0);
+        int64_t l = atomic_load(&c->live);
+        atomic_store(&c->peak, l > 0 ? (uint64_t)l : 0);
+    }
+    int64_t l = atomic_load(&g_live);
+    atomic_store(&g_peak, l > 0 ? (uint64_t)l : 0);
+    atomic_store(&g_dropped_blocks, 0);
+    atomic_store(&g_dropped_stacks, 0);
+    atomic_store(&g_dropped_marks, 0);
+    atomic_store(&g_dropped_snaps, 0);
     pthread_mutex_lock(&g_stk.mu);
     unmap_mem(g_stk.ent, (size_t)g_stk.cap * g_stk.stride);
     unmap_mem(g_stk.hash, (size_t)g_stk.hcap * sizeof *g_stk.hash);
@@ -667,7 +704,6 @@ static void discard_locked(void) {
     g_stk.hash = NULL;
     g_stk.n = g_stk.cap = g_stk.hcap = 0;
     pthread_mutex_unlock(&g_stk.mu);
-    unlock_all_stripes();
     unmap_mem(g_snap.rec, g_snap.rec_bytes);
     unmap_mem(g_snap.scratch, g_snap.scratch_bytes);
     g_snap.rec = NULL;
@@ -676,12 +712,12 @@ static void discard_locked(void) {
     g_snap.cap = g_snap.head_cap = g_snap.head_n = 0;
     g_snap.ring_total = 0;
     pthread_mutex_unlock(&g_snap.mu);
-    /* Open marks keep their slots; their maxima restart from the empty
-     * ledger. */
+    /* Open marks keep their slots; their maxima restart from the ledger
+     * as it is now. */
     pthread_mutex_lock(&g_w.mu);
     for (uint32_t i = 0; i < WATCHERS; i++)
         if (g_w.used[i])
-            g_w.max[i] = 0;
+            g_w.max[i] = atomic_load(&g_live);
     recompute_wmin_locked();
     pthread_mutex_unlock(&g_w.mu);
 }
@@ -716,11 +752,8 @@ static codeprof_status local_start(const cp_heap_cfg *cfg, const void *owner,
     }
     atomic_store(&g_mode, CP_HEAP_OFF);
     discard_locked();
-    /* g_cfg is read by recording threads under a stripe lock (and only
-     * while the mode is on): write it with every stripe lock held. */
-    lock_all_stripes();
-    g_cfg = *cfg;
-    unlock_all_stripes();
+    g_cfg = *cfg; /* ctl_mu; recording threads read the atomics below */
+    atomic_store(&g_max_blocks, cfg->max_blocks);
     atomic_store(&g_depth, cfg->stack_depth);
     atomic_store(&g_max_stacks, cfg->max_stacks);
     atomic_store(&g_max_snaps, cfg->max_snapshots);
@@ -1158,6 +1191,8 @@ static void atfork_child(void) {
         pthread_mutex_init(&g_str[i].mu, NULL);
         g_str[i].tab = NULL; /* the parent's: abandoned */
         g_str[i].cap = g_str[i].n = 0;
+        memset(g_str[i].dlive, 0, sizeof g_str[i].dlive);
+        memset(g_str[i].dblocks, 0, sizeof g_str[i].dblocks);
     }
     g_stk.ent = NULL;
     g_stk.hash = NULL;
