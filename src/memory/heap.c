@@ -16,10 +16,11 @@
  *    holding them all) and takes each one's share out of the global live
  *    counters: those stay equal to what the table holds, even while other
  *    threads record.
- *  - Free filter: a counting filter of FILTER_SLOTS counters indexed by
- *    address hash, raised when a block is recorded and lowered when it
- *    leaves the table: a free whose counter is 0 (most frees in sampled
- *    mode) returns after one relaxed load.
+ *  - Free filter: a counting filter of FILTER_SLOTS 16-bit counters
+ *    indexed by address hash, raised when a block is recorded and lowered
+ *    when it leaves the table (a counter that reaches 65535 sticks there:
+ *    only a false "maybe"): a free whose counter is 0 (most frees in
+ *    sampled mode) returns after one relaxed load.
  *  - Stacks: interned by content under one mutex; id 0 is "no stack", id 1
  *    "(other stacks)" (past max_stacks), real stacks from 2.
  *  - Marks: the thread's open marks form a chain through mark->parent
@@ -59,7 +60,7 @@
 #include "model/model_mem.h"
 
 #define NSTRIPES 64
-#define FILTER_BITS 16
+#define FILTER_BITS 18
 #define FILTER_SLOTS (1u << FILTER_BITS)
 #define WATCHERS 256
 #define STACK_NONE 0u
@@ -140,7 +141,7 @@ static _Atomic(cp_heap_stack_fn) g_stack_fn;
 static uint64_t g_seed;         /* ctl_mu */
 
 static stripe g_str[NSTRIPES];
-static _Atomic uint32_t g_filter[FILTER_SLOTS];
+static _Atomic uint16_t g_filter[FILTER_SLOTS]; /* 512 KiB of zero pages until used */
 static dom_ctr g_dom[CP_HEAP_NDOMAINS];
 static _Atomic int64_t g_live;
 static _Atomic uint64_t g_peak, g_nblocks, g_dropped_blocks, g_dropped_stacks,
@@ -459,6 +460,24 @@ static void table_remove(stripe *st, uint32_t i) {
     st->n--;
 }
 
+static void filter_inc(uint64_t h) {
+    _Atomic uint16_t *c = &g_filter[filter_of(h)];
+    uint16_t v = atomic_load_explicit(c, memory_order_relaxed);
+    while (v != UINT16_MAX &&
+           !atomic_compare_exchange_weak_explicit(c, &v, (uint16_t)(v + 1), memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}
+
+static void filter_dec(uint64_t h) {
+    _Atomic uint16_t *c = &g_filter[filter_of(h)];
+    uint16_t v = atomic_load_explicit(c, memory_order_relaxed);
+    while (v != UINT16_MAX && v != 0 &&
+           !atomic_compare_exchange_weak_explicit(c, &v, (uint16_t)(v - 1), memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}
+
 /* Stripe lock held: the accounting of a block leaving the ledger. */
 static void account_free(stripe *st, const blk *b, uint64_t h) {
     st->dlive[b->serial & 0xff] -= b->weight;
@@ -470,7 +489,7 @@ static void account_free(stripe *st, const blk *b, uint64_t h) {
     atomic_fetch_sub_explicit(&d->blocks, 1, memory_order_relaxed);
     atomic_fetch_sub(&g_live, b->weight);
     atomic_fetch_sub_explicit(&g_nblocks, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&g_filter[filter_of(h)], 1, memory_order_relaxed);
+    filter_dec(h);
 }
 
 static void emit(uint16_t kind, int dom, int64_t bytes, uintptr_t addr) {
@@ -521,7 +540,7 @@ static void record(int dom, void *p, int64_t weight) {
     st->n++;
     st->dlive[dom] += weight;
     st->dblocks[dom]++;
-    atomic_fetch_add_explicit(&g_filter[filter_of(h)], 1, memory_order_relaxed);
+    filter_inc(h);
     dom_ctr *d = &g_dom[dom];
     atomic_fetch_add_explicit(&d->ac, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&d->ab, (uint64_t)weight, memory_order_relaxed);
@@ -656,8 +675,7 @@ static void zero_counters(void) {
 static void stripe_clear(stripe *st) {
     for (uint32_t i = 0; st->tab && i < st->cap; i++)
         if (st->tab[i].addr)
-            atomic_fetch_sub_explicit(&g_filter[filter_of(addr_hash(st->tab[i].addr))], 1,
-                                      memory_order_relaxed);
+            filter_dec(addr_hash(st->tab[i].addr));
     int64_t live = 0;
     for (int d = 0; d < CP_HEAP_NDOMAINS; d++) {
         atomic_fetch_sub_explicit(&g_dom[d].live, st->dlive[d], memory_order_relaxed);
@@ -1329,8 +1347,23 @@ void cp_heap_hook_leave(void) {
     else
         o->hook_leave();
 }
-void cp_heap_mark_enter(cp_heap_mark *m, uint32_t site) { ops()->mark_enter(m, site); }
-void cp_heap_mark_exit(cp_heap_mark *m, cp_heap_span *out) { ops()->mark_exit(m, out); }
+/* GC counters are fed into the copy of gcstats linked with the caller (the
+ * extension's gc.callbacks): when the marks run in the preload library's
+ * tracker, the GC figures are taken here, on the caller's side. */
+void cp_heap_mark_enter(cp_heap_mark *m, uint32_t site) {
+    const cp_heap_ops *o = ops();
+    o->mark_enter(m, site);
+    if (o != &local_ops)
+        m->gc_enter = gc_total();
+}
+void cp_heap_mark_exit(cp_heap_mark *m, cp_heap_span *out) {
+    const cp_heap_ops *o = ops();
+    o->mark_exit(m, out);
+    if (o != &local_ops) {
+        uint64_t gc = gc_total();
+        out->gc_collections = gc >= m->gc_enter ? gc - m->gc_enter : 0;
+    }
+}
 void cp_heap_watch_rss(uint64_t rss) { ops()->watch_rss(rss); }
 void cp_heap_get_totals(cp_heap_totals *out) {
     const cp_heap_ops *o = ops();
