@@ -1,5 +1,7 @@
 /* scope.c -- named scopes of the public C API (codeprof_scope_*). */
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "codeprof/codeprof.h"
 #include "core/session.h"
@@ -8,22 +10,67 @@
 
 /* ---- CODEPROF_SCOPE_HEAP: memory contexts ----
  * Each thread keeps its open memory scopes' marks (heap.h) in a fixed
- * array; scopes nested deeper than CP_SCOPE_HEAP_DEPTH are not measured
+ * array, allocated at its first memory scope and freed at thread exit (a
+ * pointer in TLS: the extension's whole TLS block is static TLS, which is
+ * scarce); scopes nested deeper than CP_SCOPE_HEAP_DEPTH are not measured
  * (counted in cp_scope_heap_overflow, reported as dropped marks).  The end
  * emits the span as CP_EV_HEAP events just before the scope's EXIT. */
 typedef struct heap_stack {
     uint32_t depth; /* may exceed CP_SCOPE_HEAP_DEPTH: the excess is unmeasured */
     cp_heap_mark m[CP_SCOPE_HEAP_DEPTH];
 } heap_stack;
-static _Thread_local heap_stack heap_marks;
+static _Thread_local heap_stack *heap_marks;
 static _Atomic uint64_t heap_overflow;
+static pthread_key_t heap_key;
+static pthread_once_t heap_key_once = PTHREAD_ONCE_INIT;
+
+/* Thread exit: marks still open give their watcher slots back. */
+static void heap_stack_free(void *p) {
+    heap_stack *hs = p;
+    uint32_t d = hs->depth < CP_SCOPE_HEAP_DEPTH ? hs->depth : CP_SCOPE_HEAP_DEPTH;
+    while (d > 0) {
+        cp_heap_span span;
+        cp_heap_mark_exit(&hs->m[--d], &span);
+    }
+    heap_marks = NULL;
+    int entered = cp_heap_hook_enter();
+    free(p);
+    if (entered)
+        cp_heap_hook_leave();
+}
+static void heap_key_init(void) {
+    if (pthread_key_create(&heap_key, heap_stack_free) != 0)
+        heap_key = (pthread_key_t)-1;
+}
+
+/* This thread's marks, allocated on first use; NULL on OOM. */
+static heap_stack *heap_stack_get(void) {
+    heap_stack *hs = heap_marks;
+    if (__builtin_expect(hs != NULL, 1))
+        return hs;
+    pthread_once(&heap_key_once, heap_key_init);
+    int entered = cp_heap_hook_enter(); /* the profiler's memory, not the user's */
+    hs = calloc(1, sizeof *hs);
+    if (entered)
+        cp_heap_hook_leave();
+    if (!hs)
+        return NULL;
+    if (heap_key != (pthread_key_t)-1)
+        pthread_setspecific(heap_key, hs);
+    heap_marks = hs;
+    return hs;
+}
 
 uint64_t cp_scope_heap_overflow(void) {
     return atomic_load_explicit(&heap_overflow, memory_order_relaxed);
 }
 
 static void heap_begin(uint32_t site) {
-    heap_stack *hs = &heap_marks;
+    heap_stack *hs = heap_stack_get();
+    if (!hs) {
+        atomic_fetch_add_explicit(&heap_overflow, 1, memory_order_relaxed);
+        return;
+    }
     if (hs->depth < CP_SCOPE_HEAP_DEPTH)
         cp_heap_mark_enter(&hs->m[hs->depth], site);
     else
@@ -34,8 +81,8 @@ static void heap_begin(uint32_t site) {
 /* Takes the span of the innermost open memory scope if it is `site`'s;
  * returns 1 with *out filled, 0 when there is nothing to report. */
 static int heap_end(uint32_t site, cp_heap_span *out) {
-    heap_stack *hs = &heap_marks;
-    if (hs->depth == 0)
+    heap_stack *hs = heap_marks;
+    if (!hs || hs->depth == 0)
         return 0;
     if (hs->depth > CP_SCOPE_HEAP_DEPTH) {
         hs->depth--;
