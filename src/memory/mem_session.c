@@ -6,6 +6,7 @@
  * src/model/build_mem.c. */
 #include "memory/mem_session.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,8 +63,18 @@ void cp_mem_session_start(struct codeprof_session *s) {
          * the per-context figures of the sink accumulate across runs. */
         cp_heap_cfg h;
         heap_cfg_from(&s->cfg, &h);
-        ms->heap_status = cp_heap_start(&h, s, NULL);
+        codeprof_error err;
+        memset(&err, 0, sizeof err);
+        ms->heap_status = cp_heap_start(&h, s, &err);
         ms->heap_started = ms->heap_status == CODEPROF_OK;
+        if (!ms->heap_started) {
+            char msg[700];
+            snprintf(msg, sizeof msg,
+                     "allocation tracking (memory_mode %u) did not start: %.300s; this session's "
+                     "memory figures are RSS and GC only",
+                     s->cfg.memory_mode, err.message[0] ? err.message : "unknown error");
+            (void)codeprof_session_warn(s, "memory_tracking_unavailable", msg);
+        }
     }
     if (ms->sampler)
         cp_memsampler_start(ms->sampler);

@@ -12,6 +12,7 @@
 
 #include "codeprof/codeprof.h"
 #include "core/session.h"
+#include "core/warnings.h"
 #include "memory/heap.h"
 #include "model/build.h"
 #include "model/model.h"
@@ -210,11 +211,41 @@ static void test_stop_inside_scope(void **state) {
     assert_int_equal(cp_heap_active(), 0);
 }
 
+/* Two sessions: the second one's tracking is refused (the tracker is one
+ * per process) and says so in its warnings; the first keeps recording. */
+static void test_second_session_busy(void **state) {
+    (void)state;
+    codeprof_session *a = mem_session(2, 0), *b = mem_session(1, 0);
+    assert_int_equal(codeprof_session_start(a), CODEPROF_OK);
+    assert_int_equal(codeprof_session_start(b), CODEPROF_OK);
+    cp_warning w[4];
+    size_t n = cp_session_warnings(b, w, 4, NULL);
+    assert_int_equal(n, 1);
+    assert_string_equal(w[0].code, "memory_tracking_unavailable");
+    assert_non_null(strstr(w[0].message, "another session"));
+    assert_int_equal(cp_session_warnings(a, w, 4, NULL), 0);
+    cp_heap_on_alloc(CP_HEAP_PYMEM, fake(9), 100);
+    cp_model *ma = cp_session_snapshot(a), *mb = cp_session_snapshot(b);
+    assert_non_null(ma);
+    assert_non_null(mb);
+    assert_int_equal(ma->mem.mode, 2);
+    assert_int_equal(ma->mem.live_bytes, 100);
+    assert_int_equal(mb->mem.mode, 0);
+    assert_int_equal(mb->mem.live_bytes, 0);
+    cp_model_free(ma);
+    cp_model_free(mb);
+    codeprof_session_free(b);
+    assert_int_equal(cp_heap_active(), 1); /* b's free does not stop a's tracking */
+    codeprof_session_free(a);
+    assert_int_equal(cp_heap_active(), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scope_heap_to_model),
         cmocka_unit_test(test_rss_only_mode),
         cmocka_unit_test(test_stop_inside_scope),
+        cmocka_unit_test(test_second_session_busy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
