@@ -6,6 +6,7 @@
  * src/model/build_mem.c. */
 #include "memory/mem_session.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,14 @@
 #include "memory/gcstats.h"
 #include "memory/heap.h"
 #include "memory/mem_state.h"
+
+/* The session whose ledger the tracker holds (the tracker is one per
+ * process; a later session may take it over once this one stopped). */
+static _Atomic(const struct codeprof_session *) g_ledger_owner;
+
+int cp_mem_session_owns_ledger(const struct codeprof_session *s) {
+    return s->mem && s->mem->heap_started && atomic_load(&g_ledger_owner) == s;
+}
 
 codeprof_status cp_mem_session_new(struct codeprof_session *s, codeprof_error *err) {
     s->mem = NULL;
@@ -67,6 +76,8 @@ void cp_mem_session_start(struct codeprof_session *s) {
         memset(&err, 0, sizeof err);
         ms->heap_status = cp_heap_start(&h, s, &err);
         ms->heap_started = ms->heap_status == CODEPROF_OK;
+        if (ms->heap_started)
+            atomic_store(&g_ledger_owner, s);
         if (!ms->heap_started) {
             char msg[700];
             snprintf(msg, sizeof msg,
@@ -118,6 +129,8 @@ void cp_mem_session_free(struct codeprof_session *s) {
         cp_heap_stop(s);
         cp_heap_reset(s);
     }
+    const struct codeprof_session *me = s;
+    atomic_compare_exchange_strong(&g_ledger_owner, &me, NULL);
     cp_memsink_free(ms->sink);
     free(ms);
     s->mem = NULL;
@@ -160,7 +173,7 @@ uint64_t cp_mem_session_fingerprint(struct codeprof_session *s) {
         MIX(st.dropped_ctxs);
         if (ms->sampler)
             MIX(cp_memsampler_samples(ms->sampler));
-        if (ms->heap_started) {
+        if (cp_mem_session_owns_ledger(s)) {
             cp_heap_totals t;
             cp_heap_get_totals(&t);
             for (int d = 0; d < CP_HEAP_NDOMAINS; d++) {

@@ -15,4 +15,8 @@ struct cp_mem_state {
     codeprof_status heap_status; /* the last cp_heap_start's status          */
 };
 
+/* 1 when the tracker's ledger is this session's (it started it and no
+ * later session has taken the tracker over). */
+int cp_mem_session_owns_ledger(const struct codeprof_session *s);
+
 #endif /* CP_MEM_STATE_H */

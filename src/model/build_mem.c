@@ -333,7 +333,8 @@ static int build(cp_model *m, cp_session *s) {
     if (!st)
         return 0;
     mm->dropped_marks += cp_scope_heap_overflow();
-    if (st->heap_started) {
+    int owns = cp_mem_session_owns_ledger(s);
+    if (owns) {
         cp_heap_totals t;
         cp_heap_get_totals(&t);
         mm->mode = (int)t.mode;
@@ -369,7 +370,7 @@ static int build(cp_model *m, cp_session *s) {
         return -1;
     cp_memsink_foreach(st->sink, on_ctx, &cm);
     int rc = cm.oom ? -1 : 0;
-    if (rc == 0 && st->heap_started)
+    if (rc == 0 && owns)
         rc = build_heap(m, s, st, &cm);
     cp_u32map_free(&cm.raw);
     if (rc != 0)

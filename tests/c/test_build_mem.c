@@ -240,12 +240,39 @@ static void test_second_session_busy(void **state) {
     assert_int_equal(cp_heap_active(), 0);
 }
 
+/* A stopped session's ledger taken over by a later session: the first
+ * session's model no longer shows the tracker's figures (they are not its). */
+static void test_ledger_taken_over(void **state) {
+    (void)state;
+    codeprof_session *a = mem_session(2, 0), *b = mem_session(2, 0);
+    assert_int_equal(codeprof_session_start(a), CODEPROF_OK);
+    cp_heap_on_alloc(CP_HEAP_PYMEM, fake(1), 100);
+    codeprof_session_stop(a);
+    cp_model *ma = cp_session_snapshot(a);
+    assert_int_equal(ma->mem.live_bytes, 100);
+    cp_model_free(ma);
+    assert_int_equal(codeprof_session_start(b), CODEPROF_OK);
+    cp_heap_on_alloc(CP_HEAP_PYMEM, fake(2), 50);
+    ma = cp_session_snapshot(a);
+    cp_model *mb = cp_session_snapshot(b);
+    assert_int_equal(ma->mem.live_bytes, 0);
+    assert_int_equal(ma->mem.mode, 0);
+    assert_int_equal(mb->mem.live_bytes, 50);
+    cp_model_free(ma);
+    cp_model_free(mb);
+    codeprof_session_free(a);
+    assert_int_equal(cp_heap_active(), 1);
+    codeprof_session_free(b);
+    assert_int_equal(cp_heap_active(), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scope_heap_to_model),
         cmocka_unit_test(test_rss_only_mode),
         cmocka_unit_test(test_stop_inside_scope),
         cmocka_unit_test(test_second_session_busy),
+        cmocka_unit_test(test_ledger_taken_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
