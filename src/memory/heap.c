@@ -492,7 +492,15 @@ static void account_free(stripe *st, const blk *b, uint64_t h) {
     filter_dec(h);
 }
 
+/* Appends a recorded allocation or free to the current session's events.
+ * SAMPLED: every recorded block (about one per sample_bytes).  ALL: only
+ * blocks of at least sample_bytes -- one event per small block would be
+ * tens of millions per second in an allocation-heavy loop and would crowd
+ * the scopes' events out of the session's buffers. */
 static void emit(uint16_t kind, int dom, int64_t bytes, uintptr_t addr) {
+    if (atomic_load_explicit(&g_mode, memory_order_relaxed) == CP_HEAP_ALL &&
+        (uint64_t)bytes < atomic_load_explicit(&g_sample_bytes, memory_order_relaxed))
+        return;
     cp_session *s = cp_session_resolve(NULL);
     if (s)
         cp_emit(s, kind, (uint16_t)dom, 0, bytes, (uint64_t)addr);

@@ -266,6 +266,53 @@ static void test_ledger_taken_over(void **state) {
     assert_int_equal(cp_heap_active(), 0);
 }
 
+/* Recorded allocations and frees reach the session's event stream (a sink
+ * sees them): every recorded block in mode 1, blocks of at least
+ * memory_sample_bytes in mode 2. */
+typedef struct ev_count {
+    uint64_t alloc, free, alloc_bytes;
+} ev_count;
+static void count_events(void *ctx, const struct cp_tbuf *t, const cp_event *ev, uint32_t n) {
+    (void)t;
+    ev_count *c = ctx;
+    for (uint32_t i = 0; i < n; i++) {
+        if (ev[i].kind == CP_EV_ALLOC) {
+            c->alloc++;
+            c->alloc_bytes += (uint64_t)ev[i].value;
+            assert_int_equal(ev[i].flags, CP_HEAP_NUMPY);
+        } else if (ev[i].kind == CP_EV_FREE) {
+            c->free++;
+        }
+    }
+}
+
+static void test_alloc_events(void **state) {
+    (void)state;
+    for (uint32_t mode = 1; mode <= 2; mode++) {
+        codeprof_session *s = mem_session(mode, 0);
+        ev_count c = {0};
+        cp_sink sk = {"count", &c, count_events, NULL, NULL};
+        assert_int_equal(cp_session_add_sink(s, &sk), 0);
+        assert_int_equal(codeprof_session_start(s), CODEPROF_OK);
+        cp_heap_on_alloc(CP_HEAP_NUMPY, fake(1), 64 * MiB); /* always recorded */
+        for (uint64_t i = 0; i < 100; i++)
+            cp_heap_on_alloc(CP_HEAP_NUMPY, fake(10 + i), 64); /* small */
+        cp_heap_on_free(CP_HEAP_NUMPY, fake(1));
+        cp_model *m = cp_session_snapshot(s);
+        assert_non_null(m);
+        if (mode == 2) {
+            assert_int_equal(c.alloc, 1);
+            assert_int_equal(c.alloc_bytes, 64 * MiB);
+        } else {
+            assert_true(c.alloc >= 1 && c.alloc <= 3);
+            assert_true(c.alloc_bytes >= 64 * MiB);
+        }
+        assert_int_equal(c.free, 1);
+        cp_model_free(m);
+        codeprof_session_free(s);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scope_heap_to_model),
@@ -273,6 +320,7 @@ int main(void) {
         cmocka_unit_test(test_stop_inside_scope),
         cmocka_unit_test(test_second_session_busy),
         cmocka_unit_test(test_ledger_taken_over),
+        cmocka_unit_test(test_alloc_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
