@@ -4,37 +4,35 @@
  * (initial-exec TLS, a few words: the sampling countdown, the generator,
  * the reentrancy flag, the innermost open mark) or static; the large
  * arrays (the block table, the stacks, the snapshots, scratch space) are
- * mapped with mmap(MAP_NORESERVE), never taken from malloc (the native
- * preload library hooks malloc), and each is reached only under the lock
- * that guards it, so cp_heap_reset can unmap it while hooks run on other
- * threads.
+ * mapped (heap_map.h), never taken from malloc (the native preload library
+ * hooks malloc), and each is reached only under the lock that guards it,
+ * so cp_heap_reset can unmap it while hooks run on other threads.
  *
- *  - Block table: NSTRIPES stripes chosen by address hash, each an
+ *  - Block table (here): NSTRIPES stripes chosen by address hash, each an
  *    open-addressing table (linear probing, backward-shift deletion) under
  *    its own mutex, grown by doubling.  Each stripe also keeps its share of
  *    the live figures, so a reset empties the stripes one at a time (never
  *    holding them all) and takes each one's share out of the global live
  *    counters: those stay equal to what the table holds, even while other
  *    threads record.
- *  - Free filter: a counting filter of FILTER_SLOTS 16-bit counters
- *    indexed by address hash, raised when a block is recorded and lowered
- *    when it leaves the table (a counter that reaches 65535 sticks there:
- *    only a false "maybe"): a free whose counter is 0 (most frees in
- *    sampled mode) returns after one relaxed load.
- *  - Stacks: interned by content under one mutex; id 0 is "no stack", id 1
- *    "(other stacks)" (past max_stacks), real stacks from 2.
- *  - Marks: the thread's open marks form a chain through mark->parent
- *    (TLS holds the innermost).  A mark holds a watcher slot (WATCHERS of
- *    them, under one mutex) recording the maximum tracked live bytes and
- *    RSS while it is open.  g_wmin is a lower bound of the smallest
- *    watcher maximum, so a live-bytes increase takes the watcher lock only
- *    when it may raise a maximum (exact; see raise_watchers).
- *  - Snapshots: at a mark exit (cfg.snapshots) the top CP_MEM_SNAP_SITES
- *    stacks by live bytes, kept as the first and the most recent halves of
- *    max_snapshots.
+ *  - Free filter (here): FILTER_SLOTS 16-bit counters indexed by address
+ *    hash, raised when a block is recorded and lowered when it leaves the
+ *    table (a counter that reaches 65535 sticks there: only a false
+ *    "maybe"): a free whose counter is 0 (most frees in sampled mode)
+ *    returns after one relaxed load.
+ *  - Stacks (heap_stacks.c): interned by content; id 0 "no stack", id 1
+ *    "(other stacks)" past max_stacks.
+ *  - Marks (here) and their peaks (heap_watch.c): the thread's open marks
+ *    form a chain through mark->parent (TLS holds the innermost); each
+ *    holds a watcher slot recording the highest tracked live bytes and RSS
+ *    while it is open, exact across threads.
+ *  - Snapshots (here): at a mark exit (cfg.snapshots) the top
+ *    CP_MEM_SNAP_SITES stacks by live bytes, kept as the first and the most
+ *    recent halves of max_snapshots.
  *
- * Lock order: ctl_mu > snap_mu > one stripe lock > stk_mu; w_mu is taken
- * alone.  At most one stripe lock is held at a time.
+ * Lock order: ctl_mu > snap_mu > one stripe lock; the stacks' and the
+ * watchers' locks are taken with no other tracker lock held below them.
+ * At most one stripe lock is held at a time.
  *
  * fork: the child (atfork child handler) abandons the parent's arrays and
  * locks (never reads, frees or unlocks them: another thread may have held
@@ -50,44 +48,22 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "core/errors.h"
 #include "core/session.h"
 #include "memory/gcstats.h"
 #include "memory/heap_internal.h"
+#include "memory/heap_map.h"
+#include "memory/heap_stacks.h"
+#include "memory/heap_watch.h"
 #include "model/model_mem.h"
 
 #define NSTRIPES 64
 #define FILTER_BITS 18
 #define FILTER_SLOTS (1u << FILTER_BITS)
-#define WATCHERS 256
-#define STACK_NONE 0u
-#define STACK_OTHER 1u
 #define TABLE_MIN 1024u
 #define BIG_FACTOR 8 /* blocks >= 8 x sample_bytes: always recorded, exactly */
-
-/* ------------------------------------------------------------------ */
-/* own memory                                                          */
-
-static _Atomic uint64_t g_own;
-
-static void *map_mem(size_t n) {
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    atomic_fetch_add_explicit(&g_own, n, memory_order_relaxed);
-    return p;
-}
-
-static void unmap_mem(void *p, size_t n) {
-    if (!p)
-        return;
-    munmap(p, n);
-    atomic_fetch_sub_explicit(&g_own, n, memory_order_relaxed);
-}
 
 /* ------------------------------------------------------------------ */
 /* state                                                               */
@@ -147,24 +123,6 @@ static _Atomic int64_t g_live;
 static _Atomic uint64_t g_peak, g_nblocks, g_dropped_blocks, g_dropped_stacks,
     g_dropped_marks, g_dropped_snaps;
 
-static struct {
-    pthread_mutex_t mu;
-    uint8_t *ent;       /* entries: [nframes u32][hash u32][frames...] */
-    uint32_t *hash;     /* id per slot, 0 empty                        */
-    uint32_t n, cap, hcap;
-    size_t stride;
-} g_stk = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-static struct {
-    pthread_mutex_t mu;
-    uint32_t nused;
-    uint8_t used[WATCHERS];
-    int64_t max[WATCHERS];
-    uint64_t rss_max[WATCHERS];
-    uint64_t serial[WATCHERS];
-} g_w = {.mu = PTHREAD_MUTEX_INITIALIZER};
-static _Atomic int64_t g_wmin = INT64_MAX;
-static _Atomic uint32_t g_nwatch;
 static _Atomic uint64_t g_serial;
 
 static struct {
@@ -258,151 +216,6 @@ static void tl_reseed(uint32_t gen) {
 }
 
 /* ------------------------------------------------------------------ */
-/* watchers (marks' peaks)                                             */
-
-/* w_mu held: g_wmin = the smallest maximum of a used slot. */
-static void recompute_wmin_locked(void) {
-    int64_t m = INT64_MAX;
-    for (uint32_t i = 0; i < WATCHERS; i++)
-        if (g_w.used[i] && g_w.max[i] < m)
-            m = g_w.max[i];
-    atomic_store(&g_wmin, m);
-}
-
-/* Tracked live bytes reached `live`: raise every open mark's maximum.
- * Exact: a mark's slot is claimed by lowering g_wmin to INT64_MIN before
- * live bytes are read for it (seq_cst), so an increase whose value the
- * claim did not see finds g_wmin low and comes here. */
-static inline void note_live(int64_t live) {
-    if (__builtin_expect(live <= atomic_load(&g_wmin), 1))
-        return;
-    pthread_mutex_lock(&g_w.mu);
-    for (uint32_t i = 0; i < WATCHERS; i++)
-        if (g_w.used[i] && g_w.max[i] < live)
-            g_w.max[i] = live;
-    recompute_wmin_locked();
-    pthread_mutex_unlock(&g_w.mu);
-}
-
-/* ------------------------------------------------------------------ */
-/* stacks                                                              */
-
-typedef struct stk_hdr {
-    uint32_t nframes, hash;
-} stk_hdr;
-
-static inline stk_hdr *stk_entry(uint32_t id) {
-    return (stk_hdr *)(g_stk.ent + (size_t)id * g_stk.stride);
-}
-
-static uint32_t frames_hash(const cp_heap_frame *f, uint32_t n) {
-    uint64_t h = 0xcbf29ce484222325ull ^ n;
-    for (uint32_t i = 0; i < n; i++) {
-        h = (h ^ f[i].pc) * 0x100000001b3ull;
-        h = (h ^ f[i].site) * 0x100000001b3ull;
-        h = (h ^ f[i].line) * 0x100000001b3ull;
-    }
-    return (uint32_t)(h ^ (h >> 32));
-}
-
-/* stk_mu held.  Room for one more entry and a hash at most half full. */
-static int stk_reserve_locked(void) {
-    if (!g_stk.ent) {
-        g_stk.stride = sizeof(stk_hdr) + (size_t)CP_HEAP_MAX_DEPTH * sizeof(cp_heap_frame);
-        uint32_t cap = 1024;
-        uint8_t *e = map_mem((size_t)cap * g_stk.stride);
-        uint32_t *h = map_mem((size_t)cap * 2 * sizeof *h);
-        if (!e || !h) {
-            unmap_mem(e, e ? (size_t)cap * g_stk.stride : 0);
-            unmap_mem(h, h ? (size_t)cap * 2 * sizeof *h : 0);
-            return -1;
-        }
-        g_stk.ent = e;
-        g_stk.hash = h;
-        g_stk.cap = cap;
-        g_stk.hcap = cap * 2;
-        g_stk.n = 2; /* 0 none, 1 other */
-    }
-    if (g_stk.n < g_stk.cap)
-        return 0;
-    uint32_t ncap = g_stk.cap * 2, nh = ncap * 2;
-    uint8_t *e = map_mem((size_t)ncap * g_stk.stride);
-    uint32_t *h = map_mem((size_t)nh * sizeof *h);
-    if (!e || !h) {
-        unmap_mem(e, e ? (size_t)ncap * g_stk.stride : 0);
-        unmap_mem(h, h ? (size_t)nh * sizeof *h : 0);
-        return -1;
-    }
-    memcpy(e, g_stk.ent, (size_t)g_stk.n * g_stk.stride);
-    unmap_mem(g_stk.ent, (size_t)g_stk.cap * g_stk.stride);
-    unmap_mem(g_stk.hash, (size_t)g_stk.hcap * sizeof *g_stk.hash);
-    g_stk.ent = e;
-    g_stk.hash = h;
-    g_stk.cap = ncap;
-    g_stk.hcap = nh;
-    for (uint32_t id = 2; id < g_stk.n; id++) {
-        uint32_t i = stk_entry(id)->hash & (nh - 1);
-        while (h[i])
-            i = (i + 1) & (nh - 1);
-        h[i] = id;
-    }
-    return 0;
-}
-
-static uint32_t stack_intern(const cp_heap_frame *f, uint32_t n) {
-    if (n == 0)
-        return STACK_NONE;
-    uint32_t hv = frames_hash(f, n);
-    uint32_t id = STACK_OTHER;
-    pthread_mutex_lock(&g_stk.mu);
-    if (g_stk.ent) {
-        for (uint32_t i = hv & (g_stk.hcap - 1); g_stk.hash[i]; i = (i + 1) & (g_stk.hcap - 1)) {
-            stk_hdr *e = stk_entry(g_stk.hash[i]);
-            if (e->hash == hv && e->nframes == n && memcmp(e + 1, f, n * sizeof *f) == 0) {
-                id = g_stk.hash[i];
-                goto out;
-            }
-        }
-    }
-    if ((g_stk.ent ? g_stk.n - 2 : 0) >= atomic_load_explicit(&g_max_stacks, memory_order_relaxed) ||
-        stk_reserve_locked() != 0) {
-        atomic_fetch_add_explicit(&g_dropped_stacks, 1, memory_order_relaxed);
-        goto out;
-    }
-    id = g_stk.n++;
-    stk_hdr *e = stk_entry(id);
-    e->nframes = n;
-    e->hash = hv;
-    memcpy(e + 1, f, n * sizeof *f);
-    uint32_t i = hv & (g_stk.hcap - 1);
-    while (g_stk.hash[i])
-        i = (i + 1) & (g_stk.hcap - 1);
-    g_stk.hash[i] = id;
-out:
-    pthread_mutex_unlock(&g_stk.mu);
-    return id;
-}
-
-/* Copies the frames of stack `id` into out (CP_HEAP_MAX_DEPTH). */
-static uint32_t stack_frames(uint32_t id, cp_heap_frame *out) {
-    if (id == STACK_NONE)
-        return 0;
-    if (id == STACK_OTHER) {
-        out[0] = (cp_heap_frame){CP_HEAP_PC_OTHER, 0, 0};
-        return 1;
-    }
-    uint32_t n = 0;
-    pthread_mutex_lock(&g_stk.mu);
-    if (g_stk.ent && id < g_stk.n) {
-        stk_hdr *e = stk_entry(id);
-        n = e->nframes;
-        memcpy(out, e + 1, n * sizeof *out);
-    }
-    pthread_mutex_unlock(&g_stk.mu);
-    return n;
-}
-
-/* ------------------------------------------------------------------ */
 /* block table                                                         */
 
 /* Stripe lock held. */
@@ -429,13 +242,13 @@ static int table_reserve(stripe *st) {
     if (st->tab && (st->n + 1) * 2 <= st->cap)
         return 0;
     uint32_t ncap = st->cap ? st->cap * 2 : TABLE_MIN;
-    blk *nt = map_mem((size_t)ncap * sizeof *nt);
+    blk *nt = cp_heap_map((size_t)ncap * sizeof *nt);
     if (!nt)
         return -1;
     for (uint32_t i = 0; i < st->cap; i++)
         if (st->tab[i].addr)
             table_put_raw(nt, ncap, &st->tab[i]);
-    unmap_mem(st->tab, (size_t)st->cap * sizeof *st->tab);
+    cp_heap_unmap(st->tab, (size_t)st->cap * sizeof *st->tab);
     st->tab = nt;
     st->cap = ncap;
     return 0;
@@ -519,7 +332,10 @@ static void record(int dom, void *p, int64_t weight) {
         if (nfr > depth)
             nfr = depth;
     }
-    uint32_t stack = stack_intern(fr, nfr);
+    uint32_t stack = cp_heap_stacks_intern(fr, nfr, atomic_load_explicit(&g_max_stacks,
+                                                                         memory_order_relaxed));
+    if (stack == CP_HEAP_STACK_OTHER)
+        atomic_fetch_add_explicit(&g_dropped_stacks, 1, memory_order_relaxed);
     cp_heap_mark *top = tl.top;
     blk b = {a, weight, ((top ? top->serial : 0) << 8) | (uint64_t)dom, stack,
              top ? top->site : 0};
@@ -565,7 +381,7 @@ out:
     if (replaced)
         emit(CP_EV_FREE, (int)(old.serial & 0xff), old.weight, a);
     if (recorded) {
-        note_live(live);
+        cp_heap_watch_note_live(live);
         emit(CP_EV_ALLOC, dom, weight, a);
     }
 }
@@ -694,7 +510,7 @@ static void stripe_clear(stripe *st) {
     }
     atomic_fetch_sub(&g_live, live);
     atomic_fetch_sub_explicit(&g_nblocks, st->n, memory_order_relaxed);
-    unmap_mem(st->tab, (size_t)st->cap * sizeof(blk));
+    cp_heap_unmap(st->tab, (size_t)st->cap * sizeof(blk));
     st->tab = NULL;
     st->cap = st->n = 0;
 }
@@ -723,15 +539,9 @@ static void discard_locked(void) {
     atomic_store(&g_dropped_stacks, 0);
     atomic_store(&g_dropped_marks, 0);
     atomic_store(&g_dropped_snaps, 0);
-    pthread_mutex_lock(&g_stk.mu);
-    unmap_mem(g_stk.ent, (size_t)g_stk.cap * g_stk.stride);
-    unmap_mem(g_stk.hash, (size_t)g_stk.hcap * sizeof *g_stk.hash);
-    g_stk.ent = NULL;
-    g_stk.hash = NULL;
-    g_stk.n = g_stk.cap = g_stk.hcap = 0;
-    pthread_mutex_unlock(&g_stk.mu);
-    unmap_mem(g_snap.rec, g_snap.rec_bytes);
-    unmap_mem(g_snap.scratch, g_snap.scratch_bytes);
+    cp_heap_stacks_discard();
+    cp_heap_unmap(g_snap.rec, g_snap.rec_bytes);
+    cp_heap_unmap(g_snap.scratch, g_snap.scratch_bytes);
     g_snap.rec = NULL;
     g_snap.scratch = NULL;
     g_snap.rec_bytes = g_snap.scratch_bytes = 0;
@@ -740,12 +550,7 @@ static void discard_locked(void) {
     pthread_mutex_unlock(&g_snap.mu);
     /* Open marks keep their slots; their maxima restart from the ledger
      * as it is now. */
-    pthread_mutex_lock(&g_w.mu);
-    for (uint32_t i = 0; i < WATCHERS; i++)
-        if (g_w.used[i])
-            g_w.max[i] = atomic_load(&g_live);
-    recompute_wmin_locked();
-    pthread_mutex_unlock(&g_w.mu);
+    cp_heap_watch_rebase(atomic_load(&g_live));
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -835,31 +640,9 @@ static void local_mark_enter(cp_heap_mark *m, uint32_t site) {
         m->live_enter = atomic_load(&g_live);
         return;
     }
-    pthread_mutex_lock(&g_w.mu);
-    int slot = -1;
-    for (uint32_t i = 0; i < WATCHERS; i++)
-        if (!g_w.used[i]) {
-            slot = (int)i;
-            break;
-        }
-    if (slot < 0) {
-        pthread_mutex_unlock(&g_w.mu);
+    m->watch = cp_heap_watch_claim(m->serial, m->rss_enter, &g_live, &m->live_enter);
+    if (m->watch < 0)
         atomic_fetch_add_explicit(&g_dropped_marks, 1, memory_order_relaxed);
-        m->live_enter = atomic_load(&g_live);
-        return;
-    }
-    atomic_store(&g_wmin, INT64_MIN); /* before live is read: see note_live */
-    int64_t live = atomic_load(&g_live);
-    g_w.used[slot] = 1;
-    g_w.nused++;
-    g_w.max[slot] = live;
-    g_w.rss_max[slot] = m->rss_enter;
-    g_w.serial[slot] = m->serial;
-    recompute_wmin_locked();
-    pthread_mutex_unlock(&g_w.mu);
-    atomic_fetch_add_explicit(&g_nwatch, 1, memory_order_relaxed);
-    m->watch = slot;
-    m->live_enter = live;
 }
 
 static void local_mark_exit(cp_heap_mark *m, cp_heap_span *out) {
@@ -878,19 +661,8 @@ static void local_mark_exit(cp_heap_mark *m, cp_heap_span *out) {
     uint64_t rss = codeprof_rss_bytes();
     int64_t maxlive = live > m->live_enter ? live : m->live_enter;
     uint64_t rssmax = rss > m->rss_enter ? rss : m->rss_enter;
-    if (m->watch >= 0 && m->watch < WATCHERS) {
-        pthread_mutex_lock(&g_w.mu);
-        if (g_w.used[m->watch] && g_w.serial[m->watch] == m->serial) {
-            if (g_w.max[m->watch] > maxlive)
-                maxlive = g_w.max[m->watch];
-            if (g_w.rss_max[m->watch] > rssmax)
-                rssmax = g_w.rss_max[m->watch];
-            g_w.used[m->watch] = 0;
-            g_w.nused--;
-            recompute_wmin_locked();
-            atomic_fetch_sub_explicit(&g_nwatch, 1, memory_order_relaxed);
-        }
-        pthread_mutex_unlock(&g_w.mu);
+    if (m->watch >= 0) {
+        cp_heap_watch_release(m->watch, m->serial, &maxlive, &rssmax);
         m->watch = -1;
     }
     out->delta = live - m->live_enter;
@@ -907,15 +679,7 @@ static void local_mark_exit(cp_heap_mark *m, cp_heap_span *out) {
         snapshot_take(m->site);
 }
 
-static void local_watch_rss(uint64_t rss) {
-    if (!atomic_load_explicit(&g_nwatch, memory_order_relaxed))
-        return;
-    pthread_mutex_lock(&g_w.mu);
-    for (uint32_t i = 0; i < WATCHERS; i++)
-        if (g_w.used[i] && g_w.rss_max[i] < rss)
-            g_w.rss_max[i] = rss;
-    pthread_mutex_unlock(&g_w.mu);
-}
+static void local_watch_rss(uint64_t rss) { cp_heap_watch_note_rss(rss); }
 
 /* ------------------------------------------------------------------ */
 /* reading                                                             */
@@ -944,7 +708,7 @@ static void local_get_totals(cp_heap_totals *out) {
     }
     out->live_bytes = atomic_load(&g_live);
     out->peak_bytes = atomic_load(&g_peak);
-    out->own_bytes = atomic_load(&g_own);
+    out->own_bytes = cp_heap_mapped_bytes();
     out->dropped_blocks = atomic_load(&g_dropped_blocks);
     out->dropped_stacks = atomic_load(&g_dropped_stacks);
     out->dropped_snapshots = atomic_load(&g_dropped_snaps);
@@ -975,27 +739,6 @@ static int serial_open(const uint64_t *open, uint32_t nopen, uint64_t serial) {
     return lo < nopen && open[lo] == serial;
 }
 
-/* The serials of open marks, sorted (WATCHERS at most). */
-static uint32_t open_serials(uint64_t *out) {
-    uint32_t n = 0;
-    pthread_mutex_lock(&g_w.mu);
-    for (uint32_t i = 0; i < WATCHERS; i++)
-        if (g_w.used[i])
-            out[n++] = g_w.serial[i];
-    pthread_mutex_unlock(&g_w.mu);
-    /* insertion sort: tiny */
-    for (uint32_t i = 1; i < n; i++) {
-        uint64_t v = out[i];
-        uint32_t j = i;
-        while (j > 0 && out[j - 1] > v) {
-            out[j] = out[j - 1];
-            j--;
-        }
-        out[j] = v;
-    }
-    return n;
-}
-
 static void grp_add(grp_tab *t, uint32_t stack, uint32_t site, uint32_t open, int64_t bytes) {
     uint64_t h = ((uint64_t)stack * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)site * 0xC2B2AE3D27D4EB4Full) ^
                  open;
@@ -1006,9 +749,9 @@ static void grp_add(grp_tab *t, uint32_t stack, uint32_t site, uint32_t open, in
         grp *g = &t->g[i];
         if (!g->used) {
             if ((t->n + 1) * 4 > t->cap * 3) { /* full: fold into "(other stacks)" */
-                if (stack == STACK_OTHER && site == 0)
+                if (stack == CP_HEAP_STACK_OTHER && site == 0)
                     return; /* cannot happen: that key is added before full */
-                grp_add(t, STACK_OTHER, 0, open, bytes);
+                grp_add(t, CP_HEAP_STACK_OTHER, 0, open, bytes);
                 return;
             }
             *g = (grp){stack, site, open, 1, 0, 0};
@@ -1026,8 +769,8 @@ static void grp_add(grp_tab *t, uint32_t stack, uint32_t site, uint32_t open, in
 static void local_foreach_live(cp_heap_group_fn fn, void *arg) {
     if (!fn)
         return;
-    uint64_t open[WATCHERS];
-    uint32_t nopen = open_serials(open);
+    uint64_t open[CP_HEAP_WATCHERS];
+    uint32_t nopen = cp_heap_watch_open_serials(open);
     uint64_t nb = atomic_load(&g_nblocks);
     uint64_t want = nb + 4;
     uint64_t limit = (uint64_t)4 * (atomic_load(&g_max_stacks) + 2) + 1024;
@@ -1036,14 +779,14 @@ static void local_foreach_live(cp_heap_group_fn fn, void *arg) {
     uint32_t cap = 64;
     while (cap < want * 2)
         cap *= 2;
-    grp_tab t = {map_mem((size_t)cap * sizeof(grp)), cap, 0};
+    grp_tab t = {cp_heap_map((size_t)cap * sizeof(grp)), cap, 0};
     if (!t.g)
         return;
     /* the fold targets exist before the table can be full */
-    grp_add(&t, STACK_OTHER, 0, 0, 0);
-    grp_add(&t, STACK_OTHER, 0, 1, 0);
+    grp_add(&t, CP_HEAP_STACK_OTHER, 0, 0, 0);
+    grp_add(&t, CP_HEAP_STACK_OTHER, 0, 1, 0);
     for (uint32_t i = 0; i < t.cap; i++)
-        if (t.g[i].used && t.g[i].stack == STACK_OTHER && t.g[i].site == 0)
+        if (t.g[i].used && t.g[i].stack == CP_HEAP_STACK_OTHER && t.g[i].site == 0)
             t.g[i].blocks = 0;
     for (uint32_t s = 0; s < NSTRIPES; s++) {
         stripe *st = &g_str[s];
@@ -1065,10 +808,10 @@ static void local_foreach_live(cp_heap_group_fn fn, void *arg) {
         const grp *g = &t.g[i];
         if (!g->used || !g->blocks)
             continue;
-        uint32_t n = stack_frames(g->stack, fr);
+        uint32_t n = cp_heap_stacks_frames(g->stack, fr);
         fn(arg, fr, n, g->site, (int)g->open, g->bytes, g->blocks);
     }
-    unmap_mem(t.g, (size_t)cap * sizeof(grp));
+    cp_heap_unmap(t.g, (size_t)cap * sizeof(grp));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1085,22 +828,20 @@ static void snapshot_take(uint32_t site) {
         g_snap.cap = max_snaps;
         g_snap.head_cap = (g_snap.cap + 1) / 2;
         g_snap.rec_bytes = (size_t)g_snap.cap * sizeof(snap_rec);
-        g_snap.rec = map_mem(g_snap.rec_bytes);
+        g_snap.rec = cp_heap_map(g_snap.rec_bytes);
         if (!g_snap.rec) {
             g_snap.rec_bytes = 0;
             goto fail;
         }
     }
-    pthread_mutex_lock(&g_stk.mu);
-    uint32_t nst = g_stk.ent ? g_stk.n : 2;
-    pthread_mutex_unlock(&g_stk.mu);
+    uint32_t nst = cp_heap_stacks_count();
     size_t need = (size_t)(nst + 64) * sizeof(snap_group);
     if (need > g_snap.scratch_bytes) {
         size_t nb = need * 2;
-        snap_group *sc = map_mem(nb);
+        snap_group *sc = cp_heap_map(nb);
         if (!sc)
             goto fail;
-        unmap_mem(g_snap.scratch, g_snap.scratch_bytes);
+        cp_heap_unmap(g_snap.scratch, g_snap.scratch_bytes);
         g_snap.scratch = sc;
         g_snap.scratch_bytes = nb;
     }
@@ -1113,7 +854,7 @@ static void snapshot_take(uint32_t site) {
             const blk *b = &st->tab[i];
             if (!b->addr)
                 continue;
-            uint32_t k = b->stack < nsc ? b->stack : STACK_OTHER;
+            uint32_t k = b->stack < nsc ? b->stack : CP_HEAP_STACK_OTHER;
             g_snap.scratch[k].bytes += (uint64_t)b->weight;
             g_snap.scratch[k].blocks++;
         }
@@ -1198,7 +939,7 @@ static int local_snapshot_get(uint32_t i, cp_heap_snapshot_info *info, cp_heap_g
     if (fn) {
         cp_heap_frame fr[CP_HEAP_MAX_DEPTH];
         for (uint32_t k = 0; k < r.ngroups; k++) {
-            uint32_t n = stack_frames(r.g[k].stack, fr);
+            uint32_t n = cp_heap_stacks_frames(r.g[k].stack, fr);
             fn(arg, fr, n, r.ctx_site, 0, r.g[k].bytes, r.g[k].blocks);
         }
     }
@@ -1211,8 +952,6 @@ static int local_snapshot_get(uint32_t i, cp_heap_snapshot_info *info, cp_heap_g
 static void atfork_child(void) {
     pthread_mutex_init(&ctl_mu, NULL);
     pthread_mutex_init(&g_snap.mu, NULL);
-    pthread_mutex_init(&g_stk.mu, NULL);
-    pthread_mutex_init(&g_w.mu, NULL);
     for (uint32_t i = 0; i < NSTRIPES; i++) {
         pthread_mutex_init(&g_str[i].mu, NULL);
         g_str[i].tab = NULL; /* the parent's: abandoned */
@@ -1220,37 +959,17 @@ static void atfork_child(void) {
         memset(g_str[i].dlive, 0, sizeof g_str[i].dlive);
         memset(g_str[i].dblocks, 0, sizeof g_str[i].dblocks);
     }
-    g_stk.ent = NULL;
-    g_stk.hash = NULL;
-    g_stk.n = g_stk.cap = g_stk.hcap = 0;
+    cp_heap_stacks_atfork_child();
     g_snap.rec = NULL;
     g_snap.scratch = NULL;
     g_snap.rec_bytes = g_snap.scratch_bytes = 0;
     g_snap.cap = g_snap.head_cap = g_snap.head_n = 0;
     g_snap.ring_total = 0;
     zero_counters();
-    atomic_store(&g_own, 0);
+    cp_heap_map_forget();
     /* Watchers: only this thread's open marks survive, re-based on the
      * empty ledger. */
-    memset(g_w.used, 0, sizeof g_w.used);
-    g_w.nused = 0;
-    uint32_t nw = 0;
-    for (cp_heap_mark *m = tl.top; m; m = m->parent) {
-        m->live_enter = 0;
-        if (m->watch >= 0 && m->watch < WATCHERS) {
-            g_w.used[m->watch] = 1;
-            g_w.max[m->watch] = 0;
-            g_w.serial[m->watch] = m->serial;
-            g_w.nused++;
-            nw++;
-        }
-    }
-    atomic_store(&g_nwatch, nw);
-    int64_t m = INT64_MAX;
-    for (uint32_t i = 0; i < WATCHERS; i++)
-        if (g_w.used[i] && g_w.max[i] < m)
-            m = g_w.max[i];
-    atomic_store(&g_wmin, m);
+    cp_heap_watch_atfork_child(tl.top);
     atomic_fetch_add(&g_gen, 1);
     tl.in_hook = 0;
 }
@@ -1264,7 +983,7 @@ void cp_heap_seed_for_tests(uint64_t seed) {
     pthread_mutex_unlock(&ctl_mu);
 }
 
-uint32_t cp_heap_watchers_in_use(void) { return atomic_load(&g_nwatch); }
+uint32_t cp_heap_watchers_in_use(void) { return cp_heap_watch_in_use(); }
 
 /* ------------------------------------------------------------------ */
 /* dispatch: one tracker per process                                   */

@@ -269,7 +269,8 @@ static int build_heap(cp_model *m, cp_session *s, struct cp_mem_state *st, ctxma
     cp_heap_foreach_live(on_group, &b);
     if (b.oom)
         goto out;
-    qsort(b.g, b.ng, sizeof *b.g, cmp_group_bytes);
+    if (b.ng > 1)
+        qsort(b.g, b.ng, sizeof *b.g, cmp_group_bytes);
     uint32_t ns = b.ng < CP_MEM_MAX_SITES ? b.ng : CP_MEM_MAX_SITES;
     uint32_t nl = 0;
     for (uint32_t i = 0; i < b.ng; i++)
