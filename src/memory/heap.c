@@ -104,7 +104,16 @@ typedef struct snap_rec {
     snap_group g[CP_MEM_SNAP_SITES];
 } snap_rec;
 
-static atomic_int g_mode; /* cp_heap_mode: the hot path's one load */
+static atomic_int g_mode; /* cp_heap_mode */
+/* The hook entry points' one load: 0 when there is nothing to do (this
+ * copy's tracker is OFF and calls are not forwarded to the preload's). */
+static atomic_int g_fast;
+static atomic_int g_forwarded;
+
+static void set_mode(int mode) {
+    atomic_store(&g_mode, mode);
+    atomic_store(&g_fast, atomic_load(&g_forwarded) || mode != CP_HEAP_OFF);
+}
 static pthread_mutex_t ctl_mu = PTHREAD_MUTEX_INITIALIZER;
 static cp_heap_cfg g_cfg;       /* ctl_mu */
 static _Atomic uint64_t g_sample_bytes = 1;
@@ -581,7 +590,7 @@ static codeprof_status local_start(const cp_heap_cfg *cfg, const void *owner,
         return cp_error_set(err, CODEPROF_EBUSY, "memory_mode",
                             "the allocation tracker is recording for another session");
     }
-    atomic_store(&g_mode, CP_HEAP_OFF);
+    set_mode(CP_HEAP_OFF);
     discard_locked();
     g_cfg = *cfg; /* ctl_mu; recording threads read the atomics below */
     atomic_store(&g_max_blocks, cfg->max_blocks);
@@ -592,7 +601,7 @@ static codeprof_status local_start(const cp_heap_cfg *cfg, const void *owner,
     atomic_store(&g_sample_bytes, cfg->sample_bytes);
     atomic_fetch_add(&g_gen, 1);
     g_owner = owner;
-    atomic_store(&g_mode, (int)cfg->mode);
+    set_mode((int)cfg->mode);
     pthread_mutex_unlock(&ctl_mu);
     return CODEPROF_OK;
 }
@@ -600,7 +609,7 @@ static codeprof_status local_start(const cp_heap_cfg *cfg, const void *owner,
 static void local_stop(const void *owner) {
     pthread_mutex_lock(&ctl_mu);
     if (g_owner == owner)
-        atomic_store(&g_mode, CP_HEAP_OFF);
+        set_mode(CP_HEAP_OFF);
     pthread_mutex_unlock(&ctl_mu);
 }
 
@@ -1021,6 +1030,10 @@ static const cp_heap_ops *resolve_ops(void) {
     }
 #endif
     atomic_store_explicit(&g_ops, o, memory_order_release);
+    if (o != &local_ops) {
+        atomic_store(&g_forwarded, 1);
+        set_mode(atomic_load(&g_mode));
+    }
     return o;
 }
 
@@ -1042,22 +1055,34 @@ void cp_heap_reset(const void *owner) { ops()->reset(owner); }
 void cp_heap_set_stack_fn(cp_heap_stack_fn fn) { ops()->set_stack_fn(fn); }
 int cp_heap_active(void) { return ops()->active(); }
 
+/* The hooks' entry points: one relaxed load when there is nothing to do.
+ * Before the tracker was resolved (no start yet) there is nothing to do. */
+static inline const cp_heap_ops *hot_ops(void) {
+    const cp_heap_ops *o = atomic_load_explicit(&g_ops, memory_order_acquire);
+    return o ? o : &local_ops;
+}
 void cp_heap_on_alloc(int dom, void *ptr, size_t size) {
-    const cp_heap_ops *o = ops();
+    if (__builtin_expect(!atomic_load_explicit(&g_fast, memory_order_relaxed), 1))
+        return;
+    const cp_heap_ops *o = hot_ops();
     if (__builtin_expect(o == &local_ops, 1))
         local_on_alloc(dom, ptr, size);
     else
         o->on_alloc(dom, ptr, size);
 }
 void cp_heap_on_free(int dom, void *ptr) {
-    const cp_heap_ops *o = ops();
+    if (__builtin_expect(!atomic_load_explicit(&g_fast, memory_order_relaxed), 1))
+        return;
+    const cp_heap_ops *o = hot_ops();
     if (__builtin_expect(o == &local_ops, 1))
         local_on_free(dom, ptr);
     else
         o->on_free(dom, ptr);
 }
 void cp_heap_on_realloc(int dom, void *old, void *new_ptr, size_t size) {
-    const cp_heap_ops *o = ops();
+    if (__builtin_expect(!atomic_load_explicit(&g_fast, memory_order_relaxed), 1))
+        return;
+    const cp_heap_ops *o = hot_ops();
     if (__builtin_expect(o == &local_ops, 1))
         local_on_realloc(dom, old, new_ptr, size);
     else
