@@ -12,6 +12,7 @@
 
 #include "codeprof/codeprof.h"
 #include "core/session.h"
+#include "core/timeline.h"
 #include "core/warnings.h"
 #include "memory/heap.h"
 #include "model/build.h"
@@ -313,6 +314,28 @@ static void test_alloc_events(void **state) {
     }
 }
 
+/* The timeline keeps a memory scope's ENTER and EXIT only: its CP_EV_HEAP
+ * events and the recorded blocks' CP_EV_ALLOC/FREE do not fill it. */
+static void test_timeline_ignores_memory_events(void **state) {
+    (void)state;
+    codeprof_session *s = mem_session(2, 0);
+    uint32_t site = codeprof_site("tl_ctx", "x.py", 1, CODEPROF_SITE_SCOPE);
+    assert_int_equal(codeprof_session_start(s), CODEPROF_OK);
+    codeprof_scope_begin(s, site, CODEPROF_SCOPE_HEAP);
+    cp_heap_on_alloc(CP_HEAP_NUMPY, fake(1), 64 * MiB); /* emitted: >= sample_bytes */
+    cp_heap_on_free(CP_HEAP_NUMPY, fake(1));
+    codeprof_scope_end(s, site, CODEPROF_SCOPE_HEAP);
+    cp_model *m = cp_session_snapshot(s);
+    assert_non_null(m);
+    assert_non_null(s->timeline);
+    assert_int_equal(s->timeline->scopes.head_n + s->timeline->scopes.ring_total, 2);
+    const cp_mmem_ctx *c = ctx_named(m, "tl_ctx");
+    assert_non_null(c);
+    assert_int_equal(c->peak_max, 64 * MiB);
+    cp_model_free(m);
+    codeprof_session_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scope_heap_to_model),
@@ -321,6 +344,7 @@ int main(void) {
         cmocka_unit_test(test_second_session_busy),
         cmocka_unit_test(test_ledger_taken_over),
         cmocka_unit_test(test_alloc_events),
+        cmocka_unit_test(test_timeline_ignores_memory_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

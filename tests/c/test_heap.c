@@ -484,6 +484,47 @@ static void test_threads_concurrent(void **state) {
     assert_true(cp_heap_snapshot_count() > 0);
 }
 
+/* A reset while other threads record: the live figures stay equal to what
+ * the table holds (all blocks freed at the end: exactly 0, never below). */
+static atomic_int reset_stop;
+static void *churn_until_stopped(void *arg) {
+    uint64_t base = (uint64_t)(uintptr_t)arg * 1000000;
+    while (!atomic_load(&reset_stop)) {
+        for (uint64_t i = 0; i < 512; i++)
+            cp_heap_on_alloc((int)(i % CP_HEAP_NDOMAINS), fake(base + i), 24 + i);
+        for (uint64_t i = 0; i < 512; i++)
+            cp_heap_on_free(CP_HEAP_PYMEM, fake(base + i));
+    }
+    return NULL;
+}
+
+static void test_reset_while_recording(void **state) {
+    (void)state;
+    start(CP_HEAP_ALL, 1, 1u << 20, 64, 0);
+    atomic_store(&reset_stop, 0);
+    pthread_t th[3];
+    for (uintptr_t i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, churn_until_stopped, (void *)(i + 1)), 0);
+    for (int k = 0; k < 20; k++) {
+        usleep(1000);
+        cp_heap_reset(OWNER);
+        cp_heap_totals t = totals();
+        assert_true(t.live_bytes >= 0);
+        for (int d = 0; d < CP_HEAP_NDOMAINS; d++)
+            assert_true(t.dom[d].live_bytes >= 0);
+    }
+    atomic_store(&reset_stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    cp_heap_totals t = totals();
+    assert_int_equal(t.live_bytes, 0);
+    for (int d = 0; d < CP_HEAP_NDOMAINS; d++) {
+        assert_int_equal(t.dom[d].live_bytes, 0);
+        assert_int_equal(t.dom[d].live_blocks, 0);
+    }
+    assert_int_equal(cp_heap_active(), 1); /* a reset while recording goes on recording */
+}
+
 /* ---- fork while another thread allocates ---- */
 static atomic_int fork_stop;
 static void *fork_churn(void *arg) {
@@ -558,6 +599,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_snapshots_first_and_last, teardown),
         cmocka_unit_test_teardown(test_hook_flag, teardown),
         cmocka_unit_test_teardown(test_threads_concurrent, teardown),
+        cmocka_unit_test_teardown(test_reset_while_recording, teardown),
         cmocka_unit_test_teardown(test_fork_while_allocating, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
