@@ -109,6 +109,10 @@ static atomic_int g_mode; /* cp_heap_mode */
  * copy's tracker is OFF and calls are not forwarded to the preload's). */
 static atomic_int g_fast;
 static atomic_int g_forwarded;
+/* The tracker calls go to (NULL: not resolved yet; see resolve_ops). */
+static _Atomic(const struct cp_heap_ops *) g_ops;
+static const cp_heap_ops local_ops; /* defined with the dispatch, below */
+static atomic_int g_resolving;
 
 static void set_mode(int mode) {
     atomic_store(&g_mode, mode);
@@ -583,6 +587,10 @@ static codeprof_status local_start(const cp_heap_cfg *cfg, const void *owner,
         return cp_error_set(err, CODEPROF_ECONFIG, "memory_max_blocks",
                             "memory_max_blocks and memory_max_stacks must be >= 1");
     pthread_once(&atfork_once, install_atfork);
+    /* Started through this copy's table: this copy is the tracker (in the
+     * preload library, the hooks then never need dlsym to find it). */
+    const cp_heap_ops *unresolved = NULL;
+    atomic_compare_exchange_strong(&g_ops, &unresolved, &local_ops);
     pthread_mutex_lock(&ctl_mu);
     if (g_owner && g_owner != owner &&
         atomic_load_explicit(&g_mode, memory_order_relaxed) != CP_HEAP_OFF) {
@@ -1007,8 +1015,6 @@ static const cp_heap_ops local_ops = {
 
 const cp_heap_ops *cp_heap_local_ops(void) { return &local_ops; }
 
-static _Atomic(const cp_heap_ops *) g_ops;
-static atomic_int g_resolving;
 
 /* The tracker to use: the preload library's when it is loaded, else this
  * copy's.  Resolved once; while resolution is under way (dlsym may
@@ -1047,20 +1053,25 @@ const char *cp_heap_domain_name(int dom) {
     return dom >= 0 && dom < CP_HEAP_NDOMAINS ? names[dom] : "unknown";
 }
 
-codeprof_status cp_heap_start(const cp_heap_cfg *cfg, const void *owner, codeprof_error *err) {
-    return ops()->start(cfg, owner, err);
-}
-void cp_heap_stop(const void *owner) { ops()->stop(owner); }
-void cp_heap_reset(const void *owner) { ops()->reset(owner); }
-void cp_heap_set_stack_fn(cp_heap_stack_fn fn) { ops()->set_stack_fn(fn); }
-int cp_heap_active(void) { return ops()->active(); }
-
 /* The hooks' entry points: one relaxed load when there is nothing to do.
  * Before the tracker was resolved (no start yet) there is nothing to do. */
 static inline const cp_heap_ops *hot_ops(void) {
     const cp_heap_ops *o = atomic_load_explicit(&g_ops, memory_order_acquire);
     return o ? o : &local_ops;
 }
+codeprof_status cp_heap_start(const cp_heap_cfg *cfg, const void *owner, codeprof_error *err) {
+    return ops()->start(cfg, owner, err);
+}
+void cp_heap_stop(const void *owner) { ops()->stop(owner); }
+void cp_heap_reset(const void *owner) { ops()->reset(owner); }
+void cp_heap_set_stack_fn(cp_heap_stack_fn fn) { ops()->set_stack_fn(fn); }
+int cp_heap_active(void) {
+    if (__builtin_expect(!atomic_load_explicit(&g_fast, memory_order_relaxed), 1))
+        return 0;
+    const cp_heap_ops *o = hot_ops();
+    return o == &local_ops ? local_active() : o->active();
+}
+
 void cp_heap_on_alloc(int dom, void *ptr, size_t size) {
     if (__builtin_expect(!atomic_load_explicit(&g_fast, memory_order_relaxed), 1))
         return;
