@@ -380,7 +380,8 @@ static int build(cp_model *m, cp_session *s) {
     cp_memsink_stats_get(st->sink, &ss);
     mm->dropped_ctxs += ss.dropped_ctxs;
     mm->own_bytes += ss.own_bytes;
-    if (st->sampler && cp_memsampler_fill_model(st->sampler, m) != 0)
+    /* with no sampler (interval 0) it still fills machine_bytes */
+    if (cp_memsampler_fill_model(st->sampler, m) != 0)
         return -1;
     if (ss.rss_peak > mm->rss_peak)
         mm->rss_peak = ss.rss_peak;
