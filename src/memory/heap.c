@@ -1131,7 +1131,9 @@ void cp_heap_watch_rss(uint64_t rss) { ops()->watch_rss(rss); }
 void cp_heap_get_totals(cp_heap_totals *out) {
     const cp_heap_ops *o = ops();
     o->get_totals(out);
-    out->native = o != &local_ops;
+    /* the preload library is in the process: its tracker is the tracker
+     * (this copy forwards to it, or this copy is the preload's own) */
+    out->native = o != &local_ops || dlsym(RTLD_DEFAULT, "codeprof_heap_ops_v1") != NULL;
 }
 void cp_heap_foreach_live(cp_heap_group_fn fn, void *arg) { ops()->foreach_live(fn, arg); }
 uint32_t cp_heap_snapshot_count(void) { return ops()->snapshot_count(); }

@@ -141,8 +141,10 @@ static uint32_t map_stack(bstate *b, const cp_heap_frame *fr, uint32_t n) {
             site = b->other_site;
         } else if (fr[i].pc) {
             site = native_site(b->m, fr[i].pc);
-        } else {
+        } else if (fr[i].site) {
             site = cp_model_map_site(b->m, fr[i].site);
+        } else {
+            continue; /* a Python frame the stack callback could not name */
         }
         if (!site)
             return CP_NONE;

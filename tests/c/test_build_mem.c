@@ -24,12 +24,14 @@ static void *fake(uint64_t i) { return (void *)(uintptr_t)(0x200000000ull + i * 
 
 static uint32_t g_alloc_site;
 static uint32_t two_frames(cp_heap_frame *out, uint32_t max) {
-    if (max < 2)
+    if (max < 3)
         return 0;
     out[0] = (cp_heap_frame){0, g_alloc_site, 12};
+    /* a Python frame the callback could not name (site 0): left out */
+    out[1] = (cp_heap_frame){0, 0, 40};
     /* a native frame: a return address inside this program */
-    out[1] = (cp_heap_frame){(uint64_t)(uintptr_t)&two_frames + 4, 0, 0};
-    return 2;
+    out[2] = (cp_heap_frame){(uint64_t)(uintptr_t)&two_frames + 4, 0, 0};
+    return 3;
 }
 
 static codeprof_session *mem_session(uint32_t mode, int snapshots) {
