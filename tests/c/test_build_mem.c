@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@
 #include "core/session.h"
 #include "core/timeline.h"
 #include "core/warnings.h"
+#include "cpu/scope_heap.h"
 #include "memory/heap.h"
 #include "model/build.h"
 #include "model/model.h"
@@ -338,6 +340,37 @@ static void test_timeline_ignores_memory_events(void **state) {
     codeprof_session_free(s);
 }
 
+/* Memory scopes nested deeper than CP_SCOPE_HEAP_DEPTH on one thread are
+ * counted (dropped marks), not measured; the shallower ones still are. */
+static void test_scope_depth_cap(void **state) {
+    (void)state;
+    codeprof_session *s = mem_session(2, 0);
+    uint32_t site[CP_SCOPE_HEAP_DEPTH + 3];
+    char name[32];
+    for (int i = 0; i < CP_SCOPE_HEAP_DEPTH + 3; i++) {
+        snprintf(name, sizeof name, "deep_%d", i);
+        site[i] = codeprof_site(name, "x.py", (uint32_t)i + 1, CODEPROF_SITE_SCOPE);
+    }
+    uint64_t before = cp_scope_heap_overflow();
+    assert_int_equal(codeprof_session_start(s), CODEPROF_OK);
+    for (int i = 0; i < CP_SCOPE_HEAP_DEPTH + 3; i++)
+        codeprof_scope_begin(s, site[i], CODEPROF_SCOPE_HEAP);
+    cp_heap_on_alloc(CP_HEAP_PYMEM, fake(3), 700);
+    for (int i = CP_SCOPE_HEAP_DEPTH + 3; i-- > 0;)
+        codeprof_scope_end(s, site[i], CODEPROF_SCOPE_HEAP);
+    assert_int_equal(cp_scope_heap_overflow() - before, 3);
+    cp_model *m = cp_session_snapshot(s);
+    assert_non_null(m);
+    assert_int_equal(m->mem.nctxs, CP_SCOPE_HEAP_DEPTH);
+    assert_true(m->mem.dropped_marks >= 3);
+    const cp_mmem_ctx *c = ctx_named(m, "deep_0");
+    assert_non_null(c);
+    assert_int_equal(c->delta_sum, 700);
+    assert_null(ctx_named(m, "deep_64"));
+    cp_model_free(m);
+    codeprof_session_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scope_heap_to_model),
@@ -347,6 +380,7 @@ int main(void) {
         cmocka_unit_test(test_ledger_taken_over),
         cmocka_unit_test(test_alloc_events),
         cmocka_unit_test(test_timeline_ignores_memory_events),
+        cmocka_unit_test(test_scope_depth_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -321,6 +321,30 @@ static void test_mark_transient_peak(void **state) {
     assert_int_equal(cp_heap_watchers_in_use(), 0);
 }
 
+/* More open marks than watcher slots: the extra ones are counted and give
+ * the net delta as their peak; the slots come back at exit. */
+static void test_watcher_cap(void **state) {
+    (void)state;
+    start(CP_HEAP_ALL, 1, 1u << 16, 64, 0);
+    enum { N = 300 };
+    static cp_heap_mark m[N];
+    for (int i = 0; i < N; i++)
+        cp_heap_mark_enter(&m[i], (uint32_t)(1000 + i));
+    assert_int_equal(cp_heap_watchers_in_use(), 256);
+    assert_int_equal(totals().dropped_marks, N - 256);
+    assert_int_equal(m[N - 1].watch, -1);
+    cp_heap_on_alloc(CP_HEAP_PYMEM, fake(1), 5000);
+    cp_heap_on_free(CP_HEAP_PYMEM, fake(1));
+    cp_heap_on_alloc(CP_HEAP_PYMEM, fake(2), 100);
+    cp_heap_span sp;
+    for (int i = N; i-- > 0;) {
+        cp_heap_mark_exit(&m[i], &sp);
+        assert_int_equal(sp.delta, 100);
+        assert_int_equal(sp.peak, i >= 256 ? 100 : 5000);
+    }
+    assert_int_equal(cp_heap_watchers_in_use(), 0);
+}
+
 static void test_mark_off_mode_gives_rss(void **state) {
     (void)state;
     cp_heap_mark m;
@@ -592,6 +616,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_max_blocks_cap, teardown),
         cmocka_unit_test_teardown(test_max_stacks_cap, teardown),
         cmocka_unit_test_teardown(test_mark_transient_peak, teardown),
+        cmocka_unit_test_teardown(test_watcher_cap, teardown),
         cmocka_unit_test_teardown(test_mark_off_mode_gives_rss, teardown),
         cmocka_unit_test_teardown(test_mark_rss_watch, teardown),
         cmocka_unit_test_teardown(test_mark_peak_across_threads, teardown),
