@@ -47,13 +47,13 @@ PYTEST_TIMEOUT ?= 1200
 DEMO_SCRIPT ?= examples/video_pipeline.py
 DEMO_ARGS ?=
 
-.PHONY: help demo test test-c test-asan test-tsan test-py311 test-py312 test-py313 test-fuzz \
+.PHONY: help demo test test-c test-asan test-tsan test-valgrind test-py311 test-py312 test-py313 test-fuzz \
         fuzzdeps bench clean distclean sysdeps venv venv312 venv313 install install312 install313 \
         dev build format
 
 help:
 	@echo "make demo | make test | make bench | make clean | make distclean"
-	@echo "  parts of test: test-c test-asan test-tsan test-py311 test-py312 test-py313 test-fuzz"
+	@echo "  parts of test: test-c test-asan test-tsan test-valgrind test-py311 test-py312 test-py313 test-fuzz"
 	@echo "  set-up: venv venv312 venv313 install install312 install313 dev (editable)"
 
 # ---------------------------------------------------------------------------
@@ -154,7 +154,7 @@ demo: install
 # test
 # ---------------------------------------------------------------------------
 # Every leg runs even when an earlier one fails (-k); the exit status is the failure.
-TEST_LEGS ?= test-c test-asan test-tsan test-fuzz test-py311 test-py312 test-py313
+TEST_LEGS ?= test-c test-asan test-tsan test-valgrind test-fuzz test-py311 test-py312 test-py313
 test:
 	@$(MAKE) -k $(TEST_LEGS) || { echo "[test] FAILED: see the legs above"; exit 1; }
 	@echo "[test] all legs passed"
@@ -272,6 +272,28 @@ test-tsan: sysdeps venv
 	cd $(ROOT)/build-tsan && \
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0 \
 	$$wrap $(CTEST) --output-on-failure -j$(NPROC)
+
+# The allocator-facing C tests (the heap tracker, the memory sink and build, the native preload
+# library's tests) under valgrind's memcheck, on the plain build: invalid accesses, uses of
+# uninitialised memory and definite leaks fail the leg.
+VALGRIND_TESTS = $(sort $(wildcard $(ROOT)/tests/c/test_heap*.c $(ROOT)/tests/c/test_memsink*.c \
+                                   $(ROOT)/tests/c/test_build_mem*.c $(ROOT)/tests/c/test_preload*.c))
+test-valgrind: build
+	@if ! command -v valgrind >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "[test-valgrind] installing valgrind"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; \
+	  else \
+	    echo "[test-valgrind] valgrind missing: sudo apt-get install -y valgrind"; exit 1; \
+	  fi; \
+	fi; \
+	rc=0; for src in $(VALGRIND_TESTS); do \
+	  t=$$(basename $$src .c); \
+	  echo "[test-valgrind] $$t"; \
+	  ( cd $(ROOT)/build && timeout 1200 valgrind -q --error-exitcode=1 --leak-check=full \
+	      --errors-for-leak-kinds=definite,indirect ./$$t > $(ROOT)/build/$$t.valgrind.log 2>&1 ) \
+	    || { rc=1; echo "[test-valgrind] $$t FAILED:"; grep -v '^\[' $(ROOT)/build/$$t.valgrind.log | tail -40; }; \
+	done; exit $$rc
 
 # pytest exits 5 when it collects nothing; that is accepted only when no test file exists at all.
 define run_pytest

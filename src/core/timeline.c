@@ -48,10 +48,13 @@ void cp_timeline_reset(cp_timeline *tl) {
     store_clear(&tl->traced);
 }
 
-/* Kinds kept whatever their flags: everything but enter/exit. */
+/* Kinds kept whatever their flags: everything but enter/exit and the
+ * memory kinds (CP_EV_ALLOC/FREE: one per recorded block, millions in
+ * memory_mode 2; CP_EV_HEAP: a memory scope's figures, which the memory
+ * sink aggregates), which would crowd out the scopes. */
 #define KEEP_ALWAYS                                                                                \
-    ((1u << CP_EV_ATTR) | (1u << CP_EV_MARK) | (1u << CP_EV_SAMPLE) | (1u << CP_EV_ALLOC) |        \
-     (1u << CP_EV_FREE) | (1u << CP_EV_GPU) | (1u << CP_EV_COUNTER))
+    ((1u << CP_EV_ATTR) | (1u << CP_EV_MARK) | (1u << CP_EV_SAMPLE) | (1u << CP_EV_GPU) |          \
+     (1u << CP_EV_COUNTER))
 
 /* The store an event goes to, NULL when it is not kept: enter/exit of
  * explicit scopes and the other kept kinds to the explicit stream

@@ -79,6 +79,10 @@ typedef struct cp_heap_frame {
  * the current thread's Python frames only if this thread holds it. */
 typedef uint32_t (*cp_heap_stack_fn)(cp_heap_frame *out, uint32_t max);
 
+/* A frame with this pc (and site 0) stands for "(other stacks)": the
+ * blocks whose stacks came after memory_max_stacks distinct ones. */
+#define CP_HEAP_PC_OTHER UINT64_MAX
+
 typedef struct cp_heap_cfg {
     cp_heap_mode mode;
     uint64_t sample_bytes;  /* SAMPLED: mean bytes between records, [1, 2^40] */
@@ -125,6 +129,7 @@ typedef struct cp_heap_mark {
     int64_t live_enter;    /* tracked live bytes, all domains            */
     uint64_t rss_enter;    /* process RSS at enter                       */
     uint64_t gc_enter;     /* GC collections so far (gcstats.h)          */
+    struct cp_heap_mark *parent; /* the thread's enclosing open mark (tracker's) */
 } cp_heap_mark;
 
 typedef struct cp_heap_span {

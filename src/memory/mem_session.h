@@ -1,8 +1,10 @@
 /* mem_session.h -- a session's memory instruments: what codeprof_session_*
  * call so the heap tracker (heap.h), the memory sink (memsink.h) and the
  * process sampler (memsampler.h) follow the session's life.  The session
- * holds one `struct cp_mem_state *mem` (NULL when memory profiling is off
- * in its config: memory_mode == 0 and memory_sample_interval_s == 0). */
+ * holds one `struct cp_mem_state *mem` (mem_state.h), present whatever the
+ * config (memory scopes give RSS and GC figures even with memory_mode 0);
+ * its tracker part is used when memory_mode != 0, its sampler when
+ * memory_sample_interval_s > 0. */
 #ifndef CP_MEM_SESSION_H
 #define CP_MEM_SESSION_H
 
