@@ -776,6 +776,38 @@ static void test_fp_walk_synthetic(void **state) {
     assert_int_equal(cp_native_fp_walk((uintptr_t)&stack[2], lo, hi, pcs, 8), 0);
 }
 
+/* A real chain: this file is built with frame pointers (CMakeLists.txt). */
+static uintptr_t g_ret_in_f1, g_ret_in_f2;
+static uint64_t g_walked[8];
+static uint32_t g_nwalked;
+
+__attribute__((noinline)) static void walk_f3(void) {
+    uintptr_t lo, hi;
+    g_ret_in_f2 = (uintptr_t)__builtin_return_address(0);
+    assert_int_equal(cp_native_stack_bounds(&lo, &hi), 0);
+    g_nwalked = cp_native_fp_walk((uintptr_t)__builtin_frame_address(0), lo, hi, g_walked, 8);
+    __asm__ volatile("" ::: "memory"); /* not a tail position */
+}
+
+__attribute__((noinline)) static void walk_f2(void) {
+    g_ret_in_f1 = (uintptr_t)__builtin_return_address(0);
+    walk_f3();
+    __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) static void walk_f1(void) {
+    walk_f2();
+    __asm__ volatile("" ::: "memory");
+}
+
+static void test_fp_walk_real_stack(void **state) {
+    (void)state;
+    walk_f1();
+    assert_true(g_nwalked >= 3);
+    assert_int_equal(g_walked[0], g_ret_in_f2);
+    assert_int_equal(g_walked[1], g_ret_in_f1);
+}
+
 static void *bounds_in_thread(void *arg) {
     uintptr_t lo = 0, hi = 0;
     int local = 0;
@@ -811,6 +843,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_child_path),
         cmocka_unit_test(test_fp_walk_synthetic),
         cmocka_unit_test(test_stack_bounds_contain_locals),
+        cmocka_unit_test(test_fp_walk_real_stack),
         cmocka_unit_test(test_interposed_api),
         cmocka_unit_test(test_fork_while_threads_allocate),
         cmocka_unit_test(test_thread_exit_and_exit_from_thread),
