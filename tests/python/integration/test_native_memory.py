@@ -216,6 +216,22 @@ def test_run_native_memory_reexecs_with_the_hooks(tmp_path):
     assert os.path.isfile(lib)
 
 
+def test_run_native_memory_called_in_process_runs_a_child(tmp_path):
+    """main(argv) must not replace the calling process: it runs the
+    re-executed interpreter as a child and returns its exit status."""
+    _preload_or_skip()
+    script = tmp_path / "s.py"
+    script.write_text(SCRIPT)
+    code = ("import sys; from code_profiler.cli import main; "
+            f"rc = main(['run', '-q', '--native-memory', {str(script)!r}]); "
+            "print('returned', rc); sys.exit(0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    assert "preload True 1" in r.stdout
+    assert "returned 5" in r.stdout
+
+
 TORCH_SCRIPT = textwrap.dedent("""
     import torch
     from code_profiler import VideoOpusClipProfiler, create_profiler_config
