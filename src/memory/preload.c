@@ -150,9 +150,9 @@ static inline int tracking(void) {
 /* Called with the reentrancy flag held. */
 static void report(int op, void *old_ptr, void *new_ptr, size_t size, void *fp) {
     codeprof_native_observer_v1 obs = atomic_load_explicit(&g_observer, memory_order_acquire);
+    t_hook_fp = fp;
     if (obs)
         obs(op, old_ptr, new_ptr, size);
-    t_hook_fp = fp;
     if (op == CODEPROF_NATIVE_FREE || op == CODEPROF_NATIVE_MUNMAP)
         cp_heap_on_free(CP_HEAP_NATIVE, old_ptr);
     else
@@ -426,6 +426,14 @@ CP_EXPORT void codeprof_native_observe_v1(codeprof_native_observer_v1 fn) {
     atomic_store_explicit(&g_observer, fn, memory_order_release);
 }
 
+CP_EXPORT uint32_t codeprof_native_stack_v1(uint64_t *pcs, uint32_t max) {
+    cp_heap_frame frames[CP_HEAP_MAX_DEPTH];
+    uint32_t n = native_stack(frames, max < CP_HEAP_MAX_DEPTH ? max : CP_HEAP_MAX_DEPTH);
+    for (uint32_t i = 0; i < n; i++)
+        pcs[i] = frames[i].pc;
+    return n;
+}
+
 /* ---- codeprof exec: the library's own session ---- */
 
 static codeprof_session *g_session;
@@ -435,9 +443,12 @@ static uint32_t g_program_site;
 static atomic_int g_finished;
 static cp_native_settings g_settings;
 
-static void say(const char *fmt, const char *a, const char *b) {
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...) {
     char line[CP_NATIVE_PATH_MAX + 512];
-    int n = snprintf(line, sizeof line, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
     if (n > 0) {
         ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
         (void)w;
@@ -480,8 +491,8 @@ static void on_stop_signal(int sig) {
         cp_heap_hook_leave();
         exec_finish();
     } else {
-        say("codeprof: %s arrived inside an allocation; the report%s is not written\n",
-            sig == SIGTERM ? "SIGTERM" : "SIGINT", "");
+        say("codeprof: %s arrived inside an allocation; the report is not written\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
     }
     /* Die by the same signal: default action, delivered when the handler
      * returns (the signal is blocked until then). */
@@ -520,8 +531,8 @@ static void exec_start(void) {
         cfg.memory_stack_depth = g_settings.stack_depth;
     codeprof_format fmt;
     if (g_settings.format[0] && codeprof_format_parse(g_settings.format, &fmt) != CODEPROF_OK) {
-        say("codeprof: CODEPROF_EXEC_FORMAT: unknown report format '%s'%s; not profiling\n",
-            g_settings.format, "");
+        say("codeprof: CODEPROF_EXEC_FORMAT: unknown report format '%s'; not profiling\n",
+            g_settings.format);
         return;
     }
     codeprof_error err;
@@ -533,7 +544,7 @@ static void exec_start(void) {
         return;
     }
     if (codeprof_session_start(s) != CODEPROF_OK) {
-        say("codeprof: cannot start the session%s%s; not profiling\n", "", "");
+        say("codeprof: cannot start the session; not profiling\n");
         codeprof_session_free(s);
         return;
     }
@@ -561,7 +572,7 @@ __attribute__((constructor)) static void cp_preload_init(void) {
     char msg[256];
     int pid = (int)getpid();
     if (cp_native_settings_read(env_lookup, pid, &g_settings, msg, sizeof msg) != 0) {
-        say("codeprof: %s; not profiling%s\n", msg, "");
+        say("codeprof: %s; not profiling\n", msg);
     } else if (g_settings.exec) {
         if (!g_settings.child) {
             char buf[24];

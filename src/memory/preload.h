@@ -13,6 +13,7 @@
 #define CP_PRELOAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "codeprof/codeprof.h"
 #include "memory/heap.h"
@@ -39,5 +40,11 @@ enum codeprof_native_op {
  * signal handler's malloc) and must not block. */
 typedef void (*codeprof_native_observer_v1)(int op, void *old_ptr, void *new_ptr, size_t size);
 CODEPROF_API void codeprof_native_observe_v1(codeprof_native_observer_v1 fn);
+
+/* Called from an observer: the stack the tracker gets for the block being
+ * reported (the native walker's return addresses, innermost first: the
+ * first is in the function that called malloc).  Stores up to `max`
+ * (at most CP_HEAP_MAX_DEPTH) and returns how many. */
+CODEPROF_API uint32_t codeprof_native_stack_v1(uint64_t *pcs, uint32_t max);
 
 #endif /* CP_PRELOAD_H */

@@ -407,6 +407,68 @@ static int scenario_exec(void) {
     return 3; /* passed through as the exit status */
 }
 
+/* ---- the stack the tracker gets: its first frames are the allocating
+ * function and that function's caller ---- */
+
+#define STACK_MARK_SIZE ((size_t)777777)
+static uint32_t (*g_stack_fn)(uint64_t *, uint32_t);
+static uint64_t g_stack[16];
+static uint32_t g_nstack;
+static uintptr_t g_site_ret, g_caller_ret;
+
+static void stack_observer(int op, void *old_ptr, void *new_ptr, size_t size) {
+    (void)old_ptr, (void)new_ptr;
+    if ((op == A || op == M) && size == STACK_MARK_SIZE)
+        g_nstack = g_stack_fn(g_stack, 16);
+}
+
+__attribute__((noinline)) static void *alloc_site(int how) {
+    void *p = NULL;
+    if (how == 0)
+        p = malloc(STACK_MARK_SIZE);
+    else if (how == 1)
+        CHECK(posix_memalign(&p, 64, STACK_MARK_SIZE) == 0);
+    else
+        p = mmap(NULL, STACK_MARK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+    g_site_ret = (uintptr_t)__builtin_return_address(0);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+__attribute__((noinline)) static void *alloc_caller(int how) {
+    void *p = alloc_site(how);
+    g_caller_ret = (uintptr_t)__builtin_return_address(0);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+static int scenario_stack(void) {
+    *(void **)&g_stack_fn = dlsym(RTLD_DEFAULT, "codeprof_native_stack_v1");
+    CHECK(g_stack_fn != NULL);
+    observe(stack_observer);
+    for (int how = 0; how < 3; how++) {
+        g_nstack = 0;
+        void *p = alloc_caller(how);
+        CHECK(p != NULL && p != MAP_FAILED);
+        if (g_nstack < 3 || g_stack[1] != g_site_ret || g_stack[2] != g_caller_ret) {
+            fprintf(stderr, "how %d: %u frames: %#lx %#lx %#lx; expected ? %#lx %#lx\n", how,
+                    g_nstack, (unsigned long)g_stack[0], (unsigned long)g_stack[1],
+                    (unsigned long)g_stack[2], (unsigned long)g_site_ret,
+                    (unsigned long)g_caller_ret);
+            _exit(1);
+        }
+        /* The first frame is the return address inside alloc_site. */
+        CHECK(g_stack[0] > (uintptr_t)&alloc_site && g_stack[0] < (uintptr_t)&alloc_site + 4096);
+        if (how == 2)
+            munmap(p, STACK_MARK_SIZE);
+        else
+            free(p);
+    }
+    observe(NULL);
+    return 0;
+}
+
 static int run_child(const char *name) {
     alarm(100);
     if (strcmp(name, "api") == 0)
@@ -417,6 +479,8 @@ static int run_child(const char *name) {
         return scenario_thread_exit();
     if (strcmp(name, "dlopen") == 0)
         return scenario_dlopen();
+    if (strcmp(name, "stack") == 0)
+        return scenario_stack();
     if (strcmp(name, "exec") == 0)
         return scenario_exec();
     fprintf(stderr, "unknown scenario %s\n", name);
@@ -521,6 +585,14 @@ static void test_thread_exit_and_exit_from_thread(void **state) {
     spawn("thread_exit", NULL, &r);
     expect_exit(&r, 0);
     assert_non_null(strstr(r.out, "atexit done"));
+}
+
+static void test_native_stack_names_the_allocating_function(void **state) {
+    (void)state;
+    NEED_PRELOAD();
+    child_result r;
+    spawn("stack", NULL, &r);
+    expect_exit(&r, 0);
 }
 
 static void test_dlopen_dlclose(void **state) {
@@ -847,6 +919,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_interposed_api),
         cmocka_unit_test(test_fork_while_threads_allocate),
         cmocka_unit_test(test_thread_exit_and_exit_from_thread),
+        cmocka_unit_test(test_native_stack_names_the_allocating_function),
         cmocka_unit_test(test_dlopen_dlclose),
         cmocka_unit_test(test_exec_writes_report_and_passes_status),
         cmocka_unit_test(test_exec_sigterm_writes_report_and_dies_by_it),
