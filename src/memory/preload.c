@@ -548,6 +548,8 @@ static void exec_start(void) {
         codeprof_session_free(s);
         return;
     }
+    if (g_settings.child)
+        codeprof_session_set_role(s, "exec-child");
     g_session = s;
     g_session_pid = (int)getpid();
     g_session_thread = pthread_self();

@@ -140,7 +140,10 @@ def test_exec_child_process_writes_its_own_report(program, tmp_path):
     assert len(children) == 1, sorted(p.name for p in tmp_path.iterdir())
     assert children[0].name.endswith(".json") and children[0].name[2:-5].isdigit()
     assert f"report of a child process written to {children[0]}" in r.stderr
-    assert json.loads(children[0].read_text())["meta"]["pid"] == int(children[0].name[2:-5])
+    meta = json.loads(children[0].read_text())["meta"]
+    assert meta["pid"] == int(children[0].name[2:-5])
+    assert meta["role"] == "exec-child"
+    assert json.loads(out.read_text())["meta"]["role"] == "main"
 
 
 def test_exec_missing_program_names_it(tmp_path):
