@@ -237,15 +237,15 @@ def test_run_native_memory_called_in_process_runs_a_child(tmp_path):
 
 TORCH_SCRIPT = textwrap.dedent("""
     import torch
-    from code_profiler import VideoOpusClipProfiler, create_profiler_config
+    from code_profiler import get_current_profiler
 
-    profiler = VideoOpusClipProfiler(create_profiler_config("detailed"))
-    profiler.start_profiling()
+    # The profiler `codeprof run` started (a second one would not get the
+    # process's allocation tracker).
+    profiler = get_current_profiler()
+    kept = []
     with profiler.memory_profiler.memory_context("keep"):
-        kept = torch.empty(256 * 1024 * 1024, dtype=torch.uint8)  # ALLOC_LINE
-        kept.fill_(1)
-    profiler.stop_profiling()
-    profiler.save_comprehensive_report(__import__("sys").argv[1])
+        kept.append(torch.empty(256 * 1024 * 1024, dtype=torch.uint8))  # ALLOC_LINE
+        kept[-1].fill_(1)
 """)
 
 
@@ -257,13 +257,18 @@ def test_run_native_memory_sees_a_torch_tensor_at_its_line(tmp_path):
     script.write_text(TORCH_SCRIPT)
     line = next(i for i, text in enumerate(TORCH_SCRIPT.splitlines(), 1) if "ALLOC_LINE" in text)
     out = tmp_path / "t.json"
-    r = codeprof("run", "-q", "--native-memory", str(script), str(out))
+    r = codeprof("run", "-q", "--native-memory", "-o", str(out), str(script))
     assert r.returncode == 0, r.stderr
     mem = json.loads(out.read_text())["memory"]
-    assert mem["native"]
+    assert mem["native"] and mem["mode"] == "sampled"
     assert mem["domains"]["native"]["live_bytes"] >= 200 * MIB
+    # The context measured the tensor (a block far above the sampling
+    # interval is recorded at its size) ...
+    keep = [c for c in mem["memory_intensive_contexts"] if c["context"] == "keep"]
+    assert keep and 250 * MIB <= keep[0]["memory_delta"] <= 270 * MIB, keep
+    # ... and its allocation stack names the script's line.
     at_line = [a for a in mem["top_allocations"]
                if any(fr["file"] == str(script) and fr["line"] == line
                       for fr in mem["stacks"][a["stack"]]["frames"])]
-    assert at_line, mem["top_allocations"][:5]
-    assert 200 * MIB <= sum(a["live_bytes"] for a in at_line) <= 320 * MIB
+    assert at_line, [(a, mem["stacks"][a["stack"]]) for a in mem["top_allocations"][:3]]
+    assert 250 * MIB <= sum(a["live_bytes"] for a in at_line) <= 270 * MIB
