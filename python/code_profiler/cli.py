@@ -2,6 +2,8 @@
 
     codeprof run [-o OUT]... [--format NAME] [--level LEVEL] [-q] script.py [args...]
     codeprof run [-o OUT]... [--format NAME] [--level LEVEL] [-q] -m module [args...]
+    codeprof run --native-memory [options] script.py [args...]
+    codeprof exec [-o OUT] [--format NAME] [--mode sampled|all] [-q] -- program [args...]
     codeprof report FILE [--format NAME] [-o OUT]
     codeprof diff A B [--format text|json] [-o OUT]
 
@@ -31,6 +33,26 @@ shows 128+n: 143, 130); ``main(argv)`` called in-process returns 128+n
 instead.  2 for a usage error, a missing script or a module that cannot be
 found; 1 if a report could not be written.
 
+``run --native-memory`` re-executes the interpreter (``sys.executable -m
+code_profiler run ...``) with the native heap hooks (libcodeprof_malloc.so)
+in LD_PRELOAD and CODEPROF_NATIVE_REEXEC=1 in the environment (so the new
+process does not re-execute again), with allocation tracking on: native
+allocations (torch CPU tensors, OpenCV, numpy data, anything through malloc
+or anonymous mmap) land in the session's tracker, attributed to the Python
+line that made them.  The exit status is the re-executed run's.
+
+``exec`` runs a native program with the hooks preloaded and
+CODEPROF_EXEC_OUTPUT telling the library to profile the process's
+allocations and write the report there (default ``codeprof-exec.json``) when
+the program exits (normally, by exit() from any thread, or by SIGTERM/SIGINT
+left at their default).  Its exit status is the program's (128+n when a
+signal ended it; as a program, ``codeprof`` then dies by the same signal).
+A program that execs others with the environment intact profiles them too:
+each descendant writes ``<stem>.<pid><ending>`` next to the report; a
+forked child that does not exec writes nothing.  2 for a usage error, a
+missing program or an output that cannot be written (the message names
+the path).  docs/native-memory.md describes what the hooks see.
+
 ``report`` renders a saved JSON report as the text summary (default, to
 stdout) or re-exports it (``--format`` or the ending of ``-o``); ``diff``
 compares two saved reports (functions, stages, data-loading figures,
@@ -49,7 +71,9 @@ import importlib.util
 import io
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -58,7 +82,7 @@ import types
 from types import TracebackType
 from typing import Any, List, Optional, Sequence, Tuple
 
-from . import _core
+from . import _core, native
 from .config import LEVELS, create_profiler_config
 from .profiler import _FORMAT_ENDINGS, VideoOpusClipProfiler
 
@@ -71,6 +95,10 @@ PROG = "codeprof"
 FORMATS = tuple(_FORMAT_ENDINGS)
 #: Formats a diff is written in.
 DIFF_FORMATS = ("text", "json")
+#: Allocation tracking modes of ``codeprof exec`` (CODEPROF_NATIVE_MODE).
+EXEC_MODES = ("sampled", "all")
+#: Set in the re-executed interpreter of ``run --native-memory``.
+NATIVE_REEXEC_ENV = "CODEPROF_NATIVE_REEXEC"
 
 
 class _UsageError(Exception):
@@ -107,8 +135,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-m", dest="as_module", action="store_true",
                      help="run the library module SCRIPT as a script, like python -m "
                           "(the first argument is then a module name)")
+    run.add_argument("--native-memory", action="store_true",
+                     help="also track native allocations (malloc, mmap: torch CPU tensors, "
+                          "OpenCV, numpy data): re-runs the interpreter with the native heap "
+                          "hooks preloaded and allocation tracking on")
     run.add_argument("script", help="the Python script to run (with -m: the module)")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
+
+    ex = sub.add_parser(
+        "exec", help="profile a native program's allocations",
+        description="Run a native program with the native heap hooks preloaded "
+                    "(libcodeprof_malloc.so) and write a report of its allocations: "
+                    "live memory by allocation stack, peak, leaks. Put -- before the "
+                    "program. The exit status is the program's.")
+    ex.add_argument("-o", "--output", metavar="OUT", default="codeprof-exec.json",
+                    help="the report file (default: codeprof-exec.json); the format follows "
+                         "its ending unless --format is given")
+    ex.add_argument("--format", choices=FORMATS, default=None,
+                    help="report format (must agree with a known file ending)")
+    ex.add_argument("--mode", choices=EXEC_MODES, default="sampled",
+                    help="sampled (default): about one allocation recorded every "
+                         "--sample-bytes bytes, figures scaled; all: every block")
+    ex.add_argument("--sample-bytes", metavar="N", type=int, default=None,
+                    help="mean bytes between recorded allocations in sampled mode "
+                         "(default: 262144)")
+    ex.add_argument("-q", "--quiet", action="store_true",
+                    help="do not print the paths written")
+    ex.add_argument("program", help="the program to run (a path, or a name looked up in PATH)")
+    ex.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the program")
 
     rep = sub.add_parser(
         "report", help="render a saved JSON report as the summary, or re-export it",
@@ -443,7 +497,17 @@ def _cmd_run(ns: argparse.Namespace) -> Tuple[int, Optional[int]]:
         traceback.print_exception(type(e), e, None, file=sys.stderr)
         return 1, None
 
-    config = create_profiler_config(ns.level, enable_cprofile=True, save_profiles=False)
+    overrides = {}
+    if ns.native_memory:
+        # Native allocations are only seen with allocation tracking on.
+        overrides["enable_memory_tracking"] = True
+        if not native.preload_active():
+            print(f"{PROG} run: warning: --native-memory: the native heap hooks are not "
+                  "loaded in this process (LD_PRELOAD was not honoured: a setuid or "
+                  "statically linked interpreter?); native allocations are not seen",
+                  file=sys.stderr)
+    config = create_profiler_config(ns.level, enable_cprofile=True, save_profiles=False,
+                                    **overrides)
     profiler = VideoOpusClipProfiler(config)
 
     saved_main = sys.modules.get("__main__")
@@ -499,6 +563,188 @@ def _cmd_run(ns: argparse.Namespace) -> Tuple[int, Optional[int]]:
     if signum is None and signals.received is not None:
         signum = signals.received
     return code, signum
+
+
+def _with_preload(env: dict, lib: str) -> dict:
+    """`env` with `lib` first in LD_PRELOAD (once)."""
+    out = dict(env)
+    rest = [p for p in re.split(r"[: ]", out.get("LD_PRELOAD", "")) if p and p != lib]
+    out["LD_PRELOAD"] = ":".join([lib, *rest])
+    return out
+
+
+def _native_reexec(argv: Sequence[str], in_process: bool) -> int:
+    """``run --native-memory``: runs ``sys.executable -m code_profiler``
+    with `argv` again, the hooks preloaded and the marker set: in place of
+    this process (os.execve) when it is the ``codeprof`` program, else as a
+    child whose exit status is returned."""
+    try:
+        lib = native.preload_library_path()
+    except FileNotFoundError as e:
+        print(f"{PROG} run: error: --native-memory: {e}", file=sys.stderr)
+        return 2
+    env = _with_preload(dict(os.environ), lib)
+    env[NATIVE_REEXEC_ENV] = "1"
+    env.pop("CODEPROF_EXEC_OUTPUT", None)  # never a second, library-owned session
+    cmd = [sys.executable, "-m", "code_profiler", *argv]
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    if not in_process:
+        try:
+            os.execve(sys.executable, cmd, env)
+        except OSError as e:
+            print(f"{PROG} run: error: --native-memory: cannot run '{sys.executable}': "
+                  f"{e.strerror}", file=sys.stderr)
+            return 1
+    rc = _wait_child(subprocess.Popen(cmd, env=env))
+    return 128 - rc if rc < 0 else rc
+
+
+def _wait_child(proc: "subprocess.Popen[bytes]") -> int:
+    """Waits for `proc`; SIGINT (which the terminal sends to the whole
+    process group) is left to the child, SIGTERM is passed on to it.
+    Returns its exit status, -n when signal n ended it."""
+    saved = {}
+
+    def forward(signum: int, frame: Any) -> None:
+        try:
+            proc.send_signal(signum)
+        except OSError:
+            pass
+    if threading.current_thread() is threading.main_thread():
+        for signum, handler in ((signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, forward)):
+            try:
+                saved[signum] = signal.signal(signum, handler)
+            except (ValueError, OSError):
+                pass
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # pragma: no cover - SIGINT is ignored above
+                continue
+    finally:
+        for signum, prev in saved.items():
+            try:
+                signal.signal(signum, prev)
+            except (ValueError, OSError, TypeError):
+                pass
+
+
+def _find_program(name: str) -> str:
+    """The program to run: a path (with a slash) or a name in PATH."""
+    if os.sep in name:
+        path = name
+        if not os.path.exists(path):
+            raise _UsageError(f"program not found: '{name}'")
+    else:
+        found = shutil.which(name)
+        if found is None:
+            raise _UsageError(f"program not found: '{name}' (not a path, and not in PATH)")
+        path = found
+    if os.path.isdir(path):
+        raise _UsageError(f"'{name}' is a directory (expected a program)")
+    if not os.access(path, os.X_OK):
+        raise _UsageError(f"'{name}' is not executable")
+    return path
+
+
+def _check_writable(path: str) -> None:
+    """Raises _UsageError naming `path` when a report cannot be written there."""
+    if os.path.isdir(path):
+        raise _UsageError(f"cannot write the report '{path}': it is a directory")
+    try:
+        _make_parent(path)
+        fd, probe = tempfile.mkstemp(prefix=".codeprof-probe-", dir=os.path.dirname(path))
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise _UsageError(f"cannot write the report '{path}': {e.strerror or e}") from None
+
+
+def _child_report_re(path: str) -> "re.Pattern[str]":
+    """Names the library gives descendants' reports (native_env.c,
+    cp_native_child_path): the pid before the first dot of the file name
+    that is not its first character, else at the end."""
+    name = os.path.basename(path)
+    dot = name.find(".", 1) if name else -1
+    if dot > 0:
+        return re.compile(re.escape(name[:dot]) + r"\.[0-9]+" + re.escape(name[dot:]) + "$")
+    return re.compile(re.escape(name) + r"\.[0-9]+$")
+
+
+def _stamp(path: str) -> Optional[Tuple[int, int, int]]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _cmd_exec(ns: argparse.Namespace) -> Tuple[int, Optional[int]]:
+    """Runs the program with the hooks preloaded; returns (exit status,
+    signal that ended it)."""
+    program = _find_program(ns.program)
+    out = os.path.abspath(ns.output)
+    fmt = _format_for(out, ns.format, "json")
+    if ns.sample_bytes is not None and not 1 <= ns.sample_bytes <= 1 << 40:
+        raise _UsageError(f"--sample-bytes {ns.sample_bytes}: expected an integer in [1, 2^40]")
+    _check_writable(out)
+    try:
+        lib = native.preload_library_path()
+    except FileNotFoundError as e:
+        print(f"{PROG} exec: error: {e}", file=sys.stderr)
+        return 1, None
+    env = _with_preload(dict(os.environ), lib)
+    env["CODEPROF_EXEC_OUTPUT"] = out
+    env["CODEPROF_EXEC_FORMAT"] = fmt
+    env["CODEPROF_NATIVE_MODE"] = ns.mode
+    if ns.sample_bytes is not None:
+        env["CODEPROF_NATIVE_SAMPLE_BYTES"] = str(ns.sample_bytes)
+    else:
+        env.pop("CODEPROF_NATIVE_SAMPLE_BYTES", None)
+    env.pop("CODEPROF_EXEC_ROOT", None)
+    env.pop(NATIVE_REEXEC_ENV, None)
+    before = _stamp(out)
+    directory = os.path.dirname(out)
+    child_re = _child_report_re(out)
+    try:
+        seen = {n: _stamp(os.path.join(directory, n)) for n in os.listdir(directory)
+                if child_re.match(n)}
+    except OSError:
+        seen = {}
+    try:
+        proc = subprocess.Popen([program, *ns.args], env=env)
+    except OSError as e:
+        raise _UsageError(f"cannot run '{ns.program}': {e.strerror or e}") from None
+    rc = _wait_child(proc)
+    after = _stamp(out)
+    quiet = ns.quiet
+    if after is not None and after != before:
+        if not quiet:
+            print(f"{PROG}: {fmt} report written to {out}", file=sys.stderr)
+    else:
+        how = f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"exited with status {rc}"
+        print(f"{PROG} exec: warning: the program {how} without the report being written to "
+              f"'{out}' (it ended by _exit() or SIGKILL, replaced the hooks' signal handling, "
+              "or is statically linked or setuid, which LD_PRELOAD does not reach)",
+              file=sys.stderr)
+    if not quiet:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            names = []
+        for n in names:
+            full = os.path.join(directory, n)
+            if child_re.match(n) and seen.get(n) != _stamp(full):
+                print(f"{PROG}: {fmt} report of a child process written to {full}",
+                      file=sys.stderr)
+    if rc < 0:
+        return 128 - rc, -rc
+    return rc, None
 
 
 def _check_report_file(cmd: str, path: str) -> None:
@@ -626,12 +872,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ns = parser.parse_args(args)
     sub = ns.command
     try:
+        if sub == "run" and ns.native_memory and os.environ.get(NATIVE_REEXEC_ENV) != "1":
+            return _native_reexec(args, in_process=argv is not None)
         if sub == "run":
             code, signum = _cmd_run(ns)
             if signum is not None:
                 if argv is None:
                     _Signals._die(signum, run_atexit=True)
                 return 128 + signum
+            return code
+        if sub == "exec":
+            code, signum = _cmd_exec(ns)
+            if signum is not None and argv is None:
+                _Signals._die(signum)
             return code
         if sub == "report":
             return _cmd_report(ns)
