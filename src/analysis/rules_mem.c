@@ -160,27 +160,47 @@ static void leak_sites(const cp_model *m, uint32_t ctx, char *buf, size_t n) {
     }
 }
 
+int cp_mem_leak_suspect(const cp_mmem_ctx *c, double intensive_bytes, double *value,
+                        double *threshold) {
+    double v = 0, t = 0;
+    int kind = 0;
+    double floor_last = c->floor_last > 0 ? (double)c->floor_last : 0.0;
+    double growth_thr = floor_last * 0.01 > CP_MEM_LEAK_MIN_GROWTH ? floor_last * 0.01
+                                                                    : CP_MEM_LEAK_MIN_GROWTH;
+    double thr_leak = intensive_bytes / 10.0;
+    if (c->count >= CP_MEM_LEAK_MIN_CALLS &&
+        (double)c->floor_rises >= CP_MEM_LEAK_RISE_SHARE * (double)(c->count - 1) &&
+        c->floor_slope > growth_thr) {
+        kind = 1;
+        v = c->floor_slope;
+        t = growth_thr;
+    } else if (c->count >= 2 && (double)c->leaked_bytes > thr_leak &&
+               c->leaked_bytes > c->peak_max) {
+        /* one call cannot leave more than its peak live: blocks of several
+         * calls are, so they accumulate */
+        kind = 2;
+        v = (double)c->leaked_bytes;
+        t = thr_leak;
+    }
+    if (value)
+        *value = v;
+    if (threshold)
+        *threshold = t;
+    return kind;
+}
+
 int cp_rule_mem_leak(cp_model *m, const cp_rule_info *r) {
     const cp_mmem *mm = &m->mem;
-    double thr_leak = m->cfg.memory_intensive_bytes / 10.0;
     for (uint32_t i = 0; i < mm->nctxs; i++) {
         const cp_mmem_ctx *c = &mm->ctxs[i];
-        if (c->count < 2)
+        double value, thr;
+        int kind = cp_mem_leak_suspect(c, m->cfg.memory_intensive_bytes, &value, &thr);
+        if (!kind)
             continue;
-        double floor_last = c->floor_last > 0 ? (double)c->floor_last : 0.0;
-        double growth_thr = floor_last * 0.01 > CP_MEM_LEAK_MIN_GROWTH ? floor_last * 0.01
-                                                                        : CP_MEM_LEAK_MIN_GROWTH;
-        int rising = c->count >= CP_MEM_LEAK_MIN_CALLS &&
-                     (double)c->floor_rises >= CP_MEM_LEAK_RISE_SHARE * (double)(c->count - 1) &&
-                     c->floor_slope > growth_thr;
-        int leaked = (double)c->leaked_bytes > thr_leak && c->leaked_bytes > c->peak_max;
-        if (!rising && !leaked)
-            continue;
+        int rising = kind == 1;
         const char *name = site_name(m, c->site);
         char sites[360];
         leak_sites(m, i, sites, sizeof sites);
-        double value = rising ? c->floor_slope : (double)c->leaked_bytes;
-        double thr = rising ? growth_thr : thr_leak;
         char growth[200] = "";
         if (rising)
             snprintf(growth, sizeof growth,

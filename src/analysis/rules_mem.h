@@ -60,6 +60,15 @@
 #define CP_MEM_GC_SHARE 0.05
 #define CP_MEM_PRESSURE_SHARE 0.8
 
+/* CP-MEM-002's test of one context: 1 when its floor rises (value: the
+ * growth per call), 2 when blocks of several of its calls are live
+ * (value: leaked bytes), 0 when it is no leak suspect.  *value and
+ * *threshold (may be NULL) receive the figures the finding quotes.
+ * `intensive_bytes` is cfg.memory_intensive_bytes.  The text summary's
+ * leak suspects are the contexts this returns non-zero for. */
+int cp_mem_leak_suspect(const cp_mmem_ctx *c, double intensive_bytes, double *value,
+                        double *threshold);
+
 int cp_rule_mem_intensive(cp_model *m, const cp_rule_info *info); /* CP-MEM-001 */
 int cp_rule_mem_leak(cp_model *m, const cp_rule_info *info);      /* CP-MEM-002 */
 int cp_rule_mem_gc(cp_model *m, const cp_rule_info *info);        /* CP-MEM-003 */

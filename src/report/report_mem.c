@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/rules_mem.h"
 #include "report/docw.h"
 #include "report/report.h"
 
@@ -521,16 +522,17 @@ static void text_contexts(const cp_model *m, cp_strbuf *out) {
     free(idx);
 }
 
-/* Contexts holding leak groups, or whose floor rose after most calls. */
+/* The contexts CP-MEM-002 calls leak suspects (rules_mem.h), with their
+ * top leak groups. */
 static void text_leaks(const cp_model *m, cp_strbuf *out) {
     const cp_mmem *mm = &m->mem;
     uint32_t shown = 0;
     for (uint32_t i = 0; i < mm->nctxs && shown < TEXT_TOP_LEAKS; i++) {
         const cp_mmem_ctx *c = &mm->ctxs[i];
-        int rising = c->count >= 3 && c->floor_rises * 5 >= (c->count - 1) * 4 &&
-                     c->floor_slope > 0;
-        if (!c->leaked_bytes && !rising)
+        int kind = cp_mem_leak_suspect(c, m->cfg.memory_intensive_bytes, NULL, NULL);
+        if (!kind)
             continue;
+        int rising = kind == 1 || (c->count >= 2 && c->floor_rises && c->floor_slope > 0);
         if (!shown++)
             cp_strbuf_puts(out, "  leak suspects\n");
         cp_strbuf_puts(out, "    ");
