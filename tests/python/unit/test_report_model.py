@@ -24,8 +24,8 @@ import pytest
 
 from code_profiler import ProfilerConfig, VideoOpusClipProfiler, _core, create_profiler_config
 
-SECTIONS = ["meta", "config", "report_policy", "performance", "data_loading", "findings",
-            "bottlenecks"]
+SECTIONS = ["meta", "config", "report_policy", "performance", "data_loading", "memory",
+            "findings", "bottlenecks"]
 
 
 class ItemsDataset:
