@@ -1316,8 +1316,6 @@ static int read_memory(rd *r, const cp_jval *mem) {
         read_mem_groups(r, leaks, "leaks", &mm->leaks, &mm->nleaks, CP_MEM_MAX_LEAKS) ||
         read_mem_procs(r, procs) || read_mem_snaps(r, snaps))
         return -1;
-    if (!mm->stack_depth)
-        mm->stack_depth = r->m->cfg.memory_stack_depth;
     leave(r, o);
     return 0;
 }
