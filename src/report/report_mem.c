@@ -499,7 +499,8 @@ static void text_contexts(const cp_model *m, cp_strbuf *out) {
     }
     if (n) {
         uint32_t shown = cap_of(n, TEXT_TOP_CTXS);
-        cp_strbuf_printf(out, "  memory contexts, largest peak first (%u of %u)\n", shown, n);
+        cp_strbuf_printf(out, "  memory contexts%s, largest peak first (%u of %u)\n",
+                         tracks_heap(mm) ? "" : " (process RSS)", shown, n);
         cp_strbuf_printf(out, "  %10s %14s %12s %12s  %s\n", "calls", "delta MiB", "peak MiB",
                          "leaked MiB", "context  file:line");
         for (uint32_t k = 0; k < shown; k++) {

@@ -210,9 +210,13 @@ static void test_rss_mode_figures(void **state) {
            "\"avg_memory_delta\":-1048576,\"max_memory_delta\":3145728,\"peak\":314572800,"
            "\"rss_delta\":-4194304,\"rss_peak\":314572800,");
     has(j, "},{\"context\":\"other\",");
-    /* no GC callbacks: the average is the total (0), not a division by calls */
     has(j, "\"rss_peak_bytes\":943718400,");
     free(j);
+    char *t = render(m, cp_report_text);
+    has(t, "\nMemory (mode rss)\n");
+    has(t, "  memory contexts (process RSS), largest peak first (2 of 2)\n");
+    assert_null(strstr(t, "tracked heap"));
+    free(t);
     cp_model_free(m);
 }
 
