@@ -293,9 +293,8 @@ int cp_rule_mem_pressure(cp_model *m, const cp_rule_info *r) {
     if (nworkers && worker_pss > 0) {
         double per = worker_pss / nworkers;
         double excess = peak - 0.7 * machine;
-        unsigned drop = (unsigned)ceil(excess / per);
-        if (drop > nworkers)
-            drop = nworkers;
+        double need = ceil(excess / per); /* per is tiny in a corrupt report: clamp first */
+        unsigned drop = need >= (double)nworkers ? nworkers : (unsigned)need;
         snprintf(advice, sizeof advice,
                  "each worker holds %.1f MiB (PSS): %u fewer workers (num_workers %u -> %u) "
                  "would bring it under 70%%; ",

@@ -89,6 +89,14 @@ static uint32_t *ctx_order(const cp_mmem *mm, uint32_t *n) {
 
 /* ---- JSON ---------------------------------------------------------------- */
 
+/* a + b, saturated at the int64 range (a read report may hold any values). */
+static int64_t sat_add(int64_t a, int64_t b) {
+    int64_t r;
+    if (!__builtin_add_overflow(a, b, &r))
+        return r;
+    return b > 0 ? INT64_MAX : INT64_MIN;
+}
+
 static uint32_t cap_of(uint32_t n, uint32_t cap) { return n < cap ? n : cap; }
 
 static void kv_name(cp_docw *w, const char *k, const cp_model *m, uint32_t site) {
@@ -122,7 +130,7 @@ static void write_statistics(cp_docw *w, const cp_model *m) {
             continue;
         distinct++;
         calls += c->count;
-        total += cp_report_mem_ctx_delta(mm, c);
+        total = sat_add(total, cp_report_mem_ctx_delta(mm, c));
         uint64_t p = cp_report_mem_ctx_peak(mm, c);
         if (p > peak)
             peak = p;

@@ -270,6 +270,26 @@ static void test_bounds(void **state) {
     cp_model_free(m);
 }
 
+/* Figures of a read report can be anything: the total saturates at the
+ * int64 range instead of overflowing. */
+static void test_total_saturates(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    m->mem.mode = 2;
+    for (int i = 0; i < 3; i++)
+        fx_mem_ctx(m, fx_site(m, i ? (i == 1 ? "b" : "c") : "a", "", 0, CODEPROF_SITE_SCOPE), 1)
+            ->delta_sum = INT64_MAX / 2 + 1;
+    char *j = render_section(m);
+    has(j, "\"total_memory_delta\":9223372036854775807,");
+    free(j);
+    for (uint32_t i = 0; i < m->mem.nctxs; i++)
+        m->mem.ctxs[i].delta_sum = INT64_MIN / 2 - 1;
+    j = render_section(m);
+    has(j, "\"total_memory_delta\":-9223372036854775808,");
+    free(j);
+    cp_model_free(m);
+}
+
 /* The whole document: schema 3, "memory" between data_loading and
  * findings, valid JSON. */
 static void test_in_document(void **state) {
@@ -324,6 +344,7 @@ int main(void) {
         cmocka_unit_test(test_section_exact), cmocka_unit_test(test_off_has_every_key),
         cmocka_unit_test(test_rss_mode_figures), cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_in_document),      cmocka_unit_test(test_text_block),
+        cmocka_unit_test(test_total_saturates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

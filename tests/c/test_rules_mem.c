@@ -278,6 +278,15 @@ static void test_pressure(void **state) {
                            "-> 2) would bring it under 70%; or lower prefetch_factor and the "
                            "batch size (now prefetch_factor 4, batch_size 32)");
     cp_model_free(m);
+    /* workers of 1 byte each (a corrupt report): all of them, no overflow */
+    m = pressure_model(14000, 0);
+    for (int w = 1; w < 5; w++)
+        m->mem.procs[w].pss_max = 1;
+    assert_int_equal(cp_rules_run(m), 0);
+    x = find(m, "CP-MEM-004", "process memory");
+    assert_non_null(x);
+    has(x->recommendation, "4 fewer workers (num_workers 4 -> 0)");
+    cp_model_free(m);
     m = pressure_model(7372, 512); /* 9420 MiB: 57% */
     assert_int_equal(cp_rules_run(m), 0);
     assert_int_equal(count_rule(m, "CP-MEM-004"), 0);
