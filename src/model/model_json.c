@@ -1005,9 +1005,9 @@ static int get_gen3(rd *r, const cp_jval *obj, const char *key, uint64_t out[3],
         int ok = seconds ? cp_jsonr_ns(v, &out[g]) == 0 : cp_jsonr_u64(v, &out[g]) == 0;
         if (!ok) {
             enter_index(r, g);
-            return bad(r, seconds ? "expected a non-negative number of seconds, got %s"
-                                  : "expected a non-negative integer, got %s",
-                       got(v));
+            return bad(r, seconds ? "expected a non-negative number of seconds, got %.40s"
+                                  : "expected a non-negative integer, got %.40s",
+                       v->type == CP_JNUMBER ? v->u.str : got(v));
         }
     }
     leave(r, o);

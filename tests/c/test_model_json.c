@@ -732,7 +732,7 @@ static void test_memory_errors(void **state) {
                      "2), got 2");
     expect_mem_error(j, "\"time_s_by_generation\":[0.2,", "\"time_s_by_generation\":[-0.2,",
                      "memory.gc_statistics.time_s_by_generation[0]: expected a non-negative "
-                     "number of seconds");
+                     "number of seconds, got -0.2");
     expect_mem_error(j, "\"calls\":2,\"memory_delta\"", "\"calls\":\"two\",\"memory_delta\"",
                      "memory.memory_intensive_contexts[0].calls: expected a non-negative "
                      "integer, got string");
