@@ -7,6 +7,7 @@
  * in rules.h and docs/report-schema.md. */
 #include "analysis/rules.h"
 #include "analysis/rules_data.h"
+#include "analysis/rules_mem.h"
 #include "analysis/rule_util.h"
 
 #include <stdarg.h>
@@ -22,7 +23,6 @@ typedef struct cp_rule {
 } cp_rule;
 
 static int rule_slow_functions(cp_model *m, const cp_rule_info *r);
-static int rule_memory_intensive(cp_model *m, const cp_rule_info *r);
 
 static const cp_rule rules[] = {
     {{"CP-PERF-001", "slow_functions",
@@ -30,8 +30,18 @@ static const cp_rule rules[] = {
       "slow function of a call chain, no import frames, no background-thread waits"},
      rule_slow_functions},
     {{"CP-MEM-001", "memory_intensive_functions",
-      "a function's largest RSS growth in one call exceeds memory_intensive_bytes"},
-     rule_memory_intensive},
+      "a memory context's (or function's) peak or net growth in one call exceeds "
+      "memory_intensive_bytes; without contexts, a function's largest RSS growth in one call"},
+     cp_rule_mem_intensive},
+    {{"CP-MEM-002", "memory_leaks",
+      "a context's floor rises after >= 80% of its calls by > max(1 MiB, 1%) per call, or "
+      "blocks of several of its calls stay live (> memory_intensive_bytes / 10)"},
+     cp_rule_mem_leak},
+    {{"CP-MEM-003", "gc_overhead", "garbage collection takes > 5% of the run's wall time"},
+     cp_rule_mem_gc},
+    {{"CP-MEM-004", "memory_pressure",
+      "peak memory (RSS, or main + workers' PSS) > 80% of the machine's physical memory"},
+     cp_rule_mem_pressure},
     {{"CP-DATA-001", "slow_data_loading",
       "a loader (>= 3 batches) waits for data more than data_stall_fraction of its loop"},
      cp_rule_data_stall},
@@ -802,35 +812,6 @@ static int rule_slow_functions(cp_model *m, const cp_rule_info *r) {
     slow_ctx_free(&c);
     return rc;
 }
-/* ------------------------------------------------------------------------ */
-/* CP-MEM-001 memory_intensive_functions                                     */
-/* ------------------------------------------------------------------------ */
-
-static int rule_memory_intensive(cp_model *m, const cp_rule_info *r) {
-    double thr = m->cfg.memory_intensive_bytes;
-    for (uint32_t i = 0; i < m->nfuncs; i++) {
-        const cp_mfunc *f = &m->funcs[i];
-        if (!f->calls || !f->rss_count)
-            continue;
-        double v = (double)f->rss_delta_max;
-        if (!(v > thr))
-            continue;
-        const char *name = site_name(m, f->site);
-        /* memory does not cost time by itself: saving 0 (ranks after the
-         * findings that save time) */
-        if (add_finding(m, r, name, v, thr, "bytes", 0.0,
-                        "%s grew RSS by up to %.1f MiB in one call (%llu calls measured, "
-                        "%+.1f MiB net in total), above the %.1f MiB threshold; free large "
-                        "intermediates early (del, reuse preallocated buffers), process frames "
-                        "in chunks instead of whole clips, and run inference under "
-                        "torch.no_grad().",
-                        name, cp_rule_mib(v), (unsigned long long)f->rss_count,
-                        cp_rule_mib((double)f->rss_delta_sum), cp_rule_mib(thr)) != 0)
-            return -1;
-    }
-    return 0;
-}
-
 /* ------------------------------------------------------------------------ */
 
 int cp_rules_python_traced(const cp_model *m) {

@@ -69,9 +69,12 @@
  *               tree, and only without it -> trace its callees.
  *               saving_s: its inclusive time (counted calls), less what
  *               findings inside it explain (see Ranking).
- *   CP-MEM-001  memory_intensive_functions largest RSS growth over one call
- *               of any site that measured RSS > cfg.memory_intensive_bytes;
- *               printed in MiB.  saving_s 0 (memory is not time).
+ *   CP-MEM-001..004 memory rules (rules_mem.c; rules_mem.h says when each
+ *               fires): memory_intensive_functions (a memory context's peak
+ *               or net growth in one call, else a function's largest
+ *               one-call RSS growth, > cfg.memory_intensive_bytes),
+ *               memory_leaks, gc_overhead, memory_pressure; printed in MiB.
+ *               saving_s 0 (memory is not time) except gc_overhead's.
  *
  * Data-loading rules (rules_data.c; rules_data.h defines the steady state,
  * "data-bound", "worst stall", t_item and the outliers' part e).  Severity

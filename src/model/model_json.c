@@ -1,4 +1,4 @@
-/* model_json.c -- a saved v2 JSON report read back into a cp_model
+/* model_json.c -- a saved v2 or v3 JSON report read back into a cp_model
  * (model_json.h).  Walks the document from src/report/jsonr.c, keeping
  * the JSON path of the value being read so that every error names it. */
 #include "model/model_json.h"
@@ -17,6 +17,7 @@
 #include "core/errors.h"
 #include "report/jsonr.h"
 #include "report/report.h"
+#include "report/report_mem.h"
 
 /* The reader follows the writer: a new schema version needs this reader
  * updated (and its tests) before the build passes again. */
@@ -34,6 +35,7 @@ typedef struct rd {
     uint32_t nsites;
     uint32_t other_site; /* "(other)", interned on first use */
     uint32_t cap_nodes;
+    uint32_t cap_ctxs; /* memory contexts allocated */
 } rd;
 
 /* ---- paths and errors ----------------------------------------------------- */
@@ -386,7 +388,7 @@ static int read_meta(rd *r, const cp_jval *meta) {
 static int read_config(rd *r, const cp_jval *c) {
     codeprof_config *cfg = &r->m->cfg;
     size_t o = enter_key(r, "config");
-    int scope_cpu = -1, pct = -1, tl = -1;
+    int scope_cpu = -1, pct = -1, tl = -1, snaps = -1, gc = -1;
     if (get_u32(r, c, "flags", &cfg->flags) != 0 ||
         get_u32(r, c, "buffer_events", &cfg->buffer_events) != 0 ||
         get_u32(r, c, "max_nodes", &cfg->max_nodes) != 0 ||
@@ -407,7 +409,16 @@ static int read_config(rd *r, const cp_jval *c) {
         get_u32(r, c, "report_top_functions", &cfg->report_top_functions) != 0 ||
         get_u32(r, c, "report_tree_max_nodes", &cfg->report_tree_max_nodes) != 0 ||
         get_double(r, c, "report_tree_min_share", &cfg->report_tree_min_share) != 0 ||
-        get_u32(r, c, "timeline_traced_events", &cfg->timeline_traced_events) != 0)
+        get_u32(r, c, "timeline_traced_events", &cfg->timeline_traced_events) != 0 ||
+        get_u32(r, c, "memory_mode", &cfg->memory_mode) != 0 ||
+        get_u32(r, c, "memory_stack_depth", &cfg->memory_stack_depth) != 0 ||
+        get_u64(r, c, "memory_sample_bytes", &cfg->memory_sample_bytes) != 0 ||
+        get_u32(r, c, "memory_max_blocks", &cfg->memory_max_blocks) != 0 ||
+        get_u32(r, c, "memory_max_stacks", &cfg->memory_max_stacks) != 0 ||
+        get_u32(r, c, "memory_max_snapshots", &cfg->memory_max_snapshots) != 0 ||
+        get_u32(r, c, "memory_timeline_samples", &cfg->memory_timeline_samples) != 0 ||
+        get_double(r, c, "memory_sample_interval_s", &cfg->memory_sample_interval_s) != 0 ||
+        get_bool(r, c, "memory_snapshots", &snaps) != 0 || get_bool(r, c, "gc", &gc) != 0)
         return -1;
     /* the spelled-out flags win over "flags" where both are present */
     const struct {
@@ -415,7 +426,9 @@ static int read_config(rd *r, const cp_jval *c) {
         uint32_t bit;
     } bits[] = {{scope_cpu, CODEPROF_CFG_SCOPE_CPU},
                 {pct, CODEPROF_CFG_PERCENTILES},
-                {tl, CODEPROF_CFG_TIMELINE_TRACED}};
+                {tl, CODEPROF_CFG_TIMELINE_TRACED},
+                {snaps, CODEPROF_CFG_MEM_SNAPSHOTS},
+                {gc, CODEPROF_CFG_GC}};
     for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
         if (bits[i].v == 1)
             cfg->flags |= bits[i].bit;
@@ -909,6 +922,404 @@ static int read_data(rd *r, const cp_jval *dl) {
     return 0;
 }
 
+/* ---- memory (schema 3) -------------------------------------------------------- */
+
+/* The context index of the model's memory section for the context named
+ * `name` (a context the report listed; else a new entry without calls, so
+ * the name survives a round trip).  CP_NONE on OOM or a full table. */
+static uint32_t ctx_named(rd *r, const char *name) {
+    cp_mmem *mm = &r->m->mem;
+    for (uint32_t i = 0; i < mm->nctxs; i++) {
+        const cp_msite *si = cp_model_site(r->m, mm->ctxs[i].site);
+        if (si && strcmp(si->name, name) == 0)
+            return i;
+    }
+    if (mm->nctxs >= r->cap_ctxs)
+        return CP_NONE;
+    uint32_t site = cp_model_intern_site(r->m, name, "", 0, CODEPROF_SITE_SCOPE);
+    if (!site) {
+        nomem(r);
+        return CP_NONE;
+    }
+    cp_mmem_ctx *c = &mm->ctxs[mm->nctxs];
+    memset(c, 0, sizeof *c);
+    c->site = site;
+    return mm->nctxs++;
+}
+
+static int read_mem_contexts(rd *r, const cp_jval *arr) {
+    cp_mmem *mm = &r->m->mem;
+    uint32_t n = arr ? arr->len : 0;
+    if (n > CP_MEM_MAX_CTXS)
+        n = CP_MEM_MAX_CTXS;
+    for (uint32_t i = 0; i < n; i++) {
+        const cp_jval *v = &arr->u.kids[i];
+        size_t o = enter_key(r, "memory_intensive_contexts");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a context object {context, file, line, kind, calls, ...}"))
+            return -1;
+        cp_mmem_ctx *c = &mm->ctxs[mm->nctxs];
+        memset(c, 0, sizeof *c);
+        c->site = site_of_object(r, v, "context", 0, 1);
+        int64_t delta = 0, max_delta = 0;
+        uint64_t peak = 0;
+        if (!c->site || get_u64(r, v, "calls", &c->count) ||
+            get_i64(r, v, "memory_delta", &delta) ||
+            get_i64(r, v, "max_memory_delta", &max_delta) || get_u64(r, v, "peak", &peak) ||
+            get_i64(r, v, "rss_delta", &c->rss_delta_sum) ||
+            get_u64(r, v, "rss_peak", &c->rss_peak_max) ||
+            get_u64(r, v, "leaked_bytes", &c->leaked_bytes) ||
+            get_u64(r, v, "leaked_blocks", &c->leaked_blocks) ||
+            get_double(r, v, "floor_growth_per_call", &c->floor_slope) ||
+            get_u64(r, v, "gc_collections", &c->gc_collections) ||
+            get_bool(r, v, "estimated", &c->estimated))
+            return -1;
+        if (mm->mode == 0 && !mm->native) { /* mode rss: the figures are the RSS ones */
+            c->rss_delta_sum = delta;
+            c->rss_delta_max = max_delta;
+            c->rss_peak_max = peak;
+        } else {
+            c->delta_sum = delta;
+            c->delta_max = max_delta;
+            c->peak_max = peak;
+        }
+        c->delta_min = c->delta_max;
+        mm->nctxs++;
+        leave(r, o);
+    }
+    return 0;
+}
+
+/* Three per-generation integers (absent or null: zeros). */
+static int get_gen3(rd *r, const cp_jval *obj, const char *key, uint64_t out[3], int seconds) {
+    const cp_jval *a;
+    if (get_array(r, obj, key, &a) != 0)
+        return -1;
+    if (!a)
+        return 0;
+    size_t o = enter_key(r, key);
+    if (a->len != 3)
+        return bad(r, "expected 3 values (generations 0, 1, 2), got %u", a->len);
+    for (uint32_t g = 0; g < 3; g++) {
+        const cp_jval *v = &a->u.kids[g];
+        int ok = seconds ? cp_jsonr_ns(v, &out[g]) == 0 : cp_jsonr_u64(v, &out[g]) == 0;
+        if (!ok) {
+            enter_index(r, g);
+            return bad(r, seconds ? "expected a non-negative number of seconds, got %.40s"
+                                  : "expected a non-negative integer, got %.40s",
+                       v->type == CP_JNUMBER ? v->u.str : got(v));
+        }
+    }
+    leave(r, o);
+    return 0;
+}
+
+static int read_mem_gc(rd *r, const cp_jval *gcv) {
+    cp_mgc *gc = &r->m->mem.gc;
+    if (!gcv)
+        return 0;
+    size_t o = enter_key(r, "gc_statistics");
+    if (get_bool(r, gcv, "enabled", &gc->enabled) ||
+        get_gen3(r, gcv, "collections", gc->collections, 0) ||
+        get_gen3(r, gcv, "collected", gc->collected, 0) ||
+        get_gen3(r, gcv, "uncollectable", gc->uncollectable, 0) ||
+        get_gen3(r, gcv, "time_s_by_generation", gc->time_ns, 1) ||
+        get_ns(r, gcv, "max_pause_s", &gc->max_pause_ns, NULL))
+        return -1;
+    leave(r, o);
+    return 0;
+}
+
+static int read_mem_domains(rd *r, const cp_jval *doms) {
+    if (!doms)
+        return 0;
+    size_t o = enter_key(r, "domains");
+    for (unsigned d = 0; d < CP_MEM_NDOMAINS; d++) {
+        const char *name = cp_report_mem_domain_name(d);
+        const cp_jval *v;
+        if (get_object(r, doms, name, &v) != 0)
+            return -1;
+        if (!v)
+            continue;
+        cp_mmem_domain *x = &r->m->mem.domains[d];
+        size_t k = enter_key(r, name);
+        if (get_u64(r, v, "alloc_count", &x->alloc_count) ||
+            get_u64(r, v, "alloc_bytes", &x->alloc_bytes) ||
+            get_u64(r, v, "free_count", &x->free_count) ||
+            get_u64(r, v, "free_bytes", &x->free_bytes) ||
+            get_i64(r, v, "live_bytes", &x->live_bytes) ||
+            get_u64(r, v, "live_blocks", &x->live_blocks) ||
+            get_u64(r, v, "peak_bytes", &x->peak_bytes))
+            return -1;
+        leave(r, k);
+    }
+    leave(r, o);
+    return 0;
+}
+
+static int read_mem_stacks(rd *r, const cp_jval *arr) {
+    cp_mmem *mm = &r->m->mem;
+    if (!arr || !arr->len)
+        return 0;
+    mm->stacks = calloc(arr->len, sizeof *mm->stacks);
+    if (!mm->stacks)
+        return nomem(r);
+    for (uint32_t i = 0; i < arr->len; i++) {
+        const cp_jval *v = &arr->u.kids[i], *frames;
+        size_t o = enter_key(r, "stacks");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a stack object {frames}") != 0 ||
+            get_array(r, v, "frames", &frames) != 0)
+            return -1;
+        cp_mmem_stack *st = &mm->stacks[mm->nstacks];
+        uint32_t nf = frames ? frames->len : 0;
+        if (nf > CP_MEM_STACK_DEPTH) /* the writer keeps at most this many */
+            nf = CP_MEM_STACK_DEPTH;
+        for (uint32_t f = 0; f < nf; f++) {
+            const cp_jval *fr = &frames->u.kids[f];
+            size_t of = enter_key(r, "frames");
+            enter_index(r, f);
+            if (want(r, fr, CP_JOBJECT, "a frame object {function, file, line}") != 0)
+                return -1;
+            uint32_t line = 0;
+            if (get_u32(r, fr, "line", &line) != 0)
+                return -1;
+            /* a frame's site: its function and file (the line is the frame's) */
+            int ok = 1;
+            const char *name = get_str(r, fr, "function", &ok);
+            const char *file = get_str(r, fr, "file", &ok);
+            if (!ok)
+                return -1;
+            st->site[f] = cp_model_intern_site(r->m, name ? name : "?", file ? file : "", 0,
+                                               CODEPROF_SITE_PYTHON);
+            if (!st->site[f])
+                return nomem(r);
+            st->line[f] = line;
+            leave(r, of);
+        }
+        st->nframes = nf;
+        mm->nstacks++;
+        leave(r, o);
+    }
+    return 0;
+}
+
+/* One group {stack, context?, live_bytes, live_blocks} of `arr`[i]. */
+static int read_group(rd *r, const cp_jval *v, int with_ctx, cp_mmem_group *g) {
+    cp_mmem *mm = &r->m->mem;
+    memset(g, 0, sizeof *g);
+    g->stack = CP_NONE;
+    g->ctx = CP_NONE;
+    if (want(r, v, CP_JOBJECT, "a group object {stack, live_bytes, live_blocks}") != 0 ||
+        get_u64(r, v, "live_bytes", &g->live_bytes) ||
+        get_u64(r, v, "live_blocks", &g->live_blocks))
+        return -1;
+    const cp_jval *sv = member(v, "stack");
+    if (sv) {
+        uint64_t s;
+        if (cp_jsonr_u64(sv, &s) != 0 || s >= mm->nstacks) {
+            enter_key(r, "stack");
+            return bad(r, "expected an index into memory.stacks (%u stacks) or null",
+                       mm->nstacks);
+        }
+        g->stack = (uint32_t)s;
+    }
+    if (with_ctx) {
+        int ok = 1;
+        const char *name = get_str(r, v, "context", &ok);
+        if (!ok)
+            return -1;
+        if (name && (g->ctx = ctx_named(r, name)) == CP_NONE && r->st != CODEPROF_OK)
+            return -1;
+    }
+    return 0;
+}
+
+static int read_mem_groups(rd *r, const cp_jval *arr, const char *key, cp_mmem_group **out,
+                           uint32_t *n, uint32_t cap) {
+    uint32_t len = arr ? arr->len : 0;
+    if (len > cap)
+        len = cap;
+    if (!len)
+        return 0;
+    *out = calloc(len, sizeof **out);
+    if (!*out)
+        return nomem(r);
+    for (uint32_t i = 0; i < len; i++) {
+        size_t o = enter_key(r, key);
+        enter_index(r, i);
+        if (read_group(r, &arr->u.kids[i], 1, &(*out)[*n]) != 0)
+            return -1;
+        (*n)++;
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int read_mem_procs(rd *r, const cp_jval *arr) {
+    cp_mmem *mm = &r->m->mem;
+    uint32_t len = arr ? arr->len : 0;
+    if (len > CP_MEM_MAX_PROCS)
+        len = CP_MEM_MAX_PROCS;
+    if (!len)
+        return 0;
+    mm->procs = calloc(len, sizeof *mm->procs);
+    if (!mm->procs)
+        return nomem(r);
+    for (uint32_t i = 0; i < len; i++) {
+        const cp_jval *v = &arr->u.kids[i];
+        size_t o = enter_key(r, "processes");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a process object {pid, worker, ...}") != 0)
+            return -1;
+        cp_mproc *p = &mm->procs[mm->nprocs];
+        p->worker = -1;
+        int ok = 1;
+        const char *loader = get_str(r, v, "loader", &ok);
+        if (!ok || get_i32(r, v, "pid", &p->pid) || get_i32(r, v, "worker", &p->worker) ||
+            get_u32(r, v, "samples", &p->nsamples) ||
+            get_ns(r, v, "duration_s", &p->t_last_ns, NULL) ||
+            get_u64(r, v, "rss_first", &p->rss_first) || get_u64(r, v, "rss_last", &p->rss_last) ||
+            get_u64(r, v, "rss_max", &p->rss_max) || get_u64(r, v, "pss_first", &p->pss_first) ||
+            get_u64(r, v, "pss_last", &p->pss_last) || get_u64(r, v, "pss_max", &p->pss_max) ||
+            get_u64(r, v, "uss_first", &p->uss_first) ||
+            get_u64(r, v, "uss_last", &p->uss_last) || get_u64(r, v, "uss_max", &p->uss_max) ||
+            get_u64(r, v, "items", &p->items))
+            return -1;
+        if (loader &&
+            !(p->loader = cp_model_intern_site(r->m, loader, "", 0, CODEPROF_SITE_LOADER)))
+            return nomem(r);
+        mm->nprocs++;
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int read_mem_snaps(rd *r, const cp_jval *arr) {
+    cp_mmem *mm = &r->m->mem;
+    if (!arr || !arr->len)
+        return 0;
+    uint64_t ngroups = 0;
+    for (uint32_t i = 0; i < arr->len; i++) {
+        const cp_jval *g = member(&arr->u.kids[i], "groups");
+        if (g && g->type == CP_JARRAY)
+            ngroups += g->len < CP_MEM_SNAP_SITES ? g->len : CP_MEM_SNAP_SITES;
+    }
+    mm->snaps = calloc(arr->len, sizeof *mm->snaps);
+    mm->snap_groups = calloc(ngroups ? ngroups : 1, sizeof *mm->snap_groups);
+    if (!mm->snaps || !mm->snap_groups)
+        return nomem(r);
+    for (uint32_t i = 0; i < arr->len; i++) {
+        const cp_jval *v = &arr->u.kids[i], *groups;
+        size_t o = enter_key(r, "snapshots");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a snapshot object {context, t_s, live_bytes, groups}") != 0)
+            return -1;
+        cp_msnap *s = &mm->snaps[mm->nsnaps];
+        int ok = 1;
+        const char *ctx = get_str(r, v, "context", &ok);
+        if (!ok || get_ns(r, v, "t_s", &s->t_ns, NULL) ||
+            get_i64(r, v, "live_bytes", &s->live_bytes) || get_array(r, v, "groups", &groups))
+            return -1;
+        if (ctx && !(s->ctx_site = cp_model_intern_site(r->m, ctx, "", 0, CODEPROF_SITE_SCOPE)))
+            return nomem(r);
+        s->first = mm->nsnap_groups;
+        uint32_t ng = groups ? groups->len : 0;
+        if (ng > CP_MEM_SNAP_SITES)
+            ng = CP_MEM_SNAP_SITES;
+        for (uint32_t k = 0; k < ng; k++) {
+            size_t og = enter_key(r, "groups");
+            enter_index(r, k);
+            if (read_group(r, &groups->u.kids[k], 0, &mm->snap_groups[mm->nsnap_groups]) != 0)
+                return -1;
+            mm->nsnap_groups++;
+            s->n++;
+            leave(r, og);
+        }
+        mm->nsnaps++;
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int read_mode(rd *r, const cp_jval *mem) {
+    static const struct {
+        const char *name;
+        int mode;
+    } modes[] = {{"off", 0}, {"rss", 0}, {"sampled", 1}, {"all", 2}};
+    int ok = 1;
+    const char *s = get_str(r, mem, "mode", &ok);
+    if (!ok)
+        return -1;
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (strcmp(s, modes[i].name) == 0) {
+            r->m->mem.mode = modes[i].mode;
+            return 0;
+        }
+    size_t o = enter_key(r, "mode");
+    bad(r, "expected one of off, rss, sampled, all; got \"%.40s\"", s);
+    leave(r, o);
+    return -1;
+}
+
+static int read_memory(rd *r, const cp_jval *mem) {
+    if (!mem)
+        return 0;
+    cp_mmem *mm = &r->m->mem;
+    size_t o = enter_key(r, "memory");
+    const cp_jval *stats, *ctxs, *gc, *doms, *stacks, *tops, *leaks, *procs, *snaps, *dropped;
+    if (read_mode(r, mem) || get_bool(r, mem, "estimated", &mm->estimated) ||
+        get_bool(r, mem, "native", &mm->native) ||
+        get_u64(r, mem, "sample_bytes", &mm->sample_bytes) ||
+        get_u32(r, mem, "stack_depth", &mm->stack_depth) ||
+        get_u64(r, mem, "own_bytes", &mm->own_bytes) ||
+        get_object(r, mem, "memory_statistics", &stats) ||
+        get_array(r, mem, "memory_intensive_contexts", &ctxs) ||
+        get_object(r, mem, "gc_statistics", &gc) || get_object(r, mem, "domains", &doms) ||
+        get_array(r, mem, "stacks", &stacks) || get_array(r, mem, "top_allocations", &tops) ||
+        get_array(r, mem, "leaks", &leaks) || get_array(r, mem, "processes", &procs) ||
+        get_array(r, mem, "snapshots", &snaps) || get_object(r, mem, "dropped", &dropped))
+        return -1;
+    if (stats) {
+        size_t k = enter_key(r, "memory_statistics");
+        if (get_i64(r, stats, "live_bytes", &mm->live_bytes) ||
+            get_u64(r, stats, "peak_bytes", &mm->peak_bytes) ||
+            get_u64(r, stats, "rss_bytes", &mm->rss_last) ||
+            get_u64(r, stats, "rss_peak_bytes", &mm->rss_peak) ||
+            get_u64(r, stats, "machine_bytes", &mm->machine_bytes))
+            return -1;
+        leave(r, k);
+    }
+    if (dropped) {
+        size_t k = enter_key(r, "dropped");
+        if (get_u64(r, dropped, "blocks", &mm->dropped_blocks) ||
+            get_u64(r, dropped, "stacks", &mm->dropped_stacks) ||
+            get_u64(r, dropped, "snapshots", &mm->dropped_snapshots) ||
+            get_u64(r, dropped, "marks", &mm->dropped_marks) ||
+            get_u64(r, dropped, "contexts", &mm->dropped_ctxs) ||
+            get_u64(r, dropped, "samples", &mm->dropped_samples))
+            return -1;
+        leave(r, k);
+    }
+    /* contexts: the listed ones, then one per other context a group names */
+    uint64_t cap = (ctxs ? (ctxs->len < CP_MEM_MAX_CTXS ? ctxs->len : CP_MEM_MAX_CTXS) : 0) +
+                   (uint64_t)CP_MEM_MAX_SITES + CP_MEM_MAX_LEAKS;
+    mm->ctxs = calloc(cap, sizeof *mm->ctxs);
+    if (!mm->ctxs)
+        return nomem(r);
+    r->cap_ctxs = (uint32_t)cap;
+    if (read_mem_contexts(r, ctxs) || read_mem_gc(r, gc) || read_mem_domains(r, doms) ||
+        read_mem_stacks(r, stacks) ||
+        read_mem_groups(r, tops, "top_allocations", &mm->sites, &mm->nsites, CP_MEM_MAX_SITES) ||
+        read_mem_groups(r, leaks, "leaks", &mm->leaks, &mm->nleaks, CP_MEM_MAX_LEAKS) ||
+        read_mem_procs(r, procs) || read_mem_snaps(r, snaps))
+        return -1;
+    leave(r, o);
+    return 0;
+}
+
 static int read_findings(rd *r, const cp_jval *arr) {
     if (!arr)
         return 0;
@@ -953,25 +1364,29 @@ static int read_report(rd *r, const cp_jval *root) {
     const cp_jval *vv = member(root, "schema_version");
     enter_key(r, "schema_version");
     if (!vv || cp_jsonr_u64(vv, &version) != 0)
-        return bad(r, "expected the integer %d", CP_MODEL_JSON_SCHEMA_VERSION);
-    if (version < CP_MODEL_JSON_SCHEMA_VERSION)
+        return bad(r, "expected the integer %d (or %d)", CP_MODEL_JSON_SCHEMA_VERSION,
+                   CP_MODEL_JSON_MIN_SCHEMA_VERSION);
+    if (version < CP_MODEL_JSON_MIN_SCHEMA_VERSION)
         return bad(r,
-                   "the report has schema version %llu, older than the %d this codeprof reads: "
-                   "profile the run again with this version",
-                   (unsigned long long)version, CP_MODEL_JSON_SCHEMA_VERSION);
+                   "the report has schema version %llu, older than the %d..%d this codeprof "
+                   "reads: profile the run again with this version",
+                   (unsigned long long)version, CP_MODEL_JSON_MIN_SCHEMA_VERSION,
+                   CP_MODEL_JSON_SCHEMA_VERSION);
     if (version > CP_MODEL_JSON_SCHEMA_VERSION)
         return bad(r,
                    "the report has schema version %llu, newer than the %d this codeprof reads: "
                    "read it with the codeprof that wrote it, or a newer one",
                    (unsigned long long)version, CP_MODEL_JSON_SCHEMA_VERSION);
     leave(r, 0);
-    const cp_jval *meta, *config, *perf, *dl, *findings;
+    const cp_jval *meta, *config, *perf, *dl, *mem = NULL, *findings;
     if (get_object(r, root, "meta", &meta) || get_object(r, root, "config", &config) ||
         get_object(r, root, "performance", &perf) || get_object(r, root, "data_loading", &dl) ||
+        (version >= 3 && get_object(r, root, "memory", &mem)) ||
         get_array(r, root, "findings", &findings))
         return -1;
+    /* a version 2 report has no memory section: the model's stays empty */
     if ((meta && read_meta(r, meta)) || (config && read_config(r, config)) ||
-        read_performance(r, perf) || read_data(r, dl))
+        read_performance(r, perf) || read_data(r, dl) || read_memory(r, mem))
         return -1;
     return read_findings(r, findings);
 }

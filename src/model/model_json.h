@@ -1,5 +1,5 @@
 /* model_json.h -- a saved JSON report (docs/report-schema.md, schema
- * version 2) read back into a finished cp_model, so every writer (text
+ * version 3, or 2) read back into a finished cp_model, so every writer (text
  * summary, JSON, pstats, speedscope, collapsed, trace: cp_format_write)
  * and the diff (src/report/report_diff.h) can render a saved report.
  *
@@ -17,6 +17,13 @@
  *     children's calls and time; per-node min/max/percentiles are not in
  *     the report and read as 0;
  *   - the data section (datasets, loaders, workers, stages and figures);
+ *   - the memory section (schema 3; empty for a version 2 report): mode,
+ *     totals, domains, GC, the listed contexts (a context a group names
+ *     but the report did not list gets an entry without calls), stacks
+ *     (a frame's site is its function and file, line 0; the frame keeps
+ *     its line), top allocations, leaks, processes (t_first 0, t_last the
+ *     duration), snapshots (times relative to the run start, t0_ns 0);
+ *     the writer's caps (CP_MEM_MAX_*) bound what is read;
  *   - findings, in the report's order, with saving_s.
  * Not in the report, so empty: the timeline and the per-function figures
  * of omitted sites.
@@ -26,8 +33,9 @@
  * the full path and what was expected, e.g.
  *   "report.json: performance.call_tree[0].children[3].site: expected an
  *    index into performance.sites (0..11), got 40".
- * A schema_version other than CP_MODEL_JSON_SCHEMA_VERSION says whether
- * the report is older or newer than this reader.  Unknown keys are
+ * A schema_version outside CP_MODEL_JSON_MIN_SCHEMA_VERSION..
+ * CP_MODEL_JSON_SCHEMA_VERSION says whether the report is older or newer
+ * than this reader.  Unknown keys are
  * ignored (the schema only adds keys within a version).
  */
 #ifndef CP_MODEL_JSON_H
@@ -38,8 +46,11 @@
 #include "codeprof/codeprof.h"
 #include "model/model.h"
 
-/* The report schema version this reader understands. */
-#define CP_MODEL_JSON_SCHEMA_VERSION 2
+/* The report schema version this reader understands (the writer's), and
+ * the oldest one it still reads (version 2: no memory section, read as
+ * an empty one). */
+#define CP_MODEL_JSON_SCHEMA_VERSION 3
+#define CP_MODEL_JSON_MIN_SCHEMA_VERSION 2
 
 /* The site name of folded "other" call-tree nodes. */
 #define CP_MODEL_JSON_OTHER_NAME "(other)"

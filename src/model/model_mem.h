@@ -123,6 +123,11 @@ typedef struct cp_mmem {
     cp_msnap *snaps;          uint32_t nsnaps;
     cp_mmem_group *snap_groups; uint32_t nsnap_groups;
 
+    /* CLOCK_MONOTONIC ns of the run's start (the build sets it): the
+     * report writes snapshot times relative to it; 0 when unknown (a model
+     * read back from a report holds relative times with t0_ns 0). */
+    uint64_t t0_ns;
+
     /* the profiler's own memory and what its caps dropped */
     uint64_t own_bytes;
     uint64_t dropped_blocks, dropped_stacks, dropped_snapshots, dropped_marks;

@@ -173,7 +173,8 @@ static PyObject *build(cp_model_ref *ref, const char *section) {
     if (rc == -2) {
         PyErr_Format(PyExc_ValueError,
                      "Model.report(section): must be one of 'meta', 'config', 'report_policy', "
-                     "'performance', 'data_loading', 'findings', 'bottlenecks' or None, got '%s'",
+                     "'performance', 'data_loading', 'memory', 'findings', 'bottlenecks' or None, "
+                     "got '%s'",
                      section);
     } else if (rc != 0 || w.err || w.n || !w.root) {
         if (!PyErr_Occurred())
@@ -231,7 +232,7 @@ static PyMethodDef model_methods[] = {
      "report(section=None) -> dict | list\n\nThe report document (docs/report-schema.md) "
      "as Python objects, equal to json.loads of the JSON report; with `section`, only that "
      "top-level key's value ('meta', 'config', 'report_policy', 'performance', "
-     "'data_loading', 'findings', 'bottlenecks')."},
+     "'data_loading', 'memory', 'findings', 'bottlenecks')."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -25,11 +25,11 @@
 
 struct cp_docw;
 
-/* The report document (docs/report-schema.md, schema version 2) written
+/* The report document (docs/report-schema.md, schema version 3) written
  * through any document-writer backend (docw.h): the whole document when
  * `section` is NULL, else only the value of that top-level key ("meta",
- * "config", "report_policy", "performance", "data_loading", "findings",
- * "bottlenecks").  Bounded by the model's report policy (tree_prune.h).
+ * "config", "report_policy", "performance", "data_loading", "memory"
+ * (report_mem.h), "findings", "bottlenecks").  Bounded by the model's report policy (tree_prune.h).
  * Returns 0; -1 on OOM or a backend error (also visible through `d`);
  * -2 for an unknown section (nothing written). */
 int cp_report_doc(const cp_model *m, struct cp_docw *d, const char *section);

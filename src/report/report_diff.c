@@ -9,6 +9,7 @@
 
 #include "report/jsonw.h"
 #include "report/report.h"
+#include "report/report_mem.h"
 
 /* One compared figure. */
 typedef struct pair {
@@ -35,6 +36,9 @@ typedef struct row {
     const char *label; /* loaders/datasets/findings: the name */
     const cp_finding *fa, *fb;
     pair f[MAXF];
+    const cp_model *ma; /* snapshots: the model `stack` indexes */
+    uint32_t stack;     /* snapshots: the group's stack          */
+    int32_t worker;     /* processes: worker id (-1 main)        */
     double order; /* sort key, descending */
     size_t seq;   /* order added: ties keep it */
 } row;
@@ -300,14 +304,224 @@ static int diff_findings(const cp_model *a, const cp_model *b, rows *rs) {
     return rs->oom ? -1 : 0;
 }
 
+/* ---- memory: contexts by name, domains, workers, snapshot stacks ---------- */
+
+static double mib(double b) { return b / (1024.0 * 1024.0); }
+
+/* In mode rss (no allocation tracking) a context's figures are the RSS
+ * ones, as in the report (report_mem.h). */
+static double ctx_delta(const cp_model *m, const cp_mmem_ctx *c) {
+    return (double)cp_report_mem_ctx_delta(&m->mem, c);
+}
+static double ctx_peak(const cp_model *m, const cp_mmem_ctx *c) {
+    return (double)cp_report_mem_ctx_peak(&m->mem, c);
+}
+
+static void ctx_figs(row *r, const cp_model *a, const cp_mmem_ctx *x, const cp_model *b,
+                     const cp_mmem_ctx *y) {
+    r->f[0] = mk(x != NULL, x ? ctx_delta(a, x) : 0, y != NULL, y ? ctx_delta(b, y) : 0);
+    r->f[1] = mk(x != NULL, x ? ctx_peak(a, x) : 0, y != NULL, y ? ctx_peak(b, y) : 0);
+    r->f[2] = mk(x != NULL, x ? (double)x->count : 0, y != NULL, y ? (double)y->count : 0);
+    r->order = fabs(r->f[1].b - r->f[1].a);
+}
+
+/* Contexts with calls, matched by name; largest change of peak first. */
+static int diff_mem_contexts(const cp_model *a, const cp_model *b, rows *rs) {
+    const cp_mmem *ma = &a->mem, *mb = &b->mem;
+    uint8_t *used = calloc((size_t)mb->nctxs + 1, 1);
+    if (!used)
+        return -1;
+    for (uint32_t i = 0; i < ma->nctxs + mb->nctxs; i++) {
+        const cp_mmem_ctx *x = NULL, *y = NULL;
+        if (i < ma->nctxs) {
+            x = &ma->ctxs[i];
+            if (!x->count)
+                continue;
+            const char *name = site_of(a, x->site)->name;
+            for (uint32_t j = 0; j < mb->nctxs && !y; j++)
+                if (!used[j] && mb->ctxs[j].count &&
+                    strcmp(name, site_of(b, mb->ctxs[j].site)->name) == 0) {
+                    y = &mb->ctxs[j];
+                    used[j] = 1;
+                }
+        } else {
+            uint32_t j = i - ma->nctxs;
+            if (used[j] || !mb->ctxs[j].count)
+                continue;
+            y = &mb->ctxs[j];
+        }
+        row *r = add_row(rs);
+        if (!r)
+            break;
+        r->label = x ? site_of(a, x->site)->name : site_of(b, y->site)->name;
+        ctx_figs(r, a, x, b, y);
+    }
+    free(used);
+    if (rs->oom)
+        return -1;
+    if (rs->n > 1)
+        qsort(rs->v, rs->n, sizeof *rs->v, cmp_row);
+    return 0;
+}
+
+/* Domains that allocated on either side: peak bytes. */
+static int diff_mem_domains(const cp_model *a, const cp_model *b, rows *rs) {
+    for (unsigned d = 0; d < CP_MEM_NDOMAINS; d++) {
+        const cp_mmem_domain *x = &a->mem.domains[d], *y = &b->mem.domains[d];
+        int ha = x->alloc_count || x->peak_bytes, hb = y->alloc_count || y->peak_bytes;
+        if (!ha && !hb)
+            continue;
+        row *r = add_row(rs);
+        if (!r)
+            return -1;
+        r->label = cp_report_mem_domain_name(d);
+        r->f[0] = mk(ha, (double)x->peak_bytes, hb, (double)y->peak_bytes);
+        r->f[1] = mk(ha, (double)x->live_bytes, hb, (double)y->live_bytes);
+    }
+    return 0;
+}
+
+static double uss_growth(const cp_mproc *p) {
+    return (double)p->uss_last - (double)p->uss_first;
+}
+
+/* Sampled processes matched by worker id (-1: the main process; pids
+ * differ between runs), in order: USS growth first -> last, USS max. */
+static int diff_mem_procs(const cp_model *a, const cp_model *b, rows *rs) {
+    const cp_mmem *ma = &a->mem, *mb = &b->mem;
+    uint32_t na = ma->nprocs < CP_MEM_MAX_PROCS ? ma->nprocs : CP_MEM_MAX_PROCS;
+    uint32_t nb = mb->nprocs < CP_MEM_MAX_PROCS ? mb->nprocs : CP_MEM_MAX_PROCS;
+    uint8_t used[CP_MEM_MAX_PROCS] = {0};
+    for (uint32_t i = 0; i < na + nb; i++) {
+        const cp_mproc *x = NULL, *y = NULL;
+        if (i < na) {
+            x = &ma->procs[i];
+            for (uint32_t j = 0; j < nb && !y; j++)
+                if (!used[j] && mb->procs[j].worker == x->worker) {
+                    y = &mb->procs[j];
+                    used[j] = 1;
+                }
+        } else if (!used[i - na]) {
+            y = &mb->procs[i - na];
+        } else {
+            continue;
+        }
+        row *r = add_row(rs);
+        if (!r)
+            return -1;
+        r->worker = x ? x->worker : y->worker;
+        r->f[0] = mk(x != NULL, x ? uss_growth(x) : 0, y != NULL, y ? uss_growth(y) : 0);
+        r->f[1] = mk(x != NULL, x ? (double)x->uss_max : 0, y != NULL, y ? (double)y->uss_max : 0);
+        r->f[2] = mk(x != NULL, x ? (double)x->pss_max : 0, y != NULL, y ? (double)y->pss_max : 0);
+    }
+    return 0;
+}
+
+/* Two stacks of two models are the same when their frames have the same
+ * function, file and line. */
+static int same_stack(const cp_model *a, uint32_t sa, const cp_model *b, uint32_t sb) {
+    if (sa >= a->mem.nstacks || sb >= b->mem.nstacks)
+        return sa >= a->mem.nstacks && sb >= b->mem.nstacks;
+    const cp_mmem_stack *x = &a->mem.stacks[sa], *y = &b->mem.stacks[sb];
+    if (x->nframes != y->nframes)
+        return 0;
+    for (uint32_t f = 0; f < x->nframes && f < CP_MEM_STACK_DEPTH; f++) {
+        const cp_msite *p = site_of(a, x->site[f]), *q = site_of(b, y->site[f]);
+        if (x->line[f] != y->line[f] || strcmp(p->name, q->name) || strcmp(p->file, q->file))
+            return 0;
+    }
+    return 1;
+}
+
+/* The last snapshot of the context named `name` in `m`, or NULL. */
+static const cp_msnap *last_snap(const cp_model *m, const char *name) {
+    const cp_msnap *best = NULL;
+    for (uint32_t i = 0; i < m->mem.nsnaps; i++) {
+        const cp_msnap *s = &m->mem.snaps[i];
+        if (strcmp(site_of(m, s->ctx_site)->name, name) == 0 && (!best || s->t_ns >= best->t_ns))
+            best = s;
+    }
+    return best;
+}
+
+/* A snapshot's groups within the model's array. */
+static uint32_t snap_span(const cp_mmem *mm, const cp_msnap *s) {
+    if (!s || s->first >= mm->nsnap_groups)
+        return 0;
+    uint32_t n = s->n < CP_MEM_SNAP_SITES ? s->n : CP_MEM_SNAP_SITES;
+    return n < mm->nsnap_groups - s->first ? n : mm->nsnap_groups - s->first;
+}
+
+/* When both models hold snapshots: for each context snapshotted in both,
+ * live bytes by stack in its last snapshot on each side; largest change
+ * first. */
+static int diff_mem_snaps(const cp_model *a, const cp_model *b, rows *rs) {
+    const cp_mmem *ma = &a->mem, *mb = &b->mem;
+    if (!ma->nsnaps || !mb->nsnaps)
+        return 0;
+    for (uint32_t i = 0; i < ma->nsnaps; i++) {
+        const char *name = site_of(a, ma->snaps[i].ctx_site)->name;
+        const cp_msnap *x = last_snap(a, name);
+        if (x != &ma->snaps[i]) /* each context once, at its last snapshot */
+            continue;
+        const cp_msnap *y = last_snap(b, name);
+        if (!y)
+            continue;
+        uint32_t nx = snap_span(ma, x), ny = snap_span(mb, y);
+        uint8_t used[CP_MEM_SNAP_SITES] = {0};
+        for (uint32_t k = 0; k < nx + ny; k++) {
+            const cp_mmem_group *gx = NULL, *gy = NULL;
+            if (k < nx) {
+                gx = &ma->snap_groups[x->first + k];
+                for (uint32_t j = 0; j < ny && !gy; j++)
+                    if (!used[j] &&
+                        same_stack(a, gx->stack, b, mb->snap_groups[y->first + j].stack)) {
+                        gy = &mb->snap_groups[y->first + j];
+                        used[j] = 1;
+                    }
+            } else if (!used[k - nx]) {
+                gy = &mb->snap_groups[y->first + (k - nx)];
+            } else {
+                continue;
+            }
+            row *r = add_row(rs);
+            if (!r)
+                return -1;
+            r->label = name;
+            r->ma = gx ? a : b;
+            r->stack = gx ? gx->stack : gy->stack;
+            r->f[0] = mk(gx != NULL, gx ? (double)gx->live_bytes : 0, gy != NULL,
+                         gy ? (double)gy->live_bytes : 0);
+            r->f[1] = mk(gx != NULL, gx ? (double)gx->live_blocks : 0, gy != NULL,
+                         gy ? (double)gy->live_blocks : 0);
+            r->order = fabs(r->f[0].b - r->f[0].a);
+        }
+    }
+    if (rs->n > 1)
+        qsort(rs->v, rs->n, sizeof *rs->v, cmp_row);
+    return 0;
+}
+
+static uint64_t gc_total(const cp_mgc *g, int time) {
+    return time ? g->time_ns[0] + g->time_ns[1] + g->time_ns[2]
+                : g->collections[0] + g->collections[1] + g->collections[2];
+}
+
 /* ---- the whole comparison ------------------------------------------------- */
 
 typedef struct diff {
     rows funcs, stages, loaders, datasets, findings;
+    rows mctx, mdom, mproc, msnap;
     pair duration, calls, nfindings;
+    int mem; /* either side profiled memory */
+    pair peak, rss_peak, gc_n, gc_s;
 } diff;
 
 static void diff_free(diff *d) {
+    free(d->mctx.v);
+    free(d->mdom.v);
+    free(d->mproc.v);
+    free(d->msnap.v);
     free(d->funcs.v);
     free(d->stages.v);
     free(d->loaders.v);
@@ -327,9 +541,19 @@ static int diff_build(diff *d, const cp_model *a, const cp_model *b) {
     d->duration = mk(1, sec(a->duration_ns), 1, sec(b->duration_ns));
     d->calls = mk(1, (double)total_calls(a), 1, (double)total_calls(b));
     d->nfindings = mk(1, a->nfindings, 1, b->nfindings);
+    int ea = cp_report_mem_enabled(&a->mem), eb = cp_report_mem_enabled(&b->mem);
+    d->mem = ea || eb;
+    d->peak = mk(ea, (double)a->mem.peak_bytes, eb, (double)b->mem.peak_bytes);
+    d->rss_peak = mk(ea, (double)a->mem.rss_peak, eb, (double)b->mem.rss_peak);
+    d->gc_n = mk(a->mem.gc.enabled, (double)gc_total(&a->mem.gc, 0), b->mem.gc.enabled,
+                 (double)gc_total(&b->mem.gc, 0));
+    d->gc_s = mk(a->mem.gc.enabled, sec(gc_total(&a->mem.gc, 1)), b->mem.gc.enabled,
+                 sec(gc_total(&b->mem.gc, 1)));
     if (diff_functions(a, b, &d->funcs) || diff_stages(a, b, &d->stages) ||
         diff_named(a, b, 1, &d->loaders) || diff_named(a, b, 0, &d->datasets) ||
-        diff_findings(a, b, &d->findings)) {
+        diff_findings(a, b, &d->findings) || diff_mem_contexts(a, b, &d->mctx) ||
+        diff_mem_domains(a, b, &d->mdom) || diff_mem_procs(a, b, &d->mproc) ||
+        diff_mem_snaps(a, b, &d->msnap)) {
         diff_free(d);
         return -1;
     }
@@ -423,6 +647,113 @@ static void text_finding_list(cp_strbuf *out, const diff *d, const char *title, 
     }
 }
 
+/* Bytes as MiB, for a pair. */
+static pair in_mib(pair p) {
+    p.a = mib(p.a);
+    p.b = mib(p.b);
+    return p;
+}
+
+/* "file:line function" of the innermost frame of stack `s` with a file
+ * (else the innermost frame). */
+static void put_stack_text(cp_strbuf *sb, const cp_model *m, uint32_t s) {
+    if (!m || s >= m->mem.nstacks || !m->mem.stacks[s].nframes) {
+        cp_strbuf_puts(sb, "?");
+        return;
+    }
+    const cp_mmem_stack *st = &m->mem.stacks[s];
+    uint32_t nf = st->nframes < CP_MEM_STACK_DEPTH ? st->nframes : CP_MEM_STACK_DEPTH, pick = 0;
+    for (uint32_t f = 0; f < nf; f++)
+        if (site_of(m, st->site[f])->file[0]) {
+            pick = f;
+            break;
+        }
+    const cp_msite *si = site_of(m, st->site[pick]);
+    if (si->file[0]) {
+        put_clean(sb, si->file);
+        cp_strbuf_printf(sb, ":%u ", st->line[pick]);
+    }
+    put_clean(sb, si->name);
+}
+
+static void text_memory(cp_strbuf *out, const diff *d) {
+    if (!d->mem)
+        return;
+    cp_strbuf_printf(out, "\nMemory\n%-28s %10s %10s %8s\n", "", "A", "B", "B/A");
+    cp_strbuf_printf(out, "%-28s ", "tracked peak MiB");
+    put_pair(out, in_mib(d->peak), "%10.1f");
+    cp_strbuf_printf(out, "\n%-28s ", "RSS peak MiB");
+    put_pair(out, in_mib(d->rss_peak), "%10.1f");
+    cp_strbuf_printf(out, "\n%-28s ", "GC collections");
+    put_pair(out, d->gc_n, "%10.0f");
+    cp_strbuf_printf(out, "\n%-28s ", "GC time s");
+    put_pair(out, d->gc_s, "%10.3f");
+    cp_strbuf_putc(out, '\n');
+    size_t nc = d->mctx.n < CP_DIFF_MAX_FUNCTIONS ? d->mctx.n : CP_DIFF_MAX_FUNCTIONS;
+    if (nc) {
+        cp_strbuf_printf(out,
+                         "\nMemory contexts, largest change of peak first (%zu of %zu)\n"
+                         "%10s %10s %8s %10s %10s %8s %10s %10s %8s  %s\n",
+                         nc, d->mctx.n, "delta A", "delta B", "B/A", "peak A", "peak B", "B/A",
+                         "calls A", "calls B", "B/A", "context (MiB)");
+        for (size_t i = 0; i < nc; i++) {
+            const row *r = &d->mctx.v[i];
+            put_pair(out, in_mib(r->f[0]), "%+10.1f");
+            cp_strbuf_putc(out, ' ');
+            put_pair(out, in_mib(r->f[1]), "%10.1f");
+            cp_strbuf_putc(out, ' ');
+            put_pair(out, r->f[2], "%10.0f");
+            cp_strbuf_puts(out, "  ");
+            put_clean(out, r->label);
+            cp_strbuf_putc(out, '\n');
+        }
+    }
+    if (d->mdom.n) {
+        cp_strbuf_printf(out, "\nAllocator domains\n%10s %10s %8s %10s %10s %8s  %s\n",
+                         "peak A MiB", "peak B MiB", "B/A", "live A MiB", "live B MiB", "B/A",
+                         "domain");
+        for (size_t i = 0; i < d->mdom.n; i++) {
+            put_pair(out, in_mib(d->mdom.v[i].f[0]), "%10.1f");
+            cp_strbuf_putc(out, ' ');
+            put_pair(out, in_mib(d->mdom.v[i].f[1]), "%10.1f");
+            cp_strbuf_printf(out, "  %s\n", d->mdom.v[i].label);
+        }
+    }
+    if (d->mproc.n) {
+        cp_strbuf_printf(out,
+                         "\nProcess memory (USS growth first -> last sample)\n"
+                         "%10s %10s %8s %10s %10s %8s  %s\n",
+                         "growth A", "growth B", "B/A", "USS max A", "USS max B", "B/A",
+                         "process (MiB)");
+        for (size_t i = 0; i < d->mproc.n; i++) {
+            const row *r = &d->mproc.v[i];
+            put_pair(out, in_mib(r->f[0]), "%+10.1f");
+            cp_strbuf_putc(out, ' ');
+            put_pair(out, in_mib(r->f[1]), "%10.1f");
+            if (r->worker < 0)
+                cp_strbuf_puts(out, "  main\n");
+            else
+                cp_strbuf_printf(out, "  worker %d\n", (int)r->worker);
+        }
+    }
+    size_t ns = d->msnap.n < CP_DIFF_MAX_FUNCTIONS ? d->msnap.n : CP_DIFF_MAX_FUNCTIONS;
+    if (ns) {
+        cp_strbuf_printf(out,
+                         "\nLast snapshot of each context, live bytes by allocation stack, "
+                         "largest change first (%zu of %zu)\n%10s %10s %8s  %s\n",
+                         ns, d->msnap.n, "A MiB", "B MiB", "B/A", "context  stack");
+        for (size_t i = 0; i < ns; i++) {
+            const row *r = &d->msnap.v[i];
+            put_pair(out, in_mib(r->f[0]), "%10.2f");
+            cp_strbuf_puts(out, "  ");
+            put_clean(out, r->label);
+            cp_strbuf_puts(out, "  ");
+            put_stack_text(out, r->ma, r->stack);
+            cp_strbuf_putc(out, '\n');
+        }
+    }
+}
+
 int cp_report_diff_text(const cp_model *a, const cp_model *b, const char *name_a,
                         const char *name_b, cp_strbuf *out) {
     diff d;
@@ -478,6 +809,7 @@ int cp_report_diff_text(const cp_model *a, const cp_model *b, const char *name_a
             }
         }
     }
+    text_memory(out, &d);
     text_finding_list(out, &d, "Findings that appeared in B", 0);
     text_finding_list(out, &d, "Findings that disappeared in B", 1);
     text_finding_list(out, &d, "Findings in both", 2);
@@ -555,6 +887,90 @@ static void json_findings(cp_jsonw *w, const diff *d, const char *key, int which
     cp_jsonw_end_array(w);
 }
 
+static void json_stack(cp_jsonw *w, const cp_model *m, uint32_t s) {
+    cp_jsonw_key(w, "frames");
+    cp_jsonw_begin_array(w);
+    if (m && s < m->mem.nstacks) {
+        const cp_mmem_stack *st = &m->mem.stacks[s];
+        for (uint32_t f = 0; f < st->nframes && f < CP_MEM_STACK_DEPTH; f++) {
+            const cp_msite *si = site_of(m, st->site[f]);
+            cp_jsonw_begin_object(w);
+            cp_jsonw_kv_s(w, "function", si->name);
+            cp_jsonw_key(w, "file");
+            if (si->file[0])
+                cp_jsonw_string(w, si->file);
+            else
+                cp_jsonw_null(w);
+            cp_jsonw_kv_u(w, "line", st->line[f]);
+            cp_jsonw_end_object(w);
+        }
+    }
+    cp_jsonw_end_array(w);
+}
+
+static void json_memory(cp_jsonw *w, const diff *d) {
+    cp_jsonw_key(w, "memory");
+    cp_jsonw_begin_object(w);
+    cp_jsonw_key(w, "enabled");
+    cp_jsonw_bool(w, d->mem);
+    json_pair(w, "peak_bytes", d->peak);
+    json_pair(w, "rss_peak_bytes", d->rss_peak);
+    json_pair(w, "gc_collections", d->gc_n);
+    json_pair(w, "gc_time_s", d->gc_s);
+    size_t nc = d->mctx.n < CP_DIFF_MAX_FUNCTIONS ? d->mctx.n : CP_DIFF_MAX_FUNCTIONS;
+    cp_jsonw_key(w, "contexts");
+    cp_jsonw_begin_array(w);
+    for (size_t i = 0; i < nc; i++) {
+        const row *r = &d->mctx.v[i];
+        cp_jsonw_begin_object(w);
+        cp_jsonw_kv_s(w, "context", r->label);
+        json_pair(w, "memory_delta", r->f[0]);
+        json_pair(w, "peak", r->f[1]);
+        json_pair(w, "calls", r->f[2]);
+        cp_jsonw_end_object(w);
+    }
+    cp_jsonw_end_array(w);
+    cp_jsonw_kv_u(w, "contexts_omitted", d->mctx.n - nc);
+    cp_jsonw_key(w, "domains");
+    cp_jsonw_begin_array(w);
+    for (size_t i = 0; i < d->mdom.n; i++) {
+        cp_jsonw_begin_object(w);
+        cp_jsonw_kv_s(w, "domain", d->mdom.v[i].label);
+        json_pair(w, "peak_bytes", d->mdom.v[i].f[0]);
+        json_pair(w, "live_bytes", d->mdom.v[i].f[1]);
+        cp_jsonw_end_object(w);
+    }
+    cp_jsonw_end_array(w);
+    cp_jsonw_key(w, "processes");
+    cp_jsonw_begin_array(w);
+    for (size_t i = 0; i < d->mproc.n; i++) {
+        const row *r = &d->mproc.v[i];
+        cp_jsonw_begin_object(w);
+        cp_jsonw_key(w, "worker");
+        cp_jsonw_int(w, r->worker);
+        json_pair(w, "uss_growth", r->f[0]);
+        json_pair(w, "uss_max", r->f[1]);
+        json_pair(w, "pss_max", r->f[2]);
+        cp_jsonw_end_object(w);
+    }
+    cp_jsonw_end_array(w);
+    size_t ns = d->msnap.n < CP_DIFF_MAX_FUNCTIONS ? d->msnap.n : CP_DIFF_MAX_FUNCTIONS;
+    cp_jsonw_key(w, "snapshots");
+    cp_jsonw_begin_array(w);
+    for (size_t i = 0; i < ns; i++) {
+        const row *r = &d->msnap.v[i];
+        cp_jsonw_begin_object(w);
+        cp_jsonw_kv_s(w, "context", r->label);
+        json_stack(w, r->ma, r->stack);
+        json_pair(w, "live_bytes", r->f[0]);
+        json_pair(w, "live_blocks", r->f[1]);
+        cp_jsonw_end_object(w);
+    }
+    cp_jsonw_end_array(w);
+    cp_jsonw_kv_u(w, "snapshots_omitted", d->msnap.n - ns);
+    cp_jsonw_end_object(w);
+}
+
 int cp_report_diff_json(const cp_model *a, const cp_model *b, const char *name_a,
                         const char *name_b, cp_strbuf *out) {
     diff d;
@@ -608,6 +1024,7 @@ int cp_report_diff_json(const cp_model *a, const cp_model *b, const char *name_a
         }
         cp_jsonw_end_array(&w);
     }
+    json_memory(&w, &d);
     cp_jsonw_key(&w, "findings");
     cp_jsonw_begin_object(&w);
     json_findings(&w, &d, "appeared", 0);

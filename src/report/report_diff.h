@@ -13,7 +13,16 @@
  *     samples/s, batches; datasets, matched by name: mean load time, p95,
  *     items, failures;
  *   - findings, matched by (rule, subject): those that appeared in B,
- *     those that disappeared, and those in both with both measured values.
+ *     those that disappeared, and those in both with both measured values;
+ *   - memory (when either side profiled it, report_mem.h): tracked peak,
+ *     RSS peak, GC collections and time; memory contexts matched by name
+ *     (net delta, peak, calls; largest change of peak first, at most
+ *     CP_DIFF_MAX_FUNCTIONS); allocator domains (peak, live); sampled
+ *     processes matched by worker id (-1 main; USS growth first -> last,
+ *     USS max, PSS max); and, when both sides hold snapshots, the last
+ *     snapshot of each context present in both: live bytes by allocation
+ *     stack, stacks matched by their frames (function, file, line),
+ *     largest change first, at most CP_DIFF_MAX_FUNCTIONS.
  *
  * The writers read both models only; they run in O(n log n) in the
  * entries compared.  They append to `out` and return 0, or -1 when the
@@ -34,7 +43,10 @@ int cp_report_diff_text(const cp_model *a, const cp_model *b, const char *name_a
 
 /* The comparison as JSON: {"schema": "codeprof-diff", "schema_version": 1,
  * "a", "b", "run", "functions", "functions_omitted", "stages", "loaders",
- * "datasets", "findings": {"appeared", "disappeared", "persisting"}}; every
+ * "datasets", "memory": {"enabled", "peak_bytes", "rss_peak_bytes",
+ * "gc_collections", "gc_time_s", "contexts", "contexts_omitted", "domains",
+ * "processes", "snapshots", "snapshots_omitted"}, "findings": {"appeared",
+ * "disappeared", "persisting"}}; every
  * compared figure is {"a": x|null, "b": y|null, "ratio": b/a|null}
  * (docs/report-schema.md, "codeprof diff"). */
 int cp_report_diff_json(const cp_model *a, const cp_model *b, const char *name_a,

@@ -10,6 +10,7 @@
 #include "report/docw.h"
 #include "report/jsonw.h"
 #include "report/report.h"
+#include "report/report_mem.h"
 #include "report/tree_prune.h"
 
 static const char *const kind_names[CODEPROF_SITE_KIND_COUNT_] = {
@@ -135,6 +136,16 @@ static void write_config(cp_docw *w, const codeprof_config *c) {
     cp_docw_kv_u(w, "report_tree_max_nodes", c->report_tree_max_nodes);
     cp_docw_kv_d(w, "report_tree_min_share", c->report_tree_min_share);
     cp_docw_kv_u(w, "timeline_traced_events", c->timeline_traced_events);
+    cp_docw_kv_u(w, "memory_mode", c->memory_mode);
+    cp_docw_kv_u(w, "memory_stack_depth", c->memory_stack_depth);
+    cp_docw_kv_u(w, "memory_sample_bytes", c->memory_sample_bytes);
+    cp_docw_kv_u(w, "memory_max_blocks", c->memory_max_blocks);
+    cp_docw_kv_u(w, "memory_max_stacks", c->memory_max_stacks);
+    cp_docw_kv_u(w, "memory_max_snapshots", c->memory_max_snapshots);
+    cp_docw_kv_u(w, "memory_timeline_samples", c->memory_timeline_samples);
+    cp_docw_kv_d(w, "memory_sample_interval_s", c->memory_sample_interval_s);
+    cp_docw_kv_bool(w, "memory_snapshots", (c->flags & CODEPROF_CFG_MEM_SNAPSHOTS) != 0);
+    cp_docw_kv_bool(w, "gc", (c->flags & CODEPROF_CFG_GC) != 0);
     cp_docw_end_object(w);
 }
 
@@ -542,9 +553,20 @@ static void write_bottlenecks(cp_docw *w, const cp_model *m) {
     cp_docw_end_object(w);
 }
 
-enum { SEC_META, SEC_CONFIG, SEC_POLICY, SEC_PERF, SEC_DATA, SEC_FINDINGS, SEC_BOTTLENECKS, SEC_N };
+enum {
+    SEC_META,
+    SEC_CONFIG,
+    SEC_POLICY,
+    SEC_PERF,
+    SEC_DATA,
+    SEC_MEMORY,
+    SEC_FINDINGS,
+    SEC_BOTTLENECKS,
+    SEC_N
+};
 static const char *const section_names[SEC_N] = {
-    "meta", "config", "report_policy", "performance", "data_loading", "findings", "bottlenecks",
+    "meta",   "config",   "report_policy", "performance",
+    "data_loading", "memory", "findings", "bottlenecks",
 };
 
 static int write_section(cp_docw *w, const cp_model *m, int sec, const cp_pruned_tree *pt,
@@ -563,6 +585,9 @@ static int write_section(cp_docw *w, const cp_model *m, int sec, const cp_pruned
         return write_performance(w, m, pt, p);
     case SEC_DATA:
         cp_report_data_doc(m, w);
+        return 0;
+    case SEC_MEMORY:
+        cp_report_mem_doc(m, w);
         return 0;
     case SEC_FINDINGS:
         write_findings(w, m);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "report/report.h"
+#include "report/report_mem.h"
 
 #define TOP_N 15
 
@@ -106,6 +107,7 @@ int cp_report_text(const cp_model *m, cp_strbuf *out) {
     free(idx);
 
     cp_report_data_text(m, out);
+    cp_report_mem_text(m, out);
 
     if (m->nfindings) {
         cp_strbuf_printf(out, "\nFindings (%u)\n", m->nfindings);

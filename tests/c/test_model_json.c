@@ -1,4 +1,4 @@
-/* test_model_json.c -- a saved v2 JSON report read back into a model:
+/* test_model_json.c -- a saved v2 or v3 JSON report read back into a model:
  * every section lands in the model's fields, "other" nodes become the
  * "(other)" site, and bad input fails with the file, the JSON path and
  * what was expected. */
@@ -16,6 +16,7 @@
 
 #include "model/model_json.h"
 #include "model_fixture.h"
+#include "mem_fixture.h"
 #include "report/jsonr.h"
 #include "report/report.h"
 #include "report/strbuf.h"
@@ -245,11 +246,11 @@ static void expect_error(const char *from, const char *to, codeprof_status want,
 static void test_errors_name_file_path_and_expectation(void **state) {
     (void)state;
     expect_error("\"schema_version\":2", "\"schema_version\":1", CODEPROF_EFORMAT,
-                 "report.json: schema_version", "older than the 2");
-    expect_error("\"schema_version\":2", "\"schema_version\":3", CODEPROF_EFORMAT,
-                 "newer than the 2", NULL);
+                 "report.json: schema_version", "older than the 2..3");
+    expect_error("\"schema_version\":2", "\"schema_version\":4", CODEPROF_EFORMAT,
+                 "newer than the 3", NULL);
     expect_error("\"schema_version\":2", "\"schema_version\":\"2\"", CODEPROF_EFORMAT,
-                 "schema_version: expected the integer 2", NULL);
+                 "schema_version: expected the integer 3", NULL);
     expect_error("\"schema\":\"codeprof-report\"", "\"schema\":\"other\"", CODEPROF_EFORMAT,
                  "not a codeprof JSON report", NULL);
     expect_error("{\"other\":5", "{\"site\":40", CODEPROF_EFORMAT,
@@ -567,6 +568,189 @@ static void test_round_trip_through_the_writer(void **state) {
     cp_model_free(m);
 }
 
+/* The "memory" value of a JSON report (from its key to the end of the
+ * object), as a new string. */
+static char *memory_section(const char *json) {
+    const char *at = strstr(json, "\"memory\":{\"enabled\"");
+    assert_non_null(at);
+    const char *end = strstr(at, ",\"findings\":[");
+    assert_non_null(end);
+    size_t n = (size_t)(end - at);
+    char *s = malloc(n + 1);
+    assert_non_null(s);
+    memcpy(s, at, n);
+    s[n] = '\0';
+    return s;
+}
+
+static char *write_json(const cp_model *m) {
+    cp_strbuf sb;
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_report_json(m, &sb), 0);
+    char *s = cp_strbuf_detach(&sb, NULL);
+    assert_non_null(s);
+    return s;
+}
+
+/* Schema 3: the memory section reads back into the model's fields and is
+ * written again the same; a v2 report reads with an empty one ("off"). */
+static void test_memory_round_trip(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    fx_mem_fill(m);
+    char *j = write_json(m);
+    cp_model *r = NULL;
+    codeprof_error err;
+    if (cp_model_from_json(j, strlen(j), "mem.json", &r, &err) != CODEPROF_OK)
+        fail_msg("%s", err.message);
+    const cp_mmem *mm = &r->mem;
+    assert_int_equal(mm->mode, 2);
+    assert_int_equal(mm->sample_bytes, 262144);
+    assert_int_equal(mm->stack_depth, 8);
+    assert_int_equal(mm->live_bytes, (int64_t)FX_MIB(224) + 640);
+    assert_int_equal(mm->rss_peak, FX_MIB(1536));
+    assert_int_equal(mm->machine_bytes, FX_MIB(16384));
+    assert_int_equal(mm->nctxs, 3);
+    const cp_mmem_ctx *c = &mm->ctxs[0]; /* written largest peak first */
+    assert_string_equal(cp_model_site(r, c->site)->name, "transient");
+    assert_string_equal(cp_model_site(r, c->site)->file, "pipe.py");
+    assert_int_equal(cp_model_site(r, c->site)->kind, CODEPROF_SITE_FUNCTION);
+    assert_int_equal(c->count, 2);
+    assert_int_equal(c->peak_max, FX_MIB(800));
+    assert_int_equal(c->delta_sum, (int64_t)FX_MIB(2));
+    assert_int_equal(c->rss_peak_max, FX_MIB(790));
+    c = &mm->ctxs[2];
+    assert_true(c->floor_slope == 6.0 * 1024 * 1024);
+    assert_int_equal(c->leaked_bytes, FX_MIB(24));
+    assert_int_equal(mm->gc.enabled, 1);
+    assert_int_equal(mm->gc.collections[0], 100);
+    assert_int_equal(mm->gc.time_ns[2], FX_S(0.3));
+    assert_int_equal(mm->gc.max_pause_ns, FX_S(0.25));
+    assert_int_equal(mm->domains[3].peak_bytes, FX_MIB(1010));
+    assert_int_equal(mm->nstacks, 2); /* the unreferenced stack was not written */
+    assert_int_equal(mm->stacks[1].nframes, 2);
+    assert_int_equal(mm->stacks[1].line[1], 55);
+    assert_string_equal(cp_model_site(r, mm->stacks[1].site[1])->file, "train.py");
+    assert_int_equal(mm->nleaks, 1);
+    assert_int_equal(mm->leaks[0].ctx, 2);
+    assert_int_equal(mm->leaks[0].stack, 1);
+    assert_int_equal(mm->nprocs, 2);
+    assert_int_equal(mm->procs[1].worker, 0);
+    assert_string_equal(cp_model_site(r, mm->procs[1].loader)->name, "train_loader");
+    assert_int_equal(mm->procs[1].t_last_ns - mm->procs[1].t_first_ns, FX_S(5));
+    assert_int_equal(mm->nsnaps, 2);
+    assert_int_equal(mm->snaps[1].t_ns, FX_S(3)); /* relative to the run's start */
+    assert_int_equal(mm->snaps[1].n, 1);
+    assert_int_equal(mm->snap_groups[mm->snaps[1].first].live_bytes, FX_MIB(12));
+    assert_int_equal(mm->dropped_blocks, 7);
+    assert_int_equal(mm->own_bytes, 12345);
+    assert_int_equal(r->cfg.memory_mode, 0); /* the config is the session's, not the model's */
+    /* written again: the same section */
+    char *k = write_json(r);
+    char *a = memory_section(j), *b = memory_section(k);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    free(k);
+    cp_model_free(r);
+    free(j);
+    cp_model_free(m);
+
+    /* a version 2 report has no memory section: an empty one */
+    r = NULL;
+    if (cp_model_from_json(report_v2, strlen(report_v2), "v2.json", &r, &err) != CODEPROF_OK)
+        fail_msg("%s", err.message);
+    assert_int_equal(r->mem.nctxs, 0);
+    assert_int_equal(r->mem.gc.enabled, 0);
+    j = write_json(r);
+    assert_non_null(strstr(j, "\"memory\":{\"enabled\":false,\"mode\":\"off\","));
+    free(j);
+    cp_model_free(r);
+}
+
+/* Config memory keys read back (flags spelled out win over "flags"). */
+static void test_memory_config(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    m->cfg.memory_mode = 1;
+    m->cfg.memory_sample_bytes = 4096;
+    m->cfg.memory_stack_depth = 3;
+    m->cfg.memory_sample_interval_s = 0.25;
+    m->cfg.flags |= CODEPROF_CFG_GC | CODEPROF_CFG_MEM_SNAPSHOTS;
+    char *j = write_json(m);
+    cp_model *r = NULL;
+    codeprof_error err;
+    assert_int_equal(cp_model_from_json(j, strlen(j), "c.json", &r, &err), CODEPROF_OK);
+    assert_int_equal(r->cfg.memory_mode, 1);
+    assert_int_equal(r->cfg.memory_sample_bytes, 4096);
+    assert_int_equal(r->cfg.memory_stack_depth, 3);
+    assert_true(r->cfg.memory_sample_interval_s == 0.25);
+    assert_true(r->cfg.flags & CODEPROF_CFG_GC);
+    assert_true(r->cfg.flags & CODEPROF_CFG_MEM_SNAPSHOTS);
+    cp_model_free(r);
+    free(j);
+    cp_model_free(m);
+}
+
+/* Replaces the first `from` in `doc` by `to` and expects a failure whose
+ * message holds `needle`. */
+static void expect_mem_error(const char *doc, const char *from, const char *to,
+                             const char *needle) {
+    const char *at = strstr(doc, from);
+    if (!at)
+        fail_msg("not in the report: %s", from);
+    size_t pre = (size_t)(at - doc), len = strlen(doc) - strlen(from) + strlen(to);
+    char *text = malloc(len + 1);
+    assert_non_null(text);
+    memcpy(text, doc, pre);
+    strcpy(text + pre, to);
+    strcat(text, at + strlen(from));
+    cp_model *m = NULL;
+    codeprof_error err;
+    memset(&err, 0, sizeof err);
+    codeprof_status st = cp_model_from_json(text, len, "mem.json", &m, &err);
+    assert_null(m);
+    if (st != CODEPROF_EFORMAT || !strstr(err.message, needle))
+        fail_msg("replacing %s by %s: status %d \"%s\"", from, to, st, err.message);
+    free(text);
+}
+
+static void test_memory_errors(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    fx_mem_fill(m);
+    char *j = write_json(m);
+    expect_mem_error(j, "\"mode\":\"all\"", "\"mode\":\"sometimes\"",
+                     "mem.json: memory.mode: expected one of off, rss, sampled, all; got "
+                     "\"sometimes\"");
+    expect_mem_error(j, "\"memory\":{\"enabled\"", "\"memory\":[{\"enabled\"", "byte");
+    expect_mem_error(j, "\"top_allocations\":[{\"stack\":0", "\"top_allocations\":[{\"stack\":7",
+                     "mem.json: memory.top_allocations[0].stack: expected an index into "
+                     "memory.stacks (2 stacks) or null");
+    expect_mem_error(j, "\"collections\":[100,10,1]", "\"collections\":[100,10]",
+                     "memory.gc_statistics.collections: expected 3 values (generations 0, 1, "
+                     "2), got 2");
+    expect_mem_error(j, "\"time_s_by_generation\":[0.2,", "\"time_s_by_generation\":[-0.2,",
+                     "memory.gc_statistics.time_s_by_generation[0]: expected a non-negative "
+                     "number of seconds, got -0.2");
+    expect_mem_error(j, "\"calls\":2,\"memory_delta\"", "\"calls\":\"two\",\"memory_delta\"",
+                     "memory.memory_intensive_contexts[0].calls: expected a non-negative "
+                     "integer, got string");
+    expect_mem_error(j, "\"kind\":\"function\"", "\"kind\":\"heap\"",
+                     "memory.memory_intensive_contexts[0].kind: expected one of scope");
+    expect_mem_error(j, "\"worker\":0,", "\"worker\":true,",
+                     "memory.processes[1].worker: expected an integer");
+    expect_mem_error(j, "\"line\":55}", "\"line\":-55}",
+                     "memory.stacks[1].frames[1].line: expected a non-negative integer");
+    expect_mem_error(j, "\"groups\":[{\"stack\":1,\"live_bytes\":6291456",
+                     "\"groups\":[{\"stack\":1,\"live_bytes\":\"6291456\"",
+                     "memory.snapshots[0].groups[0].live_bytes");
+    expect_mem_error(j, "\"leaks\":[{\"context\":\"epoch\"", "\"leaks\":[{\"context\":5",
+                     "memory.leaks[0].context: expected a string, got number");
+    free(j);
+    cp_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reads_every_section),
@@ -576,6 +760,9 @@ int main(void) {
         cmocka_unit_test(test_minimal_report),
         cmocka_unit_test(test_file_reader),
         cmocka_unit_test(test_round_trip_through_the_writer),
+        cmocka_unit_test(test_memory_round_trip),
+        cmocka_unit_test(test_memory_config),
+        cmocka_unit_test(test_memory_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

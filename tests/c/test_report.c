@@ -273,7 +273,11 @@ static void test_json_top_level_and_meta(void **state) {
     has(j, "\"memory_intensive_bytes\":104857600,");
     has(j, "\"data_stall_fraction\":0.2,");
     has(j, "\"scope_cpu\":true,\"percentiles\":false,\"timeline_traced\":false,");
-    has(j, "\"timeline_traced_events\":262144}");
+    has(j, "\"timeline_traced_events\":262144,\"memory_mode\":0,\"memory_stack_depth\":8,"
+           "\"memory_sample_bytes\":262144,\"memory_max_blocks\":4194304,"
+           "\"memory_max_stacks\":65536,\"memory_max_snapshots\":64,"
+           "\"memory_timeline_samples\":10000,\"memory_sample_interval_s\":0,"
+           "\"memory_snapshots\":false,\"gc\":false}");
     free(j);
     cp_model_free(m);
 }

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "model/model_json.h"
+#include "model_fixture.h"
+#include "mem_fixture.h"
 #include "report/jsonr.h"
 #include "report/report_diff.h"
 #include "report/strbuf.h"
@@ -152,11 +154,86 @@ static void test_empty_models(void **state) {
     cp_model_free(b);
 }
 
+/* Memory: contexts matched by name (delta, peak, calls; largest change of
+ * peak first), domains' peaks, GC, worker USS growth, and the last
+ * snapshot of each context by allocation stack (stacks matched by their
+ * frames across the two models), in text and JSON. */
+static void test_memory(void **state) {
+    (void)state;
+    cp_model *a = fx_model(), *b = fx_model();
+    fx_mem_fill(a);
+    /* B: an extra site first, so B's site and stack indices differ from A's */
+    fx_site(b, "shift", "s.py", 1, CODEPROF_SITE_PYTHON);
+    fx_mem_fill(b);
+    b->mem.ctxs[1].peak_max = FX_MIB(100); /* transient: 800 -> 100 MiB */
+    b->mem.ctxs[2].delta_sum = (int64_t)FX_MIB(3);
+    b->mem.gc.collections[0] = 10;
+    b->mem.procs[1].uss_last = FX_MIB(110); /* worker 0 grows 10 MiB, not 60 */
+    b->mem.procs[1].pid = 6001;             /* matched by worker id, not pid */
+    b->mem.snap_groups[1].live_bytes = FX_MIB(3);
+    b->mem.domains[3].peak_bytes = FX_MIB(505);
+    cp_strbuf sb;
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_report_diff_text(a, b, "a.json", "b.json", &sb), 0);
+    const char *t = sb.data;
+    if (!strstr(t, "\nMemory\n") ||
+        !strstr(t, "GC collections                      111         21    0.19x") ||
+        !strstr(t, "Memory contexts, largest change of peak first (3 of 3)\n") ||
+        !strstr(t, "      +2.0       +2.0    1.00x      800.0      100.0    0.12x          2"
+                   "          2    1.00x  transient\n") ||
+        !strstr(t, "    1010.0      505.0    0.50x      224.0      224.0    1.00x  numpy\n") ||
+        !strstr(t, "     +60.0      +10.0    0.17x      170.0      170.0    1.00x  worker 0\n") ||
+        !strstr(t, "     12.00       3.00    0.25x  epoch  train.py:55 train_step\n"))
+        fail_msg("%s", t);
+    /* the largest change of peak (transient) comes first */
+    assert_true(strstr(t, "  transient\n") < strstr(t, "  data_processing\n"));
+    cp_strbuf_free(&sb);
+
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_report_diff_json(a, b, "a.json", "b.json", &sb), 0);
+    cp_jsonr_doc *doc = NULL;
+    cp_jsonr_error e;
+    assert_int_equal(cp_jsonr_parse(sb.data, sb.len, NULL, &doc, &e), 0);
+    const cp_jval *mem = cp_jsonr_get(cp_jsonr_root(doc), "memory");
+    assert_non_null(mem);
+    assert_true(cp_jsonr_get(mem, "enabled")->boolean);
+    const cp_jval *c0 = &cp_jsonr_get(mem, "contexts")->u.kids[0];
+    assert_string_equal(cp_jsonr_get(c0, "context")->u.str, "transient");
+    double v;
+    assert_int_equal(cp_jsonr_double(cp_jsonr_get(cp_jsonr_get(c0, "peak"), "ratio"), &v), 0);
+    assert_true(v == 0.125);
+    const cp_jval *s0 = &cp_jsonr_get(mem, "snapshots")->u.kids[0];
+    assert_string_equal(cp_jsonr_get(s0, "context")->u.str, "epoch");
+    const cp_jval *fr = cp_jsonr_get(s0, "frames");
+    assert_int_equal(fr->len, 2);
+    assert_string_equal(cp_jsonr_get(&fr->u.kids[1], "file")->u.str, "train.py");
+    assert_int_equal(cp_jsonr_get(cp_jsonr_get(mem, "processes"), "x") == NULL, 1);
+    assert_int_equal(cp_jsonr_get(mem, "processes")->len, 2);
+    cp_jsonr_free(doc);
+    cp_strbuf_free(&sb);
+
+    /* neither side profiled memory: no Memory block, "enabled": false */
+    cp_model *x = fx_model(), *y = fx_model();
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_report_diff_text(x, y, NULL, NULL, &sb), 0);
+    assert_null(strstr(sb.data, "\nMemory\n"));
+    cp_strbuf_free(&sb);
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_report_diff_json(x, y, NULL, NULL, &sb), 0);
+    assert_non_null(strstr(sb.data, "\"memory\":{\"enabled\":false,"));
+    cp_strbuf_free(&sb);
+    cp_model_free(x);
+    cp_model_free(y);
+    cp_model_free(a);
+    cp_model_free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_json_pairs_and_bound),
         cmocka_unit_test(test_empty_models),
+        cmocka_unit_test(test_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,8 +5,10 @@
  * an error message; a model it accepts must hold the invariants every
  * writer relies on: each thread's tree is walked from its root without
  * looping and reaches every node exactly once, parents and depths agree,
- * every site index resolves, and the model renders as JSON, text and a
- * diff against itself; the JSON it renders reads back to the same shape.
+ * every site index resolves, the memory section's indices resolve and
+ * its arrays keep their caps, and the model renders as JSON, text and a
+ * diff against itself; the JSON it renders reads back to the same shape
+ * (memory: as many groups, processes and snapshots, no more stacks).
  * A violation aborts, which libFuzzer reports with the input.
  *
  * Built by CMake with -DCODEPROF_BUILD_FUZZ=ON and clang; run by
@@ -82,6 +84,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             m->data.datasets[i].nbottlenecks > CP_MAX_BOTTLENECKS)
             abort();
 
+    /* the memory section: every index resolves, every array within its cap */
+    const cp_mmem *mm = &m->mem;
+    if (mm->nsites > CP_MEM_MAX_SITES || mm->nleaks > CP_MEM_MAX_LEAKS ||
+        mm->nprocs > CP_MEM_MAX_PROCS || mm->nctxs > CP_MEM_MAX_CTXS + CP_MEM_MAX_SITES +
+                                                         CP_MEM_MAX_LEAKS)
+        abort();
+    for (uint32_t i = 0; i < mm->nctxs; i++)
+        if (!cp_model_site(m, mm->ctxs[i].site))
+            abort();
+    for (uint32_t i = 0; i < mm->nstacks; i++) {
+        if (mm->stacks[i].nframes > CP_MEM_STACK_DEPTH)
+            abort();
+        for (uint32_t f = 0; f < mm->stacks[i].nframes; f++)
+            if (!cp_model_site(m, mm->stacks[i].site[f]))
+                abort();
+    }
+    for (uint32_t i = 0; i < mm->nsites + mm->nleaks; i++) {
+        const cp_mmem_group *g = i < mm->nsites ? &mm->sites[i] : &mm->leaks[i - mm->nsites];
+        if ((g->stack != CP_NONE && g->stack >= mm->nstacks) ||
+            (g->ctx != CP_NONE && g->ctx >= mm->nctxs))
+            abort();
+    }
+    for (uint32_t i = 0; i < mm->nsnaps; i++)
+        if (mm->snaps[i].n > CP_MEM_SNAP_SITES ||
+            (uint64_t)mm->snaps[i].first + mm->snaps[i].n > mm->nsnap_groups)
+            abort();
+
     cp_strbuf json, text, diff;
     render(m, cp_report_json, &json);
     render(m, cp_report_text, &text);
@@ -95,7 +124,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cp_model *again = NULL;
     if (cp_model_from_json(json.data, json.len, "again.json", &again, &err) != CODEPROF_OK ||
         again->nthreads != m->nthreads || again->nnodes > m->nnodes ||
-        again->nfindings != m->nfindings)
+        again->nfindings != m->nfindings || again->mem.nsites != m->mem.nsites ||
+        again->mem.nleaks != m->mem.nleaks || again->mem.nprocs != m->mem.nprocs ||
+        again->mem.nsnaps != m->mem.nsnaps || again->mem.nstacks > m->mem.nstacks ||
+        again->mem.mode != m->mem.mode)
         abort();
     cp_model_free(again);
     cp_strbuf_free(&json);

@@ -3,7 +3,8 @@
 
 The seeds are committed; this script documents how they were made and
 rewrites them when the report schema changes (docs/report-schema.md,
-version 2).  Hand-made seeds cover each section and the reader's error
+version 3; the seeds without a memory section stay version 2, which the
+reader still reads).  Hand-made seeds cover each section and the reader's error
 paths; with code_profiler importable (an installed build) it also saves a
 small real report ("real_small.json")."""
 import json
@@ -13,8 +14,8 @@ import sys
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "report")
 
 
-def report(**parts):
-    doc = {"schema": "codeprof-report", "schema_version": 2}
+def report(version=2, **parts):
+    doc = {"schema": "codeprof-report", "schema_version": version}
     doc.update(parts)
     return doc
 
@@ -59,6 +60,47 @@ FINDINGS = [{"rule": "CP-DATA-002", "category": "slow_data_loading", "subject": 
              "value": 0.31, "threshold": 0.05, "unit": "s", "severity": 6.2,
              "recommendation": "Index 7 loads 30x slower than the median.", "saving_s": 0.25}]
 
+MIB = 1 << 20
+
+# A version 3 memory section (docs/report-schema.md, "memory").
+MEMORY = {
+    "enabled": True, "mode": "sampled", "estimated": True, "native": False,
+    "sample_bytes": 262144, "stack_depth": 8,
+    "memory_statistics": {"live_bytes": 24 * MIB, "peak_bytes": 900 * MIB,
+                          "rss_bytes": 1200 * MIB, "rss_peak_bytes": 1536 * MIB,
+                          "machine_bytes": 16384 * MIB},
+    "memory_intensive_contexts": [
+        {"context": "transient", "file": "app.py", "line": 12, "kind": "function", "calls": 2,
+         "memory_delta": 2 * MIB, "max_memory_delta": MIB, "peak": 800 * MIB,
+         "rss_delta": -4096, "rss_peak": 790 * MIB, "estimated": True},
+        {"context": "epoch", "file": None, "line": 0, "kind": "scope", "calls": 5,
+         "memory_delta": 30 * MIB, "max_memory_delta": 6 * MIB, "peak": 8 * MIB,
+         "leaked_bytes": 24 * MIB, "leaked_blocks": 4, "floor_growth_per_call": 6291456.5,
+         "gc_collections": 40}],
+    "gc_statistics": {"enabled": True, "collections": [100, 10, 1], "collected": [5000, 300, 20],
+                      "uncollectable": [0, 0, 2], "time_s_by_generation": [0.2, 0.1, 0.3],
+                      "max_pause_s": 0.25},
+    "domains": {"numpy": {"alloc_count": 4, "alloc_bytes": 1024 * MIB, "free_count": 2,
+                          "free_bytes": 800 * MIB, "live_bytes": 224 * MIB, "live_blocks": 2,
+                          "peak_bytes": 1010 * MIB},
+                "object": {"live_bytes": -64}},
+    "stacks": [{"frames": [{"function": "load", "file": "app.py", "line": 30},
+                           {"function": "main", "file": "app.py", "line": 50}]},
+               {"frames": [{"function": "list.append", "file": None, "line": 0}]}],
+    "top_allocations": [{"stack": 0, "context": "data_processing", "live_bytes": 200 * MIB,
+                         "live_blocks": 1},
+                        {"stack": None, "context": None, "live_bytes": 1, "live_blocks": 1}],
+    "leaks": [{"context": "epoch", "stack": 1, "live_bytes": 24 * MIB, "live_blocks": 4}],
+    "processes": [{"pid": 8, "worker": 0, "loader": "DL", "samples": 10, "duration_s": 5,
+                   "uss_first": 100 * MIB, "uss_last": 160 * MIB, "pss_max": 210 * MIB},
+                  {"pid": 7, "worker": -1, "loader": None}],
+    "snapshots": [{"context": "epoch", "t_s": 1.5, "live_bytes": 16 * MIB,
+                   "groups": [{"stack": 1, "live_bytes": 6 * MIB, "live_blocks": 1}]},
+                  {"context": "epoch", "t_s": 3, "live_bytes": 22 * MIB, "groups": []}],
+    "own_bytes": 12345,
+    "dropped": {"blocks": 7, "samples": 1},
+}
+
 META = {"pid": 7, "role": "main", "clock": "tsc", "start_unix_s": 1700000000.123456789,
         "duration_s": 3, "events": 10, "python_traced": True, "hidden_calls": 2,
         "warnings": [{"code": "w", "message": "m", "unix_s": 1700000001}]}
@@ -87,6 +129,11 @@ SEEDS = {
     "bad_site.json": report(performance={"sites": SITES, "files": ["a"],
                                          "call_tree": [{"children": [{"site": 9}]}]}),
     "bad_types.json": report(meta={"pid": "x"}, findings=[{"value": []}]),
+    "memory.json": report(3, meta=META, config={"memory_mode": 1, "gc": True},
+                          performance=PERF, data_loading=DATA, memory=MEMORY,
+                          findings=FINDINGS),
+    "memory_off.json": report(3, memory={"enabled": False, "mode": "off"}),
+    "memory_bad_stack.json": report(3, memory={"stacks": [], "leaks": [{"stack": 3}]}),
 }
 
 
