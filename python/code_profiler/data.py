@@ -553,7 +553,9 @@ class ProfiledDataLoader:
         persistent workers are registered at their first epoch.  The
         workers exist once the iterator does (torch starts them in its
         constructor).  Also describes the dataset's large containers, once,
-        for the copy-on-write rule (CP-DATA-009).  Nothing happens when the
+        for the copy-on-write rule (CP-DATA-009), when the workers are
+        forked (the only ones that share the parent's pages).  Nothing
+        happens when the
         sampler is off (memory_sample_interval_s == 0)."""
         workers = getattr(it, "_workers", None)
         if not workers:
@@ -566,7 +568,11 @@ class ProfiledDataLoader:
                 if not sess.watch_process(pid, wid, self._site):
                     return  # the sampler is off
                 self._watched[pid] = wid
-            if not self._dataset_described:
+            # Copy-on-write concerns forked workers only: a spawn or
+            # forkserver worker unpickles a private copy of the dataset, its
+            # USS grows by that copy whatever the dataset holds.
+            forked = all(getattr(p, "_start_method", "fork") == "fork" for p in workers)
+            if not self._dataset_described and forked:
                 self._dataset_described = True
                 wrapper = self._dataset_wrapper
                 ds = wrapper._dataset if wrapper is not None else getattr(self._loader, "dataset",

@@ -110,13 +110,14 @@ class FakeSession:
 
 
 class FakeProc:
-    def __init__(self, pid):
+    def __init__(self, pid, method="fork"):
         self.pid = pid
+        self._start_method = method
 
 
 class FakeIter:
-    def __init__(self, pids):
-        self._workers = [FakeProc(p) for p in pids]
+    def __init__(self, pids, method="fork"):
+        self._workers = [FakeProc(p, method) for p in pids]
 
 
 def _loader_wrapper():
@@ -139,6 +140,14 @@ def test_workers_registered_once_each_and_dataset_described_once():
     assert len(sess.described) == 1
     loader, dataset, text, py_objects, _ = sess.described[0]
     assert loader == 77 and dataset == 0 and "self.paths: list of 5000 str" in text
+
+
+def test_spawn_workers_are_watched_but_the_dataset_not_described():
+    # a spawn worker unpickles its own copy: its growth is not copy-on-write
+    pl, sess = _loader_wrapper(), FakeSession()
+    pl._watch_workers(sess, FakeIter([301, 302], method="spawn"))
+    assert sess.watched == [(301, 0, 77), (302, 1, 77)]
+    assert sess.described == []
 
 
 def test_nothing_registered_when_the_sampler_is_off_or_no_workers():
