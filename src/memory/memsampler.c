@@ -615,6 +615,15 @@ static int append_counters(cp_model *m, const cp_timeline *tl) {
     return 0;
 }
 
+/* Memory a counter store holds (its head and, once used, its ring). */
+static uint64_t store_bytes(const cp_timeline *tl) {
+    if (!tl)
+        return 0;
+    const cp_tl_store *st = &tl->scopes;
+    return sizeof *tl + ((uint64_t)st->head_alloc + (st->ring ? st->ring_cap : 0)) *
+                            sizeof(cp_tl_event);
+}
+
 static uint64_t items_of(const cp_model *m, int32_t pid) {
     for (uint32_t i = 0; i < m->data.nworkers; i++)
         if (m->data.workers[i].pid == pid)
@@ -678,6 +687,8 @@ int cp_memsampler_fill_model(const cp_memsampler *cms, cp_model *m) {
         m->mem.ndsnotes++;
     }
     m->mem.dropped_procs += ms->dropped_procs;
+    m->mem.own_bytes += sizeof *ms + (uint64_t)ms->cap_procs * sizeof *ms->procs +
+                        store_bytes(ms->self_tl) + store_bytes(ms->proc_tl);
     if (ms->self_tl)
         m->mem.dropped_samples += ms->self_tl->scopes.dropped / (ms->heap_counter ? 2 : 1);
     if (ms->proc_tl)

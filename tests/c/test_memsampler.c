@@ -268,6 +268,9 @@ static void test_timeline_cap(void **state) {
     assert_int_equal(cp_memsampler_fill_model(ms, m), 0);
     assert_int_equal(m->ntimeline, 4);
     assert_int_equal(m->mem.dropped_samples, 6);
+    /* its own memory is counted: at least the 4 events it holds */
+    assert_true(m->mem.own_bytes >= 4 * sizeof(cp_tl_event));
+    assert_true(m->mem.own_bytes < (1u << 20));
     assert_int_equal(m->mem.procs[0].nsamples, 10); /* figures are not capped */
     for (uint32_t i = 1; i < 4; i++)
         assert_true(m->timeline[i].tick > m->timeline[i - 1].tick);
