@@ -41,8 +41,8 @@
 
 /* One followed process (a DataLoader worker). */
 typedef struct ms_proc {
-    cp_mproc fig;             /* figures; fig.loader holds a site id here */
-    int gone;                 /* exited: no longer sampled                */
+    cp_mproc fig; /* figures; fig.loader holds a site id here */
+    int gone;     /* exited: no longer sampled                */
 } ms_proc;
 
 typedef struct ms_note {
@@ -55,7 +55,7 @@ struct cp_memsampler {
     codeprof_session *s;
     uint64_t interval_ns;
     uint32_t timeline_samples;
-    int heap_counter;         /* memory_mode > 0: "memory.heap_live" too */
+    int heap_counter; /* memory_mode > 0: "memory.heap_live" too */
     const char *proc_root;
     struct cp_memsampler *next; /* registry */
 
@@ -63,7 +63,7 @@ struct cp_memsampler {
     pthread_cond_t cv;
     /* ---- mu ---- */
     pthread_t th;
-    int thread_pid;           /* pid that runs the thread; 0 none          */
+    int thread_pid; /* pid that runs the thread; 0 none          */
     int quit;
     uint64_t gen;             /* bumped by reset: a tick in flight is dropped */
     cp_mproc self;            /* this process (worker -1)                  */
@@ -73,8 +73,8 @@ struct cp_memsampler {
     uint64_t dropped_procs;
     ms_note notes[CP_MEM_MAX_DSNOTES];
     uint32_t nnotes;
-    cp_timeline *self_tl;     /* this process's counters                    */
-    cp_timeline *proc_tl;     /* the watched processes' counters            */
+    cp_timeline *self_tl; /* this process's counters                    */
+    cp_timeline *proc_tl; /* the watched processes' counters            */
     int warned_source;
     _Atomic uint64_t samples; /* ticks taken (report fingerprint)           */
 };
@@ -103,7 +103,9 @@ static void reg_child(void) {
     pthread_mutex_init(&reg_mu, NULL);
     atomic_store(&reg_fork_pid, 0);
 }
-static void reg_init(void) { pthread_atfork(reg_prepare, reg_parent, reg_child); }
+static void reg_init(void) {
+    pthread_atfork(reg_prepare, reg_parent, reg_child);
+}
 
 /* 1 when the lock was taken (release with reg_unlock(1)). */
 static int reg_lock(void) {
@@ -242,8 +244,13 @@ static void series_add(cp_mproc *p, uint64_t t, uint64_t rss, const cp_procmem *
 static void put_counter(cp_timeline *tl, uint64_t t, int which, int pid, uint64_t v) {
     if (!tl)
         return;
-    cp_tl_event e = {t, (int64_t)(v > INT64_MAX ? INT64_MAX : v), counter_site(which),
-                     (uint32_t)pid, CP_EV_COUNTER, CP_TLF_PROCESS, 0};
+    cp_tl_event e = {t,
+                     (int64_t)(v > INT64_MAX ? INT64_MAX : v),
+                     counter_site(which),
+                     (uint32_t)pid,
+                     CP_EV_COUNTER,
+                     CP_TLF_PROCESS,
+                     0};
     cp_timeline_put(tl, &e);
 }
 
@@ -288,8 +295,8 @@ void cp_memsampler_tick(cp_memsampler *ms) {
     memset(&self_pm, 0, sizeof self_pm);
     uint64_t rss;
     if (root) { /* tests: the fixture's "self" */
-        if (cp_procmem_read(root, 0, full_self ? CP_PROCMEM_ROLLUP : CP_PROCMEM_STATM,
-                            &self_pm) != 0)
+        if (cp_procmem_read(root, 0, full_self ? CP_PROCMEM_ROLLUP : CP_PROCMEM_STATM, &self_pm) !=
+            0)
             memset(&self_pm, 0, sizeof self_pm);
         rss = self_pm.rss;
     } else {
@@ -506,8 +513,7 @@ uint64_t cp_memsampler_samples(const cp_memsampler *ms) {
 
 /* ---- watching ---- */
 
-codeprof_status cp_memsampler_watch(cp_memsampler *ms, int pid, int worker,
-                                    uint32_t loader_site) {
+codeprof_status cp_memsampler_watch(cp_memsampler *ms, int pid, int worker, uint32_t loader_site) {
     if (!ms || pid <= 0)
         return CODEPROF_EINVAL;
     if (!ms->interval_ns)
@@ -620,8 +626,8 @@ static uint64_t store_bytes(const cp_timeline *tl) {
     if (!tl)
         return 0;
     const cp_tl_store *st = &tl->scopes;
-    return sizeof *tl + ((uint64_t)st->head_alloc + (st->ring ? st->ring_cap : 0)) *
-                            sizeof(cp_tl_event);
+    return sizeof *tl +
+           ((uint64_t)st->head_alloc + (st->ring ? st->ring_cap : 0)) * sizeof(cp_tl_event);
 }
 
 static uint64_t items_of(const cp_model *m, int32_t pid) {

@@ -9,10 +9,14 @@
 
 const char *cp_procmem_source_name(int source) {
     switch (source) {
-    case CP_PROCMEM_ROLLUP: return "rollup";
-    case CP_PROCMEM_SMAPS: return "smaps";
-    case CP_PROCMEM_STATM: return "statm";
-    default: return "none";
+    case CP_PROCMEM_ROLLUP:
+        return "rollup";
+    case CP_PROCMEM_SMAPS:
+        return "smaps";
+    case CP_PROCMEM_STATM:
+        return "statm";
+    default:
+        return "none";
     }
 }
 

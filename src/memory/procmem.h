@@ -31,8 +31,8 @@ typedef struct cp_procmem {
     uint64_t shared_clean, shared_dirty;
     uint64_t private_clean, private_dirty;
     uint64_t swap;
-    int source;            /* cp_procmem_source */
-    int has_pss;           /* pss is measured (not statm) */
+    int source;  /* cp_procmem_source */
+    int has_pss; /* pss is measured (not statm) */
 } cp_procmem;
 
 /* "rollup", "smaps", "statm", "none". */

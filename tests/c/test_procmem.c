@@ -141,7 +141,7 @@ static int make_root(void **state) {
     put_file("200/smaps", smaps_text); /* an older kernel: no rollup */
     put_file("200/statm", "1 1 1 0 0 0 0\n");
     put_file("300/statm", "25000 5000 1000 300 0 9000 0\n"); /* neither */
-    put_file("400/smaps_rollup", "");                       /* exited, not reaped */
+    put_file("400/smaps_rollup", "");                        /* exited, not reaped */
     put_file("400/statm", "0 0 0 0 0 0 0\n");
     return 0;
 }

@@ -27,8 +27,11 @@ static cp_model *cow_model(double first_mib, double last_mib, uint64_t py_object
     assert_non_null(m->mem.procs);
     m->mem.nprocs = 3;
     cp_mproc *p = m->mem.procs;
-    p[0] = (cp_mproc){.pid = 4242, .worker = -1, .nsamples = 10,
-                      .rss_first = (uint64_t)(900 * MIB), .rss_last = (uint64_t)(900 * MIB)};
+    p[0] = (cp_mproc){.pid = 4242,
+                      .worker = -1,
+                      .nsamples = 10,
+                      .rss_first = (uint64_t)(900 * MIB),
+                      .rss_last = (uint64_t)(900 * MIB)};
     for (int w = 0; w < 2; w++) {
         cp_mproc *q = &p[1 + w];
         q->pid = 5000 + w;

@@ -20,8 +20,7 @@
 static void counter(cp_model *m, uint64_t t, uint32_t site, uint32_t pid, int64_t v) {
     m->timeline = realloc(m->timeline, (m->ntimeline + 1) * sizeof *m->timeline);
     assert_non_null(m->timeline);
-    m->timeline[m->ntimeline++] =
-        (cp_tl_event){t, v, site, pid, CP_EV_COUNTER, CP_TLF_PROCESS, 0};
+    m->timeline[m->ntimeline++] = (cp_tl_event){t, v, site, pid, CP_EV_COUNTER, CP_TLF_PROCESS, 0};
 }
 
 static void scope(cp_model *m, uint64_t t, uint16_t kind, uint32_t site) {
