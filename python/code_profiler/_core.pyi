@@ -163,6 +163,16 @@ class Session:
         iterable: bool = False,
     ) -> None:
         """Record the configuration of the loader whose batch scopes use `site`."""
+    def watch_process(self, pid: int, worker: int = -1, loader: Optional[int] = None) -> bool:
+        """Follow process `pid` (DataLoader worker `worker` of the loader site
+        `loader`): RSS, PSS and USS from /proc/<pid>/smaps_rollup every
+        memory_sample_interval_s until it exits.  False when the memory
+        sampler is off; ValueError for pid <= 0 or a loader out of range."""
+    def describe_dataset_memory(self, loader: int, dataset: int, text: str,
+                                py_objects: int = 0, array_bytes: int = 0) -> bool:
+        """Describe the large containers of the dataset behind loader site
+        `loader` (for CP-DATA-009).  False when the memory sampler is off or
+        16 loaders are described already."""
     def set_spool_dir(self, dir: Optional[str]) -> None:
         """Parent: merge worker spool files (*.cpspool) found in `dir` into reports."""
     def attach_worker(self, dir: str, worker_id: int) -> None:

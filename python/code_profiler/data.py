@@ -29,6 +29,7 @@ import stat
 import sys
 import tempfile
 import threading
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
@@ -388,6 +389,102 @@ def _batch_len(batch: Any) -> int:
     return -1
 
 
+# ---------------------------------------------------------------------------
+# What a dataset holds (the copy-on-write rule, CP-DATA-009)
+# ---------------------------------------------------------------------------
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+_MIN_CONTAINER_LEN = 1000   # smaller containers cannot matter for copy-on-write
+_MAX_ATTRS = 64             # attributes looked at per object
+_SAMPLE = 8                 # elements looked at per container
+
+
+def _sample(v: Any) -> List[Any]:
+    """A few elements of a container, spread over it; no deep walk."""
+    n = len(v)
+    if isinstance(v, (list, tuple)):
+        step = max(1, n // _SAMPLE)
+        return [v[i] for i in range(0, n, step)][:_SAMPLE]
+    if isinstance(v, dict):
+        return list(itertools.islice(v.values(), _SAMPLE))
+    return list(itertools.islice(iter(v), _SAMPLE))
+
+
+def _objects_per_element(x: Any) -> int:
+    """Python objects an element stands for: itself, and for a small
+    tuple/list the objects in it (each has a reference count)."""
+    if isinstance(x, (tuple, list)) and len(x) <= 64:
+        return 1 + len(x)
+    if isinstance(x, dict) and len(x) <= 64:
+        return 1 + 2 * len(x)
+    return 1
+
+
+def _array_bytes(v: Any) -> Optional[int]:
+    """Bytes of a numpy array or a torch tensor (None: neither)."""
+    mod = type(v).__module__ or ""
+    if mod.startswith("numpy") and hasattr(v, "nbytes") and hasattr(v, "dtype"):
+        return int(v.nbytes)
+    if mod.startswith("torch") and hasattr(v, "element_size") and hasattr(v, "nelement"):
+        return int(v.element_size() * v.nelement())
+    return None
+
+
+def describe_containers(ds: Any, _depth: int = 0, _prefix: str = "self") -> "tuple[str, int, int]":
+    """Describes the large containers among a dataset's attributes, for the
+    copy-on-write rule: ``(text, python_objects, array_bytes)`` where text is
+    e.g. ``"self.samples: list of 2000000 str"``.  Bounded work: at most
+    64 attributes, 8 sampled elements per container, one level into an
+    attribute that is itself a dataset (``torch.utils.data.Subset.dataset``).
+    Numpy arrays of dtype object count as Python objects."""
+    try:
+        attrs = vars(ds)
+    except TypeError:
+        return "", 0, 0
+    parts: List[str] = []
+    py_objects = 0
+    array_bytes = 0
+    for name, v in itertools.islice(list(attrs.items()), _MAX_ATTRS):
+        if not isinstance(name, str) or name.startswith("__"):
+            continue
+        label = f"{_prefix}.{name}"
+        try:
+            if isinstance(v, _CONTAINERS):
+                n = len(v)
+                if n < _MIN_CONTAINER_LEN:
+                    continue
+                sample = _sample(v)
+                types = sorted({type(x).__name__ for x in sample})
+                per = (sum(_objects_per_element(x) for x in sample) / len(sample)) if sample else 1
+                if isinstance(v, dict):
+                    per += 1  # the keys
+                py_objects += int(n * per)
+                parts.append(f"{label}: {type(v).__name__} of {n} {'/'.join(types) or 'object'}")
+                continue
+            nbytes = _array_bytes(v)
+            if nbytes is not None:
+                dtype = getattr(v, "dtype", None)
+                if str(dtype) == "object":
+                    size = int(getattr(v, "size", 0))
+                    py_objects += size
+                    parts.append(f"{label}: numpy object array of {size}")
+                elif nbytes >= 1 << 20:
+                    array_bytes += nbytes
+                    shape = tuple(getattr(v, "shape", ()))
+                    parts.append(f"{label}: {type(v).__name__} {dtype} {shape}")
+                continue
+            if (_depth == 0 and hasattr(v, "__getitem__") and hasattr(v, "__len__")
+                    and hasattr(v, "__dict__") and not isinstance(v, type)):
+                t, po, ab = describe_containers(v, 1, label)
+                if t:
+                    parts.append(t)
+                    py_objects += po
+                    array_bytes += ab
+        except Exception:  # a property that raises, a broken __len__: skip it
+            continue
+    return "; ".join(parts), py_objects, array_bytes
+
+
 class ProfiledDataLoader:
     """Iterates exactly as the wrapped loader does, recording for each batch
     the time the loop waits inside ``next()`` and the step time between
@@ -404,6 +501,8 @@ class ProfiledDataLoader:
         self._site_name = _next_name(f"DataLoader({label})")
         self._site = _core.site(self._site_name, None, 0, _core.SITE_LOADER)
         self._epochs = 0
+        self._watched: Dict[int, int] = {}  # worker pid -> worker id (memory sampler)
+        self._dataset_described = False
         self._dataset_wrapper: Optional[_DatasetCommon] = None
         if ds is not None and not isinstance(ds, _DatasetCommon):
             self._dataset_wrapper = profiler._data.wrap_loader_dataset(loader, ds)
@@ -448,6 +547,45 @@ class ProfiledDataLoader:
             iterable=_is_iterable_style(getattr(loader, "dataset", None)),
         )
 
+    def _watch_workers(self, sess: "_core.Session", it: Any) -> None:
+        """Tells the session's memory sampler about this iterator's worker
+        processes (RSS, PSS, USS per worker over the run), once per pid:
+        persistent workers are registered at their first epoch.  The
+        workers exist once the iterator does (torch starts them in its
+        constructor).  Also describes the dataset's large containers, once,
+        for the copy-on-write rule (CP-DATA-009), when the workers are
+        forked (the only ones that share the parent's pages).  Nothing
+        happens when the
+        sampler is off (memory_sample_interval_s == 0)."""
+        workers = getattr(it, "_workers", None)
+        if not workers:
+            return
+        try:
+            for wid, proc in enumerate(list(workers)):
+                pid = getattr(proc, "pid", None)
+                if not isinstance(pid, int) or pid <= 0 or self._watched.get(pid) == wid:
+                    continue
+                if not sess.watch_process(pid, wid, self._site):
+                    return  # the sampler is off
+                self._watched[pid] = wid
+            # Copy-on-write concerns forked workers only: a spawn or
+            # forkserver worker unpickles a private copy of the dataset, its
+            # USS grows by that copy whatever the dataset holds.
+            forked = all(getattr(p, "_start_method", "fork") == "fork" for p in workers)
+            if not self._dataset_described and forked:
+                self._dataset_described = True
+                wrapper = self._dataset_wrapper
+                ds = wrapper._dataset if wrapper is not None else getattr(self._loader, "dataset",
+                                                                          None)
+                text, py_objects, array_bytes = describe_containers(ds)
+                if text:
+                    sess.describe_dataset_memory(self._site,
+                                                 wrapper._site if wrapper is not None else 0,
+                                                 text, py_objects, array_bytes)
+        except (ValueError, OverflowError, RuntimeError, MemoryError) as exc:  # keep looping
+            warnings.warn(f"codeprof: cannot follow the memory of {self._site_name}'s workers: "
+                          f"{exc}", RuntimeWarning, stacklevel=3)
+
     @property
     def loader(self) -> Any:
         """The wrapped loader."""
@@ -479,6 +617,7 @@ class ProfiledDataLoader:
             sess.attr(_core.ATTR_CANCEL, 1)
             sess.exit(site, _core.SCOPE_BATCH)
             raise
+        self._watch_workers(sess, it)
         first = True
         while True:
             if not first:

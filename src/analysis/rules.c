@@ -67,6 +67,10 @@ static const cp_rule rules[] = {
      cp_rule_data_pin_memory},
     {{"CP-DATA-008", "slow_data_loading", "a dataset's item loads raised"},
      cp_rule_data_failures},
+    {{"CP-DATA-009", "slow_data_loading",
+      "a DataLoader worker's private memory (USS) grows by >= 64 MiB and >= 10% while its "
+      "dataset holds >= 10000 Python objects in containers (copy-on-write of refcounts)"},
+     cp_rule_data_cow},
 };
 
 #define NRULES (sizeof rules / sizeof rules[0])

@@ -126,6 +126,13 @@
  *               saving_s 0 (copies are not timed).
  *   CP-DATA-008 slow_data_loading  a dataset whose item loads raised.
  *               Severity 1.01, saving_s 0 (a correctness problem).
+ *   CP-DATA-009 slow_data_loading  a loader whose dataset the facade
+ *               described with >= 10000 Python objects in containers
+ *               (m->mem.dsnotes) and at least one sampled worker whose USS
+ *               grew by >= 64 MiB and >= 10% of its first reading (the
+ *               copy-on-write of reference counts).  Value: the largest
+ *               growth (bytes).  Severity 10 x the summed growth / machine
+ *               memory, at least 1.01; saving_s 0 (memory, not time).
  * A compute-bound run (no loader's stall above the threshold) never gets
  * CP-DATA-001 or 006: it is never told to add workers or tune prefetching.
  *

@@ -606,3 +606,86 @@ int cp_rule_data_failures(cp_model *m, const cp_rule_info *info) {
     }
     return 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* CP-DATA-009 copy-on-write growth of DataLoader workers                    */
+/* ------------------------------------------------------------------------ */
+
+#define COW_MIN_GROWTH (64.0 * 1024 * 1024) /* bytes of USS growth per worker  */
+#define COW_MIN_RATIO 0.10                  /* and this share of its first USS */
+#define COW_MIN_OBJECTS 10000               /* Python objects in containers    */
+
+static const cp_mds_note *note_of(const cp_model *m, uint32_t loader) {
+    for (uint32_t i = 0; i < m->mem.ndsnotes; i++)
+        if (m->mem.dsnotes[i].loader == loader)
+            return &m->mem.dsnotes[i];
+    return NULL;
+}
+
+/* USS growth of a sampled worker (0 when it did not grow or has one reading). */
+static double uss_growth(const cp_mproc *p) {
+    if (p->nsamples < 2 || p->uss_last <= p->uss_first)
+        return 0;
+    return (double)(p->uss_last - p->uss_first);
+}
+
+static int cow_grows(const cp_mproc *p) {
+    double g = uss_growth(p);
+    return g >= COW_MIN_GROWTH && g >= COW_MIN_RATIO * (double)p->uss_first;
+}
+
+int cp_rule_data_cow(cp_model *m, const cp_rule_info *info) {
+    const cp_mmem *mm = &m->mem;
+    for (uint32_t n = 0; n < mm->ndsnotes; n++) {
+        const cp_mds_note *note = &mm->dsnotes[n];
+        if (note->py_objects < COW_MIN_OBJECTS || note_of(m, note->loader) != note)
+            continue;
+        /* the loader's workers whose private memory grew */
+        uint32_t nworkers = 0, ngrew = 0;
+        double max_growth = 0, sum_growth = 0;
+        msg per;
+        memset(&per, 0, sizeof per);
+        for (uint32_t i = 0; i < mm->nprocs; i++) {
+            const cp_mproc *p = &mm->procs[i];
+            if (p->worker < 0 || p->loader != note->loader || p->nsamples < 2)
+                continue;
+            nworkers++;
+            if (!cow_grows(p))
+                continue;
+            double g = uss_growth(p);
+            ngrew++;
+            sum_growth += g;
+            if (g > max_growth)
+                max_growth = g;
+            if (ngrew <= 4) {
+                mcat(&per, "%sworker %d %.0f -> %.0f MiB", ngrew > 1 ? ", " : "", (int)p->worker,
+                     cp_rule_mib((double)p->uss_first), cp_rule_mib((double)p->uss_last));
+                if (p->items)
+                    mcat(&per, " (%.1f KiB per item)", g / 1024.0 / (double)p->items);
+            }
+        }
+        if (!ngrew)
+            continue;
+        if (ngrew > 4)
+            mcat(&per, ", ...");
+        const char *loader = name_of(m, note->loader);
+        const char *dataset = note->dataset ? name_of(m, note->dataset) : "its dataset";
+        /* a memory problem, not a time one: saving 0; severity grows with
+         * the share of the machine the copies take */
+        double sev = MIN_SEVERITY;
+        if (mm->machine_bytes)
+            sev = at_least(10.0 * sum_growth / (double)mm->machine_bytes);
+        char subject[256];
+        snprintf(subject, sizeof subject, "%s", loader);
+        if (cp_rule_add(m, info, subject, max_growth, COW_MIN_GROWTH, "bytes", sev, 0.0,
+                        "%u of %u workers of %s grew their private memory (USS) while reading "
+                        "%s [%.160s]: %s. Reading a Python object writes its reference count, "
+                        "so each worker copies the pages of the parent's objects it touches "
+                        "(copy-on-write): up to one copy of the dataset per worker. Keep the "
+                        "data in numpy arrays or shared memory (torch tensors, np.frombuffer "
+                        "over an mmap, Arrow) instead of lists of Python objects.",
+                        ngrew, nworkers, loader, dataset, note->text, per.s) != 0)
+            return -1;
+    }
+    return 0;
+}

@@ -1,4 +1,4 @@
-/* rules_data.h -- the data-loading analysis rules (CP-DATA-001..008).
+/* rules_data.h -- the data-loading analysis rules (CP-DATA-001..009).
  *
  * Each function reads m->data (and m->cfg thresholds) and appends one
  * finding per subject that fires, with `info`'s id and category (the
@@ -33,6 +33,8 @@ int cp_rule_data_worker_startup(cp_model *m, const cp_rule_info *info); /* CP-DA
 int cp_rule_data_bursty(cp_model *m, const cp_rule_info *info);         /* CP-DATA-006 */
 int cp_rule_data_pin_memory(cp_model *m, const cp_rule_info *info);     /* CP-DATA-007 */
 int cp_rule_data_failures(cp_model *m, const cp_rule_info *info);       /* CP-DATA-008 */
+/* CP-DATA-009 reads m->mem (procs, dsnotes, machine_bytes), not m->data. */
+int cp_rule_data_cow(cp_model *m, const cp_rule_info *info);            /* CP-DATA-009 */
 
 /* Producers needed to keep a loop fed: ceil(batch * t_item / t_step),
  * at least 1 and at most `cpus` (when cpus > 0).  0 when t_step <= 0 or

@@ -127,6 +127,18 @@ static void consume(void *ctx, const cp_tbuf *t, const cp_event *ev, uint32_t n)
     }
 }
 
+int cp_timeline_put(cp_timeline *tl, const cp_tl_event *e) {
+    if (!tl->keep_scopes)
+        return -1;
+    cp_tl_event *o = slot(&tl->scopes);
+    if (!o) {
+        tl->scopes.dropped++;
+        return -1;
+    }
+    *o = *e;
+    return 0;
+}
+
 static void reset_cb(void *ctx) { cp_timeline_reset(ctx); }
 
 cp_sink cp_timeline_sink(cp_timeline *tl) {

@@ -65,6 +65,22 @@ void cp_timeline_reset(cp_timeline *tl);
 /* The sink that feeds `tl`. */
 cp_sink cp_timeline_sink(cp_timeline *tl);
 
+/* Counter events that come from no thread's buffer (the memory sampler's
+ * readings: memsampler.h) carry this flag; their `thread` is then the pid
+ * of the process measured, 0 meaning the model's own process, so writers
+ * put them on that process's counter tracks and never make a thread of
+ * them. */
+#define CP_TLF_PROCESS 0x8000u
+
+/* Appends one event to the explicit store of `tl` under that store's
+ * policy (the first cap/2 events, then a ring of the most recent); events
+ * that could not be kept (OOM, or pushed out of the ring) are counted in
+ * tl->scopes.dropped.  For producers that are not threads recording
+ * through cp_emit (the memory sampler's counter store).  The caller
+ * serialises it with every other use of `tl` (agg_mu for a session's
+ * timeline).  Returns 0 when stored, -1 when not (OOM, cap 0). */
+int cp_timeline_put(cp_timeline *tl, const cp_tl_event *e);
+
 /* Events held by a store (&tl->scopes or &tl->traced), oldest first,
  * copied into a new array (free with free()); *n receives the count.
  * NULL with *n == 0 when empty or on OOM. */

@@ -50,7 +50,7 @@ typedef struct track {
     int64_t pid;
     uint64_t tid;
     uint32_t site;   /* names the track: loader site, or 0 */
-    int kind;        /* 0 thread, 1 items, 2 loader, 3 worker */
+    int kind;        /* 0 thread, 1 items, 2 loader, 3 worker, 4 process counters only */
     int32_t worker;
 } track;
 
@@ -317,6 +317,33 @@ static void cut_at_seam(tw *w) {
 /* Writes one stream's events (`n` of `ev`, oldest first), pairing its
  * ENTER/EXIT per thread; `seam` (0: none) is where the stream jumps over
  * its dropped middle (only the traced stream is cut there). */
+/* The DataLoader worker id of a process the memory sampler followed; -1
+ * when it is not one. */
+static int32_t worker_of_pid(const cp_model *m, int64_t pid) {
+    for (uint32_t i = 0; i < m->mem.nprocs; i++)
+        if (m->mem.procs[i].pid == pid)
+            return m->mem.procs[i].worker;
+    return -1;
+}
+
+/* A counter of a whole process (the memory sampler's readings: timeline.h
+ * CP_TLF_PROCESS): a "C" event on that process, named by its site
+ * ("memory.rss", ...); its `thread` is the pid, 0 for the model's own.
+ * No thread track is made for it. */
+static int process_counter(tw *w, const cp_tl_event *e) {
+    const cp_model *m = w->m;
+    int64_t pid = e->thread ? (int64_t)e->thread : (int64_t)m->pid;
+    if (add_track(w, pid, 0, 4, 0, pid == m->pid ? -1 : worker_of_pid(m, pid)) != 0)
+        return -1;
+    begin_event(w, 'C', "memory");
+    put_site_name(w, e->site);
+    put_pid_tid_ts(w, pid, 0, e->tick);
+    cp_strbuf_puts(w->out, ",\"args\":{\"bytes\":");
+    put_i64(w->out, e->value);
+    cp_strbuf_puts(w->out, "}}");
+    return w->oom || !cp_strbuf_ok(w->out) ? -1 : 0;
+}
+
 static int timeline_events(tw *w, const cp_tl_event *ev, uint32_t n, int stream,
                            uint32_t seam) {
     const cp_model *m = w->m;
@@ -326,6 +353,11 @@ static int timeline_events(tw *w, const cp_tl_event *ev, uint32_t n, int stream,
             cut_at_seam(w);
             if (w->oom)
                 return -1;
+        }
+        if (e->kind == CP_EV_COUNTER && (e->flags & CP_TLF_PROCESS)) {
+            if (process_counter(w, e) != 0)
+                return -1;
+            continue;
         }
         tstack *st = stack_of(w, e->thread, stream);
         if (!st)
@@ -552,6 +584,8 @@ static void metadata(tw *w) {
     for (uint32_t i = 0; i < w->ntracks; i++) {
         const track *t = &w->tracks[i];
         char name[320];
+        if (t->kind == 4)
+            continue; /* counters belong to the process, not to a thread */
         switch (t->kind) {
         case 1:
             snprintf(name, sizeof name, "dataset items");

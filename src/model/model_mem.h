@@ -92,7 +92,25 @@ typedef struct cp_mproc {
     uint64_t pss_first, pss_last, pss_max;
     uint64_t uss_first, uss_last, uss_max;    /* Private_Clean + Private_Dirty */
     uint64_t items;           /* items the worker loaded while sampled (0 unknown) */
+    /* procmem: where the readings came from (procmem.h cp_procmem_source:
+     * 1 smaps_rollup, 2 smaps summed, 3 statm: no PSS, USS = RSS - shared),
+     * and whether the process had exited when the model was built. */
+    int32_t source;
+    int32_t exited;
 } cp_mproc;
+
+/* What the facade saw in a DataLoader's dataset, in the parent, when its
+ * workers were registered (codeprof_session_describe_dataset): the large
+ * Python containers among the dataset's attributes, for the copy-on-write
+ * rule CP-DATA-009. */
+#define CP_MEM_MAX_DSNOTES 16
+typedef struct cp_mds_note {
+    uint32_t loader;          /* model site of the loader                     */
+    uint32_t dataset;         /* model site of the dataset; 0 unknown          */
+    uint64_t py_objects;      /* Python objects held in containers (estimate)  */
+    uint64_t array_bytes;     /* bytes held in numpy arrays / tensors          */
+    char text[256];           /* "self.samples: list of 2000000 str; ..."      */
+} cp_mds_note;
 
 /* A snapshot at a memory-context exit (memory_snapshots). */
 typedef struct cp_msnap {
@@ -132,6 +150,12 @@ typedef struct cp_mmem {
     uint64_t own_bytes;
     uint64_t dropped_blocks, dropped_stacks, dropped_snapshots, dropped_marks;
     uint64_t dropped_ctxs, dropped_samples;
+
+    /* procmem (memsampler.c): dataset descriptions of watched loaders, and
+     * processes the sampler could not follow (CP_MEM_MAX_PROCS). */
+    cp_mds_note dsnotes[CP_MEM_MAX_DSNOTES];
+    uint32_t ndsnotes;
+    uint64_t dropped_procs;
 } cp_mmem;
 
 struct cp_model;

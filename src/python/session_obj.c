@@ -4,6 +4,7 @@
 
 #include "python/ext.h"
 #include "core/warnings.h"
+#include "memory/memsampler.h"
 #include "report/output.h"
 #include "python/tracer.h"
 
@@ -527,6 +528,70 @@ static PyObject *session_describe_loader(PyObject *op, PyObject *args, PyObject 
     Py_RETURN_NONE;
 }
 
+/* watch_process(pid, worker=-1, loader=0) -> bool (procmem, memsampler.c) */
+static PyObject *session_watch_process(PyObject *op, PyObject *args, PyObject *kwargs) {
+    cp_py_session *self = (cp_py_session *)op;
+    static char *kwlist[] = {"pid", "worker", "loader", NULL};
+    int pid, worker = -1;
+    PyObject *loader_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|iO:watch_process", kwlist, &pid, &worker,
+                                     &loader_obj))
+        return NULL;
+    if (cp_py_session_check(self) < 0)
+        return NULL;
+    unsigned long loader = 0;
+    if (loader_obj != Py_None) {
+        loader = PyLong_AsUnsignedLong(loader_obj);
+        if (PyErr_Occurred() || loader > UINT32_MAX) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError,
+                         "Session.watch_process(): loader must be a site id (int in [0, 2**32)) "
+                         "or None, got %R", loader_obj);
+            return NULL;
+        }
+    }
+    if (pid <= 0) {
+        PyErr_Format(PyExc_ValueError, "Session.watch_process(): pid must be > 0, got %d", pid);
+        return NULL;
+    }
+    codeprof_status st = codeprof_session_watch_process(self->s, pid, worker, (uint32_t)loader);
+    if (st == CODEPROF_ENOTSUP)
+        Py_RETURN_FALSE; /* the session's memory sampler is off */
+    if (st != CODEPROF_OK)
+        return cp_py_raise(st, NULL, "Session.watch_process(): pid", 0, NULL);
+    Py_RETURN_TRUE;
+}
+
+/* describe_dataset_memory(loader, dataset, text, py_objects=0, array_bytes=0) -> bool */
+static PyObject *session_describe_dataset_memory(PyObject *op, PyObject *args,
+                                                 PyObject *kwargs) {
+    cp_py_session *self = (cp_py_session *)op;
+    static char *kwlist[] = {"loader", "dataset", "text", "py_objects", "array_bytes", NULL};
+    unsigned int loader, dataset;
+    const char *text;
+    unsigned long long py_objects = 0, array_bytes = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "IIs|KK:describe_dataset_memory", kwlist,
+                                     &loader, &dataset, &text, &py_objects, &array_bytes))
+        return NULL;
+    if (cp_py_session_check(self) < 0)
+        return NULL;
+    if (!loader) {
+        PyErr_SetString(PyExc_ValueError,
+                        "Session.describe_dataset_memory(): loader must be a loader site id, got 0");
+        return NULL;
+    }
+    cp_memsampler *ms = cp_memsampler_of(self->s);
+    if (!ms)
+        Py_RETURN_FALSE;
+    codeprof_status st = cp_memsampler_describe_dataset(ms, loader, dataset, text, py_objects,
+                                                        array_bytes);
+    if (st == CODEPROF_ENOMEM)
+        Py_RETURN_FALSE; /* CP_MEM_MAX_DSNOTES loaders described already */
+    if (st != CODEPROF_OK)
+        return cp_py_raise(st, NULL, "Session.describe_dataset_memory(): loader", 0, NULL);
+    Py_RETURN_TRUE;
+}
+
 static PyObject *session_set_spool_dir(PyObject *op, PyObject *arg) {
     cp_py_session *self = (cp_py_session *)op;
     if (cp_py_session_check(self) < 0)
@@ -631,6 +696,16 @@ static PyMethodDef session_methods[] = {
      "describe_loader(site, num_workers=0, batch_size=0, prefetch_factor=0, pin_memory=False,\n"
      "                persistent_workers=False, uses_gpu=False, iterable=False)\n\n"
      "Record the configuration of the loader whose batch scopes use `site`."},
+    {"watch_process", (PyCFunction)(void (*)(void))session_watch_process,
+     METH_VARARGS | METH_KEYWORDS,
+     "watch_process(pid, worker=-1, loader=None) -> bool\n\nFollow process `pid` (DataLoader "
+     "worker `worker` of the loader site `loader`): RSS, PSS and USS sampled every "
+     "memory_sample_interval_s until it exits.  False when the memory sampler is off."},
+    {"describe_dataset_memory", (PyCFunction)(void (*)(void))session_describe_dataset_memory,
+     METH_VARARGS | METH_KEYWORDS,
+     "describe_dataset_memory(loader, dataset, text, py_objects=0, array_bytes=0) -> bool\n\n"
+     "Describe the large containers of the dataset behind the loader site `loader` (for the "
+     "copy-on-write rule CP-DATA-009).  False when the memory sampler is off."},
     {"set_spool_dir", session_set_spool_dir, METH_O,
      "set_spool_dir(dir)\n\nMerge worker spool files from `dir` into reports (None clears)."},
     {"attach_worker", session_attach_worker, METH_VARARGS,

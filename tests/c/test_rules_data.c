@@ -481,7 +481,7 @@ static void test_rules_table_lists_data_rules(void **state) {
                         !strcmp(r->category, "slow_preprocessing"));
         }
     }
-    assert_int_equal(seen, 8);
+    assert_int_equal(seen, 9);
 }
 
 /* ---- real scopes, fake clock ------------------------------------------- */
