@@ -509,6 +509,21 @@ PyObject *cp_py_memhooks_state(PyObject *mod, PyObject *unused) {
     int bad = !npv || !why || PyDict_SetItemString(d, "numpy", npv) < 0 ||
               PyDict_SetItemString(d, "numpy_reason", why) < 0 ||
               PyDict_SetItemString(d, "gc", gc) < 0 || PyDict_SetItemString(d, "owner", own) < 0;
+    if (!bad) {
+        cp_mgc g;
+        cp_gcstats_read(&g);
+        PyObject *gcd = Py_BuildValue(
+            "{s:[KKK],s:[KKK],s:[KKK],s:[KKK]}", "collections",
+            (unsigned long long)g.collections[0], (unsigned long long)g.collections[1],
+            (unsigned long long)g.collections[2], "collected", (unsigned long long)g.collected[0],
+            (unsigned long long)g.collected[1], (unsigned long long)g.collected[2],
+            "uncollectable", (unsigned long long)g.uncollectable[0],
+            (unsigned long long)g.uncollectable[1], (unsigned long long)g.uncollectable[2],
+            "time_ns", (unsigned long long)g.time_ns[0], (unsigned long long)g.time_ns[1],
+            (unsigned long long)g.time_ns[2]);
+        bad = !gcd || PyDict_SetItemString(d, "gc_counters", gcd) < 0;
+        Py_XDECREF(gcd);
+    }
     Py_XDECREF(npv);
     Py_XDECREF(why);
     Py_XDECREF(gc);

@@ -469,3 +469,51 @@ def test_tracemalloc_started_before_and_after(forwarding):
     n_alone, n = r["once"]
     assert n_alone >= 1000 and n < 1.3 * n_alone, r  # reused, not wrapped over itself
     assert r["final"] == "off"
+
+
+# ---------------------------------------------------------------------------
+# gc.callbacks
+# ---------------------------------------------------------------------------
+
+def test_gc_counters_equal_gc_get_stats_deltas():
+    code = textwrap.dedent("""
+        import gc
+        import code_profiler._core as core
+        def snap():
+            ours = core._memhooks_state()["gc_counters"]
+            theirs = gc.get_stats()
+            return ours, theirs
+        s = core.Session(memory_mode=0, gc=True)
+        s.start()
+        gc.disable()          # no collection while the two are read
+        o0, t0 = snap()
+        gc.enable()
+        class Node:
+            def __init__(self):
+                self.me = self
+        class Fin:
+            def __del__(self):
+                pass
+        for i in range(20000):            # natural collections (cycles of containers)
+            a = Node(); b = [a]; a.b = b
+            if i % 1000 == 0:
+                f = Fin(); f.f = f
+        del a, b, f
+        gc.collect(0); gc.collect(1); gc.collect(2); gc.collect()
+        gc.disable()
+        o1, t1 = snap()
+        gc.enable()
+        s.stop()
+        d = {k: [o1[k][g] - o0[k][g] for g in range(3)] for k in ("collections", "collected", "uncollectable")}
+        e = {k: [t1[g][k] - t0[g][k] for g in range(3)] for k in ("collections", "collected", "uncollectable")}
+        t = [o1["time_ns"][g] - o0["time_ns"][g] for g in range(3)]
+        print({"ours": d, "theirs": e, "time": t})
+    """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    r = result(p)
+    assert r["ours"] == r["theirs"]
+    assert r["theirs"]["collections"][0] >= 2          # natural gen-0 ones plus the forced one
+    assert r["theirs"]["collections"][2] >= 2
+    assert sum(r["theirs"]["collected"]) >= 20000      # the cycles were collected
+    assert all(t > 0 for t in r["time"])
