@@ -40,9 +40,10 @@
  * numpy._core._multiarray_umath, or numpy.core._multiarray_umath for numpy
  * 1.x), slot 211 (feature version, >= 1.22's) and slot 305
  * (PyDataMem_GetHandler), called in a fresh context so that it returns the
- * default handler.  Only a numpy already imported is hooked (importing it
- * would change the program); anything unexpected leaves numpy alone with
- * one session warning "memory_numpy_unavailable" naming why.
+ * default handler.  The profiler never imports numpy (that would change the
+ * program): a numpy imported at start() is hooked then, one imported later
+ * at its import (np_import_watch).  Anything unexpected leaves numpy alone
+ * with one session warning "memory_numpy_unavailable" naming why.
  */
 #include "python/memhook.h"
 
@@ -220,6 +221,7 @@ static struct {
     np_allocator prev; /* its functions before ours (never cleared)      */
     int patched;       /* ours are in h                                  */
     char reason[160];  /* why numpy is not hooked ("" when it is)        */
+    int final;         /* the reason will not change (not "not found")   */
 } g_np;
 
 static void *np_malloc(void *ctx, size_t n) {
@@ -295,6 +297,7 @@ static int mem_writable(const void *p, size_t len) {
 /* Finds numpy's default handler; NULL with g_np.reason set otherwise.
  * Never leaves an exception set. */
 static np_handler *np_find_default(void) {
+    g_np.final = 0;
     static const char *const mods[] = {"numpy._core._multiarray_umath",
                                        "numpy.core._multiarray_umath"};
     PyObject *mod = NULL;
@@ -326,6 +329,7 @@ static np_handler *np_find_default(void) {
                  "numpy C-API feature version 0x%x has no data-memory handler (needs numpy >= "
                  "1.22)",
                  fv);
+        g_np.final = 1;
         goto out;
     }
     PyObject *(*get_handler)(void) = (PyObject * (*)(void)) api[NP_API_GET_HANDLER_SLOT];
@@ -351,12 +355,14 @@ static np_handler *np_find_default(void) {
         !h->allocator.realloc || !h->allocator.free) {
         snprintf(g_np.reason, sizeof g_np.reason,
                  "numpy's data-memory handler has version %d, expected 1", h ? h->version : -1);
+        g_np.final = 1;
         h = NULL;
         goto out;
     }
     if (!mem_writable(&h->allocator, sizeof h->allocator)) {
         snprintf(g_np.reason, sizeof g_np.reason,
                  "numpy's default data-memory handler is not in writable memory");
+        g_np.final = 1;
         h = NULL;
     }
 out:
@@ -381,6 +387,7 @@ static int np_install(void) {
                g_np.h->allocator.free != g_np.prev.free) {
         snprintf(g_np.reason, sizeof g_np.reason,
                  "numpy's default data-memory handler was changed by another tool");
+        g_np.final = 1;
         return 0;
     }
     /* The originals ignore ctx; ours ignore it too: the pointers may be
@@ -391,6 +398,50 @@ static int np_install(void) {
     NP_STORE(free, np_free);
     g_np.patched = 1;
     g_np.reason[0] = '\0';
+    return 1;
+}
+
+/* numpy imported after start() (or being imported: its C module not yet
+ * complete): an audit hook (added once per process; audit hooks cannot be
+ * removed) watches the "import" events while a session waits for numpy, and
+ * hooks it at the first import that follows the loading of numpy's C module
+ * (numpy imports many more modules after it).  Costs one
+ * flag test per audit event otherwise. */
+static int g_np_pending;      /* a running session waits for numpy          */
+static int g_np_audit_added;
+static codeprof_session *g_np_pending_s; /* where a failure is reported     */
+
+static int np_import_watch(const char *event, PyObject *args, void *data) {
+    (void)args, (void)data;
+    if (!g_np_pending || strcmp(event, "import") != 0)
+        return 0;
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    if (np_install()) {
+        g_np_pending = 0;
+    } else if (g_np.final) {
+        g_np_pending = 0; /* numpy is there but cannot be hooked: say why, once */
+        char msg[256];
+        snprintf(msg, sizeof msg, "numpy array data is not tracked: %s", g_np.reason);
+        if (g_np_pending_s)
+            codeprof_session_warn(g_np_pending_s, "memory_numpy_unavailable", msg);
+    }
+    PyErr_Clear();
+    PyErr_Restore(et, ev, etb);
+    return 0;
+}
+
+/* Starts waiting for numpy; 0 when the watch could not be added. */
+static int np_watch_imports(codeprof_session *s) {
+    if (!g_np_audit_added) {
+        if (PySys_AddAuditHook(np_import_watch, NULL) < 0) {
+            PyErr_Clear();
+            return 0;
+        }
+        g_np_audit_added = 1;
+    }
+    g_np_pending_s = s;
+    g_np_pending = 1;
     return 1;
 }
 
@@ -428,9 +479,14 @@ void cp_py_memhooks_start(cp_py_session *owner) {
         for (int i = 0; i < MH_NDOM; i++)
             mh_install(i);
         if (!np_install()) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "numpy array data is not tracked: %s", g_np.reason);
-            codeprof_session_warn(owner->s, "memory_numpy_unavailable", msg);
+            /* Not imported yet: hook it when it is (the warning, if it
+             * never is, comes at stop).  Anything else: say why now. */
+            int later = !g_np.final && np_watch_imports(owner->s);
+            if (!later) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "numpy array data is not tracked: %s", g_np.reason);
+                codeprof_session_warn(owner->s, "memory_numpy_unavailable", msg);
+            }
         }
         g_owner_alloc = 1;
     }
@@ -455,6 +511,13 @@ void cp_py_memhooks_stop(cp_py_session *owner) {
     if (g_owner_gc)
         cp_py_gchook_uninstall();
     if (g_owner_alloc) {
+        if (g_np_pending) {
+            g_np_pending = 0;
+            g_np_pending_s = NULL;
+            codeprof_session_warn(owner->s, "memory_numpy_unavailable",
+                                  "numpy array data is not tracked: numpy was not imported "
+                                  "while the session ran");
+        }
         np_uninstall();
         for (int i = MH_NDOM - 1; i >= 0; i--)
             mh_uninstall(i);
@@ -499,7 +562,8 @@ PyObject *cp_py_memhooks_state(PyObject *mod, PyObject *unused) {
         }
         Py_DECREF(top);
     }
-    const char *np = g_np.patched ? (g_owner_alloc ? "installed" : "inert")
+    const char *np = g_np.patched    ? (g_owner_alloc ? "installed" : "inert")
+                     : g_np_pending   ? "waiting"
                      : g_np.reason[0] ? "unavailable"
                                       : "off";
     PyObject *npv = PyUnicode_FromString(np);

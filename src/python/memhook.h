@@ -33,7 +33,7 @@ void cp_py_memhooks_stop(cp_py_session *owner);
 
 /* _core._memhooks_state() -> dict: what is installed now (tests, docs):
  * {"raw"|"mem"|"object": "installed"|"inert"|"off", "numpy": same or
- * "unavailable", "numpy_reason": str|None, "gc": bool, "owner": bool,
+ * "waiting" (for numpy's import) or "unavailable", "numpy_reason": str|None, "gc": bool, "owner": bool,
  * "gc_counters": {"collections"|"collected"|"uncollectable"|"time_ns":
  * [gen0, gen1, gen2]} (gcstats.h, process-wide)}. */
 PyObject *cp_py_memhooks_state(PyObject *mod, PyObject *unused);

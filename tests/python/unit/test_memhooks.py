@@ -158,8 +158,29 @@ def test_numpy_not_imported_warns_once_and_other_domains_go_on(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     r = result(p)
-    assert r["st"]["numpy"] == "unavailable" and r["st"]["raw"] == "installed"
+    assert r["st"]["numpy"] == "waiting" and r["st"]["raw"] == "installed"
     assert r["n"] == 1 and "not imported" in r["msg"]
+
+
+def test_numpy_imported_after_start_is_hooked_at_import(forwarding):
+    pytest.importorskip("numpy")
+    r = result(run_py(forwarding, """
+        assert "numpy" not in sys.modules
+        s = start()
+        before = core._memhooks_state()["numpy"]
+        import numpy as np
+        after = core._memhooks_state()["numpy"]
+        base = hd.hd_live(NUMPY)
+        a = np.ones(50 * MB // 8)
+        live = hd.hd_live(NUMPY) - base
+        stop(s)
+        w = [x for x in s.warnings() if x[0] == "memory_numpy_unavailable"]
+        print({"before": before, "after": after, "live": live, "warned": len(w),
+               "final": core._memhooks_state()["numpy"]})
+    """))
+    assert r["before"] == "waiting" and r["after"] == "installed"
+    assert 50 * 2**20 <= r["live"] < 51 * 2**20
+    assert r["warned"] == 0 and r["final"] == "off"
 
 
 # ---------------------------------------------------------------------------
