@@ -69,11 +69,37 @@ static inline PyCodeObject *frame_code(struct _PyInterpreterFrame *f) {
     return co;
 }
 
+/* Lines by (code object, instruction): PyCode_Addr2Line walks the line
+ * table from its start, so recent answers are kept in a direct-mapped table.
+ * Only read and written by the thread holding the GIL (the callback checks
+ * it first), so no lock.  The key includes the line table object, so a code
+ * object freed and another allocated at its address (with its own table)
+ * does not match.  (Interpreters with their own GIL, 3.12+, would share
+ * it unlocked: at worst a wrong line, never a crash; they are not supported.) */
+#define LINE_CACHE_SIZE 4096 /* power of two */
+typedef struct line_entry {
+    const void *code;
+    const void *table;
+    int lasti;
+    int line;
+} line_entry;
+static line_entry g_lines[LINE_CACHE_SIZE];
+
 static inline int frame_line(struct _PyInterpreterFrame *f, PyCodeObject *co) {
     int lasti = _PyInterpreterFrame_LASTI(f);
     if (lasti < 0)
         return co->co_firstlineno;
-    return PyCode_Addr2Line(co, lasti * (int)sizeof(_Py_CODEUNIT));
+    uintptr_t h = ((uintptr_t)co >> 4) ^ ((uintptr_t)lasti * 0x9E3779B1u);
+    line_entry *e = &g_lines[(h ^ (h >> 13)) & (LINE_CACHE_SIZE - 1)];
+    const void *table = co->co_linetable;
+    if (e->code == co && e->lasti == lasti && e->table == table)
+        return e->line;
+    int line = PyCode_Addr2Line(co, lasti * (int)sizeof(_Py_CODEUNIT));
+    e->code = co;
+    e->table = table;
+    e->lasti = lasti;
+    e->line = line;
+    return line;
 }
 
 static inline PyObject *frame_globals(struct _PyInterpreterFrame *f) { return f->f_globals; }

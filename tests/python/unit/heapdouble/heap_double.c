@@ -10,7 +10,9 @@
  * (hd_* below).  Active from load when HEAPDOUBLE_ALWAYS=1, else between
  * start and stop.  Its memory comes from mmap, never from the hooked
  * allocators. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -41,6 +43,8 @@ static uint64_t g_probe_size;
 static cp_heap_frame g_probe_frames[CP_HEAP_MAX_DEPTH];
 static uint32_t g_probe_n, g_probe_hits, g_probe_dom;
 static uint64_t g_stack_calls;
+static atomic_int g_all_stacks; /* HEAPDOUBLE_STACKS=1: walk the stack for every block */
+static uint64_t g_stack_frames;
 
 __attribute__((constructor)) static void hd_init(void) {
     g_tab = mmap(NULL, sizeof(hd_slot) * HD_SLOTS, PROT_READ | PROT_WRITE,
@@ -50,6 +54,9 @@ __attribute__((constructor)) static void hd_init(void) {
     const char *e = getenv("HEAPDOUBLE_ALWAYS");
     if (e && e[0] == '1')
         atomic_store(&g_always, 1);
+    e = getenv("HEAPDOUBLE_STACKS");
+    if (e && e[0] == '1')
+        atomic_store(&g_all_stacks, 1);
 }
 
 static inline uint32_t hd_hash(uintptr_t p) {
@@ -90,6 +97,10 @@ static void hd_remove(int dom, void *ptr) {
 }
 
 static void hd_probe(int dom, uint64_t size) {
+    if (atomic_load_explicit(&g_all_stacks, memory_order_relaxed) && g_stack_fn) {
+        cp_heap_frame fr[CP_HEAP_MAX_DEPTH];
+        g_stack_frames += g_stack_fn(fr, 8);
+    }
     if (!g_probe_size || size != g_probe_size || !g_stack_fn)
         return;
     g_stack_calls++;
@@ -214,4 +225,6 @@ HD_API unsigned hd_probe_frames(unsigned *out, unsigned max) {
     }
     return n;
 }
+HD_API unsigned long long hd_stack_frames(void) { return g_stack_frames; }
+HD_API void hd_set_stacks(int on) { atomic_store(&g_all_stacks, on ? 1 : 0); }
 HD_API void hd_set_active(int on) { atomic_store(&g_always, on ? 1 : 0); }
