@@ -7,16 +7,26 @@
  * gc.collect(); not the final collections of interpreter shutdown), with
  * info["generation"], and at "stop" info["collected"] and
  * info["uncollectable"], the same numbers it adds to gc.get_stats().  The
- * callable feeds src/memory/gcstats.h, which takes the times.  It creates
- * no object: the keys are interned once, at install.
+ * callable feeds src/memory/gcstats.h, which takes the times, and opens a
+ * scope "gc (generation N)" of the session from "start" to "stop" (so GC
+ * pauses show in the call tree and the timeline, under the code that
+ * triggered them, with finalizers nested).  It creates no object: the keys
+ * are interned once, at install.
  */
 #include "python/memhook.h"
+
+#include <stdio.h>
 
 #include "memory/gcstats.h"
 
 static PyObject *g_cb;        /* the callable (strong; kept for the process) */
 static PyObject *g_key_gen, *g_key_collected, *g_key_uncollectable;
 static int g_installed;
+/* Each collection is also a scope "gc (generation N)" of the session, so
+ * GC pauses show in the call tree and the timeline where they happened. */
+static codeprof_session *g_session;
+static uint32_t g_site[3];
+static int g_open[3]; /* a scope of ours is open for that generation */
 
 /* info[key] as a non-negative integer, 0 when absent or not an int. */
 static uint64_t info_u64(PyObject *info, PyObject *key) {
@@ -38,12 +48,24 @@ static PyObject *gc_callback(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (nargs != 2 || !PyUnicode_Check(args[0]))
         Py_RETURN_NONE;
     PyObject *phase = args[0], *info = args[1];
-    int gen = (int)info_u64(info, g_key_gen);
-    if (PyUnicode_CompareWithASCIIString(phase, "start") == 0)
+    uint64_t g = info_u64(info, g_key_gen);
+    int gen = g <= 2 ? (int)g : -1;
+    if (gen < 0)
+        Py_RETURN_NONE;
+    if (PyUnicode_CompareWithASCIIString(phase, "start") == 0) {
         cp_gcstats_on_start(gen);
-    else if (PyUnicode_CompareWithASCIIString(phase, "stop") == 0)
+        if (g_session && g_site[gen] && !g_open[gen]) {
+            codeprof_scope_begin(g_session, g_site[gen], 0);
+            g_open[gen] = 1;
+        }
+    } else if (PyUnicode_CompareWithASCIIString(phase, "stop") == 0) {
+        if (g_open[gen]) { /* only a scope we began (not one of before install) */
+            codeprof_scope_end(g_session, g_site[gen], 0);
+            g_open[gen] = 0;
+        }
         cp_gcstats_on_stop(gen, info_u64(info, g_key_collected),
                            info_u64(info, g_key_uncollectable));
+    }
     Py_RETURN_NONE;
 }
 
@@ -63,9 +85,16 @@ static PyObject *gc_callbacks_list(void) {
     return cbs;
 }
 
-int cp_py_gchook_install(void) {
+int cp_py_gchook_install(codeprof_session *s) {
     if (g_installed)
         return 0;
+    for (int gen = 0; gen < 3; gen++) {
+        char name[32];
+        snprintf(name, sizeof name, "gc (generation %d)", gen);
+        g_site[gen] = codeprof_site(name, NULL, 0, CODEPROF_SITE_SCOPE);
+        g_open[gen] = 0;
+    }
+    g_session = s;
     if (!g_cb) {
         g_key_gen = PyUnicode_InternFromString("generation");
         g_key_collected = PyUnicode_InternFromString("collected");
@@ -92,6 +121,12 @@ void cp_py_gchook_uninstall(void) {
     if (!g_installed)
         return;
     g_installed = 0;
+    for (int gen = 0; gen < 3; gen++) {
+        if (g_open[gen]) /* stopped from a finalizer during a collection */
+            codeprof_scope_end(g_session, g_site[gen], 0);
+        g_open[gen] = 0;
+    }
+    g_session = NULL;
     PyObject *cbs = gc_callbacks_list();
     if (!cbs) {
         PyErr_Clear(); /* gc gone (shutdown): nothing calls it any more */

@@ -491,7 +491,7 @@ void cp_py_memhooks_start(cp_py_session *owner) {
         g_owner_alloc = 1;
     }
     if (want_gc) {
-        if (cp_py_gchook_install() == 0) {
+        if (cp_py_gchook_install(owner->s) == 0) {
             cp_gcstats_set_enabled(1);
             g_owner_gc = 1;
         } else {

@@ -51,7 +51,7 @@ void cp_py_memstack_ready(void);
 
 /* gchook.c: append / remove the gc.callbacks entry.  0 or -1 (no exception
  * left set: a failure is reported as a session warning by the caller). */
-int cp_py_gchook_install(void);
+int cp_py_gchook_install(codeprof_session *s);
 void cp_py_gchook_uninstall(void);
 int cp_py_gchook_installed(void);
 

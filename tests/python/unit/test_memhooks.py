@@ -538,3 +538,44 @@ def test_gc_counters_equal_gc_get_stats_deltas():
     assert r["theirs"]["collections"][2] >= 2
     assert sum(r["theirs"]["collected"]) >= 20000      # the cycles were collected
     assert all(t > 0 for t in r["time"])
+
+
+def test_gc_collections_are_scopes_in_the_report():
+    code = textwrap.dedent("""
+        import gc, json
+        import code_profiler._core as core
+        s = core.Session(memory_mode=0, gc=True)
+        gc.disable()
+        t0 = gc.get_stats()
+        s.start()
+        gc.enable()
+        def work():
+            for _ in range(3):
+                gc.collect(2)
+            gc.collect(1)
+            return [[i] for i in range(50000)]
+        work()
+        gc.disable()
+        s.stop()
+        t1 = gc.get_stats()
+        doc = json.loads(s.report_json())
+        calls = {}
+        def walk(o):
+            if isinstance(o, dict):
+                f = o.get("function")
+                if isinstance(f, str) and f.startswith("gc (generation ") and "calls" in o:
+                    calls[f] = max(calls.get(f, 0), o["calls"])
+                for v in o.values(): walk(v)
+            elif isinstance(o, list):
+                for v in o: walk(v)
+        walk(doc)
+        print({"calls": calls, "delta": [t1[g]["collections"] - t0[g]["collections"] for g in range(3)]})
+    """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    r = result(p)
+    d = r["delta"]
+    assert d[2] >= 3 and d[1] >= 1
+    for g in range(3):
+        if d[g]:
+            assert r["calls"].get(f"gc (generation {g})") == d[g], r
