@@ -112,6 +112,21 @@ static inline PyThreadState *thread_state(void) {
 #endif
 }
 
+/* 1 when the calling thread holds the GIL with state `ts`.  3.12+: the
+ * current thread state is thread-local, set only while attached (holding
+ * the GIL).  3.11: it is the GIL holder's, whichever thread asks, so it must
+ * also be this thread's own (PyGILState_Check alone answers 1 for every
+ * thread once a subinterpreter was created). */
+static inline int holds_gil(PyThreadState *ts) {
+    if (!ts || !PyGILState_Check())
+        return 0;
+#if PY_VERSION_HEX < 0x030C0000
+    return ts == PyGILState_GetThisThreadState();
+#else
+    return 1;
+#endif
+}
+
 static inline int finalizing(void) {
 #if PY_VERSION_HEX >= 0x030D0000
     return Py_IsFinalizing();
@@ -139,7 +154,7 @@ uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max) {
     if (!out || max == 0 || finalizing())
         return 0;
     PyThreadState *ts = thread_state();
-    if (!ts || !PyGILState_Check())
+    if (!holds_gil(ts))
         return 0;
     int may_intern = atomic_load_explicit(&g_py_thread, memory_order_relaxed) ==
                      (unsigned long)pthread_self();

@@ -579,3 +579,28 @@ def test_gc_collections_are_scopes_in_the_report():
     for g in range(3):
         if d[g]:
             assert r["calls"].get(f"gc (generation {g})") == d[g], r
+
+
+def test_raw_allocation_without_the_gil_is_seen_without_frames(forwarding):
+    r = result(run_py(forwarding, """
+        N = 3456781
+        lib = ctypes.CDLL(None)            # CDLL: the call releases the GIL
+        lib.PyMem_RawMalloc.restype = ctypes.c_void_p
+        lib.PyMem_RawMalloc.argtypes = [ctypes.c_size_t]
+        lib.PyMem_RawFree.argtypes = [ctypes.c_void_p]
+        s = start()
+        hd.hd_set_probe(N)
+        b = hd.hd_live(RAW)
+        p = lib.PyMem_RawMalloc(N)
+        live = hd.hd_live(RAW) - b
+        buf = (ctypes.c_uint * 64)()
+        n = hd.hd_probe_frames(buf, 32)
+        lib.PyMem_RawFree(p)
+        after = hd.hd_live(RAW) - b
+        stop(s)
+        print({"hits": hd.hd_probe_hits(), "dom": hd.hd_probe_dom(), "frames": n,
+               "live": live, "after": after})
+    """))
+    assert r["hits"] == 1 and r["dom"] == 0
+    assert r["frames"] == 0          # the thread did not hold the GIL: no Python stack read
+    assert r["live"] == 3456781 and r["after"] == 0
