@@ -604,3 +604,59 @@ def test_raw_allocation_without_the_gil_is_seen_without_frames(forwarding):
     assert r["hits"] == 1 and r["dom"] == 0
     assert r["frames"] == 0          # the thread did not hold the GIL: no Python stack read
     assert r["live"] == 3456781 and r["after"] == 0
+
+
+VALGRIND_SCRIPT = textwrap.dedent("""
+    import threading, gc
+    import code_profiler._core as core
+    try:
+        import numpy as np
+    except ImportError:
+        np = None
+    s = core.Session(memory_mode=2, gc=True, memory_stack_depth=16)
+    s.start()
+    def gen():
+        for i in range(100):
+            yield [str(j) for j in range(20)]
+    class K:
+        def __del__(self):
+            self.z = [bytearray(10) for _ in range(5)]
+    def f(n):
+        if n:
+            return f(n - 1)
+        out = [x for x in gen()]
+        arrs = [np.ones(1000), np.zeros((50, 50))] if np else []
+        for _ in range(20):
+            k = K(); k.k = k
+        gc.collect()
+        return out, arrs
+    ts = [threading.Thread(target=f, args=(5,)) for _ in range(2)]
+    for t in ts: t.start()
+    f(10)
+    for t in ts: t.join()
+    s.stop()
+    s.start()
+    keep = f(3)      # left running at exit: the hooks see finalization
+    print("ok")
+""")
+
+
+@pytest.mark.skipif(not os.environ.get("CODEPROF_TEST_VALGRIND"),
+                    reason="slow (minutes): set CODEPROF_TEST_VALGRIND=1")
+def test_hooks_under_valgrind(tmp_path):
+    """No memcheck error has a frame in the extension's memory hooks (the
+    interpreter's own start-up and shutdown reports are not ours)."""
+    vg = shutil.which("valgrind")
+    if not vg:
+        pytest.skip("valgrind not installed")
+    env = dict(os.environ, PYTHONMALLOC="malloc")
+    log = tmp_path / "vg.log"
+    p = subprocess.run([vg, "--num-callers=40", f"--log-file={log}", sys.executable, "-c",
+                        VALGRIND_SCRIPT], env=env, capture_output=True, text=True, timeout=1500)
+    assert p.returncode == 0 and "ok" in p.stdout, p.stderr
+    text = log.read_text()
+    assert "Memcheck" in text
+    records = text.split("\n==")
+    ours = [r for r in records
+            if any(f in r for f in ("memhook.c", "memstack.c", "gchook.c", "tracer.c"))]
+    assert ours == [], "\n".join(ours[:3])
