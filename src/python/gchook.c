@@ -19,7 +19,7 @@
 
 #include "memory/gcstats.h"
 
-static PyObject *g_cb;        /* the callable (strong; kept for the process) */
+static PyObject *g_cb; /* the callable (strong; kept for the process) */
 static PyObject *g_key_gen, *g_key_collected, *g_key_uncollectable;
 static int g_installed;
 /* Each collection is also a scope "gc (generation N)" of the session, so
@@ -142,4 +142,6 @@ void cp_py_gchook_uninstall(void) {
     Py_DECREF(cbs);
 }
 
-int cp_py_gchook_installed(void) { return g_installed; }
+int cp_py_gchook_installed(void) {
+    return g_installed;
+}

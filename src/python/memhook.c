@@ -61,7 +61,7 @@
 enum { MH_RAW = 0, MH_MEM = 1, MH_OBJ = 2, MH_NDOM = 3 };
 
 static const PyMemAllocatorDomain mh_pydomain[MH_NDOM] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
-                                                           PYMEM_DOMAIN_OBJ};
+                                                          PYMEM_DOMAIN_OBJ};
 static const int mh_heapdom[MH_NDOM] = {CP_HEAP_PYRAW, CP_HEAP_PYMEM, CP_HEAP_PYOBJ};
 static const char *const mh_name[MH_NDOM] = {"raw", "mem", "object"};
 
@@ -129,22 +129,22 @@ static inline void mh_free(int i, void *p) {
     a->free(a->ctx, p);
 }
 
-#define MH_DEFINE(SUF, I)                                                                        \
-    static void *mh_malloc_##SUF(void *ctx, size_t n) {                                          \
-        (void)ctx;                                                                               \
-        return mh_malloc(I, n);                                                                  \
-    }                                                                                            \
-    static void *mh_calloc_##SUF(void *ctx, size_t a, size_t b) {                                \
-        (void)ctx;                                                                               \
-        return mh_calloc(I, a, b);                                                               \
-    }                                                                                            \
-    static void *mh_realloc_##SUF(void *ctx, void *p, size_t n) {                                \
-        (void)ctx;                                                                               \
-        return mh_realloc(I, p, n);                                                              \
-    }                                                                                            \
-    static void mh_free_##SUF(void *ctx, void *p) {                                              \
-        (void)ctx;                                                                               \
-        mh_free(I, p);                                                                           \
+#define MH_DEFINE(SUF, I)                                                                          \
+    static void *mh_malloc_##SUF(void *ctx, size_t n) {                                            \
+        (void)ctx;                                                                                 \
+        return mh_malloc(I, n);                                                                    \
+    }                                                                                              \
+    static void *mh_calloc_##SUF(void *ctx, size_t a, size_t b) {                                  \
+        (void)ctx;                                                                                 \
+        return mh_calloc(I, a, b);                                                                 \
+    }                                                                                              \
+    static void *mh_realloc_##SUF(void *ctx, void *p, size_t n) {                                  \
+        (void)ctx;                                                                                 \
+        return mh_realloc(I, p, n);                                                                \
+    }                                                                                              \
+    static void mh_free_##SUF(void *ctx, void *p) {                                                \
+        (void)ctx;                                                                                 \
+        mh_free(I, p);                                                                             \
     }
 
 MH_DEFINE(raw, MH_RAW)
@@ -153,12 +153,11 @@ MH_DEFINE(obj, MH_OBJ)
 
 static void *(*const mh_malloc_fn[MH_NDOM])(void *, size_t) = {mh_malloc_raw, mh_malloc_mem,
                                                                mh_malloc_obj};
-static void *(*const mh_calloc_fn[MH_NDOM])(void *, size_t, size_t) = {
-    mh_calloc_raw, mh_calloc_mem, mh_calloc_obj};
+static void *(*const mh_calloc_fn[MH_NDOM])(void *, size_t, size_t) = {mh_calloc_raw, mh_calloc_mem,
+                                                                       mh_calloc_obj};
 static void *(*const mh_realloc_fn[MH_NDOM])(void *, void *, size_t) = {
     mh_realloc_raw, mh_realloc_mem, mh_realloc_obj};
-static void (*const mh_free_fn[MH_NDOM])(void *, void *) = {mh_free_raw, mh_free_mem,
-                                                            mh_free_obj};
+static void (*const mh_free_fn[MH_NDOM])(void *, void *) = {mh_free_raw, mh_free_mem, mh_free_obj};
 
 static int mh_is_top(int i) {
     PyMemAllocatorEx cur;
@@ -212,9 +211,9 @@ typedef struct np_handler {
 
 _Static_assert(offsetof(np_handler, allocator) == 128, "numpy PyDataMem_Handler layout");
 
-#define NP_API_FEATURE_VERSION_SLOT 211 /* PyArray_GetNDArrayCFeatureVersion */
-#define NP_API_GET_HANDLER_SLOT 305     /* PyDataMem_GetHandler              */
-#define NP_FEATURE_1_22 0x0000000Fu     /* NPY_1_22_API_VERSION              */
+#define NP_API_FEATURE_VERSION_SLOT 211         /* PyArray_GetNDArrayCFeatureVersion */
+#define NP_API_GET_HANDLER_SLOT     305         /* PyDataMem_GetHandler              */
+#define NP_FEATURE_1_22             0x0000000Fu /* NPY_1_22_API_VERSION              */
 
 static struct {
     np_handler *h;     /* numpy's default handler (NULL: not found yet) */
@@ -407,7 +406,7 @@ static int np_install(void) {
  * hooks it at the first import that follows the loading of numpy's C module
  * (numpy imports many more modules after it).  Costs one
  * flag test per audit event otherwise. */
-static int g_np_pending;      /* a running session waits for numpy          */
+static int g_np_pending; /* a running session waits for numpy          */
 static int g_np_audit_added;
 static codeprof_session *g_np_pending_s; /* where a failure is reported     */
 
@@ -459,7 +458,7 @@ static void np_uninstall(void) {
 /* Session start / stop                                                      */
 /* ------------------------------------------------------------------------ */
 
-static cp_py_session *g_owner;     /* the session whose hooks these are  */
+static cp_py_session *g_owner;        /* the session whose hooks these are  */
 static int g_owner_alloc, g_owner_gc; /* what it installed               */
 
 void cp_py_memhooks_start(cp_py_session *owner) {
@@ -562,7 +561,7 @@ PyObject *cp_py_memhooks_state(PyObject *mod, PyObject *unused) {
         }
         Py_DECREF(top);
     }
-    const char *np = g_np.patched    ? (g_owner_alloc ? "installed" : "inert")
+    const char *np = g_np.patched     ? (g_owner_alloc ? "installed" : "inert")
                      : g_np_pending   ? "waiting"
                      : g_np.reason[0] ? "unavailable"
                                       : "off";
@@ -580,11 +579,10 @@ PyObject *cp_py_memhooks_state(PyObject *mod, PyObject *unused) {
             "{s:[KKK],s:[KKK],s:[KKK],s:[KKK]}", "collections",
             (unsigned long long)g.collections[0], (unsigned long long)g.collections[1],
             (unsigned long long)g.collections[2], "collected", (unsigned long long)g.collected[0],
-            (unsigned long long)g.collected[1], (unsigned long long)g.collected[2],
-            "uncollectable", (unsigned long long)g.uncollectable[0],
-            (unsigned long long)g.uncollectable[1], (unsigned long long)g.uncollectable[2],
-            "time_ns", (unsigned long long)g.time_ns[0], (unsigned long long)g.time_ns[1],
-            (unsigned long long)g.time_ns[2]);
+            (unsigned long long)g.collected[1], (unsigned long long)g.collected[2], "uncollectable",
+            (unsigned long long)g.uncollectable[0], (unsigned long long)g.uncollectable[1],
+            (unsigned long long)g.uncollectable[2], "time_ns", (unsigned long long)g.time_ns[0],
+            (unsigned long long)g.time_ns[1], (unsigned long long)g.time_ns[2]);
         bad = !gcd || PyDict_SetItemString(d, "gc_counters", gcd) < 0;
         Py_XDECREF(gcd);
     }

@@ -102,7 +102,9 @@ static inline int frame_line(struct _PyInterpreterFrame *f, PyCodeObject *co) {
     return line;
 }
 
-static inline PyObject *frame_globals(struct _PyInterpreterFrame *f) { return f->f_globals; }
+static inline PyObject *frame_globals(struct _PyInterpreterFrame *f) {
+    return f->f_globals;
+}
 
 static inline PyThreadState *thread_state(void) {
 #if PY_VERSION_HEX >= 0x030D0000
@@ -148,7 +150,9 @@ void cp_py_memstack_mark_thread(int on) {
                           memory_order_relaxed);
 }
 
-void cp_py_memstack_ready(void) { cp_py_tracer_classify_ready(); }
+void cp_py_memstack_ready(void) {
+    cp_py_tracer_classify_ready();
+}
 
 uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max) {
     if (!out || max == 0 || finalizing())
@@ -156,8 +160,8 @@ uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max) {
     PyThreadState *ts = thread_state();
     if (!holds_gil(ts))
         return 0;
-    int may_intern = atomic_load_explicit(&g_py_thread, memory_order_relaxed) ==
-                     (unsigned long)pthread_self();
+    int may_intern =
+        atomic_load_explicit(&g_py_thread, memory_order_relaxed) == (unsigned long)pthread_self();
     uint32_t n = 0;
     /* Bounded walk: a corrupt or cyclic chain cannot hold us. */
     int guard = 4096;

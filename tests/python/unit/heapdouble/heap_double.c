@@ -121,9 +121,16 @@ static void hd_stop(const void *owner) {
     (void)owner;
     atomic_store(&g_active, 0);
 }
-static void hd_reset_ops(const void *owner) { (void)owner; }
-static void hd_set_stack_fn(cp_heap_stack_fn fn) { g_stack_fn = fn; }
-static int hd_active(void) { return atomic_load_explicit(&g_active, memory_order_relaxed) || atomic_load_explicit(&g_always, memory_order_relaxed); }
+static void hd_reset_ops(const void *owner) {
+    (void)owner;
+}
+static void hd_set_stack_fn(cp_heap_stack_fn fn) {
+    g_stack_fn = fn;
+}
+static int hd_active(void) {
+    return atomic_load_explicit(&g_active, memory_order_relaxed) ||
+           atomic_load_explicit(&g_always, memory_order_relaxed);
+}
 static void hd_on_alloc(int dom, void *ptr, size_t size) {
     if (dom < 0 || dom >= CP_HEAP_NDOMAINS || !ptr)
         return;
@@ -165,7 +172,9 @@ static int hd_hook_enter(void) {
     t_in_hook = 1;
     return 1;
 }
-static void hd_hook_leave(void) { t_in_hook = 0; }
+static void hd_hook_leave(void) {
+    t_in_hook = 0;
+}
 static void hd_mark_enter(cp_heap_mark *m, uint32_t site) {
     memset(m, 0, sizeof *m);
     m->site = site;
@@ -175,10 +184,18 @@ static void hd_mark_exit(cp_heap_mark *m, cp_heap_span *out) {
     (void)m;
     memset(out, 0, sizeof *out);
 }
-static void hd_watch_rss(uint64_t rss) { (void)rss; }
-static void hd_get_totals(cp_heap_totals *out) { memset(out, 0, sizeof *out); }
-static void hd_foreach_live(cp_heap_group_fn fn, void *arg) { (void)fn, (void)arg; }
-static uint32_t hd_snapshot_count(void) { return 0; }
+static void hd_watch_rss(uint64_t rss) {
+    (void)rss;
+}
+static void hd_get_totals(cp_heap_totals *out) {
+    memset(out, 0, sizeof *out);
+}
+static void hd_foreach_live(cp_heap_group_fn fn, void *arg) {
+    (void)fn, (void)arg;
+}
+static uint32_t hd_snapshot_count(void) {
+    return 0;
+}
 static int hd_snapshot_get(uint32_t i, cp_heap_snapshot_info *info, cp_heap_group_fn fn,
                            void *arg) {
     (void)i, (void)info, (void)fn, (void)arg;
@@ -186,9 +203,9 @@ static int hd_snapshot_get(uint32_t i, cp_heap_snapshot_info *info, cp_heap_grou
 }
 
 static const cp_heap_ops hd_ops = {
-    CP_HEAP_OPS_VERSION, sizeof(cp_heap_ops), hd_start,      hd_stop,         hd_reset_ops,
-    hd_set_stack_fn,     hd_active,           hd_on_alloc,   hd_on_free,      hd_on_realloc,
-    hd_hook_enter,       hd_hook_leave,       hd_mark_enter, hd_mark_exit,    hd_watch_rss,
+    CP_HEAP_OPS_VERSION, sizeof(cp_heap_ops), hd_start,          hd_stop,        hd_reset_ops,
+    hd_set_stack_fn,     hd_active,           hd_on_alloc,       hd_on_free,     hd_on_realloc,
+    hd_hook_enter,       hd_hook_leave,       hd_mark_enter,     hd_mark_exit,   hd_watch_rss,
     hd_get_totals,       hd_foreach_live,     hd_snapshot_count, hd_snapshot_get};
 
 __attribute__((visibility("default"))) const cp_heap_ops *codeprof_heap_ops_v1(void) {
@@ -197,13 +214,27 @@ __attribute__((visibility("default"))) const cp_heap_ops *codeprof_heap_ops_v1(v
 
 /* ---- read by the tests (ctypes) ---- */
 #define HD_API __attribute__((visibility("default")))
-HD_API long long hd_live(int dom) { return dom >= 0 && dom < CP_HEAP_NDOMAINS ? g_live[dom] : 0; }
-HD_API long long hd_peak(int dom) { return dom >= 0 && dom < CP_HEAP_NDOMAINS ? g_peak[dom] : 0; }
-HD_API unsigned long long hd_allocs(int dom) { return dom >= 0 && dom < CP_HEAP_NDOMAINS ? g_allocs[dom] : 0; }
-HD_API unsigned long long hd_frees(int dom) { return dom >= 0 && dom < CP_HEAP_NDOMAINS ? g_frees[dom] : 0; }
-HD_API unsigned long long hd_alloc_bytes(int dom) { return dom >= 0 && dom < CP_HEAP_NDOMAINS ? g_alloc_bytes[dom] : 0; }
-HD_API unsigned long long hd_nested(void) { return g_nested; }
-HD_API int hd_has_stack_fn(void) { return g_stack_fn != NULL; }
+HD_API long long hd_live(int dom) {
+    return dom >= 0 && dom < CP_HEAP_NDOMAINS ? g_live[dom] : 0;
+}
+HD_API long long hd_peak(int dom) {
+    return dom >= 0 && dom < CP_HEAP_NDOMAINS ? g_peak[dom] : 0;
+}
+HD_API unsigned long long hd_allocs(int dom) {
+    return dom >= 0 && dom < CP_HEAP_NDOMAINS ? g_allocs[dom] : 0;
+}
+HD_API unsigned long long hd_frees(int dom) {
+    return dom >= 0 && dom < CP_HEAP_NDOMAINS ? g_frees[dom] : 0;
+}
+HD_API unsigned long long hd_alloc_bytes(int dom) {
+    return dom >= 0 && dom < CP_HEAP_NDOMAINS ? g_alloc_bytes[dom] : 0;
+}
+HD_API unsigned long long hd_nested(void) {
+    return g_nested;
+}
+HD_API int hd_has_stack_fn(void) {
+    return g_stack_fn != NULL;
+}
 HD_API void hd_reset_peak(int dom) {
     pthread_mutex_lock(&g_mu);
     g_peak[dom] = g_live[dom];
@@ -214,8 +245,12 @@ HD_API void hd_set_probe(unsigned long long size) {
     g_probe_hits = 0;
     g_probe_size = size;
 }
-HD_API unsigned hd_probe_hits(void) { return g_probe_hits; }
-HD_API unsigned hd_probe_dom(void) { return g_probe_dom; }
+HD_API unsigned hd_probe_hits(void) {
+    return g_probe_hits;
+}
+HD_API unsigned hd_probe_dom(void) {
+    return g_probe_dom;
+}
 /* Copies the last probe's frames as (site, line) pairs; returns how many. */
 HD_API unsigned hd_probe_frames(unsigned *out, unsigned max) {
     unsigned n = g_probe_n < max ? g_probe_n : max;
@@ -225,6 +260,12 @@ HD_API unsigned hd_probe_frames(unsigned *out, unsigned max) {
     }
     return n;
 }
-HD_API unsigned long long hd_stack_frames(void) { return g_stack_frames; }
-HD_API void hd_set_stacks(int on) { atomic_store(&g_all_stacks, on ? 1 : 0); }
-HD_API void hd_set_active(int on) { atomic_store(&g_always, on ? 1 : 0); }
+HD_API unsigned long long hd_stack_frames(void) {
+    return g_stack_frames;
+}
+HD_API void hd_set_stacks(int on) {
+    atomic_store(&g_all_stacks, on ? 1 : 0);
+}
+HD_API void hd_set_active(int on) {
+    atomic_store(&g_always, on ? 1 : 0);
+}
