@@ -22,7 +22,11 @@
  * Uninstall restores the previous allocator only when ours is still the
  * installed one; if another tool wrapped ours since, ours stays in its
  * chain, inert (cp_heap_active() is 0 once the session stopped), and a
- * later start reuses it instead of wrapping twice.
+ * later start reuses it instead of wrapping itself.  Whether ours is still
+ * in the chain below another tool is found by a probe allocation
+ * (mh_in_chain): a tool may also have dropped ours (tracemalloc started
+ * before us and stopped while we ran), and then the next start installs
+ * ours again.
  *
  * numpy.  Array data does not go through PyMem: numpy allocates it with
  * its data-memory handler (NEP 49; numpy >= 1.22), a PyDataMem_Handler in a
@@ -85,8 +89,16 @@ static inline void report_realloc(int dom, void *old, void *p, size_t n) {
     cp_py_memstack_mark_thread(0);
 }
 
+/* Is our wrapper still in a domain's chain (mh_in_chain)?  A probe
+ * allocation through the installed allocator sets g_probe_hit[i] when it
+ * passes through ours. */
+static volatile int g_probe_on;
+static volatile int g_probe_hit[3];
+
 static inline void *mh_malloc(int i, size_t n) {
     const PyMemAllocatorEx *a = &g_dom[i].prev;
+    if (__builtin_expect(g_probe_on, 0))
+        g_probe_hit[i] = 1;
     if (__builtin_expect(!cp_heap_active(), 1) || !cp_heap_hook_enter())
         return a->malloc(a->ctx, n);
     void *p = a->malloc(a->ctx, n);
@@ -165,9 +177,27 @@ static int mh_is_top(int i) {
     return cur.malloc == mh_malloc_fn[i];
 }
 
+/* 1 if an allocation of domain i passes through our wrapper: ours is the
+ * installed allocator or one that another tool wrapped (tracemalloc started
+ * after us).  0 if a tool dropped ours from the chain (tracemalloc started
+ * before us and stopped while we ran puts back what it had saved). */
+static int mh_in_chain(int i) {
+    if (mh_is_top(i))
+        return 1;
+    PyMemAllocatorEx cur;
+    PyMem_GetAllocator(mh_pydomain[i], &cur);
+    g_probe_hit[i] = 0;
+    g_probe_on = 1;
+    void *p = cur.malloc(cur.ctx, 1);
+    g_probe_on = 0;
+    if (p)
+        cur.free(cur.ctx, p);
+    return g_probe_hit[i];
+}
+
 static void mh_install(int i) {
     mh_domain *d = &g_dom[i];
-    if (d->chained)
+    if (d->chained && mh_in_chain(i))
         return; /* still ours at the top, or wrapped by another tool: reuse */
     PyMemAllocatorEx cur;
     PyMem_GetAllocator(mh_pydomain[i], &cur);
@@ -183,8 +213,13 @@ static void mh_install(int i) {
 
 static void mh_uninstall(int i) {
     mh_domain *d = &g_dom[i];
-    if (!d->chained || !mh_is_top(i))
-        return; /* not installed, or another tool wrapped ours: stay, inert */
+    if (!d->chained)
+        return;
+    if (!mh_is_top(i)) {
+        /* another tool wrapped ours: stay, inert; or dropped it: forget it */
+        d->chained = mh_in_chain(i);
+        return;
+    }
     PyMem_SetAllocator(mh_pydomain[i], &d->prev);
     d->chained = 0;
 }

@@ -65,7 +65,8 @@ def heapdouble(tmp_path_factory):
 def run_py(heapdouble, body, timeout=180, env_extra=None, check=True):
     env = dict(os.environ)
     env["HEAPDOUBLE"] = heapdouble
-    env["LD_PRELOAD"] = heapdouble
+    # after what is preloaded already (a sanitizer runtime must stay first)
+    env["LD_PRELOAD"] = (env.get("LD_PRELOAD", "") + " " + heapdouble).strip()
     env.pop("PYTHONMALLOC", None)
     env.update(env_extra or {})
     code = PRELUDE + textwrap.dedent(body)
@@ -660,3 +661,31 @@ def test_hooks_under_valgrind(tmp_path):
     ours = [r for r in records
             if any(f in r for f in ("memhook.c", "memstack.c", "gchook.c", "tracer.c"))]
     assert ours == [], "\n".join(ours[:3])
+
+
+def test_tracemalloc_stopped_while_we_run_then_restart(forwarding):
+    """tracemalloc started before us and stopped during our session puts back
+    the allocator it saved, dropping ours; the next start installs ours again."""
+    r = result(run_py(forwarding, """
+        import tracemalloc
+        def pyheap():
+            return hd.hd_live(RAW) + hd.hd_live(MEM) + hd.hd_live(OBJ)
+        tracemalloc.start()
+        s = start()
+        tracemalloc.stop()                 # drops our wrappers with its own
+        st_mid = core._memhooks_state()
+        stop(s)
+        st_stopped = core._memhooks_state()
+        s = start()
+        b = pyheap()
+        x = [bytearray(1000) for _ in range(1000)]
+        seen = pyheap() - b
+        st_run = core._memhooks_state()
+        stop(s)
+        print({"mid": st_mid["object_top"], "stopped": st_stopped["object"],
+               "run": st_run["object"], "top": st_run["object_top"], "seen": seen,
+               "final": core._memhooks_state()["object"]})
+    """))
+    assert r["mid"] is False and r["stopped"] == "off"
+    assert r["run"] == "installed" and r["top"] and r["seen"] > 900_000
+    assert r["final"] == "off"
