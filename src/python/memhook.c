@@ -493,21 +493,23 @@ static void np_uninstall(void) {
 /* Session start / stop                                                      */
 /* ------------------------------------------------------------------------ */
 
-static cp_py_session *g_owner;        /* the session whose hooks these are  */
-static int g_owner_alloc, g_owner_gc; /* what it installed               */
+/* The sessions whose hooks these are: the allocator hooks and the gc
+ * callback each belong to the first session that wanted them (a session
+ * with only gc=True does not keep a later one from tracking allocations). */
+static cp_py_session *g_alloc_owner, *g_gc_owner;
 
 void cp_py_memhooks_start(cp_py_session *owner) {
-    if (!owner || !owner->s || g_owner)
-        return; /* another session owns the hooks (the tracker is busy too) */
+    if (!owner || !owner->s)
+        return;
     const codeprof_config *cfg = &owner->s->cfg;
-    int want_alloc = cfg->memory_mode > 0;
-    int want_gc = (cfg->flags & CODEPROF_CFG_GC) != 0;
+    int want_alloc = cfg->memory_mode > 0 && !g_alloc_owner;
+    int want_gc = (cfg->flags & CODEPROF_CFG_GC) != 0 && !g_gc_owner;
     if (!want_alloc && !want_gc)
         return;
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);
-    g_owner = owner;
     if (want_alloc) {
+        g_alloc_owner = owner;
         cp_py_memstack_ready();
         cp_heap_set_stack_fn(cp_py_memstack);
         for (int i = 0; i < MH_NDOM; i++)
@@ -522,12 +524,11 @@ void cp_py_memhooks_start(cp_py_session *owner) {
                 codeprof_session_warn(owner->s, "memory_numpy_unavailable", msg);
             }
         }
-        g_owner_alloc = 1;
     }
     if (want_gc) {
         if (cp_py_gchook_install(owner->s) == 0) {
             cp_gcstats_set_enabled(1);
-            g_owner_gc = 1;
+            g_gc_owner = owner;
         } else {
             codeprof_session_warn(owner->s, "gc_callbacks_unavailable",
                                   "gc.callbacks could not be extended: GC is not measured");
@@ -538,13 +539,15 @@ void cp_py_memhooks_start(cp_py_session *owner) {
 }
 
 void cp_py_memhooks_stop(cp_py_session *owner) {
-    if (!owner || owner != g_owner)
+    if (!owner || (owner != g_alloc_owner && owner != g_gc_owner))
         return;
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);
-    if (g_owner_gc)
+    if (owner == g_gc_owner) {
         cp_py_gchook_uninstall();
-    if (g_owner_alloc) {
+        g_gc_owner = NULL;
+    }
+    if (owner == g_alloc_owner) {
         if (g_np_pending) {
             g_np_pending = 0;
             g_np_pending_s = NULL;
@@ -556,9 +559,8 @@ void cp_py_memhooks_stop(cp_py_session *owner) {
         for (int i = MH_NDOM - 1; i >= 0; i--)
             mh_uninstall(i);
         cp_heap_set_stack_fn(NULL);
+        g_alloc_owner = NULL;
     }
-    g_owner = NULL;
-    g_owner_alloc = g_owner_gc = 0;
     PyErr_Clear();
     PyErr_Restore(et, ev, etb);
 }
@@ -570,7 +572,7 @@ void cp_py_memhooks_stop(cp_py_session *owner) {
 static const char *dom_state(int i) {
     if (!g_dom[i].chained)
         return "off";
-    return g_owner_alloc ? "installed" : "inert";
+    return g_alloc_owner ? "installed" : "inert";
 }
 
 PyObject *cp_py_memhooks_state(PyObject *mod, PyObject *unused) {
@@ -596,14 +598,14 @@ PyObject *cp_py_memhooks_state(PyObject *mod, PyObject *unused) {
         }
         Py_DECREF(top);
     }
-    const char *np = g_np.patched     ? (g_owner_alloc ? "installed" : "inert")
+    const char *np = g_np.patched     ? (g_alloc_owner ? "installed" : "inert")
                      : g_np_pending   ? "waiting"
                      : g_np.reason[0] ? "unavailable"
                                       : "off";
     PyObject *npv = PyUnicode_FromString(np);
     PyObject *why = g_np.reason[0] ? PyUnicode_FromString(g_np.reason) : Py_NewRef(Py_None);
     PyObject *gc = PyBool_FromLong(cp_py_gchook_installed());
-    PyObject *own = PyBool_FromLong(g_owner != NULL);
+    PyObject *own = PyBool_FromLong(g_alloc_owner != NULL || g_gc_owner != NULL);
     int bad = !npv || !why || PyDict_SetItemString(d, "numpy", npv) < 0 ||
               PyDict_SetItemString(d, "numpy_reason", why) < 0 ||
               PyDict_SetItemString(d, "gc", gc) < 0 || PyDict_SetItemString(d, "owner", own) < 0;

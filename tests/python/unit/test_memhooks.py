@@ -450,25 +450,26 @@ def test_tracemalloc_started_before_and_after(forwarding):
         # tracemalloc first: ours wraps it; stop restores tracemalloc's
         tracemalloc.start()
         s = start()
-        b = pyheap()
-        x = [bytearray(1000) for _ in range(1000)]
-        out["ours_seen"] = pyheap() - b > 900_000
-        out["tm_seen"] = tracemalloc.get_traced_memory()[0] > 900_000
+        b, tb = pyheap(), tracemalloc.get_traced_memory()[0]
+        x = bytearray(5 * MB)
+        out["ours_seen"] = pyheap() - b > 4.5 * MB
+        out["tm_seen"] = tracemalloc.get_traced_memory()[0] - tb > 4.5 * MB
         stop(s)
         out["after_stop"] = core._memhooks_state()["object"]
         del x
         out["tm_still"] = tracemalloc.is_tracing()
-        y = [bytearray(1000) for _ in range(1000)]
-        out["tm_still_counts"] = tracemalloc.get_traced_memory()[0] > 900_000
+        tb = tracemalloc.get_traced_memory()[0]
+        y = bytearray(5 * MB)
+        out["tm_still_counts"] = tracemalloc.get_traced_memory()[0] - tb > 4.5 * MB
         tracemalloc.stop()
         del y
         # ours first, tracemalloc wraps ours: stop leaves ours in the chain, inert
         s = start()
         tracemalloc.start()
-        b = pyheap()
-        x = [bytearray(1000) for _ in range(1000)]
-        out["ours_seen2"] = pyheap() - b > 900_000
-        out["tm_seen2"] = tracemalloc.get_traced_memory()[0] > 900_000
+        b, tb = pyheap(), tracemalloc.get_traced_memory()[0]
+        x = bytearray(5 * MB)
+        out["ours_seen2"] = pyheap() - b > 4.5 * MB
+        out["tm_seen2"] = tracemalloc.get_traced_memory()[0] - tb > 4.5 * MB
         stop(s)
         st = core._memhooks_state()
         out["inert"] = st["object"]
@@ -678,7 +679,7 @@ def test_tracemalloc_stopped_while_we_run_then_restart(forwarding):
         st_stopped = core._memhooks_state()
         s = start()
         b = pyheap()
-        x = [bytearray(1000) for _ in range(1000)]
+        x = bytearray(5 * MB)
         seen = pyheap() - b
         st_run = core._memhooks_state()
         stop(s)
@@ -687,5 +688,23 @@ def test_tracemalloc_stopped_while_we_run_then_restart(forwarding):
                "final": core._memhooks_state()["object"]})
     """))
     assert r["mid"] is False and r["stopped"] == "off"
-    assert r["run"] == "installed" and r["top"] and r["seen"] > 900_000
+    assert r["run"] == "installed" and r["top"] and r["seen"] > 4.5 * 2**20
     assert r["final"] == "off"
+
+
+def test_a_gc_only_session_does_not_keep_another_from_tracking_allocations():
+    a = core.Session(memory_mode=0, gc=True)
+    b = core.Session(memory_mode=1)
+    a.start()
+    try:
+        assert core._memhooks_state()["gc"] and core._memhooks_state()["raw"] == "off"
+        b.start()
+        try:
+            assert core._memhooks_state()["raw"] == "installed"
+        finally:
+            b.stop()
+        st = core._memhooks_state()
+        assert st["raw"] == "off" and st["gc"]
+    finally:
+        a.stop()
+    assert not core._memhooks_state()["gc"]
