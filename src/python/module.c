@@ -7,6 +7,7 @@
 
 #include "codeprof/version.h"
 #include "core/clock.h"
+#include "python/memhook.h"
 #include "python/ext.h"
 #include "python/tracer.h"
 
@@ -191,6 +192,8 @@ static PyMethodDef mod_methods[] = {
     {"diff_reports", (PyCFunction)(void (*)(void))cp_py_diff_reports, METH_VARARGS | METH_KEYWORDS,
      "diff_reports(a_path, b_path, format='text') -> str\n\n"
      "Compare two saved JSON reports (B against A) as text or JSON."},
+    {"_memhooks_state", cp_py_memhooks_state, METH_NOARGS,
+     "_memhooks_state() -> dict\n\nWhich memory hooks are installed now (tests)."},
     {"tracer_busy", mod_tracer_busy, METH_NOARGS,
      "tracer_busy() -> bool\n\nTrue while some session traces Python calls."},
     {"site", (PyCFunction)(void (*)(void))mod_site, METH_VARARGS | METH_KEYWORDS,

@@ -6,6 +6,7 @@
 #include "core/warnings.h"
 #include "memory/memsampler.h"
 #include "report/output.h"
+#include "python/memhook.h"
 #include "python/tracer.h"
 
 int cp_py_session_check(cp_py_session *self) {
@@ -148,6 +149,7 @@ static void session_dealloc(PyObject *op) {
         PyErr_Fetch(&et, &ev, &etb);
         if (cp_py_tracer_stop(self) < 0)
             PyErr_WriteUnraisable(op);
+        cp_py_memhooks_stop(self);
         PyErr_Restore(et, ev, etb);
         codeprof_session *s = self->s;
         self->s = NULL;
@@ -185,6 +187,7 @@ static PyObject *session_start(PyObject *op, PyObject *args, PyObject *kwargs) {
         PyErr_Restore(et, ev, etb);
         return NULL;
     }
+    cp_py_memhooks_start(self); /* allocator, numpy and gc hooks per the config */
     Py_RETURN_NONE;
 }
 
@@ -197,6 +200,7 @@ static PyObject *session_stop(PyObject *op, PyObject *unused) {
         return cp_py_raise(CODEPROF_ESTATE, NULL, "Session.stop(): the session is not running",
                            0, NULL);
     int tr = cp_py_tracer_stop(self);
+    cp_py_memhooks_stop(self);
     codeprof_status st;
     Py_BEGIN_ALLOW_THREADS
     st = codeprof_session_stop(self->s);

@@ -282,6 +282,36 @@ static int file_is_lib(const char *file, PyObject *modname) {
 /* Sites of Python code objects                                              */
 /* ------------------------------------------------------------------------ */
 
+/* Interns the site of `co` ("module.qualname", its file and first line)
+ * and returns its id (0 on failure or an id that cannot be told from the
+ * class bits); sets *is_lib (may be NULL) when the code is the standard
+ * library's.  May leave an exception set (callers clear it). */
+static uint32_t code_site_id(PyCodeObject *co, PyObject *globals, int *is_lib) {
+    const char *cfile = co->co_filename ? PyUnicode_AsUTF8(co->co_filename) : NULL;
+    if (!cfile)
+        PyErr_Clear();
+    PyObject *modname = NULL;
+    if (globals && PyDict_Check(globals)) {
+        modname = PyDict_GetItemString(globals, "__name__"); /* borrowed */
+        if (modname && !PyUnicode_Check(modname))
+            modname = NULL;
+    }
+    if (is_lib)
+        *is_lib = file_is_lib(cfile, modname);
+    PyObject *qual = co->co_qualname ? co->co_qualname : co->co_name;
+    PyObject *name = modname ? PyUnicode_FromFormat("%U.%U", modname, qual) : Py_NewRef(qual);
+    const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
+    uint32_t id = 0;
+    if (cname) {
+        int line = co->co_firstlineno;
+        id = codeprof_site(cname, cfile, line > 0 ? (uint32_t)line : 0, CODEPROF_SITE_PYTHON);
+        if (id >= CODE_LIB)
+            id = 0; /* cannot be told from the class bits: not recorded */
+    }
+    Py_XDECREF(name);
+    return id;
+}
+
 /* Classifies `co` and, unless it is the profiler's own, interns its site;
  * `globals` (borrowed, may be NULL) gives the module name.  Caches the
  * result on the code object and returns it (a code-extra value, see
@@ -300,34 +330,33 @@ static uint32_t intern_code(PyCodeObject *co, PyObject *globals) {
         PyErr_Restore(exc_t, exc_v, exc_tb);
         return CODE_OWN;
     }
-    PyObject *name = NULL;
-    PyObject *modname = NULL;
-    if (globals && PyDict_Check(globals)) {
-        modname = PyDict_GetItemString(globals, "__name__"); /* borrowed */
-        if (modname && !PyUnicode_Check(modname))
-            modname = NULL;
-    }
-    uint32_t lib = file_is_lib(cfile, modname) ? CODE_LIB : 0;
-    PyObject *qual = co->co_qualname ? co->co_qualname : co->co_name;
-    if (modname)
-        name = PyUnicode_FromFormat("%U.%U", modname, qual);
-    else
-        name = Py_NewRef(qual);
-    const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
-    if (cname) {
-        int line = co->co_firstlineno;
-        id = codeprof_site(cname, cfile, line > 0 ? (uint32_t)line : 0, CODEPROF_SITE_PYTHON);
-        if (id >= CODE_LIB)
-            id = 0; /* cannot be told from the class bits: not recorded */
-        id |= id ? lib : 0;
-        if (id && code_index >= 0 &&
-            CP_SET_EXTRA((PyObject *)co, code_index, (void *)(uintptr_t)id) < 0)
-            PyErr_Clear();
-    }
-    Py_XDECREF(name);
+    int is_lib = 0;
+    id = code_site_id(co, globals, &is_lib);
+    id |= (id && is_lib) ? CODE_LIB : 0;
+    if (id && code_index >= 0 &&
+        CP_SET_EXTRA((PyObject *)co, code_index, (void *)(uintptr_t)id) < 0)
+        PyErr_Clear();
     PyErr_Clear();
     PyErr_Restore(exc_t, exc_v, exc_tb);
     return id;
+}
+
+/* The whole code-extra value of `co` (0 when unset).  Lock-free, no
+ * allocation: safe inside an allocator hook. */
+static inline uintptr_t code_extra_raw(PyCodeObject *co) {
+#if CP_INLINE_CO_EXTRA
+    const cp_code_extra_layout *x = (const cp_code_extra_layout *)co->co_extra;
+    if (x != NULL && code_index >= 0 && code_index < x->ce_size)
+        return (uintptr_t)x->ce_extras[code_index];
+    return 0;
+#else
+    void *extra = NULL;
+    if (code_index < 0 || CP_GET_EXTRA((PyObject *)co, code_index, &extra) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return (uintptr_t)extra;
+#endif
 }
 
 static inline uint32_t code_site_cached(PyCodeObject *co) {
@@ -1455,6 +1484,52 @@ int cp_py_tracer_ignore_code(PyObject *code) {
         PyErr_Clear();
     uintptr_t v = file_is_own(file) ? CODE_OWN : CODE_SKIP;
     return CP_SET_EXTRA(code, code_index, (void *)v);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sites of code objects for allocation stacks (memstack.c)                  */
+/* ------------------------------------------------------------------------ */
+
+void cp_py_tracer_classify_ready(void) { classify_init(); }
+
+/* A code object marked CODE_SKIP (tracer_ignore) keeps its site id for
+ * allocation stacks in the upper half of its code-extra value: the lower
+ * half, all the tracer reads, stays CODE_SKIP. */
+#define CODE_HI_SHIFT 32
+
+uint32_t cp_py_tracer_code_site(PyCodeObject *co, PyObject *globals, int may_intern) {
+    uintptr_t raw = code_extra_raw(co);
+    uint32_t x = (uint32_t)raw;
+    if (x == CODE_OWN)
+        return CP_PY_CODE_SITE_OWN;
+    if (x != 0 && x != CODE_SKIP)
+        return x & ~CODE_LIB;
+#if UINTPTR_MAX > 0xFFFFFFFFu
+    if (x == CODE_SKIP && (raw >> CODE_HI_SHIFT) != 0)
+        return (uint32_t)(raw >> CODE_HI_SHIFT);
+#endif
+    if (!may_intern)
+        return 0;
+    if (x == 0) {
+        x = intern_code(co, globals);
+        if (x == CODE_OWN)
+            return CP_PY_CODE_SITE_OWN;
+        return x & ~CODE_LIB;
+    }
+    /* CODE_SKIP without a cached id: intern the site the tracer would have
+     * given it, and keep it beside the mark. */
+    PyObject *exc_t, *exc_v, *exc_tb;
+    PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
+    uint32_t id = code_site_id(co, globals, NULL);
+#if UINTPTR_MAX > 0xFFFFFFFFu
+    if (id && code_index >= 0 &&
+        CP_SET_EXTRA((PyObject *)co, code_index,
+                     (void *)(((uintptr_t)id << CODE_HI_SHIFT) | (uintptr_t)CODE_SKIP)) < 0)
+        PyErr_Clear();
+#endif
+    PyErr_Clear();
+    PyErr_Restore(exc_t, exc_v, exc_tb);
+    return id;
 }
 
 int cp_py_tracer_busy(void) { return tracer_g.owner != NULL; }

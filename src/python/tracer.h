@@ -73,6 +73,21 @@ int cp_py_tracer_stop_any(void);
  * installed and tracing is on), else 0. */
 int cp_py_tracer_on_this_thread(void);
 
+/* Allocation stacks (memstack.c): the process-wide site id of code object
+ * `co` as the tracer names it ("module.qualname"; `globals`, borrowed, may
+ * be NULL, gives the module), whether or not the tracer runs, or
+ * CP_PY_CODE_SITE_OWN for the profiler's own code (to be skipped).  With
+ * `may_intern` 0 it only reads the id cached on the code object (no
+ * allocation, no lock: safe in any allocator hook) and returns 0 for a code
+ * object seen for the first time; with 1 it interns and caches it (allocates
+ * Python objects and takes the site table's lock).  Needs the GIL;
+ * cp_py_tracer_classify_ready() must have run once. */
+#define CP_PY_CODE_SITE_OWN UINT32_MAX
+uint32_t cp_py_tracer_code_site(PyCodeObject *co, PyObject *globals, int may_intern);
+/* Finds the profiler's and the standard library's directories (once per
+ * process; needs the GIL; never raises). */
+void cp_py_tracer_classify_ready(void);
+
 /* Module teardown: uninstalls the hooks of `st` if they are active.  The
  * C-function site table stays (site ids are process-wide).  Never raises. */
 void cp_py_tracer_module_free(cp_py_state *st);
