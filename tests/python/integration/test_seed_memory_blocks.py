@@ -394,3 +394,49 @@ def test_advanced_configuration_snapshots_and_codeprof_diff(tmp_path: Path) -> N
                      tmp_path, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "memory" in json.loads(res.stdout), res.stdout[:2000]
+
+
+FUNCTIONS_SCRIPT = r'''
+profiler = VideoOpusClipProfiler(create_profiler_config("comprehensive", enable_cprofile=False))
+profiler.start_profiling()
+
+
+@profiler.profile_function
+def decode_all_frames():
+    frames = np.ones(150 * MB // 8)  # transient: freed before returning
+    return float(frames.sum())
+
+
+@profiler.profile_function
+def small_step():
+    return sum(range(1000))
+
+
+decode_all_frames()
+small_step()
+profiler.stop_profiling()
+bottlenecks = profiler.identify_bottlenecks()
+dump({"stats": profiler.performance_profiler.get_profile_stats()["memory_intensive_functions"],
+      "bottlenecks": bottlenecks["memory_intensive_functions"],
+      "memory": profiler.memory_profiler.get_memory_report()})
+'''
+
+
+def test_memory_intensive_functions_use_the_memory_measurements(tmp_path: Path) -> None:
+    res = run_ok(tmp_path, script(PREAMBLE, FUNCTIONS_SCRIPT, SEED_BLOCKS["performance_analysis"],
+                                  SEED_BLOCKS["bottleneck_memory_intensive"]))
+    out, = reports(res.stdout)
+    # a profile_function-decorated function is measured as a memory context is
+    fn = context(out["memory"], "decode_all_frames")
+    assert near(fn["peak"], 150 * MB) and abs(fn["memory_delta"]) < 5 * MB, fn
+    assert context(out["memory"], "small_step")["calls"] == 1
+    # ... and the 100 MB rule (CP-MEM-001) reads that: the transient peak
+    # counts, the small function is not listed
+    names = [f["function"] for f in out["stats"]]
+    assert any(n.endswith("decode_all_frames") for n in names), out["stats"]
+    assert not any(n.endswith("small_step") for n in names)
+    entry = next(f for f in out["stats"] if f["function"].endswith("decode_all_frames"))
+    assert near(entry["memory_delta"], 150 * MB), entry
+    assert out["bottlenecks"] == out["stats"]
+    shown = f"Memory intensive: {entry['function']} used {entry['memory_delta'] / MB:.1f}MB"
+    assert shown in res.stdout
