@@ -440,3 +440,44 @@ def test_memory_intensive_functions_use_the_memory_measurements(tmp_path: Path) 
     assert out["bottlenecks"] == out["stats"]
     shown = f"Memory intensive: {entry['function']} used {entry['memory_delta'] / MB:.1f}MB"
     assert shown in res.stdout
+
+
+SAMPLER_SCRIPT = r'''
+import time
+on = sys.argv[1] == "on"
+profiler = VideoOpusClipProfiler(create_profiler_config(
+    "detailed", enable_cprofile=False, enable_memory_profiler=on, enable_memory_tracking=on,
+    sample_interval=0.01, max_samples=10))
+profiler.start_profiling()
+with profiler.profiling_context("hold"):
+    kept = np.ones(50 * MB // 8)
+    time.sleep(0.5)
+profiler.stop_profiling()
+profiler.save_comprehensive_report(os.path.abspath("run.trace.json"))
+trace = json.load(open("run.trace.json"))
+events = trace["traceEvents"] if isinstance(trace, dict) else trace
+counters = [e for e in events if e.get("ph") == "C" and e.get("name") == "memory.rss"]
+dump({"memory": profiler.memory_profiler.get_memory_report(), "rss_counters": len(counters)})
+'''
+
+
+def test_sample_interval_and_max_samples_drive_the_memory_sampler(tmp_path: Path) -> None:
+    (tmp_path / "sampler.py").write_text(script(PREAMBLE, SAMPLER_SCRIPT))
+    for arg in ("on", "off"):
+        res = run_python(["sampler.py", arg], tmp_path, timeout=120)
+        assert res.returncode == 0, res.stderr[-3000:]
+        out, = reports(res.stdout)
+        rep = out["memory"]
+        mine = [p for p in rep["processes"] if p["worker"] == -1]
+        if arg == "off":  # sampler off with the memory profiler
+            assert not mine or mine[0]["samples"] == 0, mine
+            assert out["rss_counters"] == 0
+            continue
+        assert len(mine) == 1, rep["processes"]
+        n = mine[0]["samples"]
+        # every 10 ms for 0.5 s: about 50 (generous bounds: a loaded machine)
+        assert 10 < n <= 0.5 / 0.01 * 1.5 + 5, mine
+        assert near(mine[0]["rss_max"] - mine[0]["rss_first"], 50 * MB, 0.5), mine
+        # the timeline keeps max_samples of them, the rest are counted
+        assert rep["dropped"]["samples"] == n - 10, (rep["dropped"], n)
+        assert out["rss_counters"] == 10
