@@ -13,7 +13,7 @@ import math
 import numbers
 import os
 from dataclasses import dataclass, fields
-from typing import Any, Dict, Final, Literal, Tuple, Union
+from typing import Any, Dict, Final, Literal, Optional, Tuple, Union
 
 __all__ = ["LEVELS", "ProfileLevel", "ProfilerConfig", "create_profiler_config"]
 
@@ -48,6 +48,10 @@ MEMORY_STACK_DEPTH_RANGE: Final[Tuple[int, int]] = (1, 16)
 #: profile_level when the memory profiler is on: "basic" RSS and GC only,
 #: "detailed" sampled allocations (estimates), "comprehensive" every block.
 MEMORY_MODE_BY_LEVEL: Final[Dict[str, int]] = {"basic": 0, "detailed": 1, "comprehensive": 2}
+
+#: ProfilerConfig.memory_mode names (the report's memory "mode") -> the C
+#: core's memory_mode.
+MEMORY_MODES: Final[Dict[str, int]] = {"rss": 0, "sampled": 1, "all": 2}
 
 #: Range of the process memory sampler's period (memory_sample_interval_s);
 #: sample_interval is clamped into it when the memory profiler is on.
@@ -144,6 +148,10 @@ class ProfilerConfig:
       "detailed" (an int in [1, 2**40]; default 256 KiB).
     * ``memory_stack_depth`` -- Python frames kept per allocation stack (an
       int in [1, 16]; default 8).
+    * ``memory_mode`` -- None (default): allocation tracking follows
+      ``profile_level`` as above; "rss", "sampled" or "all" choose it
+      regardless of the level (e.g. sampled allocations with "basic"'s
+      cheap timing; ``codeprof run --native-memory`` needs tracking on).
     * the remaining switches (line profiler, CUDA profiling, data-loading,
       detailed_reports) are accepted and validated; the subsystems they
       control land in later versions and read them from here.
@@ -215,6 +223,9 @@ class ProfilerConfig:
     # allocation stack.
     memory_sample_bytes: int = 256 * 1024
     memory_stack_depth: int = 8
+    # Allocation tracking regardless of the level: "rss", "sampled", "all"
+    # (None: by profile_level).
+    memory_mode: Optional[str] = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -263,6 +274,12 @@ class ProfilerConfig:
                 shown = "2**40" if hi == 1 << 40 else str(hi)
                 raise err(f"ProfilerConfig.{name} must be an int in [{lo}, {shown}]{unit}, "
                           f"got {type(v).__name__} {_short_repr(v)}")
+        mm = self.memory_mode
+        if mm is not None and (not isinstance(mm, str) or mm not in MEMORY_MODES):
+            err = TypeError if not isinstance(mm, str) else ValueError
+            raise err("ProfilerConfig.memory_mode must be None (by profile_level) or one of "
+                      f"{', '.join(repr(m) for m in MEMORY_MODES)}, got "
+                      f"{type(mm).__name__} {_short_repr(mm)}")
         share = self._as_real("report_tree_min_share", self.report_tree_min_share,
                               "a number in [0, 1]")
         if not 0.0 <= share <= 1.0:  # False for NaN
@@ -334,7 +351,12 @@ class ProfilerConfig:
         profile_level, GC statistics, snapshots, the process memory sampler
         and its timeline bound (docs/memory.md)."""
         on = self.memory_profiler_on
-        mode = MEMORY_MODE_BY_LEVEL[self.profile_level] if on else 0
+        if not on:
+            mode = 0
+        elif self.memory_mode is not None:
+            mode = MEMORY_MODES[self.memory_mode]
+        else:
+            mode = MEMORY_MODE_BY_LEVEL[self.profile_level]
         lo, hi = MEMORY_SAMPLER_PERIOD_S
         interval = min(max(float(self.sample_interval), lo), hi) if on else 0.0
         return {

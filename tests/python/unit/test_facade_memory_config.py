@@ -101,3 +101,32 @@ def test_guide_advanced_configuration_maps_to_every_block_with_snapshots():
     assert (kw["memory_mode"], kw["gc"], kw["memory_snapshots"]) == (2, True, True)
     assert kw["memory_sample_interval_s"] == pytest.approx(0.1)
     assert kw["memory_timeline_samples"] == 10000
+
+
+@pytest.mark.parametrize("name,mode", [("rss", 0), ("sampled", 1), ("all", 2)])
+@pytest.mark.parametrize("level", LEVELS)
+def test_memory_mode_overrides_the_level(level, name, mode):
+    cfg = ProfilerConfig(profile_level=level, enable_memory_tracking=True, memory_mode=name)
+    assert cfg.session_kwargs()["memory_mode"] == mode
+    # without the memory profiler it tracks nothing whatever it says
+    assert ProfilerConfig(profile_level=level, memory_mode=name).session_kwargs()[
+        "memory_mode"] == 0
+
+
+@pytest.mark.parametrize("value,err", [("fast", ValueError), (1, TypeError), ("ALL", ValueError)])
+def test_memory_mode_is_validated_naming_the_field(value, err):
+    with pytest.raises(err, match=r"ProfilerConfig\.memory_mode must be None \(by profile_level\) "
+                                  r"or one of 'rss', 'sampled', 'all', got "):
+        ProfilerConfig(memory_mode=value)
+
+
+def test_memory_kwargs_reach_the_reports_config(make_profiler):
+    cfg = ProfilerConfig(profile_level="basic", enable_memory_profiler=True, memory_mode="all",
+                         enable_cprofile=False, memory_snapshots=True, memory_sample_bytes=4096,
+                         memory_stack_depth=5, sample_interval=0.25, max_samples=77)
+    shown = make_profiler(cfg).session.model().report("config")
+    if "memory_mode" not in shown:
+        pytest.skip("this build's report has no memory configuration (schema < 3)")
+    for key, value in cfg.memory_session_kwargs().items():
+        assert shown[key] == value, key
+    assert shown["memory_mode"] == 2 and shown["gc"] is True
