@@ -24,6 +24,7 @@ SCOPE_CPU: Final[int]        # measure thread CPU time of the scope
 SCOPE_RSS: Final[int]        # measure the RSS delta of the scope
 SCOPE_ITEM: Final[int]       # the scope is one dataset item load (set ATTR_INDEX inside)
 SCOPE_BATCH: Final[int]      # the scope is one wait in a loader's next() (ATTR_ITEMS, ATTR_EPOCH)
+SCOPE_HEAP: Final[int]       # measure memory: tracked-heap and RSS delta/peak (a memory context)
 
 # codeprof_attr_key
 ATTR_INDEX: Final[int]
@@ -122,6 +123,16 @@ class Session:
         report_tree_min_share: float = 0.001,
         timeline_traced: bool = False,
         timeline_traced_events: int = 262144,
+        memory_mode: int = 0,
+        memory_stack_depth: int = 8,
+        memory_sample_bytes: int = 262144,
+        memory_max_blocks: int = 1 << 22,
+        memory_max_stacks: int = 1 << 16,
+        memory_max_snapshots: int = 64,
+        memory_timeline_samples: int = 10000,
+        memory_sample_interval_s: float = 0.0,
+        memory_snapshots: bool = False,
+        gc: bool = False,
     ) -> None: ...
 
     def start(self, trace_python: bool = False) -> None:

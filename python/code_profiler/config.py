@@ -13,7 +13,7 @@ import math
 import numbers
 import os
 from dataclasses import dataclass, fields
-from typing import Any, Dict, Final, Literal, Tuple, Union
+from typing import Any, Dict, Final, Literal, Optional, Tuple, Union
 
 __all__ = ["LEVELS", "ProfileLevel", "ProfilerConfig", "create_profiler_config"]
 
@@ -38,6 +38,24 @@ TIMELINE_TRACED_EVENTS_MAX: Final[int] = 1 << 24
 #: compares times as whole uint64 nanoseconds, so a value must be at least
 #: 1 ns and at most 1e9 s (1e18 ns).  Mirrors src/core/config.c.
 SECONDS_RANGE: Final[Tuple[float, float]] = (1e-9, 1e9)
+
+#: Range of memory_sample_bytes (codeprof_config.memory_sample_bytes, bytes)
+#: and of memory_stack_depth (frames).  Mirrors src/core/config.c.
+MEMORY_SAMPLE_BYTES_RANGE: Final[Tuple[int, int]] = (1, 1 << 40)
+MEMORY_STACK_DEPTH_RANGE: Final[Tuple[int, int]] = (1, 16)
+
+#: Allocation tracking of the C core (codeprof_config.memory_mode) by
+#: profile_level when the memory profiler is on: "basic" RSS and GC only,
+#: "detailed" sampled allocations (estimates), "comprehensive" every block.
+MEMORY_MODE_BY_LEVEL: Final[Dict[str, int]] = {"basic": 0, "detailed": 1, "comprehensive": 2}
+
+#: ProfilerConfig.memory_mode names (the report's memory "mode") -> the C
+#: core's memory_mode.
+MEMORY_MODES: Final[Dict[str, int]] = {"rss": 0, "sampled": 1, "all": 2}
+
+#: Range of the process memory sampler's period (memory_sample_interval_s);
+#: sample_interval is clamped into it when the memory profiler is on.
+MEMORY_SAMPLER_PERIOD_S: Final[Tuple[float, float]] = (0.001, 3600.0)
 
 #: Range of memory_intensive_threshold_mb: the core's byte threshold
 #: (MiB x 2**20) must lie in [1, 2**53] bytes.  Mirrors src/core/config.c.
@@ -109,10 +127,34 @@ class ProfilerConfig:
       levels the tracer's calls also go on the trace export's timeline, in
       a store of their own holding the first and the last of this many
       events (0: none); the explicit scopes keep their own bound.
-    * the remaining switches (line profiler, memory/GC/CUDA profiling,
-      data-loading, sampling interval, detailed_reports) are accepted and
-      validated; the subsystems they control land in later versions and
-      read them from here.
+    * ``enable_memory_profiler`` / ``enable_memory_tracking`` -- either one
+      switches the memory profiler on (docs/memory.md): ``memory_context``,
+      ``profile_memory_usage`` and every ``profile_function``-decorated
+      function measure the net change and the peak of memory within each
+      call, and ``get_memory_report()`` reports them.  What is measured
+      depends on ``profile_level``: "basic" RSS and GC only; "detailed"
+      allocation tracking sampled about every ``memory_sample_bytes`` bytes
+      (figures are estimates, marked ``estimated``); "comprehensive" every
+      live block with its allocation site (exact; leaks by site).  With the
+      memory profiler on, GC statistics are always collected and the
+      process RSS is sampled every ``sample_interval`` seconds (clamped to
+      [0.001, 3600]) into the timeline, at most ``max_samples`` samples.
+    * ``enable_gc_profiling`` -- GC statistics (collections per generation,
+      time in GC, collected objects) even without the memory profiler.
+    * ``memory_snapshots`` -- with the memory profiler on at "detailed" or
+      "comprehensive": the live tracked bytes by allocation site at the
+      end of every memory context, diffable with ``codeprof diff``.
+    * ``memory_sample_bytes`` -- mean bytes between recorded allocations at
+      "detailed" (an int in [1, 2**40]; default 256 KiB).
+    * ``memory_stack_depth`` -- Python frames kept per allocation stack (an
+      int in [1, 16]; default 8).
+    * ``memory_mode`` -- None (default): allocation tracking follows
+      ``profile_level`` as above; "rss", "sampled" or "all" choose it
+      regardless of the level (e.g. sampled allocations with "basic"'s
+      cheap timing; ``codeprof run --native-memory`` needs tracking on).
+    * the remaining switches (line profiler, CUDA profiling, data-loading,
+      detailed_reports) are accepted and validated; the subsystems they
+      control land in later versions and read them from here.
     """
 
     # General settings
@@ -176,6 +218,15 @@ class ProfilerConfig:
     report_tree_min_share: float = 0.001
     timeline_traced_events: int = 1 << 18
 
+    # Memory profiler details (docs/memory.md): mean bytes between sampled
+    # allocations at the "detailed" level, and Python frames kept per
+    # allocation stack.
+    memory_sample_bytes: int = 256 * 1024
+    memory_stack_depth: int = 8
+    # Allocation tracking regardless of the level: "rss", "sampled", "all"
+    # (None: by profile_level).
+    memory_mode: Optional[str] = None
+
     def __post_init__(self) -> None:
         self.validate()
 
@@ -215,6 +266,20 @@ class ProfilerConfig:
                 err = TypeError if isinstance(v, bool) or not isinstance(v, int) else ValueError
                 raise err(f"ProfilerConfig.{name} must be an int in [0, {hi}], "
                           f"got {type(v).__name__} {_short_repr(v)}")
+        for name, (lo, hi), unit in (("memory_sample_bytes", MEMORY_SAMPLE_BYTES_RANGE, " bytes"),
+                                     ("memory_stack_depth", MEMORY_STACK_DEPTH_RANGE, " frames")):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                err = TypeError if isinstance(v, bool) or not isinstance(v, int) else ValueError
+                shown = "2**40" if hi == 1 << 40 else str(hi)
+                raise err(f"ProfilerConfig.{name} must be an int in [{lo}, {shown}]{unit}, "
+                          f"got {type(v).__name__} {_short_repr(v)}")
+        mm = self.memory_mode
+        if mm is not None and (not isinstance(mm, str) or mm not in MEMORY_MODES):
+            err = TypeError if not isinstance(mm, str) else ValueError
+            raise err("ProfilerConfig.memory_mode must be None (by profile_level) or one of "
+                      f"{', '.join(repr(m) for m in MEMORY_MODES)}, got "
+                      f"{type(mm).__name__} {_short_repr(mm)}")
         share = self._as_real("report_tree_min_share", self.report_tree_min_share,
                               "a number in [0, 1]")
         if not 0.0 <= share <= 1.0:  # False for NaN
@@ -275,9 +340,43 @@ class ProfilerConfig:
 
     # -- translation ----------------------------------------------------------
 
+    @property
+    def memory_profiler_on(self) -> bool:
+        """True when the memory profiler measures: ``enable_memory_profiler``
+        or ``enable_memory_tracking`` (the guide uses both names)."""
+        return bool(self.enable_memory_profiler or self.enable_memory_tracking)
+
+    def memory_session_kwargs(self) -> Dict[str, Any]:
+        """The memory part of session_kwargs(): allocation tracking mode by
+        profile_level, GC statistics, snapshots, the process memory sampler
+        and its timeline bound (docs/memory.md)."""
+        on = self.memory_profiler_on
+        if not on:
+            mode = 0
+        elif self.memory_mode is not None:
+            mode = MEMORY_MODES[self.memory_mode]
+        else:
+            mode = MEMORY_MODE_BY_LEVEL[self.profile_level]
+        lo, hi = MEMORY_SAMPLER_PERIOD_S
+        interval = min(max(float(self.sample_interval), lo), hi) if on else 0.0
+        return {
+            "memory_mode": mode,
+            "memory_sample_bytes": self.memory_sample_bytes,
+            "memory_stack_depth": self.memory_stack_depth,
+            # GC figures are part of every memory report (gc_statistics):
+            # on with the memory profiler, or alone with enable_gc_profiling.
+            "gc": bool(on or self.enable_gc_profiling),
+            # Snapshots are of tracked allocations: nothing to snapshot at
+            # "basic" (mode 0) or with the memory profiler off.
+            "memory_snapshots": bool(self.memory_snapshots and mode > 0),
+            "memory_sample_interval_s": interval,
+            "memory_timeline_samples": self.max_samples,
+        }
+
     def session_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of ``_core.Session`` for this configuration."""
         return {
+            **self.memory_session_kwargs(),
             "max_samples": self.max_samples,
             "slow_function_s": float(self.slow_function_threshold_s),
             "memory_intensive_bytes": float(self.memory_intensive_threshold_mb) * _MIB,
@@ -358,10 +457,16 @@ def create_profiler_config(level: str = "detailed", **overrides: Any) -> Profile
     * ``"detailed"`` -- adds the C tracer (every Python function and the C
       functions it calls, on every thread, in the call tree), thread CPU
       time per scope, p50/p95/p99 per node, and switches the memory, GPU
-      (when available) and data-loading profilers on.
+      (when available) and data-loading profilers on.  Memory: sampled
+      allocation tracking (one allocation recorded about every
+      ``memory_sample_bytes``, estimates marked as such), RSS and GC.
     * ``"comprehensive"`` -- everything on: also line profiling, GC
       profiling, memory snapshots, CUDA operation profiling and
-      augmentation profiling.
+      augmentation profiling.  Memory: every live block tracked with its
+      allocation site (exact figures, leaks by site), RSS and GC.
+
+    ``create_profiler_config("basic", enable_memory_profiler=True)`` gives
+    the cheapest memory profiler: RSS and GC only (docs/memory.md).
 
     Switches of subsystems that land in later versions are set here
     already and take effect when they do.  An unknown level raises

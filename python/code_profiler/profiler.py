@@ -7,7 +7,10 @@ core; this module only translates the guide's calls:
 * ``profiling_context(name)`` returns a C ``Scope`` (cached per name);
 * ``profile_function`` / ``profile_class`` wrap callables so that each call
   (each resume, for generators and coroutines) runs inside a C ``Scope`` of
-  a SITE_FUNCTION site;
+  a SITE_FUNCTION site (with ``SCOPE_HEAP`` when the memory profiler is on,
+  so decorated functions are measured like memory contexts);
+* ``memory_profiler`` (memory.py) adds memory contexts and
+  ``profile_memory_usage``: scopes with ``SCOPE_HEAP``;
 * reports, bottlenecks and statistics are views of the core's JSON report.
 
 Module-level ``profile_function`` / ``profile_class`` record into the
@@ -34,10 +37,12 @@ from . import _core
 from ._instrument import Resolver, hide_from_tracer, site_for, wrap
 from .config import ProfilerConfig, check_level
 from .data import DataLoadingProfiler, ProfiledDataLoader, worker_session
+from .memory import MemoryProfiler
 
 __all__ = [
     "PerformanceProfiler",
     "VideoOpusClipProfiler",
+    "MemoryProfiler",
     "get_current_profiler",
     "get_default_profiler",
     "profile_class",
@@ -143,7 +148,8 @@ class PerformanceProfiler:
         Keys: ``slow_functions`` (list of {'function', 'execution_time' (s),
         'value', 'threshold', 'recommendation', ...}),
         ``memory_intensive_functions`` ({'function', 'memory_delta' (bytes),
-        ...}), ``functions`` (the top functions by inclusive and by self
+        ...}; with the memory profiler on, decorated functions and memory
+        contexts are measured as in get_memory_report()), ``functions`` (the top functions by inclusive and by self
         time, see the report policy: inclusive and self time, CPU time,
         percentiles, memory delta), ``total_functions_profiled`` and
         ``total_calls`` (over every function)."""
@@ -201,11 +207,17 @@ class VideoOpusClipProfiler:
         self._warned_empty = False
         self._ctx: Dict[str, ContextManager[Any]] = {}
         self._ctx_flags = _CTX_FLAGS_BY_LEVEL[config.profile_level]
-        self._fn_flags = _FN_FLAGS_BY_LEVEL[config.profile_level]
+        #: SCOPE_HEAP when the memory profiler is on: decorated functions are
+        #: measured as memory contexts are (memory_intensive_functions).
+        self._mem_flags = _core.SCOPE_HEAP if self._enabled and config.memory_profiler_on else 0
+        self._fn_flags = _FN_FLAGS_BY_LEVEL[config.profile_level] | self._mem_flags
         self._fn_scopes: Dict[int, Any] = {}
         #: The tracing profiler this one also records into (see _Both).
         self._also: Optional["VideoOpusClipProfiler"] = None
         self.performance_profiler = PerformanceProfiler(self)
+        #: Memory contexts, memory-measured functions, the memory report
+        #: (the seed's ``memory_profiler``; memory.py, docs/memory.md).
+        self.memory_profiler = MemoryProfiler(self)
         self._data = DataLoadingProfiler(self)
         #: Data-loading views (the seed's ``data_loading_profiler``).
         self.data_loading_profiler = self._data
@@ -278,6 +290,7 @@ class VideoOpusClipProfiler:
             if also is not self._also:
                 self._also = also
                 self._ctx.clear()
+                self.memory_profiler._forget_contexts()
             with self._live_lock:
                 if self._session.running:
                     # Live since a context or decorated function ran: restart
@@ -360,6 +373,7 @@ class VideoOpusClipProfiler:
         self._autosaved = None
         self._data.discard_spools()  # workers' records are the session's too
         self._warned_empty = False
+        self.memory_profiler._reset()
 
     def _nothing_recorded(self, model: Any, what: str) -> Optional[str]:
         """None when `model` holds any call; else the sentence saying why
@@ -411,18 +425,23 @@ class VideoOpusClipProfiler:
         if not isinstance(name, str):
             raise TypeError("VideoOpusClipProfiler.profiling_context(name): name must be a str, "
                             f"got {type(name).__name__} {name!r}")
-        ctx: ContextManager[Any]
-        if not self._enabled:
-            ctx = _NULL_CTX
-        else:
-            ctx = self._scope(name, _core.SITE_SCOPE, self._ctx_flags)
-            also = self._also
-            if also is not None and also._recording:
-                ctx = _Both(ctx, also._scope(name, _core.SITE_SCOPE, also._ctx_flags))
+        ctx = self._named_context(name, self._ctx_flags)
         # Bounded: names built at run time (f"clip_{i}") would otherwise keep
         # one cached object each for the profiler's life.
         if len(self._ctx) < _CTX_CACHE_MAX:
             self._ctx[name] = ctx
+        return ctx
+
+    def _named_context(self, name: str, flags: int) -> ContextManager[Any]:
+        """The context object of a named scope (a SITE_SCOPE site) with
+        `flags`: a shared no-op for a disabled profiler, the C Scope, or
+        both scopes when this profiler also records into the tracing one."""
+        if not self._enabled:
+            return _NULL_CTX
+        ctx: ContextManager[Any] = self._scope(name, _core.SITE_SCOPE, flags)
+        also = self._also
+        if also is not None and also._recording:
+            ctx = _Both(ctx, also._scope(name, _core.SITE_SCOPE, flags))
         return ctx
 
     def _scope(self, name: str, kind: int, flags: int, file: Optional[str] = None,
@@ -435,21 +454,27 @@ class VideoOpusClipProfiler:
 
     def _function_scope(self, site: int, flags: int) -> Any:
         """The cached Scope of this session for a function site."""
-        key = (site << 4) | flags
+        key = (site << 8) | flags  # SCOPE_* bits fit in 8
         scope = self._fn_scopes.get(key)
         if scope is None:
             scope = self._fn_scopes.setdefault(key, self._session.scope(site, flags))
         return scope
 
     def _instrument(self, func: F, level: Optional[str] = None,
-                    kind: int = _core.SITE_FUNCTION, name: Optional[str] = None) -> F:
+                    kind: int = _core.SITE_FUNCTION, name: Optional[str] = None,
+                    extra_flags: int = 0) -> F:
         """Wraps `func` so each call (resume) is a scope of this profiler.
-        Extension point: later instruments pass their own site kind."""
+        Extension point: later instruments pass their own site kind and
+        scope flags (memory_profiler.profile_memory_usage: SCOPE_HEAP).
+        Explicitly profiled functions (SITE_FUNCTION) get SCOPE_HEAP when
+        the memory profiler is on."""
         if not callable(func):
             raise TypeError("profile_function: expected a function, "
                             f"got {type(func).__name__} {func!r}")
         lvl = self.config.profile_level if level is None else level
-        flags = _FN_FLAGS_BY_LEVEL[lvl]
+        flags = _FN_FLAGS_BY_LEVEL[lvl] | extra_flags
+        if kind == _core.SITE_FUNCTION:
+            flags |= self._mem_flags
         if not self._enabled:
             return func
         site = site_for(func, kind, name)
@@ -500,7 +525,10 @@ class VideoOpusClipProfiler:
         (``@profiler.profile_function("detailed")``).  "basic" records wall
         time and the RSS delta per call; "detailed"/"comprehensive" add
         thread CPU time.  Without a level, config.profile_level applies.
-        Generators, coroutines and async generators keep their flavour and
+        With the memory profiler on (config.enable_memory_profiler or
+        enable_memory_tracking) each call is also measured as a memory
+        context is (net change and peak; docs/memory.md), which is what
+        ``memory_intensive_functions`` reports.  Generators, coroutines and async generators keep their flavour and
         are timed per resume.  Calls made while the profiler is not running
         record nothing.  A class is passed on to profile_class()."""
         if isinstance(func_or_level, type):
@@ -750,7 +778,7 @@ def _current_resolver(site: int, level: Optional[str]) -> Resolver:
             return None
         if not prof._recording and not (prof._armed and prof._go_live()):
             return None
-        flags = prof._fn_flags if fixed_flags is None else fixed_flags
+        flags = prof._fn_flags if fixed_flags is None else fixed_flags | prof._mem_flags
         return prof._function_scope(site, flags)
 
     hide_from_tracer(resolve)
