@@ -46,6 +46,12 @@ uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max);
  * reports from a Python allocator (the allocator has returned, so the
  * stack callback may intern a code object's site there); 0 otherwise. */
 void cp_py_memstack_mark_thread(int on);
+/* 1 when the calling thread holds the GIL and runs the profiler's own
+ * Python code (the innermost frame that is not the standard library's is
+ * of the code_profiler package): the block being allocated is the
+ * profiler's, not the user's.  Call only from a Python allocator hook after
+ * the allocator returned (it may classify a code object). */
+int cp_py_memstack_profiler_owns(void);
 /* Once per start, with the GIL: prepares what the callback reads. */
 void cp_py_memstack_ready(void);
 

@@ -21,6 +21,11 @@
  * lock the interning takes) only cached ids are used and an unseen code
  * object gives a frame with site 0 (unknown), which the model shows as such.
  * Frames of the profiler's own code (the code_profiler package) are skipped.
+ *
+ * cp_py_memstack_profiler_owns() tells the Python hooks (before they report
+ * a block) that the block is the profiler's own: the innermost frame that is
+ * not the standard library's belongs to the code_profiler package (a report
+ * being built, a memory context entered), as the tracer's hidden regions.
  */
 #include "python/memhook.h"
 
@@ -152,6 +157,29 @@ void cp_py_memstack_mark_thread(int on) {
 
 void cp_py_memstack_ready(void) {
     cp_py_tracer_classify_ready();
+}
+
+int cp_py_memstack_profiler_owns(void) {
+    if (finalizing())
+        return 0;
+    PyThreadState *ts = thread_state();
+    if (!holds_gil(ts))
+        return 0;
+    int guard = 64;
+    for (struct _PyInterpreterFrame *f = frame_top(ts); f && guard-- > 0; f = f->previous) {
+        PyCodeObject *co = frame_code(f);
+        if (!co)
+            continue;
+        switch (cp_py_tracer_code_kind(co, frame_globals(f), 1)) {
+        case CP_PY_CODE_USER:
+            return 0;
+        case CP_PY_CODE_PROFILER:
+            return 1;
+        default: /* the standard library (or unknown): whoever called it */
+            break;
+        }
+    }
+    return 0;
 }
 
 uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max) {

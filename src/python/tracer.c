@@ -1532,6 +1532,22 @@ uint32_t cp_py_tracer_code_site(PyCodeObject *co, PyObject *globals, int may_int
     return id;
 }
 
+int cp_py_tracer_code_kind(PyCodeObject *co, PyObject *globals, int may_intern) {
+    uint32_t x = (uint32_t)code_extra_raw(co);
+    if (x == 0) {
+        if (!may_intern)
+            return CP_PY_CODE_UNKNOWN;
+        x = intern_code(co, globals);
+        if (x == 0)
+            return CP_PY_CODE_UNKNOWN;
+    }
+    if (x == CODE_OWN)
+        return CP_PY_CODE_PROFILER;
+    if (x == CODE_SKIP)
+        return CP_PY_CODE_USER;
+    return (x & CODE_LIB) ? CP_PY_CODE_STDLIB : CP_PY_CODE_USER;
+}
+
 int cp_py_tracer_busy(void) { return tracer_g.owner != NULL; }
 
 int cp_py_tracer_check_free(cp_py_session *owner) {

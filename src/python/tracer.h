@@ -84,6 +84,12 @@ int cp_py_tracer_on_this_thread(void);
  * cp_py_tracer_classify_ready() must have run once. */
 #define CP_PY_CODE_SITE_OWN UINT32_MAX
 uint32_t cp_py_tracer_code_site(PyCodeObject *co, PyObject *globals, int may_intern);
+/* Whose code `co` is, as the tracer classifies it (same arguments and
+ * rules as cp_py_tracer_code_site): CP_PY_CODE_USER (a decorated function
+ * included), _STDLIB, _PROFILER (the code_profiler package), or _UNKNOWN
+ * (not classified yet and `may_intern` 0, or classification failed). */
+enum { CP_PY_CODE_UNKNOWN = 0, CP_PY_CODE_USER = 1, CP_PY_CODE_STDLIB = 2, CP_PY_CODE_PROFILER = 3 };
+int cp_py_tracer_code_kind(PyCodeObject *co, PyObject *globals, int may_intern);
 /* Finds the profiler's and the standard library's directories (once per
  * process; needs the GIL; never raises). */
 void cp_py_tracer_classify_ready(void);

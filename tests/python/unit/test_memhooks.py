@@ -316,32 +316,68 @@ def test_stack_callback_gives_user_frames_innermost_first(forwarding):
     assert len(fr) == 3  # inner, outer, the module
 
 
-def test_stack_callback_skips_profiler_frames_and_threads_without_gil(forwarding):
-    r = result(run_py(forwarding, """
+OWN_MODULE = """
+import copy
+def alloc(n):
+    return bytes(n - 33)            # bytes(k) asks for k + 33 bytes
+def via_stdlib(src):
+    return copy.copy(src)           # the copy's buffer is allocated in copy.py
+def call(fn, *args):
+    return fn(*args)
+"""
+
+OWN_PRELUDE = """
+import code_profiler
+pkg = os.path.dirname(code_profiler.__file__)
+path = os.path.join(pkg, "_pyhooks_probe_tmp.py")
+with open(path, "w") as f:
+    f.write(OWN_MODULE)
+try:
+    from code_profiler import _pyhooks_probe_tmp as own
+finally:
+    os.unlink(path)
+"""
+
+
+def test_profiler_own_allocations_are_not_recorded(forwarding):
+    r = result(run_py(forwarding, "OWN_MODULE = " + repr(OWN_MODULE) + OWN_PRELUDE + textwrap.dedent("""
+        import copy
         N = 2345671
+        src = bytearray(N - 1)              # bytearray(k): a k + 1 byte buffer
         s = start()
         hd.hd_set_probe(N)
-        # a Python allocation made by the profiler's own code is attributed to its caller
-        import code_profiler
-        pkg = os.path.dirname(code_profiler.__file__)
-        path = os.path.join(pkg, "_pyhooks_probe_tmp.py")
-        with open(path, "w") as f:
-            f.write("def alloc(n):\\n    return bytes(n - 33)\\n")  # bytes(k): k + 33 bytes
-        from code_profiler import _pyhooks_probe_tmp as own
-        def user():
-            return own.alloc(N)
-        keep = user()
-        os.unlink(path)
+        a = own.alloc(N)                     # the profiler's own code allocates
+        b = own.via_stdlib(src)              # ... or the standard library it calls
+        own_hits = hd.hd_probe_hits()
+        c = copy.copy(src)                   # the user's code calls the same
+        user_hits = hd.hd_probe_hits() - own_hits
+        d = bytes(N - 33)
+        user_hits2 = hd.hd_probe_hits() - own_hits - user_hits
+        stop(s)
+        print({"own": own_hits, "user": user_hits, "user2": user_hits2})
+    """)))
+    assert r == {"own": 0, "user": 1, "user2": 1}
+
+
+def test_stack_skips_profiler_frames_between_user_frames(forwarding):
+    r = result(run_py(forwarding, "OWN_MODULE = " + repr(OWN_MODULE) + OWN_PRELUDE + textwrap.dedent("""
+        N = 2345671
+        def cb():
+            return bytes(N - 33)
+        s = start()
+        hd.hd_set_probe(N)
+        keep = own.call(cb)                  # user -> profiler -> user callback
         buf = (ctypes.c_uint * 64)()
         n = hd.hd_probe_frames(buf, 32)
         frames = [(buf[2 * i], buf[2 * i + 1]) for i in range(n)]
-        exp = core.site("__main__.user", user.__code__.co_filename,
-                        user.__code__.co_firstlineno, core.SITE_PYTHON)
+        exp = core.site("__main__.cb", cb.__code__.co_filename, cb.__code__.co_firstlineno,
+                        core.SITE_PYTHON)
         stop(s)
         print({"frames": frames, "exp": exp, "hits": hd.hd_probe_hits()})
-    """))
+    """)))
     assert r["hits"] == 1
     assert r["frames"][0][0] == r["exp"]
+    assert len(r["frames"]) == 2  # cb and the module: the profiler's frame in between is skipped
 
 
 def test_pythonmalloc_malloc(forwarding):
