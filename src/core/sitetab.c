@@ -1,6 +1,7 @@
 /* sitetab.c -- a table of interned sites (sitetab.h). */
 #include "core/bigmem.h"
 #include "core/sitetab.h"
+#include "memory/heap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,11 @@ uint32_t cp_sitetab_intern(cp_sitetab *t, const char *name, const char *file, ui
         file = "";
     uint64_t h = site_hash(name, file, line, kind);
     uint32_t id = 0;
+    /* What the table allocates under its lock is the profiler's own memory:
+     * the allocation hooks must neither record it nor (from a native malloc
+     * hook) ask for a Python stack, which may intern a site and would wait
+     * for this lock on this very thread. */
+    int hooked = cp_heap_hook_enter();
     pthread_mutex_lock(&t->mu);
     uint32_t n = atomic_load_explicit(&t->count, memory_order_relaxed);
     if ((n + 1) * 2 > t->hash_cap && hash_grow(t) != 0)
@@ -171,6 +177,8 @@ uint32_t cp_sitetab_intern(cp_sitetab *t, const char *name, const char *file, ui
     }
 out:
     pthread_mutex_unlock(&t->mu);
+    if (hooked)
+        cp_heap_hook_leave();
     return id;
 }
 

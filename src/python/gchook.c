@@ -74,8 +74,22 @@ static PyMethodDef gc_callback_def = {
     "code_profiler's gc.callbacks entry: counts collections per generation, the objects they "
     "collect and their time."};
 
+/* The gc module, imported when _core is (cp_py_gchook_init): importing it
+ * at start, with the tracer already on, put importlib's frames in the
+ * user's call tree. */
+static PyObject *g_gc_module;
+
+int cp_py_gchook_init(void) {
+    if (!g_gc_module)
+        g_gc_module = PyImport_ImportModule("gc");
+    return g_gc_module ? 0 : -1;
+}
+
 static PyObject *gc_callbacks_list(void) {
-    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *gc = g_gc_module;
+    Py_XINCREF(gc);
+    if (!gc)
+        gc = PyImport_ImportModule("gc");
     PyObject *cbs = gc ? PyObject_GetAttrString(gc, "callbacks") : NULL;
     Py_XDECREF(gc);
     if (cbs && !PyList_Check(cbs)) {

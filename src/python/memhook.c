@@ -84,9 +84,7 @@ static mh_domain g_dom[MH_NDOM];
 static inline void report_alloc(int dom, void *p, size_t n) {
     if (cp_py_memstack_profiler_owns())
         return;
-    cp_py_memstack_mark_thread(1);
     cp_heap_on_alloc(dom, p, n);
-    cp_py_memstack_mark_thread(0);
 }
 
 /* A realloc by the profiler's own code: the old block is gone (reported as
@@ -97,9 +95,7 @@ static inline void report_realloc(int dom, void *old, void *p, size_t n) {
             cp_heap_on_realloc(dom, old, NULL, 0);
         return;
     }
-    cp_py_memstack_mark_thread(1);
     cp_heap_on_realloc(dom, old, p, n);
-    cp_py_memstack_mark_thread(0);
 }
 
 /* Is our wrapper still in a domain's chain (mh_in_chain)?  A probe

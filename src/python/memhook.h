@@ -42,10 +42,6 @@ PyObject *cp_py_memhooks_state(PyObject *mod, PyObject *unused);
 
 /* The tracker's stack callback (memstack.c). */
 uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max);
-/* Set by memhook.c's wrappers, around the tracker call, to the thread that
- * reports from a Python allocator (the allocator has returned, so the
- * stack callback may intern a code object's site there); 0 otherwise. */
-void cp_py_memstack_mark_thread(int on);
 /* 1 when the calling thread holds the GIL and runs the profiler's own
  * Python code (the innermost frame that is not the standard library's is
  * of the code_profiler package): the block being allocated is the
@@ -58,6 +54,9 @@ void cp_py_memstack_ready(void);
 /* gchook.c: append / remove the gc.callbacks entry.  0 or -1 (no exception
  * left set: a failure is reported as a session warning by the caller). */
 int cp_py_gchook_install(codeprof_session *s);
+/* Imports gc once, when the extension module is executed (before any
+ * tracer can see the import).  0 or -1 with an exception set. */
+int cp_py_gchook_init(void);
 void cp_py_gchook_uninstall(void);
 int cp_py_gchook_installed(void);
 

@@ -2,9 +2,10 @@
  *
  * Called inside an allocator hook for each block the tracker records: it
  * reads the calling thread's Python frames, innermost first, as (site id,
- * line).  It never takes the GIL: a thread that does not hold it (a raw
- * allocation from a C thread, a thread state being created) gets no
- * frames, and so does every thread while the interpreter finalizes.
+ * line).  It never takes the GIL: a thread that released it around C work
+ * gets its own (frozen) frames with the code objects' cached site ids
+ * only; a thread with no Python state gets no frames, and so does every
+ * thread while the interpreter finalizes.
  *
  * The frames are the interpreter's own (_PyInterpreterFrame): the public
  * ways to walk a stack create frame objects, which allocates (and, on
@@ -14,12 +15,11 @@
  * build against another version fails to compile instead of misreading).
  *
  * Site ids are the tracer's (cp_py_tracer_code_site: cached on the code
- * object).  A code object seen for the first time is interned only when
- * the block comes from one of our Python allocator hooks (the allocator
- * has returned, so creating the name is safe there); for a block reported
- * by the native preload (malloc inside arbitrary C code, perhaps holding a
- * lock the interning takes) only cached ids are used and an unseen code
- * object gives a frame with site 0 (unknown), which the model shows as such.
+ * object).  A code object seen for the first time is interned when the
+ * thread holds the GIL (the site table never records its own allocations,
+ * so it cannot come back here holding its lock); without the GIL only
+ * cached ids are used and an unseen code object gives a frame with site 0
+ * (unknown), which the model build leaves out.
  * Frames of the profiler's own code (the code_profiler package) are skipped.
  *
  * cp_py_memstack_profiler_owns() tells the Python hooks (before they report
@@ -90,6 +90,15 @@ typedef struct line_entry {
 } line_entry;
 static line_entry g_lines[LINE_CACHE_SIZE];
 
+/* The line without the cache: for a thread that does not hold the GIL
+ * (PyCode_Addr2Line only reads the code object's line table). */
+static inline int frame_line_uncached(struct _PyInterpreterFrame *f, PyCodeObject *co) {
+    int lasti = _PyInterpreterFrame_LASTI(f);
+    if (lasti < 0)
+        return co->co_firstlineno;
+    return PyCode_Addr2Line(co, lasti * (int)sizeof(_Py_CODEUNIT));
+}
+
 static inline int frame_line(struct _PyInterpreterFrame *f, PyCodeObject *co) {
     int lasti = _PyInterpreterFrame_LASTI(f);
     if (lasti < 0)
@@ -144,17 +153,6 @@ static inline int finalizing(void) {
 
 /* ---- the callback ---- */
 
-/* The thread reporting from one of our Python allocator hooks (0: none).
- * A plain word, not thread-local storage: only a thread holding the GIL
- * may intern, and one thread holds it at a time; a stale or overwritten
- * value only ever makes the callback use cached ids. */
-static _Atomic unsigned long g_py_thread;
-
-void cp_py_memstack_mark_thread(int on) {
-    atomic_store_explicit(&g_py_thread, on ? (unsigned long)pthread_self() : 0ul,
-                          memory_order_relaxed);
-}
-
 void cp_py_memstack_ready(void) {
     cp_py_tracer_classify_ready();
 }
@@ -163,8 +161,17 @@ int cp_py_memstack_profiler_owns(void) {
     if (finalizing())
         return 0;
     PyThreadState *ts = thread_state();
-    if (!holds_gil(ts))
-        return 0;
+    int attached = holds_gil(ts);
+    if (!attached) {
+        /* A thread that released the GIL around C work (torch's operators
+         * do, around every allocation they make) still has its Python
+         * frames, frozen until it takes the GIL back: only this thread
+         * changes them, and it is here.  Read them without the caches and
+         * without naming anything new (that needs the GIL). */
+        ts = PyGILState_GetThisThreadState();
+        if (!ts)
+            return 0;
+    }
     int guard = 64;
     for (struct _PyInterpreterFrame *f = frame_top(ts); f && guard-- > 0; f = f->previous) {
         PyCodeObject *co = frame_code(f);
@@ -186,10 +193,22 @@ uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max) {
     if (!out || max == 0 || finalizing())
         return 0;
     PyThreadState *ts = thread_state();
-    if (!holds_gil(ts))
-        return 0;
-    int may_intern =
-        atomic_load_explicit(&g_py_thread, memory_order_relaxed) == (unsigned long)pthread_self();
+    int attached = holds_gil(ts);
+    if (!attached) {
+        /* A thread that released the GIL around C work (torch's operators
+         * do, around every allocation they make) still has its Python
+         * frames, frozen until it takes the GIL back: only this thread
+         * changes them, and it is here.  Read them without the caches and
+         * without naming anything new (that needs the GIL). */
+        ts = PyGILState_GetThisThreadState();
+        if (!ts)
+            return 0;
+    }
+    /* Naming a code object seen for the first time interns a site: safe
+     * with the GIL held, because the site table holds the hook flag while
+     * it holds its lock (src/core/sitetab.c), so no allocation made under
+     * that lock comes back here. */
+    int may_intern = attached;
     uint32_t n = 0;
     /* Bounded walk: a corrupt or cyclic chain cannot hold us. */
     int guard = 4096;
@@ -201,7 +220,7 @@ uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max) {
         uint32_t site = cp_py_tracer_code_site(co, frame_globals(f), may_intern);
         if (site == CP_PY_CODE_SITE_OWN)
             continue;
-        int line = frame_line(f, co);
+        int line = attached ? frame_line(f, co) : frame_line_uncached(f, co);
         out[n].pc = 0;
         out[n].site = site;
         out[n].line = line > 0 ? (uint32_t)line : 0;

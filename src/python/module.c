@@ -230,6 +230,8 @@ static int mod_exec(PyObject *m) {
     if (!st)
         return -1;
     cp_clock_init();
+    if (cp_py_gchook_init() < 0)
+        return -1;
 
     if (add_int(m, "SITE_SCOPE", CODEPROF_SITE_SCOPE) < 0 ||
         add_int(m, "SITE_PYTHON", CODEPROF_SITE_PYTHON) < 0 ||
