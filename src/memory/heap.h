@@ -8,8 +8,9 @@
  * was open on the allocating thread), keeps per-domain counters and
  * high-water marks, and gives memory contexts (cp_heap_mark_*) their net
  * delta and their peak.  Recorded allocations and frees are also appended to
- * the session's event stream (CP_EV_ALLOC / CP_EV_FREE through cp_emit, with
- * its reentrancy guard) so the timeline and the memory sink see them.
+ * the current session's event stream (CP_EV_ALLOC / CP_EV_FREE through
+ * cp_emit, with its reentrancy guard; in CP_HEAP_ALL only blocks of at least
+ * sample_bytes, so small blocks do not crowd the scopes' events out).
  *
  * There is one tracker per process (cp_heap_* act on it).  When the native
  * preload library (libcodeprof_malloc.so) is loaded, its tracker is THE
