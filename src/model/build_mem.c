@@ -23,6 +23,7 @@
 #include "memory/mem_session.h"
 #include "memory/mem_state.h"
 #include "model/build.h"
+#include "data/datalog.h"
 #include "model/model.h"
 
 typedef struct bgroup {
@@ -396,6 +397,9 @@ int cp_mem_model_build(struct cp_model *m, struct codeprof_session *s) {
     /* what the build allocates is the profiler's, not the user's */
     int entered = cp_heap_hook_enter();
     int rc = build(m, s);
+    /* snapshot times are written relative to the run's start */
+    if (rc == 0 && atomic_load(&s->start_tick))
+        m->mem.t0_ns = cp_tick_to_mono_ns(atomic_load(&s->start_tick));
     if (entered)
         cp_heap_hook_leave();
     return rc;

@@ -1176,7 +1176,19 @@ static int read_mem_procs(rd *r, const cp_jval *arr) {
         p->worker = -1;
         int ok = 1;
         const char *loader = get_str(r, v, "loader", &ok);
-        if (!ok || get_i32(r, v, "pid", &p->pid) || get_i32(r, v, "worker", &p->worker) ||
+        const char *source = ok ? get_str(r, v, "source", &ok) : NULL;
+        int exited = 0;
+        if (!ok || get_bool(r, v, "exited", &exited))
+            return -1;
+        p->exited = exited;
+        if (source && (p->source = cp_report_mem_source_parse(source)) < 0) {
+            size_t k = enter_key(r, "source");
+            bad(r, "expected one of \"none\", \"rollup\", \"smaps\", \"statm\", got \"%.40s\"",
+                source);
+            leave(r, k);
+            return -1;
+        }
+        if (get_i32(r, v, "pid", &p->pid) || get_i32(r, v, "worker", &p->worker) ||
             get_u32(r, v, "samples", &p->nsamples) ||
             get_ns(r, v, "duration_s", &p->t_last_ns, NULL) ||
             get_u64(r, v, "rss_first", &p->rss_first) || get_u64(r, v, "rss_last", &p->rss_last) ||
@@ -1299,7 +1311,8 @@ static int read_memory(rd *r, const cp_jval *mem) {
             get_u64(r, dropped, "snapshots", &mm->dropped_snapshots) ||
             get_u64(r, dropped, "marks", &mm->dropped_marks) ||
             get_u64(r, dropped, "contexts", &mm->dropped_ctxs) ||
-            get_u64(r, dropped, "samples", &mm->dropped_samples))
+            get_u64(r, dropped, "samples", &mm->dropped_samples) ||
+            get_u64(r, dropped, "procs", &mm->dropped_procs))
             return -1;
         leave(r, k);
     }

@@ -283,7 +283,16 @@ int cp_mmem_merge(cp_mmem *dst, const cp_mmem *src, const uint32_t *smap) {
     dst->dropped_snapshots += src->dropped_snapshots;
     dst->dropped_marks += src->dropped_marks;
     dst->dropped_ctxs += src->dropped_ctxs + dropped_ctxs;
-    dst->dropped_samples += src->dropped_samples + dropped_procs;
+    dst->dropped_samples += src->dropped_samples;
+    dst->dropped_procs += src->dropped_procs + dropped_procs;
+    for (uint32_t i = 0; i < src->ndsnotes; i++) {
+        if (dst->ndsnotes == CP_MEM_MAX_DSNOTES)
+            break;
+        cp_mds_note n = src->dsnotes[i];
+        n.loader = map_site(smap, n.loader);
+        n.dataset = map_site(smap, n.dataset);
+        dst->dsnotes[dst->ndsnotes++] = n;
+    }
 
     free(dst->ctxs);
     dst->ctxs = ctxs;

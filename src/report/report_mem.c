@@ -353,6 +353,23 @@ static void write_groups(cp_docw *w, const cp_model *m, const written *wr) {
     cp_docw_end_array(w);
 }
 
+/* Where a process's readings came from (procmem.h cp_procmem_source; the
+ * model keeps the number, the report the name). */
+static const char *const proc_sources[] = {"none", "rollup", "smaps", "statm"};
+
+static const char *proc_source_name(int32_t source) {
+    return source >= 0 && source < (int32_t)(sizeof proc_sources / sizeof *proc_sources)
+               ? proc_sources[source]
+               : "none";
+}
+
+int cp_report_mem_source_parse(const char *name) {
+    for (int i = 0; name && i < (int)(sizeof proc_sources / sizeof *proc_sources); i++)
+        if (strcmp(name, proc_sources[i]) == 0)
+            return i;
+    return -1;
+}
+
 static void write_processes(cp_docw *w, const cp_model *m) {
     const cp_mmem *mm = &m->mem;
     cp_docw_key(w, "processes");
@@ -376,6 +393,8 @@ static void write_processes(cp_docw *w, const cp_model *m) {
         cp_docw_kv_u(w, "uss_last", p->uss_last);
         cp_docw_kv_u(w, "uss_max", p->uss_max);
         cp_docw_kv_u(w, "items", p->items);
+        cp_docw_kv_s(w, "source", proc_source_name(p->source));
+        cp_docw_kv_bool(w, "exited", p->exited != 0);
         cp_docw_end_object(w);
     }
     cp_docw_end_array(w);
@@ -439,6 +458,7 @@ void cp_report_mem_doc(const cp_model *m, cp_docw *w) {
     cp_docw_kv_u(w, "marks", mm->dropped_marks);
     cp_docw_kv_u(w, "contexts", mm->dropped_ctxs);
     cp_docw_kv_u(w, "samples", mm->dropped_samples);
+    cp_docw_kv_u(w, "procs", mm->dropped_procs);
     cp_docw_end_object(w);
     cp_docw_end_object(w);
     free(wr.stack_slot);

@@ -40,6 +40,9 @@ int cp_report_mem_enabled(const cp_mmem *mm);
 /* The report's name of the mode: "off" (not enabled), "rss" (mode 0:
  * RSS and GC only), "sampled" (1), "all" (2).  Static string. */
 const char *cp_report_mem_mode_name(const cp_mmem *mm);
+/* The number of a process's reading source from its report name ("none",
+ * "rollup", "smaps", "statm"; cp_mproc.source), or -1. */
+int cp_report_mem_source_parse(const char *name);
 
 /* "raw", "mem", "object", "numpy", "native" for domains 0..4 (heap.h
  * order); NULL out of range.  Static string. */

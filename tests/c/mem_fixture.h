@@ -131,7 +131,8 @@ static inline void fx_mem_fill(cp_model *m) {
                               .pss_max = FX_MIB(1400),
                               .uss_first = FX_MIB(250),
                               .uss_last = FX_MIB(1000),
-                              .uss_max = FX_MIB(1300)};
+                              .uss_max = FX_MIB(1300),
+                              .source = 1 /* rollup */};
     mm->procs[1] = (cp_mproc){.pid = 5000,
                               .worker = 0,
                               .loader = s_loader,
@@ -147,7 +148,9 @@ static inline void fx_mem_fill(cp_model *m) {
                               .uss_first = FX_MIB(100),
                               .uss_last = FX_MIB(160),
                               .uss_max = FX_MIB(170),
-                              .items = 64};
+                              .items = 64,
+                              .source = 1 /* rollup */,
+                              .exited = 1};
 
     mm->nsnaps = 2;
     mm->snaps = fx_calloc(2, sizeof *mm->snaps);

@@ -107,17 +107,19 @@ static const char *const expected_full =
     "\"worker\":-1,\"loader\":null,\"samples\":20,\"duration_s\":9.5,\"rss_first\":314572800,"
     "\"rss_last\":1258291200,\"rss_max\":1610612736,\"pss_first\":293601280,"
     "\"pss_last\":1153433600,\"pss_max\":1468006400,\"uss_first\":262144000,"
-    "\"uss_last\":1048576000,\"uss_max\":1363148800,\"items\":0},{\"pid\":5000,\"worker\":0,"
+    "\"uss_last\":1048576000,\"uss_max\":1363148800,\"items\":0,\"source\":\"rollup\","
+    "\"exited\":false},{\"pid\":5000,\"worker\":0,"
     "\"loader\":\"train_loader\",\"samples\":10,\"duration_s\":5,\"rss_first\":419430400,"
     "\"rss_last\":482344960,\"rss_max\":492830720,\"pss_first\":157286400,"
     "\"pss_last\":209715200,\"pss_max\":220200960,\"uss_first\":104857600,"
-    "\"uss_last\":167772160,\"uss_max\":178257920,\"items\":64}],"
+    "\"uss_last\":167772160,\"uss_max\":178257920,\"items\":64,\"source\":\"rollup\","
+    "\"exited\":true}],"
     "\"snapshots\":[{\"context\":\"epoch\",\"t_s\":1.5,\"live_bytes\":16777216,"
     "\"groups\":[{\"stack\":1,\"live_bytes\":6291456,\"live_blocks\":1}]},"
     "{\"context\":\"epoch\",\"t_s\":3,\"live_bytes\":23068672,\"groups\":[{\"stack\":1,"
     "\"live_bytes\":12582912,\"live_blocks\":2}]}],\"own_bytes\":12345,"
     "\"dropped\":{\"blocks\":7,\"stacks\":0,\"snapshots\":0,\"marks\":0,\"contexts\":0,"
-    "\"samples\":1}}";
+    "\"samples\":1,\"procs\":0}}";
 
 static void test_section_exact(void **state) {
     (void)state;
