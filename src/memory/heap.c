@@ -167,8 +167,12 @@ static inline uint64_t addr_hash(uintptr_t a) {
     return x ^ (x >> 31);
 }
 static inline uint32_t stripe_of(uint64_t h) { return (uint32_t)(h >> 58) & (NSTRIPES - 1); }
-static inline uint32_t filter_of(uint64_t h) {
-    return (uint32_t)(h >> 36) & (FILTER_SLOTS - 1);
+/* The free filter's slot of an address: by address, not by hash, so frees
+ * of neighbouring blocks (a pool, an arena, a list's items) read the same
+ * few cache lines of the filter instead of one random line each (a
+ * hashed index cost a cache miss per free: 9% of a sampled run). */
+static inline uint32_t filter_of_addr(uintptr_t a) {
+    return (uint32_t)(a >> 6) & (FILTER_SLOTS - 1);
 }
 
 static uint64_t mono_ns(void) {
@@ -286,8 +290,8 @@ static void table_remove(stripe *st, uint32_t i) {
     st->n--;
 }
 
-static void filter_inc(uint64_t h) {
-    _Atomic uint16_t *c = &g_filter[filter_of(h)];
+static void filter_inc(uintptr_t a) {
+    _Atomic uint16_t *c = &g_filter[filter_of_addr(a)];
     uint16_t v = atomic_load_explicit(c, memory_order_relaxed);
     while (v != UINT16_MAX &&
            !atomic_compare_exchange_weak_explicit(c, &v, (uint16_t)(v + 1), memory_order_relaxed,
@@ -295,8 +299,8 @@ static void filter_inc(uint64_t h) {
     }
 }
 
-static void filter_dec(uint64_t h) {
-    _Atomic uint16_t *c = &g_filter[filter_of(h)];
+static void filter_dec(uintptr_t a) {
+    _Atomic uint16_t *c = &g_filter[filter_of_addr(a)];
     uint16_t v = atomic_load_explicit(c, memory_order_relaxed);
     while (v != UINT16_MAX && v != 0 &&
            !atomic_compare_exchange_weak_explicit(c, &v, (uint16_t)(v - 1), memory_order_relaxed,
@@ -305,7 +309,7 @@ static void filter_dec(uint64_t h) {
 }
 
 /* Stripe lock held: the accounting of a block leaving the ledger. */
-static void account_free(stripe *st, const blk *b, uint64_t h) {
+static void account_free(stripe *st, const blk *b) {
     st->dlive[b->serial & 0xff] -= b->weight;
     st->dblocks[b->serial & 0xff]--;
     dom_ctr *d = &g_dom[b->serial & 0xff];
@@ -315,7 +319,7 @@ static void account_free(stripe *st, const blk *b, uint64_t h) {
     atomic_fetch_sub_explicit(&d->blocks, 1, memory_order_relaxed);
     atomic_fetch_sub(&g_live, b->weight);
     atomic_fetch_sub_explicit(&g_nblocks, 1, memory_order_relaxed);
-    filter_dec(h);
+    filter_dec(b->addr);
 }
 
 /* Appends a recorded allocation or free to the current session's events.
@@ -342,6 +346,8 @@ static void record(int dom, void *p, int64_t weight) {
     uint32_t depth = atomic_load_explicit(&g_depth, memory_order_relaxed);
     if (fn && depth) {
         nfr = fn(fr, depth > CP_HEAP_MAX_DEPTH ? CP_HEAP_MAX_DEPTH : depth);
+        if (nfr == CP_HEAP_STACK_SKIP)
+            return; /* the profiler's own block */
         if (nfr > depth)
             nfr = depth;
     }
@@ -362,7 +368,7 @@ static void record(int dom, void *p, int64_t weight) {
     int i = table_find(st, a, h);
     if (i >= 0) { /* the free of the previous block at `a` was not seen */
         old = st->tab[i];
-        account_free(st, &old, h);
+        account_free(st, &old);
         table_remove(st, (uint32_t)i);
         replaced = 1;
     }
@@ -377,7 +383,7 @@ static void record(int dom, void *p, int64_t weight) {
     st->n++;
     st->dlive[dom] += weight;
     st->dblocks[dom]++;
-    filter_inc(h);
+    filter_inc(a);
     dom_ctr *d = &g_dom[dom];
     atomic_fetch_add_explicit(&d->ac, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&d->ab, (uint64_t)weight, memory_order_relaxed);
@@ -404,16 +410,16 @@ static void local_on_free(int dom, void *p) {
     if (atomic_load_explicit(&g_mode, memory_order_relaxed) == CP_HEAP_OFF || !p)
         return;
     uintptr_t a = (uintptr_t)p;
-    uint64_t h = addr_hash(a);
-    if (__builtin_expect(!atomic_load_explicit(&g_filter[filter_of(h)], memory_order_relaxed), 1))
+    if (__builtin_expect(!atomic_load_explicit(&g_filter[filter_of_addr(a)], memory_order_relaxed), 1))
         return;
+    uint64_t h = addr_hash(a);
     stripe *st = &g_str[stripe_of(h)];
     pthread_mutex_lock(&st->mu);
     int i = table_find(st, a, h);
     blk b;
     if (i >= 0) {
         b = st->tab[i];
-        account_free(st, &b, h);
+        account_free(st, &b);
         table_remove(st, (uint32_t)i);
     }
     pthread_mutex_unlock(&st->mu);
@@ -512,7 +518,7 @@ static void zero_counters(void) {
 static void stripe_clear(stripe *st) {
     for (uint32_t i = 0; st->tab && i < st->cap; i++)
         if (st->tab[i].addr)
-            filter_dec(addr_hash(st->tab[i].addr));
+            filter_dec(st->tab[i].addr);
     int64_t live = 0;
     for (int d = 0; d < CP_HEAP_NDOMAINS; d++) {
         atomic_fetch_sub_explicit(&g_dom[d].live, st->dlive[d], memory_order_relaxed);

@@ -79,6 +79,9 @@ typedef struct cp_heap_frame {
  * innermost first, and returns how many.  Must not take the GIL; may read
  * the current thread's Python frames only if this thread holds it. */
 typedef uint32_t (*cp_heap_stack_fn)(cp_heap_frame *out, uint32_t max);
+/* What a stack callback returns for a block that is the profiler's own
+ * (allocated by its Python code): the tracker does not record it. */
+#define CP_HEAP_STACK_SKIP UINT32_MAX
 
 /* A frame with this pc (and site 0) stands for "(other stacks)": the
  * blocks whose stacks came after memory_max_stacks distinct ones. */

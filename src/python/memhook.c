@@ -78,23 +78,12 @@ typedef struct mh_domain {
 static mh_domain g_dom[MH_NDOM];
 
 /* Blocks the profiler's own Python code allocates (a report built while
- * the session runs, a memory context entered) are not reported: the
- * profiler is invisible.  Their frees still are (a free of a block the
- * tracker does not hold is ignored by it). */
-static inline void report_alloc(int dom, void *p, size_t n) {
-    if (cp_py_memstack_profiler_owns())
-        return;
-    cp_heap_on_alloc(dom, p, n);
-}
+ * the session runs, a memory context entered) are not recorded: the stack
+ * callback tells the tracker so (CP_HEAP_STACK_SKIP, memstack.c), for the
+ * few blocks it records, so the fast path here does no frame walk. */
+static inline void report_alloc(int dom, void *p, size_t n) { cp_heap_on_alloc(dom, p, n); }
 
-/* A realloc by the profiler's own code: the old block is gone (reported as
- * freed), the new one is the profiler's. */
 static inline void report_realloc(int dom, void *old, void *p, size_t n) {
-    if (cp_py_memstack_profiler_owns()) {
-        if (old)
-            cp_heap_on_realloc(dom, old, NULL, 0);
-        return;
-    }
     cp_heap_on_realloc(dom, old, p, n);
 }
 

@@ -42,12 +42,6 @@ PyObject *cp_py_memhooks_state(PyObject *mod, PyObject *unused);
 
 /* The tracker's stack callback (memstack.c). */
 uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max);
-/* 1 when the calling thread holds the GIL and runs the profiler's own
- * Python code (the innermost frame that is not the standard library's is
- * of the code_profiler package): the block being allocated is the
- * profiler's, not the user's.  Call only from a Python allocator hook after
- * the allocator returned (it may classify a code object). */
-int cp_py_memstack_profiler_owns(void);
 /* Once per start, with the GIL: prepares what the callback reads. */
 void cp_py_memstack_ready(void);
 

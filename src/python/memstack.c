@@ -22,10 +22,10 @@
  * (unknown), which the model build leaves out.
  * Frames of the profiler's own code (the code_profiler package) are skipped.
  *
- * cp_py_memstack_profiler_owns() tells the Python hooks (before they report
- * a block) that the block is the profiler's own: the innermost frame that is
- * not the standard library's belongs to the code_profiler package (a report
- * being built, a memory context entered), as the tracer's hidden regions.
+ * A block whose innermost frame that is not the standard library's belongs
+ * to the code_profiler package (a report being built, a memory context
+ * entered) is the profiler's own: the callback answers CP_HEAP_STACK_SKIP
+ * and the tracker does not record it, as the tracer hides those regions.
  */
 #include "python/memhook.h"
 
@@ -157,38 +157,6 @@ void cp_py_memstack_ready(void) {
     cp_py_tracer_classify_ready();
 }
 
-int cp_py_memstack_profiler_owns(void) {
-    if (finalizing())
-        return 0;
-    PyThreadState *ts = thread_state();
-    int attached = holds_gil(ts);
-    if (!attached) {
-        /* A thread that released the GIL around C work (torch's operators
-         * do, around every allocation they make) still has its Python
-         * frames, frozen until it takes the GIL back: only this thread
-         * changes them, and it is here.  Read them without the caches and
-         * without naming anything new (that needs the GIL). */
-        ts = PyGILState_GetThisThreadState();
-        if (!ts)
-            return 0;
-    }
-    int guard = 64;
-    for (struct _PyInterpreterFrame *f = frame_top(ts); f && guard-- > 0; f = f->previous) {
-        PyCodeObject *co = frame_code(f);
-        if (!co)
-            continue;
-        switch (cp_py_tracer_code_kind(co, frame_globals(f), 1)) {
-        case CP_PY_CODE_USER:
-            return 0;
-        case CP_PY_CODE_PROFILER:
-            return 1;
-        default: /* the standard library (or unknown): whoever called it */
-            break;
-        }
-    }
-    return 0;
-}
-
 uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max) {
     if (!out || max == 0 || finalizing())
         return 0;
@@ -210,12 +178,26 @@ uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max) {
      * that lock comes back here. */
     int may_intern = attached;
     uint32_t n = 0;
+    /* The block is the profiler's own when the innermost frame that is not
+     * the standard library's belongs to the code_profiler package (a report
+     * being built, a memory context entered): the profiler is invisible, so
+     * it is not recorded.  Decided on the way down, for recorded blocks
+     * only (the hooks' fast path never walks frames). */
+    int decided = 0;
     /* Bounded walk: a corrupt or cyclic chain cannot hold us. */
     int guard = 4096;
-    for (struct _PyInterpreterFrame *f = frame_top(ts); f && n < max && guard-- > 0;
+    for (struct _PyInterpreterFrame *f = frame_top(ts); f && (n < max || !decided) && guard-- > 0;
          f = f->previous) {
         PyCodeObject *co = frame_code(f);
         if (!co)
+            continue;
+        if (!decided) {
+            int kind = cp_py_tracer_code_kind(co, frame_globals(f), may_intern);
+            if (kind == CP_PY_CODE_PROFILER)
+                return CP_HEAP_STACK_SKIP;
+            decided = kind == CP_PY_CODE_USER;
+        }
+        if (n >= max)
             continue;
         uint32_t site = cp_py_tracer_code_site(co, frame_globals(f), may_intern);
         if (site == CP_PY_CODE_SITE_OWN)

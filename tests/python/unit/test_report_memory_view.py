@@ -26,7 +26,7 @@ DOMAIN_KEYS = {"alloc_count", "alloc_bytes", "free_count", "free_bytes", "live_b
 CTX_KEYS = {"context", "file", "line", "kind", "calls", "memory_delta", "avg_memory_delta",
             "max_memory_delta", "peak", "rss_delta", "rss_peak", "leaked_bytes",
             "leaked_blocks", "floor_growth_per_call", "gc_collections", "estimated"}
-DROPPED_KEYS = {"blocks", "stacks", "snapshots", "marks", "contexts", "samples"}
+DROPPED_KEYS = {"blocks", "stacks", "snapshots", "marks", "contexts", "samples", "procs"}
 
 
 def _session_with_memory_scopes():
@@ -127,7 +127,8 @@ SECTION = {
         {"pid": 5000, "worker": 0, "loader": "train_loader", "samples": 10, "duration_s": 5,
          "rss_first": 400 * MIB, "rss_last": 460 * MIB, "rss_max": 470 * MIB,
          "pss_first": 150 * MIB, "pss_last": 200 * MIB, "pss_max": 210 * MIB,
-         "uss_first": 100 * MIB, "uss_last": 160 * MIB, "uss_max": 170 * MIB, "items": 64}],
+         "uss_first": 100 * MIB, "uss_last": 160 * MIB, "uss_max": 170 * MIB, "items": 64,
+         "source": "rollup", "exited": True}],
     "snapshots": [
         {"context": "epoch", "t_s": 1.5, "live_bytes": 16 * MIB,
          "groups": [{"stack": 1, "live_bytes": 6 * MIB, "live_blocks": 1}]},
@@ -135,7 +136,7 @@ SECTION = {
          "groups": [{"stack": 1, "live_bytes": 12 * MIB, "live_blocks": 2}]}],
     "own_bytes": 12345,
     "dropped": {"blocks": 7, "stacks": 0, "snapshots": 0, "marks": 0, "contexts": 0,
-                "samples": 1},
+                "samples": 1, "procs": 0},
 }
 SECTION["domains"]["numpy"].update(alloc_count=4, alloc_bytes=1024 * MIB, free_count=2,
                                    free_bytes=800 * MIB, live_bytes=224 * MIB, live_blocks=2,

@@ -99,13 +99,17 @@ static void hd_remove(int dom, void *ptr) {
 static void hd_probe(int dom, uint64_t size) {
     if (atomic_load_explicit(&g_all_stacks, memory_order_relaxed) && g_stack_fn) {
         cp_heap_frame fr[CP_HEAP_MAX_DEPTH];
-        g_stack_frames += g_stack_fn(fr, 8);
+        uint32_t n = g_stack_fn(fr, 8);
+        if (n != CP_HEAP_STACK_SKIP)
+            g_stack_frames += n;
     }
     if (!g_probe_size || size != g_probe_size || !g_stack_fn)
         return;
     g_stack_calls++;
     cp_heap_frame fr[CP_HEAP_MAX_DEPTH];
     uint32_t n = g_stack_fn(fr, CP_HEAP_MAX_DEPTH);
+    if (n == CP_HEAP_STACK_SKIP)
+        return; /* the profiler's own block: a real tracker would not record it */
     memcpy(g_probe_frames, fr, sizeof fr[0] * n);
     g_probe_n = n;
     g_probe_dom = (uint32_t)dom;
