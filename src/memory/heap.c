@@ -16,7 +16,7 @@
  *    counters: those stay equal to what the table holds, even while other
  *    threads record.
  *  - Free filter (here): FILTER_SLOTS 16-bit counters indexed by address
- *    hash, raised when a block is recorded and lowered when it leaves the
+ *    (64-byte granules: neighbouring frees share cache lines), raised when a block is recorded and lowered when it leaves the
  *    table (a counter that reaches 65535 sticks there: only a false
  *    "maybe"): a free whose counter is 0 (most frees in sampled mode)
  *    returns after one relaxed load.
