@@ -36,6 +36,15 @@ static const char *measure_note(const cp_mmem *mm, int estimated) {
     return estimated || mm->estimated ? " (tracked heap, sampled estimates)" : " (tracked heap)";
 }
 
+/* The same inside a parenthesis that already says something. */
+static const char *measure_clause(const cp_mmem *mm, int estimated) {
+    if (!tracks_heap(mm))
+        return "; process RSS";
+    return estimated || mm->estimated ? "; tracked heap, sampled estimates" : "; tracked heap";
+}
+
+static const char *plural(uint64_t n) { return n == 1 ? "" : "s"; }
+
 /* ------------------------------------------------------------------------ */
 /* CP-MEM-001 memory_intensive_functions                                     */
 /* ------------------------------------------------------------------------ */
@@ -84,24 +93,24 @@ int cp_rule_mem_intensive(cp_model *m, const cp_rule_info *r) {
         if (kept > 0 && kept * 2 >= peak) {
             rc = cp_rule_add(m, r, name, v, thr, "bytes", v / thr, 0.0,
                              "%s kept up to %.1f MiB in one call (peak %.1f MiB within, %llu "
-                             "calls, %+.1f MiB net in total%s), above the %.1f MiB threshold: "
+                             "call%s, %+.1f MiB net in total%s), above the %.1f MiB threshold: "
                              "release references to what it returns or caches once used (del, "
                              "no lists of whole clips), process in chunks, and store frames as "
                              "compact arrays (uint8 numpy arrays or tensors, not lists of "
                              "Python objects).",
                              name, cp_rule_mib(kept), cp_rule_mib(peak),
-                             (unsigned long long)c->count, cp_rule_mib(net),
-                             measure_note(mm, c->estimated), cp_rule_mib(thr));
+                             (unsigned long long)c->count, plural(c->count), cp_rule_mib(net),
+                             measure_clause(mm, c->estimated), cp_rule_mib(thr));
         } else {
             rc = cp_rule_add(m, r, name, v, thr, "bytes", v / thr, 0.0,
                              "%s reached a peak of %.1f MiB within one call for a net %+.1f MiB "
-                             "at most (%llu calls%s), above the %.1f MiB threshold: the memory "
+                             "at most (%llu call%s%s), above the %.1f MiB threshold: the memory "
                              "is transient, so process in chunks, reuse preallocated buffers "
                              "and use in-place operations (out=..., tensor.add_()) to lower "
                              "the peak.",
                              name, cp_rule_mib(peak), cp_rule_mib(kept),
-                             (unsigned long long)c->count, measure_note(mm, c->estimated),
-                             cp_rule_mib(thr));
+                             (unsigned long long)c->count, plural(c->count),
+                             measure_clause(mm, c->estimated), cp_rule_mib(thr));
         }
         if (rc != 0)
             return -1;

@@ -77,14 +77,14 @@ static void test_intensive_contexts(void **state) {
     assert_true(x->threshold == (double)FX_MIB(100));
     assert_true(x->saving_s == 0);
     has(x->recommendation, "data_processing kept up to 200.0 MiB in one call (peak 210.0 MiB "
-                           "within, 1 calls, +200.0 MiB net in total (tracked heap)), above the "
+                           "within, 1 call, +200.0 MiB net in total; tracked heap), above the "
                            "100.0 MiB threshold: release references");
     x = find(m, "CP-MEM-001", "transient");
     assert_non_null(x);
     assert_true(x->value == (double)FX_MIB(800));
     assert_true(x->severity == 8.0);
     has(x->recommendation, "transient reached a peak of 800.0 MiB within one call for a net "
-                           "+1.0 MiB at most (2 calls (tracked heap)), above the 100.0 MiB "
+                           "+1.0 MiB at most (2 calls; tracked heap), above the 100.0 MiB "
                            "threshold: the memory is transient, so process in chunks, reuse "
                            "preallocated buffers and use in-place operations (out=...");
     assert_null(find(m, "CP-MEM-001", "epoch"));
@@ -110,7 +110,7 @@ static void test_intensive_rss_and_sampled(void **state) {
     const cp_finding *x = find(m, "CP-MEM-001", "decode");
     assert_non_null(x);
     has(x->recommendation, "decode reached a peak of 300.0 MiB within one call for a net "
-                           "+20.0 MiB at most (3 calls (process RSS))");
+                           "+20.0 MiB at most (3 calls; process RSS)");
     m->mem.mode = 1;
     m->mem.estimated = 1;
     c->peak_max = FX_MIB(400);
@@ -119,7 +119,7 @@ static void test_intensive_rss_and_sampled(void **state) {
     x = find(m, "CP-MEM-001", "decode");
     assert_non_null(x);
     has(x->recommendation, "decode kept up to 390.0 MiB in one call (peak 400.0 MiB within, 3 "
-                           "calls, +0.0 MiB net in total (tracked heap, sampled estimates))");
+                           "calls, +0.0 MiB net in total; tracked heap, sampled estimates)");
     cp_model_free(m);
 }
 
