@@ -113,11 +113,31 @@ def run_child(py: str, tool: str, workload: str, scale: float, tmp: str) -> dict
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def _callgrind_ir(py: str, tool: str, scale: float, tmp: str) -> int | None:
+    out = os.path.join(tmp, f"cg-{tool}-{scale}.out")
+    code = CHILD % {"here": HERE}
+    r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                        py, "-c", code, tool, "py", str(scale), tmp],
+                       capture_output=True, text=True, timeout=3600)
+    if r.returncode != 0:
+        print(f"{tool:20s} failed: {r.stderr[-400:]}")
+        return None
+    for line in r.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1].strip().replace(",", ""))
+    print(f"{tool:20s} no instruction count in valgrind's output")
+    return None
+
+
 def callgrind(py: str, scale: float, tools: list[str]) -> None:
+    """Instructions of the workload alone: each tool runs at `scale` and at
+    4 x `scale`; the difference is 3 x scale of workload, without the
+    interpreter's start-up, the imports and the session's start and stop."""
     if not shutil.which("valgrind"):
         print("callgrind: valgrind not found (apt-get install valgrind)")
         return
-    print(f"\n=== callgrind instructions, py workload, scale {scale} ===")
+    print(f"\n=== callgrind instructions of the py workload: Ir(scale {4 * scale:g}) - "
+          f"Ir(scale {scale:g}) ===")
     base = None
     with tempfile.TemporaryDirectory() as tmp:
         for tool in tools:
@@ -125,25 +145,15 @@ def callgrind(py: str, scale: float, tools: list[str]) -> None:
             if why:
                 print(f"{tool:20s} skipped: {why}")
                 continue
-            out = os.path.join(tmp, f"cg-{tool}.out")
-            code = CHILD % {"here": HERE}
-            r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                                py, "-c", code, tool, "py", str(scale), tmp],
-                               capture_output=True, text=True, timeout=3600)
-            if r.returncode != 0:
-                print(f"{tool:20s} failed: {r.stderr[-400:]}")
+            small = _callgrind_ir(py, tool, scale, tmp)
+            big = _callgrind_ir(py, tool, 4 * scale, tmp)
+            if small is None or big is None:
                 continue
-            ir = None
-            for line in r.stderr.splitlines():
-                if "Collected :" in line:
-                    ir = int(line.split(":")[-1].strip().replace(",", ""))
-            if ir is None:
-                print(f"{tool:20s} no instruction count in valgrind's output")
-                continue
+            ir = big - small
             if tool == "bare":
                 base = ir
             ratio = f"{ir / base:6.2f}x" if base else "   n/a"
-            print(f"{tool:20s} {ir:16,d} Ir   {ratio}")
+            print(f"{tool:20s} {ir:16,d} Ir   {ratio}   (whole runs: {small:,d} / {big:,d})")
 
 
 def main() -> int:

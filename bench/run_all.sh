@@ -117,5 +117,29 @@ for py in $PYTHONS; do
     else
         echo "=== $py: bench_views skipped (the demo needs torch and cv2) ==="
     fi
+    echo "=== $py: bench_memory (memory modes beside tracemalloc(1) and memray) ==="
+    "$py" bench/bench_memory.py --runs 5 || status=1
+    if command -v valgrind >/dev/null 2>&1; then
+        echo "=== $py: bench_memory --callgrind (instructions of the allocation-heavy loop) ==="
+        "$py" bench/bench_memory.py --callgrind --scale 0.05 || status=1
+    fi
 done
+if [ -n "$lib" ]; then
+    echo
+    echo "=== native: bench_native_malloc (ns per malloc+free: bare, preloaded, codeprof exec) ==="
+    py0="${PYTHONS%% *}"
+    if cc -O2 bench/bench_native_malloc.c -o "$BUILD/bench_native_malloc" &&
+       preload="$("$py0" -c 'from code_profiler import native; print(native.preload_library_path())' 2>/dev/null)" &&
+       [ -n "$preload" ]; then
+        for round in 1 2 3; do
+            echo "-- round $round: bare, preloaded idle, exec sampled, exec all"
+            "$BUILD/bench_native_malloc"
+            LD_PRELOAD="$preload" "$BUILD/bench_native_malloc"
+            "$py0" -m code_profiler exec -q -o "$BUILD/bnm.json" -- "$BUILD/bench_native_malloc"
+            "$py0" -m code_profiler exec -q --mode all -o "$BUILD/bnm.json" -- "$BUILD/bench_native_malloc"
+        done
+    else
+        echo "bench_native_malloc: skipped (no compiler or no preload library)"
+    fi
+fi
 exit $status
