@@ -427,15 +427,30 @@ static void local_on_free(int dom, void *p) {
         emit(CP_EV_FREE, (int)(b.serial & 0xff), b.weight, a);
 }
 
-static void local_on_alloc(int dom, void *p, size_t size) {
+static void on_alloc_slow(int dom, void *p, size_t size, int mode) __attribute__((noinline));
+
+/* The fast path, kept apart from the rest so that it saves no registers:
+ * in sampled mode most allocations only count down. */
+static inline void local_on_alloc(int dom, void *p, size_t size) {
     int mode = atomic_load_explicit(&g_mode, memory_order_relaxed);
     if (__builtin_expect(mode == CP_HEAP_OFF, 1) || !p || (unsigned)dom >= CP_HEAP_NDOMAINS)
         return;
+    if (mode == CP_HEAP_SAMPLED) {
+        /* no sample point inside this block, not a big one */
+        int64_t c = tl.countdown - (int64_t)size;
+        if (__builtin_expect(c > 0 && (int64_t)size < tl.big, 1)) {
+            tl.countdown = c;
+            return;
+        }
+    }
+    on_alloc_slow(dom, p, size, mode);
+}
+
+static void on_alloc_slow(int dom, void *p, size_t size, int mode) {
     int64_t weight = (int64_t)size;
     if (mode == CP_HEAP_SAMPLED) {
-        /* fast path: no sample point inside this block, not a big one */
         int64_t c = tl.countdown - weight;
-        if (__builtin_expect(c > 0 && weight < tl.big, 1)) {
+        if (c > 0 && weight < tl.big) {
             tl.countdown = c;
             return;
         }
@@ -1115,6 +1130,71 @@ void cp_heap_hook_leave(void) {
         local_hook_leave();
     else
         o->hook_leave();
+}
+
+/* The fused entry points of the Python allocator hooks: one call per
+ * event on the fast path instead of four (heap.h). */
+int cp_heap_alloc_begin(void) {
+    if (__builtin_expect(!atomic_load_explicit(&g_fast, memory_order_relaxed), 1))
+        return 0;
+    const cp_heap_ops *o = hot_ops();
+    if (__builtin_expect(o == &local_ops, 1)) {
+        if (!local_active() || tl.in_hook)
+            return 0;
+        tl.in_hook = 1;
+        return 1;
+    }
+    return o->active() && o->hook_enter();
+}
+
+void cp_heap_alloc_end(int dom, void *ptr, size_t size) {
+    const cp_heap_ops *o = hot_ops();
+    if (__builtin_expect(o == &local_ops, 1)) {
+        if (ptr)
+            local_on_alloc(dom, ptr, size);
+        local_hook_leave();
+        return;
+    }
+    if (ptr)
+        o->on_alloc(dom, ptr, size);
+    o->hook_leave();
+}
+
+void cp_heap_realloc_end(int dom, void *old, void *new_ptr, size_t size) {
+    const cp_heap_ops *o = hot_ops();
+    if (__builtin_expect(o == &local_ops, 1)) {
+        if (new_ptr)
+            local_on_realloc(dom, old, new_ptr, size);
+        local_hook_leave();
+        return;
+    }
+    if (new_ptr)
+        o->on_realloc(dom, old, new_ptr, size);
+    o->hook_leave();
+}
+
+void cp_heap_free_hooked(int dom, void *ptr) {
+    if (__builtin_expect(!atomic_load_explicit(&g_fast, memory_order_relaxed), 1) || !ptr)
+        return;
+    const cp_heap_ops *o = hot_ops();
+    if (__builtin_expect(o == &local_ops, 1)) {
+        /* Most frees are of blocks never recorded: the filter says so
+         * before anything else (the caller owns the block, so no other
+         * thread can be recording this address meanwhile). */
+        if (__builtin_expect(!atomic_load_explicit(&g_filter[filter_of_addr((uintptr_t)ptr)],
+                                                   memory_order_relaxed),
+                             1) ||
+            tl.in_hook)
+            return;
+        tl.in_hook = 1;
+        local_on_free(dom, ptr);
+        local_hook_leave();
+        return;
+    }
+    if (o->active() && o->hook_enter()) {
+        o->on_free(dom, ptr);
+        o->hook_leave();
+    }
 }
 /* GC counters are fed into the copy of gcstats linked with the caller (the
  * extension's gc.callbacks): when the marks run in the preload library's

@@ -125,6 +125,20 @@ void cp_heap_on_realloc(int dom, void *old, void *new_ptr, size_t size);
 int cp_heap_hook_enter(void);
 void cp_heap_hook_leave(void);
 
+/* The same, fused for allocator wrappers (one call per event on the fast
+ * path):
+ *   if (cp_heap_alloc_begin()) { p = real_malloc(n); cp_heap_alloc_end(dom, p, n); }
+ *   else p = real_malloc(n);
+ * alloc_begin is cp_heap_active() && cp_heap_hook_enter(); alloc_end
+ * (realloc_end) reports a non-NULL result and leaves the hook.
+ * cp_heap_free_hooked(dom, p), called BEFORE the real free, reports the
+ * free of a recorded block (taking and leaving the hook flag itself); the
+ * real free needs no flag. */
+int cp_heap_alloc_begin(void);
+void cp_heap_alloc_end(int dom, void *ptr, size_t size);
+void cp_heap_realloc_end(int dom, void *old, void *new_ptr, size_t size);
+void cp_heap_free_hooked(int dom, void *ptr);
+
 /* ---- memory contexts: marks taken at a context's enter and exit ---- */
 typedef struct cp_heap_mark {
     uint64_t serial;       /* process-unique, never 0 for a taken mark  */

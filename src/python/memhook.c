@@ -81,11 +81,6 @@ static mh_domain g_dom[MH_NDOM];
  * the session runs, a memory context entered) are not recorded: the stack
  * callback tells the tracker so (CP_HEAP_STACK_SKIP, memstack.c), for the
  * few blocks it records, so the fast path here does no frame walk. */
-static inline void report_alloc(int dom, void *p, size_t n) { cp_heap_on_alloc(dom, p, n); }
-
-static inline void report_realloc(int dom, void *old, void *p, size_t n) {
-    cp_heap_on_realloc(dom, old, p, n);
-}
 
 /* Is our wrapper still in a domain's chain (mh_in_chain)?  A probe
  * allocation through the installed allocator sets g_probe_hit[i] when it
@@ -97,45 +92,40 @@ static inline void *mh_malloc(int i, size_t n) {
     const PyMemAllocatorEx *a = &g_dom[i].prev;
     if (__builtin_expect(g_probe_on, 0))
         g_probe_hit[i] = 1;
-    if (__builtin_expect(!cp_heap_active(), 1) || !cp_heap_hook_enter())
+    if (__builtin_expect(!cp_heap_alloc_begin(), 1))
         return a->malloc(a->ctx, n);
     void *p = a->malloc(a->ctx, n);
-    if (p)
-        report_alloc(mh_heapdom[i], p, n);
-    cp_heap_hook_leave();
+    cp_heap_alloc_end(mh_heapdom[i], p, n);
     return p;
 }
 
 static inline void *mh_calloc(int i, size_t nelem, size_t elsize) {
     const PyMemAllocatorEx *a = &g_dom[i].prev;
-    if (__builtin_expect(!cp_heap_active(), 1) || !cp_heap_hook_enter())
+    if (__builtin_expect(!cp_heap_alloc_begin(), 1))
         return a->calloc(a->ctx, nelem, elsize);
     void *p = a->calloc(a->ctx, nelem, elsize);
-    if (p) /* the allocator checked nelem * elsize for overflow */
-        report_alloc(mh_heapdom[i], p, nelem * elsize);
-    cp_heap_hook_leave();
+    /* the allocator checked nelem * elsize for overflow */
+    cp_heap_alloc_end(mh_heapdom[i], p, p ? nelem * elsize : 0);
     return p;
 }
 
 static inline void *mh_realloc(int i, void *old, size_t n) {
     const PyMemAllocatorEx *a = &g_dom[i].prev;
-    if (__builtin_expect(!cp_heap_active(), 1) || !cp_heap_hook_enter())
+    if (__builtin_expect(!cp_heap_alloc_begin(), 1))
         return a->realloc(a->ctx, old, n);
     void *p = a->realloc(a->ctx, old, n);
-    if (p) /* on failure the old block is untouched: nothing to report */
-        report_realloc(mh_heapdom[i], old, p, n);
-    cp_heap_hook_leave();
+    /* on failure the old block is untouched: nothing to report */
+    cp_heap_realloc_end(mh_heapdom[i], old, p, n);
     return p;
 }
 
+/* The free is reported before the block goes back (another thread may get
+ * the address at once); the real free needs no hook flag: a block it
+ * passes on to another of our wrappers (pymalloc's large blocks to the raw
+ * domain) was already taken out of the ledger here. */
 static inline void mh_free(int i, void *p) {
     const PyMemAllocatorEx *a = &g_dom[i].prev;
-    if (p && cp_heap_active() && cp_heap_hook_enter()) {
-        cp_heap_on_free(mh_heapdom[i], p);
-        a->free(a->ctx, p);
-        cp_heap_hook_leave();
-        return;
-    }
+    cp_heap_free_hooked(mh_heapdom[i], p);
     a->free(a->ctx, p);
 }
 
@@ -259,48 +249,38 @@ static struct {
 static void *np_malloc(void *ctx, size_t n) {
     (void)ctx;
     const np_allocator *a = &g_np.prev;
-    if (__builtin_expect(!cp_heap_active(), 1) || !cp_heap_hook_enter())
+    if (__builtin_expect(!cp_heap_alloc_begin(), 1))
         return a->malloc(a->ctx, n);
     void *p = a->malloc(a->ctx, n);
-    if (p)
-        report_alloc(CP_HEAP_NUMPY, p, n);
-    cp_heap_hook_leave();
+    cp_heap_alloc_end(CP_HEAP_NUMPY, p, n);
     return p;
 }
 
 static void *np_calloc(void *ctx, size_t nelem, size_t elsize) {
     (void)ctx;
     const np_allocator *a = &g_np.prev;
-    if (__builtin_expect(!cp_heap_active(), 1) || !cp_heap_hook_enter())
+    if (__builtin_expect(!cp_heap_alloc_begin(), 1))
         return a->calloc(a->ctx, nelem, elsize);
     void *p = a->calloc(a->ctx, nelem, elsize);
-    if (p)
-        report_alloc(CP_HEAP_NUMPY, p, nelem * elsize);
-    cp_heap_hook_leave();
+    cp_heap_alloc_end(CP_HEAP_NUMPY, p, p ? nelem * elsize : 0);
     return p;
 }
 
 static void *np_realloc(void *ctx, void *old, size_t n) {
     (void)ctx;
     const np_allocator *a = &g_np.prev;
-    if (__builtin_expect(!cp_heap_active(), 1) || !cp_heap_hook_enter())
+    if (__builtin_expect(!cp_heap_alloc_begin(), 1))
         return a->realloc(a->ctx, old, n);
     void *p = a->realloc(a->ctx, old, n);
-    if (p)
-        report_realloc(CP_HEAP_NUMPY, old, p, n);
-    cp_heap_hook_leave();
+    cp_heap_realloc_end(CP_HEAP_NUMPY, old, p, n);
     return p;
 }
 
+/* Reported before the block goes back, as mh_free. */
 static void np_free(void *ctx, void *p, size_t n) {
     (void)ctx;
     const np_allocator *a = &g_np.prev;
-    if (p && cp_heap_active() && cp_heap_hook_enter()) {
-        cp_heap_on_free(CP_HEAP_NUMPY, p);
-        a->free(a->ctx, p, n);
-        cp_heap_hook_leave();
-        return;
-    }
+    cp_heap_free_hooked(CP_HEAP_NUMPY, p);
     a->free(a->ctx, p, n);
 }
 
