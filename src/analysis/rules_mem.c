@@ -125,23 +125,15 @@ int cp_rule_mem_intensive(cp_model *m, const cp_rule_info *r) {
 /* "file:line function" of stack `s`'s innermost frame with a file (else
  * its innermost frame), into buf. */
 static void stack_site(const cp_model *m, uint32_t s, char *buf, size_t n) {
-    const cp_mmem *mm = &m->mem;
-    if (s >= mm->nstacks || !mm->stacks[s].nframes) {
+    uint32_t f = cp_mmem_stack_frame(m, s);
+    if (f == UINT32_MAX) {
         snprintf(buf, n, "an unknown site");
         return;
     }
-    const cp_mmem_stack *st = &mm->stacks[s];
-    uint32_t nf = st->nframes < CP_MEM_STACK_DEPTH ? st->nframes : CP_MEM_STACK_DEPTH, pick = 0;
-    for (uint32_t f = 0; f < nf; f++) {
-        const cp_msite *si = cp_model_site(m, st->site[f]);
-        if (si && si->file[0]) {
-            pick = f;
-            break;
-        }
-    }
-    const cp_msite *si = cp_model_site(m, st->site[pick]);
+    const cp_mmem_stack *st = &m->mem.stacks[s];
+    const cp_msite *si = cp_model_site(m, st->site[f]);
     if (si && si->file[0])
-        snprintf(buf, n, "%s:%u %s", si->file, st->line[pick], si->name);
+        snprintf(buf, n, "%s:%u %s", si->file, st->line[f], si->name);
     else
         snprintf(buf, n, "%s", si ? si->name : "?");
 }

@@ -337,3 +337,16 @@ out:
     cp_u32map_free(&bysite);
     return rc;
 }
+
+uint32_t cp_mmem_stack_frame(const struct cp_model *m, uint32_t s) {
+    if (!m || s >= m->mem.nstacks || !m->mem.stacks[s].nframes)
+        return UINT32_MAX;
+    const cp_mmem_stack *st = &m->mem.stacks[s];
+    uint32_t nf = st->nframes < CP_MEM_STACK_DEPTH ? st->nframes : CP_MEM_STACK_DEPTH;
+    for (uint32_t f = 0; f < nf; f++) {
+        const cp_msite *si = cp_model_site(m, st->site[f]);
+        if (si && si->file[0])
+            return f;
+    }
+    return 0;
+}

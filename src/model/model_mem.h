@@ -165,5 +165,10 @@ void cp_mmem_free(cp_mmem *mm);
  * src model index -> dst model index).  Returns 0, or -1 on OOM with dst
  * unchanged. */
 int cp_mmem_merge(cp_mmem *dst, const cp_mmem *src, const uint32_t *smap);
+/* The frame that names allocation stack `s` of model `m` (what reports
+ * print as "file:line function"): the innermost frame with a file, else
+ * the innermost frame.  UINT32_MAX when `s` is not a stack of `m` or has no
+ * frames. */
+uint32_t cp_mmem_stack_frame(const struct cp_model *m, uint32_t s);
 
 #endif /* CP_MODEL_MEM_H */

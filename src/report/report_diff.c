@@ -654,27 +654,6 @@ static pair in_mib(pair p) {
     return p;
 }
 
-/* "file:line function" of the innermost frame of stack `s` with a file
- * (else the innermost frame). */
-static void put_stack_text(cp_strbuf *sb, const cp_model *m, uint32_t s) {
-    if (!m || s >= m->mem.nstacks || !m->mem.stacks[s].nframes) {
-        cp_strbuf_puts(sb, "?");
-        return;
-    }
-    const cp_mmem_stack *st = &m->mem.stacks[s];
-    uint32_t nf = st->nframes < CP_MEM_STACK_DEPTH ? st->nframes : CP_MEM_STACK_DEPTH, pick = 0;
-    for (uint32_t f = 0; f < nf; f++)
-        if (site_of(m, st->site[f])->file[0]) {
-            pick = f;
-            break;
-        }
-    const cp_msite *si = site_of(m, st->site[pick]);
-    if (si->file[0]) {
-        put_clean(sb, si->file);
-        cp_strbuf_printf(sb, ":%u ", st->line[pick]);
-    }
-    put_clean(sb, si->name);
-}
 
 static void text_memory(cp_strbuf *out, const diff *d) {
     if (!d->mem)
@@ -748,7 +727,7 @@ static void text_memory(cp_strbuf *out, const diff *d) {
             cp_strbuf_puts(out, "  ");
             put_clean(out, r->label);
             cp_strbuf_puts(out, "  ");
-            put_stack_text(out, r->ma, r->stack);
+            cp_report_mem_put_stack(out, r->ma, r->stack);
             cp_strbuf_putc(out, '\n');
         }
     }

@@ -475,25 +475,17 @@ static void put_clean(cp_strbuf *sb, const char *s) {
 
 static double mib(double bytes) { return bytes / MIB; }
 
-/* The innermost frame of stack `s` with a file ("file:line function"),
- * else the innermost frame; "?" without one. */
-static void put_stack_site(cp_strbuf *sb, const cp_model *m, uint32_t s) {
-    const cp_mmem *mm = &m->mem;
-    if (s >= mm->nstacks || !mm->stacks[s].nframes) {
+void cp_report_mem_put_stack(cp_strbuf *sb, const cp_model *m, uint32_t s) {
+    uint32_t f = cp_mmem_stack_frame(m, s);
+    if (f == UINT32_MAX) {
         cp_strbuf_puts(sb, "?");
         return;
     }
-    const cp_mmem_stack *st = &mm->stacks[s];
-    uint32_t nf = cap_of(st->nframes, CP_MEM_STACK_DEPTH), pick = 0;
-    for (uint32_t f = 0; f < nf; f++)
-        if (site_of(m, st->site[f])->file[0]) {
-            pick = f;
-            break;
-        }
-    const cp_msite *si = site_of(m, st->site[pick]);
+    const cp_mmem_stack *st = &m->mem.stacks[s];
+    const cp_msite *si = site_of(m, st->site[f]);
     if (si->file[0]) {
         put_clean(sb, si->file);
-        cp_strbuf_printf(sb, ":%u ", st->line[pick]);
+        cp_strbuf_printf(sb, ":%u ", st->line[f]);
     }
     put_clean(sb, si->name);
 }
@@ -580,7 +572,7 @@ static void text_leaks(const cp_model *m, cp_strbuf *out) {
                 continue;
             sites++;
             cp_strbuf_printf(out, "      %10.1f MiB  ", mib((double)mm->leaks[g].live_bytes));
-            put_stack_site(out, m, mm->leaks[g].stack);
+            cp_report_mem_put_stack(out, m, mm->leaks[g].stack);
             cp_strbuf_putc(out, '\n');
         }
     }

@@ -43,6 +43,9 @@ const char *cp_report_mem_mode_name(const cp_mmem *mm);
 /* The number of a process's reading source from its report name ("none",
  * "rollup", "smaps", "statm"; cp_mproc.source), or -1. */
 int cp_report_mem_source_parse(const char *name);
+/* "file:line function" naming allocation stack `s` (cp_mmem_stack_frame),
+ * control characters replaced; "?" for an unknown or empty stack. */
+void cp_report_mem_put_stack(cp_strbuf *sb, const cp_model *m, uint32_t s);
 
 /* "raw", "mem", "object", "numpy", "native" for domains 0..4 (heap.h
  * order); NULL out of range.  Static string. */
