@@ -132,10 +132,14 @@ static void stack_site(const cp_model *m, uint32_t s, char *buf, size_t n) {
     }
     const cp_mmem_stack *st = &m->mem.stacks[s];
     const cp_msite *si = cp_model_site(m, st->site[f]);
+    const cp_msite *inner = f ? cp_model_site(m, st->site[0]) : NULL;
+    int k;
     if (si && si->file[0])
-        snprintf(buf, n, "%s:%u %s", si->file, st->line[f], si->name);
+        k = snprintf(buf, n, "%s:%u %s", si->file, st->line[f], si->name);
     else
-        snprintf(buf, n, "%s", si ? si->name : "?");
+        k = snprintf(buf, n, "%s", si ? si->name : "?");
+    if (inner && k >= 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, " via %s", inner->name);
 }
 
 /* Up to 3 leak groups of context `ctx`, largest first: "a (X MiB), b (Y MiB)". */
@@ -151,9 +155,9 @@ static void leak_sites(const cp_model *m, uint32_t ctx, char *buf, size_t n) {
             continue;
         char where[160];
         stack_site(m, g->stack, where, sizeof where);
-        int k = snprintf(buf + len, n - len, "%s%s (%.1f MiB in %llu blocks)", listed ? ", " : "",
+        int k = snprintf(buf + len, n - len, "%s%s (%.1f MiB in %llu block%s)", listed ? ", " : "",
                          where, cp_rule_mib((double)g->live_bytes),
-                         (unsigned long long)g->live_blocks);
+                         (unsigned long long)g->live_blocks, plural(g->live_blocks));
         if (k < 0)
             break;
         len += (size_t)k < n - len ? (size_t)k : n - len - 1;

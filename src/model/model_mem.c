@@ -338,15 +338,27 @@ out:
     return rc;
 }
 
+/* A frame of a library (the standard library, site-packages, frozen
+ * modules): what the user's code called, not the line they would change. */
+static int library_file(const char *f) {
+    return f[0] == '<' || strstr(f, "/site-packages/") || strstr(f, "/dist-packages/") ||
+           strstr(f, "/lib/python3");
+}
+
 uint32_t cp_mmem_stack_frame(const struct cp_model *m, uint32_t s) {
     if (!m || s >= m->mem.nstacks || !m->mem.stacks[s].nframes)
         return UINT32_MAX;
     const cp_mmem_stack *st = &m->mem.stacks[s];
     uint32_t nf = st->nframes < CP_MEM_STACK_DEPTH ? st->nframes : CP_MEM_STACK_DEPTH;
+    uint32_t with_file = UINT32_MAX;
     for (uint32_t f = 0; f < nf; f++) {
         const cp_msite *si = cp_model_site(m, st->site[f]);
-        if (si && si->file[0])
+        if (!si || !si->file[0])
+            continue;
+        if (!library_file(si->file))
             return f;
+        if (with_file == UINT32_MAX)
+            with_file = f;
     }
-    return 0;
+    return with_file == UINT32_MAX ? 0 : with_file;
 }

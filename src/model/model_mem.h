@@ -166,9 +166,11 @@ void cp_mmem_free(cp_mmem *mm);
  * unchanged. */
 int cp_mmem_merge(cp_mmem *dst, const cp_mmem *src, const uint32_t *smap);
 /* The frame that names allocation stack `s` of model `m` (what reports
- * print as "file:line function"): the innermost frame with a file, else
- * the innermost frame.  UINT32_MAX when `s` is not a stack of `m` or has no
- * frames. */
+ * print as "file:line function"): the innermost frame of the user's code
+ * (a file outside the standard library and site-packages), else the
+ * innermost frame with a file, else the innermost frame (reports add "via"
+ * the innermost function when it is another).  UINT32_MAX when `s` is not
+ * a stack of `m` or has no frames. */
 uint32_t cp_mmem_stack_frame(const struct cp_model *m, uint32_t s);
 
 #endif /* CP_MODEL_MEM_H */

@@ -488,6 +488,10 @@ void cp_report_mem_put_stack(cp_strbuf *sb, const cp_model *m, uint32_t s) {
         cp_strbuf_printf(sb, ":%u ", st->line[f]);
     }
     put_clean(sb, si->name);
+    if (f) { /* the user's line, and the library function that allocated */
+        cp_strbuf_puts(sb, " via ");
+        put_clean(sb, site_of(m, st->site[0])->name);
+    }
 }
 
 static void text_domains(const cp_model *m, cp_strbuf *out) {

@@ -183,7 +183,7 @@ static void test_memory(void **state) {
                    "          2    1.00x  transient\n") ||
         !strstr(t, "    1010.0      505.0    0.50x      224.0      224.0    1.00x  numpy\n") ||
         !strstr(t, "     +60.0      +10.0    0.17x      170.0      170.0    1.00x  worker 0\n") ||
-        !strstr(t, "     12.00       3.00    0.25x  epoch  train.py:55 train_step\n"))
+        !strstr(t, "     12.00       3.00    0.25x  epoch  train.py:55 train_step via list.append\n"))
         fail_msg("%s", t);
     /* the largest change of peak (transient) comes first */
     assert_true(strstr(t, "  transient\n") < strstr(t, "  data_processing\n"));

@@ -322,7 +322,7 @@ static void test_text_block(void **state) {
     /* leak suspects: epoch (rising floor), not data_processing (one call) */
     has(t, "  leak suspects\n    epoch: 24.0 MiB in 4 blocks still live after it; "
            "floor +6.00 MiB per call (4 of 4 calls rose)\n"
-           "            24.0 MiB  train.py:55 train_step\n");
+           "            24.0 MiB  train.py:55 train_step via list.append\n");
     assert_null(strstr(t, "    data_processing:"));
     has(t, "  GC: 100/10/1 collections (gen 0/1/2), 0.600 s (6.0% of wall), longest pause "
            "250.0 ms, 2 uncollectable\n");

@@ -141,8 +141,8 @@ static void test_leak_rising_floor(void **state) {
     has(x->recommendation, "epoch keeps memory across calls: its floor (live bytes after a "
                            "call) rose after 4 of 4 calls, +6.00 MiB per call (10.0 -> 34.0 "
                            "MiB); 24.0 MiB allocated inside its 5 calls is still live (tracked "
-                           "heap). Top allocation sites: train.py:55 train_step (24.0 MiB in 4 "
-                           "blocks). Release what each call keeps");
+                           "heap). Top allocation sites: train.py:55 train_step via list.append "
+                           "(24.0 MiB in 4 blocks). Release what each call keeps");
     assert_null(find(m, "CP-MEM-002", "data_processing"));
     cp_model_free(m);
 }

@@ -154,7 +154,7 @@ def test_saved_v3_memory_reads_back(tmp_path):
     text = _core.render_report(path)
     assert "\nMemory (mode all)\n" in text
     assert "    epoch: 24.0 MiB in 4 blocks still live after it\n" in text
-    assert "MiB  train.py:55 train_step\n" in text
+    assert "MiB  train.py:55 train_step via list.append\n" in text
     assert " MB" not in text
 
 
