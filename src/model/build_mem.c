@@ -63,21 +63,6 @@ static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem) {
     return 0;
 }
 
-static uint32_t stack_hash(const cp_mmem_stack *s) {
-    uint64_t h = 0xcbf29ce484222325ull ^ s->nframes;
-    for (uint32_t i = 0; i < s->nframes; i++) {
-        h = (h ^ s->site[i]) * 0x100000001b3ull;
-        h = (h ^ s->line[i]) * 0x100000001b3ull;
-    }
-    return (uint32_t)(h ^ (h >> 32));
-}
-
-static int stack_eq(const cp_mmem_stack *a, const cp_mmem_stack *b) {
-    return a->nframes == b->nframes &&
-           memcmp(a->site, b->site, a->nframes * sizeof a->site[0]) == 0 &&
-           memcmp(a->line, b->line, a->nframes * sizeof a->line[0]) == 0;
-}
-
 /* Index of `s` in the builder's stacks (added if new); CP_NONE on OOM. */
 static uint32_t stack_add(bstate *b, const cp_mmem_stack *s) {
     if ((b->nstk + 1) * 2 > b->hcap) {
@@ -86,7 +71,7 @@ static uint32_t stack_add(bstate *b, const cp_mmem_stack *s) {
         if (!h)
             return CP_NONE;
         for (uint32_t i = 0; i < b->nstk; i++) {
-            uint32_t j = stack_hash(&b->stk[i]) & (nh - 1);
+            uint32_t j = cp_mmem_stack_hash(&b->stk[i]) & (nh - 1);
             while (h[j])
                 j = (j + 1) & (nh - 1);
             h[j] = i + 1;
@@ -95,9 +80,9 @@ static uint32_t stack_add(bstate *b, const cp_mmem_stack *s) {
         b->hash = h;
         b->hcap = nh;
     }
-    uint32_t j = stack_hash(s) & (b->hcap - 1);
+    uint32_t j = cp_mmem_stack_hash(s) & (b->hcap - 1);
     for (; b->hash[j]; j = (j + 1) & (b->hcap - 1))
-        if (stack_eq(&b->stk[b->hash[j] - 1], s))
+        if (cp_mmem_stack_eq(&b->stk[b->hash[j] - 1], s))
             return b->hash[j] - 1;
     if (grow((void **)&b->stk, &b->cap_stk, b->nstk + 1, sizeof *b->stk) != 0)
         return CP_NONE;

@@ -52,7 +52,7 @@ static void ctx_add(cp_mmem_ctx *a, const cp_mmem_ctx *b) {
     a->estimated |= b->estimated;
 }
 
-static uint32_t stack_hash(const cp_mmem_stack *s) {
+uint32_t cp_mmem_stack_hash(const cp_mmem_stack *s) {
     uint64_t h = 0xcbf29ce484222325ull ^ s->nframes;
     for (uint32_t i = 0; i < s->nframes && i < CP_MEM_STACK_DEPTH; i++) {
         h = (h ^ s->site[i]) * 0x100000001b3ull;
@@ -61,7 +61,7 @@ static uint32_t stack_hash(const cp_mmem_stack *s) {
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static int stack_eq(const cp_mmem_stack *a, const cp_mmem_stack *b) {
+int cp_mmem_stack_eq(const cp_mmem_stack *a, const cp_mmem_stack *b) {
     return a->nframes == b->nframes &&
            memcmp(a->site, b->site, a->nframes * sizeof a->site[0]) == 0 &&
            memcmp(a->line, b->line, a->nframes * sizeof a->line[0]) == 0;
@@ -71,9 +71,9 @@ static int stack_eq(const cp_mmem_stack *a, const cp_mmem_stack *b) {
  * index in stacks (which already holds it at position n when new). */
 static uint32_t stack_intern(cp_mmem_stack *stacks, uint32_t *n, uint32_t *hash, uint32_t hcap,
                              const cp_mmem_stack *s) {
-    uint32_t j = stack_hash(s) & (hcap - 1);
+    uint32_t j = cp_mmem_stack_hash(s) & (hcap - 1);
     for (; hash[j]; j = (j + 1) & (hcap - 1))
-        if (stack_eq(&stacks[hash[j] - 1], s))
+        if (cp_mmem_stack_eq(&stacks[hash[j] - 1], s))
             return hash[j] - 1;
     stacks[*n] = *s;
     hash[j] = ++*n;

@@ -172,5 +172,9 @@ int cp_mmem_merge(cp_mmem *dst, const cp_mmem *src, const uint32_t *smap);
  * the innermost function when it is another).  UINT32_MAX when `s` is not
  * a stack of `m` or has no frames. */
 uint32_t cp_mmem_stack_frame(const struct cp_model *m, uint32_t s);
+/* Hash and equality of allocation stacks (frames and lines), for the
+ * tables that intern them (the build, the merge). */
+uint32_t cp_mmem_stack_hash(const cp_mmem_stack *s);
+int cp_mmem_stack_eq(const cp_mmem_stack *a, const cp_mmem_stack *b);
 
 #endif /* CP_MODEL_MEM_H */
