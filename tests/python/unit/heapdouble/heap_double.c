@@ -116,8 +116,19 @@ static void hd_probe(int dom, uint64_t size) {
     g_probe_hits++;
 }
 
+/* As heap.h says of the real tracker, a start begins a new ledger: blocks
+ * of an earlier run whose frees were not seen (freed while stopped) must
+ * not stay in the table, or a new block at a reused address (a 5 MB
+ * bytearray mapped where the last one was) replaces the stale entry and
+ * shows as no growth. */
 static codeprof_status hd_start(const cp_heap_cfg *cfg, const void *owner, codeprof_error *err) {
     (void)cfg, (void)owner, (void)err;
+    pthread_mutex_lock(&g_mu);
+    /* an anonymous private mapping reads as zeros once its pages are dropped */
+    madvise(g_tab, sizeof(hd_slot) * HD_SLOTS, MADV_DONTNEED);
+    memset(g_live, 0, sizeof g_live);
+    memset(g_peak, 0, sizeof g_peak);
+    pthread_mutex_unlock(&g_mu);
     atomic_store(&g_active, 1);
     return CODEPROF_OK;
 }
