@@ -5,23 +5,18 @@
 
 #include <stdatomic.h>
 #include <string.h>
-#include <time.h>
+
+#include "core/clock.h"
 
 static _Atomic uint64_t g_collections[3], g_collected[3], g_uncollectable[3], g_time_ns[3];
 static _Atomic uint64_t g_max_pause_ns;
 static _Atomic uint64_t g_start_ns[3];
 static atomic_int g_enabled;
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void cp_gcstats_on_start(int gen) {
     if (gen < 0 || gen > 2)
         return;
-    atomic_store_explicit(&g_start_ns[gen], now_ns(), memory_order_relaxed);
+    atomic_store_explicit(&g_start_ns[gen], cp_clock_mono_ns(), memory_order_relaxed);
 }
 
 void cp_gcstats_on_stop(int gen, uint64_t collected, uint64_t uncollectable) {
@@ -32,7 +27,7 @@ void cp_gcstats_on_stop(int gen, uint64_t collected, uint64_t uncollectable) {
     atomic_fetch_add_explicit(&g_collected[gen], collected, memory_order_relaxed);
     atomic_fetch_add_explicit(&g_uncollectable[gen], uncollectable, memory_order_relaxed);
     if (t0) { /* a stop whose start was seen (not one begun before install) */
-        uint64_t d = now_ns() - t0;
+        uint64_t d = cp_clock_mono_ns() - t0;
         atomic_fetch_add_explicit(&g_time_ns[gen], d, memory_order_relaxed);
         uint64_t m = atomic_load_explicit(&g_max_pause_ns, memory_order_relaxed);
         while (d > m && !atomic_compare_exchange_weak_explicit(&g_max_pause_ns, &m, d,

@@ -50,6 +50,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/errors.h"
 #include "core/session.h"
 #include "memory/gcstats.h"
@@ -175,12 +176,6 @@ static inline uint32_t filter_of_addr(uintptr_t a) {
     return (uint32_t)(a >> 6) & (FILTER_SLOTS - 1);
 }
 
-static uint64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void atomic_max_u64(_Atomic uint64_t *a, uint64_t v) {
     uint64_t cur = atomic_load_explicit(a, memory_order_relaxed);
     while (v > cur &&
@@ -223,7 +218,7 @@ static void tl_reseed(uint32_t gen) {
     if (seed)
         tl.rng = seed ^ (k * 0xD1B54A32D192ED03ull);
     else
-        tl.rng = mono_ns() ^ ((uint64_t)(uintptr_t)&tl << 16) ^ (k * 0xD1B54A32D192ED03ull);
+        tl.rng = cp_clock_mono_ns() ^ ((uint64_t)(uintptr_t)&tl << 16) ^ (k * 0xD1B54A32D192ED03ull);
     if (!tl.rng)
         tl.rng = 0x9E3779B97F4A7C15ull;
     tl.gen = gen;
@@ -911,7 +906,7 @@ static void snapshot_take(uint32_t site) {
         g_snap.ring_total++;
     }
     r->ctx_site = site;
-    r->t_ns = mono_ns();
+    r->t_ns = cp_clock_mono_ns();
     r->live = atomic_load(&g_live);
     r->ngroups = 0;
     /* top CP_MEM_SNAP_SITES by bytes: insertion into a sorted array */

@@ -300,7 +300,7 @@ void cp_memsampler_tick(cp_memsampler *ms) {
             memset(&self_pm, 0, sizeof self_pm);
         rss = self_pm.rss;
     } else {
-        rss = cp_procmem_self_rss();
+        rss = codeprof_rss_bytes();
         if (full_self && cp_procmem_read(NULL, 0, CP_PROCMEM_ROLLUP, &self_pm) != 0)
             memset(&self_pm, 0, sizeof self_pm);
     }

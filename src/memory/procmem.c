@@ -277,19 +277,6 @@ int cp_procmem_read(const char *root, int pid, int prefer, cp_procmem *out) {
     return 0;
 }
 
-uint64_t cp_procmem_self_rss(void) {
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    char buf[256];
-    ssize_t n = read_small(fd, buf, sizeof buf);
-    close(fd);
-    cp_procmem pm;
-    if (n <= 0 || cp_procmem_parse_statm(buf, (size_t)n, page_size(), &pm) != 0)
-        return 0;
-    return pm.rss;
-}
-
 uint64_t cp_procmem_machine_bytes(void) {
     long pages = sysconf(_SC_PHYS_PAGES);
     if (pages > 0)

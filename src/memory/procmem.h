@@ -66,9 +66,6 @@ int cp_procmem_parse_meminfo(const char *buf, size_t len, uint64_t *total);
  * a fixture directory holding "<pid>/smaps_rollup" etc.). */
 int cp_procmem_read(const char *root, int pid, int prefer, cp_procmem *out);
 
-/* This process's RSS from /proc/self/statm (0 if unknown).  No allocation. */
-uint64_t cp_procmem_self_rss(void);
-
 /* Physical memory of the machine in bytes: sysconf(_SC_PHYS_PAGES) x page
  * size, else /proc/meminfo MemTotal; 0 if unknown. */
 uint64_t cp_procmem_machine_bytes(void);

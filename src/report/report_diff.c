@@ -562,13 +562,6 @@ static int diff_build(diff *d, const cp_model *a, const cp_model *b) {
 
 /* ---- text ------------------------------------------------------------------ */
 
-static void put_clean(cp_strbuf *sb, const char *s) {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        cp_strbuf_putc(sb, (c < 0x20 || c == 0x7f) ? '?' : (char)c);
-    }
-}
-
 /* "%10.4f %10.4f %8s" for a pair: '-' for a missing side or ratio. */
 static void put_pair(cp_strbuf *sb, pair p, const char *fmt) {
     char buf[32];
@@ -590,12 +583,12 @@ static void put_pair(cp_strbuf *sb, pair p, const char *fmt) {
 }
 
 static void put_site_text(cp_strbuf *sb, const cp_msite *s, int with_kind) {
-    put_clean(sb, s->name);
+    cp_strbuf_put_clean(sb, s->name);
     if (with_kind)
         cp_strbuf_printf(sb, " (%s)", cp_report_kind_name(s->kind));
     if (s->file[0]) {
         cp_strbuf_puts(sb, "  ");
-        put_clean(sb, s->file);
+        cp_strbuf_put_clean(sb, s->file);
         if (s->line)
             cp_strbuf_printf(sb, ":%u", s->line);
     }
@@ -627,9 +620,9 @@ static void text_finding_list(cp_strbuf *out, const diff *d, const char *title, 
             cp_strbuf_printf(out, "\n%s\n", title);
         const cp_finding *f = r->fb ? r->fb : r->fa;
         cp_strbuf_puts(out, "  ");
-        put_clean(out, f->rule);
+        cp_strbuf_put_clean(out, f->rule);
         cp_strbuf_puts(out, "  ");
-        put_clean(out, f->subject);
+        cp_strbuf_put_clean(out, f->subject);
         cp_strbuf_puts(out, ": value ");
         if (which == 2) {
             double ratio;
@@ -640,7 +633,7 @@ static void text_finding_list(cp_strbuf *out, const diff *d, const char *title, 
             cp_strbuf_printf(out, "%.6g %s", f->value, f->unit);
             if (which == 0 && f->recommendation[0]) {
                 cp_strbuf_puts(out, "\n      ");
-                put_clean(out, f->recommendation);
+                cp_strbuf_put_clean(out, f->recommendation);
             }
         }
         cp_strbuf_putc(out, '\n');
@@ -683,7 +676,7 @@ static void text_memory(cp_strbuf *out, const diff *d) {
             cp_strbuf_putc(out, ' ');
             put_pair(out, r->f[2], "%10.0f");
             cp_strbuf_puts(out, "  ");
-            put_clean(out, r->label);
+            cp_strbuf_put_clean(out, r->label);
             cp_strbuf_putc(out, '\n');
         }
     }
@@ -725,7 +718,7 @@ static void text_memory(cp_strbuf *out, const diff *d) {
             const row *r = &d->msnap.v[i];
             put_pair(out, in_mib(r->f[0]), "%10.2f");
             cp_strbuf_puts(out, "  ");
-            put_clean(out, r->label);
+            cp_strbuf_put_clean(out, r->label);
             cp_strbuf_puts(out, "  ");
             cp_report_mem_put_stack(out, r->ma, r->stack);
             cp_strbuf_putc(out, '\n');
@@ -741,9 +734,9 @@ int cp_report_diff_text(const cp_model *a, const cp_model *b, const char *name_a
         return -1;
     }
     cp_strbuf_puts(out, "codeprof diff\n  A: ");
-    put_clean(out, name_a ? name_a : "A");
+    cp_strbuf_put_clean(out, name_a ? name_a : "A");
     cp_strbuf_puts(out, "\n  B: ");
-    put_clean(out, name_b ? name_b : "B");
+    cp_strbuf_put_clean(out, name_b ? name_b : "B");
     cp_strbuf_printf(out, "\n\n%-28s %10s %10s %8s\n", "run", "A", "B", "B/A");
     cp_strbuf_printf(out, "%-28s ", "duration s");
     put_pair(out, d.duration, "%10.3f");
@@ -779,7 +772,7 @@ int cp_report_diff_text(const cp_model *a, const cp_model *b, const char *name_a
         const rows *rs = pass == 0 ? &d.loaders : &d.datasets;
         for (size_t i = 0; i < rs->n; i++) {
             cp_strbuf_puts(out, pass == 0 ? "\nLoader " : "\nDataset ");
-            put_clean(out, rs->v[i].label);
+            cp_strbuf_put_clean(out, rs->v[i].label);
             cp_strbuf_printf(out, "\n%-28s %10s %10s %8s\n", "", "A", "B", "B/A");
             for (int k = 0; k < 4; k++) {
                 cp_strbuf_printf(out, "%-28s ", pass == 0 ? lnames[k] : dnames[k]);

@@ -466,13 +466,6 @@ void cp_report_mem_doc(const cp_model *m, cp_docw *w) {
 
 /* ---- text ---------------------------------------------------------------- */
 
-static void put_clean(cp_strbuf *sb, const char *s) {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        cp_strbuf_putc(sb, (c < 0x20 || c == 0x7f) ? '?' : (char)c);
-    }
-}
-
 static double mib(double bytes) { return bytes / MIB; }
 
 void cp_report_mem_put_stack(cp_strbuf *sb, const cp_model *m, uint32_t s) {
@@ -484,13 +477,13 @@ void cp_report_mem_put_stack(cp_strbuf *sb, const cp_model *m, uint32_t s) {
     const cp_mmem_stack *st = &m->mem.stacks[s];
     const cp_msite *si = site_of(m, st->site[f]);
     if (si->file[0]) {
-        put_clean(sb, si->file);
+        cp_strbuf_put_clean(sb, si->file);
         cp_strbuf_printf(sb, ":%u ", st->line[f]);
     }
-    put_clean(sb, si->name);
+    cp_strbuf_put_clean(sb, si->name);
     if (f) { /* the user's line, and the library function that allocated */
         cp_strbuf_puts(sb, " via ");
-        put_clean(sb, site_of(m, st->site[0])->name);
+        cp_strbuf_put_clean(sb, site_of(m, st->site[0])->name);
     }
 }
 
@@ -534,10 +527,10 @@ static void text_contexts(const cp_model *m, cp_strbuf *out) {
                              mib((double)cp_report_mem_ctx_delta(mm, c)),
                              mib((double)cp_report_mem_ctx_peak(mm, c)),
                              mib((double)c->leaked_bytes));
-            put_clean(out, si->name);
+            cp_strbuf_put_clean(out, si->name);
             if (si->file[0]) {
                 cp_strbuf_puts(out, "  ");
-                put_clean(out, si->file);
+                cp_strbuf_put_clean(out, si->file);
                 if (si->line)
                     cp_strbuf_printf(out, ":%u", si->line);
             }
@@ -561,7 +554,7 @@ static void text_leaks(const cp_model *m, cp_strbuf *out) {
         if (!shown++)
             cp_strbuf_puts(out, "  leak suspects\n");
         cp_strbuf_puts(out, "    ");
-        put_clean(out, site_of(m, c->site)->name);
+        cp_strbuf_put_clean(out, site_of(m, c->site)->name);
         cp_strbuf_printf(out, ": %.1f MiB in %llu blocks still live after it",
                          mib((double)c->leaked_bytes), (unsigned long long)c->leaked_blocks);
         if (rising)

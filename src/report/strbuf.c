@@ -137,3 +137,10 @@ char *cp_strbuf_detach(cp_strbuf *sb, size_t *len) {
     strbuf_empty(sb);
     return out;
 }
+
+void cp_strbuf_put_clean(cp_strbuf *sb, const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        cp_strbuf_putc(sb, (c < 0x20 || c == 0x7f) ? '?' : (char)c);
+    }
+}

@@ -36,6 +36,9 @@ void cp_strbuf_append(cp_strbuf *sb, const char *s, size_t n);
 
 /* Appends a NUL-terminated string (NULL appends nothing). */
 void cp_strbuf_puts(cp_strbuf *sb, const char *s);
+/* Appends `s` with control characters (and DEL) replaced by '?', for text
+ * output of names that came from user data. */
+void cp_strbuf_put_clean(cp_strbuf *sb, const char *s);
 
 /* Appends one byte. */
 void cp_strbuf_putc(cp_strbuf *sb, char c);
