@@ -114,6 +114,22 @@ enum codeprof_config_flag {
     /* The garbage collector is profiled (the Python extension installs a
      * gc.callbacks entry while the session runs; src/memory/gcstats.h). */
     CODEPROF_CFG_GC = 1u << 4,
+    /* Statistical profiling: the sampler also reads, for each sampled
+     * thread, native frames where a safe way exists (docs/sampling.md). */
+    CODEPROF_CFG_SAMPLE_NATIVE = 1u << 5,
+    /* Line-level timing of the functions registered for it (the facade's
+     * profile_function at the detailed/comprehensive levels with
+     * enable_line_profiler): CP_EV_LINE events (src/python/lineprof.c). */
+    CODEPROF_CFG_LINES = 1u << 6,
+    /* GPU profiling (src/gpu/): CUDA operations timed with events on the
+     * current stream, resolved lazily; needs the CUDA driver. */
+    CODEPROF_CFG_GPU = 1u << 7,
+    /* CUDA memory per GPU operation (torch's caching allocator figures the
+     * facade passes, else the driver's free/total). */
+    CODEPROF_CFG_GPU_MEMORY = 1u << 8,
+    /* Host synchronization points blamed on the Python line (CUPTI
+     * callbacks when CUPTI loads, else the facade's documented fallback). */
+    CODEPROF_CFG_GPU_SYNC = 1u << 9,
 };
 
 /* Session configuration.  Initialise with codeprof_config_init() and then
@@ -232,6 +248,31 @@ typedef struct codeprof_config {
      * USS of watched workers); 0 turns it off.  Range 0 or [0.001, 3600]
      * seconds.  Default 0 (the facade sets it from sample_interval). */
     double memory_sample_interval_s;
+
+    /* ---- statistical profiling (docs/sampling.md; src/sampling/) ---- */
+    /* Period of the stack sampler; 0 turns it off.  Range 0 or
+     * [0.001, 60] seconds.  Default 0 (the facade and `codeprof run
+     * --sample` set it; 0.01 is the CLI's default). */
+    double sample_interval_s;
+    /* 0: wall clock (every thread every period, idle ones marked idle);
+     * 1: CPU clock (a thread's sample weighs the CPU time it used since its
+     * last sample; idle threads weigh nothing).  Range [0, 1].  Default 0. */
+    uint32_t sample_mode;
+    /* Distinct sampled stacks kept; past it stacks fold into one
+     * "(other stacks)" and are counted.  Range [16, 1<<24].
+     * Default 1<<16.  (Timestamped samples on the timeline are bounded by
+     * max_samples: first and most recent halves.) */
+    uint32_t sample_max_stacks;
+
+    /* ---- GPU profiling (docs/gpu.md; src/gpu/) ---- */
+    /* NVML sampling period (utilization, memory, power, temperature, SM
+     * clock per device); 0 turns it off.  Range 0 or [0.001, 3600] seconds.
+     * Default 0 (the facade sets it from sample_interval). */
+    double gpu_sample_interval_s;
+    /* GPU operations kept one by one (timeline, slowest list; the per-site
+     * aggregates are exact): first half and most recent half; also bounds
+     * the events awaiting resolution.  Range [0, 1<<24].  Default 65536. */
+    uint32_t gpu_max_ops;
 } codeprof_config;
 
 /* Fills `cfg` with defaults.  `cfg` must not be NULL.  Thread-safe. */
@@ -533,6 +574,52 @@ CODEPROF_API uint64_t codeprof_now_ns(void);
 /* Resident set size of this process in bytes, 0 if unknown.  One read of
  * /proc/self/statm.  Thread-safe; not async-signal-safe. */
 CODEPROF_API uint64_t codeprof_rss_bytes(void);
+
+
+/* ------------------------------------------------------------------------ */
+/* GPU operations (docs/gpu.md; src/gpu/gpu_ops.c)                          */
+/* ------------------------------------------------------------------------ */
+
+/* A CUDA operation being timed.  codeprof_gpu_op_begin records an event on
+ * `stream` (a CUstream; 0 = the legacy default stream) in the CUDA context
+ * current on the calling thread, opens a scope on `site` (so the operation
+ * is in the call tree with its host time) and fills *op; codeprof_gpu_op_end
+ * records the end event on the same stream and closes the scope.  Nothing
+ * waits for the GPU: the events are resolved when a report is taken.
+ * Never creates a CUDA context nor initialises CUDA: when the driver is not
+ * loaded, the program made no context, GPU profiling is off
+ * (CODEPROF_CFG_GPU) or this is a forked child, only host time is kept (the
+ * report's gpu section says why).  Memory: pass the allocator's figures
+ * (torch.cuda.memory_allocated / memory_reserved / max_memory_allocated) in
+ * mem[] when known (mem_known = 1), else the core reads the driver's
+ * free/total when CODEPROF_CFG_GPU_MEMORY is set. */
+typedef struct codeprof_gpu_op {
+    uint64_t slot;         /* internal: the op's record                       */
+    uint64_t host_start;   /* internal                                        */
+    uint64_t stream;
+    uint32_t site;
+    uint32_t flags;        /* internal                                        */
+} codeprof_gpu_op;
+
+typedef struct codeprof_gpu_mem {
+    int known;             /* the caller filled the figures                   */
+    uint64_t allocated;    /* bytes allocated by the caching allocator        */
+    uint64_t reserved;     /* bytes reserved by it                            */
+    uint64_t max_allocated;/* its high-water mark since the process began     */
+} codeprof_gpu_mem;
+
+CODEPROF_API codeprof_status codeprof_gpu_op_begin(codeprof_session *s, uint32_t site,
+                                                   uint64_t stream, const codeprof_gpu_mem *mem,
+                                                   codeprof_gpu_op *op);
+CODEPROF_API codeprof_status codeprof_gpu_op_end(codeprof_session *s, codeprof_gpu_op *op,
+                                                 const codeprof_gpu_mem *mem);
+/* A host synchronization point measured outside CUPTI (the facade's
+ * fallback): `kind` is CP_GPU_SYNC_* of src/model/model_gpu.h (0 device,
+ * 1 stream, 2 event, 3 blocking copy, 4 other), `site`/`line` the Python
+ * function and line that caused it, `blocked_ns` the host time blocked. */
+CODEPROF_API codeprof_status codeprof_gpu_sync_record(codeprof_session *s, uint32_t kind,
+                                                      uint32_t site, uint32_t line,
+                                                      uint64_t blocked_ns);
 
 /* Records a warning on the session: `code` is a short stable identifier
  * (e.g. "tracer_thread_lost"), `message` says what happened, to whom and

@@ -373,10 +373,25 @@ class ProfilerConfig:
             "memory_timeline_samples": self.max_samples,
         }
 
+    def sampling_session_kwargs(self) -> Dict[str, Any]:
+        """The statistical-profiling part of session_kwargs(): the stack
+        sampler (``sample_interval_s``, ``sample_mode``, ``sample_native``) and
+        line-level timing (``lines``) (docs/sampling.md).  PLACEHOLDER: the
+        sampling facade fills it."""
+        return {}
+
+    def gpu_session_kwargs(self) -> Dict[str, Any]:
+        """The GPU part of session_kwargs(): ``gpu``, ``gpu_memory``,
+        ``gpu_sync``, ``gpu_sample_interval_s``, ``gpu_max_ops``
+        (docs/gpu.md).  PLACEHOLDER: the GPU facade fills it."""
+        return {}
+
     def session_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of ``_core.Session`` for this configuration."""
         return {
             **self.memory_session_kwargs(),
+            **self.sampling_session_kwargs(),
+            **self.gpu_session_kwargs(),
             "max_samples": self.max_samples,
             "slow_function_s": float(self.slow_function_threshold_s),
             "memory_intensive_bytes": float(self.memory_intensive_threshold_mb) * _MIB,

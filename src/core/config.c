@@ -35,6 +35,11 @@ void codeprof_config_init(codeprof_config *cfg) {
     cfg->memory_max_snapshots = 64;
     cfg->memory_timeline_samples = 10000;
     cfg->memory_sample_interval_s = 0;
+    cfg->sample_interval_s = 0;
+    cfg->sample_mode = 0;
+    cfg->sample_max_stacks = 1u << 16;
+    cfg->gpu_sample_interval_s = 0;
+    cfg->gpu_max_ops = 1u << 16;
 }
 
 static codeprof_status check_u32(uint32_t v, uint32_t lo, uint32_t hi, const char *field,
@@ -79,7 +84,9 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
                             sizeof *cfg, cfg->struct_size);
     if (cfg->flags & ~(uint32_t)(CODEPROF_CFG_SCOPE_CPU | CODEPROF_CFG_PERCENTILES |
                                  CODEPROF_CFG_TIMELINE_TRACED | CODEPROF_CFG_MEM_SNAPSHOTS |
-                                 CODEPROF_CFG_GC))
+                                 CODEPROF_CFG_GC | CODEPROF_CFG_SAMPLE_NATIVE | CODEPROF_CFG_LINES |
+                                 CODEPROF_CFG_GPU | CODEPROF_CFG_GPU_MEMORY |
+                                 CODEPROF_CFG_GPU_SYNC))
         return cp_error_set(err, CODEPROF_ECONFIG, "flags", "flags has unknown bits 0x%x",
                             cfg->flags);
     if ((st = check_u32(cfg->buffer_events, 1024, 1u << 24, "buffer_events", err)) ||
@@ -117,6 +124,22 @@ codeprof_status codeprof_config_validate(const codeprof_config *cfg, codeprof_er
                             "memory_sample_interval_s must be 0 (off) or a number of seconds in "
                             "[0.001, 3600], got %g",
                             cfg->memory_sample_interval_s);
+    if (!(cfg->sample_interval_s == 0 ||
+          (cfg->sample_interval_s >= 0.001 && cfg->sample_interval_s <= 60)))
+        return cp_error_set(err, CODEPROF_ECONFIG, "sample_interval_s",
+                            "sample_interval_s must be 0 (off) or a number of seconds in "
+                            "[0.001, 60] (the sampler's shortest period is 1 ms), got %g",
+                            cfg->sample_interval_s);
+    if (!(cfg->gpu_sample_interval_s == 0 ||
+          (cfg->gpu_sample_interval_s >= 0.001 && cfg->gpu_sample_interval_s <= 3600)))
+        return cp_error_set(err, CODEPROF_ECONFIG, "gpu_sample_interval_s",
+                            "gpu_sample_interval_s must be 0 (off) or a number of seconds in "
+                            "[0.001, 3600], got %g",
+                            cfg->gpu_sample_interval_s);
+    if ((st = check_u32(cfg->sample_mode, 0, 1, "sample_mode", err)) ||
+        (st = check_u32(cfg->sample_max_stacks, 16, 1u << 24, "sample_max_stacks", err)) ||
+        (st = check_u32(cfg->gpu_max_ops, 0, 1u << 24, "gpu_max_ops", err)))
+        return st;
     /* Written so that NaN fails too. */
     if (!(cfg->data_stall_fraction > 0 && cfg->data_stall_fraction < 1))
         return cp_error_set(err, CODEPROF_ECONFIG, "data_stall_fraction",

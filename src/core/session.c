@@ -2,7 +2,9 @@
  * handling.  See codeprof.h for the public contract, tbuf.h for the append
  * protocol this file is the other half of, and drain.h for aggregation. */
 #include "core/session.h"
+#include "gpu/gpu_session.h"
 #include "memory/mem_session.h"
+#include "sampling/sample_session.h"
 
 #include <linux/membarrier.h>
 #include <malloc.h>
@@ -127,6 +129,8 @@ static void atfork_child(void) {
         }
         atomic_store(&s->id, atomic_fetch_add(&next_sid, 1));
         cp_mem_session_atfork_child(s);
+        cp_samp_session_atfork_child(s);
+        cp_gpu_session_atfork_child(s);
     }
     cp_tbuf_forget_thread();
 }
@@ -182,6 +186,21 @@ codeprof_status codeprof_session_new(const codeprof_config *cfg, codeprof_sessio
     if (cfg->timeline_events || s->timeline->keep_traced)
         s->sinks[s->nsinks++] = cp_timeline_sink(s->timeline);
     if ((st = cp_mem_session_new(s, err)) != CODEPROF_OK) {
+        cp_datalog_free(s->log);
+        cp_timeline_free(s->timeline);
+        cp_site_local_free(s->site_slot);
+        cp_pool_destroy(&s->pool);
+        free(s);
+        return st;
+    }
+    if ((st = cp_samp_session_new(s, err)) != CODEPROF_OK ||
+        (st = cp_gpu_session_new(s, err)) != CODEPROF_OK) {
+        cp_gpu_session_free(s);
+        cp_mem_session_free(s);
+        for (uint32_t i = 0; i < s->nsinks; i++)
+            if (s->sinks[i].destroy)
+                s->sinks[i].destroy(s->sinks[i].ctx);
+        cp_samp_session_free(s);
         cp_datalog_free(s->log);
         cp_timeline_free(s->timeline);
         cp_site_local_free(s->site_slot);
@@ -265,6 +284,8 @@ codeprof_status codeprof_session_start(codeprof_session *s) {
     atomic_store(&s->state, CP_STATE_RUNNING);
     cp_drain_ensure(s);
     cp_mem_session_start(s);
+    cp_samp_session_start(s);
+    cp_gpu_session_start(s);
     pthread_mutex_unlock(&s->life_mu);
     atomic_store_explicit(&cp_session_current_g, s, memory_order_release);
     return CODEPROF_OK;
@@ -281,6 +302,8 @@ codeprof_status codeprof_session_stop(codeprof_session *s) {
     atomic_store(&s->state, CP_STATE_STOPPED);
     uint64_t now = cp_clock_ticks();
     cp_mem_session_stop(s);
+    cp_samp_session_stop(s);
+    cp_gpu_session_stop(s);
     quiesce(s);
     cp_drain_stop(s);
     pthread_mutex_lock(&s->agg_mu);
@@ -337,6 +360,8 @@ codeprof_status codeprof_session_reset(codeprof_session *s) {
     s->ever_started = 0;
     s->start_unix_ns = 0;
     cp_mem_session_reset(s);
+    cp_samp_session_reset(s);
+    cp_gpu_session_reset(s);
     /* The log is read by the fold (agg_mu) and swapped under mu too. */
     pthread_mutex_lock(&s->mu);
     cp_warnings_clear(s->warnings); /* they described the discarded run */
@@ -381,9 +406,11 @@ void codeprof_session_free(codeprof_session *s) {
     }
     cp_tree_free(s->exited);
     cp_mem_session_free(s);
+    cp_gpu_session_free(s);
     for (uint32_t i = 0; i < s->nsinks; i++)
         if (s->sinks[i].destroy)
             s->sinks[i].destroy(s->sinks[i].ctx);
+    cp_samp_session_free(s); /* after the sinks: the sample sink reads its table */
     cp_timeline_free(s->timeline);
     cp_pool_destroy(&s->pool);
     cp_site_local_free(s->site_slot);

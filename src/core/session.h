@@ -85,6 +85,10 @@ struct codeprof_session {
     uint32_t nloaders, cap_loaders;
     /* ---- memory profiling (src/memory/mem_session.h; NULL when off) ---- */
     struct cp_mem_state *mem;
+    /* ---- statistical profiling (src/sampling/sample_session.h) ---- */
+    struct cp_samp_state *samp;
+    /* ---- GPU profiling (src/gpu/gpu_session.h) ---- */
+    struct cp_gpu_state *gpu;
     /* ---- reports ---- */
     /* The last model built for a report, with its findings, and what the
      * session looked like when it was built (src/report/output.c owns it;

@@ -2,7 +2,9 @@
  * (build.h).  The one place that maps process-wide site ids to model
  * indices. */
 #include "model/build.h"
+#include "gpu/gpu_session.h"
 #include "memory/mem_session.h"
+#include "sampling/sample_session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,6 +282,10 @@ int cp_model_finish(cp_model *m, cp_session *s) {
         if (cp_data_build(m, s) != 0)
             return -1;
         if (cp_mem_model_build(m, s) != 0)
+            return -1;
+        if (cp_samp_model_build(m, s) != 0)
+            return -1;
+        if (cp_gpu_model_build(m, s) != 0)
             return -1;
     }
     cp_model_builder_free(b);

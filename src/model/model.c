@@ -25,6 +25,9 @@ void cp_model_free(cp_model *m) {
     cp_model_builder_free(m->builder);
     data_free(&m->data);
     cp_mmem_free(&m->mem);
+    cp_msamp_free(&m->samp);
+    cp_mlines_free(&m->lines);
+    cp_mgpu_free(&m->gpu);
     free(m->nodes);
     free(m->threads);
     free(m->funcs);
@@ -448,6 +451,12 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
     /* The memory section merges last: on success it has changed dst, and
      * nothing after it fails. */
     if (cp_mmem_merge(&dst->mem, &src->mem, smap) != 0)
+        goto out;
+    /* Then the sections of later instruments (each leaves its own part of
+     * dst unchanged when it fails). */
+    if (cp_msamp_merge(&dst->samp, &src->samp, smap, worker_tag, dst->cfg.max_samples) != 0 ||
+        cp_mlines_merge(&dst->lines, &src->lines, smap) != 0 ||
+        cp_mgpu_merge(&dst->gpu, &src->gpu, smap) != 0)
         goto out;
 
     /* Commit: nothing below fails. */

@@ -18,7 +18,10 @@
 #include <stdint.h>
 
 #include "codeprof/codeprof.h"
+#include "model/model_gpu.h"
+#include "model/model_lines.h"
 #include "model/model_mem.h"
+#include "model/model_sample.h"
 #include "model/site_table.h"
 
 #define CP_NONE UINT32_MAX
@@ -42,6 +45,14 @@ typedef struct cp_mnode {
     int64_t rss_delta_sum;  /* over calls that measured RSS         */
     int64_t rss_delta_max;
     uint64_t rss_count;
+    /* Statistical profiling (model_sample.h): samples whose stack passed
+     * through this node (inclusive), were innermost here (self), and of
+     * those the thread was running (not idle / waiting for the GIL); and
+     * their weights (wall or CPU ns, the estimates).  A node reached only
+     * by samples has count 0, and the build sets incl_ns/self_ns to
+     * sampled_ns/sampled_self_ns so every writer shows the estimate. */
+    uint64_t samples, samples_self, samples_running;
+    uint64_t sampled_ns, sampled_self_ns;
 } cp_mnode;
 
 /* One thread's tree: nodes[root] is its root (site 0). */
@@ -70,6 +81,11 @@ typedef struct cp_mfunc {
     int64_t rss_delta_sum;
     int64_t rss_delta_max;
     uint64_t rss_count;
+    /* Statistical profiling (as cp_mnode; inclusive counted once per stack,
+     * so recursion is not counted twice).  calls == 0 with samples > 0:
+     * only sampled; incl_ns/self_ns hold the estimates. */
+    uint64_t samples, samples_self, samples_running;
+    uint64_t sampled_ns, sampled_self_ns;
 } cp_mfunc;
 
 /* An analysis result (src/analysis/rules.c). */
@@ -243,6 +259,9 @@ typedef struct cp_model {
 
     cp_mdata data;            /* data loading; empty when none recorded   */
     cp_mmem mem;              /* memory (model_mem.h); zero when not profiled */
+    cp_msampling samp;        /* statistical profiling (model_sample.h)   */
+    cp_mlines lines;          /* line-level figures (model_lines.h)       */
+    cp_mgpu gpu;              /* GPU (model_gpu.h); zero when not profiled */
 
     /* Timeline (src/core/timeline.h): explicit scopes, items, batches and
      * other instruments' events, the first and the last ones kept.  In a

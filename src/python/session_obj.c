@@ -69,6 +69,16 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
                              "memory_sample_interval_s",
                              "memory_snapshots",
                              "gc",
+                             "sample_interval_s",
+                             "sample_mode",
+                             "sample_max_stacks",
+                             "sample_native",
+                             "lines",
+                             "gpu",
+                             "gpu_memory",
+                             "gpu_sync",
+                             "gpu_sample_interval_s",
+                             "gpu_max_ops",
                              NULL};
     if (self->s) {
         PyErr_SetString(PyExc_RuntimeError, "Session.__init__(): the session is already "
@@ -82,7 +92,10 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
     int scope_cpu = 1, percentiles = 1, timeline_traced = 0, mem_snapshots = 0, gc = 0;
     PyObject *mem_mode = NULL, *mem_depth = NULL, *mem_sample_bytes = NULL, *mem_blocks = NULL;
     PyObject *mem_stacks = NULL, *mem_snaps = NULL, *mem_tl = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOddddddppOOdpOOOOOOOOdpp:Session", kwlist,
+    PyObject *sample_mode = NULL, *sample_stacks = NULL, *gpu_ops = NULL;
+    int sample_native = 0, lines = 0, gpu = 0, gpu_memory = 0, gpu_sync = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs,
+                                     "|$OOOddddddppOOdpOOOOOOOOdppdOOpppppdO:Session", kwlist,
                                      &buffer_events, &max_nodes, &max_samples,
                                      &cfg.slow_function_s, &cfg.memory_intensive_bytes,
                                      &cfg.slow_data_loading_s, &cfg.slow_preprocessing_s,
@@ -91,7 +104,10 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
                                      &cfg.report_tree_min_share, &timeline_traced,
                                      &traced_events, &mem_mode, &mem_depth, &mem_sample_bytes,
                                      &mem_blocks, &mem_stacks, &mem_snaps, &mem_tl,
-                                     &cfg.memory_sample_interval_s, &mem_snapshots, &gc))
+                                     &cfg.memory_sample_interval_s, &mem_snapshots, &gc,
+                                     &cfg.sample_interval_s, &sample_mode, &sample_stacks,
+                                     &sample_native, &lines, &gpu, &gpu_memory, &gpu_sync,
+                                     &cfg.gpu_sample_interval_s, &gpu_ops))
         return -1;
     if (mem_sample_bytes) {
         unsigned long long v = PyLong_AsUnsignedLongLong(mem_sample_bytes);
@@ -114,7 +130,10 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
         cfg_u32(mem_blocks, "memory_max_blocks", &cfg.memory_max_blocks) < 0 ||
         cfg_u32(mem_stacks, "memory_max_stacks", &cfg.memory_max_stacks) < 0 ||
         cfg_u32(mem_snaps, "memory_max_snapshots", &cfg.memory_max_snapshots) < 0 ||
-        cfg_u32(mem_tl, "memory_timeline_samples", &cfg.memory_timeline_samples) < 0)
+        cfg_u32(mem_tl, "memory_timeline_samples", &cfg.memory_timeline_samples) < 0 ||
+        cfg_u32(sample_mode, "sample_mode", &cfg.sample_mode) < 0 ||
+        cfg_u32(sample_stacks, "sample_max_stacks", &cfg.sample_max_stacks) < 0 ||
+        cfg_u32(gpu_ops, "gpu_max_ops", &cfg.gpu_max_ops) < 0)
         return -1;
     cfg.flags = 0;
     if (scope_cpu)
@@ -127,6 +146,16 @@ static int session_init(PyObject *op, PyObject *args, PyObject *kwargs) {
         cfg.flags |= CODEPROF_CFG_MEM_SNAPSHOTS;
     if (gc)
         cfg.flags |= CODEPROF_CFG_GC;
+    if (sample_native)
+        cfg.flags |= CODEPROF_CFG_SAMPLE_NATIVE;
+    if (lines)
+        cfg.flags |= CODEPROF_CFG_LINES;
+    if (gpu)
+        cfg.flags |= CODEPROF_CFG_GPU;
+    if (gpu_memory)
+        cfg.flags |= CODEPROF_CFG_GPU_MEMORY;
+    if (gpu_sync)
+        cfg.flags |= CODEPROF_CFG_GPU_SYNC;
 
     codeprof_error err;
     memset(&err, 0, sizeof err);

@@ -5,7 +5,9 @@
  * the only place where the stages meet; each stage only reads the output
  * of the one before. */
 #include "report/output.h"
+#include "gpu/gpu_session.h"
 #include "memory/mem_session.h"
+#include "sampling/sample_session.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -209,6 +211,8 @@ static int fingerprint(cp_session *s, cp_strbuf *fp) {
     }
     PUT(fp, records);
     PUT(fp, cp_mem_session_fingerprint(s));
+    PUT(fp, cp_samp_session_fingerprint(s));
+    PUT(fp, cp_gpu_session_fingerprint(s));
     char *dir = s->spool_dir ? strdup(s->spool_dir) : NULL;
     int no_dir = !s->spool_dir;
     pthread_mutex_unlock(&s->mu);

@@ -1,0 +1,34 @@
+/* nvml_sampler.h -- GPU utilization on the timeline: one thread per session
+ * (gpu_sample_interval_s > 0 and NVML usable) reading, per device,
+ * utilization, memory used, power, temperature and SM clock.  Readings live
+ * in a bounded store of its own (first and most recent halves of
+ * cfg.max_samples) and reach the model at build: m->gpu.devices (summaries)
+ * and m->gpu.samples, and CP_EV_COUNTER events flagged CP_TLF_PROCESS on
+ * m->timeline (counter tracks in the trace export), as the memory sampler
+ * does.  Blocks every signal, never runs Python, never takes session locks.
+ */
+#ifndef CP_NVML_SAMPLER_H
+#define CP_NVML_SAMPLER_H
+
+#include <stdint.h>
+
+struct codeprof_session;
+struct cp_model;
+typedef struct cp_nvml_sampler cp_nvml_sampler;
+
+/* NULL on OOM. */
+cp_nvml_sampler *cp_nvml_sampler_new(struct codeprof_session *s, double interval_s,
+                                     uint32_t max_samples);
+/* Starts the thread (no-op when interval 0); returns 0, or -1 when NVML is
+ * not usable (the reason is in cp_gpu_lib_get()->nvml). */
+int cp_nvml_sampler_start(cp_nvml_sampler *ns);
+void cp_nvml_sampler_stop(cp_nvml_sampler *ns);
+void cp_nvml_sampler_reset(cp_nvml_sampler *ns);
+void cp_nvml_sampler_free(cp_nvml_sampler *ns);
+/* Fork child: the thread does not exist there; abandon state, no NVML call. */
+void cp_nvml_sampler_atfork_child(cp_nvml_sampler *ns);
+uint64_t cp_nvml_sampler_fingerprint(cp_nvml_sampler *ns);
+/* Fills m->gpu.devices, m->gpu.samples, counter events on m->timeline. */
+int cp_nvml_sampler_fill_model(cp_nvml_sampler *ns, struct cp_model *m);
+
+#endif /* CP_NVML_SAMPLER_H */
