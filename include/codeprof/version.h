@@ -7,6 +7,6 @@
 #define CODEPROF_VERSION_PATCH 0
 #define CODEPROF_VERSION_STRING "0.1.0"
 /* Version of the JSON report schema (docs/report-schema.md). */
-#define CODEPROF_REPORT_SCHEMA_VERSION 3
+#define CODEPROF_REPORT_SCHEMA_VERSION 4
 
 #endif /* CODEPROF_VERSION_H */

@@ -1276,6 +1276,39 @@ static int read_mode(rd *r, const cp_jval *mem) {
     return -1;
 }
 
+/* ---- the sampling section (schema v4; the "sampleviews" engineer) ---- */
+
+static int read_sampling(rd *r, const cp_jval *v) {
+    (void)r;
+    (void)v;
+    return 0;
+}
+
+/* ---- end of the sampling section ---- */
+
+
+/* ---- the lines section (schema v4; the "lines" engineer) ---- */
+
+static int read_lines(rd *r, const cp_jval *v) {
+    (void)r;
+    (void)v;
+    return 0;
+}
+
+/* ---- end of the lines section ---- */
+
+
+/* ---- the gpu section (schema v4; the "gpuviews" engineer) ---- */
+
+static int read_gpu(rd *r, const cp_jval *v) {
+    (void)r;
+    (void)v;
+    return 0;
+}
+
+/* ---- end of the gpu section ---- */
+
+
 static int read_memory(rd *r, const cp_jval *mem) {
     if (!mem)
         return 0;
@@ -1392,14 +1425,20 @@ static int read_report(rd *r, const cp_jval *root) {
                    (unsigned long long)version, CP_MODEL_JSON_SCHEMA_VERSION);
     leave(r, 0);
     const cp_jval *meta, *config, *perf, *dl, *mem = NULL, *findings;
+    const cp_jval *samp = NULL, *lines = NULL, *gpu = NULL;
     if (get_object(r, root, "meta", &meta) || get_object(r, root, "config", &config) ||
         get_object(r, root, "performance", &perf) || get_object(r, root, "data_loading", &dl) ||
         (version >= 3 && get_object(r, root, "memory", &mem)) ||
+        (version >= 4 && get_object(r, root, "sampling", &samp)) ||
+        (version >= 4 && get_object(r, root, "lines", &lines)) ||
+        (version >= 4 && get_object(r, root, "gpu", &gpu)) ||
         get_array(r, root, "findings", &findings))
         return -1;
-    /* a version 2 report has no memory section: the model's stays empty */
+    /* a version 2 report has no memory section, a version 3 one no
+     * sampling, lines or gpu section: the model's stay empty */
     if ((meta && read_meta(r, meta)) || (config && read_config(r, config)) ||
-        read_performance(r, perf) || read_data(r, dl) || read_memory(r, mem))
+        read_performance(r, perf) || read_data(r, dl) || read_memory(r, mem) ||
+        read_sampling(r, samp) || read_lines(r, lines) || read_gpu(r, gpu))
         return -1;
     return read_findings(r, findings);
 }

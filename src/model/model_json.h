@@ -49,7 +49,7 @@
 /* The report schema version this reader understands (the writer's), and
  * the oldest one it still reads (version 2: no memory section, read as
  * an empty one). */
-#define CP_MODEL_JSON_SCHEMA_VERSION 3
+#define CP_MODEL_JSON_SCHEMA_VERSION 4
 #define CP_MODEL_JSON_MIN_SCHEMA_VERSION 2
 
 /* The site name of folded "other" call-tree nodes. */

@@ -173,7 +173,8 @@ static PyObject *build(cp_model_ref *ref, const char *section) {
     if (rc == -2) {
         PyErr_Format(PyExc_ValueError,
                      "Model.report(section): must be one of 'meta', 'config', 'report_policy', "
-                     "'performance', 'data_loading', 'memory', 'findings', 'bottlenecks' or None, "
+                     "'performance', 'data_loading', 'memory', 'sampling', 'lines', 'gpu', 'findings', "
+                     "'bottlenecks' or None, "
                      "got '%s'",
                      section);
     } else if (rc != 0 || w.err || w.n || !w.root) {

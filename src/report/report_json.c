@@ -10,7 +10,10 @@
 #include "report/docw.h"
 #include "report/jsonw.h"
 #include "report/report.h"
+#include "report/report_gpu.h"
+#include "report/report_lines.h"
 #include "report/report_mem.h"
+#include "report/report_sample.h"
 #include "report/tree_prune.h"
 
 static const char *const kind_names[CODEPROF_SITE_KIND_COUNT_] = {
@@ -560,13 +563,16 @@ enum {
     SEC_PERF,
     SEC_DATA,
     SEC_MEMORY,
+    SEC_SAMPLING,
+    SEC_LINES,
+    SEC_GPU,
     SEC_FINDINGS,
     SEC_BOTTLENECKS,
     SEC_N
 };
 static const char *const section_names[SEC_N] = {
-    "meta",   "config",   "report_policy", "performance",
-    "data_loading", "memory", "findings", "bottlenecks",
+    "meta",   "config", "report_policy", "performance", "data_loading", "memory",
+    "sampling", "lines", "gpu", "findings", "bottlenecks",
 };
 
 static int write_section(cp_docw *w, const cp_model *m, int sec, const cp_pruned_tree *pt,
@@ -588,6 +594,15 @@ static int write_section(cp_docw *w, const cp_model *m, int sec, const cp_pruned
         return 0;
     case SEC_MEMORY:
         cp_report_mem_doc(m, w);
+        return 0;
+    case SEC_SAMPLING:
+        cp_report_sample_doc(m, w);
+        return 0;
+    case SEC_LINES:
+        cp_report_lines_doc(m, w);
+        return 0;
+    case SEC_GPU:
+        cp_report_gpu_doc(m, w);
         return 0;
     case SEC_FINDINGS:
         write_findings(w, m);

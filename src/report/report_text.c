@@ -3,7 +3,10 @@
 #include <string.h>
 
 #include "report/report.h"
+#include "report/report_gpu.h"
+#include "report/report_lines.h"
 #include "report/report_mem.h"
+#include "report/report_sample.h"
 
 #define TOP_N 15
 
@@ -108,6 +111,9 @@ int cp_report_text(const cp_model *m, cp_strbuf *out) {
 
     cp_report_data_text(m, out);
     cp_report_mem_text(m, out);
+    cp_report_sample_text(m, out);
+    cp_report_lines_text(m, out);
+    cp_report_gpu_text(m, out);
 
     if (m->nfindings) {
         cp_strbuf_printf(out, "\nFindings (%u)\n", m->nfindings);

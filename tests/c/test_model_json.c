@@ -246,11 +246,11 @@ static void expect_error(const char *from, const char *to, codeprof_status want,
 static void test_errors_name_file_path_and_expectation(void **state) {
     (void)state;
     expect_error("\"schema_version\":2", "\"schema_version\":1", CODEPROF_EFORMAT,
-                 "report.json: schema_version", "older than the 2..3");
-    expect_error("\"schema_version\":2", "\"schema_version\":4", CODEPROF_EFORMAT,
-                 "newer than the 3", NULL);
+                 "report.json: schema_version", "older than the 2..4");
+    expect_error("\"schema_version\":2", "\"schema_version\":5", CODEPROF_EFORMAT,
+                 "newer than the 4", NULL);
     expect_error("\"schema_version\":2", "\"schema_version\":\"2\"", CODEPROF_EFORMAT,
-                 "schema_version: expected the integer 3", NULL);
+                 "schema_version: expected the integer 4", NULL);
     expect_error("\"schema\":\"codeprof-report\"", "\"schema\":\"other\"", CODEPROF_EFORMAT,
                  "not a codeprof JSON report", NULL);
     expect_error("{\"other\":5", "{\"site\":40", CODEPROF_EFORMAT,

@@ -50,7 +50,7 @@ static void test_json_report_has_functions_and_findings(void **state) {
     assert_int_equal(codeprof_session_report(s, CODEPROF_FORMAT_JSON, &json, &len), CODEPROF_OK);
     assert_non_null(json);
     assert_int_equal(strlen(json), len);
-    assert_non_null(strstr(json, "\"schema_version\":3"));
+    assert_non_null(strstr(json, "\"schema_version\":4"));
     assert_non_null(strstr(json, "\"total_functions_profiled\":2"));
     assert_non_null(strstr(json, "\"function\":\"slow_stage\""));
     assert_non_null(strstr(json, "\"slow_functions\":[{"));

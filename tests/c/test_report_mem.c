@@ -299,7 +299,7 @@ static void test_in_document(void **state) {
     cp_model *m = fx_model();
     fx_mem_fill(m);
     char *j = render(m, cp_report_json);
-    has(j, "\"schema_version\":3,");
+    has(j, "\"schema_version\":4,");
     const char *dl = strstr(j, "\"data_loading\":{"), *mem = strstr(j, "\"memory\":{\"enabled\"");
     const char *fi = strstr(j, "\"findings\":[");
     assert_true(dl && mem && fi && dl < mem && mem < fi);

@@ -61,13 +61,13 @@ def test_view_equals_the_json_section():
     assert whole["memory"] == view
     keys = list(doc)
     assert keys.index("data_loading") < keys.index("memory") < keys.index("findings")
-    assert doc["schema_version"] == 3 == _core.REPORT_SCHEMA_VERSION
+    assert doc["schema_version"] == 4 == _core.REPORT_SCHEMA_VERSION
     assert doc["config"]["memory_mode"] == 1 and doc["config"]["gc"] is True
 
 
 def test_unknown_section_names_memory():
     s = _core.Session()
-    with pytest.raises(ValueError, match=r"'data_loading', 'memory', 'findings'"):
+    with pytest.raises(ValueError, match=r"'data_loading', 'memory', 'sampling', 'lines', 'gpu'"):
         s.model().report("memroy")
 
 
@@ -178,6 +178,6 @@ def test_v2_report_has_an_empty_memory_section(tmp_path):
     path = tmp_path / "v2.json"
     path.write_text(json.dumps(v2))
     again = json.loads(_core.render_report(path, "json"))
-    assert again["schema_version"] == 3
+    assert again["schema_version"] == 4
     assert again["memory"]["enabled"] is False and again["memory"]["mode"] == "off"
     assert again["memory"]["memory_intensive_contexts"] == []

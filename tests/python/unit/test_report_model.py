@@ -25,7 +25,7 @@ import pytest
 from code_profiler import ProfilerConfig, VideoOpusClipProfiler, _core, create_profiler_config
 
 SECTIONS = ["meta", "config", "report_policy", "performance", "data_loading", "memory",
-            "findings", "bottlenecks"]
+            "sampling", "lines", "gpu", "findings", "bottlenecks"]
 
 
 class ItemsDataset:
@@ -104,7 +104,7 @@ def test_views_use_no_json(make_profiler, monkeypatch):
     loader_stats = loader.get_stats()
     assert spy.calls == []
     # and they hold what the run recorded
-    assert report["schema_version"] == 3
+    assert report["schema_version"] == 4
     assert set(bottlenecks) >= {"slow_functions", "recommendations"}
     assert stats["total_calls"] == report["performance"]["total_calls"] > 0
     assert data["datasets"][0]["count"] == 40

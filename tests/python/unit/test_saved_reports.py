@@ -43,7 +43,7 @@ def test_render_text_and_json(saved):
     assert "decode_clip" in text and "epoch" in text
     again = json.loads(_core.render_report(str(saved), "json"))
     original = json.loads(saved.read_text())
-    assert again["schema_version"] == original["schema_version"] == 3
+    assert again["schema_version"] == original["schema_version"] == 4
     a = function_entry(again, "decode_clip")
     o = function_entry(original, "decode_clip")
     for key in ("calls", "inclusive_s", "self_s", "min_s", "max_s"):
@@ -75,7 +75,7 @@ def test_errors_name_file_and_field(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "codeprof-report", "schema_version": 1}')
     with pytest.raises(ValueError, match=r"bad.json: schema_version: the report has schema "
-                                         r"version 1, older than the 2\.\.3"):
+                                         r"version 1, older than the 2\.\.4"):
         _core.render_report(bad)
     bad.write_text('{"schema": "codeprof-report", "schema_version": 2, "performance": '
                    '{"sites": [], "call_tree": [{"children": [{"site": 3}]}]}}')
