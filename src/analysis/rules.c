@@ -8,6 +8,7 @@
 #include "analysis/rules.h"
 #include "analysis/rules_data.h"
 #include "analysis/rules_mem.h"
+#include "analysis/rules_sample.h"
 #include "analysis/rule_util.h"
 
 #include <stdarg.h>
@@ -29,6 +30,13 @@ static const cp_rule rules[] = {
       "a function's longest single call exceeds slow_function_s (seconds); only the deepest "
       "slow function of a call chain, no import frames, no background-thread waits"},
      rule_slow_functions},
+    {{"CP-PERF-002", "slow_functions",
+      "a function seen only by the sampler whose estimated time exceeds slow_function_s at the "
+      "low end of its 95% interval (estimate - 1.96 x error)"},
+     cp_rule_sampled_slow},
+    {{"CP-PERF-003", "hot_lines",
+      "one line holds >= 50% of a slow function's measured line time (>= 2 lines measured)"},
+     cp_rule_hot_line},
     {{"CP-MEM-001", "memory_intensive_functions",
       "a memory context's (or function's) peak or net growth in one call exceeds "
       "memory_intensive_bytes; without contexts, a function's largest RSS growth in one call"},

@@ -17,6 +17,7 @@
 
 typedef struct site_stat {
     uint64_t nc, cc, tt_ns, ct_ns;
+    uint64_t samples; /* sampled-only contexts have nc 0 and estimated times */
     uint32_t onpath; /* activations of the site on the current path */
     uint32_t ref;    /* reference index + 1 of its key tuple; 0: not written */
 } site_stat;
@@ -194,6 +195,7 @@ static int on_node(const cp_model *m, const uint32_t *path, uint32_t depth, void
     int primitive = ss->onpath == 0;
     ss->onpath++;
     ss->nc += n->count;
+    ss->samples += n->samples;
     ss->tt_ns += n->self_ns;
     if (primitive) {
         ss->cc += n->count;
@@ -257,12 +259,14 @@ int cp_export_pstats(const cp_model *m, cp_strbuf *out) {
     }
     st.ne = k;
 
-    /* The stats dict, one entry per site with calls, by site index. */
+    /* The stats dict, one entry per site with calls or samples, by site
+     * index.  A sampled-only site has 0 calls (pstats prints no per-call
+     * time for it) and its estimated times (docs/exports.md). */
     cp_strbuf_putc(out, '{');
     size_t e = 0;
     for (uint32_t site = 1; site < st.ns; site++) {
         site_stat *ss = &st.s[site];
-        if (!ss->nc)
+        if (!ss->nc && !ss->samples)
             continue;
         put_key(&st, m, site);
         cp_strbuf_putc(out, ')');

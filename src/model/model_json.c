@@ -532,7 +532,9 @@ static int read_functions(rd *r, const cp_jval *perf) {
             get_ns(r, f, "p95_s", &mf->p95_ns, NULL) != 0 ||
             get_ns(r, f, "p99_s", &mf->p99_ns, NULL) != 0 ||
             get_i64(r, f, "memory_delta", &mf->rss_delta_max) != 0 ||
-            get_i64(r, f, "memory_delta_total", &mf->rss_delta_sum) != 0)
+            get_i64(r, f, "memory_delta_total", &mf->rss_delta_sum) != 0 ||
+            get_u64(r, f, "samples", &mf->samples) != 0 || /* v4; absent before */
+            get_ns(r, f, "sampled_s", &mf->sampled_ns, NULL) != 0)
             return -1;
         mf->cpu_count = cpu ? mf->calls : 0;
         mf->rss_count = (md || mt) ? (mf->calls ? mf->calls : 1) : 0;
@@ -634,11 +636,19 @@ static int read_node(rd *r, const cp_jval *v, uint32_t parent, uint32_t *out) {
         return -1;
     cp_mnode *n = &r->m->nodes[idx];
     uint64_t count = 0, incl = 0, self = 0, cpu = 0;
+    uint64_t smp = 0, smp_self = 0, smp_ns = 0, smp_self_ns = 0; /* v4; absent before */
     int has_cpu = 0, has_self = 0;
     if (get_u64(r, v, "calls", &count) != 0 || get_ns(r, v, "inclusive_s", &incl, NULL) != 0 ||
-        get_ns(r, v, "self_s", &self, &has_self) != 0 || get_ns(r, v, "cpu_s", &cpu, &has_cpu) != 0)
+        get_ns(r, v, "self_s", &self, &has_self) != 0 || get_ns(r, v, "cpu_s", &cpu, &has_cpu) != 0 ||
+        get_u64(r, v, "samples", &smp) != 0 || get_u64(r, v, "samples_self", &smp_self) != 0 ||
+        get_ns(r, v, "sampled_s", &smp_ns, NULL) != 0 ||
+        get_ns(r, v, "sampled_self_s", &smp_self_ns, NULL) != 0)
         return -1;
     n = &r->m->nodes[idx];
+    n->samples = smp;
+    n->samples_self = smp_self;
+    n->sampled_ns = smp_ns;
+    n->sampled_self_ns = smp_self_ns;
     n->count = count;
     n->incl_ns = incl;
     n->self_ns = has_self ? self : incl;
@@ -1278,9 +1288,52 @@ static int read_mode(rd *r, const cp_jval *mem) {
 
 /* ---- the sampling section (schema v4; the "sampleviews" engineer) ---- */
 
+static int read_sampling_body(rd *r, const cp_jval *v);
+
 static int read_sampling(rd *r, const cp_jval *v) {
-    (void)r;
-    (void)v;
+    if (!v)
+        return 0;
+    size_t o = enter_key(r, "sampling");
+    if (read_sampling_body(r, v) != 0)
+        return -1;
+    leave(r, o);
+    return 0;
+}
+
+static int read_sampling_body(rd *r, const cp_jval *v) {
+    cp_msampling *s = &r->m->samp;
+    const cp_jval *dr = NULL;
+    int ok = 1;
+    const char *mode = get_str(r, v, "mode", &ok);
+    if (!ok)
+        return -1;
+    if (mode && strcmp(mode, "wall") != 0 && strcmp(mode, "cpu") != 0) {
+        size_t o = enter_key(r, "mode");
+        int rc = bad(r, "expected \"wall\" or \"cpu\", got \"%.40s\"", mode);
+        leave(r, o);
+        return rc;
+    }
+    s->mode = mode && strcmp(mode, "cpu") == 0;
+    if (get_bool(r, v, "enabled", &s->enabled) != 0 || get_bool(r, v, "native", &s->native) != 0 ||
+        get_ns(r, v, "interval_s", &s->interval_ns, NULL) != 0 ||
+        get_u64(r, v, "samples", &s->samples) != 0 ||
+        get_u64(r, v, "running", &s->samples_running) != 0 ||
+        get_u64(r, v, "idle", &s->samples_idle) != 0 ||
+        get_u64(r, v, "gil_wait", &s->samples_gil) != 0 ||
+        get_u64(r, v, "threads", &s->threads) != 0 || get_u64(r, v, "ticks", &s->ticks) != 0 ||
+        get_u64(r, v, "missed_ticks", &s->missed_ticks) != 0 ||
+        get_u64(r, v, "read_errors", &s->read_errors) != 0 ||
+        get_ns(r, v, "sampler_cpu_s", &s->sampler_cpu_ns, NULL) != 0 ||
+        get_object(r, v, "dropped", &dr) != 0)
+        return -1;
+    if (dr) {
+        size_t o = enter_key(r, "dropped");
+        if (get_u64(r, dr, "stacks", &s->dropped_stacks) != 0 ||
+            get_u64(r, dr, "samples", &s->dropped_samples) != 0 ||
+            get_u64(r, dr, "timeline", &s->timeline_dropped) != 0)
+            return -1;
+        leave(r, o);
+    }
     return 0;
 }
 

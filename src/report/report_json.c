@@ -14,6 +14,7 @@
 #include "report/report_lines.h"
 #include "report/report_mem.h"
 #include "report/report_sample.h"
+#include "report/sample_est.h"
 #include "report/tree_prune.h"
 
 static const char *const kind_names[CODEPROF_SITE_KIND_COUNT_] = {
@@ -169,6 +170,29 @@ static void kv_rss(cp_docw *w, const char *k, int64_t v, uint64_t count) {
         cp_docw_null(w);
 }
 
+/* The sampled figures of a function or call-tree node: "samples",
+ * "estimated" (no traced call, only samples) and, with samples, the
+ * estimated time and its standard error (sample_est.h). */
+static void write_sampled(cp_docw *w, uint64_t calls, uint64_t samples, uint64_t sampled_ns,
+                          const cp_samp_totals *tot) {
+    cp_docw_kv_u(w, "samples", samples);
+    cp_docw_kv_bool(w, "estimated", calls == 0 && samples > 0);
+    if (!samples)
+        return;
+    cp_docw_kv_ns(w, "sampled_s", sampled_ns);
+    cp_docw_kv_d(w, "error_s", cp_samp_error_ns(samples, tot) / 1e9);
+}
+
+/* A node's own samples (innermost there), so a reader rebuilds the
+ * thread totals the error bars use: "other" and elided nodes stand for
+ * whole subtrees, so all their samples are their own. */
+static void write_self_samples(cp_docw *w, uint64_t samples, uint64_t self_ns) {
+    if (!samples)
+        return;
+    cp_docw_kv_u(w, "samples_self", samples);
+    cp_docw_kv_ns(w, "sampled_self_s", self_ns);
+}
+
 /* qsort has no context argument; thread-local keeps concurrent reports
  * from different threads apart. */
 static _Thread_local const cp_mfunc *sort_funcs;
@@ -187,9 +211,10 @@ static int cmp_self(const void *a, const void *b) {
 static int write_functions(cp_docw *w, const cp_model *m, const cp_report_policy *p, int pct) {
     uint64_t nf = 0, calls = 0;
     for (uint32_t i = 0; i < m->nfuncs; i++) {
-        nf += m->funcs[i].calls > 0;
+        nf += m->funcs[i].calls > 0 || m->funcs[i].samples > 0;
         calls += m->funcs[i].calls;
     }
+    cp_samp_totals run = cp_samp_totals_run(m);
     uint8_t *pick = calloc((size_t)m->nfuncs + 1, 1);
     uint32_t *by_self = malloc(((size_t)m->nfuncs + 1) * sizeof *by_self);
     if (!pick || !by_self) {
@@ -199,7 +224,7 @@ static int write_functions(cp_docw *w, const cp_model *m, const cp_report_policy
     }
     uint32_t nwith = 0;
     for (uint32_t i = 0; i < m->nfuncs; i++)
-        if (m->funcs[i].calls)
+        if (m->funcs[i].calls || m->funcs[i].samples) /* traced or sampled */
             by_self[nwith++] = i;
     for (uint32_t k = 0; k < nwith && k < p->top_functions; k++)
         pick[by_self[k]] = 1; /* by_self is in inclusive order until sorted */
@@ -230,14 +255,17 @@ static int write_functions(cp_docw *w, const cp_model *m, const cp_report_policy
         cp_docw_kv_ns(w, "inclusive_s", f->incl_ns);
         cp_docw_kv_ns(w, "self_s", f->self_ns);
         kv_ns_or_null(w, "cpu_s", f->cpu_ns, f->cpu_count > 0);
-        cp_docw_kv_ns(w, "min_s", f->min_ns);
-        cp_docw_kv_ns(w, "max_s", f->max_ns);
-        cp_docw_kv_ns(w, "mean_s", (f->incl_ns + f->calls / 2) / f->calls);
+        /* a sampled-only function has no call durations: null */
+        kv_ns_or_null(w, "min_s", f->min_ns, f->calls > 0);
+        kv_ns_or_null(w, "max_s", f->max_ns, f->calls > 0);
+        kv_ns_or_null(w, "mean_s", f->calls ? (f->incl_ns + f->calls / 2) / f->calls : 0,
+                      f->calls > 0);
         kv_ns_or_null(w, "p50_s", f->p50_ns, pct);
         kv_ns_or_null(w, "p95_s", f->p95_ns, pct);
         kv_ns_or_null(w, "p99_s", f->p99_ns, pct);
         kv_rss(w, "memory_delta", f->rss_delta_max, f->rss_count);
         kv_rss(w, "memory_delta_total", f->rss_delta_sum, f->rss_count);
+        write_sampled(w, f->calls, f->samples, f->sampled_ns, &run);
         cp_docw_end_object(w);
     }
     cp_docw_end_array(w);
@@ -361,15 +389,20 @@ static void write_site_tables(cp_docw *w, const cp_model *m, const site_tables *
 }
 
 /* The "other" child of kept node `x` (written last), if it has one. */
-static void write_other(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt, uint32_t x) {
-    uint64_t nodes, calls, incl;
+static void write_other(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt, uint32_t x,
+                        const cp_samp_totals *tot) {
+    uint64_t nodes, calls, incl, samples, sampled_ns;
     if (!cp_pruned_tree_other(pt, m, x, &nodes, &calls, &incl))
         return;
+    cp_pruned_tree_other_samples(pt, m, x, &samples, &sampled_ns);
     cp_docw_begin_object(w);
     cp_docw_kv_u(w, "other", nodes);
     cp_docw_kv_u(w, "calls", calls);
     cp_docw_kv_ns(w, "inclusive_s", incl);
     cp_docw_kv_ns(w, "self_s", incl);
+    write_sampled(w, calls, samples, sampled_ns, tot);
+    if (samples)
+        write_self_samples(w, samples, sampled_ns);
     cp_docw_end_object(w);
 }
 
@@ -389,7 +422,8 @@ static frame frame_of(const cp_pruned_tree *pt, uint32_t node) {
  * children are to be written (the caller pushes a frame), 0 if the node
  * was completed here. */
 static int open_node(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt,
-                     const cp_report_policy *p, const site_tables *st, uint32_t x) {
+                     const cp_report_policy *p, const site_tables *st, uint32_t x,
+                     const cp_samp_totals *tot) {
     const cp_mnode *n = &m->nodes[x];
     cp_docw_begin_object(w);
     cp_docw_kv_u(w, "site", st->slot[n->site <= m->sites.n ? n->site : 0]);
@@ -397,11 +431,16 @@ static int open_node(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt,
     cp_docw_kv_ns(w, "inclusive_s", n->incl_ns);
     cp_docw_kv_ns(w, "self_s", n->self_ns);
     kv_ns_or_null(w, "cpu_s", n->cpu_ns, n->cpu_count > 0);
+    write_sampled(w, n->count, n->samples, n->sampled_ns, tot);
     if (cp_pruned_tree_elided(pt, m, p, x)) {
+        if (n->samples)
+            write_self_samples(w, n->samples, n->sampled_ns);
         cp_docw_kv_u(w, "elided_nodes", pt->below[x]);
         cp_docw_end_object(w);
         return 0;
     }
+    if (n->samples)
+        write_self_samples(w, n->samples_self, n->sampled_self_ns);
     if (pt->off[x + 1] == pt->off[x]) { /* a leaf: nothing written below */
         cp_docw_end_object(w);
         return 0;
@@ -414,8 +453,12 @@ static int open_node(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt,
 static int write_call_tree(cp_docw *w, const cp_model *m, const cp_pruned_tree *pt,
                            const cp_report_policy *p, const site_tables *st) {
     frame *stack = malloc(((size_t)m->nnodes + 1) * sizeof *stack);
-    if (!stack)
+    cp_samp_totals *tot = malloc(((size_t)m->nthreads + 1) * sizeof *tot);
+    if (!stack || !tot || cp_samp_totals_threads(m, tot) != 0) {
+        free(stack);
+        free(tot);
         return -1;
+    }
     cp_docw_key(w, "call_tree");
     cp_docw_begin_array(w);
     for (uint32_t t = 0; t < m->nthreads; t++) {
@@ -439,10 +482,10 @@ static int write_call_tree(cp_docw *w, const cp_model *m, const cp_pruned_tree *
                     uint32_t child = pt->kids[f->pos++];
                     /* sp <= nnodes always holds for a tree; the check
                      * only guards against a corrupt (cyclic) model. */
-                    if (open_node(w, m, pt, p, st, child) && sp <= m->nnodes)
+                    if (open_node(w, m, pt, p, st, child, &tot[t]) && sp <= m->nnodes)
                         stack[sp++] = frame_of(pt, child);
                 } else {
-                    write_other(w, m, pt, f->node);
+                    write_other(w, m, pt, f->node, &tot[t]);
                     sp--;
                     if (sp) { /* a node: close its children and itself */
                         cp_docw_end_array(w);
@@ -456,6 +499,7 @@ static int write_call_tree(cp_docw *w, const cp_model *m, const cp_pruned_tree *
     }
     cp_docw_end_array(w);
     free(stack);
+    free(tot);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "report/report_lines.h"
 #include "report/report_mem.h"
 #include "report/report_sample.h"
+#include "report/sample_est.h"
 
 #define TOP_N 15
 
@@ -50,8 +51,10 @@ static void put_percent(cp_strbuf *sb, uint64_t part, uint64_t whole) {
         cp_strbuf_printf(sb, "%7s", "-");
 }
 
+/* An estimated (sampled-only) function: "~" before its times and its
+ * error bar after the name. */
 static void table(cp_strbuf *sb, const cp_model *m, const char *title, const uint32_t *order,
-                  uint32_t n) {
+                  uint32_t n, const cp_samp_totals *run) {
     cp_strbuf_printf(sb, "\n%s\n", title);
     if (!n) {
         cp_strbuf_puts(sb, "  (no calls recorded)\n");
@@ -61,11 +64,20 @@ static void table(cp_strbuf *sb, const cp_model *m, const char *title, const uin
                      "function  file:line");
     for (uint32_t i = 0; i < n; i++) {
         const cp_mfunc *f = &m->funcs[order[i]];
-        cp_strbuf_printf(sb, "%12llu %12.6f %12.6f ", (unsigned long long)f->calls,
-                         (double)f->incl_ns / 1e9, (double)f->self_ns / 1e9);
+        int est = f->calls == 0 && f->samples > 0;
+        if (est)
+            cp_strbuf_printf(sb, "%12s ~%11.6f ~%11.6f ", "~", (double)f->incl_ns / 1e9,
+                             (double)f->self_ns / 1e9);
+        else
+            cp_strbuf_printf(sb, "%12llu %12.6f %12.6f ", (unsigned long long)f->calls,
+                             (double)f->incl_ns / 1e9, (double)f->self_ns / 1e9);
         put_percent(sb, f->incl_ns, m->duration_ns);
         cp_strbuf_append(sb, "  ", 2);
         put_site(sb, m, f->site);
+        if (est)
+            cp_strbuf_printf(sb, "  (+- %.6f s, %llu samples)",
+                             cp_samp_error_ns(f->samples, run) / 1e9,
+                             (unsigned long long)f->samples);
         cp_strbuf_putc(sb, '\n');
     }
 }
@@ -87,9 +99,13 @@ int cp_report_text(const cp_model *m, cp_strbuf *out) {
         out->oom = 1;
         return -1;
     }
+    uint32_t nest = 0;
     for (uint32_t i = 0; i < m->nfuncs; i++)
-        if (m->funcs[i].calls)
+        if (m->funcs[i].calls || m->funcs[i].samples) {
             idx[nf++] = i;
+            nest += m->funcs[i].calls == 0;
+        }
+    cp_samp_totals run = cp_samp_totals_run(m);
 
     cp_strbuf_printf(out, "codeprof report (pid %d, role %.*s)\n", m->pid,
                      (int)strnlen(m->role, sizeof m->role), m->role);
@@ -100,13 +116,19 @@ int cp_report_text(const cp_model *m, cp_strbuf *out) {
                      (unsigned long long)m->events_total, (unsigned long long)m->dropped_events,
                      (unsigned long long)m->dropped_nodes, (unsigned long long)m->truncated);
 
+    if (nest)
+        cp_strbuf_printf(out,
+                         "~ times estimated from %llu samples every %.3f ms"
+                         " (+- one standard error)\n",
+                         (unsigned long long)run.n, (double)m->samp.interval_ns / 1e6);
+
     /* m->funcs is already sorted by inclusive time. */
-    table(out, m, "Top functions by inclusive time", idx, nf < TOP_N ? nf : TOP_N);
+    table(out, m, "Top functions by inclusive time", idx, nf < TOP_N ? nf : TOP_N, &run);
 
     sort_funcs = m->funcs;
     qsort(idx, nf, sizeof *idx, cmp_self);
     sort_funcs = NULL;
-    table(out, m, "Top functions by self time", idx, nf < TOP_N ? nf : TOP_N);
+    table(out, m, "Top functions by self time", idx, nf < TOP_N ? nf : TOP_N, &run);
     free(idx);
 
     cp_report_data_text(m, out);

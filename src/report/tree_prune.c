@@ -239,6 +239,8 @@ int cp_pruned_tree_build(cp_pruned_tree *pt, const cp_model *m, const cp_report_
             in->nodes += 1 + pt->below[c];
             in->calls += m->nodes[c].count;
             in->incl_ns += m->nodes[c].incl_ns;
+            in->samples += m->nodes[c].samples;
+            in->sampled_ns += m->nodes[c].sampled_ns;
         }
         pt->written += in->folded > 0;
     }
@@ -256,6 +258,15 @@ uint32_t cp_pruned_tree_other(const cp_pruned_tree *pt, const cp_model *m, uint3
     *calls = in->calls;
     *incl_ns = in->incl_ns;
     return in->folded;
+}
+
+void cp_pruned_tree_other_samples(const cp_pruned_tree *pt, const cp_model *m, uint32_t n,
+                                  uint64_t *samples, uint64_t *sampled_ns) {
+    *samples = *sampled_ns = 0;
+    if (n >= m->nnodes || pt->slot[n] == CP_NONE || !pt->info[pt->slot[n]].folded)
+        return;
+    *samples = pt->info[pt->slot[n]].samples;
+    *sampled_ns = pt->info[pt->slot[n]].sampled_ns;
 }
 
 uint32_t cp_pruned_tree_kept_children(const cp_pruned_tree *pt, uint32_t n,

@@ -39,6 +39,8 @@ typedef struct cp_pruned_info {
     uint64_t nodes;   /* nodes folded, whole subtrees                        */
     uint64_t calls;   /* the folded children's calls                        */
     uint64_t incl_ns; /* the folded children's inclusive time               */
+    uint64_t samples;    /* the folded children's samples (inclusive)        */
+    uint64_t sampled_ns; /* ... and their weight                            */
 } cp_pruned_info;
 
 typedef struct cp_pruned_tree {
@@ -64,6 +66,11 @@ int cp_pruned_tree_build(cp_pruned_tree *pt, const cp_model *m, const cp_report_
  * Returns the number of folded children (0: no "other" node).  O(1). */
 uint32_t cp_pruned_tree_other(const cp_pruned_tree *pt, const cp_model *m, uint32_t n,
                               uint64_t *nodes, uint64_t *calls, uint64_t *incl_ns);
+
+/* The sampled figures of the same "other" node (sums, so exact): samples
+ * and their weight.  Both 0 when `n` has no "other" node. */
+void cp_pruned_tree_other_samples(const cp_pruned_tree *pt, const cp_model *m, uint32_t n,
+                                  uint64_t *samples, uint64_t *sampled_ns);
 
 /* The written children of kept node `n`: *first points at the first of
  * them in pt->kids (largest inclusive time first); returns how many. */
