@@ -546,6 +546,59 @@ static int record_events(tw *w) {
     return rc;
 }
 
+/* The sampler's kept samples (m->samp.timeline) as instant events on
+ * their threads' tracks: named after the innermost frame, with the whole
+ * stack (outermost first, "file:line" per frame) and the thread's state in
+ * args.  Perfetto draws them as ticks on the thread's track. */
+static const char *const samp_state_names[4] = {"unknown", "running", "idle", "gil_wait"};
+
+static int sample_events(tw *w) {
+    const cp_msampling *ms = &w->m->samp;
+    cp_strbuf *sb = w->out;
+    for (uint32_t i = 0; i < ms->ntimeline; i++) {
+        const cp_msample *s = &ms->timeline[i];
+        if (s->stack >= ms->nstacks)
+            continue; /* a corrupt index: not written */
+        const cp_mstack *st = &ms->stacks[s->stack];
+        if (st->first > ms->nframes || st->n > ms->nframes - st->first)
+            continue;
+        const cp_msframe *fr = ms->frames + st->first;
+        if (add_track(w, s->pid, s->os_tid, 0, 0, s->worker) != 0)
+            return -1;
+        begin_event(w, 'i', "sample");
+        if (st->n)
+            put_site_name(w, fr[0].site);
+        else
+            cp_strbuf_puts(sb, "\"(no frame)\"");
+        put_pid_tid_ts(w, s->pid, s->os_tid, s->t_ns);
+        cp_strbuf_puts(sb, ",\"s\":\"t\",\"args\":{\"state\":\"");
+        cp_strbuf_puts(sb, samp_state_names[s->state & CP_SAMPF_STATE_MASK]);
+        cp_strbuf_puts(sb, "\",\"weight_ms\":");
+        put_ms(sb, s->weight_ns);
+        if (s->worker >= 0) {
+            cp_strbuf_puts(sb, ",\"worker\":");
+            put_i64(sb, s->worker);
+        }
+        cp_strbuf_puts(sb, ",\"stack\":[");
+        for (uint32_t k = st->n; k-- > 0;) { /* "name (file:line)", outermost first */
+            const cp_msite *si = cp_model_site(w->m, fr[k].site);
+            const char *name = si ? si->name : "?", *file = si ? si->file : "";
+            cp_strbuf_puts(sb, k + 1 == st->n ? "\"" : ",\"");
+            cp_json_escape_into(sb, name, strlen(name));
+            if (file[0]) {
+                cp_strbuf_puts(sb, " (");
+                cp_json_escape_into(sb, file, strlen(file));
+                cp_strbuf_printf(sb, ":%u)", fr[k].line);
+            }
+            cp_strbuf_putc(sb, '"');
+        }
+        cp_strbuf_puts(sb, "]}}");
+        if (w->oom || !cp_strbuf_ok(sb))
+            return -1;
+    }
+    return 0;
+}
+
 static void meta_event(tw *w, const char *what, int64_t pid, uint64_t tid, const char *name) {
     cp_strbuf *sb = w->out;
     cp_strbuf_puts(sb, w->first ? "\n{\"ph\":\"M\",\"name\":\"" : ",\n{\"ph\":\"M\",\"name\":\"");
@@ -630,6 +683,9 @@ int cp_export_trace(const cp_model *m, cp_strbuf *out) {
     for (uint32_t i = 0; i < m->data.nrecords; i++)
         if (m->data.records[i].t_ns < w.t0)
             w.t0 = m->data.records[i].t_ns;
+    for (uint32_t i = 0; i < m->samp.ntimeline; i++)
+        if (m->samp.timeline[i].t_ns < w.t0)
+            w.t0 = m->samp.timeline[i].t_ns;
     if (w.t0 == UINT64_MAX)
         w.t0 = 0;
     for (uint32_t i = 0; i < m->ntimeline; i++)
@@ -642,7 +698,7 @@ int cp_export_trace(const cp_model *m, cp_strbuf *out) {
     if (timeline_events(&w, m->timeline, m->ntimeline, ST_SCOPES, 0) != 0 ||
         timeline_events(&w, m->timeline_traced, m->ntimeline_traced, ST_TRACED,
                         m->timeline_traced_seam) != 0 ||
-        close_open(&w) != 0 || record_events(&w) != 0)
+        close_open(&w) != 0 || record_events(&w) != 0 || sample_events(&w) != 0)
         goto out;
     /* a trace with no events still names its process */
     if (w.ntracks == 0 && add_track(&w, m->pid, (uint64_t)(uint32_t)m->pid, 0, 0, -1) != 0)
@@ -683,11 +739,20 @@ int cp_export_trace(const cp_model *m, cp_strbuf *out) {
     put_u64(out, w.unmatched[ST_TRACED]);
     cp_strbuf_puts(out, ",\"traced_unfinished_calls\":");
     put_u64(out, w.unfinished[ST_TRACED]);
+    cp_strbuf_puts(out, ",\"samples\":");
+    put_u64(out, m->samp.ntimeline);
+    cp_strbuf_puts(out, ",\"samples_taken\":");
+    put_u64(out, m->samp.samples);
+    cp_strbuf_puts(out, ",\"samples_dropped\":");
+    put_u64(out, m->samp.timeline_dropped);
+    cp_strbuf_puts(out, ",\"samples_cap\":");
+    put_u64(out, m->cfg.max_samples);
     cp_strbuf_puts(out, ",\"events_written\":");
     put_u64(out, w.events);
     cp_strbuf_puts(out, ",\"policy\":\"timeline: first and last events of timeline_cap; traced "
                         "calls: first and last events of timeline_traced_cap; records: "
-                        "first and last halves of records_cap; see docs/exports.md\"}}\n");
+                        "first and last halves of records_cap; samples: first and most recent halves of "
+                        "samples_cap; see docs/exports.md\"}}\n");
     rc = cp_strbuf_ok(out) ? 0 : -1;
 out:
     for (uint32_t i = 0; i < w.nstacks; i++) {

@@ -39,6 +39,7 @@ typedef struct row {
     const cp_model *ma; /* snapshots: the model `stack` indexes */
     uint32_t stack;     /* snapshots: the group's stack          */
     int32_t worker;     /* processes: worker id (-1 main)        */
+    uint8_t est_a, est_b; /* functions: the side's times are sampled estimates */
     double order; /* sort key, descending */
     size_t seq;   /* order added: ties keep it */
 } row;
@@ -115,7 +116,7 @@ static fref *sorted_funcs(const cp_model *m, size_t *n) {
         return NULL;
     size_t k = 0;
     for (uint32_t i = 0; i < m->nfuncs; i++)
-        if (m->funcs[i].calls)
+        if (m->funcs[i].calls || m->funcs[i].samples) /* traced or sampled */
             v[k++] = (fref){m, &m->funcs[i], site_of(m, m->funcs[i].site)};
     qsort(v, k, sizeof *v, cmp_fref);
     *n = k;
@@ -132,6 +133,10 @@ static void func_row(rows *rs, const fref *a, const fref *b) {
     r->f[0] = mk(fa != NULL, fa ? sec(fa->incl_ns) : 0, fb != NULL, fb ? sec(fb->incl_ns) : 0);
     r->f[1] = mk(fa != NULL, fa ? sec(fa->self_ns) : 0, fb != NULL, fb ? sec(fb->self_ns) : 0);
     r->f[2] = mk(fa != NULL, fa ? (double)fa->calls : 0, fb != NULL, fb ? (double)fb->calls : 0);
+    /* a sampled-only function compares by its estimated times (incl/self
+     * hold them) and is marked */
+    r->est_a = fa && !fa->calls && fa->samples;
+    r->est_b = fb && !fb->calls && fb->samples;
     r->order = fabs(r->f[0].b - r->f[0].a);
 }
 
@@ -602,7 +607,9 @@ static void put_row_text(cp_strbuf *out, const row *r, const char *f0, const cha
     put_pair(out, r->f[1], f1);
     cp_strbuf_putc(out, ' ');
     put_pair(out, r->f[2], f2);
-    cp_strbuf_puts(out, "  ");
+    cp_strbuf_puts(out, r->est_a || r->est_b ? " ~" : "  ");
+    if (r->est_a || r->est_b)
+        cp_strbuf_printf(out, "%s ", r->est_a && r->est_b ? "" : r->est_a ? "A" : "B");
     put_site_text(out, r->sa ? r->sa : r->sb, with_kind);
     cp_strbuf_putc(out, '\n');
 }
@@ -753,8 +760,14 @@ int cp_report_diff_text(const cp_model *a, const cp_model *b, const char *name_a
         cp_strbuf_printf(out, "%10s %10s %8s %10s %10s %8s %10s %10s %8s  %s\n", "incl A s",
                          "incl B s", "B/A", "self A s", "self B s", "B/A", "calls A", "calls B",
                          "B/A", "function  file:line");
-        for (size_t i = 0; i < nf; i++)
+        int est = 0;
+        for (size_t i = 0; i < nf; i++) {
             put_row_text(out, &d.funcs.v[i], "%10.4f", "%10.4f", "%10.0f", 0);
+            est |= d.funcs.v[i].est_a || d.funcs.v[i].est_b;
+        }
+        if (est)
+            cp_strbuf_puts(out, "~: times estimated from samples (no traced call), in both "
+                                "reports or only in A or B\n");
     }
     if (d.stages.n) {
         cp_strbuf_printf(out, "\nStages\n%10s %10s %8s %10s %10s %8s %10s %10s %8s  %s\n",
@@ -826,6 +839,10 @@ static void json_row(cp_jsonw *w, const row *r, const char *const keys[3]) {
     json_site(w, r->sa ? r->sa : r->sb);
     for (int k = 0; k < 3; k++)
         json_pair(w, keys[k], r->f[k]);
+    if (r->est_a || r->est_b) { /* functions: sampled estimates on a side */
+        cp_jsonw_kv_bool(w, "estimated_a", r->est_a);
+        cp_jsonw_kv_bool(w, "estimated_b", r->est_b);
+    }
     cp_jsonw_end_object(w);
 }
 
