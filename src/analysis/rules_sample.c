@@ -170,7 +170,11 @@ static int hot_line_of(cp_model *m, const cp_rule_info *r, uint32_t site) {
     const cp_mline *l = &ml->v[hot];
     double share = (double)best / (double)total;
     const char *text = cp_mlines_text(ml, hot);
-    char subject[256], vb[32], vt[32], how[64];
+    char subject[256], vb[32], vt[32], how[64], code[200];
+    if (text)
+        snprintf(code, sizeof code, "`%.160s`", text);
+    else
+        snprintf(code, sizeof code, "(its source text was not available)");
     snprintf(subject, sizeof subject, "%s line %u", si->name, l->line);
     cp_rule_secs((double)best / 1e9, vb, sizeof vb);
     cp_rule_secs((double)total / 1e9, vt, sizeof vt);
@@ -181,10 +185,10 @@ static int hot_line_of(cp_model *m, const cp_rule_info *r, uint32_t site) {
                  (unsigned long long)l->samples, (unsigned long long)samples);
     return cp_rule_add(m, r, subject, share, 0.5, "fraction", share / 0.5, 0,
                        "line %u of %s (%s:%u) takes %.0f%% of %s's time (%s of %s over %u "
-                       "measured lines; %s): `%.160s`; this line is where the slow function's "
+                       "measured lines; %s): %s; this line is where the slow function's "
                        "time goes, so change it first.",
                        l->line, si->name, si->file, l->line, 100.0 * share, si->name, vb, vt,
-                       nlines, how, text ? text : "(source not available)");
+                       nlines, how, code);
 }
 
 int cp_rule_hot_line(cp_model *m, const cp_rule_info *r) {

@@ -244,6 +244,36 @@ static void test_large_counts_and_bad_utf8(void **state) {
     cp_model_free(m);
 }
 
+/* A sampled-only context (no traced call, estimated times): listed with 0
+ * calls and its estimated times, as a callee of its traced caller; an
+ * unsampled, uncalled node is still left out. */
+static void test_sampled_only_functions_kept(void **state) {
+    (void)state;
+    cp_model *m = fx_model();
+    uint32_t smain = fx_site(m, "main", "app.py", 1, CODEPROF_SITE_PYTHON);
+    uint32_t shot = fx_site(m, "hot", "hot.py", 10, CODEPROF_SITE_PYTHON);
+    uint32_t snone = fx_site(m, "never", "n.py", 3, CODEPROF_SITE_PYTHON);
+    uint32_t root = fx_thread(m, 7);
+    uint32_t nm = fx_node(m, root, smain, 1, FX_S(10), FX_S(4));
+    uint32_t h = fx_node(m, nm, shot, 0, FX_S(6), FX_S(6));
+    m->nodes[h].samples = m->nodes[h].samples_self = 600;
+    m->nodes[h].sampled_ns = m->nodes[h].sampled_self_ns = FX_S(6);
+    fx_node(m, nm, snone, 0, 0, 0);
+    val d;
+    decode(m, &d);
+    assert_int_equal(d.n, 2);
+    assert_null(entry(&d, "never", NULL));
+    const val *e = entry(&d, "hot", NULL);
+    assert_non_null(e);
+    assert_int_equal(e->items[0].i, 0); /* cc */
+    assert_int_equal(e->items[1].i, 0); /* nc */
+    assert_true(e->items[2].d == 6.0);  /* tt: the estimate */
+    assert_true(e->items[3].d == 6.0);  /* ct: the estimate (a primitive activation) */
+    assert_int_equal(e->items[4].n, 1); /* called from main */
+    free_val(&d);
+    cp_model_free(m);
+}
+
 static void test_empty_model(void **state) {
     (void)state;
     cp_model *m = fx_model();
@@ -260,6 +290,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recursion_primitive_calls_and_callers),
         cmocka_unit_test(test_large_counts_and_bad_utf8),
+        cmocka_unit_test(test_sampled_only_functions_kept),
         cmocka_unit_test(test_empty_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -290,7 +290,8 @@ static void test_json_functions(void **state) {
     has(j, "{\"function\":\"train_epoch\",\"file\":\"train.py\",\"line\":10,\"kind\":\"python\","
            "\"calls\":2,\"inclusive_s\":5,\"self_s\":0.5,\"cpu_s\":4,\"min_s\":2.5,\"max_s\":3,"
            "\"mean_s\":2.5,\"p50_s\":null,\"p95_s\":null,\"p99_s\":null,"
-           "\"memory_delta\":314572800,\"memory_delta_total\":419430400}");
+           "\"memory_delta\":314572800,\"memory_delta_total\":419430400,\"samples\":0,"
+           "\"estimated\":false}");
     /* not measured -> null */
     has(j, "\"function\":\"decode\",\"file\":\"dec.c\",\"line\":20,\"kind\":\"native\","
            "\"calls\":20,\"inclusive_s\":3.5,\"self_s\":3.5,\"cpu_s\":null,");
@@ -329,15 +330,16 @@ static void test_json_call_tree(void **state) {
     has(j, "\"call_tree\":[{\"thread\":0,\"os_tid\":111,\"events\":100,\"dropped\":0,"
            "\"pid\":4242,\"worker\":-1,\"inclusive_s\":5,"
            "\"children\":[{\"site\":0,\"calls\":2,\"inclusive_s\":5,\"self_s\":0.5,\"cpu_s\":4,"
+           "\"samples\":0,\"estimated\":false,"
            "\"children\":[{\"site\":1,\"calls\":20,\"inclusive_s\":3.5,\"self_s\":3.5,"
-           "\"cpu_s\":null},{\"site\":2,");
+           "\"cpu_s\":null,\"samples\":0,\"estimated\":false},{\"site\":2,");
     /* children sorted by inclusive time: decode (3.5 s) before augment (1 s)
      * although augment was added first (checked above); a leaf has no
      * "children" key */
     const char *tree = after(j, "\"call_tree\"");
     has(tree, "{\"thread\":1,\"os_tid\":222,");
     has(tree, "\"inclusive_s\":0.25,\"children\":[{\"site\":3,\"calls\":1,\"inclusive_s\":0.25,"
-              "\"self_s\":0.25,\"cpu_s\":null}]}");
+              "\"self_s\":0.25,\"cpu_s\":null,\"samples\":0,\"estimated\":false}]}");
     assert_null(strstr(j, "\"other\""));
     assert_null(strstr(j, "\"children\":[]"));
     assert_null(strstr(j, "elided_nodes"));

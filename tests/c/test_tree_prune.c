@@ -224,10 +224,12 @@ static void test_share_threshold_folds_small_children(void **state) {
     cp_strbuf_init(&sb);
     assert_int_equal(cp_report_json(m, &sb), 0);
     assert_non_null(strstr(sb.data, "{\"site\":0,\"calls\":1,\"inclusive_s\":10,\"self_s\":8.5,"
-                                    "\"cpu_s\":null,\"children\":[{\"site\":1,\"calls\":3,"
-                                    "\"inclusive_s\":1,\"self_s\":1,\"cpu_s\":null},"
+                                    "\"cpu_s\":null,\"samples\":0,\"estimated\":false,"
+                                    "\"children\":[{\"site\":1,\"calls\":3,"
+                                    "\"inclusive_s\":1,\"self_s\":1,\"cpu_s\":null,"
+                                    "\"samples\":0,\"estimated\":false},"
                                     "{\"other\":1,\"calls\":7,\"inclusive_s\":0.5,"
-                                    "\"self_s\":0.5}]}"));
+                                    "\"self_s\":0.5,\"samples\":0,\"estimated\":false}]}"));
     /* the folded site is not in the site table */
     assert_null(strstr(sb.data, "\"function\":\"c\",\"file\":0"));
     cp_strbuf_free(&sb);
@@ -270,7 +272,8 @@ static void test_budget_is_spent_largest_first_across_threads(void **state) {
     cp_strbuf_init(&sb);
     assert_int_equal(cp_report_json(m, &sb), 0);
     assert_non_null(strstr(sb.data, "\"inclusive_s\":10,\"children\":[{\"other\":2,\"calls\":1,"
-                                    "\"inclusive_s\":10,\"self_s\":10}]}"));
+                                    "\"inclusive_s\":10,\"self_s\":10,\"samples\":0,"
+                                    "\"estimated\":false}]}"));
     assert_non_null(strstr(sb.data, "\"sites\":[]"));
     cp_strbuf_free(&sb);
     cp_model_free(m);
