@@ -69,6 +69,10 @@
  *               tree, and only without it -> trace its callees.
  *               saving_s: its inclusive time (counted calls), less what
  *               findings inside it explain (see Ranking).
+ *   CP-PERF-002 slow_functions (a sampled-only function whose estimate
+ *               minus 1.96 x its error exceeds cfg.slow_function_s) and
+ *               CP-PERF-003 hot_lines (one line >= 50% of a reported slow
+ *               function's line time): rules_sample.c; rules_sample.h.
  *   CP-MEM-001..004 memory rules (rules_mem.c; rules_mem.h says when each
  *               fires): memory_intensive_functions (a memory context's peak
  *               or net growth in one call, else a function's largest
