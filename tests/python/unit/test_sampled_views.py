@@ -165,3 +165,15 @@ def test_trace_is_json_with_sample_counters(saved):
     # samples are not kept in a saved report: none on the timeline, taken counted
     assert other["samples"] == 0 and other["samples_taken"] == 1000
     assert isinstance(doc["traceEvents"], list)
+
+
+def test_model_report_sampling_section_shape():
+    s = _core.Session()
+    s.start()
+    s.stop()
+    sec = s.model().report("sampling")
+    assert set(sec) == {"enabled", "mode", "interval_s", "native", "samples", "running", "idle",
+                        "gil_wait", "threads", "ticks", "missed_ticks", "read_errors",
+                        "sampler_cpu_s", "dropped"}
+    assert set(sec["dropped"]) == {"stacks", "samples", "timeline"}
+    assert sec["enabled"] is False and sec["samples"] == 0
