@@ -9,7 +9,9 @@
 #include "analysis/rule_util.h"
 #include "report/sample_est.h"
 
-static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+static int has_prefix(const char *s, const char *p) {
+    return strncmp(s, p, strlen(p)) == 0;
+}
 
 static int has_suffix(const char *s, const char *suf) {
     size_t n = strlen(s), k = strlen(suf);

@@ -751,8 +751,8 @@ int cp_export_trace(const cp_model *m, cp_strbuf *out) {
     put_u64(out, w.events);
     cp_strbuf_puts(out, ",\"policy\":\"timeline: first and last events of timeline_cap; traced "
                         "calls: first and last events of timeline_traced_cap; records: "
-                        "first and last halves of records_cap; samples: first and most recent halves of "
-                        "samples_cap; see docs/exports.md\"}}\n");
+                        "first and last halves of records_cap; samples: first and most "
+                        "recent halves of samples_cap; see docs/exports.md\"}}\n");
     rc = cp_strbuf_ok(out) ? 0 : -1;
 out:
     for (uint32_t i = 0; i < w.nstacks; i++) {

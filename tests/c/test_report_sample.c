@@ -53,11 +53,11 @@ static void smp(cp_model *m, uint32_t n, uint64_t samples, uint64_t self, uint64
     }
 }
 
-static cp_mfunc *sfunc(cp_model *m, uint32_t site, uint64_t calls, uint64_t samples,
-                       uint64_t self, uint64_t running) {
+static cp_mfunc *sfunc(cp_model *m, uint32_t site, uint64_t calls, uint64_t samples, uint64_t self,
+                       uint64_t running) {
     uint64_t incl = samples * FX_S(0.01), s = self * FX_S(0.01);
-    cp_mfunc *f = fx_func(m, site, calls, calls ? FX_S(10) : incl, calls ? FX_S(1) : s,
-                          calls ? FX_S(10) : 0);
+    cp_mfunc *f =
+        fx_func(m, site, calls, calls ? FX_S(10) : incl, calls ? FX_S(1) : s, calls ? FX_S(10) : 0);
     f->samples = samples;
     f->samples_self = self;
     f->samples_running = running;
@@ -191,8 +191,9 @@ static void test_json_estimated_functions_and_nodes(void **state) {
     assert_true(fabs(e - 10.0 * sqrt(0.6 * 0.4 / 1000.0)) < 1e-6);
     /* traced and sampled: not estimated, but the sampled figures are there */
     has(j, "\"function\":\"main\"");
-    has(strstr(j, "{\"function\":\"main\""), "\"samples\":1000,\"estimated\":false,\"sampled_s\":10,"
-                                             "\"error_s\":0}");
+    has(strstr(j, "{\"function\":\"main\""),
+        "\"samples\":1000,\"estimated\":false,\"sampled_s\":10,"
+        "\"error_s\":0}");
     /* call-tree nodes: the same keys, plus own samples for the read-back */
     const char *tree = strstr(j, "\"call_tree\"");
     assert_non_null(tree);
@@ -377,9 +378,10 @@ static void test_trace_samples_on_thread_tracks(void **state) {
     has(sb.data, "{\"ph\":\"i\",\"cat\":\"sample\",\"name\":\"hot\",\"pid\":4242,\"tid\":111,"
                  "\"ts\":0.000,\"s\":\"t\",\"args\":{\"state\":\"running\",\"weight_ms\":10.000000,"
                  "\"stack\":[\"main (app.py:5)\",\"hot (hot.py:12)\"]}}");
-    has(sb.data, "{\"ph\":\"i\",\"cat\":\"sample\",\"name\":\"cold\",\"pid\":5000,\"tid\":999,"
-                 "\"ts\":10000.000,\"s\":\"t\",\"args\":{\"state\":\"idle\",\"weight_ms\":10.000000,"
-                 "\"worker\":2,\"stack\":[\"cold (cold.py:21)\"]}}");
+    has(sb.data,
+        "{\"ph\":\"i\",\"cat\":\"sample\",\"name\":\"cold\",\"pid\":5000,\"tid\":999,"
+        "\"ts\":10000.000,\"s\":\"t\",\"args\":{\"state\":\"idle\",\"weight_ms\":10.000000,"
+        "\"worker\":2,\"stack\":[\"cold (cold.py:21)\"]}}");
     /* the worker's process and thread are named */
     has(sb.data, "\"name\":\"DataLoader worker 2 (pid 5000)\"");
     has(sb.data, "\"name\":\"thread 999\"");
@@ -392,7 +394,8 @@ static void test_trace_samples_on_thread_tracks(void **state) {
 
 static const cp_finding *finding(const cp_model *m, const char *rule, const char *subject) {
     for (uint32_t i = 0; i < m->nfindings; i++)
-        if (!strcmp(m->findings[i].rule, rule) && (!subject || !strcmp(m->findings[i].subject, subject)))
+        if (!strcmp(m->findings[i].rule, rule) &&
+            (!subject || !strcmp(m->findings[i].subject, subject)))
             return &m->findings[i];
     return NULL;
 }
@@ -460,9 +463,8 @@ static void test_rule_sampled_idle_and_chain(void **state) {
 
 static void add_line(cp_model *m, uint32_t site, uint32_t line, uint64_t hits, double time_s,
                      uint64_t samples, const char *text) {
-    assert_int_equal(cp_mlines_add(&m->lines, site, line, hits, FX_S(time_s), samples,
-                                   samples * FX_S(0.01)),
-                     0);
+    assert_int_equal(
+        cp_mlines_add(&m->lines, site, line, hits, FX_S(time_s), samples, samples * FX_S(0.01)), 0);
     cp_mlines_finish(&m->lines);
     if (text) {
         uint32_t i = cp_mlines_first(&m->lines, site);
@@ -484,8 +486,9 @@ static void test_rule_hot_line(void **state) {
     const cp_finding *f = finding(m, "CP-PERF-003", "hot line 12");
     assert_non_null(f);
     assert_true(fabs(f->value - 5.0 / 6.0) < 1e-9);
-    has(f->recommendation, "line 12 of hot (hot.py:12) takes 83% of hot's time (5.00 s of 6.00 s over "
-                           "2 measured lines; estimated from 500 of 600 samples)");
+    has(f->recommendation,
+        "line 12 of hot (hot.py:12) takes 83% of hot's time (5.00 s of 6.00 s over "
+        "2 measured lines; estimated from 500 of 600 samples)");
     has(f->recommendation, "`    total += expensive(x)`");
     assert_string_equal(f->category, "hot_lines");
     cp_model_free(m);
