@@ -380,11 +380,39 @@ class ProfilerConfig:
         sampling facade fills it."""
         return {}
 
+    @property
+    def gpu_profiler_on(self) -> bool:
+        """True when GPU operations are timed with CUDA events: the guide's
+        ``enable_gpu_profiler`` (or, alone, ``enable_cuda_profiling`` /
+        ``profile_cuda_operations``) on an enabled profiler."""
+        return bool(self.enabled and (self.enable_gpu_profiler or self.enable_cuda_profiling
+                                      or self.profile_cuda_operations))
+
     def gpu_session_kwargs(self) -> Dict[str, Any]:
-        """The GPU part of session_kwargs(): ``gpu``, ``gpu_memory``,
-        ``gpu_sync``, ``gpu_sample_interval_s``, ``gpu_max_ops``
-        (docs/gpu.md).  PLACEHOLDER: the GPU facade fills it."""
-        return {}
+        """The GPU part of session_kwargs() (docs/gpu.md):
+
+        * ``gpu``: operations (``profile_cuda_operation``, ``cuda_context``)
+          timed with CUDA events on their stream, when gpu_profiler_on;
+        * ``gpu_memory``: CUDA memory per operation (torch's caching
+          allocator, else the driver's free/total) -- with the GPU profiler
+          (the guide's GPU report prints memory_statistics after the basic
+          configuration) or ``profile_cuda_memory``;
+        * ``gpu_sync``: host synchronization points blamed on the Python
+          line, with ``enable_cuda_profiling`` (a whole-program instrument,
+          like the tracer);
+        * ``gpu_sample_interval_s``: NVML utilization sampling every
+          ``sample_interval`` (clamped to [0.001, 3600] s) with the GPU
+          profiler; ``gpu_max_ops``: operations kept one by one, bounded
+          like the other timelines by ``max_samples`` (at least 1024)."""
+        on = self.gpu_profiler_on
+        lo, hi = MEMORY_SAMPLER_PERIOD_S
+        return {
+            "gpu": on,
+            "gpu_memory": bool(on and (self.enable_gpu_profiler or self.profile_cuda_memory)),
+            "gpu_sync": bool(on and self.enable_cuda_profiling),
+            "gpu_sample_interval_s": min(max(float(self.sample_interval), lo), hi) if on else 0.0,
+            "gpu_max_ops": max(1024, int(self.max_samples)),
+        }
 
     def session_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of ``_core.Session`` for this configuration."""

@@ -37,11 +37,13 @@ from . import _core
 from ._instrument import Resolver, hide_from_tracer, site_for, wrap
 from .config import ProfilerConfig, check_level
 from .data import DataLoadingProfiler, ProfiledDataLoader, worker_session
+from .gpu import GPUProfiler
 from .memory import MemoryProfiler
 
 __all__ = [
     "PerformanceProfiler",
     "VideoOpusClipProfiler",
+    "GPUProfiler",
     "MemoryProfiler",
     "get_current_profiler",
     "get_default_profiler",
@@ -218,6 +220,10 @@ class VideoOpusClipProfiler:
         #: Memory contexts, memory-measured functions, the memory report
         #: (the seed's ``memory_profiler``; memory.py, docs/memory.md).
         self.memory_profiler = MemoryProfiler(self)
+        #: CUDA operations and contexts timed on the GPU, CUDA memory,
+        #: synchronization points, utilization (the seed's ``gpu_profiler``;
+        #: gpu.py, docs/gpu.md).
+        self.gpu_profiler = GPUProfiler(self)
         self._data = DataLoadingProfiler(self)
         #: Data-loading views (the seed's ``data_loading_profiler``).
         self.data_loading_profiler = self._data
@@ -325,6 +331,7 @@ class VideoOpusClipProfiler:
         self._started = False
         self._release_tracer()
         self._release_current()
+        self.gpu_profiler._stop()
         if self._enabled:
             if self._session.running:
                 self._session.stop()
@@ -374,6 +381,7 @@ class VideoOpusClipProfiler:
         self._data.discard_spools()  # workers' records are the session's too
         self._warned_empty = False
         self.memory_profiler._reset()
+        self.gpu_profiler._reset()
 
     def _nothing_recorded(self, model: Any, what: str) -> Optional[str]:
         """None when `model` holds any call; else the sentence saying why

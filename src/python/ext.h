@@ -22,6 +22,7 @@ typedef struct cp_py_state {
     PyTypeObject *session_type;
     PyTypeObject *scope_type;
     PyTypeObject *model_type;  /* _core.Model (model_obj.c)               */
+    PyTypeObject *gpu_op_type; /* _core.GpuOp (gpu_obj.c)                 */
     PyObject *thread_hook;   /* threading.setprofile hook (setprofile mode)  */
     PyObject *mon_enter;     /* sys.monitoring callbacks (3.12+)             */
     PyObject *mon_exit;
@@ -72,6 +73,12 @@ PyObject *cp_py_intern_site(codeprof_session *s, PyObject *args, PyObject *kwarg
 extern PyType_Spec cp_py_session_spec;
 extern PyType_Spec cp_py_scope_spec;
 extern PyType_Spec cp_py_model_spec;
+extern PyType_Spec cp_py_gpu_op_spec;
+
+/* GPU module functions (gpu_obj.c). */
+PyObject *cp_py_gpu_sync_record(PyObject *mod, PyObject *args);
+PyObject *cp_py_gpu_libraries(PyObject *mod, PyObject *unused);
+PyObject *cp_py_code_site(PyObject *mod, PyObject *args);
 
 struct cp_model_ref; /* src/report/output.h */
 

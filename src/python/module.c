@@ -200,6 +200,15 @@ static PyMethodDef mod_methods[] = {
      "site(name, file=None, line=0, kind=SITE_SCOPE) -> int\n\n"
      "Intern a site in the process-wide table; same arguments give the same id (> 0)."},
     {"now_ns", mod_now_ns, METH_NOARGS, "now_ns() -> int\n\nMonotonic ns on the event clock."},
+    {"gpu_sync_record", cp_py_gpu_sync_record, METH_VARARGS,
+     "gpu_sync_record(session, kind, site, line, blocked_ns)\n\nRecord a host synchronization "
+     "point measured by the facade (docs/gpu.md): kind 0 device, 1 stream, 2 event, 3 blocking "
+     "copy, 4 other."},
+    {"gpu_libraries", cp_py_gpu_libraries, METH_NOARGS,
+     "gpu_libraries() -> dict\n\nStatus of the CUDA driver, NVML and CUPTI as loaded so far."},
+    {"code_site", cp_py_code_site, METH_VARARGS,
+     "code_site(code, globals=None) -> int\n\nThe site id the tracer gives a code object "
+     "(0 for the profiler's own code)."},
     {"rss_bytes", mod_rss_bytes, METH_NOARGS,
      "rss_bytes() -> int\n\nResident set size of the process in bytes (0 if unknown)."},
     {"clock_source", mod_clock_source, METH_NOARGS,
@@ -272,6 +281,11 @@ static int mod_exec(PyObject *m) {
         return -1;
     if (PyModule_AddType(m, st->model_type) < 0)
         return -1;
+    st->gpu_op_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &cp_py_gpu_op_spec, NULL);
+    if (!st->gpu_op_type)
+        return -1;
+    if (PyModule_AddType(m, st->gpu_op_type) < 0)
+        return -1;
     return cp_py_tracer_init(m, st);
 }
 
@@ -282,6 +296,7 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(st->session_type);
     Py_VISIT(st->scope_type);
     Py_VISIT(st->model_type);
+    Py_VISIT(st->gpu_op_type);
     Py_VISIT(st->thread_hook);
     Py_VISIT(st->mon_enter);
     Py_VISIT(st->mon_exit);
@@ -298,6 +313,7 @@ static int mod_clear(PyObject *m) {
     cp_py_tracer_module_free(st);
     Py_CLEAR(st->session_type);
     Py_CLEAR(st->scope_type);
+    Py_CLEAR(st->gpu_op_type);
     Py_CLEAR(st->model_type);
     Py_CLEAR(st->thread_hook);
     Py_CLEAR(st->mon_enter);
