@@ -16,9 +16,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "analysis/rules.h"
 #include "codeprof/codeprof.h"
 #include "core/session.h"
 #include "model/model.h"
+#include "model/model_io.h"
+#include "report/report.h"
+#include "report/strbuf.h"
 #include "sampling/sample_session.h"
 #include "sampling/stacktab.h"
 #include "session_fixture.h"
@@ -226,6 +230,42 @@ static void test_sampled_and_traced_share_the_tree(void **state) {
     assert_non_null(m);
     check_model(&x, m);
     assert_int_equal(m->exited_threads, 1);
+    /* the rules and the writers take a model with sampled-only nodes */
+    assert_int_equal(cp_rules_run(m), 0);
+    cp_strbuf sb;
+    cp_strbuf_init(&sb);
+    assert_int_equal(cp_report_json(m, &sb), 0);
+    assert_int_equal(cp_report_text(m, &sb), 0);
+    char *out = cp_strbuf_detach(&sb, NULL);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "\"d\""));
+    free(out);
+    /* and a worker's model file carries the samples to its parent */
+    void *buf = NULL;
+    size_t len = 0;
+    uint64_t cut = 0;
+    assert_int_equal(cp_model_encode(m, 4, 0, &buf, &len, &cut), CP_MIO_OK);
+    cp_model *wm = NULL;
+    int32_t w = -1;
+    assert_int_equal(cp_model_decode(buf, len, &wm, &w), CP_MIO_OK);
+    free(buf);
+    assert_int_equal(wm->samp.samples, 10);
+    assert_int_equal(wm->samp.ntimeline, 10);
+    assert_int_equal(wm->lines.n, m->lines.n);
+    cp_model *parent = cp_session_snapshot(x.s);
+    assert_non_null(parent);
+    assert_int_equal(cp_model_merge(parent, wm, w), 0);
+    assert_int_equal(parent->samp.samples, 20);
+    assert_int_equal(parent->samp.ntimeline, 20);
+    uint32_t tagged = 0;
+    for (uint32_t i = 0; i < parent->samp.ntimeline; i++)
+        tagged += parent->samp.timeline[i].worker == 4;
+    assert_int_equal(tagged, 10);
+    assert_int_equal(func(parent, "d")->samples, 8);
+    assert_int_equal(func(parent, "d")->incl_ns, 2400);
+    assert_int_equal(func(parent, "a")->samples, 12);
+    cp_model_free(parent);
+    cp_model_free(wm);
     cp_model_free(m);
 
     /* reset discards the samples */
