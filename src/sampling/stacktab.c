@@ -243,6 +243,26 @@ void cp_stacktab_reset(cp_stacktab *t) {
     pthread_mutex_unlock(&t->mu);
 }
 
+int cp_stacktab_atfork_child(cp_stacktab *t) {
+    if (!t)
+        return 0;
+    if (pthread_mutex_trylock(&t->mu) == 0) {
+        pthread_mutex_unlock(&t->mu);
+        return 0;
+    }
+    /* Held by a thread that does not exist here. */
+    t->chunks = NULL;
+    for (uint32_t i = 0; i < MAX_PAGES; i++)
+        t->pages[i] = NULL;
+    t->npages = 0;
+    t->slots = NULL;
+    t->nslots = 0;
+    t->count = 0;
+    t->bytes = 0;
+    pthread_mutex_init(&t->mu, NULL);
+    return 1;
+}
+
 void cp_stacktab_free(cp_stacktab *t) {
     if (!t)
         return;

@@ -11,6 +11,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "sampling/stacktab.h"
 
@@ -140,6 +142,27 @@ static void test_writer_and_reader(void **state) {
     cp_stacktab_free(a.t);
 }
 
+/* A fork while no intern is under way keeps the table: the child finds
+ * the parent's stacks under their ids and interns new ones. */
+static void test_fork_child_keeps_a_quiet_table(void **state) {
+    (void)state;
+    cp_stacktab *t = cp_stacktab_new(100);
+    cp_sframe a[2] = {{3, 4}, {5, 6}}, b[1] = {{9, 9}};
+    assert_int_equal(cp_stacktab_intern(t, a, 2), 1);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int bad = cp_stacktab_atfork_child(t) != 0 || cp_stacktab_intern(t, a, 2) != 1 ||
+                  cp_stacktab_intern(t, b, 1) != 2;
+        _exit(bad);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    cp_stacktab_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intern_dedups_and_ids_are_dense),
@@ -147,6 +170,7 @@ int main(void) {
         cmocka_unit_test(test_depth_keeps_innermost),
         cmocka_unit_test(test_frames_stable_and_reset),
         cmocka_unit_test(test_writer_and_reader),
+        cmocka_unit_test(test_fork_child_keeps_a_quiet_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
