@@ -220,25 +220,31 @@ static void on_sample(cp_samplesink *k, const cp_event *e) {
         k->dropped_nodes++;
         k->oom = 1;
     } else {
-        /* the root, then outermost -> innermost */
-        cp_snode *r = &k->nodes[node];
-        r->samples++;
-        r->sampled_ns += w;
-        r->samples_running += running;
-        uint32_t depth = other ? 1 : n;
-        for (uint32_t d = 0; d < depth; d++) {
-            uint32_t site = other ? 0 : f[n - 1 - d].site;
-            uint32_t c = child_of(k, node, site);
-            if (c == CP_SNODE_NONE) {
-                k->dropped_nodes++;
-                break;
+        uint64_t lk = (uint64_t)node << 32 | stack;
+        uint32_t leaf;
+        if (!cp_skmap_get(&k->leaves, lk, &leaf)) {
+            /* first time on this thread: make the path, outermost first */
+            uint32_t depth = other ? 1 : n, d = 0;
+            for (; d < depth; d++) {
+                uint32_t c = child_of(k, node, other ? 0 : f[n - 1 - d].site);
+                if (c == CP_SNODE_NONE) {
+                    k->dropped_nodes++;
+                    break;
+                }
+                node = c;
             }
-            node = c;
-            cp_snode *x = &k->nodes[node];
-            x->samples++;
-            x->sampled_ns += w;
-            x->samples_running += running;
+            leaf = node;
+            if (d == depth)
+                (void)cp_skmap_put(&k->leaves, lk, leaf); /* a miss only costs time */
         }
+        /* the leaf and every ancestor up to the root */
+        for (uint32_t x = leaf; x != CP_SNODE_NONE; x = k->nodes[x].parent) {
+            cp_snode *y = &k->nodes[x];
+            y->samples++;
+            y->sampled_ns += w;
+            y->samples_running += running;
+        }
+        node = leaf;
         cp_snode *x = &k->nodes[node];
         x->samples_self++;
         x->sampled_self_ns += w;
@@ -283,6 +289,7 @@ void cp_samplesink_reset(cp_samplesink *k) {
     free(k->first);
     free(k->ring);
     cp_skmap_free(&k->children);
+    cp_skmap_free(&k->leaves);
     cp_skmap_free(&k->tids);
     cp_skmap_free(&k->linemap);
     k->nodes = NULL;
@@ -364,6 +371,6 @@ uint64_t cp_samplesink_bytes(const cp_samplesink *k) {
            (uint64_t)k->cap_threads * sizeof(cp_sthread) +
            (uint64_t)k->cap_lines * sizeof(cp_sline) +
            ((uint64_t)k->cap_first + k->cap_ring) * sizeof(cp_ssample) +
-           ((uint64_t)k->children.cap + k->tids.cap + k->linemap.cap) *
+           ((uint64_t)k->children.cap + k->leaves.cap + k->tids.cap + k->linemap.cap) *
                (sizeof(uint64_t) + sizeof(uint32_t));
 }

@@ -75,6 +75,8 @@ struct cp_samplesink {
     cp_snode *nodes;
     uint32_t nnodes, cap_nodes;
     cp_skmap children;      /* (parent << 32 | site) -> node              */
+    cp_skmap leaves;        /* (root << 32 | stack id) -> the node its path
+                               ends at (paths not cut by the node cap)     */
     cp_sthread *threads;
     uint32_t nthreads, cap_threads;
     cp_skmap tids;          /* os_tid -> thread index                     */
