@@ -163,6 +163,36 @@ static void test_fork_child_keeps_a_quiet_table(void **state) {
     cp_stacktab_free(t);
 }
 
+/* Forks while a writer thread interns without pause: whether the child
+ * caught the mutex held (table emptied) or not (kept), it never deadlocks
+ * and its table works: a stack interned twice gets one id, ids stay
+ * dense. */
+static void test_fork_during_interning(void **state) {
+    (void)state;
+    rw_arg a = {cp_stacktab_new(1u << 20), 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, writer, &a), 0);
+    for (int i = 0; i < 20; i++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int emptied = cp_stacktab_atfork_child(a.t);
+            uint32_t before = cp_stacktab_count(a.t);
+            cp_sframe x[1] = {{0xabcdef, 1}};
+            uint32_t id = cp_stacktab_intern(a.t, x, 1);
+            int bad = (emptied && before != 0) || id != before + 1 ||
+                      cp_stacktab_intern(a.t, x, 1) != id;
+            _exit(bad);
+        }
+        int st = 0;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+    pthread_join(th, NULL);
+    cp_stacktab_free(a.t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intern_dedups_and_ids_are_dense),
@@ -171,6 +201,7 @@ int main(void) {
         cmocka_unit_test(test_frames_stable_and_reset),
         cmocka_unit_test(test_writer_and_reader),
         cmocka_unit_test(test_fork_child_keeps_a_quiet_table),
+        cmocka_unit_test(test_fork_during_interning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
