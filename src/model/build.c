@@ -5,6 +5,7 @@
 #include "gpu/gpu_session.h"
 #include "memory/mem_session.h"
 #include "sampling/sample_session.h"
+#include "sampling/samplesink.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,27 @@ static int reserve_nodes(cp_model *m, uint64_t need, int grow) {
         return -1;
     m->nodes = nn;
     b->cap_nodes = (uint32_t)ncap;
+    return 0;
+}
+
+int cp_model_reserve_nodes(cp_model *m, uint64_t need) {
+    return m->builder ? reserve_nodes(m, need, 1) : -1;
+}
+
+int cp_model_reserve_threads(cp_model *m, uint32_t need) {
+    cp_model_builder *b = m->builder;
+    if (!b)
+        return -1;
+    if (need <= b->cap_threads)
+        return 0;
+    uint32_t ncap = b->cap_threads ? b->cap_threads : 16;
+    while (ncap < need)
+        ncap *= 2;
+    cp_mthread *nt = realloc(m->threads, (size_t)ncap * sizeof *nt);
+    if (!nt)
+        return -1;
+    m->threads = nt;
+    b->cap_threads = ncap;
     return 0;
 }
 
@@ -343,8 +365,19 @@ cp_model *cp_model_build(cp_session *s) {
         total += src[i].t->tree->nnodes;
     if (total > UINT32_MAX || reserve_nodes(m, total, 0) != 0)
         goto fail;
+    /* The sampler thread's buffer holds only CP_EV_SAMPLE events (folded
+     * into the sampled threads' trees): it is no thread of the report; its
+     * counters still count.  The tree of exited threads is left out the same
+     * way when it is only a root and samples were taken (the sampler thread
+     * exits at stop). */
+    const cp_samplesink *ssink = cp_samp_session_sink(s);
     for (uint32_t i = 0; i < n; i++) {
         const cp_tbuf *t = src[i].t;
+        if (t->tree->nnodes <= 1 && cp_samplesink_only_samples(ssink, t->os_tid, t->events_total)) {
+            m->events_total += t->events_total;
+            m->dropped_full += atomic_load_explicit(&t->dropped_full, memory_order_relaxed);
+            continue;
+        }
         uint64_t paused = atomic_load_explicit(&t->dropped_paused, memory_order_relaxed);
         uint64_t full = atomic_load_explicit(&t->dropped_full, memory_order_relaxed);
         uint64_t reent = atomic_load_explicit(&t->dropped_reentrant, memory_order_relaxed);
@@ -357,7 +390,10 @@ cp_model *cp_model_build(cp_session *s) {
     }
     free(src);
     src = NULL;
-    if (s->exited) {
+    if (s->exited && s->exited->nnodes <= 1 && cp_samplesink_count(ssink) > 0) {
+        m->events_total += s->exited_events;
+        m->dropped_full += s->exited_full;
+    } else if (s->exited) {
         /* index UINT32_MAX: "exited threads", after the live ones */
         if (cp_model_add_tree(m, s->exited, 0, UINT32_MAX, s->exited_events, s->exited_paused) != 0)
             goto fail;

@@ -49,6 +49,12 @@ int cp_model_finish(cp_model *m, cp_session *s);
  * (data_model.c maps the main process's data records with it). */
 uint32_t cp_model_map_site(cp_model *m, uint32_t gid);
 
+/* Room for `need` nodes in m->nodes / `need` threads in m->threads of a
+ * model under construction (build code that appends nodes itself:
+ * build_sample.c).  0, or -1 on OOM (arrays unchanged). */
+int cp_model_reserve_nodes(cp_model *m, uint64_t need);
+int cp_model_reserve_threads(cp_model *m, uint32_t need);
+
 /* cp_model_begin + cp_model_add_tree for every thread of `s` in
  * registration order + cp_model_finish.  Called by cp_session_snapshot
  * with the session mutex held and every buffer folded.  Returns a new

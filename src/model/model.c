@@ -140,6 +140,11 @@ static void func_add(cp_mfunc *f, const cp_mfunc *g, int *approx) {
     f->cpu_count += g->cpu_count;
     f->rss_delta_sum += g->rss_delta_sum;
     f->rss_count += g->rss_count;
+    f->samples += g->samples;
+    f->samples_self += g->samples_self;
+    f->samples_running += g->samples_running;
+    f->sampled_ns += g->sampled_ns;
+    f->sampled_self_ns += g->sampled_self_ns;
 }
 
 /* A dataset with its own outlier arrays (capacity 2 * CP_MAX_BOTTLENECKS,

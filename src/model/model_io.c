@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "model/model_lines.h"
+#include "model/model_sample.h"
 
 static const char mio_magic[8] = {'C', 'P', 'M', 'O', 'D', 'E', 'L', '\0'};
 static const char mio_trailer[8] = {'C', 'P', 'M', 'E', 'N', 'D', '\0', '\0'};
@@ -46,8 +48,18 @@ enum {
 #define HDR_BYTES     (8u + 4 + 4 + 8 + 4 + 4 + 4 * 4 + 8u * CP_MIO_NCOUNTERS)
 #define SITE_FIXED    16u /* + name + NUL + file + NUL */
 #define THREAD_BYTES  40u
-#define NODE_BYTES    (5u * 4 + 11u * 8 + 2u * 8 + 8)
-#define FUNC_BYTES    (4u + 10u * 8 + 2u * 8 + 8)
+#define NODE_BYTES    (5u * 4 + 11u * 8 + 2u * 8 + 8 + 5u * 8)
+#define FUNC_BYTES    (4u + 10u * 8 + 2u * 8 + 8 + 5u * 8)
+/* version 2: the sampling section and the lines section */
+#define SAMP_NCOUNTERS 13u
+#define SAMP_HDR_BYTES (6u * 4 + 8u * SAMP_NCOUNTERS)
+#define SFRAME_BYTES   8u
+#define SSTACK_BYTES   8u
+#define SSAMPLE_BYTES  (8u + 8 + 4 + 4 + 4 + 4 + 2 + 2)
+#define LINES_HDR_BYTES (4u + 4 + 8)
+#define LINE_FIXED     (4u + 4 + 4u * 8 + 4) /* + text */
+#define LINE_NOTEXT    UINT32_MAX
+#define LINE_MAX_TEXT  200u
 #define TRAILER_BYTES 8u
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -86,6 +98,122 @@ static uint8_t *put_count32(uint8_t *p, uint32_t v) {
 
 static uint32_t link_of(const uint32_t *nmap, uint32_t nnodes, uint32_t old) {
     return old < nnodes ? nmap[old] : CP_NONE;
+}
+
+/* What of the sampling section is written: all of it within the reader's
+ * bounds, else the counters only (the arrays not written are counted as
+ * dropped: stacks in dropped_stacks, samples in timeline_dropped). */
+typedef struct samp_keep {
+    uint32_t nframes, nstacks, ntimeline;
+} samp_keep;
+
+static samp_keep samp_plan(const cp_msampling *ms) {
+    samp_keep k = {ms->nframes, ms->nstacks, ms->ntimeline};
+    if (k.nstacks > CP_MIO_MAX_SSTACKS || k.nframes > CP_MIO_MAX_SFRAMES)
+        k.nframes = k.nstacks = k.ntimeline = 0; /* samples would name no stack */
+    if (k.ntimeline > CP_MIO_MAX_STIMELINE || k.nstacks == 0)
+        k.ntimeline = 0;
+    for (uint32_t i = 1; i < k.ntimeline; i++)
+        if (ms->timeline[i].t_ns < ms->timeline[i - 1].t_ns) {
+            k.ntimeline = 0; /* the reader takes samples in time order only */
+            break;
+        }
+    return k;
+}
+
+static uint8_t *put_sampling(uint8_t *p, const cp_msampling *ms, uint32_t nsites,
+                             const samp_keep *k) {
+    p = put_u32(p, ms->enabled ? 1 : 0);
+    p = put_u32(p, ms->mode ? 1 : 0);
+    p = put_u32(p, ms->native ? 1 : 0);
+    p = put_u32(p, k->nframes);
+    p = put_u32(p, k->nstacks);
+    p = put_u32(p, k->ntimeline);
+    p = put_val(p, ms->interval_ns);
+    p = put_val(p, ms->samples);
+    p = put_val(p, ms->samples_running);
+    p = put_val(p, ms->samples_idle);
+    p = put_val(p, ms->samples_gil);
+    p = put_val(p, ms->ticks);
+    p = put_val(p, ms->missed_ticks);
+    p = put_val(p, ms->read_errors);
+    p = put_val(p, ms->dropped_stacks + (k->nstacks < ms->nstacks ? ms->nstacks : 0));
+    p = put_val(p, ms->dropped_samples);
+    p = put_val(p, ms->timeline_dropped + (ms->ntimeline - k->ntimeline));
+    p = put_val(p, ms->threads);
+    p = put_val(p, ms->sampler_cpu_ns);
+    for (uint32_t i = 0; i < k->nframes; i++) {
+        p = put_u32(p, ms->frames[i].site <= nsites ? ms->frames[i].site : 0);
+        p = put_u32(p, ms->frames[i].line);
+    }
+    for (uint32_t i = 0; i < k->nstacks; i++) {
+        const cp_mstack *st = &ms->stacks[i];
+        int ok = st->n <= CP_MIO_MAX_SDEPTH && (uint64_t)st->first + st->n <= k->nframes;
+        p = put_u32(p, ok ? st->first : 0);
+        p = put_u32(p, ok ? st->n : 0);
+    }
+    for (uint32_t i = 0; i < k->ntimeline; i++) {
+        const cp_msample *x = &ms->timeline[i];
+        p = put_u64(p, x->t_ns);
+        p = put_u64(p, x->os_tid);
+        p = put_u32(p, (uint32_t)x->pid);
+        p = put_u32(p, (uint32_t)(x->worker < -1 ? -1 : x->worker));
+        p = put_u32(p, x->stack < k->nstacks ? x->stack : 0);
+        p = put_u32(p, x->weight_ns);
+        p = put_u16(p, x->state);
+        p = put_u16(p, 0);
+    }
+    return p;
+}
+
+/* A row is written when its site is one of the file's and the table holds
+ * at most CP_MAX_LINES rows (a finished model's does). */
+static int line_written(const cp_mlines *ml, uint32_t i, uint32_t nsites) {
+    return ml->v[i].site >= 1 && ml->v[i].site <= nsites && i < CP_MAX_LINES;
+}
+
+static size_t line_text_len(const cp_mlines *ml, uint32_t i) {
+    const char *t = cp_mlines_text(ml, i);
+    if (!t)
+        return 0;
+    size_t n = strlen(t);
+    return n > LINE_MAX_TEXT ? LINE_MAX_TEXT : n;
+}
+
+static size_t lines_bytes(const cp_mlines *ml, uint32_t nsites) {
+    size_t b = LINES_HDR_BYTES;
+    for (uint32_t i = 0; i < ml->n; i++)
+        if (line_written(ml, i, nsites))
+            b += LINE_FIXED + line_text_len(ml, i);
+    return b;
+}
+
+static uint8_t *put_lines(uint8_t *p, const cp_mlines *ml, uint32_t nsites) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ml->n; i++)
+        n += line_written(ml, i, nsites);
+    p = put_u32(p, ml->exact ? 1 : 0);
+    p = put_u32(p, n);
+    p = put_val(p, ml->dropped + (ml->n - n));
+    for (uint32_t i = 0; i < ml->n; i++) {
+        if (!line_written(ml, i, nsites))
+            continue;
+        const cp_mline *r = &ml->v[i];
+        p = put_u32(p, r->site);
+        p = put_u32(p, r->line);
+        p = put_val(p, r->hits);
+        p = put_val(p, r->time_ns);
+        p = put_val(p, r->samples);
+        p = put_val(p, r->sampled_ns);
+        const char *t = cp_mlines_text(ml, i);
+        size_t tl = line_text_len(ml, i);
+        p = put_u32(p, t ? (uint32_t)tl : LINE_NOTEXT);
+        if (tl) {
+            memcpy(p, t, tl);
+            p += tl;
+        }
+    }
+    return p;
 }
 
 cp_mio_status cp_model_encode(const cp_model *m, int32_t worker, uint32_t max_nodes, void **out,
@@ -153,6 +281,10 @@ cp_mio_status cp_model_encode(const cp_model *m, int32_t worker, uint32_t max_no
         if (m->funcs[i].site >= 1 && m->funcs[i].site <= nsites)
             nfuncs++;
     total += (size_t)nfuncs * FUNC_BYTES;
+    samp_keep sk = samp_plan(&m->samp);
+    total += SAMP_HDR_BYTES + (size_t)sk.nframes * SFRAME_BYTES +
+             (size_t)sk.nstacks * SSTACK_BYTES + (size_t)sk.ntimeline * SSAMPLE_BYTES;
+    total += lines_bytes(&m->lines, nsites);
     for (uint32_t i = 1; i <= nsites; i++) {
         const cp_msite *s = &m->sites.v[i];
         size_t ln = strlen(s->name), lf = strlen(s->file);
@@ -256,6 +388,11 @@ cp_mio_status cp_model_encode(const cp_model *m, int32_t worker, uint32_t max_no
         p = put_sval(p, n->rss_delta_sum);
         p = put_sval(p, n->rss_delta_max);
         p = put_val(p, n->rss_count);
+        p = put_val(p, n->samples);
+        p = put_val(p, n->samples_self);
+        p = put_val(p, n->samples_running);
+        p = put_val(p, n->sampled_ns);
+        p = put_val(p, n->sampled_self_ns);
     }
 
     for (uint32_t i = 0; i < m->nfuncs; i++) {
@@ -276,7 +413,14 @@ cp_mio_status cp_model_encode(const cp_model *m, int32_t worker, uint32_t max_no
         p = put_sval(p, f->rss_delta_sum);
         p = put_sval(p, f->rss_delta_max);
         p = put_val(p, f->rss_count);
+        p = put_val(p, f->samples);
+        p = put_val(p, f->samples_self);
+        p = put_val(p, f->samples_running);
+        p = put_val(p, f->sampled_ns);
+        p = put_val(p, f->sampled_self_ns);
     }
+    p = put_sampling(p, &m->samp, nsites, &sk);
+    p = put_lines(p, &m->lines, nsites);
     memcpy(p, mio_trailer, 8);
     p += 8;
     if ((size_t)(p - buf) != total) { /* cannot happen: sizes computed above */
@@ -487,6 +631,134 @@ out:
     return st;
 }
 
+/* The sampling section: counts checked against the bytes left before any
+ * allocation, every frame's site, every stack's range, every sample's
+ * stack index checked. */
+static cp_mio_status decode_sampling(rd *r, cp_msampling *ms, uint32_t nsites) {
+    uint32_t en = get_u32(r), mode = get_u32(r), native = get_u32(r);
+    uint32_t nframes = get_u32(r), nstacks = get_u32(r), ntl = get_u32(r);
+    uint64_t c[SAMP_NCOUNTERS];
+    for (uint32_t i = 0; i < SAMP_NCOUNTERS; i++)
+        c[i] = get_val(r);
+    if (r->bad || en > 1 || mode > 1 || native > 1 || nframes > CP_MIO_MAX_SFRAMES ||
+        nstacks > CP_MIO_MAX_SSTACKS || ntl > CP_MIO_MAX_STIMELINE || (ntl && !nstacks))
+        return CP_MIO_EFORMAT;
+    uint64_t need = (uint64_t)nframes * SFRAME_BYTES + (uint64_t)nstacks * SSTACK_BYTES +
+                    (uint64_t)ntl * SSAMPLE_BYTES;
+    if (need > r->left)
+        return CP_MIO_EFORMAT;
+    ms->enabled = (int)en;
+    ms->mode = (int)mode;
+    ms->native = (int)native;
+    ms->interval_ns = c[0];
+    ms->samples = c[1];
+    ms->samples_running = c[2];
+    ms->samples_idle = c[3];
+    ms->samples_gil = c[4];
+    ms->ticks = c[5];
+    ms->missed_ticks = c[6];
+    ms->read_errors = c[7];
+    ms->dropped_stacks = c[8];
+    ms->dropped_samples = c[9];
+    ms->timeline_dropped = c[10];
+    ms->threads = c[11];
+    ms->sampler_cpu_ns = c[12];
+    ms->frames = malloc((size_t)(nframes ? nframes : 1) * sizeof *ms->frames);
+    ms->stacks = malloc((size_t)(nstacks ? nstacks : 1) * sizeof *ms->stacks);
+    ms->timeline = malloc((size_t)(ntl ? ntl : 1) * sizeof *ms->timeline);
+    if (!ms->frames || !ms->stacks || !ms->timeline)
+        return CP_MIO_ENOMEM;
+    for (uint32_t i = 0; i < nframes; i++) {
+        ms->frames[i].site = get_u32(r);
+        ms->frames[i].line = get_u32(r);
+        if (ms->frames[i].site > nsites)
+            return CP_MIO_EFORMAT;
+    }
+    ms->nframes = nframes;
+    for (uint32_t i = 0; i < nstacks; i++) {
+        ms->stacks[i].first = get_u32(r);
+        ms->stacks[i].n = get_u32(r);
+        if (ms->stacks[i].n > CP_MIO_MAX_SDEPTH ||
+            (uint64_t)ms->stacks[i].first + ms->stacks[i].n > nframes)
+            return CP_MIO_EFORMAT;
+    }
+    ms->nstacks = nstacks;
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < ntl; i++) {
+        cp_msample *x = &ms->timeline[i];
+        memset(x, 0, sizeof *x);
+        x->t_ns = get_u64(r);
+        x->os_tid = get_u64(r);
+        x->pid = (int32_t)get_u32(r);
+        x->worker = (int32_t)get_u32(r);
+        x->stack = get_u32(r);
+        x->weight_ns = get_u32(r);
+        x->state = get_u16(r);
+        uint16_t pad = get_u16(r);
+        if (r->bad || pad != 0 || x->worker < -1 || x->stack >= nstacks || x->t_ns < prev)
+            return CP_MIO_EFORMAT; /* in time order, as the merge needs */
+        prev = x->t_ns;
+    }
+    ms->ntimeline = ntl;
+    return r->bad ? CP_MIO_EFORMAT : CP_MIO_OK;
+}
+
+static cp_mio_status decode_lines(rd *r, cp_mlines *ml, uint32_t nsites) {
+    uint32_t exact = get_u32(r), n = get_u32(r);
+    uint64_t dropped = get_val(r);
+    if (r->bad || exact > 1 || n > CP_MAX_LINES || (uint64_t)n * LINE_FIXED > r->left)
+        return CP_MIO_EFORMAT;
+    ml->exact = (int)exact;
+    ml->dropped = dropped;
+    uint32_t prev_site = 0, prev_line = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t site = get_u32(r), line = get_u32(r);
+        uint64_t hits = get_val(r), t = get_val(r), smp = get_val(r), sns = get_val(r);
+        uint32_t tl = get_u32(r);
+        if (r->bad || site == 0 || site > nsites || (tl != LINE_NOTEXT && tl > LINE_MAX_TEXT))
+            return CP_MIO_EFORMAT;
+        /* rows of a finished table: sorted by (site, line), no duplicate */
+        if (i > 0 && (site < prev_site || (site == prev_site && line <= prev_line)))
+            return CP_MIO_EFORMAT;
+        prev_site = site;
+        prev_line = line;
+        const char *text = NULL;
+        if (tl != LINE_NOTEXT && tl > 0) {
+            text = (const char *)take(r, tl);
+            if (!text || memchr(text, 0, tl) || memchr(text, '\n', tl))
+                return CP_MIO_EFORMAT;
+        }
+        if (ml->n != i || cp_mlines_add(ml, site, line, hits, t, smp, sns) != 0 || ml->n != i + 1)
+            return CP_MIO_ENOMEM;
+        ml->dropped = dropped; /* cp_mlines_add counts nothing on success */
+        if (tl != LINE_NOTEXT && cp_mlines_set_text(ml, i, text ? text : "", tl) != 0)
+            return CP_MIO_ENOMEM;
+    }
+    return CP_MIO_OK;
+}
+
+const char *cp_mio_status_text(cp_mio_status st) {
+    switch (st) {
+    case CP_MIO_OK:
+        return "ok";
+    case CP_MIO_EOPEN:
+        return "cannot open or read the file";
+    case CP_MIO_ENOTREG:
+        return "not a regular file";
+    case CP_MIO_EFORMAT:
+        return "corrupt or truncated model file";
+    case CP_MIO_ENOMEM:
+        return "out of memory";
+    case CP_MIO_ETOOBIG:
+        return "larger than a model file may be";
+    case CP_MIO_EWRITE:
+        return "cannot write the model file";
+    case CP_MIO_EVERSION:
+        return "model file of another format version (written by another codeprof release)";
+    }
+    return "unknown status";
+}
+
 cp_mio_status cp_model_decode(const void *buf, size_t len, cp_model **out, int32_t *worker) {
     *out = NULL;
     *worker = -1;
@@ -500,7 +772,9 @@ cp_mio_status cp_model_decode(const void *buf, size_t len, cp_model **out, int32
         return CP_MIO_EFORMAT;
     uint32_t version = get_u32(&r), flags = get_u32(&r);
     uint64_t stated = get_u64(&r);
-    if (version != CP_MIO_VERSION || flags != 0 || stated != (uint64_t)len)
+    if (version != CP_MIO_VERSION)
+        return CP_MIO_EVERSION;
+    if (flags != 0 || stated != (uint64_t)len)
         return CP_MIO_EFORMAT;
     if (memcmp((const uint8_t *)buf + len - TRAILER_BYTES, mio_trailer, TRAILER_BYTES) != 0)
         return CP_MIO_EFORMAT;
@@ -584,6 +858,11 @@ cp_mio_status cp_model_decode(const void *buf, size_t len, cp_model **out, int32
         n->rss_delta_sum = get_sval(&r);
         n->rss_delta_max = get_sval(&r);
         n->rss_count = get_val(&r);
+        n->samples = get_val(&r);
+        n->samples_self = get_val(&r);
+        n->samples_running = get_val(&r);
+        n->sampled_ns = get_val(&r);
+        n->sampled_self_ns = get_val(&r);
         if (r.bad)
             goto fail;
         if (n->parent == CP_NONE) {
@@ -620,10 +899,21 @@ cp_mio_status cp_model_decode(const void *buf, size_t len, cp_model **out, int32
         f->rss_delta_sum = get_sval(&r);
         f->rss_delta_max = get_sval(&r);
         f->rss_count = get_val(&r);
+        f->samples = get_val(&r);
+        f->samples_self = get_val(&r);
+        f->samples_running = get_val(&r);
+        f->sampled_ns = get_val(&r);
+        f->sampled_self_ns = get_val(&r);
         if (r.bad || f->site == 0 || f->site > nsites)
             goto fail;
         m->nfuncs++;
     }
+    st = decode_sampling(&r, &m->samp, nsites);
+    if (st == CP_MIO_OK)
+        st = decode_lines(&r, &m->lines, nsites);
+    if (st != CP_MIO_OK)
+        goto fail;
+    st = CP_MIO_EFORMAT;
     if (r.left != 0) /* bytes between the sections and the trailer */
         goto fail;
 
@@ -695,6 +985,26 @@ out:
     return st;
 }
 
+/* A warning on the merged model (the report's warnings): a worker model
+ * that was refused for its format version. */
+static void warn_refused(cp_model *m, const char *name, cp_mio_status st) {
+    if (m->nwarnings >= 64) {
+        m->warnings_dropped++;
+        return;
+    }
+    cp_mwarning *nw = realloc(m->warnings, ((size_t)m->nwarnings + 1) * sizeof *nw);
+    if (!nw) {
+        m->warnings_dropped++;
+        return;
+    }
+    m->warnings = nw;
+    cp_mwarning *w = &nw[m->nwarnings++];
+    memset(w, 0, sizeof *w);
+    snprintf(w->code, sizeof w->code, "%s", "worker_model_refused");
+    snprintf(w->message, sizeof w->message, "worker model '%.200s' not merged: %s (this reader reads format %u)",
+             name, cp_mio_status_text(st), CP_MIO_VERSION);
+}
+
 uint32_t cp_model_merge_dir(cp_model *m, const char *dir, int self_pid) {
     if (!m || !dir)
         return 0;
@@ -720,10 +1030,13 @@ uint32_t cp_model_merge_dir(cp_model *m, const char *dir, int self_pid) {
         int np = snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         cp_model *wm = NULL;
         int32_t worker = -1;
+        cp_mio_status rs = CP_MIO_EOPEN;
         if (np < 0 || (size_t)np >= sizeof path ||
-            cp_model_read_file(path, &wm, &worker) != CP_MIO_OK ||
+            (rs = cp_model_read_file(path, &wm, &worker)) != CP_MIO_OK ||
             cp_model_merge(m, wm, worker) != 0) {
             m->data.spool_errors++;
+            if (rs == CP_MIO_EVERSION)
+                warn_refused(m, de->d_name, rs);
         } else {
             if (pids)
                 pids[merged] = wm->pid;

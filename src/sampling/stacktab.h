@@ -34,6 +34,12 @@ uint32_t cp_stacktab_count(const cp_stacktab *t);   /* stacks interned   */
 uint64_t cp_stacktab_dropped(const cp_stacktab *t); /* interns refused   */
 uint64_t cp_stacktab_bytes(const cp_stacktab *t);   /* memory it holds   */
 void cp_stacktab_reset(cp_stacktab *t);
+/* Fork child (only the forking thread exists): when the table's mutex was
+ * held at the fork (the sampler thread was interning), the table may be
+ * half-updated: it is emptied (its memory abandoned in the child, not
+ * freed: its chunk list cannot be trusted) and the mutex re-made;
+ * otherwise it is kept as is.  Returns 1 when it was emptied. */
+int cp_stacktab_atfork_child(cp_stacktab *t);
 void cp_stacktab_free(cp_stacktab *t);
 
 #endif /* CP_STACKTAB_H */

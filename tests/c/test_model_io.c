@@ -337,9 +337,10 @@ static void test_crafted_files_rejected(void **state) {
     encode(m, 0, &good, &len);
     assert_int_equal(decode(good, len), CP_MIO_OK);
     size_t sites = HDR, threads = sites + 3 * site_bytes("x", "f");
-    size_t nodes = threads + 40, node_sz = 132;
+    size_t nodes = threads + 40, node_sz = 172;
     size_t funcs = nodes + 4 * node_sz;
-    assert_int_equal(funcs + 3 * 108 + 8, len);
+    /* version 2: an empty sampling section (128 bytes), no lines (16) */
+    assert_int_equal(funcs + 3 * 148 + 128 + 16 + 8, len);
     uint8_t *b = malloc(len);
 
 #define CRAFT(what, off, put, val)                                                                 \
@@ -351,7 +352,10 @@ static void test_crafted_files_rejected(void **state) {
     } while (0)
 
     CRAFT("magic", 0, put32, 0x4f4d5058u);
-    CRAFT("version", 8, put32, 2);
+    CRAFT("version", 8, put32, 3);
+    memcpy(b, good, len); /* a version-1 file: refused as such, not as corrupt */
+    put32(b + 8, 1);
+    assert_int_equal(decode(b, len), CP_MIO_EVERSION);
     CRAFT("flags", 12, put32, 1);
     CRAFT("stated length", 16, put64, (uint64_t)len - 1);
     CRAFT("worker id", 28, put32, (uint32_t)-2);
@@ -399,6 +403,159 @@ static void test_crafted_files_rejected(void **state) {
     cp_model_free(m);
 }
 
+/* ---- sampling and lines (format version 2) ---------------------------------- */
+
+/* small_model with samples: x's node and function carry sample fields, two
+ * stacks (y<x, z), three timeline samples, lines of x and y with text. */
+static cp_model *sampled_model(void) {
+    cp_model *m = small_model();
+    m->nodes[1].samples = 7;
+    m->nodes[1].samples_self = 2;
+    m->nodes[1].samples_running = 6;
+    m->nodes[1].sampled_ns = 70;
+    m->nodes[1].sampled_self_ns = 20;
+    m->funcs[0].samples = 7;
+    m->funcs[0].sampled_ns = 70;
+    m->funcs[0].sampled_self_ns = 20;
+    cp_msampling *ms = &m->samp;
+    ms->enabled = 1;
+    ms->mode = 1;
+    ms->interval_ns = 1000000;
+    ms->samples = 9;
+    ms->samples_running = 6;
+    ms->samples_idle = 3;
+    ms->threads = 1;
+    ms->ticks = 9;
+    ms->read_errors = 1;
+    ms->sampler_cpu_ns = 12345;
+    ms->nframes = 3;
+    ms->frames = calloc(3, sizeof *ms->frames);
+    ms->frames[0] = (cp_msframe){2, 21}; /* y */
+    ms->frames[1] = (cp_msframe){1, 11}; /* x */
+    ms->frames[2] = (cp_msframe){3, 31}; /* z */
+    ms->nstacks = 3;
+    ms->stacks = calloc(3, sizeof *ms->stacks);
+    ms->stacks[1] = (cp_mstack){0, 2};
+    ms->stacks[2] = (cp_mstack){2, 1};
+    ms->ntimeline = 3;
+    ms->timeline = calloc(3, sizeof *ms->timeline);
+    for (uint32_t i = 0; i < 3; i++)
+        ms->timeline[i] = (cp_msample){.t_ns = 1000 + i, .os_tid = 1, .pid = 42, .worker = -1,
+                                       .stack = 1 + (i == 2), .weight_ns = 10,
+                                       .state = CP_SAMPF_RUNNING};
+    assert_int_equal(cp_mlines_add(&m->lines, 1, 11, 0, 0, 5, 50), 0);
+    assert_int_equal(cp_mlines_add(&m->lines, 2, 21, 3, 300, 2, 20), 0);
+    cp_mlines_finish(&m->lines);
+    m->lines.exact = 1;
+    assert_int_equal(cp_mlines_set_text(&m->lines, 0, "    y(frame)", 12), 0);
+    return m;
+}
+
+static void test_sampling_and_lines_round_trip(void **state) {
+    (void)state;
+    cp_model *m = sampled_model();
+    uint8_t *buf;
+    size_t len;
+    encode(m, 3, &buf, &len);
+    cp_model *r = NULL;
+    int32_t w = -9;
+    assert_int_equal(cp_model_decode(buf, len, &r, &w), CP_MIO_OK);
+    assert_int_equal(w, 3);
+    assert_int_equal(r->nodes[1].samples, 7);
+    assert_int_equal(r->nodes[1].samples_self, 2);
+    assert_int_equal(r->nodes[1].samples_running, 6);
+    assert_int_equal(r->nodes[1].sampled_ns, 70);
+    assert_int_equal(r->nodes[1].sampled_self_ns, 20);
+    assert_int_equal(r->funcs[0].samples, 7);
+    assert_int_equal(r->funcs[0].sampled_self_ns, 20);
+    const cp_msampling *a = &m->samp, *b = &r->samp;
+    assert_int_equal(b->enabled, 1);
+    assert_int_equal(b->mode, 1);
+    assert_int_equal(b->interval_ns, a->interval_ns);
+    assert_int_equal(b->samples, 9);
+    assert_int_equal(b->samples_idle, 3);
+    assert_int_equal(b->read_errors, 1);
+    assert_int_equal(b->sampler_cpu_ns, 12345);
+    assert_int_equal(b->nframes, 3);
+    assert_int_equal(b->nstacks, 3);
+    assert_memory_equal(b->frames, a->frames, 3 * sizeof *a->frames);
+    assert_memory_equal(b->stacks, a->stacks, 3 * sizeof *a->stacks);
+    assert_int_equal(b->ntimeline, 3);
+    assert_memory_equal(b->timeline, a->timeline, 3 * sizeof *a->timeline);
+    assert_int_equal(r->lines.n, 2);
+    assert_int_equal(r->lines.exact, 1);
+    assert_int_equal(r->lines.v[0].samples, 5);
+    assert_int_equal(r->lines.v[1].hits, 3);
+    assert_int_equal(r->lines.v[1].time_ns, 300);
+    assert_string_equal(cp_mlines_text(&r->lines, 0), "    y(frame)");
+    assert_null(cp_mlines_text(&r->lines, 1));
+
+    /* merged into a parent: samples tagged with the worker, stacks named */
+    cp_model *p = small_model();
+    assert_int_equal(cp_model_merge(p, r, w), 0);
+    assert_int_equal(p->samp.ntimeline, 3);
+    assert_int_equal(p->samp.timeline[0].worker, 3);
+    const cp_mstack *st = &p->samp.stacks[p->samp.timeline[0].stack];
+    assert_int_equal(st->n, 2);
+    assert_string_equal(cp_model_site(p, p->samp.frames[st->first].site)->name, "y");
+    assert_int_equal(p->lines.n, 2);
+    cp_model_free(p);
+    cp_model_free(r);
+
+    /* every truncation and bit flip of the larger file: no crash, no leak */
+    for (size_t n = 0; n < len; n++)
+        assert_int_not_equal(decode(buf, n), CP_MIO_OK);
+    for (size_t i = 0; i < len; i++) {
+        buf[i] ^= 0x10;
+        (void)decode(buf, len);
+        buf[i] ^= 0x10;
+    }
+    free(buf);
+    cp_model_free(m);
+}
+
+static void test_crafted_sampling_rejected(void **state) {
+    (void)state;
+    cp_model *m = sampled_model();
+    uint8_t *good;
+    size_t len;
+    encode(m, 0, &good, &len);
+    assert_int_equal(decode(good, len), CP_MIO_OK);
+    size_t samp = HDR + 3 * site_bytes("x", "f") + 40 + 4 * 172 + 3 * 148;
+    size_t frames = samp + 128, stacks = frames + 3 * 8, tl = stacks + 3 * 8;
+    size_t lines = tl + 3 * 36;
+    uint8_t *b = malloc(len);
+#define CRAFT(off, put, val)                                                                       \
+    do {                                                                                           \
+        memcpy(b, good, len);                                                                      \
+        put(b + (off), (val));                                                                     \
+        assert_int_not_equal(decode(b, len), CP_MIO_OK);                                           \
+    } while (0)
+    CRAFT(samp, put32, 2);                    /* enabled not a flag */
+    CRAFT(samp + 12, put32, 4);               /* nframes past the bytes */
+    CRAFT(samp + 16, put32, 0xffffffffu);     /* nstacks past its bound */
+    CRAFT(samp + 20, put32, 1000);            /* ntimeline past the bytes */
+    CRAFT(samp + 24, put64, CP_MIO_MAX_VALUE + 1); /* a counter */
+    CRAFT(frames, put32, 4);                  /* frame site out of range */
+    CRAFT(stacks + 8, put32, 2);              /* stack 1 runs past the frames */
+    CRAFT(stacks + 12, put32, 300);           /* too deep */
+    CRAFT(tl + 24, put32, 3);                 /* sample's stack out of range */
+    CRAFT(tl + 20, put32, (uint32_t)-5);      /* worker */
+    CRAFT(tl + 36, put64, 1);                 /* out of time order */
+    CRAFT(tl + 34, put32, 1);                 /* padding */
+    CRAFT(lines, put32, 2);                   /* exact not a flag */
+    CRAFT(lines + 4, put32, 70000);           /* rows past the bound */
+    CRAFT(lines + 16, put32, 0);              /* row site 0 */
+    CRAFT(lines + 16, put32, 4);              /* row site out of range */
+    CRAFT(lines + 16 + 40, put32, 200);       /* text length past the bytes */
+    CRAFT(lines + 16 + 44, put8, '\n');       /* a newline in the text */
+    CRAFT(lines + 16 + 44 + 12, put64, 1u | (uint64_t)11 << 32); /* a duplicate row */
+#undef CRAFT
+    free(b);
+    free(good);
+    cp_model_free(m);
+}
+
 /* The committed fuzz seeds (tests/fuzz/make_model_corpus.py writes them
  * from the documented layout): "valid_*" decode, the others do not. */
 static void test_fuzz_seeds_match_the_layout(void **state) {
@@ -409,7 +566,8 @@ static void test_fuzz_seeds_match_the_layout(void **state) {
     const char *names[] = {"valid_one_thread",   "valid_two_threads", "valid_empty",
                            "valid_cut_counters", "truncated",         "sibling_loop",
                            "child_loop",         "name_without_nul",  "huge_counts",
-                           "length_mismatch",    "bad_trailer"};
+                           "length_mismatch",    "bad_trailer",       "valid_sampled",
+                           "old_version"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/tests/fuzz/corpus/model/%s", src, names[i]);
@@ -559,6 +717,8 @@ int main(void) {
         cmocka_unit_test(test_node_cap_cuts_and_counts),
         cmocka_unit_test(test_truncated_and_bit_flipped_files),
         cmocka_unit_test(test_crafted_files_rejected),
+        cmocka_unit_test(test_sampling_and_lines_round_trip),
+        cmocka_unit_test(test_crafted_sampling_rejected),
         cmocka_unit_test(test_fuzz_seeds_match_the_layout),
         cmocka_unit_test(test_directory_with_junk),
         cmocka_unit_test(test_failed_write_leaves_nothing),

@@ -4,7 +4,8 @@
 The seeds are committed; this script documents how they were made and
 rewrites them when the model file format changes (src/model/model_io.h):
 a 192-byte header, then sites, threads, nodes (preorder), flat functions,
-and an 8-byte trailer."""
+the sampling section, the lines section (format version 2) and an 8-byte
+trailer."""
 import os
 import struct
 import sys
@@ -22,21 +23,45 @@ def thread(root, tid=100, pid=4321, worker=-1, index=0, events=10, dropped=0):
 
 
 def node(site_, parent, first_child=NONE, next_sibling=NONE, depth=0, count=1, incl=100,
-         self_=50, rss=(0, 0, 0)):
+         self_=50, rss=(0, 0, 0), smp=(0, 0, 0, 0, 0)):
     vals = [count, incl, self_, 0, 0, incl // max(count, 1), incl, incl, incl, incl, 0]
     return (struct.pack("<IIIII", site_, parent, first_child, next_sibling, depth)
-            + struct.pack("<11Q", *vals) + struct.pack("<qqQ", *rss))
+            + struct.pack("<11Q", *vals) + struct.pack("<qqQ", *rss) + struct.pack("<5Q", *smp))
 
 
-def func(site_, calls=1, incl=100, self_=50):
+def func(site_, calls=1, incl=100, self_=50, smp=(0, 0, 0, 0, 0)):
     vals = [calls, incl, self_, 0, 0, incl, incl, incl, incl, incl]
-    return struct.pack("<I", site_) + struct.pack("<10Q", *vals) + struct.pack("<qqQ", 0, 0, 0)
+    return (struct.pack("<I", site_) + struct.pack("<10Q", *vals) + struct.pack("<qqQ", 0, 0, 0)
+            + struct.pack("<5Q", *smp))
 
 
-def model(sites, threads, nodes, funcs, worker=1, pid=4321, counters=None, version=1, flags=0,
-          length_delta=0, trailer=b"CPMEND\0\0"):
+def sampling(frames=(), stacks=(), timeline=(), enabled=0, counters=None):
+    """frames: (site, line); stacks: (first, n); timeline: (t_ns, tid, pid, worker, stack,
+    weight, state).  13 counters: interval, samples, running, idle, gil, ticks, missed,
+    read_errors, dropped_stacks, dropped_samples, timeline_dropped, threads, sampler_cpu_ns."""
+    c = counters if counters is not None else [0] * 13
+    out = struct.pack("<6I", enabled, 0, 0, len(frames), len(stacks), len(timeline))
+    out += struct.pack("<13Q", *c)
+    out += b"".join(struct.pack("<II", *f) for f in frames)
+    out += b"".join(struct.pack("<II", *st) for st in stacks)
+    out += b"".join(struct.pack("<QQiiIIHH", *x, 0) for x in timeline)
+    return out
+
+
+def lines(rows=(), exact=0, dropped=0):
+    """rows: (site, line, hits, time_ns, samples, sampled_ns, text or None), sorted."""
+    out = struct.pack("<IIQ", exact, len(rows), dropped)
+    for site_, line, hits, t, smp, sns, text in rows:
+        out += struct.pack("<II4Q", site_, line, hits, t, smp, sns)
+        out += struct.pack("<I", 0xFFFFFFFF if text is None else len(text)) + (text or b"")
+    return out
+
+
+def model(sites, threads, nodes, funcs, worker=1, pid=4321, counters=None, version=2, flags=0,
+          length_delta=0, trailer=b"CPMEND\0\0", samp=None, lns=None):
     c = counters if counters is not None else [1700000000000000000, 5000, 40] + [0] * 15
     body = b"".join(sites) + b"".join(threads) + b"".join(nodes) + b"".join(funcs)
+    body += (samp if samp is not None else sampling()) + (lns if lns is not None else lines())
     total = 192 + len(body) + len(trailer)
     hdr = (b"CPMODEL\0" + struct.pack("<IIQ", version, flags, total + length_delta)
            + struct.pack("<iiIIII", pid, worker, len(sites), len(threads), len(nodes), len(funcs))
@@ -75,6 +100,20 @@ def main(out):
                              [func(1, 2**63)]),
         "length_mismatch": model(s3, [thread(0)], tree, funcs, length_delta=-1),
         "bad_trailer": model(s3, [thread(0)], tree, funcs, trailer=b"CPMENX\0\0"),
+        # root -> decode (sampled 4 times) -> resize; one sampled stack resize<decode
+        "valid_sampled": model(
+            s3, [thread(0)],
+            [node(0, NONE, 1, smp=(4, 0, 4, 40, 0)),
+             node(1, 0, 2, 3, 1, 3, 300, 100, smp=(4, 1, 4, 40, 10)),
+             node(2, 1, NONE, NONE, 2, 3, 200, 200, smp=(3, 3, 3, 30, 30)),
+             node(3, 0, NONE, NONE, 1, 1, 50, 50)],
+            [func(1, 3, 300, 100, smp=(4, 1, 4, 40, 10)), func(2, 3, 200, 200),
+             func(3, 1, 50, 50)],
+            samp=sampling([(2, 21), (1, 11)], [(0, 0), (0, 2)],
+                          [(1000, 100, 4321, -1, 1, 10, 1), (2000, 100, 4321, -1, 1, 10, 1)],
+                          enabled=1, counters=[1000000, 4, 4, 0, 0, 4] + [0] * 7),
+            lns=lines([(1, 11, 0, 0, 1, 10, b"x = decode(f)"), (2, 21, 0, 0, 3, 30, None)])),
+        "old_version": model(s3, [thread(0)], tree, funcs, version=1),
     }
     for name, data in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
