@@ -456,7 +456,8 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
      * dst unchanged when it fails). */
     if (cp_msamp_merge(&dst->samp, &src->samp, smap, worker_tag, dst->cfg.max_samples) != 0 ||
         cp_mlines_merge(&dst->lines, &src->lines, smap) != 0 ||
-        cp_mgpu_merge(&dst->gpu, &src->gpu, smap) != 0)
+        cp_mgpu_merge(&dst->gpu, &src->gpu, smap, src->sites.n, dst->cfg.gpu_max_ops,
+                      dst->cfg.max_samples) != 0)
         goto out;
 
     /* Commit: nothing below fails. */
