@@ -265,73 +265,79 @@ static cp_mgpu_device *merge_devices(const cp_mgpu *a, const cp_mgpu *b, uint32_
     return out;
 }
 
-int cp_mgpu_merge(cp_mgpu *dst, const cp_mgpu *src, const uint32_t *smap, uint32_t nsmap,
-                  uint32_t max_ops, uint32_t max_samples) {
+int cp_mgpu_merge_new(cp_mgpu *out, const cp_mgpu *dst, const cp_mgpu *src, const uint32_t *smap,
+                      uint32_t nsmap, uint32_t max_ops, uint32_t max_samples) {
     _Static_assert(offsetof(cp_mgpu_span, host_start_ns) == 0, "spans merge by their first field");
     _Static_assert(offsetof(cp_mgpu_sample, t_ns) == 0, "samples merge by their first field");
+    memset(out, 0, sizeof *out);
     uint32_t nops = 0, nslow = 0, nspans = 0, nsyncs = 0, ndev = 0, nsamp = 0;
     uint64_t span_drop = 0, sync_drop = 0, samp_drop = 0;
     cp_mgpu_op *ops = merge_ops(dst, src, smap, nsmap, &nops);
-    cp_mgpu_span *slow = merge_slow(dst, src, smap, nsmap, &nslow);
-    cp_mgpu_span *spans = merge_timed(dst->spans, dst->nspans, src->spans, src->nspans,
-                                      sizeof(cp_mgpu_span), max_ops, &span_drop, &nspans,
-                                      fix_span, smap, nsmap);
-    cp_mgpu_sync *syncs = merge_syncs(dst, src, smap, nsmap, &nsyncs, &sync_drop);
-    cp_mgpu_device *devs = merge_devices(dst, src, &ndev);
-    cp_mgpu_sample *samp = merge_timed(dst->samples, dst->nsamples, src->samples, src->nsamples,
-                                       sizeof(cp_mgpu_sample), max_samples, &samp_drop, &nsamp,
-                                       NULL, NULL, 0);
-    if (!ops || !slow || !spans || !syncs || !devs || !samp) {
+    cp_mgpu_span *slow = ops ? merge_slow(dst, src, smap, nsmap, &nslow) : NULL;
+    cp_mgpu_span *spans = slow ? merge_timed(dst->spans, dst->nspans, src->spans, src->nspans,
+                                             sizeof(cp_mgpu_span), max_ops, &span_drop, &nspans,
+                                             fix_span, smap, nsmap)
+                               : NULL;
+    cp_mgpu_sync *syncs = spans ? merge_syncs(dst, src, smap, nsmap, &nsyncs, &sync_drop) : NULL;
+    cp_mgpu_device *devs = syncs ? merge_devices(dst, src, &ndev) : NULL;
+    cp_mgpu_sample *samp = devs ? merge_timed(dst->samples, dst->nsamples, src->samples,
+                                              src->nsamples, sizeof(cp_mgpu_sample), max_samples,
+                                              &samp_drop, &nsamp, NULL, NULL, 0)
+                                : NULL;
+    if (!samp) {
         free(ops);
         free(slow);
         free(spans);
         free(syncs);
         free(devs);
-        free(samp);
         return -1;
     }
-    /* Commit: nothing below fails. */
-    free(dst->ops);
-    dst->ops = ops;
-    dst->nops = nops;
-    free(dst->slow);
-    dst->slow = slow;
-    dst->nslow = nslow;
-    free(dst->spans);
-    dst->spans = spans;
-    dst->nspans = nspans;
-    free(dst->syncs);
-    dst->syncs = syncs;
-    dst->nsyncs = nsyncs;
-    free(dst->devices);
-    dst->devices = devs;
-    dst->ndevices = ndev;
-    free(dst->samples);
-    dst->samples = samp;
-    dst->nsamples = nsamp;
+    *out = *dst; /* scalars and strings; the arrays are replaced below */
+    out->ops = ops;
+    out->nops = nops;
+    out->slow = slow;
+    out->nslow = nslow;
+    out->spans = spans;
+    out->nspans = nspans;
+    out->syncs = syncs;
+    out->nsyncs = nsyncs;
+    out->devices = devs;
+    out->ndevices = ndev;
+    out->samples = samp;
+    out->nsamples = nsamp;
 
-    if (!dst->enabled && src->enabled) { /* dst knew nothing: take src's libraries and why */
-        dst->driver = src->driver;
-        dst->nvml = src->nvml;
-        dst->cupti = src->cupti;
+    if (!out->enabled && src->enabled) { /* dst knew nothing: take src's libraries */
+        out->driver = src->driver;
+        out->nvml = src->nvml;
+        out->cupti = src->cupti;
     }
-    if (!dst->reason[0])
-        memcpy(dst->reason, src->reason, sizeof dst->reason);
-    dst->enabled |= src->enabled;
-    dst->available |= src->available;
-    if (dst->sync_source == CP_GPU_SYNC_SRC_NONE)
-        dst->sync_source = src->sync_source;
-    dst->device_mem_total = umax(dst->device_mem_total, src->device_mem_total);
-    dst->idle_gap_ns = usat(dst->idle_gap_ns, src->idle_gap_ns);
-    dst->idle_gap_max_ns = umax(dst->idle_gap_max_ns, src->idle_gap_max_ns);
-    dst->idle_gaps = usat(dst->idle_gaps, src->idle_gaps);
-    dst->busy_ns = usat(dst->busy_ns, src->busy_ns);
-    dst->span_ns = umax(dst->span_ns, src->span_ns);
-    dst->ops_dropped = usat(usat(dst->ops_dropped, src->ops_dropped), span_drop);
-    dst->ops_unresolved = usat(dst->ops_unresolved, src->ops_unresolved);
-    dst->ops_host_only = usat(dst->ops_host_only, src->ops_host_only);
-    dst->syncs_dropped = usat(usat(dst->syncs_dropped, src->syncs_dropped), sync_drop);
-    dst->samples_dropped = usat(usat(dst->samples_dropped, src->samples_dropped), samp_drop);
-    dst->sampler_cpu_ns = usat(dst->sampler_cpu_ns, src->sampler_cpu_ns);
+    if (!out->reason[0])
+        memcpy(out->reason, src->reason, sizeof out->reason);
+    out->enabled |= src->enabled;
+    out->available |= src->available;
+    if (out->sync_source == CP_GPU_SYNC_SRC_NONE)
+        out->sync_source = src->sync_source;
+    out->device_mem_total = umax(out->device_mem_total, src->device_mem_total);
+    out->idle_gap_ns = usat(out->idle_gap_ns, src->idle_gap_ns);
+    out->idle_gap_max_ns = umax(out->idle_gap_max_ns, src->idle_gap_max_ns);
+    out->idle_gaps = usat(out->idle_gaps, src->idle_gaps);
+    out->busy_ns = usat(out->busy_ns, src->busy_ns);
+    out->span_ns = umax(out->span_ns, src->span_ns);
+    out->ops_dropped = usat(usat(out->ops_dropped, src->ops_dropped), span_drop);
+    out->ops_unresolved = usat(out->ops_unresolved, src->ops_unresolved);
+    out->ops_host_only = usat(out->ops_host_only, src->ops_host_only);
+    out->syncs_dropped = usat(usat(out->syncs_dropped, src->syncs_dropped), sync_drop);
+    out->samples_dropped = usat(usat(out->samples_dropped, src->samples_dropped), samp_drop);
+    out->sampler_cpu_ns = usat(out->sampler_cpu_ns, src->sampler_cpu_ns);
+    return 0;
+}
+
+int cp_mgpu_merge(cp_mgpu *dst, const cp_mgpu *src, const uint32_t *smap, uint32_t nsmap,
+                  uint32_t max_ops, uint32_t max_samples) {
+    cp_mgpu out;
+    if (cp_mgpu_merge_new(&out, dst, src, smap, nsmap, max_ops, max_samples) != 0)
+        return -1;
+    cp_mgpu_free(dst);
+    *dst = out;
     return 0;
 }

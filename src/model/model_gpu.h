@@ -183,5 +183,11 @@ void cp_mgpu_free(cp_mgpu *g);
  * Returns 0, or -1 on OOM with dst unchanged. */
 int cp_mgpu_merge(cp_mgpu *dst, const cp_mgpu *src, const uint32_t *smap, uint32_t nsmap,
                   uint32_t max_ops, uint32_t max_samples);
+/* The same without touching dst: *out receives the merged section (all
+ * new memory; free it with cp_mgpu_free, or move it into the model), so
+ * cp_model_merge can commit it with the other sections.  On OOM returns -1
+ * and *out is empty. */
+int cp_mgpu_merge_new(cp_mgpu *out, const cp_mgpu *dst, const cp_mgpu *src, const uint32_t *smap,
+                      uint32_t nsmap, uint32_t max_ops, uint32_t max_samples);
 
 #endif /* CP_MODEL_GPU_H */
