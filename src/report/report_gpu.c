@@ -9,6 +9,7 @@
 
 #include "model/model.h"
 #include "report/docw.h"
+#include "report/report.h"
 
 #define MIB (1024.0 * 1024.0)
 #define TEXT_TOP_OPS 10
@@ -283,6 +284,7 @@ static void write_ops(cp_docw *w, const cp_model *m) {
         else
             cp_docw_null(w);
         cp_docw_kv_u(w, "line", si->line);
+        cp_docw_kv_s(w, "kind", cp_report_kind_name(si->kind));
         cp_docw_kv_u(w, "calls", o->calls);
         cp_docw_kv_u(w, "timed", o->timed);
         cp_docw_kv_d(w, "total_time_ms", ms(total));
