@@ -191,6 +191,12 @@ static void stats_of(const cp_mgpu *g, gstats *s) {
 /* Device time when any operation was timed, else host time. */
 static uint64_t stats_total(const gstats *s) { return s->timed ? s->device_ns : s->host_ns; }
 
+/* The operations stats_total covers: the timed ones, else all. */
+static double stats_avg_ms(const gstats *s) {
+    uint64_t n = s->timed ? s->timed : s->calls;
+    return n ? ms(stats_total(s)) / (double)n : 0.0;
+}
+
 /* ---- JSON ---------------------------------------------------------------- */
 
 static void kv_reason(cp_docw *w, const char *k, const char *s, size_t cap) {
@@ -218,7 +224,7 @@ static void write_statistics(cp_docw *w, const gstats *s) {
     cp_docw_key(w, "gpu_statistics");
     cp_docw_begin_object(w);
     cp_docw_kv_d(w, "total_time_ms", ms(total));
-    cp_docw_kv_d(w, "avg_time_ms", s->calls ? ms(total) / (double)s->calls : 0.0);
+    cp_docw_kv_d(w, "avg_time_ms", stats_avg_ms(s));
     cp_docw_kv_u(w, "operations", s->calls);
     cp_docw_kv_u(w, "timed_operations", s->timed);
     cp_docw_kv_d(w, "host_time_ms", ms(s->host_ns));
@@ -530,7 +536,7 @@ void cp_report_gpu_text(const cp_model *m, cp_strbuf *out) {
                      "  %llu operations (%llu timed on the device): %.3f ms total, %.3f ms avg; "
                      "memory delta %+.1f MiB, peak %.1f MiB\n",
                      (unsigned long long)s.calls, (unsigned long long)s.timed, ms(total),
-                     s.calls ? ms(total) / (double)s.calls : 0.0, (double)s.mem_delta / MIB,
+                     stats_avg_ms(&s), (double)s.mem_delta / MIB,
                      (double)s.peak / MIB);
     text_ops(m, out);
     text_syncs(m, out, &s);
