@@ -89,16 +89,6 @@ def test_saved_v4_gpu_reads_back(tmp_path):
     assert "train_step (train.py:66)" in text
 
 
-def test_slow_gpu_operations_bottleneck(tmp_path):
-    path = tmp_path / "gpu.json"
-    path.write_text(json.dumps(_report(SECTION)))
-    doc = json.loads(_core.render_report(path, "json"))
-    slow = doc["bottlenecks"]["slow_gpu_operations"]
-    assert [b["context"] for b in slow] == ["model_forward"]
-    assert slow[0]["rule"] == "CP-GPU-001"
-    assert "400 ms on the GPU" in slow[0]["recommendation"]
-
-
 def test_diff_compares_gpu(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(_report(SECTION)))
