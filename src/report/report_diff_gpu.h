@@ -23,7 +23,8 @@ void cp_report_diff_gpu_text(const cp_model *a, const cp_model *b, cp_strbuf *ou
 /* Writes "gpu": {"enabled", "operations": [{"context", "avg_time_ms",
  * "calls", "total_time_ms"}], "operations_omitted", "sync_blocked_ms",
  * "sync_count", "devices": [{"index", "name", "util_mean"}]} as the next
- * member of the object `w` is writing. */
+ * member of the object `w` is writing ("gpu": null when the comparison
+ * could not be allocated). */
 void cp_report_diff_gpu_json(const cp_model *a, const cp_model *b, struct cp_jsonw *w);
 
 #endif /* CP_REPORT_DIFF_GPU_H */
