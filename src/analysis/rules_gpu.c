@@ -50,8 +50,10 @@ int cp_rule_gpu_slow(cp_model *m, const cp_rule_info *r) {
         cp_rule_secs(avg, savg, sizeof savg);
         cp_rule_secs(total, stot, sizeof stot);
         cp_rule_secs(thr, sthr, sizeof sthr);
-        const char *what = timed ? "on the GPU" : "on the host (device time not measured: "
-                                                  "the GPU driver or a CUDA context was missing)";
+        const char *what = timed ? "on the GPU"
+                                 : "on the host (device time not measured: see the gpu "
+                                   "section's reason; host time includes launching and any "
+                                   "wait for the GPU)";
         /* one outlier: the others average below a tenth of it */
         double rest = n > 1 ? (total - vmax) / (double)(n - 1) : 0;
         cp_rule_secs(rest, srest, sizeof srest);
