@@ -7,6 +7,7 @@
  * in rules.h and docs/report-schema.md. */
 #include "analysis/rules.h"
 #include "analysis/rules_data.h"
+#include "analysis/rules_gpu.h"
 #include "analysis/rules_mem.h"
 #include "analysis/rules_sample.h"
 #include "analysis/rule_util.h"
@@ -79,6 +80,7 @@ static const cp_rule rules[] = {
       "a DataLoader worker's private memory (USS) grows by >= 64 MiB and >= 10% while its "
       "dataset holds >= 10000 Python objects in containers (copy-on-write of refcounts)"},
      cp_rule_data_cow},
+    CP_RULES_GPU_ENTRIES, /* after the data rules: CP-GPU-002/005 read their findings */
 };
 
 #define NRULES (sizeof rules / sizeof rules[0])

@@ -140,6 +140,14 @@
  * A compute-bound run (no loader's stall above the threshold) never gets
  * CP-DATA-001 or 006: it is never told to add workers or tune prefetching.
  *
+ * GPU rules (rules_gpu.c; rules_gpu.h says when each fires; they run after
+ * the data rules, whose findings CP-GPU-002/005 read):
+ *   CP-GPU-001 slow_gpu_operations  an operation longer than slow_gpu_op_s;
+ *   CP-GPU-002 gpu_utilization      low utilization while a loader stalls;
+ *   CP-GPU-003 gpu_synchronization  frequent or costly host syncs;
+ *   CP-GPU-004 gpu_memory           peak GPU memory > 90% of the device;
+ *   CP-GPU-005 gpu_utilization      low utilization, low memory: larger batch.
+ *
  * Ranking.  saving_s is an upper bound of the time a fix would save: the
  * time that would be gone if the named cause cost nothing.  A CP-PERF-001
  * finding is a container (an epoch scope contains the loop's waits and the

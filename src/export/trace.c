@@ -18,6 +18,8 @@
  * above any Linux thread id (pid_max <= 2^22). */
 #define TID_ITEMS 0x40000000u
 #define TID_LOADER_BASE 0x40000001u
+/* GPU tracks, one per (device, stream) of the kept GPU operations. */
+#define TID_GPU_BASE 0x50000000u
 
 typedef struct open_scope {
     uint32_t site;
@@ -50,8 +52,10 @@ typedef struct track {
     int64_t pid;
     uint64_t tid;
     uint32_t site;   /* names the track: loader site, or 0 */
-    int kind;        /* 0 thread, 1 items, 2 loader, 3 worker, 4 process counters only */
+    int kind;        /* 0 thread, 1 items, 2 loader, 3 worker, 4 process counters only, 5 GPU */
     int32_t worker;
+    int32_t gpu_device;  /* kind 5: CUDA device ordinal (-1 unknown) */
+    uint64_t gpu_stream; /* kind 5: CUstream value */
 } track;
 
 typedef struct tw {
@@ -175,7 +179,7 @@ static int add_track(tw *w, int64_t pid, uint64_t tid, int kind, uint32_t site, 
         w->tracks = nt;
         w->cap_tracks = ncap;
     }
-    w->tracks[w->ntracks++] = (track){pid, tid, site, kind, worker};
+    w->tracks[w->ntracks++] = (track){pid, tid, site, kind, worker, -1, 0};
     return 0;
 }
 
@@ -335,10 +339,12 @@ static int process_counter(tw *w, const cp_tl_event *e) {
     int64_t pid = e->thread ? (int64_t)e->thread : (int64_t)m->pid;
     if (add_track(w, pid, 0, 4, 0, pid == m->pid ? -1 : worker_of_pid(m, pid)) != 0)
         return -1;
-    begin_event(w, 'C', "memory");
+    const cp_msite *si = cp_model_site(m, e->site);
+    int gpu = si && (strncmp(si->name, "gpu", 3) == 0 || strncmp(si->name, "GPU", 3) == 0);
+    begin_event(w, 'C', gpu ? "gpu" : "memory"); /* NVML readings are named gpu... */
     put_site_name(w, e->site);
     put_pid_tid_ts(w, pid, 0, e->tick);
-    cp_strbuf_puts(w->out, ",\"args\":{\"bytes\":");
+    cp_strbuf_puts(w->out, gpu ? ",\"args\":{\"value\":" : ",\"args\":{\"bytes\":");
     put_i64(w->out, e->value);
     cp_strbuf_puts(w->out, "}}");
     return w->oom || !cp_strbuf_ok(w->out) ? -1 : 0;
@@ -599,6 +605,69 @@ static int sample_events(tw *w) {
     return 0;
 }
 
+
+/* ---- GPU operations: spans on a track per (device, stream) ---------------- */
+
+/* Where a kept GPU operation starts on the trace: its device start when
+ * known, else its host start. */
+static uint64_t gpu_start(const cp_mgpu_span *s) {
+    return s->device_start_ns ? s->device_start_ns : s->host_start_ns;
+}
+
+static uint64_t gpu_dur(const cp_mgpu_span *s) {
+    if (s->timed)
+        return s->device_ns;
+    return s->host_end_ns > s->host_start_ns ? s->host_end_ns - s->host_start_ns : 0;
+}
+
+/* The track of (pid, device, stream), made on first use; 0 on OOM. */
+static uint64_t gpu_tid(tw *w, int64_t pid, int32_t device, uint64_t stream, uint32_t *ngpu) {
+    for (uint32_t i = 0; i < w->ntracks; i++) {
+        const track *t = &w->tracks[i];
+        if (t->kind == 5 && t->pid == pid && t->gpu_device == device && t->gpu_stream == stream)
+            return t->tid;
+    }
+    uint64_t tid = TID_GPU_BASE + (*ngpu)++;
+    if (add_track(w, pid, tid, 5, 0, -1) != 0)
+        return 0;
+    w->tracks[w->ntracks - 1].gpu_device = device;
+    w->tracks[w->ntracks - 1].gpu_stream = stream;
+    return tid;
+}
+
+static int gpu_events(tw *w) {
+    const cp_model *m = w->m;
+    const cp_mgpu *g = &m->gpu;
+    uint32_t ngpu = 0;
+    for (uint32_t i = 0; i < g->nspans; i++) {
+        const cp_mgpu_span *s = &g->spans[i];
+        int64_t pid = s->pid ? s->pid : m->pid;
+        uint64_t tid = gpu_tid(w, pid, s->device, s->stream, &ngpu);
+        if (!tid)
+            return -1;
+        cp_strbuf *sb = w->out;
+        begin_event(w, 'X', "gpu");
+        put_site_name(w, s->site);
+        put_pid_tid_ts(w, pid, tid, gpu_start(s));
+        put_dur(w, gpu_dur(s));
+        cp_strbuf_puts(sb, ",\"args\":{\"device_ms\":");
+        if (s->timed)
+            put_ms(sb, s->device_ns);
+        else
+            cp_strbuf_puts(sb, "null");
+        cp_strbuf_puts(sb, ",\"host_ms\":");
+        put_ms(sb, s->host_end_ns > s->host_start_ns ? s->host_end_ns - s->host_start_ns : 0);
+        cp_strbuf_puts(sb, ",\"memory_delta\":");
+        put_i64(sb, s->mem_delta);
+        cp_strbuf_puts(sb, ",\"host_tid\":");
+        put_u64(sb, s->os_tid);
+        cp_strbuf_puts(sb, "}}");
+        if (w->oom || !cp_strbuf_ok(sb))
+            return -1;
+    }
+    return 0;
+}
+
 static void meta_event(tw *w, const char *what, int64_t pid, uint64_t tid, const char *name) {
     cp_strbuf *sb = w->out;
     cp_strbuf_puts(sb, w->first ? "\n{\"ph\":\"M\",\"name\":\"" : ",\n{\"ph\":\"M\",\"name\":\"");
@@ -651,6 +720,13 @@ static void metadata(tw *w) {
         case 3:
             snprintf(name, sizeof name, "item loads");
             break;
+        case 5:
+            if (t->gpu_device >= 0)
+                snprintf(name, sizeof name, "GPU %d stream 0x%" PRIx64, (int)t->gpu_device,
+                         t->gpu_stream);
+            else
+                snprintf(name, sizeof name, "GPU stream 0x%" PRIx64, t->gpu_stream);
+            break;
         default:
             snprintf(name, sizeof name, "thread %" PRIu64, t->tid);
             break;
@@ -686,6 +762,9 @@ int cp_export_trace(const cp_model *m, cp_strbuf *out) {
     for (uint32_t i = 0; i < m->samp.ntimeline; i++)
         if (m->samp.timeline[i].t_ns < w.t0)
             w.t0 = m->samp.timeline[i].t_ns;
+    for (uint32_t i = 0; i < m->gpu.nspans; i++)
+        if (gpu_start(&m->gpu.spans[i]) < w.t0)
+            w.t0 = gpu_start(&m->gpu.spans[i]);
     if (w.t0 == UINT64_MAX)
         w.t0 = 0;
     for (uint32_t i = 0; i < m->ntimeline; i++)
@@ -698,7 +777,8 @@ int cp_export_trace(const cp_model *m, cp_strbuf *out) {
     if (timeline_events(&w, m->timeline, m->ntimeline, ST_SCOPES, 0) != 0 ||
         timeline_events(&w, m->timeline_traced, m->ntimeline_traced, ST_TRACED,
                         m->timeline_traced_seam) != 0 ||
-        close_open(&w) != 0 || record_events(&w) != 0 || sample_events(&w) != 0)
+        close_open(&w) != 0 || record_events(&w) != 0 || sample_events(&w) != 0 ||
+        gpu_events(&w) != 0)
         goto out;
     /* a trace with no events still names its process */
     if (w.ntracks == 0 && add_track(&w, m->pid, (uint64_t)(uint32_t)m->pid, 0, 0, -1) != 0)
@@ -747,6 +827,10 @@ int cp_export_trace(const cp_model *m, cp_strbuf *out) {
     put_u64(out, m->samp.timeline_dropped);
     cp_strbuf_puts(out, ",\"samples_cap\":");
     put_u64(out, m->cfg.max_samples);
+    cp_strbuf_puts(out, ",\"gpu_operations\":");
+    put_u64(out, m->gpu.nspans);
+    cp_strbuf_puts(out, ",\"gpu_operations_dropped\":");
+    put_u64(out, m->gpu.ops_dropped);
     cp_strbuf_puts(out, ",\"events_written\":");
     put_u64(out, w.events);
     cp_strbuf_puts(out, ",\"policy\":\"timeline: first and last events of timeline_cap; traced "

@@ -383,6 +383,8 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
     uint32_t *pos = NULL;
     cp_mdata data;
     memset(&data, 0, sizeof data);
+    cp_mgpu gpu; /* the merged GPU section, committed with the rest */
+    memset(&gpu, 0, sizeof gpu);
 
     /* Sites: src index -> dst index, re-interned by (name, file, line, kind). */
     uint32_t *smap = calloc(src->sites.n ? src->sites.n : 1, sizeof *smap);
@@ -453,6 +455,9 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
 
     if (data_merge(&data, &dst->data, &src->data, smap, src->sites.n, worker_tag, &approx) != 0)
         goto out;
+    if (cp_mgpu_merge_new(&gpu, &dst->gpu, &src->gpu, smap, src->sites.n, dst->cfg.gpu_max_ops,
+                          dst->cfg.max_samples) != 0)
+        goto out;
     /* The memory section merges last: on success it has changed dst, and
      * nothing after it fails. */
     if (cp_mmem_merge(&dst->mem, &src->mem, smap) != 0)
@@ -460,8 +465,7 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
     /* Then the sections of later instruments (each leaves its own part of
      * dst unchanged when it fails). */
     if (cp_msamp_merge(&dst->samp, &src->samp, smap, worker_tag, dst->cfg.max_samples) != 0 ||
-        cp_mlines_merge(&dst->lines, &src->lines, smap) != 0 ||
-        cp_mgpu_merge(&dst->gpu, &src->gpu, smap) != 0)
+        cp_mlines_merge(&dst->lines, &src->lines, smap) != 0)
         goto out;
 
     /* Commit: nothing below fails. */
@@ -480,6 +484,9 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
     data_free(&dst->data);
     dst->data = data;
     memset(&data, 0, sizeof data);
+    cp_mgpu_free(&dst->gpu);
+    dst->gpu = gpu;
+    memset(&gpu, 0, sizeof gpu);
 
     if (src->start_unix_ns && (!dst->start_unix_ns || src->start_unix_ns < dst->start_unix_ns))
         dst->start_unix_ns = src->start_unix_ns;
@@ -509,6 +516,7 @@ int cp_model_merge(cp_model *dst, const cp_model *src, int32_t worker_tag) {
 
 out:
     data_free(&data);
+    cp_mgpu_free(&gpu);
     free(smap);
     free(pos);
     free(nodes);

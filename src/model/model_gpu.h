@@ -162,7 +162,32 @@ typedef struct cp_mgpu {
 } cp_mgpu;
 
 void cp_mgpu_free(cp_mgpu *g);
-/* Folds src into dst (sites through smap).  Returns 0 or -1 on OOM. */
-int cp_mgpu_merge(cp_mgpu *dst, const cp_mgpu *src, const uint32_t *smap);
+/* Folds src into dst (a worker's model into the parent's; sites through
+ * smap, nsmap entries: a src site outside it becomes 0):
+ *  - ops by site: counts, times, memory sums exact; min/max exact; streams
+ *    the larger of the two (a lower bound), threads summed; re-sorted
+ *    largest time first (device time when timed, else host);
+ *  - spans appended in host start order, bounded by max_ops (the first and
+ *    the most recent halves; the rest counted in ops_dropped);
+ *  - slow lists merged slowest first, at most CP_GPU_MAX_SLOW;
+ *  - syncs summed by (site, line, kind), max exact, largest blocked time
+ *    first, at most CP_GPU_MAX_SYNC_SITES (the rest counted in
+ *    syncs_dropped);
+ *  - devices by index: sample counts summed, means weighted by samples,
+ *    maxima exact, idle samples summed, longest idle the larger;
+ *  - samples merged in time order, bounded by max_samples (first and most
+ *    recent halves; the rest counted in samples_dropped);
+ *  - idle gaps, busy time and the drop counters summed, the longest gap
+ *    and span_ns the larger; enabled/available or-ed; dst's libraries,
+ *    reason and sync source kept unless dst has none.
+ * Returns 0, or -1 on OOM with dst unchanged. */
+int cp_mgpu_merge(cp_mgpu *dst, const cp_mgpu *src, const uint32_t *smap, uint32_t nsmap,
+                  uint32_t max_ops, uint32_t max_samples);
+/* The same without touching dst: *out receives the merged section (all
+ * new memory; free it with cp_mgpu_free, or move it into the model), so
+ * cp_model_merge can commit it with the other sections.  On OOM returns -1
+ * and *out is empty. */
+int cp_mgpu_merge_new(cp_mgpu *out, const cp_mgpu *dst, const cp_mgpu *src, const uint32_t *smap,
+                      uint32_t nsmap, uint32_t max_ops, uint32_t max_samples);
 
 #endif /* CP_MODEL_GPU_H */

@@ -1353,9 +1353,326 @@ static int read_lines(rd *r, const cp_jval *v) {
 
 /* ---- the gpu section (schema v4; the "gpuviews" engineer) ---- */
 
+#include "report/report_gpu.h"
+
+/* Read bounds: past them entries are ignored and counted in gpu.dropped
+ * (operations, sync_sites); devices past the bound are ignored. */
+#define GPU_READ_MAX_OPS 4096u
+#define GPU_READ_MAX_DEVICES 64u
+
+/* Milliseconds (a non-negative finite number below 2^64 ns) as ns. */
+static int gpu_get_ms(rd *r, const cp_jval *obj, const char *key, uint64_t *out) {
+    const cp_jval *v = member(obj, key);
+    if (!v)
+        return 0;
+    double d;
+    if (cp_jsonr_double(v, &d) == 0 && isfinite(d) && d >= 0 &&
+        d * 1e6 + 0.5 < 18446744073709551616.0) { /* 2^64 */
+        *out = (uint64_t)(d * 1e6 + 0.5);
+        return 0;
+    }
+    size_t o = enter_key(r, key);
+    int rc = v->type == CP_JNUMBER
+                 ? bad(r, "expected a non-negative number of milliseconds below 2^64 ns, got %.40s",
+                       v->u.str)
+                 : bad(r, "expected a number of milliseconds, got %s", got(v));
+    leave(r, o);
+    return rc;
+}
+
+/* A name member parsed by `parse` into *out (absent or null: unchanged). */
+static int gpu_get_enum(rd *r, const cp_jval *obj, const char *key, int (*parse)(const char *),
+                        const char *allowed, int *out) {
+    int ok = 1;
+    const char *s = get_str(r, obj, key, &ok);
+    if (!ok)
+        return -1;
+    if (!s)
+        return 0;
+    int x = parse(s);
+    if (x < 0) {
+        size_t o = enter_key(r, key);
+        bad(r, "expected one of %s; got \"%.40s\"", allowed, s);
+        leave(r, o);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int gpu_read_lib(rd *r, const cp_jval *libs, const char *key, cp_mgpu_lib *l) {
+    const cp_jval *v;
+    if (get_object(r, libs, key, &v) != 0)
+        return -1;
+    if (!v)
+        return 0;
+    size_t o = enter_key(r, key);
+    if (gpu_get_enum(r, v, "status", cp_report_gpu_lib_status_parse,
+                     "ok, not_found, too_old, init_failed, no_context, disabled, not_tried",
+                     &l->status) ||
+        get_field(r, v, "path", l->path, sizeof l->path) ||
+        get_i32(r, v, "version", &l->version) ||
+        get_field(r, v, "reason", l->reason, sizeof l->reason))
+        return -1;
+    leave(r, o);
+    return 0;
+}
+
+static int gpu_read_ops(rd *r, const cp_jval *arr) {
+    cp_mgpu *g = &r->m->gpu;
+    if (!arr)
+        return 0;
+    uint32_t n = arr->len < GPU_READ_MAX_OPS ? arr->len : GPU_READ_MAX_OPS;
+    g->ops_dropped += arr->len - n;
+    g->ops = calloc((size_t)n + 1, sizeof *g->ops);
+    if (!g->ops)
+        return nomem(r);
+    for (uint32_t i = 0; i < n; i++) {
+        const cp_jval *v = &arr->u.kids[i];
+        size_t o = enter_key(r, "operations");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "an operation object {context, file, line, calls, ...}"))
+            return -1;
+        cp_mgpu_op *op = &g->ops[g->nops];
+        memset(op, 0, sizeof *op);
+        uint16_t kind = CODEPROF_SITE_GPU;
+        if (member(v, "kind") && parse_kind(r, v, &kind) != 0)
+            return -1;
+        op->site = site_of_object(r, v, "context", kind, 0);
+        uint64_t total = 0, mn = 0, mx = 0;
+        if (!op->site || get_u64(r, v, "calls", &op->calls) || get_u64(r, v, "timed", &op->timed) ||
+            gpu_get_ms(r, v, "total_time_ms", &total) || gpu_get_ms(r, v, "min_time_ms", &mn) ||
+            gpu_get_ms(r, v, "max_time_ms", &mx) || gpu_get_ms(r, v, "host_time_ms", &op->host_ns) ||
+            gpu_get_ms(r, v, "host_max_ms", &op->host_max_ns) ||
+            get_i64(r, v, "memory_delta", &op->mem_delta_sum) ||
+            get_i64(r, v, "max_memory_delta", &op->mem_delta_max) ||
+            get_u64(r, v, "peak_memory", &op->mem_peak) ||
+            get_i64(r, v, "reserved_delta", &op->reserved_delta_sum) ||
+            get_u64(r, v, "reserved_peak", &op->reserved_peak) ||
+            get_u64(r, v, "memory_measured", &op->mem_count) ||
+            gpu_get_enum(r, v, "memory_source", cp_report_gpu_mem_source_parse,
+                         "none, torch, driver", &op->mem_source) ||
+            get_u32(r, v, "streams", &op->streams) || get_u32(r, v, "threads", &op->threads) ||
+            get_u64(r, v, "slow", &op->slow))
+            return -1;
+        if (op->timed > op->calls)
+            return bad(r, "expected timed <= calls, got %llu > %llu",
+                       (unsigned long long)op->timed, (unsigned long long)op->calls);
+        if (op->timed) {
+            op->device_ns = total;
+            op->device_min_ns = mn;
+            op->device_max_ns = mx;
+        } else if (!member(v, "host_max_ms")) {
+            op->host_max_ns = mx;
+        }
+        for (uint32_t k = 0; k < g->nops; k++)
+            if (g->ops[k].site == op->site)
+                return bad(r, "expected one entry per operation, got a second \"%.60s\"",
+                           cp_model_site(r->m, op->site) ? cp_model_site(r->m, op->site)->name
+                                                         : "?");
+        g->nops++;
+        leave(r, o);
+    }
+    return 0;
+}
+
+/* The site of an operation named `name` (read from the operations list),
+ * else a new GPU site of that name; 0 on OOM. */
+static uint32_t gpu_op_site(rd *r, const char *name) {
+    const cp_mgpu *g = &r->m->gpu;
+    for (uint32_t k = 0; k < g->nops; k++) {
+        const cp_msite *si = cp_model_site(r->m, g->ops[k].site);
+        if (si && strcmp(si->name, name) == 0)
+            return g->ops[k].site;
+    }
+    uint32_t id = cp_model_intern_site(r->m, name, "", 0, CODEPROF_SITE_GPU);
+    if (!id)
+        nomem(r);
+    return id;
+}
+
+static int gpu_read_slow(rd *r, const cp_jval *arr) {
+    cp_mgpu *g = &r->m->gpu;
+    if (!arr)
+        return 0;
+    uint32_t n = arr->len < CP_GPU_MAX_SLOW ? arr->len : CP_GPU_MAX_SLOW;
+    g->slow = calloc((size_t)n + 1, sizeof *g->slow);
+    if (!g->slow)
+        return nomem(r);
+    for (uint32_t i = 0; i < n; i++) {
+        const cp_jval *v = &arr->u.kids[i];
+        size_t o = enter_key(r, "slow_gpu_operations");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a slow operation object {context, elapsed_time_ms, ...}"))
+            return -1;
+        cp_mgpu_span *s = &g->slow[g->nslow];
+        memset(s, 0, sizeof *s);
+        int ok = 1, timed = 1;
+        const char *name = get_str(r, v, "context", &ok);
+        uint64_t elapsed = 0, host = 0;
+        s->device = -1;
+        if (!ok || gpu_get_ms(r, v, "elapsed_time_ms", &elapsed) ||
+            gpu_get_ms(r, v, "host_time_ms", &host) || get_u64(r, v, "stream", &s->stream) ||
+            get_i32(r, v, "device", &s->device) || get_ns(r, v, "t_s", &s->host_start_ns, NULL) ||
+            get_bool(r, v, "timed", &timed) || get_i64(r, v, "memory_delta", &s->mem_delta))
+            return -1;
+        s->site = gpu_op_site(r, name ? name : "?");
+        if (!s->site)
+            return -1;
+        if (s->host_start_ns + host < s->host_start_ns)
+            return bad(r, "expected t_s + host_time_ms below 2^64 ns");
+        s->host_end_ns = s->host_start_ns + host;
+        s->timed = timed != 0;
+        if (s->timed)
+            s->device_ns = elapsed;
+        g->nslow++;
+        leave(r, o);
+    }
+    return 0;
+}
+
+static int gpu_read_sync(rd *r, const cp_jval *sync) {
+    cp_mgpu *g = &r->m->gpu;
+    if (!sync)
+        return 0;
+    size_t o = enter_key(r, "synchronization");
+    const cp_jval *arr;
+    if (gpu_get_enum(r, sync, "source", cp_report_gpu_sync_source_parse, "none, cupti, fallback",
+                     &g->sync_source) ||
+        get_array(r, sync, "points", &arr))
+        return -1;
+    uint32_t n = arr ? (arr->len < CP_GPU_MAX_SYNC_SITES ? arr->len : CP_GPU_MAX_SYNC_SITES) : 0;
+    if (arr)
+        g->syncs_dropped += arr->len - n;
+    g->syncs = calloc((size_t)n + 1, sizeof *g->syncs);
+    if (!g->syncs)
+        return nomem(r);
+    for (uint32_t i = 0; i < n; i++) {
+        const cp_jval *v = &arr->u.kids[i];
+        size_t k = enter_key(r, "points");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a sync point object {function, file, line, kind, ...}"))
+            return -1;
+        cp_mgpu_sync *y = &g->syncs[g->nsyncs];
+        memset(y, 0, sizeof *y);
+        int ok = 1, kind = CP_GPU_SYNC_OTHER;
+        const char *fn = get_str(r, v, "function", &ok);
+        const char *file = get_str(r, v, "file", &ok);
+        if (!ok || get_u32(r, v, "line", &y->line) ||
+            gpu_get_enum(r, v, "kind", cp_report_gpu_sync_kind_parse,
+                         "device, stream, event, memcpy, other", &kind) ||
+            get_u64(r, v, "count", &y->count) || gpu_get_ms(r, v, "blocked_ms", &y->blocked_ns) ||
+            gpu_get_ms(r, v, "max_ms", &y->max_ns))
+            return -1;
+        y->kind = (uint32_t)kind;
+        if (fn) {
+            y->site = cp_model_intern_site(r->m, fn, file ? file : "", 0, CODEPROF_SITE_PYTHON);
+            if (!y->site)
+                return nomem(r);
+        }
+        for (uint32_t j = 0; j < g->nsyncs; j++)
+            if (g->syncs[j].site == y->site && g->syncs[j].line == y->line &&
+                g->syncs[j].kind == y->kind)
+                return bad(r, "expected one entry per (function, file, line, kind), got a "
+                              "second one");
+        g->nsyncs++;
+        leave(r, k);
+    }
+    leave(r, o);
+    return 0;
+}
+
+static int gpu_read_util(rd *r, const cp_jval *u) {
+    cp_mgpu *g = &r->m->gpu;
+    if (!u)
+        return 0;
+    size_t o = enter_key(r, "utilization");
+    const cp_jval *arr;
+    if (get_array(r, u, "devices", &arr) || gpu_get_ms(r, u, "idle_gap_ms", &g->idle_gap_ns) ||
+        gpu_get_ms(r, u, "idle_gap_max_ms", &g->idle_gap_max_ns) ||
+        get_u64(r, u, "idle_gaps", &g->idle_gaps) || gpu_get_ms(r, u, "busy_ms", &g->busy_ns) ||
+        gpu_get_ms(r, u, "span_ms", &g->span_ns) ||
+        get_ns(r, u, "sampler_cpu_s", &g->sampler_cpu_ns, NULL))
+        return -1;
+    uint32_t n = arr ? (arr->len < GPU_READ_MAX_DEVICES ? arr->len : GPU_READ_MAX_DEVICES) : 0;
+    g->devices = calloc((size_t)n + 1, sizeof *g->devices);
+    if (!g->devices)
+        return nomem(r);
+    for (uint32_t i = 0; i < n; i++) {
+        const cp_jval *v = &arr->u.kids[i];
+        size_t k = enter_key(r, "devices");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a device object {index, name, samples, util_mean, ...}"))
+            return -1;
+        cp_mgpu_device *d = &g->devices[g->ndevices];
+        memset(d, 0, sizeof *d);
+        if (get_i32(r, v, "index", &d->index) || get_field(r, v, "name", d->name, sizeof d->name) ||
+            get_u64(r, v, "memory_total", &d->mem_total) || get_u64(r, v, "samples", &d->samples) ||
+            get_double(r, v, "util_mean", &d->util_mean) ||
+            get_double(r, v, "util_max", &d->util_max) ||
+            get_double(r, v, "mem_util_mean", &d->mem_util_mean) ||
+            get_u64(r, v, "memory_used_mean", &d->mem_used_mean) ||
+            get_u64(r, v, "memory_used_max", &d->mem_used_max) ||
+            get_double(r, v, "power_mean_w", &d->power_mean_w) ||
+            get_double(r, v, "power_max_w", &d->power_max_w) ||
+            get_double(r, v, "temperature_max_c", &d->temp_max_c) ||
+            get_double(r, v, "sm_clock_mean_mhz", &d->sm_clock_mean_mhz) ||
+            get_u64(r, v, "idle_samples", &d->idle_samples) ||
+            get_ns(r, v, "longest_idle_s", &d->longest_idle_ns, NULL))
+            return -1;
+        for (uint32_t j = 0; j < g->ndevices; j++)
+            if (g->devices[j].index == d->index)
+                return bad(r, "expected one entry per device index, got a second %d",
+                           (int)d->index);
+        g->ndevices++;
+        leave(r, k);
+    }
+    leave(r, o);
+    return 0;
+}
+
 static int read_gpu(rd *r, const cp_jval *v) {
-    (void)r;
-    (void)v;
+    if (!v)
+        return 0;
+    cp_mgpu *g = &r->m->gpu;
+    size_t o = enter_key(r, "gpu");
+    const cp_jval *libs, *slow, *mem, *ops, *sync, *util, *dropped;
+    if (get_bool(r, v, "enabled", &g->enabled) || get_bool(r, v, "available", &g->available) ||
+        get_field(r, v, "reason", g->reason, sizeof g->reason) ||
+        get_object(r, v, "libraries", &libs) || get_array(r, v, "slow_gpu_operations", &slow) ||
+        get_object(r, v, "memory_statistics", &mem) || get_array(r, v, "operations", &ops) ||
+        get_object(r, v, "synchronization", &sync) || get_object(r, v, "utilization", &util) ||
+        get_object(r, v, "dropped", &dropped))
+        return -1;
+    if (libs) {
+        size_t k = enter_key(r, "libraries");
+        if (gpu_read_lib(r, libs, "driver", &g->driver) || gpu_read_lib(r, libs, "nvml", &g->nvml) ||
+            gpu_read_lib(r, libs, "cupti", &g->cupti))
+            return -1;
+        leave(r, k);
+    }
+    if (mem) {
+        size_t k = enter_key(r, "memory_statistics");
+        if (get_u64(r, mem, "device_total", &g->device_mem_total))
+            return -1;
+        leave(r, k);
+    }
+    if (dropped) {
+        size_t k = enter_key(r, "dropped");
+        if (get_u64(r, dropped, "operations", &g->ops_dropped) ||
+            get_u64(r, dropped, "unresolved", &g->ops_unresolved) ||
+            get_u64(r, dropped, "host_only", &g->ops_host_only) ||
+            get_u64(r, dropped, "sync_sites", &g->syncs_dropped) ||
+            get_u64(r, dropped, "samples", &g->samples_dropped))
+            return -1;
+        leave(r, k);
+    }
+    /* the figures of gpu_statistics and memory_statistics are sums over the
+     * operations: the writer derives them again */
+    if (gpu_read_ops(r, ops) || gpu_read_slow(r, slow) || gpu_read_sync(r, sync) ||
+        gpu_read_util(r, util))
+        return -1;
+    leave(r, o);
     return 0;
 }
 

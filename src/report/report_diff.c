@@ -1,6 +1,7 @@
 /* report_diff.c -- two models compared (report_diff.h).  The comparison is
  * built once as rows of (A, B) pairs, then written as text or JSON. */
 #include "report/report_diff.h"
+#include "report/report_diff_gpu.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -795,6 +796,7 @@ int cp_report_diff_text(const cp_model *a, const cp_model *b, const char *name_a
         }
     }
     text_memory(out, &d);
+    cp_report_diff_gpu_text(a, b, out);
     text_finding_list(out, &d, "Findings that appeared in B", 0);
     text_finding_list(out, &d, "Findings that disappeared in B", 1);
     text_finding_list(out, &d, "Findings in both", 2);
@@ -1014,6 +1016,7 @@ int cp_report_diff_json(const cp_model *a, const cp_model *b, const char *name_a
         cp_jsonw_end_array(&w);
     }
     json_memory(&w, &d);
+    cp_report_diff_gpu_json(a, b, &w);
     cp_jsonw_key(&w, "findings");
     cp_jsonw_begin_object(&w);
     json_findings(&w, &d, "appeared", 0);

@@ -3,7 +3,7 @@
 
 The seeds are committed; this script documents how they were made and
 rewrites them when the report schema changes (docs/report-schema.md,
-version 3; the seeds without a memory section stay version 2, which the
+version 4; the seeds without a memory section stay version 2, which the
 reader still reads).  Hand-made seeds cover each section and the reader's error
 paths; with code_profiler importable (an installed build) it also saves a
 small real report ("real_small.json")."""
@@ -117,6 +117,58 @@ def deep(levels):
                                "call_tree": [{"thread": 0, "children": [node]}]})
 
 
+# A version 4 gpu section (docs/report-schema.md, "gpu").
+GPU_LIB = {"status": "ok", "path": "libcuda.so.1", "version": 12040, "reason": None}
+GPU = {
+    "enabled": True, "available": True, "reason": None,
+    "libraries": {"driver": GPU_LIB,
+                  "nvml": dict(GPU_LIB, path="libnvidia-ml.so.1", version=12550),
+                  "cupti": {"status": "not_found", "path": "libcupti.so", "version": 0,
+                            "reason": "libcupti.so: cannot open shared object file"}},
+    "gpu_statistics": {"total_time_ms": 2650, "avg_time_ms": 22.08, "operations": 120,
+                       "timed_operations": 120, "host_time_ms": 340, "max_time_ms": 400,
+                       "timing": "device"},
+    "slow_gpu_operations": [{"context": "model_forward", "elapsed_time_ms": 400,
+                             "host_time_ms": 200.001, "stream": 32512, "device": 0,
+                             "t_s": 1.0, "timed": True, "memory_delta": 0}],
+    "memory_statistics": {"total_memory_delta": 39845888, "avg_memory_delta": 332049.07,
+                          "peak_memory": 3145728000, "reserved_delta": 67108864,
+                          "source": "torch", "device_total": 16777216000,
+                          "measured_operations": 120},
+    "operations": [{"context": "model_forward", "file": "train.py", "line": 40, "kind": "gpu",
+                    "calls": 20, "timed": 20, "total_time_ms": 2500, "avg_time_ms": 125,
+                    "min_time_ms": 50, "max_time_ms": 400, "host_time_ms": 300,
+                    "host_max_ms": 15.001, "memory_delta": 41943040,
+                    "avg_memory_delta": 2097152, "max_memory_delta": 8388608,
+                    "peak_memory": 3145728000, "reserved_delta": 67108864,
+                    "reserved_peak": 3670016000, "memory_measured": 20,
+                    "memory_source": "torch", "streams": 2, "threads": 1, "slow": 5},
+                   {"context": "host_only", "file": None, "line": 0, "kind": "gpu",
+                    "calls": 3, "timed": 0, "total_time_ms": 7, "avg_time_ms": 2.33,
+                    "min_time_ms": None, "max_time_ms": 3.3, "host_time_ms": 7,
+                    "host_max_ms": 3.3, "memory_delta": 0, "avg_memory_delta": 0,
+                    "max_memory_delta": 0, "peak_memory": 0, "reserved_delta": 0,
+                    "reserved_peak": 0, "memory_measured": 0, "memory_source": "none",
+                    "streams": 1, "threads": 1, "slow": 0}],
+    "synchronization": {"source": "fallback", "count": 520, "total_blocked_ms": 940,
+                        "points": [{"function": "train_step", "file": "train.py", "line": 66,
+                                    "kind": "memcpy", "count": 500, "blocked_ms": 900,
+                                    "max_ms": 1.8},
+                                   {"function": None, "file": None, "line": 0,
+                                    "kind": "other", "count": 2, "blocked_ms": 0.001,
+                                    "max_ms": 0.0005}]},
+    "utilization": {"devices": [{"index": 0, "name": "Fake H100", "memory_total": 16777216000,
+                                 "samples": 100, "util_mean": 35.5, "util_max": 53.25,
+                                 "mem_util_mean": 17.75, "memory_used_mean": 2097152000,
+                                 "memory_used_max": 4194304000, "power_mean_w": 150.5,
+                                 "power_max_w": 280, "temperature_max_c": 71,
+                                 "sm_clock_mean_mhz": 1410, "idle_samples": 10,
+                                 "longest_idle_s": 0.3}],
+                    "idle_gap_ms": 120, "idle_gap_max_ms": 80, "idle_gaps": 4,
+                    "busy_ms": 2650, "span_ms": 5000, "sampler_cpu_s": 0.012345678},
+    "dropped": {"operations": 3, "unresolved": 1, "host_only": 0, "sync_sites": 0,
+                "samples": 0}}
+
 SEEDS = {
     "minimal.json": report(),
     "full.json": report(meta=META, config={"flags": 3, "percentiles": False},
@@ -134,6 +186,12 @@ SEEDS = {
                           findings=FINDINGS),
     "memory_off.json": report(3, memory={"enabled": False, "mode": "off"}),
     "memory_bad_stack.json": report(3, memory={"stacks": [], "leaks": [{"stack": 3}]}),
+    "gpu.json": report(4, meta=META, performance=PERF, memory=MEMORY, gpu=GPU,
+                       findings=FINDINGS),
+    "gpu_off.json": report(4, gpu={"enabled": False}),
+    "gpu_bad.json": report(4, gpu={"operations": [GPU["operations"][0], GPU["operations"][0]],
+                                   "synchronization": {"points": [{"kind": "bogus"}]},
+                                   "slow_gpu_operations": [{"elapsed_time_ms": -1}]}),
 }
 
 
