@@ -18,8 +18,11 @@
  * What it keeps, all bounded:
  *  - per device summaries over every reading (exact, whatever was dropped):
  *    means and maxima, idle readings (utilization 0) and the longest run
- *    of consecutive idle readings, in ns (first to last idle reading of the
- *    run, plus one interval: each reading stands for one interval);
+ *    of consecutive idle readings, in ns.  NVML's utilization is the share
+ *    of the period since its previous reading, so an idle reading at t
+ *    stands for (previous reading, t]: a run lasts from the reading before
+ *    its first idle one (one interval before it, for the first reading) to
+ *    its last idle one;
  *  - the readings themselves (cp_mgpu_sample): the first half of
  *    cfg.max_samples, then a ring of the most recent half; readings pushed
  *    out of the ring are counted (m->gpu.samples_dropped);
@@ -78,7 +81,8 @@ typedef struct ns_dev {
     double util_sum, mem_util_sum, mem_sum, power_sum_mw, clock_sum;
     uint32_t util_max, power_max_mw, temp_max;
     uint64_t mem_max;
-    uint64_t idle_samples, idle_first_t, longest_idle_ns;
+    uint64_t idle_samples, idle_from_t, longest_idle_ns;
+    uint64_t last_t;     /* time of the previous reading; 0 none */
     int in_idle;
     uint64_t errors[CP_NVML_M_COUNT_];
     int warned[CP_NVML_M_COUNT_];
@@ -336,9 +340,11 @@ static void fold(cp_nvml_sampler *ns, ns_dev *d, const ns_read *rd, uint64_t t) 
             d->idle_samples++;
             if (!d->in_idle) {
                 d->in_idle = 1;
-                d->idle_first_t = t;
+                uint64_t prev = d->last_t ? d->last_t
+                                          : (t > ns->interval_ns ? t - ns->interval_ns : 0);
+                d->idle_from_t = prev < t ? prev : t;
             }
-            uint64_t run = (t - d->idle_first_t) + ns->interval_ns;
+            uint64_t run = t - d->idle_from_t;
             if (run > d->longest_idle_ns)
                 d->longest_idle_ns = run;
         } else {
@@ -376,6 +382,7 @@ static void fold(cp_nvml_sampler *ns, ns_dev *d, const ns_read *rd, uint64_t t) 
         d->clock_sum += rd->sm_mhz;
         put_counter(ns, t, d->site[CTR_CLOCK], rd->sm_mhz);
     }
+    d->last_t = t;
     sample_put(ns, &smp);
 }
 
