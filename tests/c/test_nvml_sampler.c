@@ -18,6 +18,8 @@
 
 #include "codeprof/codeprof.h"
 #include "core/event.h"
+#include "core/session.h"
+#include "core/warnings.h"
 #include "core/timeline.h"
 #include "gpu/nvml_sampler.h"
 #include "model/build.h"
@@ -195,6 +197,34 @@ static void test_missing_metric(void **state) {
     assert_int_equal(m->ntimeline, 2 * 4); /* util, memory, temperature, clock */
     cp_model_free(m);
     cp_nvml_sampler_free(ns);
+}
+
+/* A failing metric is said once per device and metric, in the session's
+ * warnings, naming the device, the metric and NVML's error. */
+static void test_missing_metric_warned_once(void **state) {
+    (void)state;
+    codeprof_config cfg;
+    codeprof_config_init(&cfg);
+    codeprof_session *s = NULL;
+    assert_int_equal(codeprof_session_new(&cfg, &s, NULL), CODEPROF_OK);
+    f_devices(2);
+    f_error(1, FK_POWER, 3 /* NVML_ERROR_NOT_SUPPORTED */);
+    cp_nvml_sampler *ns = cp_nvml_sampler_new(s, 3600.0, 100);
+    cp_nvml_sampler_use_api(ns, &api);
+    assert_int_equal(cp_nvml_sampler_start(ns), 0);
+    for (int k = 1; k <= 5; k++)
+        cp_nvml_sampler_tick(ns, (uint64_t)k * SEC);
+    cp_warning warn[8];
+    size_t nw = cp_session_warnings(s, warn, 8, NULL);
+    assert_int_equal(nw, 1);
+    assert_string_equal(warn[0].code, "gpu_metric_unavailable");
+    assert_non_null(strstr(warn[0].message, "gpu1 (Fake GPU 1)"));
+    assert_non_null(strstr(warn[0].message, "power"));
+    assert_non_null(strstr(warn[0].message, "Not Supported"));
+    assert_int_equal(cp_nvml_sampler_query_errors(ns, 1, CP_NVML_M_POWER), 5);
+    assert_int_equal(cp_nvml_sampler_query_errors(ns, 0, CP_NVML_M_POWER), 0);
+    cp_nvml_sampler_free(ns);
+    codeprof_session_free(s);
 }
 
 static void test_init_failure_reason(void **state) {
@@ -419,6 +449,7 @@ int main(void) {
         cmocka_unit_test_setup(test_exact_summaries_and_idle_runs, setup),
         cmocka_unit_test_setup(test_idle_from_start, setup),
         cmocka_unit_test_setup(test_missing_metric, setup),
+        cmocka_unit_test_setup(test_missing_metric_warned_once, setup),
         cmocka_unit_test_setup(test_init_failure_reason, setup),
         cmocka_unit_test_setup(test_old_library, setup),
         cmocka_unit_test_setup(test_no_device, setup),
