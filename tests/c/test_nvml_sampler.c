@@ -444,6 +444,36 @@ static void test_fork_child(void **state) {
     cp_nvml_sampler_free(ns);
 }
 
+/* Through the loader (gpu_lib.c), as a session uses it: the fake named by
+ * $CODEPROF_NVML_LIBRARY.  Skipped while the loader is main's placeholder
+ * (it loads nothing and says nothing). */
+static void test_through_the_loader(void **state) {
+    (void)state;
+    SEQ(0, FK_UTIL, 64);
+    setenv("CODEPROF_NVML_LIBRARY", getenv("CODEPROF_FAKE_NVML"), 1);
+    cp_gpu_lib_reset_for_tests();
+    int rc = cp_gpu_lib_nvml_init();
+    const cp_gpu_libs *L = cp_gpu_lib_get();
+    if (rc != 0 && L->nvml.status == CP_GPU_LIB_NOT_TRIED && !L->nvml.path[0] &&
+        !L->nvml.reason[0]) {
+        unsetenv("CODEPROF_NVML_LIBRARY");
+        skip();
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(L->nvml.status, CP_GPU_LIB_OK);
+    cp_nvml_sampler *ns = cp_nvml_sampler_new(NULL, 3600.0, 100);
+    assert_int_equal(cp_nvml_sampler_start(ns), 0);
+    cp_nvml_sampler_tick(ns, SEC);
+    cp_model *m = new_model();
+    cp_nvml_sampler_fill_model(ns, m);
+    assert_int_equal(m->gpu.ndevices, 1);
+    assert_true(m->gpu.devices[0].util_mean == 64.0);
+    cp_model_free(m);
+    cp_nvml_sampler_free(ns);
+    cp_gpu_lib_reset_for_tests();
+    unsetenv("CODEPROF_NVML_LIBRARY");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_exact_summaries_and_idle_runs, setup),
@@ -458,6 +488,7 @@ int main(void) {
         cmocka_unit_test_setup(test_counter_events, setup),
         cmocka_unit_test_setup(test_thread_samples_and_stop_is_prompt, setup),
         cmocka_unit_test_setup(test_fork_child, setup),
+        cmocka_unit_test_setup(test_through_the_loader, setup),
     };
     return cmocka_run_group_tests(tests, setup_all, NULL);
 }
