@@ -338,8 +338,13 @@ static void test_subscribe_failure_fallback(void **state) {
     cp_model_free(m);
     cp_gpu_sync_free(gs);
 
-    /* CUPTI not loaded at all (the loader's table says so): fallback */
+    /* CUPTI not loaded at all (the loader's table says so): fallback.  The
+     * loader is pointed at files that do not exist, so a machine with a
+     * real driver and CUPTI gives the same answer. */
     f_reset();
+    setenv("CODEPROF_CUDA_LIBRARY", "/nonexistent/libcuda.so.1", 1);
+    setenv("CODEPROF_CUPTI_LIBRARY", "/nonexistent/libcupti.so", 1);
+    cp_gpu_lib_reset_for_tests();
     gs = cp_gpu_sync_new(NULL);
     assert_int_equal(cp_gpu_sync_start(gs), CP_GPU_SYNC_SRC_FALLBACK);
     assert_non_null(strstr(cp_gpu_sync_reason(gs), "CUPTI not loaded"));
@@ -349,6 +354,9 @@ static void test_subscribe_failure_fallback(void **state) {
     assert_int_not_equal(m->gpu.cupti.status, CP_GPU_LIB_INIT_FAILED); /* the loader's word */
     cp_model_free(m);
     cp_gpu_sync_free(gs);
+    cp_gpu_lib_reset_for_tests();
+    unsetenv("CODEPROF_CUDA_LIBRARY");
+    unsetenv("CODEPROF_CUPTI_LIBRARY");
 
     /* never started: no source */
     gs = cp_gpu_sync_new(NULL);
