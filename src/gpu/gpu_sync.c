@@ -154,16 +154,22 @@ struct cp_gpu_sync {
     /* ---- the subscription (mu for changes; the callback reads) ---- */
     const cp_cupti_api *api;
     cp_cupti_subscriber sub;
-    _Atomic int active;
-    _Atomic int inflight;
+    int subscribed;          /* mu */
     _Atomic uint64_t disabled;
-    uint64_t epoch;
+    _Atomic uint64_t epoch;
 };
 
 /* One subscriber per process (CUPTI's rule, and ours). */
 static pthread_mutex_t owner_mu = PTHREAD_MUTEX_INITIALIZER;
 static cp_gpu_sync *owner_g;
 static _Atomic uint64_t epoch_g;
+/* The recorder callbacks may use (NULL: none), and the callbacks running.
+ * A callback counts itself in before it looks at anything, and uses its
+ * recorder only when that is still `active_g`; stop clears `active_g`,
+ * unsubscribes, then waits for `inflight_g` to drain: a callback that
+ * CUPTI delivers late never touches a recorder that is being freed. */
+static _Atomic(cp_gpu_sync *) active_g;
+static _Atomic int inflight_g;
 
 typedef struct sync_slot {
     uint64_t epoch;
@@ -259,11 +265,9 @@ void cp_gpu_sync_record(cp_gpu_sync *gs, uint32_t kind, uint32_t site, uint32_t 
 /* ---- CUPTI ---- */
 
 static void on_api(void *ud, int domain, uint32_t cbid, const void *cbdata) {
-    cp_gpu_sync *gs = ud;
-    if (!gs || !cbdata)
-        return;
-    atomic_fetch_add_explicit(&gs->inflight, 1, memory_order_acq_rel);
-    if (!atomic_load_explicit(&gs->active, memory_order_acquire))
+    atomic_fetch_add_explicit(&inflight_g, 1, memory_order_seq_cst);
+    cp_gpu_sync *gs = atomic_load_explicit(&active_g, memory_order_seq_cst);
+    if (!gs || gs != ud || !cbdata)
         goto out;
     const cp_cupti_cbdata *cd = cbdata;
     int kind = class_of(domain, cbid, cd->functionName);
@@ -274,8 +278,9 @@ static void on_api(void *ud, int domain, uint32_t cbid, const void *cbdata) {
         goto out;
     }
     sync_slot *sl = &slot_g;
-    if (sl->epoch != gs->epoch) {
-        sl->epoch = gs->epoch;
+    uint64_t ep = atomic_load_explicit(&gs->epoch, memory_order_relaxed);
+    if (sl->epoch != ep) {
+        sl->epoch = ep;
         sl->depth = 0;
     }
     if (cd->callbackSite == CP_CUPTI_API_ENTER) {
@@ -290,7 +295,7 @@ static void on_api(void *ud, int domain, uint32_t cbid, const void *cbdata) {
         cp_gpu_sync_record(gs, sl->kind, site, line, t1 > sl->t0 ? t1 - sl->t0 : 0);
     }
 out:
-    atomic_fetch_sub_explicit(&gs->inflight, 1, memory_order_acq_rel);
+    atomic_fetch_sub_explicit(&inflight_g, 1, memory_order_seq_cst);
 }
 
 static const char *cupti_err(const cp_cupti_api *api, cp_cupti_result r) {
@@ -304,7 +309,7 @@ int cp_gpu_sync_start(cp_gpu_sync *gs) {
     if (!gs)
         return CP_GPU_SYNC_SRC_NONE;
     pthread_mutex_lock(&gs->mu);
-    if (atomic_load(&gs->active)) {
+    if (gs->subscribed) {
         pthread_mutex_unlock(&gs->mu);
         return CP_GPU_SYNC_SRC_CUPTI;
     }
@@ -340,11 +345,11 @@ int cp_gpu_sync_start(cp_gpu_sync *gs) {
         goto done;
     }
     gs->api = api;
-    gs->epoch = atomic_fetch_add(&epoch_g, 1) + 1;
-    atomic_store(&gs->active, 1); /* before subscribing: callbacks may come at once */
+    atomic_store(&gs->epoch, atomic_fetch_add(&epoch_g, 1) + 1);
+    atomic_store(&active_g, gs); /* before subscribing: callbacks may come at once */
     cp_cupti_result r = api->cuptiSubscribe(&gs->sub, on_api, gs);
     if (r != 0) {
-        atomic_store(&gs->active, 0);
+        atomic_store(&active_g, NULL);
         pthread_mutex_unlock(&owner_mu);
         snprintf(gs->reason, sizeof gs->reason,
                  "cuptiSubscribe failed: %.80s (CUPTI error %d); CUPTI allows one subscriber "
@@ -356,7 +361,7 @@ int cp_gpu_sync_start(cp_gpu_sync *gs) {
     cp_cupti_result r1 = api->cuptiEnableDomain(1, gs->sub, CP_CUPTI_DOMAIN_DRIVER_API);
     cp_cupti_result r2 = api->cuptiEnableDomain(1, gs->sub, CP_CUPTI_DOMAIN_RUNTIME_API);
     if (r1 != 0 || r2 != 0) {
-        atomic_store(&gs->active, 0);
+        atomic_store(&active_g, NULL);
         api->cuptiUnsubscribe(gs->sub);
         pthread_mutex_unlock(&owner_mu);
         snprintf(gs->reason, sizeof gs->reason,
@@ -367,6 +372,7 @@ int cp_gpu_sync_start(cp_gpu_sync *gs) {
     }
     owner_g = gs;
     pthread_mutex_unlock(&owner_mu);
+    gs->subscribed = 1;
     gs->source = CP_GPU_SYNC_SRC_CUPTI;
 done:;
     int src = gs->source;
@@ -378,17 +384,19 @@ void cp_gpu_sync_stop(cp_gpu_sync *gs) {
     if (!gs)
         return;
     pthread_mutex_lock(&gs->mu);
-    if (!atomic_load(&gs->active)) {
+    if (!gs->subscribed) {
         pthread_mutex_unlock(&gs->mu);
         return;
     }
-    atomic_store(&gs->active, 0);
+    gs->subscribed = 0;
     const cp_cupti_api *api = gs->api;
     cp_cupti_subscriber sub = gs->sub;
     pthread_mutex_unlock(&gs->mu);
+    atomic_store(&active_g, NULL);
     api->cuptiUnsubscribe(sub);
-    /* callbacks already running finish (they record under mu: not held) */
-    for (int i = 0; i < 100000 && atomic_load(&gs->inflight) > 0; i++)
+    /* callbacks already running finish (they record under mu: not held);
+     * bounded, in case CUPTI never returns from one */
+    for (int i = 0; i < 1000000 && atomic_load(&inflight_g) > 0; i++)
         sched_yield();
     pthread_mutex_lock(&owner_mu);
     if (owner_g == gs)
@@ -427,8 +435,9 @@ void cp_gpu_sync_atfork_child(cp_gpu_sync *gs) {
     pthread_mutex_init(&owner_mu, NULL);
     if (owner_g == gs)
         owner_g = NULL;
-    atomic_store(&gs->active, 0);
-    atomic_store(&gs->inflight, 0);
+    atomic_store(&active_g, NULL);
+    atomic_store(&inflight_g, 0);
+    gs->subscribed = 0;
     gs->child = 1;
     gs->rows = NULL;
     gs->idx = NULL;

@@ -12,7 +12,8 @@
  *    a CUpti_CallbackData-shaped record; returns 1 when it was delivered;
  *  - fake_cupti_enabled(domain, cbid), fake_cupti_disable_calls(): which
  *    callbacks are on, and how many cuptiEnableCallback(0, ...) were made;
- *  - fake_cupti_set_subscribe_result(code): cuptiSubscribe fails.
+ *  - fake_cupti_set_subscribe_result(code): cuptiSubscribe fails;
+ *  - fake_cupti_fire_late(...): a callback delivered after unsubscribe.
  * The callback is called without the fake's lock held (a subscriber may
  * call cuptiEnableCallback from inside it, as the recorder does).
  */
@@ -58,6 +59,8 @@ static unsigned char cb_state[NDOMAINS][MAX_CBID];
 static _Atomic unsigned long disable_calls;
 static _Atomic unsigned long delivered;
 static int handle_token; /* the subscriber handle points here */
+static fake_cb last_cb;  /* the last subscriber's callback, kept after unsubscribe */
+static void *last_ud;
 
 FAKE_EXPORT void fake_cupti_reset(void) {
     pthread_mutex_lock(&mu);
@@ -127,6 +130,22 @@ FAKE_EXPORT int fake_cupti_fire(int domain, uint32_t cbid, const char *name, int
     return 1;
 }
 
+/* A callback CUPTI delivers late: to the last subscriber's callback, even
+ * after it unsubscribed (a call that was in flight on another thread). */
+FAKE_EXPORT void fake_cupti_fire_late(int domain, uint32_t cbid, const char *name, int site) {
+    pthread_mutex_lock(&mu);
+    fake_cb cb = last_cb;
+    void *ud = last_ud;
+    pthread_mutex_unlock(&mu);
+    if (!cb)
+        return;
+    fake_cbdata d;
+    memset(&d, 0, sizeof d);
+    d.callbackSite = site;
+    d.functionName = name;
+    cb(ud, domain, cbid, &d);
+}
+
 /* ---- CUPTI ---- */
 
 FAKE_EXPORT int cuptiGetVersion(uint32_t *v) {
@@ -147,6 +166,8 @@ FAKE_EXPORT int cuptiSubscribe(void **sub, fake_cb cb, void *ud) {
         subscribed = 1;
         callback = cb;
         userdata = ud;
+        last_cb = cb;
+        last_ud = ud;
         memset(domain_on, 0, sizeof domain_on);
         memset(cb_state, 0, sizeof cb_state);
         *sub = &handle_token;

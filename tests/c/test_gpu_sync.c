@@ -43,6 +43,7 @@ static int (*f_fire)(int, uint32_t, const char *, int);
 static int (*f_enabled)(int, uint32_t);
 static int (*f_subscribed)(void);
 static unsigned long (*f_disable_calls)(void);
+static void (*f_fire_late)(int, uint32_t, const char *, int);
 
 static _Atomic uint64_t fake_now;
 static uint64_t clock_fake(void) { return atomic_load(&fake_now); }
@@ -69,8 +70,9 @@ static int setup_all(void **state) {
     FX_SYM(lib, f_enabled, "fake_cupti_enabled");
     FX_SYM(lib, f_subscribed, "fake_cupti_subscribed");
     FX_SYM(lib, f_disable_calls, "fake_cupti_disable_calls");
+    FX_SYM(lib, f_fire_late, "fake_cupti_fire_late");
     cp_gpu_sync_set_where_fn(where_fake);
-    return f_reset && f_fire && f_enabled && f_subscribed && f_disable_calls && f_take ? 0 : -1;
+    return f_reset && f_fire && f_enabled && f_subscribed && f_disable_calls && f_take && f_fire_late ? 0 : -1;
 }
 
 static int setup(void **state) {
@@ -402,6 +404,23 @@ static void test_stop_and_restart(void **state) {
     cp_gpu_sync_free(gs);
 }
 
+/* A callback that arrives after stop (and after free: ASan would see a
+ * use after free) touches no recorder. */
+static void test_late_callback_after_stop(void **state) {
+    (void)state;
+    cp_gpu_sync *gs = subscribed();
+    call(RT, CB_RT_DEVSYNC, "cudaDeviceSynchronize", 5);
+    cp_gpu_sync_stop(gs);
+    f_fire_late(RT, CB_RT_DEVSYNC, "cudaDeviceSynchronize", ENTER);
+    f_fire_late(RT, CB_RT_DEVSYNC, "cudaDeviceSynchronize", EXIT);
+    f_fire_late(RT, CB_RT_LAUNCH, "cudaLaunchKernel", ENTER);
+    assert_int_equal(cp_gpu_sync_fingerprint(gs), 1);
+    assert_int_equal(f_disable_calls(), 0);
+    cp_gpu_sync_free(gs);
+    f_fire_late(RT, CB_RT_DEVSYNC, "cudaDeviceSynchronize", ENTER);
+    f_fire_late(RT, CB_RT_DEVSYNC, "cudaDeviceSynchronize", EXIT);
+}
+
 static void test_fork_child(void **state) {
     (void)state;
     cp_gpu_sync *gs = subscribed();
@@ -451,6 +470,7 @@ int main(void) {
         cmocka_unit_test_setup(test_subscribe_failure_fallback, setup),
         cmocka_unit_test_setup(test_second_session_falls_back, setup),
         cmocka_unit_test_setup(test_stop_and_restart, setup),
+        cmocka_unit_test_setup(test_late_callback_after_stop, setup),
         cmocka_unit_test_setup(test_fork_child, setup),
     };
     return cmocka_run_group_tests(tests, setup_all, NULL);
