@@ -9,7 +9,8 @@
  * condition variable with a CLOCK_MONOTONIC deadline, so stop wakes it at
  * once; the first reading is taken one interval after start.
  *
- * Per device and tick: utilization (GPU and memory controller), memory
+ * At most 16 devices are sampled (a session warning says so when NVML
+ * lists more).  Per device and tick: utilization (GPU and memory controller), memory
  * used (and total), power, GPU temperature, SM clock.  A query that fails
  * (a GPU without power readings answers NVML_ERROR_NOT_SUPPORTED) is
  * counted per device and metric, warned about once, and that metric is
@@ -118,6 +119,7 @@ struct cp_nvml_sampler {
     char reason[256];
     ns_dev dev[NS_MAX_DEVICES];
     uint32_t ndev;
+    uint32_t ndev_listed;     /* devices NVML listed (only NS_MAX_DEVICES sampled) */
     cp_mgpu_sample *head;     /* first max/2 readings                      */
     uint32_t head_n, head_cap, head_alloc;
     cp_mgpu_sample *ring;     /* most recent max - max/2                   */
@@ -216,6 +218,7 @@ static int open_devices(cp_nvml_sampler *ns) {
         return -1;
     }
     ns->ndev = 0;
+    ns->ndev_listed = n;
     for (unsigned i = 0; i < n && ns->ndev < NS_MAX_DEVICES; i++) {
         ns_dev *d = &ns->dev[ns->ndev];
         memset(d, 0, sizeof *d);
@@ -491,6 +494,7 @@ int cp_nvml_sampler_start(cp_nvml_sampler *ns) {
         ns->reason[0] = 0;
     }
     ns->quit = 0;
+    uint32_t listed = ns->ndev_listed;
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -502,6 +506,12 @@ int cp_nvml_sampler_start(cp_nvml_sampler *ns) {
         snprintf(ns->reason, sizeof ns->reason, "could not start the NVML sampler thread: %s",
                  strerror(rc));
     pthread_mutex_unlock(&ns->mu);
+    if (rc == 0 && listed > NS_MAX_DEVICES && ns->s) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "NVML lists %u devices; the first %d are sampled", listed,
+                 NS_MAX_DEVICES);
+        codeprof_session_warn(ns->s, "gpu_devices_capped", msg);
+    }
     return rc == 0 ? 0 : -1;
 }
 

@@ -47,7 +47,7 @@ enum {
     FAKE_NVML_METRICS = 6
 };
 
-#define FAKE_MAX_DEV 8
+#define FAKE_MAX_DEV 32
 #define FAKE_MAX_SEQ 256
 
 typedef struct fake_metric {

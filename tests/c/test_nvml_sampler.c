@@ -227,6 +227,32 @@ static void test_missing_metric_warned_once(void **state) {
     codeprof_session_free(s);
 }
 
+/* More devices than the sampler follows: the first 16, and a warning. */
+static void test_device_cap(void **state) {
+    (void)state;
+    codeprof_config cfg;
+    codeprof_config_init(&cfg);
+    codeprof_session *s = NULL;
+    assert_int_equal(codeprof_session_new(&cfg, &s, NULL), CODEPROF_OK);
+    f_devices(20);
+    cp_nvml_sampler *ns = cp_nvml_sampler_new(s, 3600.0, 1000);
+    cp_nvml_sampler_use_api(ns, &api);
+    assert_int_equal(cp_nvml_sampler_start(ns), 0);
+    cp_nvml_sampler_tick(ns, SEC);
+    cp_model *m = new_model();
+    cp_nvml_sampler_fill_model(ns, m);
+    assert_int_equal(m->gpu.ndevices, 16);
+    assert_int_equal(m->gpu.devices[15].index, 15);
+    cp_model_free(m);
+    cp_warning warn[8];
+    size_t nw = cp_session_warnings(s, warn, 8, NULL);
+    assert_int_equal(nw, 1);
+    assert_string_equal(warn[0].code, "gpu_devices_capped");
+    assert_non_null(strstr(warn[0].message, "20 devices"));
+    cp_nvml_sampler_free(ns);
+    codeprof_session_free(s);
+}
+
 static void test_init_failure_reason(void **state) {
     (void)state;
     f_init_result(9 /* NVML_ERROR_DRIVER_NOT_LOADED */);
@@ -480,6 +506,7 @@ int main(void) {
         cmocka_unit_test_setup(test_idle_from_start, setup),
         cmocka_unit_test_setup(test_missing_metric, setup),
         cmocka_unit_test_setup(test_missing_metric_warned_once, setup),
+        cmocka_unit_test_setup(test_device_cap, setup),
         cmocka_unit_test_setup(test_init_failure_reason, setup),
         cmocka_unit_test_setup(test_old_library, setup),
         cmocka_unit_test_setup(test_no_device, setup),
