@@ -50,7 +50,9 @@
 static _Atomic(cp_gpu_where_fn) where_g;
 static _Atomic(uint64_t (*)(void)) clock_g;
 
-void cp_gpu_sync_set_where_fn(cp_gpu_where_fn fn) { atomic_store(&where_g, fn); }
+void cp_gpu_sync_set_where_fn(cp_gpu_where_fn fn) {
+    atomic_store(&where_g, fn);
+}
 
 int cp_gpu_sync_where(uint32_t *site, uint32_t *line) {
     uint32_t s = 0, l = 0;
@@ -65,7 +67,9 @@ int cp_gpu_sync_where(uint32_t *site, uint32_t *line) {
     return rc == 0 ? 0 : -1;
 }
 
-void cp_gpu_sync_set_clock_for_tests(uint64_t (*now_ns)(void)) { atomic_store(&clock_g, now_ns); }
+void cp_gpu_sync_set_clock_for_tests(uint64_t (*now_ns)(void)) {
+    atomic_store(&clock_g, now_ns);
+}
 
 static inline uint64_t now_ns(void) {
     uint64_t (*f)(void) = atomic_load_explicit(&clock_g, memory_order_relaxed);
@@ -74,7 +78,9 @@ static inline uint64_t now_ns(void) {
 
 /* ---- classification ---- */
 
-static int starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+static int starts(const char *s, const char *p) {
+    return strncmp(s, p, strlen(p)) == 0;
+}
 
 int cp_gpu_sync_classify(int domain, const char *fn) {
     if (!fn)
@@ -87,10 +93,10 @@ int cp_gpu_sync_classify(int domain, const char *fn) {
             return CP_GPU_SYNC_STREAM;
         if (starts(fn, "cuEventSynchronize"))
             return CP_GPU_SYNC_EVENT;
-        if (!async && (starts(fn, "cuMemcpyDtoH") || starts(fn, "cuMemcpyAtoH") ||
-                       !strcmp(fn, "cuMemcpy") || starts(fn, "cuMemcpy_") ||
-                       starts(fn, "cuMemcpy2D") || starts(fn, "cuMemcpy3D") ||
-                       starts(fn, "cuMemcpyPeer")))
+        if (!async &&
+            (starts(fn, "cuMemcpyDtoH") || starts(fn, "cuMemcpyAtoH") || !strcmp(fn, "cuMemcpy") ||
+             starts(fn, "cuMemcpy_") || starts(fn, "cuMemcpy2D") || starts(fn, "cuMemcpy3D") ||
+             starts(fn, "cuMemcpyPeer")))
             return CP_GPU_SYNC_MEMCPY;
         if (starts(fn, "cuMemFree")) /* waits for the device to finish */
             return CP_GPU_SYNC_OTHER;
@@ -103,10 +109,10 @@ int cp_gpu_sync_classify(int domain, const char *fn) {
             return CP_GPU_SYNC_STREAM;
         if (starts(fn, "cudaEventSynchronize"))
             return CP_GPU_SYNC_EVENT;
-        if (!async && (!strcmp(fn, "cudaMemcpy") || starts(fn, "cudaMemcpy_") ||
-                       starts(fn, "cudaMemcpy2D") || starts(fn, "cudaMemcpy3D") ||
-                       starts(fn, "cudaMemcpyFromSymbol") || starts(fn, "cudaMemcpyPeer") ||
-                       starts(fn, "cudaMemcpyFromArray")))
+        if (!async &&
+            (!strcmp(fn, "cudaMemcpy") || starts(fn, "cudaMemcpy_") || starts(fn, "cudaMemcpy2D") ||
+             starts(fn, "cudaMemcpy3D") || starts(fn, "cudaMemcpyFromSymbol") ||
+             starts(fn, "cudaMemcpyPeer") || starts(fn, "cudaMemcpyFromArray")))
             return CP_GPU_SYNC_MEMCPY;
         if (!strcmp(fn, "cudaFree") || starts(fn, "cudaFree_") || starts(fn, "cudaFreeHost"))
             return CP_GPU_SYNC_OTHER;
@@ -120,7 +126,9 @@ int cp_gpu_sync_classify(int domain, const char *fn) {
 static _Atomic unsigned char cb_class[3][CB_CACHE];
 
 static int class_of(int domain, uint32_t cbid, const char *fn) {
-    int d = domain == CP_CUPTI_DOMAIN_DRIVER_API ? 1 : domain == CP_CUPTI_DOMAIN_RUNTIME_API ? 2 : 0;
+    int d = domain == CP_CUPTI_DOMAIN_DRIVER_API    ? 1
+            : domain == CP_CUPTI_DOMAIN_RUNTIME_API ? 2
+                                                    : 0;
     if (d && cbid < CB_CACHE) {
         unsigned char c = atomic_load_explicit(&cb_class[d][cbid], memory_order_relaxed);
         if (c)
@@ -144,17 +152,17 @@ struct cp_gpu_sync {
     /* ---- mu ---- */
     cp_mgpu_sync *rows;
     uint32_t nrows, cap;
-    uint32_t *idx;           /* row + 1; 0 empty */
-    uint64_t dropped;        /* records folded into the overflow row */
+    uint32_t *idx;    /* row + 1; 0 empty */
+    uint64_t dropped; /* records folded into the overflow row */
     uint64_t records;
-    int source;              /* CP_GPU_SYNC_SRC_* */
-    int cupti_failed;        /* CUPTI loaded but could not be used */
+    int source;       /* CP_GPU_SYNC_SRC_* */
+    int cupti_failed; /* CUPTI loaded but could not be used */
     int child;
     char reason[256];
     /* ---- the subscription (mu for changes; the callback reads) ---- */
     const cp_cupti_api *api;
     cp_cupti_subscriber sub;
-    int subscribed;          /* mu */
+    int subscribed; /* mu */
     _Atomic uint64_t disabled;
     _Atomic uint64_t epoch;
 };
@@ -199,8 +207,8 @@ void cp_gpu_sync_use_api(cp_gpu_sync *gs, const struct cp_cupti_api *api) {
 }
 
 static inline uint32_t hash3(uint32_t site, uint32_t line, uint32_t kind) {
-    uint64_t h = ((uint64_t)site * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)line * 0xC2B2AE3D27D4EB4Full) ^
-                 kind;
+    uint64_t h =
+        ((uint64_t)site * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)line * 0xC2B2AE3D27D4EB4Full) ^ kind;
     h ^= h >> 29;
     return (uint32_t)h & (IDX_SIZE - 1);
 }
@@ -364,8 +372,7 @@ int cp_gpu_sync_start(cp_gpu_sync *gs) {
         atomic_store(&active_g, NULL);
         api->cuptiUnsubscribe(gs->sub);
         pthread_mutex_unlock(&owner_mu);
-        snprintf(gs->reason, sizeof gs->reason,
-                 "cuptiEnableDomain failed: %.80s (CUPTI error %d)",
+        snprintf(gs->reason, sizeof gs->reason, "cuptiEnableDomain failed: %.80s (CUPTI error %d)",
                  cupti_err(api, r1 ? r1 : r2), r1 ? r1 : r2);
         gs->cupti_failed = 1;
         goto done;
@@ -457,7 +464,9 @@ uint64_t cp_gpu_sync_fingerprint(cp_gpu_sync *gs) {
     return r;
 }
 
-const char *cp_gpu_sync_reason(cp_gpu_sync *gs) { return gs ? gs->reason : ""; }
+const char *cp_gpu_sync_reason(cp_gpu_sync *gs) {
+    return gs ? gs->reason : "";
+}
 
 uint64_t cp_gpu_sync_disabled_cbids(cp_gpu_sync *gs) {
     return gs ? atomic_load_explicit(&gs->disabled, memory_order_relaxed) : 0;

@@ -83,7 +83,7 @@ typedef struct ns_dev {
     uint32_t util_max, power_max_mw, temp_max;
     uint64_t mem_max;
     uint64_t idle_samples, idle_from_t, longest_idle_ns;
-    uint64_t last_t;     /* time of the previous reading; 0 none */
+    uint64_t last_t; /* time of the previous reading; 0 none */
     int in_idle;
     uint64_t errors[CP_NVML_M_COUNT_];
     int warned[CP_NVML_M_COUNT_];
@@ -102,32 +102,32 @@ struct cp_nvml_sampler {
     struct codeprof_session *s;
     uint64_t interval_ns;
     uint32_t max_samples;
-    const cp_nvml_api *api;   /* the table in use once started             */
-    const cp_nvml_api *own;   /* cp_nvml_sampler_use_api                   */
-    int own_inited;           /* nvmlInit of `own` succeeded (we shut down) */
+    const cp_nvml_api *api; /* the table in use once started             */
+    const cp_nvml_api *own; /* cp_nvml_sampler_use_api                   */
+    int own_inited;         /* nvmlInit of `own` succeeded (we shut down) */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
     /* ---- mu ---- */
     pthread_t th;
-    int thread_pid;           /* pid running the thread; 0 none            */
+    int thread_pid; /* pid running the thread; 0 none            */
     int quit;
-    int ready;                /* devices enumerated                        */
-    int failed;               /* start failed: reason says why             */
-    int child;                /* forked child: off for good                */
-    uint64_t gen;             /* bumped by reset                           */
+    int ready;    /* devices enumerated                        */
+    int failed;   /* start failed: reason says why             */
+    int child;    /* forked child: off for good                */
+    uint64_t gen; /* bumped by reset                           */
     char reason[256];
     ns_dev dev[NS_MAX_DEVICES];
     uint32_t ndev;
-    uint32_t ndev_listed;     /* devices NVML listed (only NS_MAX_DEVICES sampled) */
-    cp_mgpu_sample *head;     /* first max/2 readings                      */
+    uint32_t ndev_listed; /* devices NVML listed (only NS_MAX_DEVICES sampled) */
+    cp_mgpu_sample *head; /* first max/2 readings                      */
     uint32_t head_n, head_cap, head_alloc;
-    cp_mgpu_sample *ring;     /* most recent max - max/2                   */
+    cp_mgpu_sample *ring; /* most recent max - max/2                   */
     uint32_t ring_cap, ring_pos;
     uint64_t ring_total;
     uint64_t dropped;
-    cp_timeline *ctr;         /* counter events                            */
-    uint64_t cpu_done_ns;     /* CPU time of threads that exited           */
+    cp_timeline *ctr;     /* counter events                            */
+    uint64_t cpu_done_ns; /* CPU time of threads that exited           */
     _Atomic uint64_t ticks;
 };
 
@@ -255,14 +255,16 @@ static void read_device(const cp_nvml_api *api, cp_nvml_device h, ns_read *rd) {
         rd->err[m] = r;                                                                            \
     } while (0)
     NS_Q(CP_NVML_M_UTIL, api->nvmlDeviceGetUtilizationRates
-                             ? api->nvmlDeviceGetUtilizationRates(h, &rd->util) : -1);
+                             ? api->nvmlDeviceGetUtilizationRates(h, &rd->util)
+                             : -1);
     NS_Q(CP_NVML_M_MEMORY,
          api->nvmlDeviceGetMemoryInfo ? api->nvmlDeviceGetMemoryInfo(h, &rd->mem) : -1);
     NS_Q(CP_NVML_M_POWER,
          api->nvmlDeviceGetPowerUsage ? api->nvmlDeviceGetPowerUsage(h, &rd->power_mw) : -1);
-    NS_Q(CP_NVML_M_TEMP, api->nvmlDeviceGetTemperature
-                             ? api->nvmlDeviceGetTemperature(h, CP_NVML_TEMPERATURE_GPU, &rd->temp_c)
-                             : -1);
+    NS_Q(CP_NVML_M_TEMP,
+         api->nvmlDeviceGetTemperature
+             ? api->nvmlDeviceGetTemperature(h, CP_NVML_TEMPERATURE_GPU, &rd->temp_c)
+             : -1);
     NS_Q(CP_NVML_M_SM_CLOCK, api->nvmlDeviceGetClockInfo
                                  ? api->nvmlDeviceGetClockInfo(h, CP_NVML_CLOCK_SM, &rd->sm_mhz)
                                  : -1);
@@ -315,8 +317,8 @@ static void put_counter(cp_nvml_sampler *ns, uint64_t t, uint32_t site, uint64_t
                                   0, 0);
     if (!ns->ctr)
         return;
-    cp_tl_event e = {t, (int64_t)(v > INT64_MAX ? INT64_MAX : v), site, 0, CP_EV_COUNTER,
-                     CP_TLF_PROCESS, 0};
+    cp_tl_event e = {
+        t, (int64_t)(v > INT64_MAX ? INT64_MAX : v), site, 0, CP_EV_COUNTER, CP_TLF_PROCESS, 0};
     cp_timeline_put(ns->ctr, &e);
 }
 
@@ -343,8 +345,8 @@ static void fold(cp_nvml_sampler *ns, ns_dev *d, const ns_read *rd, uint64_t t) 
             d->idle_samples++;
             if (!d->in_idle) {
                 d->in_idle = 1;
-                uint64_t prev = d->last_t ? d->last_t
-                                          : (t > ns->interval_ns ? t - ns->interval_ns : 0);
+                uint64_t prev =
+                    d->last_t ? d->last_t : (t > ns->interval_ns ? t - ns->interval_ns : 0);
                 d->idle_from_t = prev < t ? prev : t;
             }
             uint64_t run = t - d->idle_from_t;
@@ -691,9 +693,8 @@ int cp_nvml_sampler_fill_model(cp_nvml_sampler *ns, struct cp_model *m) {
             }
         }
     }
-    uint32_t nr = ns->ring ? (uint32_t)(ns->ring_total < ns->ring_cap ? ns->ring_total
-                                                                      : ns->ring_cap)
-                           : 0;
+    uint32_t nr =
+        ns->ring ? (uint32_t)(ns->ring_total < ns->ring_cap ? ns->ring_total : ns->ring_cap) : 0;
     uint32_t want = ns->head_n + nr;
     if (want) {
         cp_mgpu_sample *sv = realloc(g->samples, ((size_t)g->nsamples + want) * sizeof *sv);

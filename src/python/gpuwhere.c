@@ -50,8 +50,7 @@ static PyObject *gpu_where_probe(PyObject *mod, PyObject *args, PyObject *kwargs
 }
 
 static PyMethodDef methods[] = {
-    {"_gpu_where_probe", (PyCFunction)(void (*)(void))gpu_where_probe,
-     METH_VARARGS | METH_KEYWORDS,
+    {"_gpu_where_probe", (PyCFunction)(void (*)(void))gpu_where_probe, METH_VARARGS | METH_KEYWORDS,
      "_gpu_where_probe(release_gil=False) -> (name, file, line) | None\n\nTests: what the GPU "
      "sync recorder's where-callback answers for the calling thread."},
     {NULL, NULL, 0, NULL},

@@ -109,8 +109,12 @@ FAKE_EXPORT int fake_cupti_subscribed(void) {
     pthread_mutex_unlock(&mu);
     return r;
 }
-FAKE_EXPORT unsigned long fake_cupti_disable_calls(void) { return atomic_load(&disable_calls); }
-FAKE_EXPORT unsigned long fake_cupti_delivered(void) { return atomic_load(&delivered); }
+FAKE_EXPORT unsigned long fake_cupti_disable_calls(void) {
+    return atomic_load(&disable_calls);
+}
+FAKE_EXPORT unsigned long fake_cupti_delivered(void) {
+    return atomic_load(&delivered);
+}
 
 FAKE_EXPORT int fake_cupti_fire(int domain, uint32_t cbid, const char *name, int site) {
     pthread_mutex_lock(&mu);
@@ -213,12 +217,18 @@ FAKE_EXPORT int cuptiGetResultString(int r, const char **s) {
     if (!s)
         return CUPTI_ERROR_INVALID_PARAMETER;
     switch (r) {
-    case CUPTI_SUCCESS: *s = "CUPTI_SUCCESS"; break;
-    case CUPTI_ERROR_INVALID_PARAMETER: *s = "CUPTI_ERROR_INVALID_PARAMETER"; break;
+    case CUPTI_SUCCESS:
+        *s = "CUPTI_SUCCESS";
+        break;
+    case CUPTI_ERROR_INVALID_PARAMETER:
+        *s = "CUPTI_ERROR_INVALID_PARAMETER";
+        break;
     case CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED:
         *s = "CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED";
         break;
-    default: *s = "CUPTI_ERROR_UNKNOWN"; break;
+    default:
+        *s = "CUPTI_ERROR_UNKNOWN";
+        break;
     }
     return CUPTI_SUCCESS;
 }

@@ -52,9 +52,9 @@ enum {
 
 typedef struct fake_metric {
     unsigned long long seq[FAKE_MAX_SEQ];
-    unsigned n;      /* values programmed (0: the metric reads 0) */
-    unsigned next;   /* queries answered                           */
-    int error;       /* returned instead when non-zero             */
+    unsigned n;    /* values programmed (0: the metric reads 0) */
+    unsigned next; /* queries answered                           */
+    int error;     /* returned instead when non-zero             */
 } fake_metric;
 
 typedef struct fake_dev {
@@ -90,7 +90,9 @@ static void reset_locked(void) {
     inited = 0;
 }
 
-__attribute__((constructor)) static void fake_nvml_ctor(void) { reset_locked(); }
+__attribute__((constructor)) static void fake_nvml_ctor(void) {
+    reset_locked();
+}
 
 /* ---- control ---- */
 
@@ -145,8 +147,12 @@ FAKE_EXPORT void fake_nvml_set_error(unsigned dev, int metric, int error) {
 }
 
 /* Entry points called since the last reset (all / device metric queries). */
-FAKE_EXPORT unsigned long fake_nvml_calls(void) { return atomic_load(&calls); }
-FAKE_EXPORT unsigned long fake_nvml_metric_calls(void) { return atomic_load(&metric_calls); }
+FAKE_EXPORT unsigned long fake_nvml_calls(void) {
+    return atomic_load(&calls);
+}
+FAKE_EXPORT unsigned long fake_nvml_metric_calls(void) {
+    return atomic_load(&metric_calls);
+}
 FAKE_EXPORT int fake_nvml_inited(void) {
     pthread_mutex_lock(&mu);
     int r = inited;
@@ -198,9 +204,13 @@ static int do_init(void) {
 }
 
 #ifndef FAKE_NVML_OLD
-FAKE_EXPORT int nvmlInit_v2(void) { return do_init(); }
+FAKE_EXPORT int nvmlInit_v2(void) {
+    return do_init();
+}
 #endif
-FAKE_EXPORT int nvmlInit(void) { return do_init(); }
+FAKE_EXPORT int nvmlInit(void) {
+    return do_init();
+}
 
 FAKE_EXPORT int nvmlShutdown(void) {
     atomic_fetch_add(&calls, 1);
@@ -213,12 +223,18 @@ FAKE_EXPORT int nvmlShutdown(void) {
 
 FAKE_EXPORT const char *nvmlErrorString(int r) {
     switch (r) {
-    case NVML_SUCCESS: return "Success";
-    case NVML_ERROR_UNINITIALIZED: return "Uninitialized";
-    case NVML_ERROR_INVALID_ARGUMENT: return "Invalid Argument";
-    case NVML_ERROR_NOT_SUPPORTED: return "Not Supported";
-    case NVML_ERROR_DRIVER_NOT_LOADED: return "Driver Not Loaded";
-    default: return "Unknown Error";
+    case NVML_SUCCESS:
+        return "Success";
+    case NVML_ERROR_UNINITIALIZED:
+        return "Uninitialized";
+    case NVML_ERROR_INVALID_ARGUMENT:
+        return "Invalid Argument";
+    case NVML_ERROR_NOT_SUPPORTED:
+        return "Not Supported";
+    case NVML_ERROR_DRIVER_NOT_LOADED:
+        return "Driver Not Loaded";
+    default:
+        return "Unknown Error";
     }
 }
 
@@ -256,11 +272,19 @@ static int get_handle(unsigned i, void **d) {
 }
 
 #ifndef FAKE_NVML_OLD
-FAKE_EXPORT int nvmlDeviceGetCount_v2(unsigned *n) { return get_count(n); }
-FAKE_EXPORT int nvmlDeviceGetHandleByIndex_v2(unsigned i, void **d) { return get_handle(i, d); }
+FAKE_EXPORT int nvmlDeviceGetCount_v2(unsigned *n) {
+    return get_count(n);
+}
+FAKE_EXPORT int nvmlDeviceGetHandleByIndex_v2(unsigned i, void **d) {
+    return get_handle(i, d);
+}
 #endif
-FAKE_EXPORT int nvmlDeviceGetCount(unsigned *n) { return get_count(n); }
-FAKE_EXPORT int nvmlDeviceGetHandleByIndex(unsigned i, void **d) { return get_handle(i, d); }
+FAKE_EXPORT int nvmlDeviceGetCount(unsigned *n) {
+    return get_count(n);
+}
+FAKE_EXPORT int nvmlDeviceGetHandleByIndex(unsigned i, void **d) {
+    return get_handle(i, d);
+}
 
 FAKE_EXPORT int nvmlDeviceGetName(void *h, char *buf, unsigned len) {
     atomic_fetch_add(&calls, 1);
@@ -273,8 +297,12 @@ FAKE_EXPORT int nvmlDeviceGetName(void *h, char *buf, unsigned len) {
     return rc;
 }
 
-typedef struct { unsigned int gpu, memory; } fake_util;
-typedef struct { unsigned long long total, free, used; } fake_mem;
+typedef struct {
+    unsigned int gpu, memory;
+} fake_util;
+typedef struct {
+    unsigned long long total, free, used;
+} fake_mem;
 
 FAKE_EXPORT int nvmlDeviceGetUtilizationRates(void *h, fake_util *u) {
     unsigned long long g = 0, m = 0;

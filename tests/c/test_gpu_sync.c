@@ -30,8 +30,14 @@ enum { DRV = CP_CUPTI_DOMAIN_DRIVER_API, RT = CP_CUPTI_DOMAIN_RUNTIME_API };
 enum { ENTER = CP_CUPTI_API_ENTER, EXIT = CP_CUPTI_API_EXIT };
 /* callback ids as CUPTI numbers them (any distinct numbers would do) */
 enum {
-    CB_RT_DEVSYNC = 165, CB_RT_STREAMSYNC = 131, CB_RT_LAUNCH = 211, CB_RT_MEMCPY = 31,
-    CB_RT_MEMCPY_ASYNC = 41, CB_DRV_CTXSYNC = 17, CB_DRV_DTOH = 279, CB_DRV_LAUNCH = 307
+    CB_RT_DEVSYNC = 165,
+    CB_RT_STREAMSYNC = 131,
+    CB_RT_LAUNCH = 211,
+    CB_RT_MEMCPY = 31,
+    CB_RT_MEMCPY_ASYNC = 41,
+    CB_DRV_CTXSYNC = 17,
+    CB_DRV_DTOH = 279,
+    CB_DRV_LAUNCH = 307
 };
 
 static void *lib;
@@ -46,7 +52,9 @@ static unsigned long (*f_disable_calls)(void);
 static void (*f_fire_late)(int, uint32_t, const char *, int);
 
 static _Atomic uint64_t fake_now;
-static uint64_t clock_fake(void) { return atomic_load(&fake_now); }
+static uint64_t clock_fake(void) {
+    return atomic_load(&fake_now);
+}
 
 static _Thread_local uint32_t where_site, where_line;
 static int where_fake(uint32_t *site, uint32_t *line) {
@@ -72,7 +80,10 @@ static int setup_all(void **state) {
     FX_SYM(lib, f_disable_calls, "fake_cupti_disable_calls");
     FX_SYM(lib, f_fire_late, "fake_cupti_fire_late");
     cp_gpu_sync_set_where_fn(where_fake);
-    return f_reset && f_fire && f_enabled && f_subscribed && f_disable_calls && f_take && f_fire_late ? 0 : -1;
+    return f_reset && f_fire && f_enabled && f_subscribed && f_disable_calls && f_take &&
+                   f_fire_late
+               ? 0
+               : -1;
 }
 
 static int setup(void **state) {
@@ -291,7 +302,7 @@ static void test_cap_and_overflow_row(void **state) {
     for (uint32_t i = 0; i < CP_GPU_MAX_SYNC_SITES + extra; i++)
         cp_gpu_sync_record(gs, CP_GPU_SYNC_STREAM, fn, 1 + i, 10);
     cp_gpu_sync_record(gs, CP_GPU_SYNC_STREAM, fn, 1, 10); /* an existing row still counts */
-    cp_gpu_sync_record(gs, CP_GPU_SYNC_KINDS_, fn, 1, 10);  /* bad kind: ignored */
+    cp_gpu_sync_record(gs, CP_GPU_SYNC_KINDS_, fn, 1, 10); /* bad kind: ignored */
     cp_model *m = new_model();
     cp_gpu_sync_fill_model(gs, m);
     assert_int_equal(m->gpu.nsyncs, CP_GPU_MAX_SYNC_SITES);

@@ -123,8 +123,8 @@ static void test_exact_summaries_and_idle_runs(void **state) {
     assert_true(d->power_mean_w == 150.0);
     assert_true(d->power_max_w == 300.0);
     assert_true(d->temp_max_c == 81.0);
-    assert_true(d->sm_clock_mean_mhz == 1333.0 + 1.0 / 3.0 || (d->sm_clock_mean_mhz > 1333.33 &&
-                                                              d->sm_clock_mean_mhz < 1333.34));
+    assert_true(d->sm_clock_mean_mhz == 1333.0 + 1.0 / 3.0 ||
+                (d->sm_clock_mean_mhz > 1333.33 && d->sm_clock_mean_mhz < 1333.34));
     /* idle readings at 2, 3, 4 s (after the reading at 1 s) and at 6 s
      * (after 5 s): the longest run is 1 s .. 4 s */
     assert_int_equal(d->idle_samples, 4);
