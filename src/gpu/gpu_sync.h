@@ -39,4 +39,24 @@ uint64_t cp_gpu_sync_fingerprint(cp_gpu_sync *gs);
 /* Fills m->gpu.syncs (sites mapped into the model), m->gpu.sync_source. */
 int cp_gpu_sync_fill_model(cp_gpu_sync *gs, struct cp_model *m);
 
+/* Asks the registered where-callback for the calling thread's innermost
+ * user frame; 0 when found (site 0 / line 0 and -1 otherwise, or when none
+ * is registered).  What the CUPTI callback does at a sync's exit; the
+ * Python test probe (_core._gpu_where_probe) calls it too. */
+int cp_gpu_sync_where(uint32_t *site, uint32_t *line);
+
+/* Uses `api` (loaded, e.g. tests/c/fake_cupti.c) instead of the loader's
+ * CUPTI table; call before start.  The table must outlive the recorder. */
+struct cp_cupti_api;
+void cp_gpu_sync_use_api(cp_gpu_sync *gs, const struct cp_cupti_api *api);
+/* Tests: the clock the CUPTI callback reads (NULL: cp_clock_mono_ns). */
+void cp_gpu_sync_set_clock_for_tests(uint64_t (*now_ns)(void));
+/* Why CUPTI is not the source ("" when it is). */
+const char *cp_gpu_sync_reason(cp_gpu_sync *gs);
+/* Callbacks turned off because their cbid is not a synchronization. */
+uint64_t cp_gpu_sync_disabled_cbids(cp_gpu_sync *gs);
+/* How a CUPTI function name is classified: CP_GPU_SYNC_* for a call that
+ * blocks the host on the GPU, -1 for any other call. */
+int cp_gpu_sync_classify(int domain, const char *function_name);
+
 #endif /* CP_GPU_SYNC_H */

@@ -44,6 +44,12 @@ PyObject *cp_py_memhooks_state(PyObject *mod, PyObject *unused);
 uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max);
 /* Once per start, with the GIL: prepares what the callback reads. */
 void cp_py_memstack_ready(void);
+/* The calling thread's innermost user frame (not the standard library's,
+ * not the code_profiler package's) as (site id, line), read as
+ * cp_py_memstack reads frames (with or without the GIL); 0 when found, -1
+ * when none (or its site is not known yet without the GIL).  For the GPU
+ * synchronization recorder's where-callback (gpuwhere.c). */
+int cp_py_memstack_user_frame(uint32_t *site, uint32_t *line);
 
 /* gchook.c: append / remove the gc.callbacks entry.  0 or -1 (no exception
  * left set: a failure is reported as a session warning by the caller). */

@@ -210,3 +210,26 @@ uint32_t cp_py_memstack(cp_heap_frame *out, uint32_t max) {
     }
     return n;
 }
+
+int cp_py_memstack_user_frame(uint32_t *site, uint32_t *line) {
+    if (!site || !line || finalizing())
+        return -1;
+    PyThreadState *ts = thread_state();
+    int attached = holds_gil(ts);
+    if (!attached && !(ts = PyGILState_GetThisThreadState()))
+        return -1;
+    int guard = 4096;
+    for (struct _PyInterpreterFrame *f = frame_top(ts); f && guard-- > 0; f = f->previous) {
+        PyCodeObject *co = frame_code(f);
+        if (!co || cp_py_tracer_code_kind(co, frame_globals(f), attached) != CP_PY_CODE_USER)
+            continue; /* the standard library, the profiler, not classified yet */
+        uint32_t id = cp_py_tracer_code_site(co, frame_globals(f), attached);
+        if (!id || id == CP_PY_CODE_SITE_OWN)
+            return -1;
+        int ln = attached ? frame_line(f, co) : frame_line_uncached(f, co);
+        *site = id;
+        *line = ln > 0 ? (uint32_t)ln : 0;
+        return 0;
+    }
+    return -1;
+}

@@ -7,6 +7,7 @@
 
 #include "codeprof/version.h"
 #include "core/clock.h"
+#include "python/gpuwhere.h"
 #include "python/memhook.h"
 #include "python/ext.h"
 #include "python/tracer.h"
@@ -285,6 +286,8 @@ static int mod_exec(PyObject *m) {
     if (!st->gpu_op_type)
         return -1;
     if (PyModule_AddType(m, st->gpu_op_type) < 0)
+        return -1;
+    if (cp_py_gpuwhere_init(m) < 0) /* gpuwhere.c: GPU sync points' where-callback */
         return -1;
     return cp_py_tracer_init(m, st);
 }
