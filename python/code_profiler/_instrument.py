@@ -25,7 +25,7 @@ from typing import Any, AsyncGenerator, Callable, Generator, Optional, TypeVar
 
 from . import _core
 
-__all__ = ["Resolver", "hide_from_tracer", "site_for", "wrap"]
+__all__ = ["LINE_LEVELS", "Resolver", "hide_from_tracer", "register_lines", "site_for", "wrap"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +33,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 Resolver = Callable[[], Optional["_core.Scope"]]
 
 _ignore_code = getattr(_core, "tracer_ignore", None)
+_line_add = getattr(_core, "line_profile_add", None)
+
+#: Decorator levels whose functions get line-level timing when the
+#: profiler's config has enable_line_profiler (docs/line-profiling.md).
+LINE_LEVELS = ("detailed", "comprehensive")
+
+
+def register_lines(func: Any) -> int:
+    """Registers the innermost function wrapped by `func` (decorators
+    unwrapped, methods' functions) for line-level timing.  Lines are timed
+    only while a session created with ``lines=True`` runs.  Returns the
+    function's site id, 0 when it has no Python code or was refused."""
+    if _line_add is None:
+        return 0
+    inner = inspect.unwrap(func)
+    inner = getattr(inner, "__func__", inner)
+    if not inspect.isfunction(inner):
+        return 0
+    return int(_line_add(inner))
 
 
 def hide_from_tracer(*funcs: Any) -> None:

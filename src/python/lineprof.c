@@ -438,6 +438,8 @@ static const char *mechanism(void) { return lp_g.active ? "settrace" : "off"; }
 /* Registration and the session hooks                                        */
 /* ------------------------------------------------------------------------ */
 
+static void arm(void);
+
 static PyObject *line_profile_add(PyObject *mod, PyObject *obj) {
     (void)mod;
     PyObject *code = obj, *globals = NULL;
@@ -468,8 +470,12 @@ static PyObject *line_profile_add(PyObject *mod, PyObject *obj) {
     lp_g.codes[j] = Py_NewRef(code);
     lp_g.sites[j] = site;
     lp_g.n++;
-    if (lp_g.active && enable_code(code) < 0)
-        return NULL;
+    if (lp_g.active) {
+        if (enable_code(code) < 0)
+            return NULL;
+    } else if (lp_g.owner) {
+        arm(); /* the first function of a run that times lines */
+    }
     return PyLong_FromUnsignedLong(site);
 }
 
@@ -508,14 +514,11 @@ int cp_py_lineprof_init(PyObject *module) {
     return PyModule_AddFunctions(module, lp_methods);
 }
 
-void cp_py_lineprof_session_start(cp_py_session *self) {
-    if (!self->s || !(self->s->cfg.flags & CODEPROF_CFG_LINES) || lp_g.owner)
-        return;
+/* Installs the hooks for the owner session; a failure becomes a session
+ * warning and leaves line timing off for this run.  Never raises. */
+static void arm(void) {
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);
-    lp_g.owner = self;
-    lp_g.s = self->s;
-    lp_g.warned_taken = 0;
     int rc = install();
     if (rc != 0) {
         if (rc > 0)
@@ -529,6 +532,18 @@ void cp_py_lineprof_session_start(cp_py_session *self) {
         lp_g.s = NULL;
     }
     PyErr_Restore(et, ev, etb);
+}
+
+void cp_py_lineprof_session_start(cp_py_session *self) {
+    if (!self->s || !(self->s->cfg.flags & CODEPROF_CFG_LINES) || lp_g.owner)
+        return;
+    lp_g.owner = self;
+    lp_g.s = self->s;
+    lp_g.warned_taken = 0;
+    /* Nothing registered yet: no hook at all (on 3.11 the trace hook would
+     * slow every line of every thread); the first registration arms it. */
+    if (lp_g.n > 0)
+        arm();
 }
 
 void cp_py_lineprof_session_stop(cp_py_session *self) {
