@@ -12,6 +12,7 @@
 #include "report/report_lines.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/model.h"
 #include "report/docw.h"
@@ -155,8 +156,12 @@ void cp_report_lines_text(const cp_model *m, cp_strbuf *out) {
         if (!total)
             continue;
         const char *file = si && si->file[0] ? si->file : "?";
-        cp_strbuf_printf(out, "  %s (%s:%u): %.6f s %s\n", si ? si->name : "?", file,
-                         si ? si->line : 0, ns_s(total), f->hits ? "timed" : "sampled");
+        cp_strbuf_puts(out, "  ");
+        cp_strbuf_put_clean(out, si ? si->name : "?");
+        cp_strbuf_puts(out, " (");
+        cp_strbuf_put_clean(out, file);
+        cp_strbuf_printf(out, ":%u): %.6f s %s\n", si ? si->line : 0, ns_s(total),
+                         f->hits ? "timed" : "sampled");
         uint32_t *idx = malloc((size_t)f->n * sizeof *idx);
         if (!idx)
             break;
@@ -181,11 +186,16 @@ void cp_report_lines_text(const cp_model *m, cp_strbuf *out) {
             if (t) {
                 while (*t == ' ' || *t == '\t')
                     t++;
-                cp_strbuf_puts(out, "  ");
+                char cut[TEXT_WIDTH + 1];
                 size_t len = 0;
                 while (t[len] && len < TEXT_WIDTH)
                     len++;
-                cp_strbuf_append(out, t, len);
+                while (len > 0 && len < strlen(t) && ((unsigned char)t[len] & 0xC0) == 0x80)
+                    len--; /* whole UTF-8 characters */
+                memcpy(cut, t, len);
+                cut[len] = '\0';
+                cp_strbuf_puts(out, "  ");
+                cp_strbuf_put_clean(out, cut); /* user source: no control characters */
             }
             cp_strbuf_putc(out, '\n');
         }

@@ -288,3 +288,40 @@ def test_session_lines_with_code_object(python_runner: Any, tmp_path: Path) -> N
     """)
     f = func_entry(out, "f")
     assert row(f, "a += 1")["hits"] == 10
+
+
+def test_every_thread_is_timed(python_runner: Any, tmp_path: Path) -> None:
+    """Threads started before and after start_profiling(), and the main one."""
+    out = run_json(python_runner, tmp_path, """
+        import json, threading
+        from code_profiler import ProfilerConfig, VideoOpusClipProfiler
+
+        profiler = VideoOpusClipProfiler(ProfilerConfig(profile_level="detailed",
+                                                        enable_line_profiler=True))
+
+        @profiler.profile_function
+        def work(n):
+            s = 0
+            for i in range(n):
+                s += i
+            return s
+
+        go = threading.Event()
+        def early():
+            go.wait()
+            work(20)
+        t0 = threading.Thread(target=early)
+        t0.start()
+        profiler.start_profiling()
+        t1 = threading.Thread(target=work, args=(30,))
+        t1.start()
+        t1.join()
+        go.set()
+        t0.join()
+        work(10)
+        profiler.stop_profiling()
+        print(json.dumps(profiler.get_comprehensive_report()["lines"]))
+    """)
+    f = func_entry(out, "work")
+    assert row(f, "s += i")["hits"] == 60
+    assert row(f, "return s")["hits"] == 3
