@@ -356,7 +356,7 @@ static PyObject *thread_hook(PyObject *mod, PyObject *const *args, Py_ssize_t na
     if (lp_g.active) {
         PyThreadState *t = PyThreadState_Get();
         int on = 1;
-        t->c_tracefunc = NULL; /* ours replaces the hook that called us */
+        /* ours replaces the Python-level hook that called us */
         if (_PyEval_SetTrace(t, NULL, NULL) < 0 || set_one(t, &on) < 0)
             PyErr_Clear();
     }
