@@ -88,6 +88,9 @@ def line_profile_add(func_or_code: Union[types.FunctionType, types.CodeType]) ->
     the site id, 0 when refused (the profiler's own code, or more than 2048
     registered).  docs/line-profiling.md."""
 
+def line_profile_clear() -> None:
+    """Unregister every function from line timing (hooks removed)."""
+
 def line_profile_state() -> Dict[str, Any]:
     """Line timing now: ``registered`` and ``refused`` code objects, ``active``
     (hooks installed), ``mechanism`` ("sys.monitoring", "settrace" or "off"),

@@ -479,6 +479,24 @@ static PyObject *line_profile_add(PyObject *mod, PyObject *obj) {
     return PyLong_FromUnsignedLong(site);
 }
 
+/* Unregisters every code object (after removing the hooks). */
+static void clear_all(void) {
+    if (lp_g.active)
+        uninstall();
+    for (uint32_t j = 0; j < LP_SLOTS; j++) {
+        Py_CLEAR(lp_g.codes[j]);
+        lp_g.sites[j] = 0;
+    }
+    lp_g.n = 0;
+}
+
+static PyObject *line_profile_clear(PyObject *mod, PyObject *unused) {
+    (void)mod;
+    (void)unused;
+    clear_all();
+    Py_RETURN_NONE;
+}
+
 static PyObject *line_profile_state(PyObject *mod, PyObject *unused) {
     (void)mod;
     (void)unused;
@@ -499,6 +517,10 @@ static PyMethodDef lp_methods[] = {
      "Register a function (or code object) for line-level timing; returns its site id (0 "
      "when refused: the profiler's own code, or more than 2048 registered).  Lines are timed "
      "while a session created with lines=True runs."},
+    {"line_profile_clear", line_profile_clear, METH_NOARGS,
+     "line_profile_clear() -> None\n\n"
+     "Unregister every function from line timing (hooks removed; a running session with "
+     "lines=True stays armed for functions registered later)."},
     {"line_profile_state", line_profile_state, METH_NOARGS,
      "line_profile_state() -> dict\n\n"
      "registered, refused, active, mechanism ('sys.monitoring', 'settrace' or 'off'), "
@@ -561,5 +583,22 @@ void cp_py_lineprof_session_stop(cp_py_session *self) {
         uninstall();
     lp_g.owner = NULL;
     lp_g.s = NULL;
+    PyErr_Restore(et, ev, etb);
+}
+
+void cp_py_lineprof_module_free(void) {
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    clear_all();
+    lp_g.owner = NULL;
+    lp_g.s = NULL;
+#if LP_MONITORING
+    Py_CLEAR(lp_g.cb_line);
+    Py_CLEAR(lp_g.cb_resume);
+    Py_CLEAR(lp_g.cb_leave);
+#else
+    Py_CLEAR(lp_g.thread_hook);
+#endif
+    PyErr_Clear();
     PyErr_Restore(et, ev, etb);
 }

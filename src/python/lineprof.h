@@ -34,11 +34,16 @@
 int cp_py_lineprof_init(PyObject *module);
 
 /* Session.start: when the session has CODEPROF_CFG_LINES and no other
- * session times lines, installs the hooks for it.  Never raises: a failure
- * becomes a session warning. */
+ * session times lines, arms line timing for it: the hooks are installed
+ * now if a code object is registered, else at the first registration.
+ * Never raises: a failure becomes a session warning. */
 void cp_py_lineprof_session_start(cp_py_session *self);
 /* Session.stop and dealloc: removes the hooks if `self` owns them.  Never
  * raises. */
 void cp_py_lineprof_session_stop(cp_py_session *self);
+
+/* Module teardown: hooks removed, registrations and callables released.
+ * Never raises. */
+void cp_py_lineprof_module_free(void);
 
 #endif /* CP_PY_LINEPROF_H */

@@ -299,6 +299,7 @@ static int mod_clear(PyObject *m) {
         return 0;
     /* The hooks must be off before the callables they use go away. */
     cp_py_tracer_module_free(st);
+    cp_py_lineprof_module_free();
     Py_CLEAR(st->session_type);
     Py_CLEAR(st->scope_type);
     Py_CLEAR(st->model_type);

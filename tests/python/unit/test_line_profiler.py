@@ -282,12 +282,76 @@ def test_session_lines_with_code_object(python_runner: Any, tmp_path: Path) -> N
         site = _core.line_profile_add(f)
         assert _core.line_profile_add(f) == site  # once
         assert _core.line_profile_state()["active"] is True
+        def other(n):
+            return n + 1
+
+        local = {}
+        if sys.version_info >= (3, 12):
+            mon = sys.monitoring
+            tool = _core.line_profile_state()["tool_id"]
+            # only the registered code object carries events
+            local = {"f": mon.get_local_events(tool, f.__code__),
+                     "other": mon.get_local_events(tool, other.__code__),
+                     "global": mon.get_events(tool)}
         f(10)
+        other(1)
         s.stop()
-        print(json.dumps(json.loads(s.report_json())["lines"]))
-    """)
-    f = func_entry(out, "f")
+        lines = json.loads(s.report_json())["lines"]
+        _core.line_profile_clear()
+        state = _core.line_profile_state()
+        print(json.dumps({"lines": lines, "local": local, "state": state}))
+    """.replace("import json", "import json, sys"))
+    f = func_entry(out["lines"], "f")
     assert row(f, "a += 1")["hits"] == 10
+    assert [x["function"].split(".")[-1] for x in out["lines"]["functions"]] == ["f"]
+    assert out["state"]["registered"] == 0 and out["state"]["active"] is False
+    if sys.version_info >= (3, 12):
+        import sys as _sys
+        ev = _sys.monitoring.events
+        assert out["local"]["f"] == ev.LINE | ev.PY_RESUME | ev.PY_RETURN | ev.PY_YIELD
+        assert out["local"]["other"] == 0
+        assert out["local"]["global"] == ev.PY_UNWIND
+
+
+def test_recursion_and_exceptions(python_runner: Any, tmp_path: Path) -> None:
+    out = run_json(python_runner, tmp_path, """
+        import json
+        from code_profiler import ProfilerConfig, VideoOpusClipProfiler
+
+        profiler = VideoOpusClipProfiler(ProfilerConfig(profile_level="detailed",
+                                                        enable_line_profiler=True))
+
+        @profiler.profile_function
+        def fib(n):
+            if n < 2:
+                return n
+            return fib(n - 1) + fib(n - 2)
+
+        @profiler.profile_function
+        def fails(k):
+            x = k * 2
+            raise ValueError(x)
+
+        profiler.start_profiling()
+        fib(15)
+        for k in range(20):
+            try:
+                fails(k)
+            except ValueError:
+                pass
+        profiler.stop_profiling()
+        print(json.dumps(profiler.get_comprehensive_report()["lines"]))
+    """)
+    fib = func_entry(out, "fib")
+    calls = 1973  # calls of fib(15)
+    assert row(fib, "if n < 2:")["hits"] == calls
+    assert row(fib, "return fib(n - 1) + fib(n - 2)")["hits"] == (calls - 1) // 2
+    # the recursive line holds its callees: the outer call's line covers everything
+    assert row(fib, "return fib(n - 1) + fib(n - 2)")["share"] > 0.5
+    fails = func_entry(out, "fails")
+    assert row(fails, "x = k * 2")["hits"] == 20
+    assert row(fails, "raise ValueError(x)")["hits"] == 20
+    assert out["dropped"] == 0
 
 
 def test_every_thread_is_timed(python_runner: Any, tmp_path: Path) -> None:
