@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/clock.h"
 #include "core/session.h"
@@ -310,9 +311,13 @@ static void file_load(ls_file *f, const char *name) {
     FILE *fp = fopen(name, "rb");
     if (!fp)
         return;
-    char *buf = malloc(CP_LINESINK_MAX_FILE_BYTES + 1);
+    struct stat st;
+    size_t want = CP_LINESINK_MAX_FILE_BYTES;
+    if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < want)
+        want = (size_t)st.st_size;
+    char *buf = malloc(want + 1);
     if (buf) {
-        size_t n = fread(buf, 1, CP_LINESINK_MAX_FILE_BYTES, fp);
+        size_t n = fread(buf, 1, want, fp);
         buf[n] = '\0';
         f->buf = buf;
         f->len = n;

@@ -297,6 +297,7 @@ def test_session_lines_with_code_object(python_runner: Any, tmp_path: Path) -> N
         other(1)
         s.stop()
         lines = json.loads(s.report_json())["lines"]
+        assert s.model().report("lines") == lines  # the same section as Python objects
         _core.line_profile_clear()
         state = _core.line_profile_state()
         print(json.dumps({"lines": lines, "local": local, "state": state}))
