@@ -129,8 +129,17 @@ static ls_thread *thread_for(cp_linesink *k, uint64_t token) {
             k->last = i;
             return &k->threads[i];
         }
-    if (k->nthreads >= CP_LINESINK_MAX_THREADS)
+    if (k->nthreads >= CP_LINESINK_MAX_THREADS) {
+        /* A thread with no open frame holds no state: its slot is reused
+         * (threads that exited leave theirs so). */
+        for (uint32_t i = 0; i < k->nthreads; i++)
+            if (k->threads[i].depth == 0) {
+                k->threads[i].token = token;
+                k->last = i;
+                return &k->threads[i];
+            }
         return NULL;
+    }
     if (k->nthreads == k->cap_threads) {
         uint32_t ncap = k->cap_threads ? 2 * k->cap_threads : 8;
         ls_thread *nv = realloc(k->threads, (size_t)ncap * sizeof *nv);

@@ -13,8 +13,9 @@
  * left without an end event: an exception the hook did not see); value 0
  * closes the frame.  Bounded: CP_LINESINK_MAX_ROWS (site, line) rows,
  * CP_LINESINK_MAX_DEPTH open frames per thread, CP_LINESINK_MAX_THREADS
- * threads; what does not fit is counted (cp_linesink_dropped, reported as
- * lines.dropped). */
+ * threads with open frames at once (a thread with none holds no state and
+ * its slot is reused); what does not fit is counted (cp_linesink_dropped,
+ * reported as lines.dropped). */
 #ifndef CP_LINESINK_H
 #define CP_LINESINK_H
 

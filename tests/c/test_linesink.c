@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,27 @@ static void test_caps_count_drops(void **state) {
         cp_linesink_consume(k, &tb, &e, 1);
     }
     assert_int_equal(cp_linesink_dropped(k), 10);
+    /* threads: past the cap, a thread with no open frame gives its slot up
+     * (nothing lost); while every one has one, events are dropped */
+    cp_linesink_reset(k);
+    for (uint32_t i = 0; i < CP_LINESINK_MAX_THREADS; i++) {
+        tb.token = 1000 + i;
+        e.aux = 1;
+        e.value = 1;
+        cp_linesink_consume(k, &tb, &e, 1); /* one open frame each */
+    }
+    tb.token = 99999;
+    cp_linesink_consume(k, &tb, &e, 1);
+    assert_int_equal(cp_linesink_dropped(k), 1);
+    tb.token = 1000; /* its frame ends: its slot may go */
+    e.value = 0;
+    cp_linesink_consume(k, &tb, &e, 1);
+    tb.token = 99999;
+    e.value = 1;
+    cp_linesink_consume(k, &tb, &e, 1);
+    assert_int_equal(cp_linesink_dropped(k), 1);
+    tb.token = 42;
+    e.site = 5;
     /* rows: one frame walking through more lines than the cap */
     cp_linesink_reset(k);
     assert_int_equal(cp_linesink_dropped(k), 0);
@@ -253,6 +275,41 @@ static void test_caps_count_drops(void **state) {
     assert_true(cp_linesink_dropped(k) >= 100);
     assert_true(cp_linesink_dropped(k) <= 200);
     cp_linesink_free(k);
+}
+
+/* Threads have their own frame stacks: the same frame identity on two
+ * threads is two frames. */
+typedef struct th_arg {
+    codeprof_session *s;
+    uint32_t site;
+} th_arg;
+
+static void *th_body(void *p) {
+    th_arg *a = p;
+    for (int i = 0; i < 1000; i++) {
+        line(a->s, a->site, 70, 1);
+        line(a->s, a->site, 71, 1);
+    }
+    leave(a->s, a->site, 1);
+    return NULL;
+}
+
+static void test_threads_apart(void **state) {
+    (void)state;
+    codeprof_session *s = lines_session();
+    th_arg a = {s, gsite("ls.threaded", "/nonexistent/ls.py", 69, CODEPROF_SITE_PYTHON)};
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, th_body, &a), 0);
+    assert_int_equal(pthread_create(&t2, NULL, th_body, &a), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    cp_model *m = cp_session_snapshot(s);
+    assert_non_null(m);
+    assert_int_equal(row(m, "ls.threaded", 70)->hits, 2000);
+    assert_int_equal(row(m, "ls.threaded", 71)->hits, 2000);
+    assert_int_equal(m->lines.dropped, 0);
+    cp_model_free(m);
+    codeprof_session_free(s);
 }
 
 /* Reset discards what was folded. */
@@ -282,6 +339,7 @@ int main(void) {
         cmocka_unit_test(test_frame_ended_unseen),
         cmocka_unit_test(test_source_text),
         cmocka_unit_test(test_caps_count_drops),
+        cmocka_unit_test(test_threads_apart),
         cmocka_unit_test(test_reset),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
