@@ -15,36 +15,38 @@
 
 /* One open frame of a thread. */
 typedef struct ls_frame {
-    uint64_t id;      /* the event's aux                          */
-    uint64_t start;   /* tick the current line started            */
+    uint64_t id;    /* the event's aux                          */
+    uint64_t start; /* tick the current line started            */
     uint32_t site;
-    uint32_t line;    /* current line; 0 = none yet               */
+    uint32_t line; /* current line; 0 = none yet               */
 } ls_frame;
 
 typedef struct ls_thread {
-    uint64_t token;   /* cp_tbuf.token                            */
+    uint64_t token; /* cp_tbuf.token                            */
     ls_frame *fr;
     uint32_t depth, cap;
 } ls_thread;
 
 /* One (site, line) row. */
 typedef struct ls_row {
-    uint64_t key;     /* site << 32 | line; 0 = empty             */
+    uint64_t key; /* site << 32 | line; 0 = empty             */
     uint64_t hits;
     uint64_t ticks;
 } ls_row;
 
 struct cp_linesink {
-    ls_row *rows;     /* open addressing, power-of-two size        */
+    ls_row *rows; /* open addressing, power-of-two size        */
     uint32_t rows_cap, nrows;
     ls_thread *threads;
     uint32_t nthreads, cap_threads;
-    uint32_t last;    /* index of the last thread looked up         */
+    uint32_t last; /* index of the last thread looked up         */
     uint64_t events;
     uint64_t dropped;
 };
 
-cp_linesink *cp_linesink_new(void) { return calloc(1, sizeof(cp_linesink)); }
+cp_linesink *cp_linesink_new(void) {
+    return calloc(1, sizeof(cp_linesink));
+}
 
 void cp_linesink_reset(cp_linesink *k) {
     free(k->rows);
@@ -66,8 +68,12 @@ void cp_linesink_free(cp_linesink *k) {
     free(k);
 }
 
-uint64_t cp_linesink_count(const cp_linesink *k) { return k ? k->events : 0; }
-uint64_t cp_linesink_dropped(const cp_linesink *k) { return k ? k->dropped : 0; }
+uint64_t cp_linesink_count(const cp_linesink *k) {
+    return k ? k->events : 0;
+}
+uint64_t cp_linesink_dropped(const cp_linesink *k) {
+    return k ? k->dropped : 0;
+}
 
 static inline uint32_t row_hash(uint64_t key) {
     key ^= key >> 31;
@@ -245,14 +251,21 @@ void cp_linesink_consume(cp_linesink *k, const cp_tbuf *tb, const cp_event *ev, 
 static void sink_consume(void *ctx, const cp_tbuf *t, const cp_event *ev, uint32_t n) {
     cp_linesink_consume(ctx, t, ev, n);
 }
-static void sink_reset(void *ctx) { cp_linesink_reset(ctx); }
-static void sink_destroy(void *ctx) { cp_linesink_free(ctx); }
+static void sink_reset(void *ctx) {
+    cp_linesink_reset(ctx);
+}
+static void sink_destroy(void *ctx) {
+    cp_linesink_free(ctx);
+}
 
 cp_linesink *cp_linesink_register(struct codeprof_session *s) {
     cp_linesink *k = cp_linesink_new();
     if (!k)
         return NULL;
-    cp_sink sk = {.name = "lines", .ctx = k, .consume = sink_consume, .reset = sink_reset,
+    cp_sink sk = {.name = "lines",
+                  .ctx = k,
+                  .consume = sink_consume,
+                  .reset = sink_reset,
                   .destroy = sink_destroy};
     if (cp_session_add_sink(s, &sk) != 0) {
         free(k);
@@ -305,7 +318,7 @@ int cp_linesink_fill_model(cp_linesink *k, struct cp_model *m) {
 /* ---- source text ---- */
 
 typedef struct ls_file {
-    char *buf;        /* the file's bytes, NUL-terminated; NULL: unreadable */
+    char *buf; /* the file's bytes, NUL-terminated; NULL: unreadable */
     size_t len;
     const char *name; /* borrowed from the model                          */
 } ls_file;

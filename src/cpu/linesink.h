@@ -35,11 +35,11 @@ enum {
     CP_LINEF_RESUME = 1u
 };
 
-#define CP_LINESINK_MAX_ROWS (1u << 16)
-#define CP_LINESINK_MAX_DEPTH 512u
+#define CP_LINESINK_MAX_ROWS    (1u << 16)
+#define CP_LINESINK_MAX_DEPTH   512u
 #define CP_LINESINK_MAX_THREADS 4096u
 /* Source text: rows given text per model, bytes read per file. */
-#define CP_LINESINK_MAX_TEXT_ROWS 2000u
+#define CP_LINESINK_MAX_TEXT_ROWS  2000u
 #define CP_LINESINK_MAX_FILE_BYTES (4u << 20)
 
 /* NULL on OOM. */

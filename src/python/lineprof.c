@@ -29,23 +29,23 @@
 /* Registered code objects: at most LP_MAX_CODES (more are refused and
  * counted); the table has twice as many slots. */
 #define LP_MAX_CODES 2048u
-#define LP_SLOTS 4096u
+#define LP_SLOTS     4096u
 
 static struct {
     PyObject *codes[LP_SLOTS]; /* strong references; NULL = empty           */
     uint32_t sites[LP_SLOTS];
     uint32_t n;
-    uint64_t refused;          /* registrations over LP_MAX_CODES           */
-    cp_session *s;             /* session recorded into; NULL when off      */
-    cp_py_session *owner;      /* borrowed: the Session whose start armed it */
-    int active;                /* hooks installed                            */
-    int warned_taken;          /* "lines_trace_taken" given for this run      */
+    uint64_t refused;     /* registrations over LP_MAX_CODES           */
+    cp_session *s;        /* session recorded into; NULL when off      */
+    cp_py_session *owner; /* borrowed: the Session whose start armed it */
+    int active;           /* hooks installed                            */
+    int warned_taken;     /* "lines_trace_taken" given for this run      */
 #if LP_MONITORING
     long tool_id;
     long ev_line, ev_resume, ev_return, ev_yield, ev_unwind;
     PyObject *cb_line, *cb_resume, *cb_leave;
 #else
-    PyObject *thread_hook;     /* threading.settrace() hook for new threads */
+    PyObject *thread_hook; /* threading.settrace() hook for new threads */
     PyObject *prev_thread_hook;
 #endif
 } lp_g;
@@ -236,8 +236,8 @@ static int install(void) {
         Py_DECREF(cur);
         if (!free_id)
             continue;
-        PyObject *r = PyObject_CallMethod(mon, "use_tool_id", "ls", candidates[i],
-                                          "codeprof-lines");
+        PyObject *r =
+            PyObject_CallMethod(mon, "use_tool_id", "ls", candidates[i], "codeprof-lines");
         if (!r) {
             if (!PyErr_ExceptionMatches(PyExc_ValueError))
                 return -1;
@@ -253,12 +253,14 @@ static int install(void) {
     struct {
         long ev;
         PyObject *cb;
-    } regs[] = {{lp_g.ev_line, lp_g.cb_line},     {lp_g.ev_resume, lp_g.cb_resume},
-                {lp_g.ev_return, lp_g.cb_leave},  {lp_g.ev_yield, lp_g.cb_leave},
+    } regs[] = {{lp_g.ev_line, lp_g.cb_line},
+                {lp_g.ev_resume, lp_g.cb_resume},
+                {lp_g.ev_return, lp_g.cb_leave},
+                {lp_g.ev_yield, lp_g.cb_leave},
                 {lp_g.ev_unwind, lp_g.cb_leave}};
     for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++) {
-        PyObject *r = PyObject_CallMethod(mon, "register_callback", "llO", lp_g.tool_id,
-                                          regs[i].ev, regs[i].cb);
+        PyObject *r = PyObject_CallMethod(mon, "register_callback", "llO", lp_g.tool_id, regs[i].ev,
+                                          regs[i].cb);
         if (!r)
             goto fail;
         Py_DECREF(r);
@@ -285,7 +287,9 @@ static int enable_code(PyObject *code) {
     return mon ? code_events(mon, code, local_mask()) : -1;
 }
 
-static const char *mechanism(void) { return lp_g.active ? "sys.monitoring" : "off"; }
+static const char *mechanism(void) {
+    return lp_g.active ? "sys.monitoring" : "off";
+}
 
 /* ------------------------------------------------------------------------ */
 /* 3.11: the trace hook                                                      */
@@ -362,9 +366,8 @@ static PyObject *thread_hook(PyObject *mod, PyObject *const *args, Py_ssize_t na
     }
     Py_RETURN_NONE;
 }
-static PyMethodDef thread_hook_def = {"_line_thread_hook",
-                                      (PyCFunction)(void (*)(void))thread_hook, METH_FASTCALL,
-                                      NULL};
+static PyMethodDef thread_hook_def = {"_line_thread_hook", (PyCFunction)(void (*)(void))thread_hook,
+                                      METH_FASTCALL, NULL};
 
 static PyObject *call_threading(const char *fn, PyObject *arg) {
     PyObject *threading = PyImport_ImportModule("threading");
@@ -431,7 +434,9 @@ static int enable_code(PyObject *code) {
     return 0;
 }
 
-static const char *mechanism(void) { return lp_g.active ? "settrace" : "off"; }
+static const char *mechanism(void) {
+    return lp_g.active ? "settrace" : "off";
+}
 #endif
 
 /* ------------------------------------------------------------------------ */
@@ -444,7 +449,7 @@ static PyObject *line_profile_add(PyObject *mod, PyObject *obj) {
     (void)mod;
     PyObject *code = obj, *globals = NULL;
     if (PyFunction_Check(obj)) {
-        code = PyFunction_GetCode(obj);     /* borrowed */
+        code = PyFunction_GetCode(obj);       /* borrowed */
         globals = PyFunction_GetGlobals(obj); /* borrowed */
     }
     if (!PyCode_Check(code)) {

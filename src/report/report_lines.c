@@ -26,7 +26,9 @@ typedef struct lfunc {
     uint64_t exact_ns, sampled_ns, hits;
 } lfunc;
 
-static uint64_t func_total(const lfunc *f) { return f->hits ? f->exact_ns : f->sampled_ns; }
+static uint64_t func_total(const lfunc *f) {
+    return f->hits ? f->exact_ns : f->sampled_ns;
+}
 static uint64_t line_weight(const lfunc *f, const cp_mline *r) {
     return f->hits ? r->time_ns : r->sampled_ns;
 }
@@ -70,7 +72,9 @@ static lfunc *group(const cp_model *m, uint32_t *n) {
     return v;
 }
 
-static double ns_s(uint64_t ns) { return (double)ns / 1e9; }
+static double ns_s(uint64_t ns) {
+    return (double)ns / 1e9;
+}
 
 void cp_report_lines_doc(const cp_model *m, cp_docw *w) {
     const cp_mlines *ml = &m->lines;

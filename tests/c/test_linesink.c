@@ -91,9 +91,9 @@ static void test_recursion_includes_callees(void **state) {
     (void)state;
     codeprof_session *s = lines_session();
     uint32_t f = gsite("ls.fib", "/nonexistent/ls.py", 20, CODEPROF_SITE_PYTHON);
-    line(s, f, 21, 1);       /* outer frame: the recursive call line */
+    line(s, f, 21, 1); /* outer frame: the recursive call line */
     advance(10);
-    line(s, f, 21, 2);       /* inner frame */
+    line(s, f, 21, 2); /* inner frame */
     advance(40);
     line(s, f, 22, 2);
     advance(50);
@@ -122,13 +122,13 @@ static void test_generator_suspension_not_counted(void **state) {
     uint32_t g = gsite("ls.gen", "/nonexistent/ls.py", 30, CODEPROF_SITE_PYTHON);
     line(s, g, 31, 0xB0);
     advance(20);
-    leave(s, g, 0xB0);   /* yield */
-    advance(100000);     /* the consumer runs */
+    leave(s, g, 0xB0); /* yield */
+    advance(100000);   /* the consumer runs */
     resume(s, g, 31, 0xB0);
     advance(20);
     line(s, g, 32, 0xB0);
     advance(7);
-    leave(s, g, 0xB0);   /* return */
+    leave(s, g, 0xB0); /* return */
     cp_model *m = cp_session_snapshot(s);
     assert_non_null(m);
     assert_int_equal(row(m, "ls.gen", 31)->hits, 1);

@@ -76,9 +76,9 @@ static void test_section_order_and_shares(void **state) {
     assert_non_null(pl);
     assert_true(ps < pf && pf < pl);
     assert_non_null(strstr(sec, "\"exact\": true") ? strstr(sec, "\"exact\": true")
-                                                    : strstr(sec, "\"exact\":true"));
+                                                   : strstr(sec, "\"exact\":true"));
     assert_non_null(strstr(sec, "\"share\": 0.75") ? strstr(sec, "\"share\": 0.75")
-                                                    : strstr(sec, "\"share\":0.75"));
+                                                   : strstr(sec, "\"share\":0.75"));
     assert_non_null(strstr(sec, "y = \\\"hot\\\" * n"));
     free(sec);
     free(j);
@@ -158,7 +158,7 @@ static void test_empty_section(void **state) {
     char *j = json_of(m);
     char *sec = lines_section(j);
     assert_non_null(strstr(sec, "\"enabled\": false") ? strstr(sec, "\"enabled\": false")
-                                                       : strstr(sec, "\"enabled\":false"));
+                                                      : strstr(sec, "\"enabled\":false"));
     free(sec);
     free(j);
     cp_strbuf sb;
