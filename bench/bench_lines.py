@@ -6,9 +6,11 @@ rounds, medians (bench/RESULTS.md, "Line timing").
     .venv/bin/python bench/bench_lines.py [--rounds 15] [--n 20000]
 
 Each variant runs its own copy of the same source (so registrations do not
-interact).  codeprof: `_core.Session(lines=True)` with the copy registered by
+interact).  "other_armed" is an unregistered copy run while codeprof's line
+timing is on for another function: what the rest of the program pays.  codeprof: `_core.Session(lines=True)` with the copy registered by
 `_core.line_profile_add` (what profile_function does at the detailed level,
-without the decorator's per-call scope); the session is started before and
+without the decorator's per-call scope; on 3.11 each call is bracketed by
+line_profile_enter/leave as the decorator does); the session is started before and
 stopped after each measurement, outside the timed region.  line_profiler:
 `LineProfiler(copy)` wrapper, enabled per call as its decorator does.  Wall
 time and process CPU time (every thread: codeprof's drain thread counted)
@@ -62,7 +64,20 @@ def main() -> int:
     _core.line_profile_add(cp_fn)
     session = _core.Session(lines=True)
 
-    variants = {"bare": bare, "codeprof": cp_fn}
+    enter = getattr(_core, "line_profile_enter", None)
+    if enter is not None:  # 3.11: the hook goes on per call, as the decorator does
+        leave = _core.line_profile_leave
+        timed = cp_fn
+
+        def cp_fn(n: int) -> int:
+            enter()
+            try:
+                return timed(n)
+            finally:
+                leave()
+
+    other = fresh("other")  # never registered: what the rest of the program pays
+    variants = {"bare": bare, "codeprof": cp_fn, "other_armed": other}
     try:
         from line_profiler import LineProfiler
         lp = LineProfiler()
@@ -78,13 +93,13 @@ def main() -> int:
         order = order[r % len(order):] + order[:r % len(order)]  # rotate the order
         for name in order:
             fn = variants[name]
-            if name == "codeprof":
+            if name in ("codeprof", "other_armed"):
                 session.start()
             w0, c0 = time.perf_counter(), time.process_time()
             for _ in range(args.calls):
                 fn(args.n)
             w1, c1 = time.perf_counter(), time.process_time()
-            if name == "codeprof":
+            if name in ("codeprof", "other_armed"):
                 session.stop()
             wall[name].append((w1 - w0) / args.calls)
             cpu[name].append((c1 - c0) / args.calls)
@@ -108,7 +123,7 @@ def main() -> int:
           f"call; medians of {args.rounds} interleaved rounds x {args.calls} calls")
     print(f"{'variant':<15}{'wall ms':>10}{'cpu ms':>10}{'x bare':>9}{'ns/line':>10}")
     for k in variants:
-        per = "" if k == "bare" else f"{out['ns_per_line_event'][k]:10.1f}"
+        per = "" if k in ("bare", "other_armed") else f"{out['ns_per_line_event'][k]:10.1f}"
         print(f"{k:<15}{out['wall_ms'][k]:10.3f}{out['cpu_ms'][k]:10.3f}"
               f"{out['ratio_wall'][k]:9.2f}{per}")
     print(f"codeprof recorded {hits} line hits (expected {expected})")

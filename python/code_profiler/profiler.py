@@ -477,8 +477,8 @@ class VideoOpusClipProfiler:
             flags |= self._mem_flags
         if not self._enabled:
             return func
-        if self.config.enable_line_profiler and lvl in LINE_LEVELS:
-            register_lines(func)  # line-level timing (docs/line-profiling.md)
+        lines = bool(self.config.enable_line_profiler and lvl in LINE_LEVELS
+                     and register_lines(func))  # line-level timing (docs/line-profiling.md)
         site = site_for(func, kind, name)
         scope = self._session.scope(site, flags)
         worker_scopes: Dict[int, Any] = {}
@@ -509,7 +509,7 @@ class VideoOpusClipProfiler:
             return ws_scope
 
         hide_from_tracer(resolve)
-        wrapper = wrap(func, resolve)
+        wrapper = wrap(func, resolve, lines)
         setattr(wrapper, _WRAPPED_MARK, True)
         return wrapper
 
@@ -791,10 +791,9 @@ def _instrument_current(func: F, level: Optional[str]) -> F:
     if not callable(func):
         raise TypeError(f"profile_function: expected a function, got {type(func).__name__} "
                         f"{func!r}")
-    if level is None or level in LINE_LEVELS:
-        # timed only into a session with lines=True (enable_line_profiler)
-        register_lines(func)
-    wrapper = wrap(func, _current_resolver(site_for(func, _core.SITE_FUNCTION), level))
+    # timed only into a session with lines=True (enable_line_profiler)
+    lines = bool((level is None or level in LINE_LEVELS) and register_lines(func))
+    wrapper = wrap(func, _current_resolver(site_for(func, _core.SITE_FUNCTION), level), lines)
     setattr(wrapper, _WRAPPED_MARK, True)
     return wrapper
 

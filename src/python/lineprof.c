@@ -44,9 +44,6 @@ static struct {
     long tool_id;
     long ev_line, ev_resume, ev_return, ev_yield, ev_unwind;
     PyObject *cb_line, *cb_resume, *cb_leave;
-#else
-    PyObject *thread_hook; /* threading.settrace() hook for new threads */
-    PyObject *prev_thread_hook;
 #endif
 } lp_g;
 
@@ -328,105 +325,78 @@ static int lp_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
     return 0;
 }
 
-static int set_one(PyThreadState *t, void *arg) {
-    int on = *(int *)arg;
-    if (on) {
-        if (t->c_tracefunc == lp_trace)
-            return 0;
-        if (t->c_tracefunc != NULL) {
-            if (!lp_g.warned_taken) {
-                lp_g.warned_taken = 1;
-                lp_warn("lines_trace_taken",
-                        "line timing: another tool (sys.settrace: a debugger, coverage) holds "
-                        "the trace hook of a thread; that thread's lines are not timed");
-            }
-            return 0;
-        }
-        if (_PyEval_SetTrace(t, lp_trace, NULL) < 0)
-            return -1;
-    } else if (t->c_tracefunc == lp_trace) {
-        if (_PyEval_SetTrace(t, NULL, NULL) < 0)
-            return -1;
+/* The calling thread's line_profile_enter() nesting, and whether the
+ * outermost armed enter put our trace function on it. */
+typedef struct lp_thread {
+    uint32_t depth;
+    int ours;
+} lp_thread;
+static _Thread_local lp_thread lp_tls;
+
+/* Puts the trace function on the calling thread unless another tool holds
+ * its trace slot (then warns once per run). */
+static void trace_on(PyThreadState *t) {
+    if (t->c_tracefunc == lp_trace) {
+        lp_tls.ours = 1;
+        return;
     }
-    return 0;
+    if (t->c_tracefunc != NULL) {
+        if (!lp_g.warned_taken) {
+            lp_g.warned_taken = 1;
+            lp_warn("lines_trace_taken",
+                    "line timing: another tool (sys.settrace: a debugger, coverage) holds the "
+                    "trace hook of a thread that called a line-timed function; that thread's "
+                    "lines are not timed");
+        }
+        return;
+    }
+    if (_PyEval_SetTrace(t, lp_trace, NULL) < 0)
+        PyErr_Clear();
+    else
+        lp_tls.ours = 1;
 }
 
-/* threading.settrace() hook: a new thread's first event installs the C
- * trace function on it (replacing this Python-level hook). */
-static PyObject *thread_hook(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+static void trace_off(PyThreadState *t) {
+    if (lp_tls.ours && t->c_tracefunc == lp_trace && _PyEval_SetTrace(t, NULL, NULL) < 0)
+        PyErr_Clear();
+    lp_tls.ours = 0;
+}
+
+/* line_profile_enter(): a line-timed function is about to run (a call or a
+ * resume) on this thread. */
+static PyObject *line_profile_enter(PyObject *mod, PyObject *unused) {
     (void)mod;
-    (void)args;
-    (void)nargs;
-    if (lp_g.active) {
-        PyThreadState *t = PyThreadState_Get();
-        int on = 1;
-        /* ours replaces the Python-level hook that called us */
-        if (_PyEval_SetTrace(t, NULL, NULL) < 0 || set_one(t, &on) < 0)
-            PyErr_Clear();
-    }
+    (void)unused;
+    lp_tls.depth++;
+    if (lp_g.active && !lp_tls.ours)
+        trace_on(PyThreadState_Get());
     Py_RETURN_NONE;
 }
-static PyMethodDef thread_hook_def = {"_line_thread_hook", (PyCFunction)(void (*)(void))thread_hook,
-                                      METH_FASTCALL, NULL};
 
-static PyObject *call_threading(const char *fn, PyObject *arg) {
-    PyObject *threading = PyImport_ImportModule("threading");
-    if (!threading)
-        return NULL;
-    PyObject *r = arg ? PyObject_CallMethod(threading, fn, "O", arg)
-                      : PyObject_CallMethod(threading, fn, NULL);
-    Py_DECREF(threading);
-    return r;
+/* line_profile_leave(): it returned, yielded or raised. */
+static PyObject *line_profile_leave(PyObject *mod, PyObject *unused) {
+    (void)mod;
+    (void)unused;
+    if (lp_tls.depth > 0 && --lp_tls.depth == 0 && lp_tls.ours)
+        trace_off(PyThreadState_Get());
+    Py_RETURN_NONE;
 }
 
 static void uninstall(void) {
-    int on = 0;
-    if (cp_py_tracer_each_thread(set_one, &on) < 0)
-        PyErr_Clear();
-    if (lp_g.prev_thread_hook) {
-        PyObject *cur = call_threading("gettrace", NULL);
-        if (cur == lp_g.thread_hook) {
-            PyObject *r = call_threading("settrace", lp_g.prev_thread_hook);
-            Py_XDECREF(r);
-        }
-        Py_XDECREF(cur);
-        Py_CLEAR(lp_g.prev_thread_hook);
-    }
-    PyErr_Clear();
+    /* Threads still inside a line-timed call keep the trace function until
+     * they leave it (nothing is emitted meanwhile: no session). */
+    if (lp_tls.ours && PyThreadState_Get()->c_tracefunc != lp_trace && !lp_g.warned_taken)
+        lp_warn("lines_trace_taken", "line timing: another tool (sys.settrace) took this "
+                                     "thread's trace hook during a line-timed call");
+    trace_off(PyThreadState_Get());
     lp_g.active = 0;
 }
 
 static int install(void) {
-    if (!lp_g.thread_hook && !(lp_g.thread_hook = PyCFunction_New(&thread_hook_def, NULL)))
-        return -1;
-    lp_g.active = 1;
-    int on = 1;
-    if (cp_py_tracer_each_thread(set_one, &on) < 0)
-        goto fail;
-    PyObject *prev = call_threading("gettrace", NULL);
-    if (!prev)
-        goto fail;
-    if (prev == Py_None) {
-        PyObject *r = call_threading("settrace", lp_g.thread_hook);
-        if (!r) {
-            Py_DECREF(prev);
-            goto fail;
-        }
-        Py_DECREF(r);
-        lp_g.prev_thread_hook = prev; /* None: put back at stop */
-    } else {
-        Py_DECREF(prev); /* a user's hook for new threads: leave it */
-        lp_warn("lines_trace_taken",
-                "line timing: threading.settrace() is set by another tool; threads started "
-                "later are not line-timed");
-    }
+    lp_g.active = 1; /* armed: line_profile_enter installs per thread */
+    if (lp_tls.depth > 0)
+        trace_on(PyThreadState_Get());
     return 0;
-fail:;
-    PyObject *et, *ev, *etb;
-    PyErr_Fetch(&et, &ev, &etb);
-    uninstall();
-    PyErr_Restore(et, ev, etb);
-    return -1;
 }
 
 static int enable_code(PyObject *code) {
@@ -522,6 +492,15 @@ static PyMethodDef lp_methods[] = {
      "Register a function (or code object) for line-level timing; returns its site id (0 "
      "when refused: the profiler's own code, or more than 2048 registered).  Lines are timed "
      "while a session created with lines=True runs."},
+#if !LP_MONITORING
+    {"line_profile_enter", line_profile_enter, METH_NOARGS,
+     "line_profile_enter() -> None\n\n"
+     "3.11: a line-timed function is about to run on this thread (the decorators call it "
+     "around each call and resume): the trace hook is on the thread until the matching "
+     "line_profile_leave()."},
+    {"line_profile_leave", line_profile_leave, METH_NOARGS,
+     "line_profile_leave() -> None\n\nThe matching end of line_profile_enter()."},
+#endif
     {"line_profile_clear", line_profile_clear, METH_NOARGS,
      "line_profile_clear() -> None\n\n"
      "Unregister every function from line timing (hooks removed; a running session with "
@@ -578,12 +557,6 @@ void cp_py_lineprof_session_stop(cp_py_session *self) {
         return;
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);
-#if !LP_MONITORING
-    if (lp_g.active && PyThreadState_Get()->c_tracefunc != lp_trace && !lp_g.warned_taken)
-        lp_warn("lines_trace_taken", "line timing: another tool (sys.settrace) took this "
-                                     "thread's trace hook during the run; lines after that "
-                                     "were not timed");
-#endif
     if (lp_g.active)
         uninstall();
     lp_g.owner = NULL;
@@ -601,8 +574,6 @@ void cp_py_lineprof_module_free(void) {
     Py_CLEAR(lp_g.cb_line);
     Py_CLEAR(lp_g.cb_resume);
     Py_CLEAR(lp_g.cb_leave);
-#else
-    Py_CLEAR(lp_g.thread_hook);
 #endif
     PyErr_Clear();
     PyErr_Restore(et, ev, etb);

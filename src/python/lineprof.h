@@ -16,12 +16,17 @@
  *          with C callables on a tool id of its own (the first free of 5,
  *          4, 3: the tracer takes them from the other end), so the tracer
  *          and the line timer start and stop independently.
- *   3.11:  a C trace function (the trace slot; the tracer uses the profile
- *          slot) on every thread and on threads started later
- *          (threading.settrace); frames of unregistered code get
- *          f_trace_lines = 0 at their call event.  A thread whose trace slot
- *          is taken (a user's sys.settrace, a debugger, coverage) is left
- *          alone and the session warned once ("lines_trace_taken").
+ *   3.11:  a C trace function in the trace slot (the tracer uses the
+ *          profile slot), put on a thread only while it runs a line-timed
+ *          function: the decorators call _core.line_profile_enter() /
+ *          line_profile_leave() around each call and resume (nested calls
+ *          counted per thread), as line_profiler does, because the
+ *          interpreter's tracing mode slows every frame of a thread that
+ *          has a trace function.  Frames of unregistered code the function
+ *          calls get f_trace_lines = 0 at their call event.  A thread whose
+ *          trace slot is taken (a user's sys.settrace, a debugger,
+ *          coverage) is left alone and the session warned once
+ *          ("lines_trace_taken").
  * All functions need the GIL.
  */
 #ifndef CP_PY_LINEPROF_H

@@ -1734,16 +1734,3 @@ int cp_py_tracer_on_this_thread(void) {
         return 0;
     }
 }
-
-/* ------------------------------------------------------------------------ */
-/* Thread walk for other hooks (lineprof.c)                                  */
-/* ------------------------------------------------------------------------ */
-
-int cp_py_tracer_each_thread(int (*fn)(PyThreadState *t, void *arg), void *arg) {
-    for (PyThreadState *t = ts_head(); t; t = ts_next(t)) {
-        int rc = fn(t, arg);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}

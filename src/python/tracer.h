@@ -98,11 +98,4 @@ void cp_py_tracer_classify_ready(void);
  * C-function site table stays (site ids are process-wide).  Never raises. */
 void cp_py_tracer_module_free(cp_py_state *st);
 
-/* Calls fn(t, arg) for every thread state of the calling thread's
- * interpreter, as the tracer walks them (3.11: the runtime's head lock held
- * while each link is read, never during fn); on 3.12+ only the calling
- * thread is visited.  Stops at and returns fn's first non-zero result, else
- * 0.  Needs the GIL (lineprof.c installs its trace hook with it). */
-int cp_py_tracer_each_thread(int (*fn)(PyThreadState *t, void *arg), void *arg);
-
 #endif /* CP_PY_TRACER_H */

@@ -293,7 +293,12 @@ def test_session_lines_with_code_object(python_runner: Any, tmp_path: Path) -> N
             local = {"f": mon.get_local_events(tool, f.__code__),
                      "other": mon.get_local_events(tool, other.__code__),
                      "global": mon.get_events(tool)}
+        enter = getattr(_core, "line_profile_enter", None)  # 3.11: the hook per call
+        if enter is not None:
+            enter()
         f(10)
+        if enter is not None:
+            _core.line_profile_leave()
         other(1)
         s.stop()
         lines = json.loads(s.report_json())["lines"]
