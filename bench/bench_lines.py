@@ -105,7 +105,9 @@ def main() -> int:
             cpu[name].append((c1 - c0) / args.calls)
 
     # check codeprof measured what it should (not a no-op)
-    rep = json.loads(session.report_json())["lines"]
+    full = json.loads(session.report_json())
+    rep = full["lines"]
+    meta_dropped = {k: v for k, v in full["meta"].items() if "dropped" in k and v}
     hits = sum(row["hits"] for f in rep["functions"] for row in f["lines"])
     expected = lines_per_call(args.n) * args.calls * args.rounds
     ev = lines_per_call(args.n)
@@ -126,7 +128,8 @@ def main() -> int:
         per = "" if k in ("bare", "other_armed") else f"{out['ns_per_line_event'][k]:10.1f}"
         print(f"{k:<15}{out['wall_ms'][k]:10.3f}{out['cpu_ms'][k]:10.3f}"
               f"{out['ratio_wall'][k]:9.2f}{per}")
-    print(f"codeprof recorded {hits} line hits (expected {expected})")
+    print(f"codeprof recorded {hits} line hits (expected {expected}); "
+          f"lines.dropped {rep['dropped']}, events dropped {meta_dropped or 0}")
     if "line_profiler" in med:
         print(f"codeprof / line_profiler (wall): {med['codeprof'] / med['line_profiler']:.2f}")
     if args.json:
