@@ -6,7 +6,7 @@ the facade only translates the seed's API into these calls.
 """
 import os
 import types
-from typing import Any, Final, List, Literal, Optional, Tuple, Union
+from typing import Any, Dict, Final, List, Literal, Optional, Tuple, Union
 
 # codeprof_site_kind
 SITE_SCOPE: Final[int]       # 0  named scope / profiling_context
@@ -77,6 +77,24 @@ def diff_reports(a_path: Union[str, "os.PathLike[str]"], b_path: Union[str, "os.
 
 def tracer_ignore(code: types.CodeType) -> None:
     """Never record calls of this code object (the facade's own wrappers)."""
+
+def line_profile_add(func_or_code: Union[types.FunctionType, types.CodeType]) -> int:
+    """Register a function (preferred: its module names the site as the tracer
+    does) or a code object for line-level timing.  While a Session created
+    with ``lines=True`` runs, each line it starts is timed (hits, and the time
+    until the frame's next line or its end, callees included): 3.12+ through
+    sys.monitoring local events on the registered code objects only, 3.11
+    through a C trace hook.  Registration is process-wide and lasts; returns
+    the site id, 0 when refused (the profiler's own code, or more than 2048
+    registered).  docs/line-profiling.md."""
+
+def line_profile_clear() -> None:
+    """Unregister every function from line timing (hooks removed)."""
+
+def line_profile_state() -> Dict[str, Any]:
+    """Line timing now: ``registered`` and ``refused`` code objects, ``active``
+    (hooks installed), ``mechanism`` ("sys.monitoring", "settrace" or "off"),
+    ``tool_id`` (3.12+, -1 when off)."""
 
 def tracer_stop() -> None:
     """Stop the Python tracer of whichever session runs it; that session keeps

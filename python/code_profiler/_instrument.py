@@ -25,7 +25,7 @@ from typing import Any, AsyncGenerator, Callable, Generator, Optional, TypeVar
 
 from . import _core
 
-__all__ = ["Resolver", "hide_from_tracer", "site_for", "wrap"]
+__all__ = ["LINE_LEVELS", "Resolver", "hide_from_tracer", "register_lines", "site_for", "wrap"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +33,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 Resolver = Callable[[], Optional["_core.Scope"]]
 
 _ignore_code = getattr(_core, "tracer_ignore", None)
+_line_add = getattr(_core, "line_profile_add", None)
+
+#: Decorator levels whose functions get line-level timing when the
+#: profiler's config has enable_line_profiler (docs/line-profiling.md).
+LINE_LEVELS = ("detailed", "comprehensive")
+
+
+#: 3.11: the trace hook is put on a thread only around each call / resume
+#: of a line-timed function (3.12+ needs nothing: sys.monitoring local events).
+_line_enter = getattr(_core, "line_profile_enter", None)
+_line_leave = getattr(_core, "line_profile_leave", None)
+
+
+def register_lines(func: Any) -> int:
+    """Registers the innermost function wrapped by `func` (decorators
+    unwrapped, methods' functions) for line-level timing.  Lines are timed
+    only while a session created with ``lines=True`` runs.  Returns the
+    function's site id, 0 when it has no Python code or was refused."""
+    if _line_add is None:
+        return 0
+    inner = inspect.unwrap(func)
+    inner = getattr(inner, "__func__", inner)
+    if not inspect.isfunction(inner):
+        return 0
+    return int(_line_add(inner))
 
 
 def hide_from_tracer(*funcs: Any) -> None:
@@ -71,17 +96,29 @@ def _copy_cache_api(wrapper: Any, func: Any) -> None:
             setattr(wrapper, attr, getattr(func, attr))
 
 
-def _drive(it: Any, resolve: Resolver) -> Generator[Any, Any, Any]:
+def _drive(it: Any, resolve: Resolver, lines: bool = False) -> Generator[Any, Any, Any]:
     """Delegates to a generator or coroutine `it` (anything with send,
-    throw and close) like ``yield from``, timing each resume in a scope."""
+    throw and close) like ``yield from``, timing each resume in a scope
+    (and, with `lines` on 3.11, with the line-timing hook on the thread)."""
     method = it.send
     arg: Any = None
     done = False
+    enter = _line_enter if lines else None
     try:
         while True:
             scope = resolve()
             try:
-                if scope is None:
+                if enter is not None:
+                    enter()
+                    try:
+                        if scope is None:
+                            value = method(arg)
+                        else:
+                            with scope:
+                                value = method(arg)
+                    finally:
+                        _line_leave()  # type: ignore[misc]
+                elif scope is None:
                     value = method(arg)
                 else:
                     with scope:
@@ -115,17 +152,36 @@ class _TimedAwait:
     """Awaitable that drives a coroutine (or an async-generator step)
     through _drive."""
 
-    __slots__ = ("_it", "_resolve")
+    __slots__ = ("_it", "_resolve", "_lines")
 
-    def __init__(self, it: Any, resolve: Resolver) -> None:
+    def __init__(self, it: Any, resolve: Resolver, lines: bool = False) -> None:
         self._it = it
         self._resolve = resolve
+        self._lines = lines
 
     def __await__(self) -> Generator[Any, Any, Any]:
-        return _drive(self._it, self._resolve)
+        return _drive(self._it, self._resolve, self._lines)
 
 
-def _wrap_function(func: Callable[..., Any], resolve: Resolver) -> Callable[..., Any]:
+def _wrap_function(func: Callable[..., Any], resolve: Resolver,
+                   lines: bool = False) -> Callable[..., Any]:
+    if lines:
+        enter, leave = _line_enter, _line_leave
+
+        @functools.wraps(func)
+        def timed_lines(*args: Any, **kwargs: Any) -> Any:
+            scope = resolve()
+            enter()  # type: ignore[misc]
+            try:
+                if scope is None:
+                    return func(*args, **kwargs)
+                with scope:
+                    return func(*args, **kwargs)
+            finally:
+                leave()  # type: ignore[misc]
+
+        return timed_lines
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         scope = resolve()
@@ -137,24 +193,27 @@ def _wrap_function(func: Callable[..., Any], resolve: Resolver) -> Callable[...,
     return wrapper
 
 
-def _wrap_generator(func: Callable[..., Any], resolve: Resolver) -> Callable[..., Any]:
+def _wrap_generator(func: Callable[..., Any], resolve: Resolver,
+                    lines: bool = False) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         # Creating the generator runs none of its code.
-        return (yield from _drive(func(*args, **kwargs), resolve))
+        return (yield from _drive(func(*args, **kwargs), resolve, lines))
 
     return wrapper
 
 
-def _wrap_coroutine(func: Callable[..., Any], resolve: Resolver) -> Callable[..., Any]:
+def _wrap_coroutine(func: Callable[..., Any], resolve: Resolver,
+                    lines: bool = False) -> Callable[..., Any]:
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return await _TimedAwait(func(*args, **kwargs), resolve)
+        return await _TimedAwait(func(*args, **kwargs), resolve, lines)
 
     return wrapper
 
 
-def _wrap_async_generator(func: Callable[..., Any], resolve: Resolver) -> Callable[..., Any]:
+def _wrap_async_generator(func: Callable[..., Any], resolve: Resolver,
+                          lines: bool = False) -> Callable[..., Any]:
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         agen = func(*args, **kwargs)
@@ -165,7 +224,7 @@ def _wrap_async_generator(func: Callable[..., Any], resolve: Resolver) -> Callab
                 step = agen.asend(to_send) if to_throw is None else agen.athrow(to_throw)
                 to_throw = None
                 try:
-                    value = await _TimedAwait(step, resolve)
+                    value = await _TimedAwait(step, resolve, lines)
                 except StopAsyncIteration:
                     return
                 try:
@@ -175,26 +234,29 @@ def _wrap_async_generator(func: Callable[..., Any], resolve: Resolver) -> Callab
                 except BaseException as exc:
                     to_send, to_throw = None, exc
         finally:
-            await _TimedAwait(agen.aclose(), resolve)
+            await _TimedAwait(agen.aclose(), resolve, lines)
 
     return wrapper
 
 
-def wrap(func: F, resolve: Resolver) -> F:
+def wrap(func: F, resolve: Resolver, lines: bool = False) -> F:
     """Returns a wrapper of `func` of the same flavour (function, generator
     function, coroutine function, async generator function) that runs each
     call / resume inside ``resolve()``'s scope.  The wrapper carries
     __name__, __doc__, __wrapped__ etc. (functools.wraps); exceptions pass
-    through unchanged and the call is still timed."""
+    through unchanged and the call is still timed.  `lines`: `func` is
+    registered for line timing (register_lines); on 3.11 each call / resume
+    then runs with the line-timing hook on the thread."""
     inner = inspect.unwrap(func)
+    lines = bool(lines) and _line_enter is not None
     if inspect.isasyncgenfunction(inner):
-        wrapper = _wrap_async_generator(func, resolve)
+        wrapper = _wrap_async_generator(func, resolve, lines)
     elif inspect.iscoroutinefunction(inner):
-        wrapper = _wrap_coroutine(func, resolve)
+        wrapper = _wrap_coroutine(func, resolve, lines)
     elif inspect.isgeneratorfunction(inner):
-        wrapper = _wrap_generator(func, resolve)
+        wrapper = _wrap_generator(func, resolve, lines)
     else:
-        wrapper = _wrap_function(func, resolve)
+        wrapper = _wrap_function(func, resolve, lines)
     _copy_cache_api(wrapper, func)
     # The wrapper's scope is the function's single record: neither the
     # wrapper frame nor the wrapped function's own frame is traced again

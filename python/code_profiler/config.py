@@ -378,7 +378,13 @@ class ProfilerConfig:
         sampler (``sample_interval_s``, ``sample_mode``, ``sample_native``) and
         line-level timing (``lines``) (docs/sampling.md).  PLACEHOLDER: the
         sampling facade fills it."""
-        return {}
+        kwargs: Dict[str, Any] = {}
+        # ---- line-level timing (the "lines" engineer owns this entry only) ----
+        # lines=True lets functions decorated at the detailed/comprehensive
+        # level be line-timed (the decorator registers them); nothing is
+        # hooked until one is (docs/line-profiling.md).
+        kwargs["lines"] = bool(self.enable_line_profiler)
+        return kwargs
 
     @property
     def gpu_profiler_on(self) -> bool:

@@ -34,7 +34,7 @@ from typing import (Any, Callable, ContextManager, Dict, List, Literal, Optional
                     Union, overload)
 
 from . import _core
-from ._instrument import Resolver, hide_from_tracer, site_for, wrap
+from ._instrument import LINE_LEVELS, Resolver, hide_from_tracer, register_lines, site_for, wrap
 from .config import ProfilerConfig, check_level
 from .data import DataLoadingProfiler, ProfiledDataLoader, worker_session
 from .gpu import GPUProfiler
@@ -485,6 +485,8 @@ class VideoOpusClipProfiler:
             flags |= self._mem_flags
         if not self._enabled:
             return func
+        lines = bool(self.config.enable_line_profiler and lvl in LINE_LEVELS
+                     and register_lines(func))  # line-level timing (docs/line-profiling.md)
         site = site_for(func, kind, name)
         scope = self._session.scope(site, flags)
         worker_scopes: Dict[int, Any] = {}
@@ -515,7 +517,7 @@ class VideoOpusClipProfiler:
             return ws_scope
 
         hide_from_tracer(resolve)
-        wrapper = wrap(func, resolve)
+        wrapper = wrap(func, resolve, lines)
         setattr(wrapper, _WRAPPED_MARK, True)
         return wrapper
 
@@ -797,7 +799,9 @@ def _instrument_current(func: F, level: Optional[str]) -> F:
     if not callable(func):
         raise TypeError(f"profile_function: expected a function, got {type(func).__name__} "
                         f"{func!r}")
-    wrapper = wrap(func, _current_resolver(site_for(func, _core.SITE_FUNCTION), level))
+    # timed only into a session with lines=True (enable_line_profiler)
+    lines = bool((level is None or level in LINE_LEVELS) and register_lines(func))
+    wrapper = wrap(func, _current_resolver(site_for(func, _core.SITE_FUNCTION), level), lines)
     setattr(wrapper, _WRAPPED_MARK, True)
     return wrapper
 

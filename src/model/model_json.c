@@ -1342,9 +1342,60 @@ static int read_sampling_body(rd *r, const cp_jval *v) {
 
 /* ---- the lines section (schema v4; the "lines" engineer) ---- */
 
+/* One function of lines.functions: its rows into m->lines. */
+static int read_lines_func(rd *r, const cp_jval *f) {
+    if (want(r, f, CP_JOBJECT, "a function object {function, file, line, total_s, lines}"))
+        return -1;
+    uint32_t site = site_of_object(r, f, "function", CODEPROF_SITE_PYTHON, 0);
+    const cp_jval *rows;
+    if (!site || get_array(r, f, "lines", &rows))
+        return -1;
+    uint32_t n = rows ? rows->len : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const cp_jval *v = &rows->u.kids[i];
+        size_t o = enter_key(r, "lines");
+        enter_index(r, i);
+        if (want(r, v, CP_JOBJECT, "a line object {line, hits, time_s, samples, sampled_s, ...}"))
+            return -1;
+        uint32_t line = 0;
+        uint64_t hits = 0, time_ns = 0, samples = 0, sampled_ns = 0;
+        int present = 0, ok = 1;
+        if (get_u32(r, v, "line", &line) || get_u64(r, v, "hits", &hits) ||
+            get_ns(r, v, "time_s", &time_ns, &present) || get_u64(r, v, "samples", &samples) ||
+            get_ns(r, v, "sampled_s", &sampled_ns, &present))
+            return -1;
+        const char *text = get_str(r, v, "text", &ok);
+        if (!ok)
+            return -1;
+        cp_mlines *ml = &r->m->lines;
+        if (cp_mlines_add(ml, site, line, hits, time_ns, samples, sampled_ns) != 0)
+            return nomem(r);
+        if (text && cp_mlines_set_text(ml, ml->n - 1, text, strlen(text)) != 0)
+            return nomem(r);
+        leave(r, o);
+    }
+    return 0;
+}
+
 static int read_lines(rd *r, const cp_jval *v) {
-    (void)r;
-    (void)v;
+    if (!v)
+        return 0;
+    size_t o = enter_key(r, "lines");
+    const cp_jval *fs;
+    cp_mlines *ml = &r->m->lines;
+    if (get_bool(r, v, "exact", &ml->exact) || get_u64(r, v, "dropped", &ml->dropped) ||
+        get_array(r, v, "functions", &fs))
+        return -1;
+    uint32_t n = fs ? fs->len : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t o2 = enter_key(r, "functions");
+        enter_index(r, i);
+        if (read_lines_func(r, &fs->u.kids[i]))
+            return -1;
+        leave(r, o2);
+    }
+    cp_mlines_finish(ml);
+    leave(r, o);
     return 0;
 }
 

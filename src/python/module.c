@@ -10,6 +10,7 @@
 #include "python/gpuwhere.h"
 #include "python/memhook.h"
 #include "python/ext.h"
+#include "python/lineprof.h"
 #include "python/tracer.h"
 
 /* ------------------------------------------------------------------------ */
@@ -289,6 +290,8 @@ static int mod_exec(PyObject *m) {
         return -1;
     if (cp_py_gpuwhere_init(m) < 0) /* gpuwhere.c: GPU sync points' where-callback */
         return -1;
+    if (cp_py_lineprof_init(m) < 0) /* line_profile_add, line_profile_state */
+        return -1;
     return cp_py_tracer_init(m, st);
 }
 
@@ -314,6 +317,7 @@ static int mod_clear(PyObject *m) {
         return 0;
     /* The hooks must be off before the callables they use go away. */
     cp_py_tracer_module_free(st);
+    cp_py_lineprof_module_free();
     Py_CLEAR(st->session_type);
     Py_CLEAR(st->scope_type);
     Py_CLEAR(st->gpu_op_type);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "python/ext.h"
+#include "python/lineprof.h"
 #include "core/warnings.h"
 #include "memory/memsampler.h"
 #include "report/output.h"
@@ -179,6 +180,7 @@ static void session_dealloc(PyObject *op) {
         if (cp_py_tracer_stop(self) < 0)
             PyErr_WriteUnraisable(op);
         cp_py_memhooks_stop(self);
+        cp_py_lineprof_session_stop(self);
         PyErr_Restore(et, ev, etb);
         codeprof_session *s = self->s;
         self->s = NULL;
@@ -217,6 +219,7 @@ static PyObject *session_start(PyObject *op, PyObject *args, PyObject *kwargs) {
         return NULL;
     }
     cp_py_memhooks_start(self); /* allocator, numpy and gc hooks per the config */
+    cp_py_lineprof_session_start(self); /* line timing (lines=True) */
     Py_RETURN_NONE;
 }
 
@@ -230,6 +233,7 @@ static PyObject *session_stop(PyObject *op, PyObject *unused) {
                            0, NULL);
     int tr = cp_py_tracer_stop(self);
     cp_py_memhooks_stop(self);
+    cp_py_lineprof_session_stop(self);
     codeprof_status st;
     Py_BEGIN_ALLOW_THREADS
     st = codeprof_session_stop(self->s);
