@@ -152,7 +152,7 @@ static void set_reason(cp_mgpu *mg, const struct cp_gpu_state *g, const codeprof
     } else if (g->forked || mg->driver.status == CP_GPU_LIB_DISABLED) {
         snprintf(mg->reason, sizeof mg->reason,
                  "forked child: no CUDA calls in a DataLoader worker: %s", tail);
-    } else if (mg->driver.status != CP_GPU_LIB_OK) {
+    } else if (mg->driver.status != CP_GPU_LIB_OK && mg->driver.status != CP_GPU_LIB_NO_CONTEXT) {
         snprintf(mg->reason, sizeof mg->reason, "CUDA driver %s (%s): %s",
                  lib_word(mg->driver.status), mg->driver.reason, tail);
     } else if (!mg->available) {

@@ -310,6 +310,13 @@ FAKE_API int cuEventCreate(void **ev, unsigned flags) {
     leave();
     return OK;
 }
+/* e completed: so did everything recorded before it (one device clock
+ * stands for stream order). */
+static void complete_upto(const fake_event *e) {
+    for (fake_event *x = F.all; x; x = x->next_all)
+        if (x->recorded && x->t_ms <= e->t_ms)
+            x->queries_left = 0;
+}
 static fake_event *ev_ok(void *p) {
     fake_event *e = p;
     return (e && e->magic == EV_MAGIC && !e->destroyed) ? e : NULL;
@@ -346,6 +353,8 @@ FAKE_API int cuEventQuery(void *ev) {
     else if (e->queries_left > 0) {
         e->queries_left--;
         r = E_NOT_READY;
+    } else {
+        complete_upto(e);
     }
     leave();
     return r;
@@ -355,7 +364,7 @@ FAKE_API int cuEventSynchronize(void *ev) {
     FAILCHECK("cuEventSynchronize");
     fake_event *e = ev_ok(ev);
     if (e)
-        e->queries_left = 0;
+        complete_upto(e);
     leave();
     return e ? OK : E_INVALID_HANDLE;
 }

@@ -19,7 +19,7 @@ typedef struct fake_cuda {
     void (*queue_advance)(const double *ms, int n);
     void (*set_ready_after)(int n);
     void (*set_mem)(size_t free_b, size_t total_b);
-    void (*fail)(const char *name, int code);
+    void (*fail_call)(const char *name, int code);
     long long (*count)(const char *name);
 } fake_cuda;
 
@@ -49,7 +49,7 @@ static int fake_cuda_open(fake_cuda *f, int mode) {
     FK(queue_advance, "fake_cuda_queue_advance");
     FK(set_ready_after, "fake_cuda_set_ready_after");
     FK(set_mem, "fake_cuda_set_mem");
-    FK(fail, "fake_cuda_fail");
+    FK(fail_call, "fake_cuda_fail");
     FK(count, "fake_cuda_count");
 #undef FK
     return 0;
