@@ -439,18 +439,19 @@ static void ctx_leave(int pushed) {
     }
 }
 
-/* Resolves the pending ops of context ci that are ready, in order; with
- * stop_at_first, stops at the first not ready (mu held).  Returns how many
- * were resolved. */
-static uint32_t resolve_ready_ctx(cp_gpu_ops *o, uint32_t ci, int fail_all) {
+/* Resolves the pending ops of context ci that are ready, in order,
+ * querying at most `budget` of them (mu held); with fail_all, every one of
+ * them as failed.  Returns how many were resolved. */
+static uint32_t resolve_ready_ctx(cp_gpu_ops *o, uint32_t ci, int fail_all, uint32_t budget) {
     uint32_t kept = 0, done = 0, n = o->npending;
     for (uint32_t k = 0; k < n; k++) {
         uint32_t idx = o->pending[(o->pend_head + k) % o->cap_pending];
         op_rec *rec = rec_at(o, idx);
-        if (rec->ctxi != ci) {
+        if (rec->ctxi != ci || !budget) {
             o->pending[(o->pend_head + kept++) % o->cap_pending] = idx;
             continue;
         }
+        budget--;
         cp_cu_result r = fail_all ? CP_CUDA_ERROR_INVALID_CONTEXT : cu()->cuEventQuery(rec->ev1);
         if (r == CP_CUDA_ERROR_NOT_READY) {
             o->pending[(o->pend_head + kept++) % o->cap_pending] = idx;
@@ -463,15 +464,18 @@ static uint32_t resolve_ready_ctx(cp_gpu_ops *o, uint32_t ci, int fail_all) {
     return done;
 }
 
-static uint32_t resolve_ready_all(cp_gpu_ops *o) {
+/* budget: pending ops queried per context at most (the hot path, when the
+ * table is full, looks at the oldest CP_GPU_HOT_BUDGET only). */
+static uint32_t resolve_ready_all(cp_gpu_ops *o, uint32_t budget) {
     uint32_t done = 0;
     for (uint32_t ci = 0; ci < o->nctx; ci++) {
         int p = ctx_enter(o->ctxs[ci].ctx);
-        done += resolve_ready_ctx(o, ci, p < 0);
+        done += resolve_ready_ctx(o, ci, p < 0, budget);
         ctx_leave(p);
     }
     return done;
 }
+#define CP_GPU_HOT_BUDGET 8u
 
 uint32_t cp_gpu_ops_resolve(cp_gpu_ops *o, int wait) {
     if (!o)
@@ -482,7 +486,7 @@ uint32_t cp_gpu_ops_resolve(cp_gpu_ops *o, int wait) {
         pthread_mutex_unlock(&o->mu);
         return n;
     }
-    resolve_ready_all(o);
+    resolve_ready_all(o, UINT32_MAX);
     if (wait && o->npending) {
         /* Synchronize on the end events still pending, outside the lock
          * (begin/end on other threads must not wait for the GPU).  The
@@ -519,10 +523,10 @@ uint32_t cp_gpu_ops_resolve(cp_gpu_ops *o, int wait) {
         }
         free(evs);
         free(cis);
-        resolve_ready_all(o);
+        resolve_ready_all(o, UINT32_MAX);
         /* Whatever still answers "not ready" after a synchronize failed. */
         for (uint32_t ci = 0; ci < o->nctx && o->npending; ci++)
-            resolve_ready_ctx(o, ci, 1);
+            resolve_ready_ctx(o, ci, 1, UINT32_MAX);
     }
     uint32_t left = o->npending;
     pthread_mutex_unlock(&o->mu);
@@ -565,7 +569,7 @@ void cp_gpu_ops_begin(cp_gpu_ops *o, uint32_t site, uint64_t stream,
         goto host;
     }
     idx = rec_alloc(o);
-    if (idx == UINT32_MAX && resolve_ready_all(o) > 0)
+    if (idx == UINT32_MAX && resolve_ready_all(o, CP_GPU_HOT_BUDGET) > 0)
         idx = rec_alloc(o);
     if (idx == UINT32_MAX) {
         pthread_mutex_unlock(&o->mu);
@@ -681,7 +685,7 @@ void cp_gpu_ops_reset(cp_gpu_ops *o) {
         return;
     pthread_mutex_lock(&o->mu);
     if (!o->forked && cp_gpu_lib_get()->driver.status == CP_GPU_LIB_OK)
-        resolve_ready_all(o);
+        resolve_ready_all(o, UINT32_MAX);
     /* Still pending: dropped; their events go back to the pool (recording
      * an event again is allowed while earlier work is outstanding). */
     for (uint32_t k = 0; k < o->npending; k++) {
@@ -897,7 +901,8 @@ int cp_gpu_ops_fill_model(cp_gpu_ops *o, struct cp_model *m) {
         g->ops[i].site = cp_model_map_site(m, o->aggs[i].m.site);
     }
     g->nops = o->naggs;
-    qsort(g->ops, g->nops, sizeof *g->ops, cmp_op_device);
+    if (g->nops > 1)
+        qsort(g->ops, g->nops, sizeof *g->ops, cmp_op_device);
     if (o->nspans) {
         if (!(g->spans = malloc(o->nspans * sizeof *g->spans)))
             goto out;
