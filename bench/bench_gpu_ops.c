@@ -17,8 +17,9 @@
  * CPU time per op (CLOCK_THREAD_CPUTIME_ID; wall beside it).  After each
  * round the sessions are reset (pending ops dropped, events pooled), so
  * every round reuses pooled events as a long run does.  Modes:
- *   scope begin/end      codeprof_scope_begin/end: the host scope a GPU op
- *                        opens anyway (the floor of the API)
+ *   scope begin/end      codeprof_scope_begin/end with CODEPROF_SCOPE_CPU:
+ *                        the host scope a GPU op opens anyway (two
+ *                        thread-CPU clock reads; the floor of the API)
  *   fake calls only      the driver calls one op makes, straight into the
  *                        fake (cuCtxGetCurrent + 2 cuEventRecord): the
  *                        fake's own cost, not the profiler's
@@ -248,6 +249,8 @@ int main(int argc, char **argv) {
     }
     printf("  profiler's own cost per op (gpu op, fake driver - fake calls only): %.1f ns "
            "(goal <= 5000 ns)\n", med[3] - med[1]);
+    printf("  of which the GPU recorder (minus the host scope with its thread-CPU reads, "
+           "CODEPROF_SCOPE_CPU): %.1f ns\n", med[3] - med[1] - med[0]);
     codeprof_session_free(s_off);
     codeprof_session_free(s_gpu);
     codeprof_session_free(s_mem);
