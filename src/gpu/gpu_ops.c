@@ -307,6 +307,8 @@ static void span_keep(cp_gpu_ops *o, const cp_mgpu_span *sp) {
         }
     }
     uint64_t t = sp->timed ? sp->device_ns : sp->host_end_ns - sp->host_start_ns;
+    if (t <= o->slow_ns)
+        return; /* only ops above the threshold are listed as slow */
     if (o->nslow < CP_GPU_MAX_SLOW) {
         o->slow[o->nslow++] = *sp;
         return;
