@@ -39,6 +39,8 @@ typedef struct op_rec {
     uint32_t ctxi;
     uint32_t next_free; /* index + 1 in the free list; 0 = end */
     int state;
+    int force_fail;     /* still not ready after a synchronize      */
+    uint64_t seq;       /* which op holds the record (resolve's check) */
     op_mem mb, ma;
 } op_rec;
 
@@ -87,6 +89,7 @@ struct cp_gpu_ops {
     cp_mgpu_span slow[CP_GPU_MAX_SLOW];
     uint32_t nslow;
     uint64_t unresolved, host_only, resolved, changes;
+    uint64_t seq;          /* ops given a record so far */
     int cause;             /* first host-only cause */
     int ctx_seen;          /* an op found a context */
     uint64_t syncs;        /* cuEventSynchronize calls made by resolve */
@@ -454,7 +457,8 @@ static uint32_t resolve_ready_ctx(cp_gpu_ops *o, uint32_t ci, int fail_all, uint
             continue;
         }
         budget--;
-        cp_cu_result r = fail_all ? CP_CUDA_ERROR_INVALID_CONTEXT : cu()->cuEventQuery(rec->ev1);
+        cp_cu_result r = (fail_all || rec->force_fail) ? CP_CUDA_ERROR_INVALID_CONTEXT
+                                                       : cu()->cuEventQuery(rec->ev1);
         if (r == CP_CUDA_ERROR_NOT_READY) {
             o->pending[(o->pend_head + kept++) % o->cap_pending] = idx;
             continue;
@@ -496,11 +500,15 @@ uint32_t cp_gpu_ops_resolve(cp_gpu_ops *o, int wait) {
         uint32_t n = o->npending;
         cp_cu_event *evs = malloc(n * sizeof *evs);
         uint32_t *cis = malloc(n * sizeof *cis);
-        if (evs && cis) {
+        uint32_t *idxs = malloc(n * sizeof *idxs);
+        uint64_t *seqs = malloc(n * sizeof *seqs);
+        if (evs && cis && idxs && seqs) {
             for (uint32_t k = 0; k < n; k++) {
-                op_rec *rec = rec_at(o, o->pending[(o->pend_head + k) % o->cap_pending]);
+                idxs[k] = o->pending[(o->pend_head + k) % o->cap_pending];
+                op_rec *rec = rec_at(o, idxs[k]);
                 evs[k] = rec->ev1;
                 cis[k] = rec->ctxi;
+                seqs[k] = rec->seq;
             }
             cp_cu_context ctxs[CP_GPU_MAX_CTX];
             uint32_t nctx = o->nctx;
@@ -522,13 +530,24 @@ uint32_t cp_gpu_ops_resolve(cp_gpu_ops *o, int wait) {
                     ctx_leave(p);
             }
             pthread_mutex_lock(&o->mu);
+            resolve_ready_all(o, UINT32_MAX);
+            /* Those synchronized that still answer "not ready" failed (ops
+             * that ended meanwhile are left for the next report). */
+            uint32_t failed = 0;
+            for (uint32_t k = 0; k < n; k++) {
+                op_rec *rec = rec_at(o, idxs[k]);
+                if (rec->state == REC_PENDING && rec->seq == seqs[k]) {
+                    rec->force_fail = 1;
+                    failed++;
+                }
+            }
+            if (failed)
+                resolve_ready_all(o, UINT32_MAX);
         }
         free(evs);
         free(cis);
-        resolve_ready_all(o, UINT32_MAX);
-        /* Whatever still answers "not ready" after a synchronize failed. */
-        for (uint32_t ci = 0; ci < o->nctx && o->npending; ci++)
-            resolve_ready_ctx(o, ci, 1, UINT32_MAX);
+        free(idxs);
+        free(seqs);
     }
     uint32_t left = o->npending;
     pthread_mutex_unlock(&o->mu);
@@ -599,6 +618,8 @@ void cp_gpu_ops_begin(cp_gpu_ops *o, uint32_t site, uint64_t stream,
         }
     }
     rec->state = REC_RUNNING;
+    rec->force_fail = 0;
+    rec->seq = ++o->seq;
     rec->ctxi = ci;
     pthread_mutex_unlock(&o->mu);
 
