@@ -86,9 +86,15 @@ static void ops(codeprof_session *s, uint64_t n) {
         codeprof_gpu_op_end(s, &op, NULL);
     }
 }
-__attribute__((noinline)) static void loop_off(uint64_t n) { ops(s_off, n); }
-__attribute__((noinline)) static void loop_gpu(uint64_t n) { ops(s_gpu, n); }
-__attribute__((noinline)) static void loop_mem(uint64_t n) { ops(s_mem, n); }
+__attribute__((noinline)) static void loop_off(uint64_t n) {
+    ops(s_off, n);
+}
+__attribute__((noinline)) static void loop_gpu(uint64_t n) {
+    ops(s_gpu, n);
+}
+__attribute__((noinline)) static void loop_mem(uint64_t n) {
+    ops(s_mem, n);
+}
 
 typedef struct mode {
     const char *label, *key, *fn;
@@ -202,7 +208,8 @@ int main(int argc, char **argv) {
             return 1;
         }
         printf("bench_gpu_ops --callgrind: instructions per op, (I(2N) - I(N)) / N, N = %" PRIu64
-               "\n", n);
+               "\n",
+               n);
         for (size_t i = 0; i < NMODES; i++) {
             long long a = callgrind_count(argv[0], fake, &MODES[i], n);
             long long b = callgrind_count(argv[0], fake, &MODES[i], 2 * n);
@@ -248,9 +255,11 @@ int main(int argc, char **argv) {
                wall[i][rounds / 2]);
     }
     printf("  profiler's own cost per op (gpu op, fake driver - fake calls only): %.1f ns "
-           "(goal <= 5000 ns)\n", med[3] - med[1]);
+           "(goal <= 5000 ns)\n",
+           med[3] - med[1]);
     printf("  of which the GPU recorder (minus the host scope with its thread-CPU reads, "
-           "CODEPROF_SCOPE_CPU): %.1f ns\n", med[3] - med[1] - med[0]);
+           "CODEPROF_SCOPE_CPU): %.1f ns\n",
+           med[3] - med[1] - med[0]);
     codeprof_session_free(s_off);
     codeprof_session_free(s_gpu);
     codeprof_session_free(s_mem);

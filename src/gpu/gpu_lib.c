@@ -23,7 +23,7 @@
  * newest entry point the recorder needs (cuCtxGetDevice with a current
  * context pushed by another thread) is older than 9.0.  10.0 is the oldest
  * driver torch wheels of recent years accept. */
-#define CP_CUDA_MIN_VERSION 10000
+#define CP_CUDA_MIN_VERSION  10000
 #define CP_CUPTI_MIN_VERSION 10 /* CUPTI API version of CUDA 10.0 */
 
 static cp_gpu_libs libs_g;
@@ -97,8 +97,8 @@ static int bind_all(cp_mgpu_lib *l, void *h, void *table, const sym_spec *syms) 
         dlerror();
         void *p = dlsym(h, syms[i].name);
         if (!p && !syms[i].optional) {
-            set_lib(l, CP_GPU_LIB_TOO_OLD, NULL, "%s has no entry point %s (a newer library is needed)",
-                    l->path, syms[i].name);
+            set_lib(l, CP_GPU_LIB_TOO_OLD, NULL,
+                    "%s has no entry point %s (a newer library is needed)", l->path, syms[i].name);
             return -1;
         }
         memcpy((char *)table + syms[i].off, &p, sizeof p);
@@ -106,26 +106,27 @@ static int bind_all(cp_mgpu_lib *l, void *h, void *table, const sym_spec *syms) 
     return 0;
 }
 
-#define CU(f, n) {n, offsetof(cp_cuda_api, f), 0}
-static const sym_spec cuda_syms[] = {
-    CU(cuDriverGetVersion, "cuDriverGetVersion"),
-    CU(cuCtxGetCurrent, "cuCtxGetCurrent"),
-    CU(cuCtxGetDevice, "cuCtxGetDevice"),
-    CU(cuCtxPushCurrent, "cuCtxPushCurrent_v2"),
-    CU(cuCtxPopCurrent, "cuCtxPopCurrent_v2"),
-    CU(cuEventCreate, "cuEventCreate"),
-    CU(cuEventRecord, "cuEventRecord"),
-    CU(cuEventQuery, "cuEventQuery"),
-    CU(cuEventSynchronize, "cuEventSynchronize"),
-    CU(cuEventElapsedTime, "cuEventElapsedTime"),
-    CU(cuEventDestroy, "cuEventDestroy_v2"),
-    CU(cuMemGetInfo, "cuMemGetInfo_v2"),
-    CU(cuDeviceTotalMem, "cuDeviceTotalMem_v2"),
-    CU(cuGetErrorString, "cuGetErrorString"),
-    {NULL, 0, 0}};
+#define CU(f, n)                                                                                   \
+    { n, offsetof(cp_cuda_api, f), 0 }
+static const sym_spec cuda_syms[] = {CU(cuDriverGetVersion, "cuDriverGetVersion"),
+                                     CU(cuCtxGetCurrent, "cuCtxGetCurrent"),
+                                     CU(cuCtxGetDevice, "cuCtxGetDevice"),
+                                     CU(cuCtxPushCurrent, "cuCtxPushCurrent_v2"),
+                                     CU(cuCtxPopCurrent, "cuCtxPopCurrent_v2"),
+                                     CU(cuEventCreate, "cuEventCreate"),
+                                     CU(cuEventRecord, "cuEventRecord"),
+                                     CU(cuEventQuery, "cuEventQuery"),
+                                     CU(cuEventSynchronize, "cuEventSynchronize"),
+                                     CU(cuEventElapsedTime, "cuEventElapsedTime"),
+                                     CU(cuEventDestroy, "cuEventDestroy_v2"),
+                                     CU(cuMemGetInfo, "cuMemGetInfo_v2"),
+                                     CU(cuDeviceTotalMem, "cuDeviceTotalMem_v2"),
+                                     CU(cuGetErrorString, "cuGetErrorString"),
+                                     {NULL, 0, 0}};
 #undef CU
 
-#define NV(f, n, o) {n, offsetof(cp_nvml_api, f), o}
+#define NV(f, n, o)                                                                                \
+    { n, offsetof(cp_nvml_api, f), o }
 static const sym_spec nvml_syms[] = {
     NV(nvmlInit, "nvmlInit_v2", 0),
     NV(nvmlShutdown, "nvmlShutdown", 0),
@@ -142,23 +143,26 @@ static const sym_spec nvml_syms[] = {
     {NULL, 0, 0}};
 #undef NV
 
-#define CT(f, n) {n, offsetof(cp_cupti_api, f), 0}
-static const sym_spec cupti_syms[] = {
-    CT(cuptiGetVersion, "cuptiGetVersion"),
-    CT(cuptiSubscribe, "cuptiSubscribe"),
-    CT(cuptiUnsubscribe, "cuptiUnsubscribe"),
-    CT(cuptiEnableDomain, "cuptiEnableDomain"),
-    CT(cuptiEnableCallback, "cuptiEnableCallback"),
-    CT(cuptiGetResultString, "cuptiGetResultString"),
-    {NULL, 0, 0}};
+#define CT(f, n)                                                                                   \
+    { n, offsetof(cp_cupti_api, f), 0 }
+static const sym_spec cupti_syms[] = {CT(cuptiGetVersion, "cuptiGetVersion"),
+                                      CT(cuptiSubscribe, "cuptiSubscribe"),
+                                      CT(cuptiUnsubscribe, "cuptiUnsubscribe"),
+                                      CT(cuptiEnableDomain, "cuptiEnableDomain"),
+                                      CT(cuptiEnableCallback, "cuptiEnableCallback"),
+                                      CT(cuptiGetResultString, "cuptiGetResultString"),
+                                      {NULL, 0, 0}};
 #undef CT
 
-static void atfork_child_handler(void) { cp_gpu_lib_atfork_child(); }
-static void register_atfork(void) { pthread_atfork(NULL, NULL, atfork_child_handler); }
+static void atfork_child_handler(void) {
+    cp_gpu_lib_atfork_child();
+}
+static void register_atfork(void) {
+    pthread_atfork(NULL, NULL, atfork_child_handler);
+}
 
 static void load_cupti(void) {
-    static const char *const names[] = {"libcupti.so", "libcupti.so.12", "libcupti.so.11.8",
-                                        NULL};
+    static const char *const names[] = {"libcupti.so", "libcupti.so.12", "libcupti.so.11.8", NULL};
     cp_mgpu_lib *l = &libs_g.cupti;
     h_cupti = open_lib(l, "CODEPROF_CUPTI_LIBRARY", names);
     if (!h_cupti)

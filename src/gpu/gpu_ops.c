@@ -14,14 +14,14 @@
 #include "model/model.h"
 #include "model/model_gpu.h"
 
-#define CP_GPU_MAX_CTX 8       /* contexts timed; ops in more are host only */
-#define REC_CHUNK 1024u        /* op records are allocated this many at a time */
-#define SITE_SET 8             /* distinct streams/threads counted per site  */
+#define CP_GPU_MAX_CTX 8     /* contexts timed; ops in more are host only */
+#define REC_CHUNK      1024u /* op records are allocated this many at a time */
+#define SITE_SET       8     /* distinct streams/threads counted per site  */
 
 /* op->flags: low byte the host-only cause, the rest the recorder's
  * generation (a fork makes every op begun before it host only). */
-#define OPF_CAUSE(f) ((f) & 0xffu)
-#define OPF_GEN(f) ((f) >> 8)
+#define OPF_CAUSE(f) ((f)&0xffu)
+#define OPF_GEN(f)   ((f) >> 8)
 
 enum { REC_FREE = 0, REC_RUNNING = 1, REC_PENDING = 2 };
 
@@ -39,8 +39,8 @@ typedef struct op_rec {
     uint32_t ctxi;
     uint32_t next_free; /* index + 1 in the free list; 0 = end */
     int state;
-    int force_fail;     /* still not ready after a synchronize      */
-    uint64_t seq;       /* which op holds the record (resolve's check) */
+    int force_fail; /* still not ready after a synchronize      */
+    uint64_t seq;   /* which op holds the record (resolve's check) */
     op_mem mb, ma;
 } op_rec;
 
@@ -51,13 +51,13 @@ typedef struct ctx_ent {
     cp_cu_event *pool; /* free events (created in this context) */
     uint32_t npool, cappool;
     uint64_t created;
-    cp_cu_event ref;   /* reference event: its device time ~ ref_host_ns */
+    cp_cu_event ref; /* reference event: its device time ~ ref_host_ns */
     uint64_t ref_host_ns;
-    int ref_state;     /* 0 none, 1 recording (owner thread), 2 recorded */
+    int ref_state; /* 0 none, 1 recording (owner thread), 2 recorded */
 } ctx_ent;
 
 typedef struct site_agg {
-    cp_mgpu_op m;      /* m.site: the global site id */
+    cp_mgpu_op m; /* m.site: the global site id */
     uint64_t streams[SITE_SET];
     uint64_t tids[SITE_SET];
 } site_agg;
@@ -83,22 +83,26 @@ struct cp_gpu_ops {
     site_agg *aggs;
     uint32_t naggs, cap_aggs;
     cp_u32map agg_index;
-    cp_mgpu_span *spans;   /* first half, then a ring of the most recent */
+    cp_mgpu_span *spans; /* first half, then a ring of the most recent */
     uint32_t nspans, ring_pos;
     uint64_t spans_seen;
     cp_mgpu_span slow[CP_GPU_MAX_SLOW];
     uint32_t nslow;
     uint64_t unresolved, host_only, resolved, changes;
-    uint64_t seq;          /* ops given a record so far */
-    int cause;             /* first host-only cause */
-    int ctx_seen;          /* an op found a context */
-    uint64_t syncs;        /* cuEventSynchronize calls made by resolve */
+    uint64_t seq;   /* ops given a record so far */
+    int cause;      /* first host-only cause */
+    int ctx_seen;   /* an op found a context */
+    uint64_t syncs; /* cuEventSynchronize calls made by resolve */
 };
 
 static atomic_int exiting_g;
 
-void cp_gpu_ops_set_exiting(void) { atomic_store(&exiting_g, 1); }
-static void register_exit(void) { atexit(cp_gpu_ops_set_exiting); }
+void cp_gpu_ops_set_exiting(void) {
+    atomic_store(&exiting_g, 1);
+}
+static void register_exit(void) {
+    atexit(cp_gpu_ops_set_exiting);
+}
 
 static uint64_t my_tid(void) {
     static _Thread_local uint64_t tid;
@@ -107,7 +111,9 @@ static uint64_t my_tid(void) {
     return tid;
 }
 
-static const cp_cuda_api *cu(void) { return &cp_gpu_lib_get()->cu; }
+static const cp_cuda_api *cu(void) {
+    return &cp_gpu_lib_get()->cu;
+}
 
 cp_gpu_ops *cp_gpu_ops_new(uint32_t max_ops, uint64_t slow_ns, int mem_driver) {
     cp_gpu_ops *o = calloc(1, sizeof *o);
@@ -331,9 +337,9 @@ static void span_keep(cp_gpu_ops *o, const cp_mgpu_span *sp) {
 }
 
 /* One completed op into the aggregates, spans and slow list (mu held). */
-static void fold_op(cp_gpu_ops *o, uint32_t site, uint64_t stream, uint64_t tid,
-                    uint64_t h0, uint64_t h1, int timed, uint64_t dev_ns, uint64_t dev_start,
-                    int32_t device, const op_mem *mb, const op_mem *ma) {
+static void fold_op(cp_gpu_ops *o, uint32_t site, uint64_t stream, uint64_t tid, uint64_t h0,
+                    uint64_t h1, int timed, uint64_t dev_ns, uint64_t dev_start, int32_t device,
+                    const op_mem *mb, const op_mem *ma) {
     o->changes++;
     site_agg *a = agg_for(o, site);
     int64_t delta = 0;
@@ -556,8 +562,8 @@ uint32_t cp_gpu_ops_resolve(cp_gpu_ops *o, int wait) {
 
 /* ---- begin / end ---- */
 
-void cp_gpu_ops_begin(cp_gpu_ops *o, uint32_t site, uint64_t stream,
-                      const codeprof_gpu_mem *mem, codeprof_gpu_op *op) {
+void cp_gpu_ops_begin(cp_gpu_ops *o, uint32_t site, uint64_t stream, const codeprof_gpu_mem *mem,
+                      codeprof_gpu_op *op) {
     op->site = site;
     op->stream = stream;
     op->slot = 0;

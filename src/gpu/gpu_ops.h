@@ -50,8 +50,8 @@ cp_gpu_ops *cp_gpu_ops_new(uint32_t max_ops, uint64_t slow_ns, int mem_driver);
  * is OK) or off (host only).  Called at session start / stop. */
 void cp_gpu_ops_enable(cp_gpu_ops *o, int on);
 /* Fills *op; never fails for lack of a GPU (host only then). */
-void cp_gpu_ops_begin(cp_gpu_ops *o, uint32_t site, uint64_t stream,
-                      const codeprof_gpu_mem *mem, codeprof_gpu_op *op);
+void cp_gpu_ops_begin(cp_gpu_ops *o, uint32_t site, uint64_t stream, const codeprof_gpu_mem *mem,
+                      codeprof_gpu_op *op);
 void cp_gpu_ops_end(cp_gpu_ops *o, codeprof_gpu_op *op, const codeprof_gpu_mem *mem);
 /* Resolves pending ops in order; wait=1 synchronizes on those not ready.
  * Returns the number still pending. */

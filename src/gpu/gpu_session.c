@@ -26,8 +26,8 @@ struct cp_gpu_state {
     cp_gpu_ops *ops;
     cp_nvml_sampler *nvml;
     cp_gpu_sync *sync;
-    int loaded;      /* the loader was asked (CODEPROF_CFG_GPU at a start) */
-    int sync_on;     /* sync recording started                            */
+    int loaded;  /* the loader was asked (CODEPROF_CFG_GPU at a start) */
+    int sync_on; /* sync recording started                            */
     int nvml_on;
     int forked;
 };
@@ -133,11 +133,16 @@ uint64_t cp_gpu_session_fingerprint(struct codeprof_session *s) {
 
 static const char *lib_word(int status) {
     switch (status) {
-    case CP_GPU_LIB_NOT_FOUND: return "not found";
-    case CP_GPU_LIB_TOO_OLD: return "too old";
-    case CP_GPU_LIB_INIT_FAILED: return "failed to initialise";
-    case CP_GPU_LIB_DISABLED: return "disabled";
-    default: return "not usable";
+    case CP_GPU_LIB_NOT_FOUND:
+        return "not found";
+    case CP_GPU_LIB_TOO_OLD:
+        return "too old";
+    case CP_GPU_LIB_INIT_FAILED:
+        return "failed to initialise";
+    case CP_GPU_LIB_DISABLED:
+        return "disabled";
+    default:
+        return "not usable";
     }
 }
 

@@ -24,8 +24,14 @@
 
 #define FAKE_API __attribute__((visibility("default")))
 
-enum { OK = 0, E_INVALID_VALUE = 1, E_NOT_INITIALIZED = 3, E_INVALID_CONTEXT = 201,
-       E_INVALID_HANDLE = 400, E_NOT_READY = 600 };
+enum {
+    OK = 0,
+    E_INVALID_VALUE = 1,
+    E_NOT_INITIALIZED = 3,
+    E_INVALID_CONTEXT = 201,
+    E_INVALID_HANDLE = 400,
+    E_NOT_READY = 600
+};
 
 typedef struct fake_event {
     uint32_t magic;
@@ -39,20 +45,37 @@ typedef struct fake_event {
 #define EV_MAGIC 0xcafe0e0eu
 
 /* Counters (fake_cuda_count names them). */
-enum { C_INIT, C_CTX_CREATE, C_CTX_GET, C_EV_CREATE, C_EV_DESTROY, C_EV_RECORD, C_EV_QUERY,
-       C_EV_SYNC, C_EV_ELAPSED, C_MEMINFO, C_TOTALMEM, C_PUSH, C_POP, C_AFTER_FORK, C_N_ };
+enum {
+    C_INIT,
+    C_CTX_CREATE,
+    C_CTX_GET,
+    C_EV_CREATE,
+    C_EV_DESTROY,
+    C_EV_RECORD,
+    C_EV_QUERY,
+    C_EV_SYNC,
+    C_EV_ELAPSED,
+    C_MEMINFO,
+    C_TOTALMEM,
+    C_PUSH,
+    C_POP,
+    C_AFTER_FORK,
+    C_N_
+};
 static const char *const count_names[C_N_] = {
-    "cuInit", "cuCtxCreate", "cuCtxGetCurrent", "cuEventCreate", "cuEventDestroy",
-    "cuEventRecord", "cuEventQuery", "cuEventSynchronize", "cuEventElapsedTime",
-    "cuMemGetInfo", "cuDeviceTotalMem", "cuCtxPushCurrent", "cuCtxPopCurrent", "after_fork"};
+    "cuInit",          "cuCtxCreate",        "cuCtxGetCurrent",
+    "cuEventCreate",   "cuEventDestroy",     "cuEventRecord",
+    "cuEventQuery",    "cuEventSynchronize", "cuEventElapsedTime",
+    "cuMemGetInfo",    "cuDeviceTotalMem",   "cuCtxPushCurrent",
+    "cuCtxPopCurrent", "after_fork"};
 
 #define MAX_FAILS 8
-#define MAX_ADV 4096
+#define MAX_ADV   4096
 static struct {
     pthread_mutex_t mu;
     pid_t pid;
     int version;
-    int ctx_mode;         /* -1 not initialised, 0 none, n>0 context n */
+    int ctx_mode; /* -1 not initialised, 0 none, n>0 context n */
     int pushed[8];
     int npushed;
     int device;
@@ -62,13 +85,20 @@ static struct {
     int nadv, adv_head;
     int ready_after;
     size_t mem_free, mem_total;
-    struct { char name[48]; int code; } fails[MAX_FAILS];
+    struct {
+        char name[48];
+        int code;
+    } fails[MAX_FAILS];
     int nfails;
     uint64_t counts[C_N_];
     fake_event *all;
     long live;
-} F = {.mu = PTHREAD_MUTEX_INITIALIZER, .version = 12040, .ctx_mode = 1, .default_adv = 1.0,
-       .mem_free = 6ull << 30, .mem_total = 8ull << 30};
+} F = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .version = 12040,
+       .ctx_mode = 1,
+       .default_adv = 1.0,
+       .mem_free = 6ull << 30,
+       .mem_total = 8ull << 30};
 
 static int contexts[4]; /* addresses used as CUcontext values */
 
@@ -79,7 +109,9 @@ static void enter(int counter) {
     if (counter >= 0)
         F.counts[counter]++;
 }
-static void leave(void) { pthread_mutex_unlock(&F.mu); }
+static void leave(void) {
+    pthread_mutex_unlock(&F.mu);
+}
 
 static int failing(const char *name) {
     for (int i = 0; i < F.nfails; i++)
@@ -87,13 +119,13 @@ static int failing(const char *name) {
             return F.fails[i].code;
     return 0;
 }
-#define FAILCHECK(name)                                                                     \
-    do {                                                                                    \
-        int fc_ = failing(name);                                                            \
-        if (fc_) {                                                                          \
-            leave();                                                                        \
-            return fc_;                                                                     \
-        }                                                                                   \
+#define FAILCHECK(name)                                                                            \
+    do {                                                                                           \
+        int fc_ = failing(name);                                                                   \
+        if (fc_) {                                                                                 \
+            leave();                                                                               \
+            return fc_;                                                                            \
+        }                                                                                          \
     } while (0)
 
 static int current_ctx(void) {
@@ -394,9 +426,13 @@ static int destroy(void *ev) {
     return e ? OK : E_INVALID_HANDLE;
 }
 #ifndef FAKE_CUDA_OLD
-FAKE_API int cuEventDestroy_v2(void *ev) { return destroy(ev); }
+FAKE_API int cuEventDestroy_v2(void *ev) {
+    return destroy(ev);
+}
 #endif
-FAKE_API int cuEventDestroy(void *ev) { return destroy(ev); }
+FAKE_API int cuEventDestroy(void *ev) {
+    return destroy(ev);
+}
 FAKE_API int cuMemGetInfo_v2(size_t *free_b, size_t *total_b) {
     enter(C_MEMINFO);
     FAILCHECK("cuMemGetInfo");
@@ -415,12 +451,24 @@ FAKE_API int cuDeviceTotalMem_v2(size_t *bytes, int dev) {
 }
 FAKE_API int cuGetErrorString(int r, const char **s) {
     switch (r) {
-    case OK: *s = "no error"; break;
-    case E_NOT_INITIALIZED: *s = "initialization error"; break;
-    case E_INVALID_CONTEXT: *s = "invalid device context"; break;
-    case E_INVALID_HANDLE: *s = "invalid resource handle"; break;
-    case E_NOT_READY: *s = "device not ready"; break;
-    default: *s = "unknown error"; return E_INVALID_VALUE;
+    case OK:
+        *s = "no error";
+        break;
+    case E_NOT_INITIALIZED:
+        *s = "initialization error";
+        break;
+    case E_INVALID_CONTEXT:
+        *s = "invalid device context";
+        break;
+    case E_INVALID_HANDLE:
+        *s = "invalid resource handle";
+        break;
+    case E_NOT_READY:
+        *s = "device not ready";
+        break;
+    default:
+        *s = "unknown error";
+        return E_INVALID_VALUE;
     }
     return OK;
 }

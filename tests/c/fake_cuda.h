@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 typedef struct fake_cuda {
     void *h;
@@ -23,8 +25,27 @@ typedef struct fake_cuda {
     long long (*count)(const char *name);
 } fake_cuda;
 
+/* Sets $name to dir-of-this-executable/file when it is unset (a test run
+ * by hand, outside ctest, from any directory). */
+static void fake_cuda_default_env(const char *name, const char *file) {
+    if (getenv(name))
+        return;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash || (size_t)(slash - exe) + 2 + strlen(file) > sizeof exe)
+        return;
+    strcpy(slash + 1, file);
+    setenv(name, exe, 1);
+}
+
 /* Opens the fake (mode: RTLD_LOCAL or RTLD_GLOBAL); 0 on success. */
 static int fake_cuda_open(fake_cuda *f, int mode) {
+    fake_cuda_default_env("CODEPROF_FAKE_CUDA", "libfake_cuda.so");
+    fake_cuda_default_env("CODEPROF_FAKE_CUDA_OLD", "libfake_cuda_old.so");
     f->path = getenv("CODEPROF_FAKE_CUDA");
     if (!f->path || !*f->path) {
         fprintf(stderr, "CODEPROF_FAKE_CUDA is not set (run through ctest)\n");
@@ -35,12 +56,12 @@ static int fake_cuda_open(fake_cuda *f, int mode) {
         fprintf(stderr, "cannot open the fake driver: %s\n", dlerror());
         return -1;
     }
-#define FK(field, name)                                                                     \
-    do {                                                                                    \
-        void *p_ = dlsym(f->h, name);                                                       \
-        if (!p_)                                                                            \
-            return -1;                                                                      \
-        *(void **)&f->field = p_;                                                           \
+#define FK(field, name)                                                                            \
+    do {                                                                                           \
+        void *p_ = dlsym(f->h, name);                                                              \
+        if (!p_)                                                                                   \
+            return -1;                                                                             \
+        *(void **)&f->field = p_;                                                                  \
     } while (0)
     FK(reset, "fake_cuda_reset");
     FK(set_context, "fake_cuda_set_context");

@@ -147,8 +147,7 @@ static void test_fork_child_disabled(void **state) {
     if (kid == 0) {
         /* The loader's pthread_atfork handler ran. */
         const cp_gpu_libs *C = cp_gpu_lib_get();
-        int ok = C->driver.status == CP_GPU_LIB_DISABLED &&
-                 C->nvml.status == CP_GPU_LIB_DISABLED &&
+        int ok = C->driver.status == CP_GPU_LIB_DISABLED && C->nvml.status == CP_GPU_LIB_DISABLED &&
                  C->cupti.status == CP_GPU_LIB_DISABLED &&
                  strstr(C->driver.reason, "forked child: no CUDA calls") != NULL &&
                  cp_gpu_lib_nvml_init() == -1 && F.count("after_fork") == 0;

@@ -35,8 +35,12 @@
 
 static fake_cuda F;
 static _Atomic uint64_t fake_now = 1000000000ull;
-static uint64_t fake_clock(void) { return atomic_load(&fake_now); }
-static void advance(uint64_t ns) { atomic_fetch_add(&fake_now, ns); }
+static uint64_t fake_clock(void) {
+    return atomic_load(&fake_now);
+}
+static void advance(uint64_t ns) {
+    atomic_fetch_add(&fake_now, ns);
+}
 
 static int setup(void **state) {
     (void)state;
@@ -592,10 +596,9 @@ static void test_session_fork_child(void **state) {
     if (kid == 0) {
         session_op(s, site("in_child"));
         cp_model *m = cp_session_snapshot(s);
-        int ok = m && F.count("after_fork") == 0 &&
-                 m->gpu.driver.status == CP_GPU_LIB_DISABLED &&
-                 strstr(m->gpu.reason, "forked child") != NULL &&
-                 op_named(m, "in_child") && op_named(m, "in_child")->timed == 0;
+        int ok = m && F.count("after_fork") == 0 && m->gpu.driver.status == CP_GPU_LIB_DISABLED &&
+                 strstr(m->gpu.reason, "forked child") != NULL && op_named(m, "in_child") &&
+                 op_named(m, "in_child")->timed == 0;
         cp_model_free(m);
         codeprof_session_free(s);
         ok = ok && F.count("after_fork") == 0;
