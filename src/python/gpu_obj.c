@@ -12,6 +12,7 @@
 #include "python/ext.h"
 
 #include "gpu/gpu_lib.h"
+#include "python/memhook.h"
 #include "python/tracer.h"
 
 typedef struct cp_py_gpu_op {
@@ -97,6 +98,10 @@ static PyObject *gpu_op_begin(PyObject *op, PyObject *const *args, Py_ssize_t na
     codeprof_gpu_mem mem;
     if (arg_u64(args[0], &stream, &known) < 0 || parse_mem(args + 1, &mem) < 0)
         return NULL;
+    /* A synchronization later in these frames is blamed from a CUPTI
+     * callback, usually without the GIL: name the frames now. */
+    if (self->owner->s->cfg.flags & CODEPROF_CFG_GPU_SYNC)
+        cp_py_memstack_name_frames(32);
     codeprof_status st = codeprof_gpu_op_begin(self->owner->s, self->site, stream,
                                                mem.known ? &mem : NULL, &self->op);
     if (st != CODEPROF_OK)

@@ -50,6 +50,10 @@ void cp_py_memstack_ready(void);
  * when none (or its site is not known yet without the GIL).  For the GPU
  * synchronization recorder's where-callback (gpuwhere.c). */
 int cp_py_memstack_user_frame(uint32_t *site, uint32_t *line);
+/* With the GIL: names (classifies and interns) the code objects of the
+ * calling thread's innermost `max` frames, so a read without the GIL finds
+ * them cached (the GPU operations call it at their start). */
+void cp_py_memstack_name_frames(int max);
 
 /* gchook.c: append / remove the gc.callbacks entry.  0 or -1 (no exception
  * left set: a failure is reported as a session warning by the caller). */

@@ -233,3 +233,21 @@ int cp_py_memstack_user_frame(uint32_t *site, uint32_t *line) {
     }
     return -1;
 }
+
+/* Names the code objects of the calling thread's innermost frames (at most
+ * `max`) so that a later read without the GIL (cp_py_memstack_user_frame
+ * inside a CUPTI callback, while torch has released the GIL around a
+ * synchronizing call) finds their classification and site cached.  Needs
+ * the GIL; a cached code object costs one code-extra read. */
+void cp_py_memstack_name_frames(int max) {
+    if (finalizing())
+        return;
+    PyThreadState *ts = thread_state();
+    if (!holds_gil(ts))
+        return;
+    for (struct _PyInterpreterFrame *f = frame_top(ts); f && max-- > 0; f = f->previous) {
+        PyCodeObject *co = frame_code(f);
+        if (co && cp_py_tracer_code_kind(co, frame_globals(f), 1) == CP_PY_CODE_USER)
+            (void)cp_py_tracer_code_site(co, frame_globals(f), 1);
+    }
+}
