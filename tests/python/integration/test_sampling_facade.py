@@ -80,7 +80,10 @@ def test_70_30_split_within_3_points(tmp_path):
         assert e["error_s"] >= 0
     assert s70["samples"] + s30["samples"] >= 300  # even with many missed ticks
     truth = spent["seventy"] / (spent["seventy"] + spent["thirty"])
-    assert truth == pytest.approx(0.70, abs=0.03)  # the workload did what it says
+    # the workload did roughly what it says (a loaded machine stretches both
+    # phases by its scheduling delays, so the truth drifts toward 50/50: the
+    # sampled share is compared with the measured one)
+    assert 0.55 < truth < 0.80, spent
     share = s70["sampled_s"] / (s70["sampled_s"] + s30["sampled_s"])
     assert share == pytest.approx(truth, abs=0.03), (share, truth, s70, s30)
 
