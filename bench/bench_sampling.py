@@ -85,7 +85,8 @@ def missing(mode: str) -> Optional[str]:
         return codeprof_ready()
     exe = {"py-spy": "py-spy", "austin": "austin", "pyinstrument": "pyinstrument"}.get(mode)
     if exe and tool(exe) is None:
-        return f"{exe} not installed (pip install {'austin-dist' if exe == 'austin' else exe})"
+        return (f"{exe} not installed (pip install "
+                f"{repr('austin-dist<4') if exe == 'austin' else exe}; austin-dist 4 needs glibc 2.38)")
     return None
 
 
