@@ -60,7 +60,7 @@ SCRIPT = os.path.join(HERE, "sampling_workload.py")
 BIN = os.path.dirname(sys.executable)
 OVERHEAD_MODES = ["bare", "codeprof-1ms", "codeprof-10ms", "py-spy", "austin", "pyinstrument"]
 ACCURACY_MODES = ["codeprof-1ms", "codeprof-cpu", "py-spy", "austin", "pyinstrument"]
-REPS = {"fib": 3, "realistic": 1}
+REPS = {"fib": 15, "realistic": 2}
 
 
 def tool(name: str) -> Optional[str]:
