@@ -20,7 +20,8 @@ VideoOpusClipProfiler with the C tracer on (with ``--sample``: the stack
 sampler instead, every ``--interval`` ms, default 10, between 1 and 60000;
 ``--trace`` keeps the tracer on beside it; ``--cpu`` weighs samples by
 thread CPU time; ``--native`` adds native frames where the sampler can tell
-them; docs/sampling-usage.md).  Then it prints the C core's
+them; the level defaults to "basic" then, "detailed" otherwise;
+docs/sampling-usage.md).  Then it prints the C core's
 text summary to stderr and writes each ``-o`` file atomically, in the
 format its name asks for (``_core.format_for_path``: ``.json``, ``.txt``,
 ``.prof``/``.pstats``, ``.speedscope.json``, ``.trace.json``/
@@ -135,9 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "--format is given")
     run.add_argument("--format", choices=FORMATS, default=None,
                      help="format of every -o file (must agree with a known file ending)")
-    run.add_argument("--level", choices=LEVELS, default="detailed",
-                     help="profiling level (default: detailed); the tracer is on at every level "
-                          "unless --sample (without --trace) replaces it")
+    run.add_argument("--level", choices=LEVELS, default=None,
+                     help="profiling level (default: detailed; with --sample: basic, so that "
+                          "no memory, GPU or data-loading instrument adds to the sampler's "
+                          "cost); the tracer is on at every level unless --sample (without "
+                          "--trace) replaces it")
     run.add_argument("--text", action="store_true",
                      help="same as --format text")
     run.add_argument("-q", "--quiet", action="store_true",
@@ -565,7 +568,9 @@ def _cmd_run(ns: argparse.Namespace) -> Tuple[int, Optional[int]]:
                   "loaded in this process (LD_PRELOAD was not honoured: a setuid or "
                   "statically linked interpreter?); native allocations are not seen",
                   file=sys.stderr)
-    config = create_profiler_config(ns.level, save_profiles=False, **overrides)
+    # --native-memory needs allocation tracking, which "basic" does not do.
+    level = ns.level or ("basic" if ns.sample and not ns.native_memory else "detailed")
+    config = create_profiler_config(level, save_profiles=False, **overrides)
     profiler = VideoOpusClipProfiler(config)
 
     saved_main = sys.modules.get("__main__")

@@ -130,3 +130,19 @@ def test_sample_runs_the_sampler_with_the_options(script, tmp_path, as_module, e
     assert traced_calls(report) == []
     # the summary printed to stderr shows the estimated function
     assert "spin" in res.stderr
+
+
+@pytest.mark.parametrize("args,percentiles,memory", [
+    (["--sample"], False, 0.0),                                # basic by default
+    (["--sample", "--level", "detailed"], True, 0.01),         # memory profiler on too
+    ([], True, 0.1),                                           # tracing: detailed by default
+])
+def test_sample_defaults_to_the_basic_level(script, tmp_path, args, percentiles, memory):
+    """--sample alone runs at "basic": no memory, GPU or data-loading
+    instruments add to the sampler's cost; --level says otherwise."""
+    res = codeprof("run", "-q", *args, "-o", "r.json", str(script), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    cfg = json.loads((tmp_path / "r.json").read_text())["config"]
+    assert cfg["percentiles"] is percentiles
+    # the memory profiler's RSS sampler shares sample_interval (10 ms with --sample)
+    assert cfg["memory_sample_interval_s"] == pytest.approx(memory)
