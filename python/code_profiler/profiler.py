@@ -196,6 +196,8 @@ class VideoOpusClipProfiler:
         self.config: ProfilerConfig = config
         self._enabled = config.enabled
         self._session = _core.Session(**config.session_kwargs())
+        #: The session has a stack sampler (config.sampling_on when made).
+        self._samples = config.sampling_on
         self._started = False    # between start_profiling() and stop_profiling()
         self._recording = False  # the C session runs: scopes record
         #: Contexts and decorated functions start the C session (without the
@@ -271,7 +273,7 @@ class VideoOpusClipProfiler:
         Session.set_sampling (issue 10's sampler); without it the sampler
         follows the session."""
         setter = getattr(self._session, "set_sampling", None)
-        if setter is not None and self.config.sampling_on:
+        if setter is not None and self._samples:
             setter(on)
 
     def start_profiling(self) -> None:
