@@ -256,14 +256,15 @@ def accuracy(rounds: int, tmp: str) -> None:
     for workload, names in cases:
         print(f"\n== accuracy: {workload} (2 s), share of {names[0]}() in {names[0]}()+"
               f"{names[1]}(), {rounds} rounds, median ==")
-        print(f"{'profiler':<14} {'share':>7} {'truth':>7} {'diff pts':>9}   (each round)")
+        print(f"{'profiler':<14} {'share':>7} {'truth':>7} {'diff pts':>9}   "
+              f"(share - truth of each round, points; diff is their median)")
         for m in ACCURACY_MODES:
             why = missing(m)
             if why is not None:
                 print(f"{m:<14} not measured: {why}")
                 continue
             reader, ext = READERS[m]
-            got, truths, err = [], [], None
+            got, truths, diffs, err = [], [], [], None
             for i in range(rounds):
                 out = os.path.join(tmp, f"acc-{workload}-{m}-{i}")
                 r = timed(command(m, ["--workload", workload, "--seconds", "2"], out))
@@ -280,12 +281,14 @@ def accuracy(rounds: int, tmp: str) -> None:
                 tot = s[names[0]] + s[names[1]]
                 if tot > 0:
                     got.append(s[names[0]] / tot)
+                    diffs.append(got[-1] - truths[-1])
             if not got:
                 print(f"{m:<14} failed: {err}")
                 continue
             share, truth = statistics.median(got), statistics.median(truths)
-            each = " ".join(f"{g:.3f}" for g in got)
-            print(f"{m:<14} {share:>7.3f} {truth:>7.3f} {100 * (share - truth):>+9.1f}   ({each})")
+            each = " ".join(f"{100 * d:+.1f}" for d in diffs)
+            print(f"{m:<14} {share:>7.3f} {truth:>7.3f} {100 * statistics.median(diffs):>+9.1f}"
+                  f"   ({each})")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
