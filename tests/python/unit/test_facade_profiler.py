@@ -334,7 +334,7 @@ def test_memory_intensive_function(make_profiler):
     mem = [f for f in stats["memory_intensive_functions"] if f["function"].endswith("allocate")]
     assert len(mem) == 1
     assert 40 * 1024 * 1024 <= mem[0]["memory_delta"] <= 80 * 1024 * 1024
-    entry = function_entry(p.get_comprehensive_report(), "allocate")
+    entry = function_entry(p.get_comprehensive_report(), "allocate", kind="function")
     assert entry["memory_delta"] >= 40 * 1024 * 1024
 
 
