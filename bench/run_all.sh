@@ -117,6 +117,8 @@ for py in $PYTHONS; do
     else
         echo "=== $py: bench_views skipped (the demo needs torch and cv2) ==="
     fi
+    echo "=== $py: bench_sampling (stack sampler at 1 kHz / 10 ms beside py-spy, austin, pyinstrument) ==="
+    "$py" bench/bench_sampling.py --rounds 5 || status=1
     echo "=== $py: bench_memory (memory modes beside tracemalloc(1) and memray) ==="
     "$py" bench/bench_memory.py --runs 5 || status=1
     if command -v valgrind >/dev/null 2>&1; then

@@ -2,6 +2,7 @@
 
     codeprof run [-o OUT]... [--format NAME] [--level LEVEL] [-q] script.py [args...]
     codeprof run [-o OUT]... [--format NAME] [--level LEVEL] [-q] -m module [args...]
+    codeprof run --sample [--interval MS] [--native] [--cpu] [--trace] [options] script.py [args...]
     codeprof run --native-memory [options] script.py [args...]
     codeprof exec [-o OUT] [--format NAME] [--mode sampled|all] [-q] -- program [args...]
     codeprof report FILE [--format NAME] [-o OUT]
@@ -15,7 +16,12 @@ children re-run the script by path and find its functions -- or, with
 ``-m``, a module the way ``python -m module`` does (``sys.argv[0]`` the
 module's file, ``sys.path[0]`` the working directory, ``__spec__`` the
 module's spec, a package runs its ``__main__`` submodule), under a
-VideoOpusClipProfiler with the C tracer on.  Then it prints the C core's
+VideoOpusClipProfiler with the C tracer on (with ``--sample``: the stack
+sampler instead, every ``--interval`` ms, default 10, between 1 and 60000;
+``--trace`` keeps the tracer on beside it; ``--cpu`` weighs samples by
+thread CPU time; ``--native`` adds native frames where the sampler can tell
+them; the level defaults to "basic" then, "detailed" otherwise;
+docs/sampling-usage.md).  Then it prints the C core's
 text summary to stderr and writes each ``-o`` file atomically, in the
 format its name asks for (``_core.format_for_path``: ``.json``, ``.txt``,
 ``.prof``/``.pstats``, ``.speedscope.json``, ``.trace.json``/
@@ -99,6 +105,10 @@ DIFF_FORMATS = ("text", "json")
 EXEC_MODES = ("sampled", "all")
 #: Set in the re-executed interpreter of ``run --native-memory``.
 NATIVE_REEXEC_ENV = "CODEPROF_NATIVE_REEXEC"
+#: ``run --sample --interval MS``: the range the stack sampler keeps
+#: (ProfilerConfig.sample_interval, 1 ms to 60 s) and the default.
+SAMPLE_INTERVAL_MS: Tuple[float, float] = (1.0, 60000.0)
+DEFAULT_SAMPLE_INTERVAL_MS = 10.0
 
 
 class _UsageError(Exception):
@@ -126,8 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "--format is given")
     run.add_argument("--format", choices=FORMATS, default=None,
                      help="format of every -o file (must agree with a known file ending)")
-    run.add_argument("--level", choices=LEVELS, default="detailed",
-                     help="profiling level (default: detailed); the tracer is on at every level")
+    run.add_argument("--level", choices=LEVELS, default=None,
+                     help="profiling level (default: detailed; with --sample: basic, so that "
+                          "no memory, GPU or data-loading instrument adds to the sampler's "
+                          "cost); the tracer is on at every level unless --sample (without "
+                          "--trace) replaces it")
     run.add_argument("--text", action="store_true",
                      help="same as --format text")
     run.add_argument("-q", "--quiet", action="store_true",
@@ -139,6 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also track native allocations (malloc, mmap: torch CPU tensors, "
                           "OpenCV, numpy data): re-runs the interpreter with the native heap "
                           "hooks preloaded and allocation tracking on")
+    run.add_argument("--sample", action="store_true",
+                     help="statistical profiling: sample every thread's Python stack every "
+                          "--interval ms instead of tracing every call (add --trace for both); "
+                          "sampled times are estimates (docs/sampling-usage.md)")
+    run.add_argument("--interval", metavar="MS", default=None,
+                     help=f"with --sample: milliseconds between samples, in "
+                          f"[{SAMPLE_INTERVAL_MS[0]:g}, {SAMPLE_INTERVAL_MS[1]:g}] "
+                          f"(default {DEFAULT_SAMPLE_INTERVAL_MS:g})")
+    run.add_argument("--native", action="store_true",
+                     help="with --sample: also record the native code a thread is in where the "
+                          "sampler can tell safely (docs/sampling.md)")
+    run.add_argument("--cpu", action="store_true",
+                     help="with --sample: weigh samples by each thread's CPU time (only "
+                          "computing shows) instead of wall time (waits show too)")
+    run.add_argument("--trace", action="store_true",
+                     help="with --sample: also trace every call (exact counts and times beside "
+                          "the estimates); without --sample the tracer is always on")
     run.add_argument("script", help="the Python script to run (with -m: the module)")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
 
@@ -413,6 +443,38 @@ def _run_outputs(ns: argparse.Namespace) -> List[Tuple[str, str]]:
     return outs
 
 
+def _sampling_overrides(ns: argparse.Namespace) -> dict:
+    """ProfilerConfig fields for ``--sample [--interval MS] [--native]
+    [--cpu] [--trace]``; _UsageError for an option that needs --sample or an
+    --interval out of range (checked before the script runs)."""
+    if not ns.sample:
+        for flag, given in (("--interval", ns.interval is not None), ("--native", ns.native),
+                            ("--cpu", ns.cpu), ("--trace", ns.trace)):
+            if given:
+                what = ("the tracer is on without --sample" if flag == "--trace"
+                        else "it sets how the sampler samples")
+                raise _UsageError(f"{flag} needs --sample ({what})")
+        return {"enable_cprofile": True, "sampling": False}
+    lo, hi = SAMPLE_INTERVAL_MS
+    if ns.interval is None:
+        ms = DEFAULT_SAMPLE_INTERVAL_MS
+    else:
+        try:
+            ms = float(ns.interval)
+        except ValueError:
+            ms = float("nan")
+        if not lo <= ms <= hi:  # False for NaN
+            raise _UsageError(f"--interval must be a number of milliseconds in [{lo:g}, {hi:g}], "
+                              f"got {ns.interval!r}")
+    return {
+        "enable_cprofile": bool(ns.trace),
+        "sampling": True,
+        "sample_interval": ms / 1000.0,
+        "sample_native": bool(ns.native),
+        "sample_clock": "cpu" if ns.cpu else "wall",
+    }
+
+
 def _write_reports(profiler: VideoOpusClipProfiler, outputs: Sequence[Tuple[str, str]],
                    quiet: bool) -> bool:
     """Writes each report; False if one could not be written (said why)."""
@@ -458,6 +520,7 @@ def _cmd_run(ns: argparse.Namespace) -> Tuple[int, Optional[int]]:
                   file=sys.stderr)
             return 2, None
     outputs = _run_outputs(ns)
+    overrides = _sampling_overrides(ns)
 
     saved_argv = sys.argv[:]
     saved_path0 = sys.path[0] if sys.path else None
@@ -497,7 +560,6 @@ def _cmd_run(ns: argparse.Namespace) -> Tuple[int, Optional[int]]:
         traceback.print_exception(type(e), e, None, file=sys.stderr)
         return 1, None
 
-    overrides = {}
     if ns.native_memory:
         # Native allocations are only seen with allocation tracking on.
         overrides["enable_memory_tracking"] = True
@@ -506,8 +568,9 @@ def _cmd_run(ns: argparse.Namespace) -> Tuple[int, Optional[int]]:
                   "loaded in this process (LD_PRELOAD was not honoured: a setuid or "
                   "statically linked interpreter?); native allocations are not seen",
                   file=sys.stderr)
-    config = create_profiler_config(ns.level, enable_cprofile=True, save_profiles=False,
-                                    **overrides)
+    # --native-memory needs allocation tracking, which "basic" does not do.
+    level = ns.level or ("basic" if ns.sample and not ns.native_memory else "detailed")
+    config = create_profiler_config(level, save_profiles=False, **overrides)
     profiler = VideoOpusClipProfiler(config)
 
     saved_main = sys.modules.get("__main__")

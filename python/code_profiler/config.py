@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Final, Literal, Optional, Tuple, Union
 
-__all__ = ["LEVELS", "ProfileLevel", "ProfilerConfig", "create_profiler_config"]
+__all__ = ["LEVELS", "ProfileLevel", "ProfilerConfig", "SAMPLE_CLOCKS", "create_profiler_config"]
 
 ProfileLevel = Literal["basic", "detailed", "comprehensive"]
 
@@ -60,6 +60,17 @@ MEMORY_SAMPLER_PERIOD_S: Final[Tuple[float, float]] = (0.001, 3600.0)
 #: Range of memory_intensive_threshold_mb: the core's byte threshold
 #: (MiB x 2**20) must lie in [1, 2**53] bytes.  Mirrors src/core/config.c.
 MEMORY_MB_RANGE: Final[Tuple[float, float]] = (2.0 ** -20, 2.0 ** 33)
+
+#: Period of the stack sampler (sample_interval when sampling is on): the C
+#: core's sample_interval_s range (src/core/config.c).  Below the minimum is
+#: an error (the sampler cannot keep a shorter period); above the maximum
+#: the period is clamped.
+STACK_SAMPLER_PERIOD_S: Final[Tuple[float, float]] = (0.001, 60.0)
+
+#: ProfilerConfig.sample_clock names -> the C core's sample_mode: "wall"
+#: weighs every sample by the wall time since the thread's previous one
+#: (waits show), "cpu" by the thread's CPU time (only computing shows).
+SAMPLE_CLOCKS: Final[Dict[str, int]] = {"wall": 0, "cpu": 1}
 
 _SECONDS_FIELDS: Final[Tuple[str, ...]] = (
     "sample_interval", "slow_function_threshold_s", "slow_data_loading_threshold_s",
@@ -152,6 +163,20 @@ class ProfilerConfig:
       ``profile_level`` as above; "rss", "sampled" or "all" choose it
       regardless of the level (e.g. sampled allocations with "basic"'s
       cheap timing; ``codeprof run --native-memory`` needs tracking on).
+    * ``sampling`` -- the statistical profiler (docs/sampling-usage.md): a
+      stack sampler that reads every Python thread's stack every
+      ``sample_interval`` seconds and folds the samples into the same call
+      tree as estimates.  None (default): on at ``profile_level="basic"``
+      with ``enable_cprofile=False`` (the guide's Production Monitoring:
+      it samples instead of tracing), off otherwise; True: on at every
+      level (with ``enable_cprofile`` a run traces and samples); False: off.
+      With the sampler on, ``sample_interval`` must be at least 0.001 s (a
+      ValueError names the field otherwise) and is clamped to 60 s.
+    * ``sample_clock`` -- "wall" (default): samples weigh wall time, so a
+      thread that sleeps or waits shows where it waits; "cpu": they weigh
+      the thread's CPU time, so only computing shows.
+    * ``sample_native`` -- the sampler also records what native code a
+      thread is in where it can tell safely (docs/sampling.md).
     * the remaining switches (line profiler, CUDA profiling, data-loading,
       detailed_reports) are accepted and validated; the subsystems they
       control land in later versions and read them from here.
@@ -198,6 +223,11 @@ class ProfilerConfig:
     # Sampling settings
     sample_interval: float = 0.1
     max_samples: int = 10000
+    # Statistical profiling (docs/sampling-usage.md): None samples at
+    # "basic" without enable_cprofile; True at every level; False never.
+    sampling: Optional[bool] = None
+    sample_clock: str = "wall"
+    sample_native: bool = False
 
     # Analysis thresholds (seconds, MiB, fraction)
     slow_function_threshold_s: float = 1.0
@@ -280,11 +310,35 @@ class ProfilerConfig:
             raise err("ProfilerConfig.memory_mode must be None (by profile_level) or one of "
                       f"{', '.join(repr(m) for m in MEMORY_MODES)}, got "
                       f"{type(mm).__name__} {_short_repr(mm)}")
+        self._check_sampling()
         share = self._as_real("report_tree_min_share", self.report_tree_min_share,
                               "a number in [0, 1]")
         if not 0.0 <= share <= 1.0:  # False for NaN
             raise ValueError("ProfilerConfig.report_tree_min_share must be a number in [0, 1], "
                              f"got {_short_repr(self.report_tree_min_share)}")
+
+    def _check_sampling(self) -> None:
+        """The sampling fields: ``sampling`` None or a bool, ``sample_clock``
+        a clock name, and with the sampler on ``sample_interval`` at least the
+        sampler's minimum period (sample_interval itself was checked)."""
+        sp = self.sampling
+        if sp is not None and not isinstance(sp, bool):
+            raise TypeError("ProfilerConfig.sampling must be None (on at profile_level='basic' "
+                            "with enable_cprofile=False), True or False, got "
+                            f"{type(sp).__name__} {_short_repr(sp)}")
+        sc = self.sample_clock
+        if not isinstance(sc, str) or sc not in SAMPLE_CLOCKS:
+            err = TypeError if not isinstance(sc, str) else ValueError
+            raise err("ProfilerConfig.sample_clock must be one of "
+                      f"{', '.join(repr(c) for c in SAMPLE_CLOCKS)}, got "
+                      f"{type(sc).__name__} {_short_repr(sc)}")
+        lo = STACK_SAMPLER_PERIOD_S[0]
+        if self.sampling_on and float(self.sample_interval) < lo:
+            why = ("sampling=True" if self.sampling else
+                   "profile_level='basic' with enable_cprofile=False samples")
+            raise ValueError(f"ProfilerConfig.sample_interval must be at least {lo} s (1 ms, the "
+                             f"stack sampler's shortest period) when the sampler is on ({why}), "
+                             f"got {_short_repr(self.sample_interval)}")
 
     @staticmethod
     def _check_output_dir(od: object) -> None:
@@ -373,13 +427,39 @@ class ProfilerConfig:
             "memory_timeline_samples": self.max_samples,
         }
 
+    @property
+    def sampling_on(self) -> bool:
+        """True when the stack sampler runs with the session: ``sampling``
+        if it is set, else at ``profile_level="basic"`` without
+        ``enable_cprofile`` (the guide's Production Monitoring samples
+        instead of tracing).  ``enable_cprofile=True`` at "basic" asks for
+        the exact tracer and gets it alone; ``sampling=True`` adds the
+        sampler at any level.  False for a disabled profiler."""
+        if not self.enabled:
+            return False
+        if self.sampling is not None:
+            return self.sampling
+        return self.profile_level == "basic" and not self.enable_cprofile
+
+    @property
+    def sample_interval_s(self) -> float:
+        """The stack sampler's period: sample_interval clamped to at most
+        60 s (validate() refused one below 0.001 s with the sampler on)."""
+        lo, hi = STACK_SAMPLER_PERIOD_S
+        return min(max(float(self.sample_interval), lo), hi)
+
     def sampling_session_kwargs(self) -> Dict[str, Any]:
         """The statistical-profiling part of session_kwargs(): the stack
-        sampler (``sample_interval_s``, ``sample_mode``, ``sample_native``) and
-        line-level timing (``lines``) (docs/sampling.md).  PLACEHOLDER: the
-        sampling facade fills it."""
-        kwargs: Dict[str, Any] = {}
-        # ---- line-level timing (the "lines" engineer owns this entry only) ----
+        sampler (``sample_interval_s``: 0 when off, ``sample_mode``,
+        ``sample_native``) and line-level timing (``lines``)
+        (docs/sampling-usage.md)."""
+        on = self.sampling_on
+        kwargs: Dict[str, Any] = {
+            "sample_interval_s": self.sample_interval_s if on else 0.0,
+            "sample_mode": SAMPLE_CLOCKS[self.sample_clock],
+            "sample_native": bool(on and self.sample_native),
+        }
+        # ---- line-level timing ----
         # lines=True lets functions decorated at the detailed/comprehensive
         # level be line-timed (the decorator registers them); nothing is
         # hooked until one is (docs/line-profiling.md).
@@ -491,6 +571,8 @@ _PRESETS: Final[Dict[str, Dict[str, Any]]] = {
         profile_preprocessing=True,
         profile_augmentation=True,
         detailed_reports=True,
+        # native frames in samples when sampling=True is added
+        sample_native=True,
     ),
 }
 
@@ -498,11 +580,14 @@ _PRESETS: Final[Dict[str, Dict[str, Any]]] = {
 def create_profiler_config(level: str = "detailed", **overrides: Any) -> ProfilerConfig:
     """A ProfilerConfig preset for `level`; `overrides` change single fields.
 
-    * ``"basic"`` -- quick assessment at the lowest cost: only what you
+    * ``"basic"`` -- quick assessment at the lowest cost: what you
       instrument explicitly (``profiling_context``, ``profile_function``,
       ``profile_class``) is recorded, with wall time and the RSS delta per
-      decorated call; no tracer, no per-call CPU time in contexts, no
-      percentiles, memory and GPU profilers off.
+      decorated call, and between start_profiling() and stop_profiling()
+      the stack sampler estimates where every thread spends its time (every
+      ``sample_interval``; ``sampling=False`` turns it off); no tracer, no
+      per-call CPU time in contexts, no percentiles, memory and GPU
+      profilers off.
     * ``"detailed"`` -- adds the C tracer (every Python function and the C
       functions it calls, on every thread, in the call tree), thread CPU
       time per scope, p50/p95/p99 per node, and switches the memory, GPU

@@ -116,6 +116,17 @@ def _close_worker() -> None:
         sess.close_worker()
 
 
+def _rearm_sampler(sess: "_core.Session", session_kwargs: Dict[str, Any]) -> None:
+    """In a forked worker: the sampler thread of the inherited session did
+    not survive fork; start it again when the configuration samples, so the
+    worker's samples reach the parent's report tagged by worker (through
+    the worker's model file).  Needs the C core's Session.set_sampling
+    (issue 10's sampler); without it nothing is re-armed here."""
+    setter = getattr(sess, "set_sampling", None)
+    if setter is not None and float(session_kwargs.get("sample_interval_s", 0.0)) > 0.0:
+        setter(True)
+
+
 def _attach_worker(inherited: Optional["_core.Session"], spool_dir: str,
                    session_kwargs: Dict[str, Any],
                    worker_tracer: bool = False) -> Optional["_core.Session"]:
@@ -135,10 +146,14 @@ def _attach_worker(inherited: Optional["_core.Session"], spool_dir: str,
         # no traced calls there (they would cost memory and drain time).
         sess = _core.Session(**{**session_kwargs, "timeline_traced": False})
         sess.start(trace_python=worker_tracer and not _core.tracer_busy())
-    elif not worker_tracer:
-        # fork: the tracer of whichever session traced in the parent
-        # (this one, or the `codeprof run` session) came along; drop it.
-        _core.tracer_stop()
+    else:
+        if not worker_tracer:
+            # fork: the tracer of whichever session traced in the parent
+            # (this one, or the `codeprof run` session) came along; drop it.
+            _core.tracer_stop()
+        # fork: the stack sampler's thread did not come along; re-arm it
+        # when the configuration samples (docs/sampling-usage.md).
+        _rearm_sampler(sess, session_kwargs)
     wid = _worker_id()
     try:
         sess.attach_worker(spool_dir, wid)

@@ -198,6 +198,8 @@ class VideoOpusClipProfiler:
         self.config: ProfilerConfig = config
         self._enabled = config.enabled
         self._session = _core.Session(**config.session_kwargs())
+        #: The session has a stack sampler (config.sampling_on when made).
+        self._samples = config.sampling_on
         self._started = False    # between start_profiling() and stop_profiling()
         self._recording = False  # the C session runs: scopes record
         #: Contexts and decorated functions start the C session (without the
@@ -264,13 +266,26 @@ class VideoOpusClipProfiler:
             if not self._armed:
                 return False
             if not self._session.running:
+                # Scopes only: the stack sampler, like the tracer, is a
+                # whole-program instrument that start_profiling() turns on.
+                self._set_sampling(False)
                 self._session.start(trace_python=False)
             self._recording = True
             return True
 
+    def _set_sampling(self, on: bool) -> None:
+        """Turns the session's stack sampler on or off (it runs only when
+        config.sampling_on gave the session a period).  Needs the C core's
+        Session.set_sampling (issue 10's sampler); without it the sampler
+        follows the session."""
+        setter = getattr(self._session, "set_sampling", None)
+        if setter is not None and self._samples:
+            setter(on)
+
     def start_profiling(self) -> None:
         """Starts recording with the whole-program instruments (the C
-        tracer if config.enable_cprofile) and makes this the current
+        tracer if config.enable_cprofile, the stack sampler if
+        config.sampling_on) and makes this the current
         profiler.  Contexts and decorated functions record without it too
         (from their first use); this adds the tracer.  RuntimeError if
         already started."""
@@ -298,6 +313,7 @@ class VideoOpusClipProfiler:
                 self._ctx.clear()
                 self.memory_profiler._forget_contexts()
             with self._live_lock:
+                self._set_sampling(True)  # config.sampling_on: sample from here on
                 if self._session.running:
                     # Live since a context or decorated function ran: restart
                     # with the tracer (what was recorded stays; a scope open

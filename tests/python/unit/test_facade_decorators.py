@@ -17,7 +17,9 @@ from conftest import function_entry, functions_named, tree_nodes
 
 @pytest.fixture
 def prof(make_profiler):
-    return make_profiler(create_profiler_config("basic"))
+    # Exact counts and times of decorated calls: without the stack sampler
+    # that "basic" runs by default (its estimates would add sampled children).
+    return make_profiler(create_profiler_config("basic", sampling=False))
 
 
 def calls_of(p, name, kind="function"):
