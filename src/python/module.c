@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "python/memhook.h"
 #include "python/ext.h"
+#include "python/pysample.h"
 #include "python/tracer.h"
 
 /* ------------------------------------------------------------------------ */
@@ -271,6 +272,8 @@ static int mod_exec(PyObject *m) {
     if (!st->model_type)
         return -1;
     if (PyModule_AddType(m, st->model_type) < 0)
+        return -1;
+    if (cp_py_sample_init(m) < 0) /* the stack sampler's reader (pysample.c) */
         return -1;
     return cp_py_tracer_init(m, st);
 }

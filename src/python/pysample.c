@@ -1,0 +1,516 @@
+/* pysample.c -- the stack sampler's reader for CPython 3.11-3.13
+ * (pysample.h).
+ *
+ * Runs on the sampler thread (src/sampling/sampler.c), never with the GIL,
+ * while the threads it reads keep running.  Every read of the
+ * interpreter's memory goes through cp_py_safe_read (process_vm_readv on
+ * our own pid: an unmapped page gives an error, never a fault; a pipe
+ * write as the fallback where that call is refused), and everything read
+ * is validated before use: a thread state must point back at our
+ * interpreter, a code object's type must be &PyCode_Type, a function's
+ * &PyFunction_Type, a string's length is bounded, stacks are capped at
+ * CP_STACK_MAX_DEPTH frames and chains at a walk limit (cycle guard).  A
+ * stale value (a frame popped under us) is caught by these checks or
+ * gives a plausible but stale frame for one sample; failures are counted
+ * in the sampler's read_errors.
+ *
+ * Sites: a code object is identified by its address and validated each
+ * time by (co_name, co_filename, co_firstlineno, co_linetable) pointers.
+ * On a miss its strings are copied and its site interned exactly as the
+ * tracer does ("module.qualname", file, first line, CODEPROF_SITE_PYTHON;
+ * the module is the function's __module__, which is its globals'
+ * __name__), so traced and sampled nodes share sites.  Code of the
+ * code_profiler package is left out (the profiler is invisible).  Lines
+ * come from the code object's location table (PEP 626/657 format, the
+ * same in 3.11-3.13), copied once per code object.
+ *
+ * Finalization: an atexit hook closes the reader (and waits until no tick
+ * is inside it) before the interpreter starts tearing down; the reader
+ * also checks the runtime's finalizing flag each tick.
+ */
+
+#include "python/pysample.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "sampling/sample_session.h"
+#include "sampling/sampler.h"
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
+#error "pysample.c reads the interpreter's frames of CPython 3.11 to 3.13 only"
+#endif
+
+#define Py_BUILD_CORE 1
+#include <internal/pycore_frame.h>
+#include <internal/pycore_interp.h>
+#include <internal/pycore_runtime.h>
+#undef Py_BUILD_CORE
+
+/* ---- fault-safe reads ---- */
+
+static atomic_int use_pipe_g; /* process_vm_readv refused: the pipe way */
+static int pipe_g[2] = {-1, -1};
+
+static int pipe_read(void *dst, const void *addr, size_t n) {
+    /* write() from a bad address fails with EFAULT instead of faulting */
+    char *d = dst;
+    const char *a = addr;
+    while (n) {
+        size_t c = n > 4096 ? 4096 : n;
+        ssize_t w = write(pipe_g[1], a, c);
+        if (w <= 0)
+            return -1;
+        ssize_t r = read(pipe_g[0], d, (size_t)w);
+        if (r != w)
+            return -1;
+        d += w;
+        a += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int cp_py_safe_read(void *dst, const void *addr, size_t n) {
+    if (!addr)
+        return -1;
+    if (!atomic_load_explicit(&use_pipe_g, memory_order_relaxed)) {
+        struct iovec l = {dst, n}, r = {(void *)addr, n};
+        ssize_t got = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+        if (got == (ssize_t)n)
+            return 0;
+        if (got >= 0 || (errno != ENOSYS && errno != EPERM))
+            return -1;
+        if (pipe_g[0] < 0)
+            return -1;
+        atomic_store(&use_pipe_g, 1);
+    }
+    return pipe_read(dst, addr, n);
+}
+
+#define RD(dst, addr) cp_py_safe_read(&(dst), (const void *)(addr), sizeof(dst))
+
+/* ---- version-dependent layout ---- */
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define FRAME_CODE(f) ((PyObject *)(f).f_executable)
+#define FRAME_INSTR(f) ((f).instr_ptr)
+#define FRAME_FUNC(f) ((f).f_funcobj)
+#elif PY_VERSION_HEX >= 0x030C0000
+#define FRAME_CODE(f) ((PyObject *)(f).f_code)
+#define FRAME_INSTR(f) ((f).prev_instr)
+#define FRAME_FUNC(f) ((f).f_funcobj)
+#else
+#define FRAME_CODE(f) ((PyObject *)(f).f_code)
+#define FRAME_INSTR(f) ((f).prev_instr)
+#define FRAME_FUNC(f) ((PyObject *)(f).f_func)
+#endif
+
+/* The bytes of a frame we read (up to its locals). */
+#define FRAME_HEAD offsetof(struct _PyInterpreterFrame, localsplus)
+#define CODE_HEAD offsetof(PyCodeObject, co_code_adaptive)
+
+static PyInterpreterState *interp_g;
+
+/* ---- strings ---- */
+
+/* Copies a str object's text (compact ASCII, cached UTF-8, or Latin-1)
+ * into buf (NUL-terminated).  0 or -1. */
+static int read_str(PyObject *o, char *buf, size_t cap) {
+    PyCompactUnicodeObject u;
+    if (!o || RD(u, o) != 0 || u._base.ob_base.ob_type != &PyUnicode_Type)
+        return -1;
+    if (!u._base.state.compact)
+        return -1;
+    Py_ssize_t len = u._base.length;
+    if (len < 0 || (size_t)len >= cap)
+        return -1;
+    if (u._base.state.ascii) {
+        if (cp_py_safe_read(buf, (const char *)o + sizeof(PyASCIIObject), (size_t)len) != 0)
+            return -1;
+        buf[len] = 0;
+        return 0;
+    }
+    if (u.utf8 && u.utf8_length >= 0 && (size_t)u.utf8_length < cap) {
+        if (cp_py_safe_read(buf, u.utf8, (size_t)u.utf8_length) != 0)
+            return -1;
+        buf[u.utf8_length] = 0;
+        return 0;
+    }
+    if (u._base.state.kind == PyUnicode_1BYTE_KIND && (size_t)len * 2 < cap) {
+        unsigned char tmp[512];
+        if ((size_t)len > sizeof tmp ||
+            cp_py_safe_read(tmp, (const char *)o + sizeof(PyCompactUnicodeObject), (size_t)len))
+            return -1;
+        size_t j = 0;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            if (tmp[i] < 0x80) {
+                buf[j++] = (char)tmp[i];
+            } else {
+                buf[j++] = (char)(0xC0 | (tmp[i] >> 6));
+                buf[j++] = (char)(0x80 | (tmp[i] & 0x3F));
+            }
+        }
+        buf[j] = 0;
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- code objects ---- */
+
+#define CODE_CACHE 4096u /* direct-mapped, by address */
+#define CODE_LT_MAX 65536u /* location tables larger than this: no lines */
+#define SITE_OWN UINT32_MAX
+
+typedef struct code_ent {
+    const void *addr;
+    const void *name, *file, *lt;
+    int firstlineno;
+    uint32_t site;      /* SITE_OWN: the profiler's code */
+    int firsttraceable; /* code units before the first traceable one */
+    unsigned char *ltab; /* copy of the location table (malloc) */
+    uint32_t ltlen;
+    int memo_off, memo_line; /* last offset -> line */
+} code_ent;
+
+static code_ent code_cache_g[CODE_CACHE]; /* the sampler thread only */
+static char own_prefix_g[1024];
+static size_t own_len_g;
+
+static inline uint32_t code_slot(const void *addr) {
+    uint64_t h = (uint64_t)(uintptr_t)addr * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(h >> 52) & (CODE_CACHE - 1);
+}
+
+/* varint of the location table (6-bit chunks, 0x40 = more). */
+static int lt_varint(const unsigned char *p, uint32_t len, uint32_t *i, unsigned *out) {
+    unsigned v = 0, shift = 0;
+    for (;;) {
+        if (*i >= len || shift > 28)
+            return -1;
+        unsigned char b = p[(*i)++];
+        v |= (unsigned)(b & 63) << shift;
+        shift += 6;
+        if (!(b & 64))
+            break;
+    }
+    *out = v;
+    return 0;
+}
+static int lt_svarint(const unsigned char *p, uint32_t len, uint32_t *i, int *out) {
+    unsigned u;
+    if (lt_varint(p, len, i, &u) != 0)
+        return -1;
+    *out = (u & 1) ? -(int)(u >> 1) : (int)(u >> 1);
+    return 0;
+}
+
+/* The line of code unit `off` (PEP 626 location table); 0: unknown. */
+static int lt_line(const code_ent *c, int off) {
+    const unsigned char *p = c->ltab;
+    uint32_t len = c->ltlen, i = 0;
+    int line = c->firstlineno, addr = 0;
+    while (i < len) {
+        unsigned char b = p[i++];
+        if (!(b & 0x80))
+            return 0; /* not at an entry start: corrupt */
+        int code = (b >> 3) & 15, units = (b & 7) + 1;
+        int delta = 0, noloc = 0;
+        unsigned tmp;
+        if (code == 15) {
+            noloc = 1;
+        } else if (code == 14) {
+            if (lt_svarint(p, len, &i, &delta) || lt_varint(p, len, &i, &tmp) ||
+                lt_varint(p, len, &i, &tmp) || lt_varint(p, len, &i, &tmp))
+                return 0;
+        } else if (code == 13) {
+            if (lt_svarint(p, len, &i, &delta))
+                return 0;
+        } else if (code >= 10) {
+            delta = code - 10;
+            i += 2;
+        } else {
+            i += 1;
+        }
+        line += delta;
+        if (off >= addr && off < addr + units)
+            return noloc ? 0 : (line > 0 ? line : 0);
+        addr += units;
+    }
+    return 0;
+}
+
+/* A code object's cache entry, validated or (re)built; NULL when `addr`
+ * is not a readable code object.  `func` is the frame's function (for the
+ * module name). */
+static code_ent *code_get(const void *addr, PyObject *func) {
+    PyCodeObject co;
+    if (cp_py_safe_read(&co, addr, CODE_HEAD) != 0 || Py_TYPE(&co) != &PyCode_Type)
+        return NULL;
+    code_ent *c = &code_cache_g[code_slot(addr)];
+    if (c->addr == addr && c->name == co.co_name && c->file == co.co_filename &&
+        c->lt == co.co_linetable && c->firstlineno == co.co_firstlineno)
+        return c;
+    /* miss: resolve */
+    char file[1024], qual[512], mod[256], name[800];
+    if (read_str(co.co_filename, file, sizeof file) != 0)
+        return NULL;
+    uint32_t site = 0;
+    if (own_len_g && strncmp(file, own_prefix_g, own_len_g) == 0) {
+        site = SITE_OWN;
+    } else {
+        if (read_str(co.co_qualname ? co.co_qualname : co.co_name, qual, sizeof qual) != 0)
+            return NULL;
+        mod[0] = 0;
+        PyFunctionObject fn;
+        if (func && RD(fn, func) == 0 && Py_TYPE(&fn) == &PyFunction_Type &&
+            fn.func_code == (PyObject *)addr) {
+            if (read_str(fn.func_module, mod, sizeof mod) != 0)
+                mod[0] = 0;
+        }
+        if (mod[0])
+            snprintf(name, sizeof name, "%s.%s", mod, qual);
+        else
+            snprintf(name, sizeof name, "%s", qual);
+        int fl = co.co_firstlineno;
+        site = codeprof_site(name, file, fl > 0 ? (uint32_t)fl : 0, CODEPROF_SITE_PYTHON);
+        if (!site)
+            return NULL;
+    }
+    /* the location table */
+    unsigned char *lt = NULL;
+    uint32_t ltlen = 0;
+    PyBytesObject b;
+    if (site != SITE_OWN && co.co_linetable && RD(b, co.co_linetable) == 0 &&
+        Py_TYPE(&b) == &PyBytes_Type && Py_SIZE(&b) > 0 && Py_SIZE(&b) <= CODE_LT_MAX) {
+        ltlen = (uint32_t)Py_SIZE(&b);
+        lt = malloc(ltlen);
+        if (lt && cp_py_safe_read(lt, (const char *)co.co_linetable +
+                                          offsetof(PyBytesObject, ob_sval), ltlen) != 0) {
+            free(lt);
+            lt = NULL;
+            ltlen = 0;
+        }
+    }
+    free(c->ltab);
+    c->addr = addr;
+    c->name = co.co_name;
+    c->file = co.co_filename;
+    c->lt = co.co_linetable;
+    c->firstlineno = co.co_firstlineno;
+    c->site = site;
+    c->firsttraceable = co._co_firsttraceable;
+    c->ltab = lt;
+    c->ltlen = lt ? ltlen : 0;
+    c->memo_off = -1;
+    c->memo_line = 0;
+    return c;
+}
+
+/* ---- the reader ---- */
+
+static atomic_int closed_g; /* atexit: stop touching thread states */
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define RUNTIME_FINALIZING() Py_IsFinalizing()
+#else
+#define RUNTIME_FINALIZING() _Py_IsFinalizing()
+#endif
+
+#define MAX_THREADS_WALK 100000u
+#define MAX_FRAMES_WALK 4096u
+
+/* Reads one thread's frames; returns frames kept, sets *err / *trunc. */
+static uint32_t read_frames(struct _PyInterpreterFrame *fp, cp_sframe *out, int *err,
+                            int *trunc) {
+    uint32_t n = 0, walked = 0;
+    while (fp) {
+        if (++walked > MAX_FRAMES_WALK) { /* a cycle, or garbage */
+            *err = 1;
+            break;
+        }
+        struct _PyInterpreterFrame f;
+        if (cp_py_safe_read(&f, fp, FRAME_HEAD) != 0) {
+            *err = 1;
+            break;
+        }
+        fp = f.previous;
+#if PY_VERSION_HEX >= 0x030C0000
+        if (f.owner == FRAME_OWNED_BY_CSTACK)
+            continue;
+#endif
+        PyObject *code = FRAME_CODE(f);
+        if (!code)
+            continue;
+        code_ent *c = code_get(code, FRAME_FUNC(f));
+        if (!c) {
+            *err = 1;
+            continue;
+        }
+        const char *base = (const char *)code + CODE_HEAD;
+        const char *ip = (const char *)FRAME_INSTR(f);
+        long off = ip >= base ? (long)((ip - base) / (long)sizeof(_Py_CODEUNIT)) : -1;
+        if (f.owner != FRAME_OWNED_BY_GENERATOR && off < c->firsttraceable)
+            continue; /* frame still being set up */
+        if (c->site == SITE_OWN)
+            continue;
+        if (n >= CP_STACK_MAX_DEPTH) {
+            *trunc = 1; /* the innermost frames are kept */
+            break;
+        }
+        int line = 0;
+        if (c->ltab && off >= 0) {
+            if (c->memo_off == (int)off) {
+                line = c->memo_line;
+            } else {
+                line = lt_line(c, (int)off);
+                c->memo_off = (int)off;
+                c->memo_line = line;
+            }
+        }
+        out[n].site = c->site;
+        out[n].line = line > 0 ? (uint32_t)line : 0;
+        n++;
+    }
+    return n;
+}
+
+static int reader(void *ctx, cp_sampler_visit *v) {
+    (void)ctx;
+    if (atomic_load(&closed_g) || !interp_g || RUNTIME_FINALIZING())
+        return -1;
+    PyThreadState *tsp = NULL;
+    if (RD(tsp, (const char *)interp_g + offsetof(PyInterpreterState, threads.head)) != 0) {
+        cp_sampler_read_error(v);
+        return -1;
+    }
+    cp_sframe frames[CP_STACK_MAX_DEPTH];
+    uint32_t walked = 0;
+    while (tsp) {
+        if (++walked > MAX_THREADS_WALK)
+            break;
+        PyThreadState ts;
+        if (RD(ts, tsp) != 0 || ts.interp != interp_g) {
+            cp_sampler_read_error(v);
+            break; /* the list changed under us: next tick */
+        }
+        PyThreadState *cur = tsp;
+        tsp = ts.next;
+        (void)cur;
+        uint64_t tid = ts.native_thread_id;
+        if (!tid)
+            continue;
+        if (!cp_sampler_want(v, tid))
+            continue;
+        struct _PyInterpreterFrame *top;
+#if PY_VERSION_HEX >= 0x030D0000
+        top = ts.current_frame;
+#else
+        _PyCFrame cf;
+        top = NULL;
+        if (ts.cframe && RD(cf, ts.cframe) == 0)
+            top = cf.current_frame;
+#endif
+        int err = 0, trunc = 0;
+        uint32_t n = read_frames(top, frames, &err, &trunc);
+        cp_sampler_record(v, tid, frames, n, trunc ? CP_SAMPF_TRUNCATED : 0, err);
+    }
+    return 0;
+}
+
+/* ---- hooks ---- */
+
+static PyObject *at_exit(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    atomic_store(&closed_g, 1);
+    Py_BEGIN_ALLOW_THREADS
+    cp_sampler_reader_quiesce();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *after_fork_child(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    cp_samp_after_fork_child();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef at_exit_def = {"_sampler_atexit", at_exit, METH_NOARGS, NULL};
+static PyMethodDef after_fork_def = {"_sampler_after_fork_child", after_fork_child, METH_NOARGS,
+                                     NULL};
+
+static int call_register(const char *modname, const char *fn, PyObject *arg, const char *kw) {
+    PyObject *mod = PyImport_ImportModule(modname);
+    if (!mod)
+        return -1;
+    PyObject *f = PyObject_GetAttrString(mod, fn);
+    Py_DECREF(mod);
+    if (!f)
+        return -1;
+    PyObject *r;
+    if (kw) {
+        PyObject *args = PyTuple_New(0), *kws = Py_BuildValue("{sO}", kw, arg);
+        r = args && kws ? PyObject_Call(f, args, kws) : NULL;
+        Py_XDECREF(args);
+        Py_XDECREF(kws);
+    } else {
+        r = PyObject_CallOneArg(f, arg);
+    }
+    Py_DECREF(f);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int inited_g;
+
+int cp_py_sample_init(PyObject *module) {
+    if (inited_g)
+        return 0; /* one reader per process (the main interpreter) */
+    interp_g = PyInterpreterState_Main();
+    if (pipe_g[0] < 0 && pipe2(pipe_g, O_CLOEXEC | O_NONBLOCK) != 0)
+        pipe_g[0] = pipe_g[1] = -1;
+    /* the profiler's own files: the package directory */
+    PyObject *fn = PyModule_GetFilenameObject(module);
+    if (fn) {
+        const char *p = PyUnicode_AsUTF8(fn);
+        const char *slash = p ? strrchr(p, '/') : NULL;
+        if (slash && (size_t)(slash - p + 1) < sizeof own_prefix_g) {
+            own_len_g = (size_t)(slash - p + 1);
+            memcpy(own_prefix_g, p, own_len_g);
+            own_prefix_g[own_len_g] = 0;
+        }
+        Py_DECREF(fn);
+    } else {
+        PyErr_Clear();
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    struct _gil_runtime_state *gil = interp_g->ceval.gil;
+#else
+    struct _gil_runtime_state *gil = &_PyRuntime.ceval.gil;
+#endif
+    if (gil)
+        cp_sampler_set_gil_range((uintptr_t)gil, (uintptr_t)(gil + 1));
+    PyObject *ex = PyCFunction_New(&at_exit_def, NULL);
+    PyObject *af = PyCFunction_New(&after_fork_def, NULL);
+    int rc = -1;
+    if (ex && af && call_register("atexit", "register", ex, NULL) == 0 &&
+        call_register("os", "register_at_fork", af, "after_in_child") == 0)
+        rc = 0;
+    Py_XDECREF(ex);
+    Py_XDECREF(af);
+    if (rc != 0)
+        return -1;
+    cp_sampler_set_reader(reader, NULL);
+    inited_g = 1;
+    return 0;
+}
