@@ -18,8 +18,9 @@
  * time by (co_name, co_filename, co_firstlineno, co_linetable) pointers.
  * On a miss its strings are copied and its site interned exactly as the
  * tracer does ("module.qualname", file, first line, CODEPROF_SITE_PYTHON;
- * the module is the function's __module__, which is its globals'
- * __name__), so traced and sampled nodes share sites.  Code of the
+ * the module is the frame's globals' __name__, read from the dict's first
+ * entries, else the function's __module__), so traced and sampled nodes
+ * share sites.  Code of the
  * code_profiler package is left out (the profiler is invisible).  Lines
  * come from the code object's location table (PEP 626/657 format, the
  * same in 3.11-3.13), copied once per code object.
@@ -37,8 +38,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/site.h"
 #include "sampling/sample_session.h"
 #include "sampling/sampler.h"
 
@@ -47,6 +50,7 @@
 #endif
 
 #define Py_BUILD_CORE 1
+#include <internal/pycore_dict.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_interp.h>
 #include <internal/pycore_runtime.h>
@@ -162,6 +166,43 @@ static int read_str(PyObject *o, char *buf, size_t cap) {
     return -1;
 }
 
+/* The str value of globals["__name__"] (a module's globals: "__name__"
+ * is among its first keys, so only the first entries are looked at), into
+ * buf.  0 or -1. */
+static int read_modname(PyObject *globals, char *buf, size_t cap) {
+    PyDictObject d;
+    if (!globals || RD(d, globals) != 0 || Py_TYPE(&d) != &PyDict_Type || d.ma_values ||
+        !d.ma_keys)
+        return -1;
+    struct _dictkeysobject k;
+    if (cp_py_safe_read(&k, d.ma_keys, offsetof(struct _dictkeysobject, dk_indices)) != 0 ||
+        k.dk_log2_index_bytes > 40)
+        return -1;
+    const char *ents = (const char *)d.ma_keys + offsetof(struct _dictkeysobject, dk_indices) +
+                       ((size_t)1 << k.dk_log2_index_bytes);
+    Py_ssize_t n = k.dk_nentries < 8 ? k.dk_nentries : 8;
+    char key[16];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *kp, *vp;
+        if (k.dk_kind != DICT_KEYS_GENERAL) {
+            PyDictUnicodeEntry e;
+            if (RD(e, ents + (size_t)i * sizeof e) != 0)
+                return -1;
+            kp = e.me_key;
+            vp = e.me_value;
+        } else {
+            PyDictKeyEntry e;
+            if (RD(e, ents + (size_t)i * sizeof e) != 0)
+                return -1;
+            kp = e.me_key;
+            vp = e.me_value;
+        }
+        if (kp && read_str(kp, key, sizeof key) == 0 && strcmp(key, "__name__") == 0)
+            return vp ? read_str(vp, buf, cap) : -1;
+    }
+    return -1;
+}
+
 /* ---- code objects ---- */
 
 #define CODE_CACHE 4096u /* direct-mapped, by address */
@@ -249,7 +290,7 @@ static int lt_line(const code_ent *c, int off) {
 /* A code object's cache entry, validated or (re)built; NULL when `addr`
  * is not a readable code object.  `func` is the frame's function (for the
  * module name). */
-static code_ent *code_get(const void *addr, PyObject *func) {
+static code_ent *code_get(const void *addr, PyObject *func, PyObject *globals) {
     PyCodeObject co;
     if (cp_py_safe_read(&co, addr, CODE_HEAD) != 0 || Py_TYPE(&co) != &PyCode_Type)
         return NULL;
@@ -269,7 +310,9 @@ static code_ent *code_get(const void *addr, PyObject *func) {
             return NULL;
         mod[0] = 0;
         PyFunctionObject fn;
-        if (func && RD(fn, func) == 0 && Py_TYPE(&fn) == &PyFunction_Type &&
+        if (read_modname(globals, mod, sizeof mod) == 0) {
+            /* as the tracer: globals' __name__ */
+        } else if (func && RD(fn, func) == 0 && Py_TYPE(&fn) == &PyFunction_Type &&
             fn.func_code == (PyObject *)addr) {
             if (read_str(fn.func_module, mod, sizeof mod) != 0)
                 mod[0] = 0;
@@ -348,7 +391,7 @@ static uint32_t read_frames(struct _PyInterpreterFrame *fp, cp_sframe *out, int 
         PyObject *code = FRAME_CODE(f);
         if (!code)
             continue;
-        code_ent *c = code_get(code, FRAME_FUNC(f));
+        code_ent *c = code_get(code, FRAME_FUNC(f), f.f_globals);
         if (!c) {
             *err = 1;
             continue;
@@ -471,9 +514,121 @@ static int call_register(const char *modname, const char *fn, PyObject *arg, con
     return 0;
 }
 
+/* ---- _core._sample_threads: the reader run on demand (tests) ---- */
+
+#define PROBE_MAX 1024
+typedef struct probe_rec {
+    uint64_t tid;
+    uint16_t flags;
+    uint64_t weight;
+    uint32_t n;
+    cp_sframe fr[64];
+} probe_rec;
+typedef struct probe_out {
+    probe_rec *r;
+    uint32_t n;
+} probe_out;
+
+static void probe_capture(void *ctx, uint64_t tid, const cp_sframe *frames, uint32_t n,
+                          uint16_t flags, uint64_t weight) {
+    probe_out *o = ctx;
+    if (o->n >= PROBE_MAX)
+        return;
+    probe_rec *r = &o->r[o->n++];
+    r->tid = tid;
+    r->flags = flags;
+    r->weight = weight;
+    r->n = n < 64 ? n : 64;
+    memcpy(r->fr, frames, r->n * sizeof *frames);
+}
+
+static PyObject *site_tuple(const cp_sframe *f) {
+    const cp_site_info *si = cp_site_get(f->site);
+    if (!si)
+        return Py_BuildValue("(sOII)", "?", Py_None, 0u, f->line);
+    return Py_BuildValue("(ssII)", si->name, si->file, si->line, f->line);
+}
+
+static PyObject *sample_threads(PyObject *self, PyObject *args) {
+    (void)self;
+    int rounds = 2, native = 0;
+    double gap = 0.05;
+    if (!PyArg_ParseTuple(args, "|idp:_sample_threads", &rounds, &gap, &native))
+        return NULL;
+    if (rounds < 1 || rounds > 1000 || gap < 0 || gap > 10) {
+        PyErr_SetString(PyExc_ValueError,
+                        "_sample_threads(rounds, gap_s): rounds in [1, 1000], gap_s in [0, 10]");
+        return NULL;
+    }
+    probe_out out = {calloc(PROBE_MAX, sizeof(probe_rec)), 0};
+    if (!out.r)
+        return PyErr_NoMemory();
+    cp_sampler *p = cp_sampler_probe_new((uint64_t)(gap * 1e9), native, probe_capture, &out);
+    if (!p) {
+        free(out.r);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (int i = 0; i < rounds; i++) {
+        if (i) {
+            struct timespec ts = {(time_t)gap, (long)((gap - (double)(time_t)gap) * 1e9)};
+            nanosleep(&ts, NULL);
+        }
+        out.n = 0;
+        cp_sampler_tick(p);
+    }
+    Py_END_ALLOW_THREADS
+    cp_sampler_stats st;
+    cp_sampler_get_stats(p, &st);
+    cp_sampler_free(p);
+    PyObject *list = PyList_New(0);
+    for (uint32_t i = 0; list && i < out.n; i++) {
+        probe_rec *r = &out.r[i];
+        uint16_t stt = r->flags & CP_SAMPF_STATE_MASK;
+        const char *state = stt == CP_SAMPF_RUNNING ? "running" : stt == CP_SAMPF_GIL ? "gil" : "idle";
+        PyObject *frames = PyList_New(0);
+        for (uint32_t k = 0; frames && k < r->n; k++) {
+            PyObject *t = site_tuple(&r->fr[k]);
+            if (!t || PyList_Append(frames, t) < 0)
+                Py_CLEAR(frames);
+            Py_XDECREF(t);
+        }
+        PyObject *d = frames ? Py_BuildValue("{sKsssKsOsO}", "tid", (unsigned long long)r->tid,
+                                             "state", state, "weight_ns",
+                                             (unsigned long long)r->weight, "frames", frames,
+                                             "native", (r->flags & CP_SAMPF_NATIVE) ? Py_True
+                                                                                 : Py_False)
+                             : NULL;
+        Py_XDECREF(frames);
+        if (!d || PyList_Append(list, d) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(d);
+    }
+    free(out.r);
+    if (!list)
+        return NULL;
+    PyObject *res = Py_BuildValue("{sOsKsK}", "threads", list, "read_errors",
+                                  (unsigned long long)st.read_errors, "skipped",
+                                  (unsigned long long)st.skipped);
+    Py_DECREF(list);
+    return res;
+}
+
+static PyMethodDef sample_threads_def = {
+    "_sample_threads", sample_threads, METH_VARARGS,
+    "_sample_threads(rounds=2, gap_s=0.05, native=False) -> dict\n\nRuns the stack sampler's "
+    "reader `rounds` times, gap_s apart, on the calling thread (GIL released) and returns the "
+    "last round: {'threads': [{'tid', 'state', 'weight_ns', 'frames': [(name, file, "
+    "first_line, line)], 'native'}], 'read_errors', 'skipped'}.  For tests."};
+
 static int inited_g;
 
 int cp_py_sample_init(PyObject *module) {
+    PyObject *stf = PyCFunction_New(&sample_threads_def, NULL);
+    if (!stf || PyModule_AddObject(module, "_sample_threads", stf) < 0) {
+        Py_XDECREF(stf);
+        return -1;
+    }
     if (inited_g)
         return 0; /* one reader per process (the main interpreter) */
     interp_g = PyInterpreterState_Main();

@@ -46,6 +46,8 @@ struct cp_sampler {
     uint64_t interval_ns;
     int mode;   /* 0 wall, 1 CPU */
     int native; /* CODEPROF_CFG_SAMPLE_NATIVE */
+    cp_sampler_capture_fn capture; /* a probe: records go here */
+    void *capture_ctx;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -433,6 +435,11 @@ void cp_sampler_record(cp_sampler_visit *v, uint64_t tid, const cp_sframe *frame
     }
     if (weight > UINT32_MAX)
         weight = UINT32_MAX;
+    if (sp->capture) {
+        sp->capture(sp->capture_ctx, tid, fr, n, (uint16_t)(flags | state), weight);
+        bump(&sp->samples, 1);
+        return;
+    }
     uint32_t id = cp_stacktab_intern(sp->tab, fr, n);
     uint64_t value = (uint64_t)id | (weight << 32);
     cp_emit(sp->s, CP_EV_SAMPLE, (uint16_t)(flags | state), fr[0].site, (int64_t)value, tid);
@@ -460,7 +467,7 @@ void cp_sampler_tick(cp_sampler *sp) {
         fn(ctx, &v);
     atomic_fetch_sub(&reader_inflight_g, 1);
     if (v.index) {
-        if (sp->nlast > CP_SAMPLER_MAX_PER_TICK)
+        if (v.index > CP_SAMPLER_MAX_PER_TICK)
             sp->rr = (sp->rr + CP_SAMPLER_MAX_PER_TICK) % v.index;
         else
             sp->rr = 0;
@@ -545,8 +552,28 @@ cp_sampler *cp_sampler_new(codeprof_session *s, cp_stacktab *tab) {
     return sp;
 }
 
-int cp_sampler_start(cp_sampler *sp) {
+cp_sampler *cp_sampler_probe_new(uint64_t interval_ns, int native, cp_sampler_capture_fn fn,
+                                 void *ctx) {
+    if (!fn)
+        return NULL;
+    cp_sampler *sp = calloc(1, sizeof *sp);
     if (!sp)
+        return NULL;
+    sp->ents = calloc(TAB_SLOTS, sizeof(th_entry));
+    if (!sp->ents || init_sync(sp) != 0) {
+        free(sp->ents);
+        free(sp);
+        return NULL;
+    }
+    sp->interval_ns = interval_ns ? interval_ns : 10000000ull;
+    sp->native = native != 0;
+    sp->capture = fn;
+    sp->capture_ctx = ctx;
+    return sp;
+}
+
+int cp_sampler_start(cp_sampler *sp) {
+    if (!sp || sp->capture)
         return -1;
     int pid = (int)getpid();
     pthread_mutex_lock(&sp->mu);

@@ -117,4 +117,14 @@ void cp_sampler_reset(cp_sampler *sp);
 void cp_sampler_atfork_child(cp_sampler *sp);
 void cp_sampler_free(cp_sampler *sp);
 
+/* A probe: a sampler without a session, thread or stack table, whose
+ * records go to `fn` instead of the session (tests and the extension's
+ * _core._sample_threads): each cp_sampler_tick on it runs the reader once
+ * on the calling thread.  `state` is CP_SAMPF_RUNNING/IDLE/GIL, weight as
+ * a wall-mode sample's.  Free with cp_sampler_free. */
+typedef void (*cp_sampler_capture_fn)(void *ctx, uint64_t tid, const cp_sframe *frames,
+                                      uint32_t n, uint16_t flags, uint64_t weight_ns);
+cp_sampler *cp_sampler_probe_new(uint64_t interval_ns, int native, cp_sampler_capture_fn fn,
+                                 void *ctx);
+
 #endif /* CP_SAMPLER_H */
