@@ -37,6 +37,7 @@ typedef struct th_entry {
     uint64_t tid; /* 0: empty */
     uint64_t last_wall;
     uint64_t last_cpu;
+    uint64_t last_wait; /* run-queue wait ns at the previous sample; 0: none */
     uint64_t seen; /* tick it was last visited */
 } th_entry;
 
@@ -159,6 +160,22 @@ long cp_sampler_thread_syscall(uint64_t tid, uint64_t *arg0, uint64_t *pc) {
     if (pc)
         *pc = v[7];
     return nr;
+}
+
+/* Time thread `tid` spent runnable but waiting for a CPU (the second
+ * field of /proc/self/task/<tid>/schedstat).  0 or -1. */
+static int thread_runq_wait_ns(uint64_t tid, uint64_t *out) {
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/self/task/%llu/schedstat", (unsigned long long)tid);
+    if (read_small(path, buf, sizeof buf) < 0)
+        return -1;
+    char *end;
+    strtoull(buf, &end, 10);
+    if (end == buf)
+        return -1;
+    char *p = end;
+    *out = strtoull(p, &end, 10);
+    return end == p ? -1 : 0;
 }
 
 /* 'R' in /proc/self/task/<tid>/stat: a thread seen for the first time. */
@@ -379,6 +396,17 @@ void cp_sampler_record(cp_sampler_visit *v, uint64_t tid, const cp_sframe *frame
         dwall = now > e->last_wall ? now - e->last_wall : 0;
         dcpu = cpu > e->last_cpu ? cpu - e->last_cpu : 0;
         running = dcpu * 100u >= dwall * CP_SAMPLER_RUNNING_PCT && dcpu > 0;
+        /* runnable but descheduled (an overloaded machine): CPU plus time
+         * spent waiting in the run queue covers most of the interval: it
+         * computes, it does not wait */
+        uint64_t wait;
+        if (!running && thread_runq_wait_ns(tid, &wait) == 0) {
+            uint64_t dwait = e->last_wait && wait > e->last_wait ? wait - e->last_wait : 0;
+            e->last_wait = wait;
+            running = (dcpu + dwait) * 100u >= dwall * CP_SAMPLER_RUNNABLE_PCT;
+        } else {
+            e->last_wait = 0; /* stale baseline: not read this time */
+        }
     }
     e->last_wall = now;
     e->last_cpu = cpu;

@@ -13,7 +13,10 @@
  *   weight  wall mode: wall ns since that thread's previous sample;
  *           CPU mode: the thread's CPU ns since then (idle: 0, skipped);
  *   state   RUNNING when its CPU time advanced by >= 20% of the wall time
- *           since its previous sample; else IDLE, or GIL when it is blocked
+ *           since its previous sample, or CPU plus run-queue wait
+ *           (/proc/self/task/<tid>/schedstat) >= 60% (a computing thread
+ *           descheduled on an overloaded machine); else IDLE, or GIL when
+ *           it is blocked
  *           on a futex inside the interpreter's GIL structure (the range
  *           given by cp_sampler_set_gil_range; read from
  *           /proc/self/task/<tid>/syscall).
@@ -36,6 +39,7 @@ typedef struct cp_sampler cp_sampler;
 #define CP_SAMPLER_MAX_PER_TICK 128u /* threads read per tick          */
 #define CP_SAMPLER_MAX_THREADS 4096u /* threads followed (weights, state) */
 #define CP_SAMPLER_RUNNING_PCT 20u   /* CPU/wall share that means running */
+#define CP_SAMPLER_RUNNABLE_PCT 60u  /* (CPU + run-queue wait)/wall share too */
 
 /* One tick's visit, handed to the reader. */
 typedef struct cp_sampler_visit cp_sampler_visit;
