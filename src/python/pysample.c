@@ -50,11 +50,34 @@
 #endif
 
 #define Py_BUILD_CORE 1
-#include <internal/pycore_dict.h>
 #include <internal/pycore_frame.h>
-#include <internal/pycore_interp.h>
-#include <internal/pycore_runtime.h>
 #undef Py_BUILD_CORE
+
+#include "python/pygil.h"
+
+/* A dict's keys object as 3.11-3.13 lay it out (pycore_dict.h, which
+ * cannot be included here on 3.12+; free-threaded builds are not
+ * supported).  Entries follow the index table of 1 << log2_index_bytes
+ * bytes. */
+typedef struct cp_dictkeys {
+    Py_ssize_t dk_refcnt;
+    uint8_t dk_log2_size;
+    uint8_t dk_log2_index_bytes;
+    uint8_t dk_kind; /* 0: general keys (hash, key, value entries) */
+    uint32_t dk_version;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[];
+} cp_dictkeys;
+typedef struct cp_dictentry_u {
+    PyObject *me_key;
+    PyObject *me_value;
+} cp_dictentry_u;
+typedef struct cp_dictentry_g {
+    Py_hash_t me_hash;
+    PyObject *me_key;
+    PyObject *me_value;
+} cp_dictentry_g;
 
 /* ---- fault-safe reads ---- */
 
@@ -174,24 +197,24 @@ static int read_modname(PyObject *globals, char *buf, size_t cap) {
     if (!globals || RD(d, globals) != 0 || Py_TYPE(&d) != &PyDict_Type || d.ma_values ||
         !d.ma_keys)
         return -1;
-    struct _dictkeysobject k;
-    if (cp_py_safe_read(&k, d.ma_keys, offsetof(struct _dictkeysobject, dk_indices)) != 0 ||
+    cp_dictkeys k;
+    if (cp_py_safe_read(&k, d.ma_keys, offsetof(cp_dictkeys, dk_indices)) != 0 ||
         k.dk_log2_index_bytes > 40)
         return -1;
-    const char *ents = (const char *)d.ma_keys + offsetof(struct _dictkeysobject, dk_indices) +
+    const char *ents = (const char *)d.ma_keys + offsetof(cp_dictkeys, dk_indices) +
                        ((size_t)1 << k.dk_log2_index_bytes);
     Py_ssize_t n = k.dk_nentries < 8 ? k.dk_nentries : 8;
     char key[16];
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *kp, *vp;
-        if (k.dk_kind != DICT_KEYS_GENERAL) {
-            PyDictUnicodeEntry e;
+        if (k.dk_kind != 0) {
+            cp_dictentry_u e;
             if (RD(e, ents + (size_t)i * sizeof e) != 0)
                 return -1;
             kp = e.me_key;
             vp = e.me_value;
         } else {
-            PyDictKeyEntry e;
+            cp_dictentry_g e;
             if (RD(e, ents + (size_t)i * sizeof e) != 0)
                 return -1;
             kp = e.me_key;
@@ -428,11 +451,9 @@ static int reader(void *ctx, cp_sampler_visit *v) {
     (void)ctx;
     if (atomic_load(&closed_g) || !interp_g || RUNTIME_FINALIZING())
         return -1;
-    PyThreadState *tsp = NULL;
-    if (RD(tsp, (const char *)interp_g + offsetof(PyInterpreterState, threads.head)) != 0) {
-        cp_sampler_read_error(v);
-        return -1;
-    }
+    /* a plain read of the main interpreter's list head (that struct lives
+     * as long as the process); everything reached from it is copied */
+    PyThreadState *tsp = PyInterpreterState_ThreadHead(interp_g);
     cp_sframe frames[CP_STACK_MAX_DEPTH];
     uint32_t walked = 0;
     while (tsp) {
@@ -648,13 +669,9 @@ int cp_py_sample_init(PyObject *module) {
     } else {
         PyErr_Clear();
     }
-#if PY_VERSION_HEX >= 0x030C0000
-    struct _gil_runtime_state *gil = interp_g->ceval.gil;
-#else
-    struct _gil_runtime_state *gil = &_PyRuntime.ceval.gil;
-#endif
-    if (gil)
-        cp_sampler_set_gil_range((uintptr_t)gil, (uintptr_t)(gil + 1));
+    uintptr_t glo, ghi;
+    if (cp_py_gil_range(&glo, &ghi) == 0)
+        cp_sampler_set_gil_range(glo, ghi);
     PyObject *ex = PyCFunction_New(&at_exit_def, NULL);
     PyObject *af = PyCFunction_New(&after_fork_def, NULL);
     int rc = -1;
