@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,9 +314,14 @@ static int lt_line(const code_ent *c, int off) {
 /* A code object's cache entry, validated or (re)built; NULL when `addr`
  * is not a readable code object.  `func` is the frame's function (for the
  * module name). */
-static code_ent *code_get(const void *addr, PyObject *func, PyObject *globals) {
+static code_ent *code_get(const void *addr, const PyCodeObject *head, PyObject *func,
+                          PyObject *globals) {
     PyCodeObject co;
-    if (cp_py_safe_read(&co, addr, CODE_HEAD) != 0 || Py_TYPE(&co) != &PyCode_Type)
+    if (head)
+        memcpy(&co, head, CODE_HEAD);
+    else if (cp_py_safe_read(&co, addr, CODE_HEAD) != 0)
+        return NULL;
+    if (Py_TYPE(&co) != &PyCode_Type)
         return NULL;
     code_ent *c = &code_cache_g[code_slot(addr)];
     if (c->addr == addr && c->name == co.co_name && c->file == co.co_filename &&
@@ -392,17 +398,81 @@ static atomic_int closed_g; /* atexit: stop touching thread states */
 #define MAX_THREADS_WALK 100000u
 #define MAX_FRAMES_WALK 4096u
 
+/* Frames of one thread live mostly side by side in its data-stack chunk,
+ * below the innermost one: one read of the WINDOW bytes under it (page by
+ * page from the top down, so an unmapped page below only shortens what is
+ * read) serves most of them; the others (a generator's frame, an older
+ * chunk) are read one by one.  Code object headers are then read in one
+ * call for the whole stack. */
+#define WINDOW_PAGES 3u
+#define PAGE 4096u
+
+typedef struct win {
+    uintptr_t lo, hi; /* [lo, hi) was read into buf + (lo - base) */
+    uintptr_t base;
+    char buf[WINDOW_PAGES * PAGE];
+} win;
+
+static void win_read(win *w, uintptr_t top) {
+    uintptr_t hi = (top + FRAME_HEAD + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+    uintptr_t base = hi - WINDOW_PAGES * PAGE;
+    struct iovec l[WINDOW_PAGES], r[WINDOW_PAGES];
+    for (uint32_t i = 0; i < WINDOW_PAGES; i++) { /* top page first */
+        uintptr_t pg = hi - (uintptr_t)(i + 1) * PAGE;
+        l[i].iov_base = w->buf + (pg - base);
+        l[i].iov_len = PAGE;
+        r[i].iov_base = (void *)pg;
+        r[i].iov_len = PAGE;
+    }
+    w->base = base;
+    w->lo = w->hi = hi;
+    if (atomic_load_explicit(&use_pipe_g, memory_order_relaxed))
+        return;
+    ssize_t got = process_vm_readv(getpid(), l, WINDOW_PAGES, r, WINDOW_PAGES, 0);
+    if (got > 0)
+        w->lo = hi - ((uintptr_t)got / PAGE) * PAGE;
+}
+
+static int frame_read(const win *w, struct _PyInterpreterFrame *dst, const void *fp) {
+    uintptr_t a = (uintptr_t)fp;
+    if (a >= w->lo && a + FRAME_HEAD <= w->hi) {
+        memcpy(dst, w->buf + (a - w->base), FRAME_HEAD);
+        return 0;
+    }
+    return cp_py_safe_read(dst, fp, FRAME_HEAD);
+}
+
+typedef struct rawframe {
+    PyObject *code, *func, *globals;
+    const char *ip;
+    char owner;
+} rawframe;
+
+/* The sampler thread's (or a probe's) scratch; reader_mu serialises them. */
+static struct {
+    win w;
+    rawframe raw[CP_STACK_MAX_DEPTH];
+    PyCodeObject *heads; /* CP_STACK_MAX_DEPTH headers of CODE_HEAD bytes */
+    uint16_t slot[CP_STACK_MAX_DEPTH]; /* frame -> its code's header      */
+} scratch_g;
+static pthread_mutex_t reader_mu = PTHREAD_MUTEX_INITIALIZER;
+
 /* Reads one thread's frames; returns frames kept, sets *err / *trunc. */
 static uint32_t read_frames(struct _PyInterpreterFrame *fp, cp_sframe *out, int *err,
                             int *trunc) {
-    uint32_t n = 0, walked = 0;
+    if (!fp)
+        return 0;
+    win *w = &scratch_g.w;
+    win_read(w, (uintptr_t)fp);
+    rawframe *raw = scratch_g.raw;
+    uint32_t nraw = 0, walked = 0;
     while (fp) {
         if (++walked > MAX_FRAMES_WALK) { /* a cycle, or garbage */
             *err = 1;
             break;
         }
         struct _PyInterpreterFrame f;
-        if (cp_py_safe_read(&f, fp, FRAME_HEAD) != 0) {
+        if (frame_read(w, &f, fp) != 0) {
             *err = 1;
             break;
         }
@@ -411,25 +481,61 @@ static uint32_t read_frames(struct _PyInterpreterFrame *fp, cp_sframe *out, int 
         if (f.owner == FRAME_OWNED_BY_CSTACK)
             continue;
 #endif
-        PyObject *code = FRAME_CODE(f);
-        if (!code)
+        if (!FRAME_CODE(f))
             continue;
-        code_ent *c = code_get(code, FRAME_FUNC(f), f.f_globals);
+        if (nraw >= CP_STACK_MAX_DEPTH) {
+            *trunc = 1; /* the innermost frames are kept */
+            break;
+        }
+        raw[nraw].code = FRAME_CODE(f);
+        raw[nraw].func = FRAME_FUNC(f);
+        raw[nraw].globals = f.f_globals;
+        raw[nraw].ip = (const char *)FRAME_INSTR(f);
+        raw[nraw].owner = f.owner;
+        nraw++;
+    }
+    /* every distinct code header in one call (recursion repeats them);
+     * past a failed one, one by one */
+    char *heads = (char *)scratch_g.heads;
+    uint16_t *slot = scratch_g.slot;
+    uint32_t ndist = 0;
+    size_t done = 0;
+    if (heads && nraw && !atomic_load_explicit(&use_pipe_g, memory_order_relaxed)) {
+        struct iovec l[CP_STACK_MAX_DEPTH], r[CP_STACK_MAX_DEPTH];
+        for (uint32_t i = 0; i < nraw; i++) {
+            uint32_t j = 0;
+            while (j < ndist && r[j].iov_base != (void *)raw[i].code)
+                j++;
+            if (j == ndist) {
+                l[j].iov_base = heads + (size_t)j * CODE_HEAD;
+                l[j].iov_len = CODE_HEAD;
+                r[j].iov_base = raw[i].code;
+                r[j].iov_len = CODE_HEAD;
+                ndist++;
+            }
+            slot[i] = (uint16_t)j;
+        }
+        ssize_t got = process_vm_readv(getpid(), l, ndist, r, ndist, 0);
+        done = got > 0 ? (size_t)got / CODE_HEAD : 0;
+    }
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < nraw; i++) {
+        const PyCodeObject *head =
+            heads && ndist && slot[i] < done
+                ? (const PyCodeObject *)(heads + (size_t)slot[i] * CODE_HEAD)
+                : NULL;
+        code_ent *c = code_get(raw[i].code, head, raw[i].func, raw[i].globals);
         if (!c) {
             *err = 1;
             continue;
         }
-        const char *base = (const char *)code + CODE_HEAD;
-        const char *ip = (const char *)FRAME_INSTR(f);
+        const char *base = (const char *)raw[i].code + CODE_HEAD;
+        const char *ip = raw[i].ip;
         long off = ip >= base ? (long)((ip - base) / (long)sizeof(_Py_CODEUNIT)) : -1;
-        if (f.owner != FRAME_OWNED_BY_GENERATOR && off < c->firsttraceable)
+        if (raw[i].owner != FRAME_OWNED_BY_GENERATOR && off < c->firsttraceable)
             continue; /* frame still being set up */
         if (c->site == SITE_OWN)
             continue;
-        if (n >= CP_STACK_MAX_DEPTH) {
-            *trunc = 1; /* the innermost frames are kept */
-            break;
-        }
         int line = 0;
         if (c->ltab && off >= 0) {
             if (c->memo_off == (int)off) {
@@ -447,10 +553,19 @@ static uint32_t read_frames(struct _PyInterpreterFrame *fp, cp_sframe *out, int 
     return n;
 }
 
+static int reader_locked(cp_sampler_visit *v);
+
 static int reader(void *ctx, cp_sampler_visit *v) {
     (void)ctx;
     if (atomic_load(&closed_g) || !interp_g || RUNTIME_FINALIZING())
         return -1;
+    pthread_mutex_lock(&reader_mu);
+    int rc = reader_locked(v);
+    pthread_mutex_unlock(&reader_mu);
+    return rc;
+}
+
+static int reader_locked(cp_sampler_visit *v) {
     /* a plain read of the main interpreter's list head (that struct lives
      * as long as the process); everything reached from it is copied */
     PyThreadState *tsp = PyInterpreterState_ThreadHead(interp_g);
@@ -644,6 +759,9 @@ static PyMethodDef sample_threads_def = {
 
 static int inited_g;
 
+/* Fork child: the sampler thread that may have held reader_mu is gone. */
+static void reader_atfork_child(void) { pthread_mutex_init(&reader_mu, NULL); }
+
 int cp_py_sample_init(PyObject *module) {
     PyObject *stf = PyCFunction_New(&sample_threads_def, NULL);
     if (!stf || PyModule_AddObject(module, "_sample_threads", stf) < 0) {
@@ -669,6 +787,9 @@ int cp_py_sample_init(PyObject *module) {
     } else {
         PyErr_Clear();
     }
+    if (!scratch_g.heads)
+        scratch_g.heads = malloc((size_t)CP_STACK_MAX_DEPTH * CODE_HEAD);
+    pthread_atfork(NULL, NULL, reader_atfork_child);
     uintptr_t glo, ghi;
     if (cp_py_gil_range(&glo, &ghi) == 0)
         cp_sampler_set_gil_range(glo, ghi);
