@@ -6,7 +6,7 @@ the facade only translates the seed's API into these calls.
 """
 import os
 import types
-from typing import Any, Final, List, Literal, Optional, Tuple, Union
+from typing import Any, Dict, Final, List, Literal, Optional, Tuple, Union
 
 # codeprof_site_kind
 SITE_SCOPE: Final[int]       # 0  named scope / profiling_context
@@ -74,6 +74,13 @@ def diff_reports(a_path: Union[str, "os.PathLike[str]"], b_path: Union[str, "os.
                  format: Literal["text", "json"] = "text") -> str:
     """Compare two saved JSON reports, B against A: functions, stages, loaders,
     datasets and findings, each with both values and the ratio B/A."""
+
+def _sample_threads(rounds: int = 2, gap_s: float = 0.05,
+                    native: bool = False) -> Dict[str, Any]:
+    """Run the stack sampler's reader `rounds` times on the calling thread
+    (GIL released) and return the last round (tests):
+    {"threads": [{"tid", "state", "weight_ns", "frames": [(name, file,
+    first_line, line)], "native"}], "read_errors", "skipped"}."""
 
 def tracer_ignore(code: types.CodeType) -> None:
     """Never record calls of this code object (the facade's own wrappers)."""
@@ -151,6 +158,9 @@ class Session:
     def tracer(self) -> Literal["off", "setprofile", "sys.monitoring", "eval_frame"]:
         """Which tracer mechanism is active for this session."""
     def set_role(self, role: str) -> None: ...
+    def set_sampling(self, on: bool) -> None:
+        """Turn the stack sampler on or off in this process (a fork child or
+        DataLoader worker); raises when sample_interval_s is 0."""
 
     def site(self, name: str, file: Optional[str] = None, line: int = 0,
              kind: int = 0) -> int:
