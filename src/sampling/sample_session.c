@@ -161,6 +161,10 @@ codeprof_status codeprof_session_sampling(codeprof_session *s, int on) {
     return rc == 0 ? CODEPROF_OK : CODEPROF_ENOMEM;
 }
 
+int cp_samp_session_is_sampler_thread(struct codeprof_session *s, uint64_t os_tid) {
+    return s && s->samp && cp_sampler_is_own_thread(s->samp->sampler, os_tid);
+}
+
 int cp_samp_session_sampling_active(struct codeprof_session *s) {
     return s && s->samp && cp_sampler_running(s->samp->sampler);
 }

@@ -65,6 +65,10 @@ struct cp_sampler {
     uint64_t tickno;
     uint64_t cpu_base; /* CPU of the threads of earlier starts          */
 
+    /* OS tids of the threads this sampler ran (the last SAMPLER_TIDS), so
+     * the build can tell its thread buffers from the user's */
+    _Atomic uint64_t tids[8];
+    _Atomic uint32_t ntids;
     /* ---- counters (relaxed atomics: read by the model build) ---- */
     _Atomic uint64_t ticks, missed, samples, running, idle, gil, skipped, untracked, read_errors,
         threads, cpu_ns;
@@ -508,6 +512,8 @@ void cp_sampler_tick(cp_sampler *sp) {
 
 static void *thread_main(void *arg) {
     cp_sampler *sp = arg;
+    uint32_t k = atomic_fetch_add(&sp->ntids, 1);
+    atomic_store(&sp->tids[k % 8], (uint64_t)syscall(SYS_gettid));
     int hooked = cp_heap_hook_enter();
     uint64_t next = cp_clock_mono_ns() + sp->interval_ns;
     pthread_mutex_lock(&sp->mu);
@@ -640,6 +646,15 @@ void cp_sampler_stop(cp_sampler *sp) {
     pthread_join(th, NULL);
 }
 
+int cp_sampler_is_own_thread(const cp_sampler *sp, uint64_t os_tid) {
+    if (!sp || !os_tid)
+        return 0;
+    for (int i = 0; i < 8; i++)
+        if (atomic_load(&((cp_sampler *)sp)->tids[i]) == os_tid)
+            return 1;
+    return 0;
+}
+
 int cp_sampler_running(const cp_sampler *sp) {
     if (!sp)
         return 0;
@@ -691,6 +706,9 @@ void cp_sampler_atfork_child(cp_sampler *sp) {
     sp->thread_pid = 0;
     sp->quit = 0;
     cp_sampler_reset(sp); /* the parent's threads and counts are not ours */
+    for (int i = 0; i < 8; i++)
+        atomic_store(&sp->tids[i], 0);
+    atomic_store(&sp->ntids, 0);
     atomic_store(&reader_inflight_g, 0);
 }
 

@@ -110,6 +110,10 @@ int cp_sampler_start(cp_sampler *sp);
 /* Stops and joins (promptly: the sleep is a condvar wait).  No-op when not
  * running in this process. */
 void cp_sampler_stop(cp_sampler *sp);
+/* 1 when `os_tid` is (or was, among its last 8 starts) the sampler's own
+ * thread: its thread buffer holds only CP_EV_SAMPLE events about other
+ * threads and must not become a thread of the report. */
+int cp_sampler_is_own_thread(const cp_sampler *sp, uint64_t os_tid);
 /* 1 while its thread runs in this process. */
 int cp_sampler_running(const cp_sampler *sp);
 /* One tick, on the calling thread (tests, bench). */

@@ -96,20 +96,23 @@ static struct {
     pthread_mutex_t mu;
     cp_event ev[CAP_MAX];
     uint32_t n;
-} cap = {PTHREAD_MUTEX_INITIALIZER, {{0}}, 0};
+    uint64_t carrier; /* os tid of the buffer the samples came in */
+} cap = {PTHREAD_MUTEX_INITIALIZER, {{0}}, 0, 0};
 
 static void cap_consume(void *ctx, const cp_tbuf *t, const cp_event *ev, uint32_t n) {
     (void)ctx;
-    (void)t;
     pthread_mutex_lock(&cap.mu);
     for (uint32_t i = 0; i < n; i++)
-        if (ev[i].kind == CP_EV_SAMPLE && cap.n < CAP_MAX)
+        if (ev[i].kind == CP_EV_SAMPLE && cap.n < CAP_MAX) {
             cap.ev[cap.n++] = ev[i];
+            cap.carrier = t->os_tid;
+        }
     pthread_mutex_unlock(&cap.mu);
 }
 
 static void cap_attach(codeprof_session *s) {
     cap.n = 0;
+    cap.carrier = 0;
     cp_sink k = {"test-samples", NULL, cap_consume, NULL, NULL};
     assert_int_equal(cp_session_add_sink(s, &k), 0);
 }
@@ -263,6 +266,11 @@ static void test_wall_events(void **state) {
         double sec = (double)wsum[k] / 1e9;
         assert_true(sec > 0.3 * wall && sec < 1.5 * wall);
     }
+    /* the buffer that carried the samples is the sampler thread's own,
+     * which the build can tell from the user's threads */
+    assert_true(cap.carrier != 0);
+    assert_true(cp_samp_session_is_sampler_thread(s, cap.carrier));
+    assert_false(cp_samp_session_is_sampler_thread(s, atomic_load(&w[0].tid)));
     cp_model *m = cp_session_snapshot(s);
     assert_int_equal(m->samp.threads, 2);
     assert_int_equal(m->samp.mode, 0);
