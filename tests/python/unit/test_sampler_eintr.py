@@ -63,3 +63,21 @@ def test_no_eintr_with_sampler_at_1ms(helper):
         assert rc == 0, f"{key}: rc {rc}"
         # the full time (no early return); a loaded machine only adds to it
         assert elapsed >= MS * 0.98, f"{key}: returned after {elapsed:.1f} ms"
+
+
+def test_helper_detects_eintr_from_a_signal_sampler(helper):
+    """The control: a signal every millisecond (what a signal-driven sampler
+    does) makes the same select fail with EINTR, so the test above can fail."""
+    import signal
+
+    hits = []
+    old = signal.signal(signal.SIGALRM, lambda *a: hits.append(1))
+    signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+    try:
+        el = ctypes.c_double(0)
+        rc = helper.block_select(MS, ctypes.byref(el))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert rc == 4  # EINTR
+    assert el.value < MS
