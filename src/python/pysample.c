@@ -86,6 +86,8 @@ static atomic_int use_pipe_g; /* process_vm_readv refused: the pipe way */
 static int pipe_g[2] = {-1, -1};
 
 static int pipe_read(void *dst, const void *addr, size_t n) {
+    if (pipe_g[0] < 0)
+        return -1;
     /* write() from a bad address fails with EFAULT instead of faulting */
     char *d = dst;
     const char *a = addr;
@@ -760,7 +762,16 @@ static PyMethodDef sample_threads_def = {
 static int inited_g;
 
 /* Fork child: the sampler thread that may have held reader_mu is gone. */
-static void reader_atfork_child(void) { pthread_mutex_init(&reader_mu, NULL); }
+static void reader_atfork_child(void) {
+    pthread_mutex_init(&reader_mu, NULL);
+    /* the fallback pipe is shared with the parent after fork: a new one */
+    if (pipe_g[0] >= 0) {
+        close(pipe_g[0]);
+        close(pipe_g[1]);
+        if (pipe2(pipe_g, O_CLOEXEC | O_NONBLOCK) != 0)
+            pipe_g[0] = pipe_g[1] = -1;
+    }
+}
 
 int cp_py_sample_init(PyObject *module) {
     PyObject *stf = PyCFunction_New(&sample_threads_def, NULL);
@@ -773,6 +784,11 @@ int cp_py_sample_init(PyObject *module) {
     interp_g = PyInterpreterState_Main();
     if (pipe_g[0] < 0 && pipe2(pipe_g, O_CLOEXEC | O_NONBLOCK) != 0)
         pipe_g[0] = pipe_g[1] = -1;
+    /* tests: the fallback a seccomp profile that refuses process_vm_readv
+     * would select */
+    const char *force = getenv("CODEPROF_SAMPLER_PIPE_READS");
+    if (force && force[0] == '1' && pipe_g[0] >= 0)
+        atomic_store(&use_pipe_g, 1);
     /* the profiler's own files: the package directory */
     PyObject *fn = PyModule_GetFilenameObject(module);
     if (fn) {

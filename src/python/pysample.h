@@ -13,7 +13,9 @@
 int cp_py_sample_init(PyObject *module);
 
 /* Fault-safe copy of `n` bytes at `addr` in this process into `dst`:
- * 0, or -1 when any of it is unmapped (never faults).  Any thread. */
+ * 0, or -1 when any of it is unmapped (never faults).  Any thread, but
+ * calls must not overlap (the pipe fallback is one pipe): the reader's
+ * lock serialises them. */
 int cp_py_safe_read(void *dst, const void *addr, size_t n);
 
 #endif /* CP_PY_PYSAMPLE_H */

@@ -261,3 +261,34 @@ def test_fork_child_resamples_and_can_turn_off():
     )
     assert r.returncode == 0, r.stderr
     assert "child 0" in r.stdout
+
+
+def test_pipe_fallback_reads_the_same_frames():
+    """Where process_vm_readv is refused (a seccomp profile), reads go
+    through a pipe (write() of a bad address fails with EFAULT): the same
+    frames come out."""
+    env = dict(os.environ, CODEPROF_SAMPLER_PIPE_READS="1")
+    code = textwrap.dedent(
+        """
+        import threading, time
+        from code_profiler import _core
+        stop = threading.Event()
+        def napper():
+            while not stop.is_set():
+                time.sleep(0.01)
+        t = threading.Thread(target=napper)
+        t.start()
+        time.sleep(0.05)
+        r = _core._sample_threads(2, 0.01)
+        stop.set(); t.join()
+        th = {x["tid"]: x for x in r["threads"]}[t.native_id]
+        print(th["frames"][0][0], th["frames"][0][3], r["read_errors"])
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    name, line, errors = r.stdout.split()
+    assert name == "__main__.napper"
+    assert int(line) == 7
+    assert errors == "0"
