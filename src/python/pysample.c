@@ -372,8 +372,13 @@ static code_ent *code_get(const void *addr, const PyCodeObject *head, PyObject *
             ltlen = 0;
         }
     }
-    free(c->ltab);
-    c->addr = addr;
+    /* fork-safe order: a child forked mid-update sees an empty entry,
+     * never a freed table */
+    unsigned char *old = c->ltab;
+    c->addr = NULL;
+    c->ltab = NULL;
+    atomic_signal_fence(memory_order_seq_cst);
+    free(old);
     c->name = co.co_name;
     c->file = co.co_filename;
     c->lt = co.co_linetable;
@@ -384,6 +389,8 @@ static code_ent *code_get(const void *addr, const PyCodeObject *head, PyObject *
     c->ltlen = lt ? ltlen : 0;
     c->memo_off = -1;
     c->memo_line = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    c->addr = addr;
     return c;
 }
 
