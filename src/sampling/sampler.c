@@ -512,6 +512,7 @@ void cp_sampler_tick(cp_sampler *sp) {
 
 static void *thread_main(void *arg) {
     cp_sampler *sp = arg;
+    pthread_setname_np(pthread_self(), "codeprof-sample"); /* top -H, /proc/.../comm */
     uint32_t k = atomic_fetch_add(&sp->ntids, 1);
     atomic_store(&sp->tids[k % 8], (uint64_t)syscall(SYS_gettid));
     int hooked = cp_heap_hook_enter();

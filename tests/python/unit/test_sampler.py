@@ -238,29 +238,51 @@ def test_shutdown_with_sampler_running_exits_cleanly():
 
 
 def test_fork_child_resamples_and_can_turn_off():
+    """The sampler thread ("codeprof-sample") does not survive fork; the
+    extension's after-fork hook starts it again in the child (so forked
+    DataLoader workers sample), and set_sampling(False) stops it there."""
     r = _run(
         """
         import os, time
         from code_profiler import _core
+        def samplers():
+            n = 0
+            for t in os.listdir("/proc/self/task"):
+                try:
+                    with open(f"/proc/self/task/{t}/comm") as f:
+                        n += f.read().strip() == "codeprof-sample"
+                except OSError:
+                    pass
+            return n
         s = _core.Session(sample_interval_s=0.001)
         s.start()
+        time.sleep(0.02)
+        assert samplers() == 1
         pid = os.fork()
         if pid == 0:
+            code = 0
             try:
                 time.sleep(0.05)
+                if samplers() != 1:
+                    code |= 1        # re-armed in the child
                 s.set_sampling(False)   # a child turns it off
+                if samplers() != 0:
+                    code |= 2
                 s.stop()
-                os._exit(0)
             except BaseException as e:
                 print(e, flush=True)
-                os._exit(3)
+                code |= 4
+            os._exit(code)
         _, st = os.waitpid(pid, 0)
+        print("parent", samplers())
         s.stop()
+        print("stopped", samplers())
         print("child", os.waitstatus_to_exitcode(st))
         """
     )
     assert r.returncode == 0, r.stderr
-    assert "child 0" in r.stdout
+    assert "child 0" in r.stdout, r.stdout
+    assert "parent 1" in r.stdout and "stopped 0" in r.stdout
 
 
 def test_pipe_fallback_reads_the_same_frames():
