@@ -40,7 +40,16 @@ struct cp_samp_state {
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cp_samp_state *reg_head;
 
+/* reg_mu is held across fork (so the child's copy is never one a vanished
+ * thread held) and re-made in the child. */
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static void reg_prepare(void) { pthread_mutex_lock(&reg_mu); }
+static void reg_parent(void) { pthread_mutex_unlock(&reg_mu); }
+static void reg_child(void) { pthread_mutex_init(&reg_mu, NULL); }
+static void reg_init(void) { pthread_atfork(reg_prepare, reg_parent, reg_child); }
+
 static void reg_add(struct cp_samp_state *st) {
+    pthread_once(&reg_once, reg_init);
     pthread_mutex_lock(&reg_mu);
     st->next = reg_head;
     reg_head = st;
@@ -124,7 +133,6 @@ void cp_samp_session_free(struct codeprof_session *s) {
     s->samp = NULL;
 }
 void cp_samp_session_atfork_child(struct codeprof_session *s) {
-    pthread_mutex_init(&reg_mu, NULL); /* the parent's may be held; idempotent here */
     if (!s->samp || !s->samp->sampler)
         return;
     cp_sampler_atfork_child(s->samp->sampler);
