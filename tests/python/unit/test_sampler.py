@@ -31,15 +31,28 @@ def _line_of(fn, text):
     raise AssertionError(text)
 
 
+class Flag:
+    """A stop flag whose check runs no Python function (a sample taken
+    inside Event.is_set would show threading's frame innermost)."""
+
+    def __init__(self):
+        self.on = [False]
+
+    def set(self):
+        self.on[0] = True
+
+
 def spin_here(stop):
     x = 0
-    while not stop.is_set():  # SPIN-LINE
+    on = stop.on
+    while not on[0]:  # SPIN-LINE
         x += 1
     return x
 
 
 def nap_here(stop):
-    while not stop.is_set():
+    on = stop.on
+    while not on[0]:
         time.sleep(0.01)  # NAP-LINE
 
 
@@ -56,7 +69,7 @@ def _start(target, stop):
 
 
 def test_two_threads_two_functions_with_lines():
-    stop = threading.Event()
+    stop = Flag()
     a = _start(spin_here, stop)
     b = _start(nap_here, stop)
     try:
@@ -87,7 +100,7 @@ def test_two_threads_two_functions_with_lines():
 
 
 def test_sleeping_thread_idle_spinning_thread_running():
-    stop = threading.Event()
+    stop = Flag()
     a = _start(spin_here, stop)
     b = _start(nap_here, stop)
     states_a, states_b = [], []
@@ -126,7 +139,7 @@ def test_profiler_frames_absent():
     )
     ns = {"__name__": "code_profiler._fake_own"}
     exec(compile(own_src, os.path.join(pkg, "_fake_own.py"), "exec"), ns)
-    stop = threading.Event()
+    stop = Flag()
     th = threading.Thread(target=ns["own_wrapper"], args=(nap_here, stop))
     th.start()
     while th.native_id is None:
@@ -147,7 +160,7 @@ def test_profiler_frames_absent():
 
 
 def test_deep_stack_capped_and_innermost_kept():
-    stop = threading.Event()
+    stop = Flag()
 
     def rec(n):
         if n == 0:
@@ -172,7 +185,7 @@ def test_deep_stack_capped_and_innermost_kept():
 
 
 def test_native_mode_names_the_syscall():
-    stop = threading.Event()
+    stop = Flag()
     b = _start(nap_here, stop)
     try:
         seen = []
@@ -294,15 +307,15 @@ def test_pipe_fallback_reads_the_same_frames():
         """
         import threading, time
         from code_profiler import _core
-        stop = threading.Event()
+        stop = [False]
         def napper():
-            while not stop.is_set():
+            while not stop[0]:
                 time.sleep(0.01)
         t = threading.Thread(target=napper)
         t.start()
         time.sleep(0.05)
         r = _core._sample_threads(2, 0.01)
-        stop.set(); t.join()
+        stop[0] = True; t.join()
         th = {x["tid"]: x for x in r["threads"]}[t.native_id]
         print(th["frames"][0][0], th["frames"][0][3], r["read_errors"])
         """
