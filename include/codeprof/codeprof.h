@@ -317,6 +317,14 @@ CODEPROF_API codeprof_status codeprof_session_stop(codeprof_session *s);
 /* Discards all recorded data.  CODEPROF_ESTATE while running. */
 CODEPROF_API codeprof_status codeprof_session_reset(codeprof_session *s);
 
+/* Turns the stack sampler (cfg.sample_interval_s > 0) on or off in this
+ * process: off stops and joins its thread (a DataLoader worker that should
+ * not sample); on starts it when the session is running (a fork child:
+ * the thread does not survive fork, see docs/sampling.md).  NULL means the
+ * current session.  CODEPROF_ENOTSUP when the session has no sampler
+ * (interval 0), CODEPROF_EINVAL without a session.  Thread-safe. */
+CODEPROF_API codeprof_status codeprof_session_sampling(codeprof_session *s, int on);
+
 /* 1 while recording, 0 otherwise (also for NULL).  Thread-safe. */
 CODEPROF_API int codeprof_session_is_running(const codeprof_session *s);
 

@@ -75,6 +75,13 @@ def diff_reports(a_path: Union[str, "os.PathLike[str]"], b_path: Union[str, "os.
     """Compare two saved JSON reports, B against A: functions, stages, loaders,
     datasets and findings, each with both values and the ratio B/A."""
 
+def _sample_threads(rounds: int = 2, gap_s: float = 0.05,
+                    native: bool = False) -> Dict[str, Any]:
+    """Run the stack sampler's reader `rounds` times on the calling thread
+    (GIL released) and return the last round (tests):
+    {"threads": [{"tid", "state", "weight_ns", "frames": [(name, file,
+    first_line, line)], "native"}], "read_errors", "skipped"}."""
+
 def tracer_ignore(code: types.CodeType) -> None:
     """Never record calls of this code object (the facade's own wrappers)."""
 
@@ -169,6 +176,9 @@ class Session:
     def tracer(self) -> Literal["off", "setprofile", "sys.monitoring", "eval_frame"]:
         """Which tracer mechanism is active for this session."""
     def set_role(self, role: str) -> None: ...
+    def set_sampling(self, on: bool) -> None:
+        """Turn the stack sampler on or off in this process (a fork child or
+        DataLoader worker); raises when sample_interval_s is 0."""
 
     def site(self, name: str, file: Optional[str] = None, line: int = 0,
              kind: int = 0) -> int:

@@ -1,4 +1,5 @@
 /* drain.c -- the aggregation side of recording (drain.h). */
+#include "sampling/sample_session.h"
 #include "core/drain.h"
 
 #include <errno.h>
@@ -67,7 +68,9 @@ static void retire(cp_session *s, cp_tbuf *t) {
         s->exited = cp_session_new_tree(s);
     if (s->exited)
         cp_tree_merge(s->exited, t->tree);
-    s->nexited++;
+    /* The stack sampler's own thread is no thread of the user's program. */
+    if (!cp_samp_session_is_sampler_thread(s, t->os_tid))
+        s->nexited++;
     s->exited_events += t->events_total;
     s->exited_paused += atomic_load(&t->dropped_paused);
     s->exited_full += atomic_load(&t->dropped_full);

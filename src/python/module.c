@@ -11,6 +11,7 @@
 #include "python/memhook.h"
 #include "python/ext.h"
 #include "python/lineprof.h"
+#include "python/pysample.h"
 #include "python/tracer.h"
 
 /* ------------------------------------------------------------------------ */
@@ -291,6 +292,8 @@ static int mod_exec(PyObject *m) {
     if (cp_py_gpuwhere_init(m) < 0) /* gpuwhere.c: GPU sync points' where-callback */
         return -1;
     if (cp_py_lineprof_init(m) < 0) /* line_profile_add, line_profile_state */
+        return -1;
+    if (cp_py_sample_init(m) < 0) /* the stack sampler's reader (pysample.c) */
         return -1;
     return cp_py_tracer_init(m, st);
 }

@@ -711,11 +711,34 @@ static PyObject *session_repr(PyObject *op) {
                                 cp_py_tracer_mode(self));
 }
 
+/* Session.set_sampling(on): codeprof_session_sampling (a fork child or a
+ * DataLoader worker turns the stack sampler off or on in its process). */
+static PyObject *session_set_sampling(PyObject *op, PyObject *arg) {
+    cp_py_session *self = (cp_py_session *)op;
+    if (cp_py_session_check(self) < 0)
+        return NULL;
+    int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    codeprof_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = codeprof_session_sampling(self->s, on);
+    Py_END_ALLOW_THREADS
+    if (st != CODEPROF_OK)
+        return cp_py_raise(st, NULL,
+                           "Session.set_sampling(): the session has no stack sampler "
+                           "(sample_interval_s is 0)",
+                           0, NULL);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef session_methods[] = {
     {"start", (PyCFunction)(void (*)(void))session_start, METH_VARARGS | METH_KEYWORDS,
      "start(trace_python=False)\n\nStart recording; RuntimeError if already running."},
     {"stop", session_stop, METH_NOARGS, "stop()\n\nStop recording and fold."},
     {"reset", session_reset, METH_NOARGS, "reset()\n\nDiscard recorded data."},
+    {"set_sampling", session_set_sampling, METH_O,
+     "set_sampling(on)\n\nTurn the stack sampler on or off in this process."},
     {"set_role", session_set_role, METH_O, "set_role(role)\n\nTag the process role."},
     {"scope", (PyCFunction)(void (*)(void))session_scope, METH_FASTCALL | METH_KEYWORDS,
      "scope(site, flags=0) -> Scope\n\nA C-implemented context manager timing `site`."},

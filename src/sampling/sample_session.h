@@ -29,6 +29,16 @@ void cp_samp_session_free(struct codeprof_session *s);
 /* Fork child (only the forking thread exists): the sampler thread is gone;
  * it is re-armed in the child (docs/sampling.md says when). */
 void cp_samp_session_atfork_child(struct codeprof_session *s);
+/* In a fork child once it is consistent (the CPython extension's
+ * os.register_at_fork(after_in_child) hook): starts again the samplers of
+ * running sessions that sampled when the process forked. */
+void cp_samp_after_fork_child(void);
+/* 1 when `os_tid` is the session's sampler thread (a thread buffer of
+ * CP_EV_SAMPLE events about other threads: the model build and the
+ * retiring of exited threads must not count it as a thread). */
+int cp_samp_session_is_sampler_thread(struct codeprof_session *s, uint64_t os_tid);
+/* 1 while the session's sampler thread runs in this process. */
+int cp_samp_session_sampling_active(struct codeprof_session *s);
 uint64_t cp_samp_session_fingerprint(struct codeprof_session *s);
 /* The session's stack table and sample sink (NULL before new). */
 struct cp_stacktab *cp_samp_session_stacktab(struct codeprof_session *s);
