@@ -1,5 +1,4 @@
 /* drain.c -- the aggregation side of recording (drain.h). */
-#include "sampling/sample_session.h"
 #include "core/drain.h"
 
 #include <errno.h>
@@ -10,6 +9,7 @@
 
 #include "core/session.h"
 #include "cpu/cct.h"
+#include "sampling/sample_session.h"
 
 /* Feeds events of `t` to its tree and every sink. */
 static void consume(cp_session *s, cp_tbuf *t, const cp_event *ev, uint32_t n) {
