@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/bigmem.h"
 #include "core/u32map.h"
 #include "gpu/gpu_lib.h"
 #include "model/build.h"
@@ -128,12 +129,15 @@ cp_gpu_ops *cp_gpu_ops_new(uint32_t max_ops, uint64_t slow_ns, int mem_driver) {
     o->cap_pending = max_ops < 16 ? 16 : max_ops;
     o->maxchunks = (o->cap_pending + REC_CHUNK - 1) / REC_CHUNK;
     o->chunks = calloc(o->maxchunks, sizeof *o->chunks);
-    o->pending = malloc(o->cap_pending * sizeof *o->pending);
-    o->spans = max_ops ? malloc((size_t)max_ops * sizeof *o->spans) : NULL;
+    /* mmap-backed (core/bigmem.h): untouched pages cost nothing, and a
+     * free gives them back without raising glibc's mmap threshold (which
+     * would keep later allocations of every session in the heap). */
+    o->pending = cp_big_alloc((size_t)o->cap_pending * sizeof *o->pending);
+    o->spans = max_ops ? cp_big_alloc((size_t)max_ops * sizeof *o->spans) : NULL;
     if (!o->chunks || !o->pending || (max_ops && !o->spans)) {
         free(o->chunks);
-        free(o->pending);
-        free(o->spans);
+        cp_big_free(o->pending);
+        cp_big_free(o->spans);
         free(o);
         return NULL;
     }
@@ -799,8 +803,8 @@ void cp_gpu_ops_free(cp_gpu_ops *o) {
     for (uint32_t i = 0; i < o->nchunks; i++)
         free(o->chunks[i]);
     free(o->chunks);
-    free(o->pending);
-    free(o->spans);
+    cp_big_free(o->pending);
+    cp_big_free(o->spans);
     free(o->aggs);
     cp_u32map_free(&o->agg_index);
     pthread_mutex_destroy(&o->mu);
