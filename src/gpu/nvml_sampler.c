@@ -616,34 +616,6 @@ const char *cp_nvml_sampler_reason(cp_nvml_sampler *ns) {
 
 /* ---- the model ---- */
 
-static int append_counters(cp_model *m, const cp_timeline *tl) {
-    if (!tl)
-        return 0;
-    uint32_t n = 0;
-    cp_tl_event *ev = cp_timeline_copy(&tl->scopes, &n);
-    if (!n)
-        return 0;
-    if (!ev || (uint64_t)m->ntimeline + n > UINT32_MAX) {
-        free(ev);
-        return -1;
-    }
-    cp_tl_event *nt = realloc(m->timeline, ((size_t)m->ntimeline + n) * sizeof *nt);
-    if (!nt) {
-        free(ev);
-        return -1;
-    }
-    m->timeline = nt;
-    uint32_t k = m->ntimeline;
-    for (uint32_t i = 0; i < n; i++) {
-        cp_tl_event e = ev[i];
-        if (!(e.site = cp_model_map_site(m, e.site)))
-            continue;
-        nt[k++] = e;
-    }
-    m->ntimeline = k;
-    free(ev);
-    return 0;
-}
 
 int cp_nvml_sampler_fill_model(cp_nvml_sampler *ns, struct cp_model *m) {
     if (!ns || !m)
@@ -718,7 +690,7 @@ int cp_nvml_sampler_fill_model(cp_nvml_sampler *ns, struct cp_model *m) {
             cpu += (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     }
     g->sampler_cpu_ns += cpu;
-    if (append_counters(m, ns->ctr) != 0)
+    if (cp_model_append_counters(m, ns->ctr) != 0)
         rc = -1;
     pthread_mutex_unlock(&ns->mu);
     return rc;

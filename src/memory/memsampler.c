@@ -591,35 +591,6 @@ codeprof_status cp_memsampler_describe_dataset(cp_memsampler *ms, uint32_t loade
 
 /* ---- the model ---- */
 
-/* Appends a store's events to the model's timeline (model sites). */
-static int append_counters(cp_model *m, const cp_timeline *tl) {
-    if (!tl)
-        return 0;
-    uint32_t n = 0;
-    cp_tl_event *ev = cp_timeline_copy(&tl->scopes, &n);
-    if (!n)
-        return 0;
-    if (!ev || (uint64_t)m->ntimeline + n > UINT32_MAX) {
-        free(ev);
-        return -1;
-    }
-    cp_tl_event *nt = realloc(m->timeline, ((size_t)m->ntimeline + n) * sizeof *nt);
-    if (!nt) {
-        free(ev);
-        return -1;
-    }
-    m->timeline = nt;
-    uint32_t k = m->ntimeline;
-    for (uint32_t i = 0; i < n; i++) {
-        cp_tl_event e = ev[i];
-        if (!(e.site = cp_model_map_site(m, e.site)))
-            continue;
-        nt[k++] = e;
-    }
-    m->ntimeline = k;
-    free(ev);
-    return 0;
-}
 
 /* Memory a counter store holds (its head and, once used, its ring). */
 static uint64_t store_bytes(const cp_timeline *tl) {
@@ -699,7 +670,8 @@ int cp_memsampler_fill_model(const cp_memsampler *cms, cp_model *m) {
         m->mem.dropped_samples += ms->self_tl->scopes.dropped / (ms->heap_counter ? 2 : 1);
     if (ms->proc_tl)
         m->mem.dropped_samples += ms->proc_tl->scopes.dropped / 3;
-    if (append_counters(m, ms->self_tl) != 0 || append_counters(m, ms->proc_tl) != 0)
+    if (cp_model_append_counters(m, ms->self_tl) != 0 ||
+        cp_model_append_counters(m, ms->proc_tl) != 0)
         rc = -1;
     pthread_mutex_unlock(&ms->mu);
     return rc;

@@ -449,3 +449,35 @@ fail:
     cp_model_free(m);
     return NULL;
 }
+
+/* The counter readings of an instrument's own store (a sampler thread's:
+ * memory, NVML) appended to the model's timeline, sites mapped into the
+ * model (build.h). */
+int cp_model_append_counters(cp_model *m, const cp_timeline *tl) {
+    if (!tl)
+        return 0;
+    uint32_t n = 0;
+    cp_tl_event *ev = cp_timeline_copy(&tl->scopes, &n);
+    if (!n)
+        return 0;
+    if (!ev || (uint64_t)m->ntimeline + n > UINT32_MAX) {
+        free(ev);
+        return -1;
+    }
+    cp_tl_event *nt = realloc(m->timeline, ((size_t)m->ntimeline + n) * sizeof *nt);
+    if (!nt) {
+        free(ev);
+        return -1;
+    }
+    m->timeline = nt;
+    uint32_t k = m->ntimeline;
+    for (uint32_t i = 0; i < n; i++) {
+        cp_tl_event e = ev[i];
+        if (!(e.site = cp_model_map_site(m, e.site)))
+            continue;
+        nt[k++] = e;
+    }
+    m->ntimeline = k;
+    free(ev);
+    return 0;
+}

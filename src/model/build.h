@@ -49,6 +49,12 @@ int cp_model_finish(cp_model *m, cp_session *s);
  * (data_model.c maps the main process's data records with it). */
 uint32_t cp_model_map_site(cp_model *m, uint32_t gid);
 
+struct cp_timeline;
+/* Appends the events of a counter store (a sampler thread's own bounded
+ * store: the memory sampler's RSS, the NVML sampler's readings) to
+ * m->timeline with their sites mapped into the model.  0, or -1 on OOM. */
+int cp_model_append_counters(cp_model *m, const struct cp_timeline *tl);
+
 /* Room for `need` nodes in m->nodes / `need` threads in m->threads of a
  * model under construction (build code that appends nodes itself:
  * build_sample.c).  0, or -1 on OOM (arrays unchanged). */
