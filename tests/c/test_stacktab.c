@@ -169,6 +169,12 @@ static void test_fork_child_keeps_a_quiet_table(void **state) {
  * dense. */
 static void test_fork_during_interning(void **state) {
     (void)state;
+#if defined(__SANITIZE_THREAD__)
+    /* TSan reports the parent's running writer as a leaked thread when the
+     * forked child exits (exit status 66): a fork with threads is outside
+     * what TSan supports.  The plain and ASan builds run it. */
+    skip();
+#endif
     rw_arg a = {cp_stacktab_new(1u << 20), 0};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, writer, &a), 0);
