@@ -423,6 +423,10 @@ typedef struct win {
 } win;
 
 static void win_read(win *w, uintptr_t top) {
+    if (top < WINDOW_PAGES * PAGE || top > UINTPTR_MAX - FRAME_HEAD - PAGE) {
+        w->base = w->lo = w->hi = 0; /* garbage: no window, every read checked */
+        return;
+    }
     uintptr_t hi = (top + FRAME_HEAD + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
     uintptr_t base = hi - WINDOW_PAGES * PAGE;
     struct iovec l[WINDOW_PAGES], r[WINDOW_PAGES];
@@ -444,7 +448,10 @@ static void win_read(win *w, uintptr_t top) {
 
 static int frame_read(const win *w, struct _PyInterpreterFrame *dst, const void *fp) {
     uintptr_t a = (uintptr_t)fp;
-    if (a >= w->lo && a + FRAME_HEAD <= w->hi) {
+    /* A pointer read from a frame being torn down may be anything (even
+     * ~0): compare without overflowing, and leave what is outside the
+     * window to the fault-safe copy. */
+    if (a >= w->lo && w->hi >= FRAME_HEAD && a <= w->hi - FRAME_HEAD) {
         memcpy(dst, w->buf + (a - w->base), FRAME_HEAD);
         return 0;
     }
