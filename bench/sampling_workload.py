@@ -65,17 +65,19 @@ def split(total_s: float) -> dict:
 
 
 def alternate(total_s: float) -> dict:
-    spent = {"compute": 0.0, "rest": 0.0}
+    spent = {"compute": 0.0, "rest": 0.0, "compute_cpu": 0.0, "rest_cpu": 0.0}
     c0 = time.thread_time()
     end = time.perf_counter() + total_s
     while time.perf_counter() < end:
-        t0 = time.perf_counter()
+        t0, u0 = time.perf_counter(), time.thread_time()
         compute(0.005)
-        t1 = time.perf_counter()
+        t1, u1 = time.perf_counter(), time.thread_time()
         rest(0.005)
-        t2 = time.perf_counter()
+        t2, u2 = time.perf_counter(), time.thread_time()
         spent["compute"] += t1 - t0
         spent["rest"] += t2 - t1
+        spent["compute_cpu"] += u1 - u0
+        spent["rest_cpu"] += u2 - u1
     spent["cpu"] = time.thread_time() - c0
     return spent
 

@@ -39,6 +39,8 @@ typedef struct th_entry {
     uint64_t last_cpu;
     uint64_t last_wait; /* run-queue wait ns at the previous sample; 0: none */
     uint64_t seen; /* tick it was last visited */
+    uint32_t last_id;   /* CPU mode: stack id of its previous sample (0: none) */
+    uint32_t last_site; /* ... and that stack's innermost site              */
 } th_entry;
 
 struct cp_sampler {
@@ -473,8 +475,31 @@ void cp_sampler_record(cp_sampler_visit *v, uint64_t tid, const cp_sframe *frame
         return;
     }
     uint32_t id = cp_stacktab_intern(sp->tab, fr, n);
+    uint32_t site = fr[0].site;
+    if (sp->mode == 1) {
+        /* CPU mode: the CPU time since the previous sample was spent before
+         * now.  A thread that moved to another stack and is blocked in a
+         * syscall at this instant (it computed, then went to sleep) used it
+         * in the stack it was in before: charge that one, not the frame it
+         * sleeps in (a 5 ms compute / 5 ms sleep loop otherwise gave the
+         * sleeping function ~10% of the CPU).  One /proc read, only at such
+         * transitions. */
+        const cp_sframe *pf;
+        uint32_t pn;
+        if (e->last_id && e->last_id != id && cp_sampler_thread_syscall(tid, NULL, NULL) >= 0 &&
+            cp_stacktab_get(sp->tab, e->last_id, &pf, &pn) == 0) { /* not reset since */
+            uint32_t cur_id = id, cur_site = site;
+            id = e->last_id;
+            site = e->last_site;
+            e->last_id = cur_id;
+            e->last_site = cur_site;
+        } else {
+            e->last_id = id;
+            e->last_site = site;
+        }
+    }
     uint64_t value = (uint64_t)id | (weight << 32);
-    cp_emit(sp->s, CP_EV_SAMPLE, (uint16_t)(flags | state), fr[0].site, (int64_t)value, tid);
+    cp_emit(sp->s, CP_EV_SAMPLE, (uint16_t)(flags | state), site, (int64_t)value, tid);
     bump(&sp->samples, 1);
 }
 

@@ -118,16 +118,18 @@ def test_compute_sleep_alternation_wall_and_cpu_modes(tmp_path):
     running = samp["running"] / max(1, samp["running"] + samp["idle"] + samp["gil_wait"])
     assert running == pytest.approx(truth, abs=0.25), (samp, truth)
     assert samp["idle"] > 0.2 * samp["samples"]  # the sleeps are seen as idle
-    # cpu: the sleeping function weighs (almost) nothing.  The first sample
-    # in rest() carries the CPU time since the previous sample, spent at the
-    # end of compute(): a few points leak (93.6% on compute() in the merged
-    # build at load 15; the goal is 95%, measured by bench_sampling.py).
+    # cpu: the sleeping function weighs (almost) nothing.  Regression: the
+    # first sample in rest() carries the CPU time since the previous sample,
+    # spent at the end of compute(); it used to be charged to rest() (90.5%
+    # on compute() at 1 kHz); the sampler now charges the stack the thread
+    # left when it is found asleep in another one (bench: 100.0% against a
+    # CPU truth of 99.3%).
     cpu = out["cpu"]["report"]
     assert cpu["sampling"]["mode"] == "cpu"
     comp = entry(cpu, "compute")
     rest_s = sum(f["sampled_s"] for f in cpu["performance"]["functions"]
                  if f["function"].endswith(".rest") and f.get("samples", 0) > 0)
-    assert comp["sampled_s"] / (comp["sampled_s"] + rest_s) >= 0.85
+    assert comp["sampled_s"] / (comp["sampled_s"] + rest_s) >= 0.97
 
 
 def test_every_export_of_a_sampled_run_reads_back(tmp_path):
