@@ -279,3 +279,33 @@ def test_gpu_op_binding_rejects_bad_use():
     assert set(libs) == {"driver", "nvml", "cupti"}
     assert libs["driver"]["status"] in {"not_found", "ok", "too_old", "disabled", "not_tried",
                                         "no_context", "init_failed"}
+
+
+def test_example_4_as_written_degrades_on_a_machine_without_cuda(capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: bench/gpu_device_check.py runs Example 4 on it")
+    profiler = VideoOpusClipProfiler(create_profiler_config("detailed"))
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU())
+    inputs = torch.randn(8, 64)
+
+    # --- the guide's Example 4, as written ---
+    @profiler.gpu_profiler.profile_cuda_operation
+    def gpu_intensive_operation():
+        with torch.cuda.amp.autocast():
+            result = model(inputs)
+        return result
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: "CUDA is not available, disabling autocast"
+        result = gpu_intensive_operation()
+    gpu_report = profiler.gpu_profiler.get_gpu_report()
+    stats = gpu_report['gpu_statistics']
+    print(f"GPU time: {stats['avg_time_ms']:.2f}ms")
+    if stats['avg_time_ms'] > 100:
+        print("Consider GPU optimization strategies")
+    # --- end ---
+    assert result.shape == (8, 64)
+    assert stats["operations"] == 1 and stats["timing"] == "host"
+    assert gpu_report["available"] is False and gpu_report["reason"]
+    assert "GPU time:" in capsys.readouterr().out
