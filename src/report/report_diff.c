@@ -12,11 +12,8 @@
 #include "report/report.h"
 #include "report/report_mem.h"
 
-/* One compared figure. */
-typedef struct pair {
-    double a, b;
-    int has_a, has_b;
-} pair;
+/* One compared figure (report_diff.h). */
+typedef cp_diff_pair pair;
 
 static pair mk(int has_a, double a, int has_b, double b) {
     pair p = {has_a ? a : 0, has_b ? b : 0, has_a, has_b};
@@ -806,7 +803,7 @@ int cp_report_diff_text(const cp_model *a, const cp_model *b, const char *name_a
 
 /* ---- JSON ------------------------------------------------------------------- */
 
-static void json_pair(cp_jsonw *w, const char *key, pair p) {
+void cp_diff_json_pair(cp_jsonw *w, const char *key, cp_diff_pair p) {
     cp_jsonw_key(w, key);
     cp_jsonw_begin_object(w);
     cp_jsonw_key(w, "a");
@@ -840,7 +837,7 @@ static void json_row(cp_jsonw *w, const row *r, const char *const keys[3]) {
     cp_jsonw_begin_object(w);
     json_site(w, r->sa ? r->sa : r->sb);
     for (int k = 0; k < 3; k++)
-        json_pair(w, keys[k], r->f[k]);
+        cp_diff_json_pair(w, keys[k], r->f[k]);
     if (r->est_a || r->est_b) { /* functions: sampled estimates on a side */
         cp_jsonw_kv_bool(w, "estimated_a", r->est_a);
         cp_jsonw_kv_bool(w, "estimated_b", r->est_b);
@@ -868,8 +865,8 @@ static void json_findings(cp_jsonw *w, const diff *d, const char *key, int which
         cp_jsonw_string_n(w, f->subject, strnlen(f->subject, sizeof f->subject));
         cp_jsonw_key(w, "unit");
         cp_jsonw_string_n(w, f->unit, strnlen(f->unit, sizeof f->unit));
-        json_pair(w, "value", r->f[0]);
-        json_pair(w, "saving_s", r->f[1]);
+        cp_diff_json_pair(w, "value", r->f[0]);
+        cp_diff_json_pair(w, "saving_s", r->f[1]);
         cp_jsonw_key(w, "recommendation");
         cp_jsonw_string_n(w, f->recommendation,
                           strnlen(f->recommendation, sizeof f->recommendation));
@@ -904,10 +901,10 @@ static void json_memory(cp_jsonw *w, const diff *d) {
     cp_jsonw_begin_object(w);
     cp_jsonw_key(w, "enabled");
     cp_jsonw_bool(w, d->mem);
-    json_pair(w, "peak_bytes", d->peak);
-    json_pair(w, "rss_peak_bytes", d->rss_peak);
-    json_pair(w, "gc_collections", d->gc_n);
-    json_pair(w, "gc_time_s", d->gc_s);
+    cp_diff_json_pair(w, "peak_bytes", d->peak);
+    cp_diff_json_pair(w, "rss_peak_bytes", d->rss_peak);
+    cp_diff_json_pair(w, "gc_collections", d->gc_n);
+    cp_diff_json_pair(w, "gc_time_s", d->gc_s);
     size_t nc = d->mctx.n < CP_DIFF_MAX_FUNCTIONS ? d->mctx.n : CP_DIFF_MAX_FUNCTIONS;
     cp_jsonw_key(w, "contexts");
     cp_jsonw_begin_array(w);
@@ -915,9 +912,9 @@ static void json_memory(cp_jsonw *w, const diff *d) {
         const row *r = &d->mctx.v[i];
         cp_jsonw_begin_object(w);
         cp_jsonw_kv_s(w, "context", r->label);
-        json_pair(w, "memory_delta", r->f[0]);
-        json_pair(w, "peak", r->f[1]);
-        json_pair(w, "calls", r->f[2]);
+        cp_diff_json_pair(w, "memory_delta", r->f[0]);
+        cp_diff_json_pair(w, "peak", r->f[1]);
+        cp_diff_json_pair(w, "calls", r->f[2]);
         cp_jsonw_end_object(w);
     }
     cp_jsonw_end_array(w);
@@ -927,8 +924,8 @@ static void json_memory(cp_jsonw *w, const diff *d) {
     for (size_t i = 0; i < d->mdom.n; i++) {
         cp_jsonw_begin_object(w);
         cp_jsonw_kv_s(w, "domain", d->mdom.v[i].label);
-        json_pair(w, "peak_bytes", d->mdom.v[i].f[0]);
-        json_pair(w, "live_bytes", d->mdom.v[i].f[1]);
+        cp_diff_json_pair(w, "peak_bytes", d->mdom.v[i].f[0]);
+        cp_diff_json_pair(w, "live_bytes", d->mdom.v[i].f[1]);
         cp_jsonw_end_object(w);
     }
     cp_jsonw_end_array(w);
@@ -939,9 +936,9 @@ static void json_memory(cp_jsonw *w, const diff *d) {
         cp_jsonw_begin_object(w);
         cp_jsonw_key(w, "worker");
         cp_jsonw_int(w, r->worker);
-        json_pair(w, "uss_growth", r->f[0]);
-        json_pair(w, "uss_max", r->f[1]);
-        json_pair(w, "pss_max", r->f[2]);
+        cp_diff_json_pair(w, "uss_growth", r->f[0]);
+        cp_diff_json_pair(w, "uss_max", r->f[1]);
+        cp_diff_json_pair(w, "pss_max", r->f[2]);
         cp_jsonw_end_object(w);
     }
     cp_jsonw_end_array(w);
@@ -953,8 +950,8 @@ static void json_memory(cp_jsonw *w, const diff *d) {
         cp_jsonw_begin_object(w);
         cp_jsonw_kv_s(w, "context", r->label);
         json_stack(w, r->ma, r->stack);
-        json_pair(w, "live_bytes", r->f[0]);
-        json_pair(w, "live_blocks", r->f[1]);
+        cp_diff_json_pair(w, "live_bytes", r->f[0]);
+        cp_diff_json_pair(w, "live_blocks", r->f[1]);
         cp_jsonw_end_object(w);
     }
     cp_jsonw_end_array(w);
@@ -978,9 +975,9 @@ int cp_report_diff_json(const cp_model *a, const cp_model *b, const char *name_a
     cp_jsonw_kv_s(&w, "b", name_b ? name_b : "B");
     cp_jsonw_key(&w, "run");
     cp_jsonw_begin_object(&w);
-    json_pair(&w, "duration_s", d.duration);
-    json_pair(&w, "calls", d.calls);
-    json_pair(&w, "findings", d.nfindings);
+    cp_diff_json_pair(&w, "duration_s", d.duration);
+    cp_diff_json_pair(&w, "calls", d.calls);
+    cp_diff_json_pair(&w, "findings", d.nfindings);
     cp_jsonw_end_object(&w);
 
     size_t nf = d.funcs.n < CP_DIFF_MAX_FUNCTIONS ? d.funcs.n : CP_DIFF_MAX_FUNCTIONS;
@@ -1010,7 +1007,7 @@ int cp_report_diff_json(const cp_model *a, const cp_model *b, const char *name_a
             cp_jsonw_begin_object(&w);
             cp_jsonw_kv_s(&w, "name", rs->v[i].label);
             for (int k = 0; k < 4; k++)
-                json_pair(&w, pass == 0 ? lkeys[k] : dkeys[k], rs->v[i].f[k]);
+                cp_diff_json_pair(&w, pass == 0 ? lkeys[k] : dkeys[k], rs->v[i].f[k]);
             cp_jsonw_end_object(&w);
         }
         cp_jsonw_end_array(&w);

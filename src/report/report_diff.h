@@ -52,4 +52,16 @@ int cp_report_diff_text(const cp_model *a, const cp_model *b, const char *name_a
 int cp_report_diff_json(const cp_model *a, const cp_model *b, const char *name_a,
                         const char *name_b, cp_strbuf *out);
 
+/* One compared figure: side A, side B, and which sides have it.  Shared
+ * with the GPU part of the diff (report_diff_gpu.c). */
+typedef struct cp_diff_pair {
+    double a, b;
+    int has_a, has_b;
+} cp_diff_pair;
+
+struct cp_jsonw;
+/* Writes `key`: {"a": x|null, "b": y|null, "ratio": b/a|null} as the next
+ * member of the object `w` is writing. */
+void cp_diff_json_pair(struct cp_jsonw *w, const char *key, cp_diff_pair p);
+
 #endif /* CP_REPORT_DIFF_H */

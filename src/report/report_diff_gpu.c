@@ -10,10 +10,7 @@
 #include "report/report_diff.h"
 #include "report/report_gpu.h"
 
-typedef struct gpair {
-    double a, b;
-    int has_a, has_b;
-} gpair;
+typedef cp_diff_pair gpair; /* report_diff.h */
 
 static gpair gp(const void *pa, double a, const void *pb, double b) {
     gpair p = {pa ? a : 0, pb ? b : 0, pa != NULL, pb != NULL};
@@ -202,27 +199,6 @@ void cp_report_diff_gpu_text(const cp_model *a, const cp_model *b, cp_strbuf *ou
 
 /* ---- JSON ---------------------------------------------------------------- */
 
-static void json_pair(cp_jsonw *w, const char *key, gpair p) {
-    cp_jsonw_key(w, key);
-    cp_jsonw_begin_object(w);
-    cp_jsonw_key(w, "a");
-    if (p.has_a)
-        cp_jsonw_double(w, p.a);
-    else
-        cp_jsonw_null(w);
-    cp_jsonw_key(w, "b");
-    if (p.has_b)
-        cp_jsonw_double(w, p.b);
-    else
-        cp_jsonw_null(w);
-    cp_jsonw_key(w, "ratio");
-    if (p.has_a && p.has_b && p.a != 0)
-        cp_jsonw_double(w, p.b / p.a);
-    else
-        cp_jsonw_null(w);
-    cp_jsonw_end_object(w);
-}
-
 void cp_report_diff_gpu_json(const cp_model *a, const cp_model *b, cp_jsonw *w) {
     int on = a->gpu.enabled || b->gpu.enabled;
     size_t n = 0, nd = 0;
@@ -247,12 +223,12 @@ void cp_report_diff_gpu_json(const cp_model *a, const cp_model *b, cp_jsonw *w) 
         cp_jsonw_begin_object(w);
         cp_jsonw_key(w, "context");
         cp_jsonw_string(w, r->name);
-        json_pair(w, "avg_time_ms",
+        cp_diff_json_pair(w, "avg_time_ms",
                   gp(r->oa, r->oa ? op_avg_ms(r->oa) : 0, r->ob, r->ob ? op_avg_ms(r->ob) : 0));
-        json_pair(w, "calls",
+        cp_diff_json_pair(w, "calls",
                   gp(r->oa, r->oa ? (double)r->oa->calls : 0, r->ob,
                      r->ob ? (double)r->ob->calls : 0));
-        json_pair(w, "total_time_ms",
+        cp_diff_json_pair(w, "total_time_ms",
                   gp(r->oa, r->oa ? op_total_ms(r->oa) : 0, r->ob,
                      r->ob ? op_total_ms(r->ob) : 0));
         cp_jsonw_end_object(w);
@@ -263,8 +239,8 @@ void cp_report_diff_gpu_json(const cp_model *a, const cp_model *b, cp_jsonw *w) 
     double ma = 0, ca = 0, mb = 0, cb = 0;
     sync_totals(&a->gpu, &ma, &ca);
     sync_totals(&b->gpu, &mb, &cb);
-    json_pair(w, "sync_blocked_ms", on ? gp(a, ma, b, mb) : gp(NULL, 0, NULL, 0));
-    json_pair(w, "sync_count", on ? gp(a, ca, b, cb) : gp(NULL, 0, NULL, 0));
+    cp_diff_json_pair(w, "sync_blocked_ms", on ? gp(a, ma, b, mb) : gp(NULL, 0, NULL, 0));
+    cp_diff_json_pair(w, "sync_count", on ? gp(a, ca, b, cb) : gp(NULL, 0, NULL, 0));
     cp_jsonw_key(w, "devices");
     cp_jsonw_begin_array(w);
     for (size_t i = 0; i < nd; i++) {
@@ -275,7 +251,7 @@ void cp_report_diff_gpu_json(const cp_model *a, const cp_model *b, cp_jsonw *w) 
         cp_jsonw_int(w, idx[i]);
         cp_jsonw_key(w, "name");
         cp_jsonw_string_n(w, any->name, strnlen(any->name, sizeof any->name));
-        json_pair(w, "util_mean", gp(da, da ? da->util_mean : 0, db, db ? db->util_mean : 0));
+        cp_diff_json_pair(w, "util_mean", gp(da, da ? da->util_mean : 0, db, db ? db->util_mean : 0));
         cp_jsonw_end_object(w);
     }
     cp_jsonw_end_array(w);
